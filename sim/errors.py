@@ -1,0 +1,63 @@
+"""Error types shared by every layer.
+
+A user's mistake is never a traceback. Input problems become :class:`Problem` records
+(file, line, dotted path, rule, offending value) collected into one
+:class:`ScenarioError`, which the CLI prints one per line before exiting with code 2.
+A policy that returns an impossible decision raises :class:`PolicyError` naming itself.
+
+Public: ``MeridianError``, ``Problem``, ``ScenarioError``, ``PolicyError``, ``UsageError``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["MeridianError", "Problem", "ScenarioError", "PolicyError", "UsageError"]
+
+_MISSING = object()
+
+
+class MeridianError(Exception):
+    """Base class for every error Meridian reports to a user (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input: where it is, which rule it breaks, what was found."""
+
+    file: str
+    line: int | None
+    path: str
+    rule: str
+    value: Any = _MISSING
+
+    def format(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        path = self.path or "<top>"
+        got = "" if self.value is _MISSING else f" (got {_show(self.value)})"
+        return f"{where}: {path}: {self.rule}{got}"
+
+
+def _show(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class ScenarioError(MeridianError):
+    """One or more problems found in a scenario; ``str()`` lists them one per line."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        super().__init__("\n".join(p.format() for p in self.problems))
+
+
+class PolicyError(MeridianError):
+    """A policy returned a decision the engine cannot apply."""
+
+    def __init__(self, policy: str, message: str):
+        self.policy = policy
+        super().__init__(f"policy {policy!r}: {message}")
+
+
+class UsageError(MeridianError):
+    """A command-line argument is wrong (unknown file, malformed --set, ...)."""

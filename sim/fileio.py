@@ -1,0 +1,63 @@
+"""Atomic file writing and deterministic serialisation of results.
+
+A file appears whole or not at all: it is written to a temporary name in the same folder
+and renamed. JSON is written with a fixed key order and floats rounded to 12 significant
+digits (so results do not carry last-bit noise into diffs); CSV floats likewise.
+
+Public: ``write_text_atomic``, ``write_json_atomic``, ``write_csv_atomic``, ``clean_numbers``.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+__all__ = ["write_text_atomic", "write_json_atomic", "write_csv_atomic", "clean_numbers", "format_number"]
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers never see a partial file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8", newline="") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def clean_numbers(value: Any) -> Any:
+    """Round floats to 12 significant digits and map NaN/inf to None, recursively."""
+    if isinstance(value, float):
+        return None if not math.isfinite(value) else float(f"{value:.12g}")
+    if isinstance(value, Mapping):
+        return {str(k): clean_numbers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean_numbers(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return clean_numbers(value.item())
+    return value
+
+
+def write_json_atomic(path: str | Path, data: Any) -> None:
+    write_text_atomic(path, json.dumps(clean_numbers(data), indent=2, allow_nan=False) + "\n")
+
+
+def format_number(value: Any) -> str:
+    if isinstance(value, float) or hasattr(value, "dtype"):
+        value = float(value)
+        return "" if not math.isfinite(value) else f"{value:.10g}"
+    return str(value)
+
+
+def write_csv_atomic(path: str | Path, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([format_number(row[c]) for c in columns])
+    write_text_atomic(path, buffer.getvalue())

@@ -1,0 +1,114 @@
+"""Semantic checks: rules that span fields, run after the schema has accepted a scenario.
+
+Each check yields ``(path, rule, value)`` with ``path`` a tuple of keys/indices into the
+scenario document, so the loader can add the file and line. The checks need the region and
+GPU catalogues (pure data) and the link graph's connectivity (networkx).
+
+Public: ``check_scenario``.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import networkx as nx
+
+from sim.scenario.model import Scenario
+from sim.world.catalogue import catalogue_region, gpu_catalogue
+
+__all__ = ["check_scenario"]
+
+Finding = tuple[tuple[Any, ...], str, Any]
+_NO_VALUE = object()
+
+
+def check_scenario(s: Scenario) -> list[Finding]:
+    """All semantic problems of ``s``, in document order."""
+    checks = (_check_times, _check_regions, _check_links, _check_reachability, _check_allocation)
+    return [finding for check in checks for finding in check(s)]
+
+
+def _check_times(s: Scenario) -> Iterator[Finding]:
+    if s.warmup >= s.duration:
+        yield ("warmup",), f"must be shorter than duration ({s.duration:g} s)", s.warmup
+    if s.scheduler is not None and s.scheduler.load_model.kind == "piecewise":
+        times = [p.at for p in s.scheduler.load_model.points]
+        for i in range(1, len(times)):
+            if times[i] <= times[i - 1]:
+                path = ("scheduler", "load_model", "points", i, "at")
+                yield path, "points must be in strictly increasing time", times[i]
+
+
+def _check_regions(s: Scenario) -> Iterator[Finding]:
+    seen: dict[str, int] = {}
+    gpus = gpu_catalogue()
+    for i, region in enumerate(s.regions):
+        if region.name in seen:
+            yield ("regions", i, "name"), f"duplicate region name (also regions[{seen[region.name]}])", region.name
+        seen.setdefault(region.name, i)
+        if catalogue_region(region.name) is None:
+            for field in ("lat", "lon"):
+                if getattr(region, field) is None:
+                    yield ("regions", i), f"{field} is required for a region not in the catalogue", region.name
+        pool_names: set[str] = set()
+        for j, pool in enumerate(region.pools):
+            if pool.name in pool_names:
+                yield ("regions", i, "pools", j, "name"), "duplicate pool name in region", pool.name
+            pool_names.add(pool.name)
+            if pool.gpu not in gpus:
+                valid = ", ".join(sorted(gpus))
+                yield ("regions", i, "pools", j, "gpu"), f"unknown GPU type (valid: {valid})", pool.gpu
+    if not any(region.pools for region in s.regions):
+        yield ("regions",), "no region has a GPU pool, so nothing can ever be served", _NO_VALUE
+
+
+def _check_links(s: Scenario) -> Iterator[Finding]:
+    names = {r.name for r in s.regions}
+    pairs: dict[frozenset[str], int] = {}
+    for i, link in enumerate(s.links):
+        for end in ("a", "b"):
+            if getattr(link, end) not in names:
+                yield ("links", i, end), f"unknown region (known: {', '.join(r.name for r in s.regions)})", getattr(link, end)
+        if link.a == link.b:
+            yield ("links", i), "a link must join two different regions", link.a
+        pair = frozenset((link.a, link.b))
+        if pair in pairs:
+            yield ("links", i), f"duplicate link (also links[{pairs[pair]}])", f"{link.a}-{link.b}"
+        pairs.setdefault(pair, i)
+
+
+def _check_reachability(s: Scenario) -> Iterator[Finding]:
+    names = {r.name for r in s.regions}
+    if not s.explicit_mesh or len(s.regions) < 2 or any({l.a, l.b} - names for l in s.links):
+        return  # a link to an unknown region is reported already
+    graph = nx.Graph()
+    graph.add_nodes_from(r.name for r in s.regions)
+    graph.add_edges_from((l.a, l.b) for l in s.links if l.a in graph and l.b in graph)
+    first = s.regions[0].name
+    reachable = nx.node_connected_component(graph, first)
+    for i, region in enumerate(s.regions):
+        if region.name not in reachable:
+            yield ("regions", i, "name"), f"region is unreachable from {first!r} in the link graph", region.name
+
+
+def _check_allocation(s: Scenario) -> Iterator[Finding]:
+    if s.scheduler is None:
+        return
+    weights = s.scheduler.allocation.weights
+    pools = {r.name: {p.name for p in r.pools} for r in s.regions}
+    for key in weights:
+        region, _, pool = key.partition("/")
+        path = ("scheduler", "allocation", "weights", key)
+        if region not in pools:
+            yield path, f"unknown region (known: {', '.join(pools)})", key
+        elif not pools[region]:
+            yield path, "region has no GPU pools to allocate", key
+        elif pool and pool not in pools[region]:
+            yield path, f"unknown pool (pools of {region}: {', '.join(sorted(pools[region]))})", key
+    if weights and sum(weights.values()) <= 0:
+        yield ("scheduler", "allocation", "weights"), "weights must not sum to zero", dict(weights)
+    regions_named = [k for k in weights if "/" not in k]
+    for key in weights:
+        region = key.partition("/")[0]
+        if "/" in key and region in regions_named:
+            path = ("scheduler", "allocation", "weights", key)
+            yield path, f"region {region!r} is weighted both as a whole and by pool", key

@@ -1,0 +1,157 @@
+"""From a scenario file (plus ``--set`` overrides) to a validated, frozen :class:`Scenario`.
+
+Steps: strict YAML read (duplicate keys, YAML-1.2 booleans) -> overrides -> pydantic
+schema -> semantic checks. Every problem found is reported together, each as
+``FILE:LINE: dotted.path: rule (got VALUE)``.
+
+Public: ``LoadedScenario``, ``load_scenario``, ``parse_scenario``, ``resolved_dict``,
+``config_hash``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from pydantic import ValidationError
+
+from sim.errors import Problem, ScenarioError
+from sim.scenario.checks import check_scenario
+from sim.scenario.model import Scenario
+from sim.scenario.overrides import apply_overrides
+from sim.scenario.yaml_io import LineMap, format_path, load_yaml_file, load_yaml_text
+
+__all__ = ["LoadedScenario", "load_scenario", "parse_scenario", "resolved_dict", "config_hash"]
+
+
+@dataclass(frozen=True)
+class LoadedScenario:
+    """A validated scenario together with where it came from."""
+
+    scenario: Scenario
+    source: str
+    text: str
+    overrides: tuple[str, ...] = field(default=())
+
+    @property
+    def resolved(self) -> dict[str, Any]:
+        return resolved_dict(self.scenario)
+
+    @property
+    def config_hash(self) -> str:
+        return config_hash(self.scenario)
+
+
+def load_scenario(path: str | Path, overrides: Sequence[str] = ()) -> LoadedScenario:
+    """Read, override and validate the scenario at ``path``; raise :class:`ScenarioError`."""
+    data, lines, text = load_yaml_file(path)
+    return _validate(data, lines, text, str(path), overrides)
+
+
+def parse_scenario(text: str, source: str = "<string>", overrides: Sequence[str] = ()) -> LoadedScenario:
+    """Like :func:`load_scenario` for YAML text held in memory."""
+    data, lines = load_yaml_text(text, source)
+    return _validate(data, lines, text, source, overrides)
+
+
+def _validate(data: Any, lines: LineMap, text: str, source: str,
+              overrides: Sequence[str]) -> LoadedScenario:
+    if not isinstance(data, dict):
+        raise ScenarioError([Problem(source, lines.line(()), "", "a scenario must be a mapping of keys", type(data).__name__)])
+    data = apply_overrides(data, overrides)
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError([_problem(source, lines, data, err) for err in exc.errors()]) from None
+    findings = check_scenario(scenario)
+    if findings:
+        raise ScenarioError([_finding_problem(source, lines, data, f) for f in findings])
+    return LoadedScenario(scenario, source, text, tuple(overrides))
+
+
+def _data_path(data: Any, loc: Iterable[Any]) -> tuple[Any, ...]:
+    """Keep the parts of a pydantic ``loc`` that exist in the document (drops union tags)."""
+    path: list[Any] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        elif isinstance(node, dict) and not path[-1:] == [part]:
+            path.append(part)  # a missing or unknown key: still name it
+            node = None
+            continue
+        else:
+            continue
+        path.append(part)
+    return tuple(path)
+
+
+_RULES = {
+    "greater_than_equal": "must be >= {ge}",
+    "greater_than": "must be > {gt}",
+    "less_than_equal": "must be <= {le}",
+    "less_than": "must be < {lt}",
+    "missing": "required key is missing",
+    "extra_forbidden": "unknown key",
+    "int_type": "must be an integer",
+    "int_from_float": "must be an integer",
+    "float_type": "must be a number",
+    "string_type": "must be a string",
+    "bool_type": "must be true or false",
+    "list_type": "must be a list",
+    "dict_type": "must be a mapping",
+    "model_type": "must be a mapping of keys",
+    "too_short": "must have at least {min_length} item(s)",
+    "string_too_short": "must not be empty",
+    "string_too_long": "must be at most {max_length} characters",
+    "string_pattern_mismatch": "must contain only letters, digits, '-' and '_' (pattern {pattern})",
+    "union_tag_invalid": "unknown kind; expected one of {expected_tags}",
+    "union_tag_not_found": "a 'kind' key is required",
+    "literal_error": "must be one of {expected}",
+}
+
+
+def _rule(err: dict[str, Any]) -> str:
+    template = _RULES.get(err["type"])
+    if template is not None:
+        try:
+            ctx = {k: _number(v) for k, v in err.get("ctx", {}).items()}
+            return template.format(**ctx)
+        except (KeyError, IndexError):
+            pass
+    message = str(err["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def _number(value: Any) -> Any:
+    return f"{value:g}" if isinstance(value, float) else value
+
+
+def _problem(source: str, lines: LineMap, data: Any, err: dict[str, Any]) -> Problem:
+    path = _data_path(data, err["loc"])
+    if err["type"] == "missing":
+        return Problem(source, lines.line(path), format_path(path), _rule(err))
+    return Problem(source, lines.line(path), format_path(path), _rule(err), err.get("input"))
+
+
+def _finding_problem(source: str, lines: LineMap, data: Any, finding: tuple) -> Problem:
+    path, rule, value = finding
+    path = _data_path(data, path)
+    if value is not None and not isinstance(value, (str, int, float, dict)):
+        return Problem(source, lines.line(path), format_path(path), rule)
+    return Problem(source, lines.line(path), format_path(path), rule, value)
+
+
+def resolved_dict(scenario: Scenario) -> dict[str, Any]:
+    """The scenario after defaults and overrides, as plain data (durations in seconds)."""
+    return scenario.model_dump(mode="json")
+
+
+def config_hash(scenario: Scenario) -> str:
+    """sha256 of the canonical JSON of the resolved scenario."""
+    canonical = json.dumps(resolved_dict(scenario), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

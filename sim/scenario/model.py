@@ -1,0 +1,176 @@
+"""The scenario schema: what a capacity planner may write, validated by pydantic v2.
+
+Every model forbids unknown keys, is frozen once built and is strict about types (a number
+where a number is expected; YAML strings like ``NO`` stay strings). Durations are written
+as ``500ms``, ``90s``, ``15m``, ``24h``, ``7d`` or a number of seconds and are held in
+seconds. Each field carries a description that ends up in the JSON Schema (``simulate.py
+schema``) and in ``scenarios/README.md``.
+
+Public: ``Scenario`` and its parts ``Region``, ``Pool``, ``Link``, ``Network``,
+``Scheduler``, ``Allocation``, ``LoadModel`` (a union of ``LinearLoad``, ``ConstantLoad``,
+``DiurnalLoad``, ``StepLoad``, ``PiecewiseLoad``), ``Metrics``, ``Duration``.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+
+from sim.units import parse_duration
+
+__all__ = [
+    "Duration", "Pool", "Region", "Link", "Network", "LinearLoad", "ConstantLoad",
+    "DiurnalLoad", "StepLoad", "PiecewisePoint", "PiecewiseLoad", "LoadModel", "Allocation",
+    "Scheduler", "Metrics", "Scenario",
+]
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    PlainSerializer(float, return_type=float),
+    Field(json_schema_extra={"anyOf": [{"type": "number"}, {
+        "type": "string", "pattern": r"^[0-9.]+\s*(ms|s|m|h|d)$"}]}),
+]
+Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Pool(_Model):
+    """A pool of identical GPU replicas (a replica is one serving/training instance)."""
+
+    name: Name = Field(description="Pool name, unique within its region.")
+    gpu: str = Field(description="GPU type from the built-in catalogue (A100, H100, H200, B200, MI300X, ...).")
+    replicas: int = Field(ge=1, description="Number of replicas in the pool.")
+    gpus_per_replica: int = Field(8, ge=1, le=1024, description="GPUs in one replica.")
+    slots_per_replica: int = Field(1, ge=1, description="Requests one replica serves concurrently.")
+
+
+class Region(_Model):
+    """A datacenter region. Fields left out are taken from the region catalogue when the
+    name is a known cloud region (``eastus``, ``eu-west-1``, ...), else from the defaults."""
+
+    name: Name = Field(description="Region name; a catalogue name inherits coordinates, offset, jurisdiction, carbon.")
+    lat: float | None = Field(None, ge=-90, le=90, description="Latitude, degrees north.")
+    lon: float | None = Field(None, ge=-180, le=180, description="Longitude, degrees east.")
+    utc_offset_h: float | None = Field(None, ge=-12, le=14, description="Local standard time minus UTC, hours.")
+    jurisdiction: str | None = Field(None, min_length=1, description="Legal jurisdiction for data residency (e.g. US, EU).")
+    intra_rtt_ms: float | None = Field(None, gt=0, description="Round-trip time inside the region, ms (default: catalogue, else 1.0).")
+    price_usd_per_kwh: float = Field(0.10, ge=0, description="Electricity price, USD per kWh.")
+    carbon_g_per_kwh: float | None = Field(None, ge=0, description="Grid carbon intensity, gCO2e per kWh (default: catalogue, else 450).")
+    pue: float = Field(1.2, ge=1.0, le=3.0, description="Power usage effectiveness of the datacenter.")
+    pools: list[Pool] = Field(default_factory=list, description="GPU pools; a region with none only originates traffic.")
+
+
+class Link(_Model):
+    """A network link between two regions (undirected)."""
+
+    a: str = Field(description="One end (region name).")
+    b: str = Field(description="Other end (region name).")
+    rtt_ms: float | None = Field(None, gt=0, description="Round-trip time, ms (default: measured catalogue RTT, else the great-circle fit).")
+    bandwidth_gbps: float | None = Field(None, gt=0, description="Capacity, Gbit/s (default: network.default_bandwidth_gbps).")
+
+
+class Network(_Model):
+    """How the inter-region graph is formed."""
+
+    mesh: Literal["auto", "full", "explicit"] = Field(
+        "auto", description="full: every pair linked; explicit: only `links`; auto: explicit if `links` is non-empty, else full.")
+    default_bandwidth_gbps: float = Field(100.0, gt=0, description="Bandwidth of links that do not give one, Gbit/s.")
+
+
+class LinearLoad(_Model):
+    """The seed's load model L(t) = L0 + alpha * (t - T0), t in hours since the start."""
+
+    kind: Literal["linear"]
+    L0: float = Field(description="Load at T0 (load units).")
+    alpha: float = Field(0.0, description="Growth, load units per hour.")
+    T0: float = Field(0.0, description="Reference time, hours since the start of the run.")
+
+
+class ConstantLoad(_Model):
+    """L(t) = L."""
+
+    kind: Literal["constant"]
+    L: float = Field(ge=0, description="Load (load units).")
+
+
+class DiurnalLoad(_Model):
+    """L(t) = mean * (1 + amplitude * cos(2 pi (h - peak_hour) / 24)), h = local hour."""
+
+    kind: Literal["diurnal"]
+    mean: float = Field(ge=0, description="Daily mean load (load units).")
+    amplitude: float = Field(0.5, ge=0, le=1, description="Relative swing around the mean (0..1).")
+    peak_hour: float = Field(14.0, ge=0, lt=24, description="Local hour of the daily peak.")
+    utc_offset_h: float = Field(0.0, ge=-12, le=14, description="Offset of the local time the profile follows, hours.")
+
+
+class StepLoad(_Model):
+    """L(t) = before for t < at, after from then on."""
+
+    kind: Literal["step"]
+    before: float = Field(ge=0, description="Load before the step.")
+    after: float = Field(ge=0, description="Load from the step on.")
+    at: Duration = Field(description="Time of the step since the start.")
+
+
+class PiecewisePoint(_Model):
+    at: Duration = Field(description="Time since the start.")
+    L: float = Field(ge=0, description="Load at that time.")
+
+
+class PiecewiseLoad(_Model):
+    """Linear interpolation between points; held flat before the first and after the last."""
+
+    kind: Literal["piecewise"]
+    points: list[PiecewisePoint] = Field(min_length=1, description="Points in increasing time.")
+
+
+LoadModel = Annotated[
+    Union[LinearLoad, ConstantLoad, DiurnalLoad, StepLoad, PiecewiseLoad],
+    Field(discriminator="kind"),
+]
+
+
+class Allocation(_Model):
+    """The seed's allocation model R(t) = sum_i r_i * L(t) / L_max."""
+
+    weights: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        min_length=1, description="r_i by region or `region/pool`; 0 marks a standby.")
+    L_max: float = Field(gt=0, description="Load the weighted (non-standby) capacity carries when fully active.")
+
+
+class Scheduler(_Model):
+    """The periodic scheduler process that applies the load and allocation models."""
+
+    interval: Duration = Field(300.0, gt=0, description="Time between scheduler decisions.")
+    load_model: LoadModel = Field(description="L(t): linear (the seed's), constant, diurnal, step or piecewise.")
+    allocation: Allocation = Field(description="R(t) and its split between regions.")
+
+
+class Metrics(_Model):
+    """How results are aggregated."""
+
+    bucket: Duration = Field(300.0, gt=0, description="Width of a time-series bucket.")
+
+
+class Scenario(_Model):
+    """A complete simulation scenario."""
+
+    name: Name = Field(description="Scenario name; names the results folder.")
+    description: str = Field("", description="Free text.")
+    seed: int = Field(0, ge=0, description="Root seed; every random stream is spawned from it.")
+    duration: Duration = Field(86400.0, gt=0, description="Simulated time.")
+    warmup: Duration = Field(0.0, ge=0, description="Initial period excluded from statistics.")
+    regions: list[Region] = Field(min_length=1, description="Datacenter and user regions.")
+    links: list[Link] = Field(default_factory=list, description="Inter-region links.")
+    network: Network = Field(default_factory=Network, description="How links are completed.")
+    scheduler: Scheduler | None = Field(None, description="Scheduler; without one all capacity is active.")
+    metrics: Metrics = Field(default_factory=Metrics, description="Metric aggregation.")
+
+    @property
+    def explicit_mesh(self) -> bool:
+        """True when the network holds only the listed links."""
+        return self.network.mesh == "explicit" or (self.network.mesh == "auto" and bool(self.links))

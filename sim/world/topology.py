@@ -1,0 +1,94 @@
+"""The inter-region network: a networkx graph and the routing table derived from it.
+
+Nodes are region names; each undirected edge carries ``rtt_ms``, ``bandwidth_gbps`` and
+``rtt_source`` (``scenario``, ``catalogue`` for a measured cloud RTT, or ``fit`` for the
+great-circle fit of :mod:`sim.world.geo`). Routing is the shortest path by RTT. To make
+ties exact and their outcome independent of insertion order, the weight is the RTT in
+whole microseconds, and among equal-RTT paths the one with fewer hops, then the
+lexicographically smallest sequence of region names, wins.
+
+Public: ``Topology``, ``build_topology``, ``LinkSpec``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Sequence
+
+import networkx as nx
+import numpy as np
+
+__all__ = ["LinkSpec", "Topology", "build_topology"]
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    """One undirected link as it enters the graph."""
+
+    a: str
+    b: str
+    rtt_ms: float
+    bandwidth_gbps: float
+    rtt_source: str
+
+
+@dataclass(frozen=True)
+class Topology:
+    """The graph plus the all-pairs routing table (RTT along the chosen path, the path)."""
+
+    graph: nx.Graph
+    names: tuple[str, ...]
+    rtt_ms: np.ndarray  # [i, j] = path RTT, inf when unreachable; diagonal = intra RTT
+    paths: dict[tuple[str, str], tuple[str, ...]]
+
+    def index(self, name: str) -> int:
+        return self.names.index(name)
+
+    def path_rtt_ms(self, a: str, b: str) -> float:
+        return float(self.rtt_ms[self.index(a), self.index(b)])
+
+    def path(self, a: str, b: str) -> tuple[str, ...] | None:
+        return self.paths.get((a, b))
+
+    def bottleneck_gbps(self, a: str, b: str) -> float:
+        """Smallest link bandwidth on the route from ``a`` to ``b`` (inf when a == b)."""
+        route = self.paths.get((a, b))
+        if route is None:
+            return 0.0
+        hops = zip(route, route[1:])
+        return min((self.graph.edges[u, v]["bandwidth_gbps"] for u, v in hops), default=float("inf"))
+
+
+def build_topology(names: Sequence[str], intra_rtt_ms: Sequence[float],
+                   links: Sequence[LinkSpec]) -> Topology:
+    """Graph and routing table over ``names`` (declaration order) joined by ``links``."""
+    graph = nx.Graph()
+    for name, intra in zip(names, intra_rtt_ms):
+        graph.add_node(name, intra_rtt_ms=float(intra))
+    for link in links:
+        graph.add_edge(link.a, link.b, rtt_ms=float(link.rtt_ms), rtt_us=round(link.rtt_ms * 1000),
+                       bandwidth_gbps=float(link.bandwidth_gbps), rtt_source=link.rtt_source)
+    n = len(names)
+    rtt = np.full((n, n), np.inf)
+    paths: dict[tuple[str, str], tuple[str, ...]] = {}
+    for i, name in enumerate(names):
+        rtt[i, i] = float(intra_rtt_ms[i])
+        paths[(name, name)] = (name,)
+    for a, b in combinations(names, 2):
+        route = _best_path(graph, a, b)
+        if route is None:
+            continue
+        total = sum(graph.edges[u, v]["rtt_ms"] for u, v in zip(route, route[1:]))
+        i, j = names.index(a), names.index(b)
+        rtt[i, j] = rtt[j, i] = total
+        paths[(a, b)] = route
+        paths[(b, a)] = tuple(reversed(route))
+    return Topology(graph, tuple(names), rtt, paths)
+
+
+def _best_path(graph: nx.Graph, a: str, b: str) -> tuple[str, ...] | None:
+    try:
+        candidates = nx.all_shortest_paths(graph, a, b, weight="rtt_us")
+        return min((tuple(p) for p in candidates), key=lambda p: (len(p), p))
+    except nx.NetworkXNoPath:
+        return None
