@@ -23,19 +23,39 @@ _NO_VALUE = object()
 
 def check_scenario(s: Scenario) -> list[Finding]:
     """All semantic problems of ``s``, in document order."""
-    checks = (_check_times, _check_regions, _check_links, _check_reachability, _check_allocation)
+    checks = (_check_times, _check_regions, _check_links, _check_reachability, _check_scheduler,
+              _check_allocation, _check_inference)
     return [finding for check in checks for finding in check(s)]
 
 
 def _check_times(s: Scenario) -> Iterator[Finding]:
     if s.warmup >= s.duration:
         yield ("warmup",), f"must be shorter than duration ({s.duration:g} s)", s.warmup
-    if s.scheduler is not None and s.scheduler.load_model.kind == "piecewise":
-        times = [p.at for p in s.scheduler.load_model.points]
-        for i in range(1, len(times)):
-            if times[i] <= times[i - 1]:
-                path = ("scheduler", "load_model", "points", i, "at")
-                yield path, "points must be in strictly increasing time", times[i]
+    if s.scheduler is not None:
+        yield from _check_points(s.scheduler.load_model, ("scheduler", "load_model"))
+    for i, wl in enumerate(s.inference):
+        if wl.arrival.process == "poisson":
+            yield from _check_points(wl.arrival.profile, ("inference", i, "arrival", "profile"))
+
+
+def _check_points(model, path: tuple) -> Iterator[Finding]:
+    if model is None or model.kind != "piecewise":
+        return
+    times = [p.at for p in model.points]
+    for i in range(1, len(times)):
+        if times[i] <= times[i - 1]:
+            yield path + ("points", i, "at"), "points must be in strictly increasing time", times[i]
+
+
+def _check_scheduler(s: Scenario) -> Iterator[Finding]:
+    if s.scheduler is None:
+        return
+    has_load, has_alloc = s.scheduler.load_model is not None, s.scheduler.allocation is not None
+    if has_load != has_alloc:
+        missing = "allocation" if has_load else "load_model"
+        yield ("scheduler",), f"load_model and allocation go together: {missing} is missing", _NO_VALUE
+    if has_load and s.scheduler.load_model.kind == "observed" and not s.inference:
+        yield ("scheduler", "load_model", "kind"), "an observed load needs inference workloads to observe", "observed"
 
 
 def _check_regions(s: Scenario) -> Iterator[Finding]:
@@ -80,9 +100,7 @@ def _check_reachability(s: Scenario) -> Iterator[Finding]:
     names = {r.name for r in s.regions}
     if not s.explicit_mesh or len(s.regions) < 2 or any({l.a, l.b} - names for l in s.links):
         return  # a link to an unknown region is reported already
-    graph = nx.Graph()
-    graph.add_nodes_from(r.name for r in s.regions)
-    graph.add_edges_from((l.a, l.b) for l in s.links if l.a in graph and l.b in graph)
+    graph = _graph(s)
     first = s.regions[0].name
     reachable = nx.node_connected_component(graph, first)
     for i, region in enumerate(s.regions):
@@ -91,7 +109,7 @@ def _check_reachability(s: Scenario) -> Iterator[Finding]:
 
 
 def _check_allocation(s: Scenario) -> Iterator[Finding]:
-    if s.scheduler is None:
+    if s.scheduler is None or s.scheduler.allocation is None:
         return
     weights = s.scheduler.allocation.weights
     pools = {r.name: {p.name for p in r.pools} for r in s.regions}
@@ -112,3 +130,34 @@ def _check_allocation(s: Scenario) -> Iterator[Finding]:
         if "/" in key and region in regions_named:
             path = ("scheduler", "allocation", "weights", key)
             yield path, f"region {region!r} is weighted both as a whole and by pool", key
+
+
+def _check_inference(s: Scenario) -> Iterator[Finding]:
+    names = [r.name for r in s.regions]
+    serving = {r.name for r in s.regions if r.pools}
+    graph = _graph(s)
+    seen: set[str] = set()
+    for i, wl in enumerate(s.inference):
+        if wl.name in seen:
+            yield ("inference", i, "name"), "duplicate workload name", wl.name
+        seen.add(wl.name)
+        for origin in wl.origin:
+            if origin not in names:
+                yield ("inference", i, "origin", origin), f"unknown region (known: {', '.join(names)})", origin
+            elif graph is not None and not serving & nx.node_connected_component(graph, origin):
+                yield (("inference", i, "origin", origin),
+                       "no region with GPU pools is reachable from this origin: the workload can never be served", origin)
+        if sum(wl.origin.values()) <= 0:
+            yield ("inference", i, "origin"), "origin weights must not sum to zero", dict(wl.origin)
+        if wl.timeout_ms is not None and wl.slo_ms is not None and wl.timeout_ms < wl.slo_ms:
+            yield ("inference", i, "timeout_ms"), f"is shorter than slo_ms ({wl.slo_ms:g})", wl.timeout_ms
+
+
+def _graph(s: Scenario) -> "nx.Graph | None":
+    """The link graph when it is explicit (a full mesh connects everything)."""
+    if not s.explicit_mesh:
+        return None
+    graph = nx.Graph()
+    graph.add_nodes_from(r.name for r in s.regions)
+    graph.add_edges_from((l.a, l.b) for l in s.links if l.a in graph and l.b in graph)
+    return graph

@@ -12,7 +12,7 @@ Public: ``Scenario`` and its parts ``Region``, ``Pool``, ``Link``, ``Network``,
 """
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
@@ -20,7 +20,10 @@ from sim.units import parse_duration
 
 __all__ = [
     "Duration", "Pool", "Region", "Link", "Network", "LinearLoad", "ConstantLoad",
-    "DiurnalLoad", "StepLoad", "PiecewisePoint", "PiecewiseLoad", "LoadModel", "Allocation",
+    "DiurnalLoad", "StepLoad", "PiecewisePoint", "PiecewiseLoad", "ObservedLoad", "Profile",
+    "LoadModel", "Allocation", "PoissonArrival", "TraceArrival", "Arrival", "ConstantService",
+    "ExponentialService", "LognormalService", "EmpiricalService", "TokenCount",
+    "TokenCoefficients", "TokenService", "Service", "InferenceWorkload", "PolicySpec",
     "Scheduler", "Metrics", "Scenario",
 ]
 
@@ -104,7 +107,10 @@ class DiurnalLoad(_Model):
     mean: float = Field(ge=0, description="Daily mean load (load units).")
     amplitude: float = Field(0.5, ge=0, le=1, description="Relative swing around the mean (0..1).")
     peak_hour: float = Field(14.0, ge=0, lt=24, description="Local hour of the daily peak.")
-    utc_offset_h: float = Field(0.0, ge=-12, le=14, description="Offset of the local time the profile follows, hours.")
+    utc_offset_h: float | None = Field(
+        None, ge=-12, le=14,
+        description="Offset of the local time the profile follows, hours (default: UTC for the scheduler, "
+                    "each origin's own local time for an arrival profile).")
 
 
 class StepLoad(_Model):
@@ -128,10 +134,116 @@ class PiecewiseLoad(_Model):
     points: list[PiecewisePoint] = Field(min_length=1, description="Points in increasing time.")
 
 
-LoadModel = Annotated[
+class ObservedLoad(_Model):
+    """The seed's feedback loop: L(t) estimated from the arrivals actually measured.
+
+    L = scale * (exponentially weighted arrival rate, requests/s, time constant ``window``);
+    before any measurement L = ``initial``."""
+
+    kind: Literal["observed"]
+    window: Duration = Field(900.0, gt=0, description="Time constant of the rate estimate.")
+    scale: float = Field(1.0, gt=0, description="Load units per request/s.")
+    initial: float = Field(0.0, ge=0, description="Load assumed before the first measurement.")
+
+
+Profile = Annotated[
     Union[LinearLoad, ConstantLoad, DiurnalLoad, StepLoad, PiecewiseLoad],
     Field(discriminator="kind"),
 ]
+LoadModel = Annotated[
+    Union[LinearLoad, ConstantLoad, DiurnalLoad, StepLoad, PiecewiseLoad, ObservedLoad],
+    Field(discriminator="kind"),
+]
+
+
+class PoissonArrival(_Model):
+    """Poisson arrivals at rate ``rate_per_s * profile(t)`` (a non-homogeneous process)."""
+
+    process: Literal["poisson"]
+    rate_per_s: float = Field(gt=0, description="Base arrival rate, requests per second, summed over origins.")
+    profile: Profile | None = Field(
+        None, description="Multiplier of the rate over time (same kinds as load models; diurnal follows each origin's local time).")
+
+
+class TraceArrival(_Model):
+    """Replay of a CSV in the Azure LLM inference trace format (TIMESTAMP,ContextTokens,GeneratedTokens)."""
+
+    process: Literal["trace"]
+    path: str = Field(min_length=1, description="CSV file; a relative path is taken from the scenario file's folder.")
+    time_scale: float = Field(1.0, gt=0, description="Speed-up of the trace clock (2 = twice as many requests per second).")
+    loop: bool = Field(True, description="Repeat the trace to fill the run.")
+
+
+Arrival = Annotated[Union[PoissonArrival, TraceArrival], Field(discriminator="process")]
+
+
+class ConstantService(_Model):
+    dist: Literal["constant"]
+    value_s: float = Field(gt=0, description="Service time, s.")
+
+
+class ExponentialService(_Model):
+    dist: Literal["exponential"]
+    mean_s: float = Field(gt=0, description="Mean service time, s.")
+
+
+class LognormalService(_Model):
+    dist: Literal["lognormal"]
+    mean_s: float = Field(gt=0, description="Mean service time, s.")
+    cv: float = Field(gt=0, description="Coefficient of variation (std / mean).")
+
+
+class EmpiricalService(_Model):
+    dist: Literal["empirical"]
+    samples_s: list[Annotated[float, Field(gt=0)]] = Field(min_length=1, description="Service times drawn uniformly at random, s.")
+
+
+class TokenCount(_Model):
+    """Token count drawn from a lognormal with this mean and cv (cv 0 = constant), rounded, >= 1."""
+
+    mean: float = Field(gt=0, description="Mean tokens per request.")
+    cv: float = Field(0.0, ge=0, description="Coefficient of variation.")
+
+
+class TokenCoefficients(_Model):
+    prefill_ms_per_token: float = Field(ge=0, description="Prefill time per input token, ms.")
+    decode_ms_per_token: float = Field(ge=0, description="Decode time per output token, ms.")
+    base_ms: float = Field(0.0, ge=0, description="Fixed time per request, ms.")
+
+
+class TokenService(_Model):
+    """Service = base + prefill * input tokens + decode * output tokens, by the serving pool's GPU."""
+
+    dist: Literal["tokens"]
+    input_tokens: TokenCount = Field(default_factory=lambda: TokenCount(mean=1024, cv=1.0),
+                                     description="Prompt tokens (a trace supplies its own).")
+    output_tokens: TokenCount = Field(default_factory=lambda: TokenCount(mean=256, cv=1.0),
+                                      description="Generated tokens (a trace supplies its own).")
+    coefficients: dict[str, TokenCoefficients] = Field(
+        default_factory=dict, description="Per GPU type; defaults derived from measured Llama2-70B latencies.")
+
+
+Service = Annotated[
+    Union[ConstantService, ExponentialService, LognormalService, EmpiricalService, TokenService],
+    Field(discriminator="dist"),
+]
+
+
+class InferenceWorkload(_Model):
+    """Inference requests sent by users in the ``origin`` regions."""
+
+    name: Name = Field(description="Workload name.")
+    origin: dict[str, Annotated[float, Field(ge=0)]] = Field(
+        min_length=1, description="Where the users are: weight per region (normalised).")
+    arrival: Arrival = Field(description="poisson (with an optional profile) or trace replay.")
+    service: Service = Field(description="Service time model.")
+    slo_ms: float | None = Field(None, gt=0, description="Latency objective, ms (for SLO attainment).")
+    timeout_ms: float | None = Field(None, gt=0, description="A request still queued this long is dropped, ms.")
+
+
+class PolicySpec(_Model):
+    name: str = Field(min_length=1, description="Registered policy name or `package.module:Class`.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Policy parameters.")
 
 
 class Allocation(_Model):
@@ -146,8 +258,14 @@ class Scheduler(_Model):
     """The periodic scheduler process that applies the load and allocation models."""
 
     interval: Duration = Field(300.0, gt=0, description="Time between scheduler decisions.")
-    load_model: LoadModel = Field(description="L(t): linear (the seed's), constant, diurnal, step or piecewise.")
-    allocation: Allocation = Field(description="R(t) and its split between regions.")
+    load_model: LoadModel | None = Field(
+        None, description="L(t): linear (the seed's), constant, diurnal, step, piecewise or observed.")
+    allocation: Allocation | None = Field(None, description="R(t) and its split between regions.")
+    routing: str | PolicySpec = Field("nearest", description="Routing policy for inference requests.")
+
+    @property
+    def routing_spec(self) -> PolicySpec:
+        return PolicySpec(name=self.routing) if isinstance(self.routing, str) else self.routing
 
 
 class Metrics(_Model):
@@ -167,6 +285,7 @@ class Scenario(_Model):
     regions: list[Region] = Field(min_length=1, description="Datacenter and user regions.")
     links: list[Link] = Field(default_factory=list, description="Inter-region links.")
     network: Network = Field(default_factory=Network, description="How links are completed.")
+    inference: list[InferenceWorkload] = Field(default_factory=list, description="Inference workloads.")
     scheduler: Scheduler | None = Field(None, description="Scheduler; without one all capacity is active.")
     metrics: Metrics = Field(default_factory=Metrics, description="Metric aggregation.")
 

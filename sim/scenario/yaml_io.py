@@ -21,6 +21,7 @@ from sim.errors import Problem, ScenarioError
 __all__ = ["LineMap", "load_yaml_text", "load_yaml_file", "dump_yaml", "format_path"]
 
 PathKey = tuple[str | int, ...]
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_./-]+$")
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -40,7 +41,12 @@ def format_path(path: Iterable[str | int]) -> str:
     """``("regions", 0, "pools")`` -> ``regions[0].pools``."""
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif not _PLAIN_KEY.match(str(part)):
+            text += f"[{str(part)!r}]"  # odd keys (spaces, control characters) stay on one line
+        else:
+            text += f".{part}" if text else str(part)
     return text
 
 

@@ -196,15 +196,23 @@ REGION_HEADER = ["provider", "name", "display_name", "lat", "lon", "utc_offset_h
                  "jurisdiction", "intra_rtt_ms", "carbon_g_per_kwh", "source"]
 
 
+def _azure_region_rows(shared: Path) -> list[list[str]]:
+    carbon = ccf_carbon(shared, "azure")  # keyed by display name, like the coordinates file
+    return [_region_row("azure", r["arm_name"], r["region_display_name"], r["lat"], r["lon"], None,
+                        carbon.get(r["region_display_name"]), f"{AZURE_COORDS} ({r['coord_source']})")
+            for r in azure_coords(shared)]
+
+
+def _aws_region_rows(shared: Path) -> list[list[str]]:
+    carbon, intra = ccf_carbon(shared, "aws"), aws_intra_rtts(shared)
+    return [_region_row("aws", r["region"], r["city"], r["lat"], r["lon"], intra[r["region"]],
+                        carbon.get(r["region"]), f"{AWS_COORDS} (city-level)")
+            for r in aws_coords(shared)]
+
+
 def region_rows(shared: Path) -> list[list[str]]:
     """One row per Azure and AWS region in the coordinates files, sorted by provider, name."""
-    az_carbon, aws_carbon, intra = ccf_carbon(shared, "azure"), ccf_carbon(shared, "aws"), aws_intra_rtts(shared)
-    rows = [_region_row("azure", r["arm_name"], r["region_display_name"], r["lat"], r["lon"], None,
-                        az_carbon.get(r["region_display_name"]), f"{AZURE_COORDS} ({r['coord_source']})")
-            for r in azure_coords(shared)]
-    rows += [_region_row("aws", r["region"], r["city"], r["lat"], r["lon"], intra[r["region"]],
-                         aws_carbon.get(r["region"]), f"{AWS_COORDS} (city-level)")
-             for r in aws_coords(shared)]
+    rows = _azure_region_rows(shared) + _aws_region_rows(shared)
     return sorted(rows, key=lambda row: (row[0], row[1]))
 
 
@@ -254,7 +262,7 @@ def write_all(shared: Path, out: Path) -> None:
 
 
 def _describe(fit: RttFit) -> str:
-    return (f"rtt_ms = {fit.intercept_ms:.4f} + {fit.ms_per_km:.7f} * km  "
+    return (f"rtt_ms = {fit.intercept_ms:.5f} + {fit.ms_per_km:.8f} * km  "
             f"(path inflation {fit.path_inflation:.3f}x)\n"
             f"  n_pairs={fit.n_pairs}  MAE={fit.mae_ms:.2f} ms  RMSE={fit.rmse_ms:.2f} ms  "
             f"R2={fit.r2:.4f}  p90|err|={fit.p90_abs_error_ms:.2f} ms")
@@ -264,7 +272,8 @@ def fit_report(shared: Path) -> str:
     """The fit over all pairs, then each provider alone, as printable text."""
     km, rtt = fit_pairs(shared)
     n_azure = len(azure_rtts(shared))
-    parts = [("all pairs", slice(None)), ("azure only", slice(0, n_azure)), ("aws only", slice(n_azure, None))]
+    parts = [("all pairs", slice(None)), ("azure only", slice(0, n_azure)),
+             ("aws only", slice(n_azure, None))]
     return "\n".join(f"{label}: {_describe(fit_rtt_model(km[s], rtt[s]))}" for label, s in parts)
 
 

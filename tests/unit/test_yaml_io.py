@@ -35,3 +35,7 @@ def test_line_map_points_at_nested_values():
 
 def test_format_path():
     assert format_path(("regions", 2, "pools", 0, "replicas")) == "regions[2].pools[0].replicas"
+
+
+def test_odd_keys_are_quoted_in_paths():
+    assert format_path(("a", "b c", "\x1e", 0)) == "a['b c']['\\x1e'][0]"
