@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-__all__ = ["write_text_atomic", "write_json_atomic", "write_csv_atomic", "clean_numbers", "format_number"]
+__all__ = ["write_requests", "write_text_atomic", "write_json_atomic", "write_csv_atomic", "clean_numbers", "format_number"]
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
@@ -61,3 +61,14 @@ def write_csv_atomic(path: str | Path, columns: Sequence[str], rows: Iterable[Ma
     for row in rows:
         writer.writerow([format_number(row[c]) for c in columns])
     write_text_atomic(path, buffer.getvalue())
+
+
+def write_requests(path: str | Path, log: Any) -> None:
+    """Every request's outcome as compressed numpy arrays (``numpy.load`` reads it)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp.npz")
+    import numpy as np
+
+    arrays = {name: getattr(log, name) for name in log.__dataclass_fields__}
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, path)

@@ -3,7 +3,8 @@
 A run folder (``results/<scenario>/<UTC time>-<hash8>-s<seed>/`` unless ``--out`` names
 one) holds ``scenario.yaml`` (verbatim), ``resolved.yaml`` (after defaults and overrides,
 durations in seconds), ``manifest.json`` (identity, versions, status, wall time),
-``summary.json``, ``timeseries.csv``, whatever the finishers add (charts), and
+``summary.json``, ``timeseries.csv``, with inference ``latency_cdf.csv`` (latency quantiles
+per origin) and, if ``metrics.requests`` is set, ``requests.npz`` (every request), whatever the finishers add (charts), and
 ``_SUCCESS``, written last. An existing folder is never reused: a clash gets a ``-2``,
 ``-3``... suffix. Every file is written atomically.
 
@@ -16,14 +17,18 @@ import platform
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
 from sim.engine import simulate
-from sim.fileio import write_csv_atomic, write_json_atomic, write_text_atomic
-from sim.metrics import TIMESERIES_COLUMNS, CapacityObserver
+from sim.fileio import write_csv_atomic, write_json_atomic, write_requests, write_text_atomic
+from sim.metrics import TIMESERIES_COLUMNS, CapacityObserver, bucket_edges
+from sim.metrics.inference import (INFERENCE_COLUMNS, LATENCY_CDF_COLUMNS, InferenceLayout,
+                                   inference_summary, inference_timeseries, latency_cdf_rows)
 from sim.scenario import LoadedScenario
 from sim.scenario.yaml_io import dump_yaml
 from sim.streams import Streams
@@ -42,6 +47,54 @@ class RunOutcome:
     summary: dict[str, Any]
     timeseries: list[dict[str, Any]]
     events_processed: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        if "latency_cdf" in self.extra:
+            return TIMESERIES_COLUMNS + INFERENCE_COLUMNS
+        return TIMESERIES_COLUMNS
+
+
+def _layout(scenario, world) -> InferenceLayout:
+    pools = world.pools
+    names = world.topology.names
+    return InferenceLayout(
+        regions=tuple(names),
+        pool_region=np.array([names.index(p.region) for p in pools], dtype=np.int64),
+        pool_slots=np.array([p.replicas * p.slots_per_replica for p in pools], dtype=np.int64),
+        pool_gpus_per_slot=np.array([p.gpus_per_replica / p.slots_per_replica for p in pools]),
+        workloads=tuple(w.name for w in scenario.inference),
+        slo_ms=tuple(w.slo_ms for w in scenario.inference))
+
+
+def _merge_inference(rows: list[dict[str, Any]], series: dict[str, dict[str, np.ndarray]],
+                     n_buckets: int) -> list[dict[str, Any]]:
+    """Add the request-level columns to the capacity rows (same bucket x region order)."""
+    for k, row in enumerate(rows):
+        cols = series[row["region"]]
+        bucket = k // (len(rows) // n_buckets)
+        for name in INFERENCE_COLUMNS:
+            row[name] = cols[name][bucket]
+        row["busy_gpus"] = cols["busy_gpus"][bucket]
+        row["utilization"] = row["busy_gpus"] / row["total_gpus"] if row["total_gpus"] else 0.0
+    return rows
+
+
+def _utilization(series, world, scenario, end_s) -> dict[str, Any]:
+    """Busy GPU-time over installed GPU-time in [warmup, end), from the request intervals."""
+    by_region = {}
+    for region in world.regions:
+        cols = series[region.name]
+        edges = bucket_edges(0.0, end_s, scenario.metrics.bucket)
+        widths = np.diff(edges)
+        keep = edges[:-1] >= scenario.warmup
+        busy = float((cols["busy_gpus"][keep] * widths[keep]).sum())
+        span = float(widths[keep].sum())
+        by_region[region.name] = busy / (region.total_gpus * span) if region.total_gpus and span else 0.0
+    total = sum(r.total_gpus for r in world.regions)
+    mean = sum(by_region[r.name] * r.total_gpus for r in world.regions) / total if total else 0.0
+    return {"mean": mean, "by_region": by_region}
 
 
 def execute(loaded: LoadedScenario) -> RunOutcome:
@@ -49,12 +102,23 @@ def execute(loaded: LoadedScenario) -> RunOutcome:
     scenario = loaded.scenario
     world = build_world(scenario)
     capacity = CapacityObserver({r.name: r.total_gpus for r in world.regions})
-    result = simulate(scenario, world, [capacity], Streams(scenario.seed))
+    base_dir = Path(loaded.source).parent
+    result = simulate(scenario, world, [capacity], Streams(scenario.seed), base_dir, loaded.source)
     summary = {"scenario": scenario.name, "seed": scenario.seed, "sim_time_s": result.end_s,
                "warmup_s": scenario.warmup}
     summary.update(capacity.summary(scenario.warmup, result.end_s))
-    return RunOutcome(summary, capacity.timeseries(result.end_s, scenario.metrics.bucket),
-                      result.events_processed)
+    rows = capacity.timeseries(result.end_s, scenario.metrics.bucket)
+    extra: dict[str, Any] = {}
+    if result.requests is not None:
+        layout = _layout(scenario, world)
+        series = inference_timeseries(result.requests, layout, result.end_s, scenario.metrics.bucket)
+        n_buckets = len(bucket_edges(0.0, result.end_s, scenario.metrics.bucket)) - 1
+        rows = _merge_inference(rows, series, n_buckets)
+        summary["utilization"] = _utilization(series, world, scenario, result.end_s)
+        summary["inference"] = inference_summary(result.requests, layout, scenario.warmup, result.end_s)
+        extra["latency_cdf"] = latency_cdf_rows(result.requests, layout, scenario.warmup)
+        extra["requests"] = result.requests
+    return RunOutcome(summary, rows, result.events_processed, extra)
 
 
 def default_run_dir(loaded: LoadedScenario, root: Path, now: dt.datetime) -> Path:
@@ -115,7 +179,11 @@ def run_scenario(loaded: LoadedScenario, out: Path | None = None, root: Path = P
     try:
         outcome = execute(loaded)
         write_json_atomic(run_dir / "summary.json", outcome.summary)
-        write_csv_atomic(run_dir / "timeseries.csv", TIMESERIES_COLUMNS, outcome.timeseries)
+        write_csv_atomic(run_dir / "timeseries.csv", outcome.columns, outcome.timeseries)
+        if "latency_cdf" in outcome.extra:
+            write_csv_atomic(run_dir / "latency_cdf.csv", LATENCY_CDF_COLUMNS, outcome.extra["latency_cdf"])
+        if loaded.scenario.metrics.requests and "requests" in outcome.extra:
+            write_requests(run_dir / "requests.npz", outcome.extra["requests"])
         for finish in finishers:
             finish(run_dir)
     except BaseException as exc:

@@ -19,8 +19,10 @@ __all__ = ["PoolRuntime"]
 class PoolRuntime:
     """Active replicas and busy GPUs of one pool."""
 
-    def __init__(self, info: PoolInfo, emit: Callable[[Record], None]):
+    def __init__(self, info: PoolInfo, emit: Callable[[Record], None], index: int = 0):
         self.info = info
+        self.index = index
+        self.listeners: list[Callable[[int, float], None]] = []
         self.active_replicas = info.replicas
         self.busy_gpus = 0.0
         self.share = 0.0
@@ -38,3 +40,5 @@ class PoolRuntime:
         self.busy_gpus = min(busy_gpus, float(self.active_gpus))
         self.share = share
         self._emit(PoolState(t_s, self.info.region, self.info.name, share, self.active_gpus, self.busy_gpus))
+        for listener in self.listeners:
+            listener(self.index, t_s)

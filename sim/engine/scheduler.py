@@ -15,8 +15,8 @@ import simpy
 
 from sim.engine.datacenter import PoolRuntime
 from sim.metrics.records import LoadSample, Record
-from sim.models import Entity, allocate, load_at
-from sim.scenario.model import Scheduler
+from sim.models import Entity, ObservedRate, allocate, load_at
+from sim.scenario.model import ObservedLoad, Scheduler
 
 __all__ = ["entities_for", "scheduler_process", "activate_all"]
 
@@ -35,25 +35,35 @@ def entities_for(weights: dict[str, float], pools: Sequence[PoolRuntime]) -> lis
             for key, weight, members in groups]
 
 
-def _apply(t_s: float, groups, decision) -> None:
+def _apply(t_s: float, groups, decision, fluid_busy: bool) -> None:
     for (entity, members), share, target, replicas in zip(
             groups, decision.shares, decision.target_gpus, decision.active_replicas):
         cap = entity.capacity_gpus
         for pool, n in zip(members, replicas):
             fraction = pool.info.total_gpus / cap if cap else 0.0
-            pool.set_state(t_s, n, target * fraction, share * fraction)
+            pool.set_state(t_s, n, target * fraction if fluid_busy else 0.0, share * fraction)
 
 
 def scheduler_process(env: simpy.Environment, config: Scheduler, pools: Sequence[PoolRuntime],
-                      emit: Callable[[Record], None]) -> Generator[simpy.Event, None, None]:
-    """Apply the models at t = 0, interval, 2 * interval, ... until the run ends."""
+                      emit: Callable[[Record], None],
+                      arrivals: Callable[[float, float], int] | None = None) -> Generator[simpy.Event, None, None]:
+    """Apply the models at t = 0, interval, 2 * interval, ... until the run ends.
+
+    ``arrivals(a, b)`` counts inference requests that arrived in ``[a, b)``; it feeds the
+    ``observed`` load model and, when given, means request-level workloads make pools busy
+    (so the allocation's demand is not also counted as busy GPUs)."""
     groups = entities_for(dict(config.allocation.weights), pools)
     entities = [entity for entity, _ in groups]
+    model = config.load_model
+    observed = ObservedRate(model.window, model.initial / model.scale) if isinstance(model, ObservedLoad) else None
     while True:
-        load = float(load_at(config.load_model, env.now))
+        if observed is not None:
+            load = model.scale * observed.update(env.now, arrivals)
+        else:
+            load = float(load_at(model, env.now))
         decision = allocate(entities, load, config.allocation.L_max)
         emit(LoadSample(env.now, load, decision.resources, decision.demand_gpus, decision.unmet_gpus))
-        _apply(env.now, groups, decision)
+        _apply(env.now, groups, decision, fluid_busy=arrivals is None)
         yield env.timeout(config.interval)
 
 

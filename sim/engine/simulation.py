@@ -1,22 +1,29 @@
 """Building and running one simulation: the only place where SimPy processes are started.
 
-:func:`simulate` creates the environment, the pool runtimes and the scheduler process for a
-scenario and its world, forwards every record to the observers, and runs to the scenario's
-duration.
+:func:`simulate` creates the environment, the pool runtimes, the scheduler process and,
+when the scenario has inference workloads, the request fast path
+(:class:`~sim.engine.inference.InferenceEngine`), forwards every record to the observers
+and runs to the scenario's duration.
 
 Public: ``SimulationResult``, ``simulate``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Sequence
+
+import numpy as np
 
 from sim.engine.core import Environment
 from sim.engine.datacenter import PoolRuntime
+from sim.engine.inference import InferenceEngine
 from sim.engine.scheduler import activate_all, scheduler_process
-from sim.metrics.records import Record
+from sim.metrics.records import Record, RequestLog
+from sim.policies import create
 from sim.scenario.model import Scenario
 from sim.streams import Streams
+from sim.workload import RequestBatch, generate_requests
 from sim.world import World
 
 __all__ = ["SimulationResult", "simulate"]
@@ -28,22 +35,54 @@ Observer = Callable[[Record], None]
 class SimulationResult:
     end_s: float
     events_processed: int
+    requests: RequestLog | None = None
+
+
+def _arrival_counter(batch: RequestBatch) -> Callable[[float, float], int]:
+    times = batch.t_s
+
+    def count(a: float, b: float) -> int:
+        return int(np.searchsorted(times, b, side="left") - np.searchsorted(times, a, side="left"))
+    return count
 
 
 def simulate(scenario: Scenario, world: World, observers: Sequence[Observer],
-             streams: Streams | None = None) -> SimulationResult:
+             streams: Streams | None = None, base_dir: Path = Path("."),
+             source: str = "<scenario>") -> SimulationResult:
     """Run ``scenario`` on ``world``, sending every record to each observer."""
-    streams = streams or Streams(scenario.seed)  # no stream is drawn from yet (foundation)
+    streams = streams or Streams(scenario.seed)
 
     def emit(record: Record) -> None:
         for observer in observers:
             observer(record)
 
     env = Environment()
-    pools = [PoolRuntime(info, emit) for info in world.pools]
-    if scenario.scheduler is None:
+    pools = [PoolRuntime(info, emit, index) for index, info in enumerate(world.pools)]
+    engine = None
+    arrivals = None
+    if scenario.inference:
+        batch = generate_requests(scenario, world, streams, base_dir, source=source)
+        spec = scenario.scheduler.routing_spec if scenario.scheduler else None
+        spec = spec or _default_routing()
+        policy = create("routing", spec, streams.get(f"policy/routing/{spec.name}"))
+        engine = InferenceEngine(scenario, pools, world.topology.names, world.topology.rtt_ms,
+                                 batch, policy, spec.name)
+        for pool in pools:
+            pool.listeners.append(engine.capacity_changed)
+        arrivals = _arrival_counter(batch)
+    scheduler = scenario.scheduler
+    if scheduler is None or scheduler.load_model is None:
         activate_all(0.0, pools)
     else:
-        env.process(scheduler_process(env, scenario.scheduler, pools, emit))
-    env.run(until=scenario.duration)
-    return SimulationResult(end_s=float(env.now), events_processed=env.events_processed)
+        env.process(scheduler_process(env, scheduler, pools, emit, arrivals))
+    if engine is None:
+        env.run(until=scenario.duration)
+        return SimulationResult(end_s=float(scenario.duration), events_processed=env.events_processed)
+    engine.run(env, scenario.duration)
+    handled = env.events_processed + engine.events_processed
+    return SimulationResult(float(scenario.duration), handled, engine.log())
+
+
+def _default_routing():
+    from sim.scenario.model import PolicySpec
+    return PolicySpec(name="nearest")

@@ -6,7 +6,7 @@ Public: ``load_at``, ``linear_load``, ``diurnal_factor``, ``Entity``, ``Allocati
 from __future__ import annotations
 
 from sim.models.allocation import AllocationResult, Entity, allocate, resources
-from sim.models.load import diurnal_factor, linear_load, load_at
+from sim.models.load import ObservedRate, diurnal_factor, linear_load, load_at
 
-__all__ = ["load_at", "linear_load", "diurnal_factor", "Entity", "AllocationResult",
+__all__ = ["ObservedRate", "load_at", "linear_load", "diurnal_factor", "Entity", "AllocationResult",
            "resources", "allocate"]

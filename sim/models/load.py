@@ -5,7 +5,11 @@ The seed's model is ``L(t) = L0 + alpha * (t - T0)`` with t and T0 in **hours**,
 seed's hourly tables; ``alpha`` is in load units per hour. Diurnal profiles follow a local
 clock: ``hour = (t_h + utc_offset_h) mod 24``.
 
-Public: ``load_at``, ``linear_load``, ``diurnal_factor``.
+The ``observed`` model closes the seed's feedback loop: :class:`ObservedRate` estimates the
+arrival rate from the requests actually counted, with an exponentially weighted moving
+average of time constant ``window``.
+
+Public: ``load_at``, ``linear_load``, ``diurnal_factor``, ``ObservedRate``.
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import numpy as np
 from sim.scenario.model import ConstantLoad, DiurnalLoad, LinearLoad, PiecewiseLoad, StepLoad
 from sim.units import HOUR
 
-__all__ = ["load_at", "linear_load", "diurnal_factor"]
+__all__ = ["load_at", "linear_load", "diurnal_factor", "ObservedRate"]
 
 
 def linear_load(t_h: np.ndarray | float, L0: float, alpha: float, T0: float) -> np.ndarray | float:
@@ -37,7 +41,7 @@ def load_at(model: object, t_s: np.ndarray | float) -> np.ndarray:
     elif isinstance(model, ConstantLoad):
         value = np.full_like(t, model.L)
     elif isinstance(model, DiurnalLoad):
-        value = model.mean * diurnal_factor(t, model.amplitude, model.peak_hour, model.utc_offset_h)
+        value = model.mean * diurnal_factor(t, model.amplitude, model.peak_hour, model.utc_offset_h or 0.0)
     elif isinstance(model, StepLoad):
         value = np.where(t < model.at, model.before, model.after)
     elif isinstance(model, PiecewiseLoad):
@@ -47,3 +51,24 @@ def load_at(model: object, t_s: np.ndarray | float) -> np.ndarray:
         raise TypeError(f"unknown load model {type(model).__name__}")
     # A linear model with negative alpha would go below zero; load cannot.
     return np.maximum(np.asarray(value, dtype=float), 0.0)
+
+
+class ObservedRate:
+    """EWMA estimate of an arrival rate (per second) from counts over successive intervals.
+
+    Over an interval of length dt with n arrivals the estimate moves towards n / dt with
+    weight 1 - exp(-dt / window), so old intervals fade with time constant ``window``."""
+
+    def __init__(self, window_s: float, initial_rate: float = 0.0):
+        self.window_s = window_s
+        self.rate = initial_rate
+        self.last_s: float | None = None
+
+    def update(self, now_s: float, count_between) -> float:
+        """Fold in the arrivals since the previous update; return the estimate."""
+        if self.last_s is not None and now_s > self.last_s:
+            dt = now_s - self.last_s
+            weight = 1.0 - np.exp(-dt / self.window_s)
+            self.rate += weight * (count_between(self.last_s, now_s) / dt - self.rate)
+        self.last_s = now_s
+        return float(self.rate)

@@ -149,6 +149,12 @@ def _check_inference(s: Scenario) -> Iterator[Finding]:
                        "no region with GPU pools is reachable from this origin: the workload can never be served", origin)
         if sum(wl.origin.values()) <= 0:
             yield ("inference", i, "origin"), "origin weights must not sum to zero", dict(wl.origin)
+        if wl.service.dist == "tokens":
+            gpus = gpu_catalogue()
+            for key in wl.service.coefficients:
+                if key not in gpus:
+                    yield (("inference", i, "service", "coefficients", key),
+                           f"unknown GPU type (valid: {', '.join(sorted(gpus))})", key)
         if wl.timeout_ms is not None and wl.slo_ms is not None and wl.timeout_ms < wl.slo_ms:
             yield ("inference", i, "timeout_ms"), f"is shorter than slo_ms ({wl.slo_ms:g})", wl.timeout_ms
 

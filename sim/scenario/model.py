@@ -60,7 +60,7 @@ class Region(_Model):
     lon: float | None = Field(None, ge=-180, le=180, description="Longitude, degrees east.")
     utc_offset_h: float | None = Field(None, ge=-12, le=14, description="Local standard time minus UTC, hours.")
     jurisdiction: str | None = Field(None, min_length=1, description="Legal jurisdiction for data residency (e.g. US, EU).")
-    intra_rtt_ms: float | None = Field(None, gt=0, description="Round-trip time inside the region, ms (default: catalogue, else 1.0).")
+    intra_rtt_ms: float | None = Field(None, ge=0, description="Round-trip time inside the region, ms (default: catalogue, else 1.0).")
     price_usd_per_kwh: float = Field(0.10, ge=0, description="Electricity price, USD per kWh.")
     carbon_g_per_kwh: float | None = Field(None, ge=0, description="Grid carbon intensity, gCO2e per kWh (default: catalogue, else 450).")
     pue: float = Field(1.2, ge=1.0, le=3.0, description="Power usage effectiveness of the datacenter.")
@@ -272,6 +272,7 @@ class Metrics(_Model):
     """How results are aggregated."""
 
     bucket: Duration = Field(300.0, gt=0, description="Width of a time-series bucket.")
+    requests: bool = Field(False, description="Also write every request's outcome to requests.npz.")
 
 
 class Scenario(_Model):

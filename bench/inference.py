@@ -1,0 +1,89 @@
+"""Benchmark: inference requests per second through the full simulator vs bare SimPy.
+
+Runs the M/M/c validation shape (c = 8, 7.2 requests/s, exponential service of mean 1 s)
+long enough for at least 300,000 requests through Meridian (scenario -> world -> engine ->
+metrics, in memory), and the same queue as an idiomatic SimPy model with one process per
+customer, in the same run. Prints both throughputs, their ratio, the peak traced memory of
+the Meridian run and the bytes retained per finished request.
+
+    python bench/inference.py [--hours 12]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import simpy
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sim.runner import execute  # noqa: E402
+from sim.scenario import load_scenario  # noqa: E402
+
+MMC = ROOT / "scenarios" / "validation" / "mmc.yaml"
+
+
+def meridian(hours: float) -> tuple[int, float, object]:
+    loaded = load_scenario(MMC, [f"duration={hours}h"])
+    start = time.perf_counter()
+    outcome = execute(loaded)
+    elapsed = time.perf_counter() - start
+    return outcome.summary["inference"]["arrived"], elapsed, outcome
+
+
+def bare_simpy(n: int, c: int = 8, rate: float = 7.2, mean_s: float = 1.0, seed: int = 1) -> float:
+    """Idiomatic SimPy: a source process and one process per customer on a Resource."""
+    rng = np.random.default_rng(seed)
+    gaps = rng.exponential(1 / rate, n).tolist()
+    services = rng.exponential(mean_s, n).tolist()
+    env = simpy.Environment()
+    servers = simpy.Resource(env, capacity=c)
+    waits = []
+
+    def customer(service):
+        arrived = env.now
+        with servers.request() as req:
+            yield req
+            waits.append(env.now - arrived)
+            yield env.timeout(service)
+
+    def source():
+        for gap, service in zip(gaps, services):
+            yield env.timeout(gap)
+            env.process(customer(service))
+
+    env.process(source())
+    start = time.perf_counter()
+    env.run()
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hours", type=float, default=12.0, help="simulated hours (7.2 req/s)")
+    args = parser.parse_args()
+    n, t_meridian, outcome = meridian(args.hours)
+    t_simpy = bare_simpy(n)
+    log = outcome.extra["requests"]
+    retained = sum(getattr(log, f).nbytes for f in log.__dataclass_fields__)
+    del outcome, log
+    tracemalloc.start()
+    meridian(args.hours)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    print(f"requests                      {n:,}")
+    print(f"meridian (full simulator)     {n / t_meridian:,.0f} requests/s  ({t_meridian:.2f} s)")
+    print(f"bare SimPy, process/customer  {n / t_simpy:,.0f} requests/s  ({t_simpy:.2f} s)")
+    print(f"ratio meridian / bare SimPy   {t_simpy / t_meridian:.2f}x")
+    print(f"peak traced memory (meridian) {peak / 2**20:.1f} MiB  ({peak / n:.0f} B per request)")
+    print(f"retained per finished request {retained / n:.1f} B")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Read-only views that policies decide over.
+
+A policy never sees the engine. For each decision the engine hands it a *view*: plain
+attributes and numpy arrays that are the engine's own live state marked
+``writeable=False``, so a policy can read everything at no copying cost and change nothing.
+Routing decisions happen once per inference request, so the engine keeps ONE
+:class:`RoutingView` for the whole run and only updates ``t_s``, ``origin`` and
+``workload`` (and the load arrays) before each call. Whatever depends only on which pools
+are available may be cached by a policy per ``(origin, version)``: the engine bumps
+``version`` whenever ``active_slots``, ``share`` or reachability change.
+
+A pool is *available* to an origin when its RTT from that origin is finite and it has at
+least one active slot.
+
+Public: ``RoutingView``.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+__all__ = ["RoutingView"]
+
+_PER_POOL_INT = ("pool_region", "queue_len", "busy_slots", "active_slots", "total_slots")
+_PER_POOL_FLOAT = ("share", "mean_service_s")
+
+
+class RoutingView:
+    """Read-only view of serving pools for one request (arrays are the engine's live state, writeable=False).
+
+    Attributes (pools are indexed ``0 .. n_pools - 1``, regions ``0 .. n_regions - 1``):
+
+    - ``t_s``: current simulated time, s.
+    - ``origin``: index of the request's origin region.
+    - ``workload``: index of the request's inference workload.
+    - ``n_pools``: number of serving pools.
+    - ``pool_region``: int, the region index of each pool (static).
+    - ``rtt_ms``: float, ``n_regions x n_pools``, path RTT from each origin region to each
+      pool's region, ms; ``inf`` when unreachable.
+    - ``queue_len``: int per pool, requests waiting.
+    - ``busy_slots``: int per pool, slots serving a request.
+    - ``active_slots``: int per pool, 0 when the pool is switched off or failed.
+    - ``total_slots``: int per pool, slots when every replica is active.
+    - ``share``: float per pool, the allocation model's share (sums to 1 over pools;
+      proportional to ``total_slots`` without an allocation model).
+    - ``mean_service_s``: float per pool, the engine's running estimate of mean service time.
+    - ``version``: bumped by the engine whenever ``active_slots``, ``share`` or
+      reachability change.
+    """
+
+    __slots__ = ("t_s", "origin", "workload", "n_pools", "pool_region", "rtt_ms", "queue_len",
+                 "busy_slots", "active_slots", "total_slots", "share", "mean_service_s", "version")
+
+    t_s: float
+    origin: int
+    workload: int
+    n_pools: int
+    pool_region: np.ndarray
+    rtt_ms: np.ndarray
+    queue_len: np.ndarray
+    busy_slots: np.ndarray
+    active_slots: np.ndarray
+    total_slots: np.ndarray
+    share: np.ndarray
+    mean_service_s: np.ndarray
+    version: int
+
+    @classmethod
+    def build(cls, *, pool_region: Sequence[int], rtt_ms: Sequence[Sequence[float]],
+              total_slots: Sequence[int], active_slots: Sequence[int] | None = None,
+              queue_len: Sequence[int] | None = None, busy_slots: Sequence[int] | None = None,
+              share: Sequence[float] | None = None, mean_service_s: Sequence[float] | None = None,
+              t_s: float = 0.0, origin: int = 0, workload: int = 0, version: int = 0) -> RoutingView:
+        """A view over fresh read-only copies of plain lists (for tests and for the engine).
+
+        Defaults: every slot active, empty queues, no busy slots, shares proportional to
+        ``total_slots``, a mean service time of 1 s. Each array owns its data, so its owner
+        may flip ``flags.writeable`` to update it in place.
+        """
+        n_pools = len(total_slots)
+        values = {
+            "pool_region": pool_region, "queue_len": _or(queue_len, [0] * n_pools),
+            "busy_slots": _or(busy_slots, [0] * n_pools), "total_slots": total_slots,
+            "active_slots": _or(active_slots, total_slots), "mean_service_s": _or(mean_service_s, [1.0] * n_pools),
+            "share": _or(share, _proportional(total_slots)),
+        }
+        view = cls()
+        for name, value in values.items():
+            dtype = np.int64 if name in _PER_POOL_INT else np.float64
+            setattr(view, name, _frozen(name, value, dtype, (n_pools,)))
+        rtt = np.array(rtt_ms, dtype=np.float64, ndmin=2)
+        view.rtt_ms = _frozen("rtt_ms", rtt, np.float64, (rtt.shape[0], n_pools))
+        view.n_pools, view.t_s, view.origin = n_pools, float(t_s), int(origin)
+        view.workload, view.version = int(workload), int(version)
+        return view
+
+    def available(self, origin: int | None = None) -> np.ndarray:
+        """Indices of the pools available to ``origin`` (default: the current request's)."""
+        row = self.rtt_ms[self.origin if origin is None else origin]
+        return np.flatnonzero(np.isfinite(row) & (self.active_slots > 0))
+
+    def __repr__(self) -> str:
+        origin = getattr(self, "origin", None)
+        return f"RoutingView(n_pools={getattr(self, 'n_pools', None)}, origin={origin}, version={getattr(self, 'version', None)})"
+
+
+def _or(value, default):
+    return default if value is None else value
+
+
+def _proportional(total_slots: Sequence[int]) -> np.ndarray:
+    total = np.asarray(total_slots, dtype=np.float64)
+    return total / total.sum() if total.sum() > 0 else total
+
+
+def _frozen(name: str, value, dtype, shape: tuple[int, ...]) -> np.ndarray:
+    array = np.array(value, dtype=dtype)  # always a copy that owns its data
+    if array.shape != shape:
+        raise ValueError(f"{name}: must have shape {shape}, got {array.shape}")
+    array.flags.writeable = False
+    return array

@@ -1,0 +1,133 @@
+"""All inference requests of a run, drawn up front as one time-sorted batch of arrays.
+
+Each workload of the scenario yields its requests on ``[0, duration)`` - Poisson arrivals
+(:mod:`sim.workload.arrivals`) or a trace replay (:mod:`sim.workload.trace`) - with an
+origin region, token counts and a pool-independent service time
+(:mod:`sim.workload.service`). The workloads are merged into one :class:`RequestBatch`
+sorted by arrival time; ties keep workload order, then generation order.
+
+Randomness comes from named streams, so one workload's numbers never depend on another's
+or on the policy under test: ``arrivals/<name>`` for arrival times, ``origin/<name>`` for
+the origin of trace requests, ``service/<name>`` for service times and token counts.
+
+Public: ``RequestBatch``, ``generate_requests``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sim.errors import Problem, ScenarioError
+from sim.scenario.model import InferenceWorkload, PoissonArrival, Scenario, TokenService
+from sim.streams import Streams
+from sim.world.build import World
+from sim.world.catalogue import gpu_catalogue
+from sim.workload.arrivals import poisson_arrivals
+from sim.workload.service import draw_service_s, draw_token_counts
+from sim.workload.trace import read_trace, replay_trace
+
+__all__ = ["RequestBatch", "generate_requests"]
+
+
+@dataclass(frozen=True)
+class RequestBatch:
+    """Requests as parallel arrays, sorted by arrival time."""
+
+    t_s: np.ndarray            # float64, arrival at the origin, seconds since the start
+    origin: np.ndarray         # int16, index into world.regions
+    workload: np.ndarray       # int16, index into scenario.inference
+    input_tokens: np.ndarray   # int32, 0 when the workload has no token counts
+    output_tokens: np.ndarray  # int32
+    service_s: np.ndarray      # float64, NaN for token-based workloads (pool-dependent)
+
+    def __len__(self) -> int:
+        return len(self.t_s)
+
+    @staticmethod
+    def empty() -> RequestBatch:
+        return RequestBatch(np.empty(0), np.empty(0, np.int16), np.empty(0, np.int16),
+                            np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0))
+
+
+def generate_requests(scenario: Scenario, world: World, streams: Streams, base_dir: Path,
+                      source: str = "<scenario>") -> RequestBatch:
+    """Every inference request of the run, merged and sorted by arrival time.
+
+    ``base_dir`` resolves relative trace paths; ``source`` names the scenario in errors.
+    """
+    parts = [RequestBatch.empty()] + [
+        _workload_requests(k, wl, scenario.duration, world, streams, Path(base_dir), source)
+        for k, wl in enumerate(scenario.inference)]
+    merged = RequestBatch(*(np.concatenate([getattr(p, f) for p in parts])
+                            for f in RequestBatch.__dataclass_fields__))
+    order = np.argsort(merged.t_s, kind="stable")
+    return RequestBatch(*(getattr(merged, f)[order] for f in RequestBatch.__dataclass_fields__))
+
+
+def _workload_requests(k: int, wl: InferenceWorkload, duration_s: float, world: World,
+                       streams: Streams, base_dir: Path, source: str) -> RequestBatch:
+    _check_coefficients(k, wl, source)
+    weights = _origin_weights(k, wl, world, source)
+    if isinstance(wl.arrival, PoissonArrival):
+        offsets = np.array([r.utc_offset_h for r in world.regions])
+        t, origin = poisson_arrivals(wl.arrival, weights, offsets, duration_s,
+                                     streams.get(f"arrivals/{wl.name}"))
+        tokens_in, tokens_out = _drawn_tokens(wl, len(t), streams)
+    else:
+        t, origin, tokens_in, tokens_out = _trace_requests(k, wl, weights, duration_s, streams,
+                                                           base_dir, source)
+    service_s = draw_service_s(wl.service, len(t), streams.get(f"service/{wl.name}"))
+    return RequestBatch(t, origin.astype(np.int16), np.full(len(t), k, dtype=np.int16),
+                        tokens_in, tokens_out, service_s)
+
+
+def _drawn_tokens(wl: InferenceWorkload, n: int, streams: Streams) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(wl.service, TokenService):
+        return np.zeros(n, np.int32), np.zeros(n, np.int32)
+    rng = streams.get(f"service/{wl.name}")
+    return (draw_token_counts(wl.service.input_tokens, n, rng),
+            draw_token_counts(wl.service.output_tokens, n, rng))
+
+
+def _trace_requests(k: int, wl: InferenceWorkload, weights: np.ndarray, duration_s: float,
+                    streams: Streams, base_dir: Path, source: str) -> tuple[np.ndarray, ...]:
+    """Times, origins and token counts of a replayed trace."""
+    arrival = wl.arrival
+    path = base_dir / arrival.path
+    if not path.is_file():
+        raise ScenarioError([Problem(source, None, f"inference[{k}].arrival.path", "file not found", arrival.path)])
+    trace = read_trace(path, arrival.path)
+    if arrival.loop and trace.period_s <= 0:
+        raise ScenarioError([Problem(source, None, f"inference[{k}].arrival.loop",
+                                     "a looped trace needs requests at two or more distinct times", True)])
+    t, rows = replay_trace(trace, arrival.time_scale, arrival.loop, duration_s)
+    origin = streams.get(f"origin/{wl.name}").choice(len(weights), size=len(t), p=weights)
+    return t, origin, trace.input_tokens[rows], trace.output_tokens[rows]
+
+
+def _origin_weights(k: int, wl: InferenceWorkload, world: World, source: str) -> np.ndarray:
+    """Normalised origin weights per region, in world order."""
+    index = {r.name: i for i, r in enumerate(world.regions)}
+    unknown = [name for name in wl.origin if name not in index]
+    if unknown or sum(wl.origin.values()) <= 0:
+        raise ScenarioError([Problem(source, None, f"inference[{k}].origin",
+                                     "must name known regions with weights summing above zero",
+                                     dict(wl.origin))])
+    weights = np.zeros(len(world.regions))
+    for name, w in wl.origin.items():
+        weights[index[name]] += w
+    return weights / weights.sum()
+
+
+def _check_coefficients(k: int, wl: InferenceWorkload, source: str) -> None:
+    """Token coefficients must be keyed by GPU types the catalogue knows."""
+    if not isinstance(wl.service, TokenService):
+        return
+    known = gpu_catalogue()
+    bad = [key for key in wl.service.coefficients if key not in known]
+    if bad:
+        raise ScenarioError([Problem(source, None, f"inference[{k}].service.coefficients.{key}",
+                                     f"unknown GPU type (valid: {', '.join(sorted(known))})", key)
+                             for key in bad])
