@@ -113,6 +113,12 @@ class InferenceEngine:
             pool_region=pool_region, rtt_ms=self.rtt_ms, queue_len=[0] * len(self.pools),
             busy_slots=self.busy, active_slots=self.active, total_slots=self.total_slots,
             share=self._view_shares(), mean_service_s=self.mean_service)
+        # The engine writes load figures into arrays it owns; the policy sees read-only
+        # views of them, so no writeable flag is flipped per request.
+        self._queue_np = np.zeros(len(self.pools), dtype=np.int64)
+        self._busy_np = np.zeros(len(self.pools), dtype=np.int64)
+        view.queue_len, view.busy_slots = self._queue_np.view(), self._busy_np.view()
+        view.queue_len.flags.writeable = view.busy_slots.flags.writeable = False
         return view
 
     def _view_shares(self) -> np.ndarray:
@@ -142,11 +148,8 @@ class InferenceEngine:
         view.version += 1
 
     def _sync_load(self) -> None:
-        view = self.view
-        for arr, values in ((view.queue_len, [len(q) for q in self.queues]), (view.busy_slots, self.busy)):
-            arr.flags.writeable = True
-            arr[:] = values
-            arr.flags.writeable = False
+        self._queue_np[:] = [len(q) for q in self.queues]
+        self._busy_np[:] = self.busy
 
     # -- request events ------------------------------------------------------------------
     def _service_time(self, i: int, pool: int) -> float:

@@ -57,12 +57,17 @@ def scheduler_process(env: simpy.Environment, config: Scheduler, pools: Sequence
     model = config.load_model
     observed = ObservedRate(model.window, model.initial / model.scale) if isinstance(model, ObservedLoad) else None
     while True:
+        forecast = seen = float("nan")
         if observed is not None:
-            load = model.scale * observed.update(env.now, arrivals)
+            load = seen = model.scale * observed.update(env.now, arrivals)
+            if model.forecast is not None:
+                forecast = float(load_at(model.forecast, env.now))
+                load = forecast if model.drive == "forecast" else seen
         else:
             load = float(load_at(model, env.now))
         decision = allocate(entities, load, config.allocation.L_max)
-        emit(LoadSample(env.now, load, decision.resources, decision.demand_gpus, decision.unmet_gpus))
+        emit(LoadSample(env.now, load, decision.resources, decision.demand_gpus, decision.unmet_gpus,
+                        forecast, seen))
         _apply(env.now, groups, decision, fluid_busy=arrivals is None)
         yield env.timeout(config.interval)
 

@@ -23,7 +23,8 @@ from sim.metrics.signals import StepSignal, bucket_edges
 
 __all__ = ["CapacityObserver", "TIMESERIES_COLUMNS"]
 
-TIMESERIES_COLUMNS = ("t_start_s", "t_end_s", "region", "load", "resources", "share",
+TIMESERIES_COLUMNS = ("t_start_s", "t_end_s", "region", "load", "forecast_load", "observed_load",
+                      "resources", "share",
                       "total_gpus", "active_gpus", "busy_gpus", "utilization")
 
 
@@ -35,7 +36,10 @@ class CapacityObserver:
         self.load = StepSignal()
         self.resources = StepSignal()
         self.unmet_gpus = StepSignal()
+        self.forecast = StepSignal()
+        self.observed = StepSignal()
         self.has_load = False
+        self.has_forecast = self.has_observed = False
         self._pools: dict[str, dict[str, StepSignal]] = defaultdict(lambda: defaultdict(StepSignal))
 
     def __call__(self, record: Record) -> None:
@@ -44,6 +48,12 @@ class CapacityObserver:
             self.load.set(record.t_s, record.load)
             self.resources.set(record.t_s, record.resources)
             self.unmet_gpus.set(record.t_s, record.unmet_gpus)
+            if record.forecast == record.forecast:  # not NaN
+                self.has_forecast = True
+                self.forecast.set(record.t_s, record.forecast)
+            if record.observed == record.observed:
+                self.has_observed = True
+                self.observed.set(record.t_s, record.observed)
         elif isinstance(record, PoolState):
             signals = self._pools[f"{record.region}/{record.pool}"]
             signals["share"].set(record.t_s, record.share)
@@ -63,6 +73,9 @@ class CapacityObserver:
         edges = bucket_edges(0.0, end_s, bucket_s)
         load = self.load.means(edges) if self.has_load else np.full(len(edges) - 1, np.nan)
         res = self.resources.means(edges) if self.has_load else np.full(len(edges) - 1, np.nan)
+        blank = np.full(len(edges) - 1, np.nan)
+        forecast = self.forecast.means(edges) if self.has_forecast else blank
+        observed = self.observed.means(edges) if self.has_observed else blank
         per_region = {r: {n: self._region_means(r, n, edges) for n in ("share", "active_gpus", "busy_gpus")}
                       for r in self.total_gpus}
         rows = []
@@ -71,7 +84,8 @@ class CapacityObserver:
                 m = per_region[region]
                 rows.append({
                     "t_start_s": edges[k], "t_end_s": edges[k + 1], "region": region,
-                    "load": load[k], "resources": res[k], "share": m["share"][k],
+                    "load": load[k], "forecast_load": forecast[k], "observed_load": observed[k],
+                    "resources": res[k], "share": m["share"][k],
                     "total_gpus": total, "active_gpus": m["active_gpus"][k],
                     "busy_gpus": m["busy_gpus"][k],
                     "utilization": m["busy_gpus"][k] / total if total else 0.0,

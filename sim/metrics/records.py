@@ -28,6 +28,8 @@ class LoadSample:
     resources: float
     demand_gpus: float
     unmet_gpus: float
+    forecast: float = float("nan")  # with an observed load model: its formula's value
+    observed: float = float("nan")  # with an observed load model: the measured estimate
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,9 @@ class Nearest(RoutingPolicy):
     """Lowest-RTT available pool (ties: lowest index); ignores load."""
 
     reads_load = False
+    # The answer depends only on (origin, availability): the engine may reuse it per origin
+    # until the view's version changes, without calling choose again.
+    decision_per_origin = True
 
     def prepare(self, view: RoutingView, origin: int) -> int | None:
         pools = by_distance(view, origin)

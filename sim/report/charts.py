@@ -58,7 +58,12 @@ def plot_load(ax, table: RunTable) -> None:
     if np.all(np.isnan(load)):
         ax.text(0.5, 0.5, "no scheduler: all capacity active", ha="center", transform=ax.transAxes)
     else:
-        ax.step(hours, load, where="post", label="load L(t)")
+        ax.step(hours, load, where="post", label="load L(t) driving the allocation")
+        for column, color, label in (("forecast_load", "#009E73", "forecast (formula)"),
+                                     ("observed_load", "#CC79A7", "observed (measured arrivals)")):
+            values = table.columns[first].get(column)
+            if values is not None and not np.all(np.isnan(values)):
+                ax.step(hours, values, where="post", color=color, linestyle=":", linewidth=2, label=label)
         right = ax.twinx()
         right.step(hours, table.columns[first]["resources"], where="post", color="#D55E00",
                    linestyle="--", label="resources R(t)")

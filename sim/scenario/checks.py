@@ -54,8 +54,12 @@ def _check_scheduler(s: Scenario) -> Iterator[Finding]:
     if has_load != has_alloc:
         missing = "allocation" if has_load else "load_model"
         yield ("scheduler",), f"load_model and allocation go together: {missing} is missing", _NO_VALUE
-    if has_load and s.scheduler.load_model.kind == "observed" and not s.inference:
-        yield ("scheduler", "load_model", "kind"), "an observed load needs inference workloads to observe", "observed"
+    if has_load and s.scheduler.load_model.kind == "observed":
+        model = s.scheduler.load_model
+        if not s.inference:
+            yield ("scheduler", "load_model", "kind"), "an observed load needs inference workloads to observe", "observed"
+        if model.drive == "forecast" and model.forecast is None:
+            yield ("scheduler", "load_model", "drive"), "drive: forecast needs a forecast formula", "forecast"
 
 
 def _check_regions(s: Scenario) -> Iterator[Finding]:

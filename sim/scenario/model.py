@@ -134,6 +134,10 @@ class PiecewiseLoad(_Model):
     points: list[PiecewisePoint] = Field(min_length=1, description="Points in increasing time.")
 
 
+Profile = Annotated[
+    Union[LinearLoad, ConstantLoad, DiurnalLoad, StepLoad, PiecewiseLoad],
+    Field(discriminator="kind"),
+]
 class ObservedLoad(_Model):
     """The seed's feedback loop: L(t) estimated from the arrivals actually measured.
 
@@ -144,12 +148,12 @@ class ObservedLoad(_Model):
     window: Duration = Field(900.0, gt=0, description="Time constant of the rate estimate.")
     scale: float = Field(1.0, gt=0, description="Load units per request/s.")
     initial: float = Field(0.0, ge=0, description="Load assumed before the first measurement.")
+    forecast: Profile | None = Field(
+        None, description="A formula recorded beside the observed load, for comparison.")
+    drive: Literal["observed", "forecast"] = Field(
+        "observed", description="Which of the two sets the allocation (forecast needs `forecast`); both are recorded.")
 
 
-Profile = Annotated[
-    Union[LinearLoad, ConstantLoad, DiurnalLoad, StepLoad, PiecewiseLoad],
-    Field(discriminator="kind"),
-]
 LoadModel = Annotated[
     Union[LinearLoad, ConstantLoad, DiurnalLoad, StepLoad, PiecewiseLoad, ObservedLoad],
     Field(discriminator="kind"),

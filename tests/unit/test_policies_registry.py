@@ -114,6 +114,9 @@ def test_registration_checks_the_class(scratch_registry):
             class Params(PolicyParams):
                 model_config = ConfigDict(extra="ignore")
 
+            def choose(self, view):
+                return 0
+
     with pytest.raises(TypeError, match="'forgot' .*: missing method choose"):
         @register("routing", "forgot")
         class Forgot(RoutingPolicy):
