@@ -84,7 +84,7 @@ def _merge_inference(rows: list[dict[str, Any]], series: dict[str, dict[str, np.
 def _utilization(series, world, scenario, end_s) -> dict[str, Any]:
     """Busy GPU-time over installed GPU-time in [warmup, end), from the request intervals."""
     by_region = {}
-    for region in world.regions:
+    for region in (r for r in world.regions if r.total_gpus):
         cols = series[region.name]
         edges = bucket_edges(0.0, end_s, scenario.metrics.bucket)
         widths = np.diff(edges)
@@ -93,7 +93,7 @@ def _utilization(series, world, scenario, end_s) -> dict[str, Any]:
         span = float(widths[keep].sum())
         by_region[region.name] = busy / (region.total_gpus * span) if region.total_gpus and span else 0.0
     total = sum(r.total_gpus for r in world.regions)
-    mean = sum(by_region[r.name] * r.total_gpus for r in world.regions) / total if total else 0.0
+    mean = sum(by_region[r.name] * r.total_gpus for r in world.regions if r.total_gpus) / total if total else 0.0
     return {"mean": mean, "by_region": by_region}
 
 
@@ -101,7 +101,8 @@ def execute(loaded: LoadedScenario) -> RunOutcome:
     """Simulate a validated scenario in memory (no files)."""
     scenario = loaded.scenario
     world = build_world(scenario)
-    capacity = CapacityObserver({r.name: r.total_gpus for r in world.regions})
+    # Regions without GPUs only originate traffic: they have no capacity rows.
+    capacity = CapacityObserver({r.name: r.total_gpus for r in world.regions if r.total_gpus})
     base_dir = Path(loaded.source).parent
     result = simulate(scenario, world, [capacity], Streams(scenario.seed), base_dir, loaded.source)
     summary = {"scenario": scenario.name, "seed": scenario.seed, "sim_time_s": result.end_s,

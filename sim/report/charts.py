@@ -70,7 +70,7 @@ def plot_load(ax, table: RunTable) -> None:
         right.set_ylabel("R(t)")
         right.grid(False)
         lines = ax.get_lines() + right.get_lines()
-        ax.legend(lines, [l.get_label() for l in lines], loc="upper left")
+        ax.legend(lines, [l.get_label() for l in lines], loc="upper left", bbox_to_anchor=(1.08, 1.0))
     ax.set_ylabel("load (units)")
     ax.set_title("Load and allocation model")
 
