@@ -46,9 +46,8 @@ def waits_of(out):
 CASES = [(1, 0.7, 1.0), (8, 7.2, 1.0), (16, 29.44, 0.5)]  # utilisation 0.7, 0.9, 0.92
 
 
-@pytest.mark.parametrize("c, rate, mean_s", CASES)
-def test_mean_wait_and_wait_probability_match_erlang_c(c, rate, mean_s, tmp_path):
-    seeds = range(1, 7)
+def measure(c, rate, mean_s, seeds=range(1, 7)):
+    """Per-seed mean wait and fraction of requests that waited, after warm-up."""
     mean_waits, p_waits = [], []
     for seed in seeds:
         scenario = load_scenario(MMC, [f"regions.solo.pools.gpu.replicas={c}", f"seed={seed}",
@@ -60,13 +59,28 @@ def test_mean_wait_and_wait_probability_match_erlang_c(c, rate, mean_s, tmp_path
         waits = log.wait_s[measured]
         mean_waits.append(waits.mean())
         p_waits.append((waits > 0).mean())
+    return np.asarray(mean_waits), np.asarray(p_waits)
+
+
+def theory(c, rate, mean_s):
+    p_wait = erlang_c(c, rate * mean_s)
+    return p_wait / (c / mean_s - rate), p_wait
+
+
+def interval(values):
+    half = T99[len(values) - 1] * values.std(ddof=1) / math.sqrt(len(values))
+    return values.mean(), half
+
+
+@pytest.mark.parametrize("c, rate, mean_s", CASES)
+def test_mean_wait_and_wait_probability_match_erlang_c(c, rate, mean_s):
+    mean_waits, p_waits = measure(c, rate, mean_s)
     offered = rate * mean_s
     p_theory = erlang_c(c, offered)
     wq_theory = p_theory / (c / mean_s - rate)
-    for values, theory in ((mean_waits, wq_theory), (p_waits, p_theory)):
-        values = np.asarray(values)
-        half = T99[len(values) - 1] * values.std(ddof=1) / math.sqrt(len(values))
-        assert abs(values.mean() - theory) <= half, (values.mean(), theory, half)
+    for values, expected in ((mean_waits, wq_theory), (p_waits, p_theory)):
+        mean, half = interval(values)
+        assert abs(mean - expected) <= half, (mean, expected, half)
 
 
 def test_littles_law_on_the_recorded_time_series(tmp_path):
@@ -128,3 +142,13 @@ def test_each_latency_is_rtt_plus_service_when_nothing_queues():
     assert done.sum() > 60000 and (log.wait_s[done] == 0).all()
     expected = np.where(log.origin[done] == 0, 2.0, 40.0) + 250.0
     assert np.array_equal(log.latency_ms[done], expected)
+
+
+if __name__ == "__main__":  # python -m tests.validation.test_mmc prints the VALIDATION.md table
+    print("| c | lambda (1/s) | mean service (s) | rho | Wq Erlang C (s) | Wq measured (99 % CI) | P(wait) Erlang C | P(wait) measured (99 % CI) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for c, rate, mean_s in CASES + [(4, 3.8, 1.0)]:
+        wq, pw = theory(c, rate, mean_s)
+        (mw, hw), (mp, hp) = (interval(v) for v in measure(c, rate, mean_s))
+        print(f"| {c} | {rate} | {mean_s} | {rate * mean_s / c:.2f} | {wq:.4f} | {mw:.4f} +- {hw:.4f} | "
+              f"{pw:.4f} | {mp:.4f} +- {hp:.4f} |")
