@@ -62,12 +62,13 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from sim.errors import ScenarioError
+    from sim.runner import preflight
     from sim.scenario import load_scenario
 
     failed = False
     for name in args.files:
         try:
-            load_scenario(name, args.sets)
+            preflight(load_scenario(name, args.sets))
             print(f"{name}: ok")
         except ScenarioError as exc:
             print(exc, file=sys.stderr)
@@ -94,8 +95,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         weights, l_max = p["weights"], p["L_max"]
     else:
         scheduler = load_scenario(args.scenario, args.sets).scenario.scheduler
-        if scheduler is None:
-            raise UsageError(f"{args.scenario}: scheduler: predict needs a scheduler section")
+        if scheduler is None or scheduler.load_model is None:
+            raise UsageError(f"{args.scenario}: scheduler.load_model: predict needs a load model and an allocation")
+        if scheduler.load_model.kind == "observed":
+            raise UsageError(f"{args.scenario}: scheduler.load_model: an observed load depends on simulated "
+                             "arrivals; predict evaluates formulas only")
         load = float(load_at(scheduler.load_model, args.t * 3600.0))
         weights, l_max = list(scheduler.allocation.weights.values()), scheduler.allocation.L_max
     print(json.dumps(clean_numbers({"load": load, "resources": resources(weights, load, l_max)})))

@@ -25,6 +25,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from sim.engine import simulate
+from sim.errors import PolicyError, ScenarioError
+from sim.policies import create
+from sim.scenario.model import PolicySpec
 from sim.fileio import write_csv_atomic, write_json_atomic, write_requests, write_text_atomic
 from sim.metrics import TIMESERIES_COLUMNS, CapacityObserver, bucket_edges
 from sim.metrics.inference import (INFERENCE_COLUMNS, LATENCY_CDF_COLUMNS, InferenceLayout,
@@ -34,7 +37,7 @@ from sim.scenario.yaml_io import dump_yaml
 from sim.streams import Streams
 from sim.world import build_world
 
-__all__ = ["RunOutcome", "run_scenario", "execute", "default_run_dir", "PACKAGES"]
+__all__ = ["RunOutcome", "run_scenario", "execute", "preflight", "default_run_dir", "PACKAGES"]
 
 PACKAGES = ("simpy", "numpy", "networkx", "matplotlib", "pydantic", "PyYAML")
 Finisher = Callable[[Path], None]
@@ -122,6 +125,29 @@ def execute(loaded: LoadedScenario) -> RunOutcome:
     return RunOutcome(summary, rows, result.events_processed, extra)
 
 
+def preflight(loaded: LoadedScenario) -> None:
+    """Checks that need more than the schema: policies resolve, trace files exist.
+
+    Raises :class:`ScenarioError` located in the scenario file, so that ``validate`` finds
+    these problems too, not only ``run``."""
+    scenario = loaded.scenario
+    problems = []
+    if scenario.scheduler is not None:
+        spec = scenario.scheduler.routing_spec
+        try:
+            create("routing", spec, np.random.default_rng(0))
+        except PolicyError as exc:
+            path = ("scheduler", "routing") + (("name",) if isinstance(scenario.scheduler.routing, PolicySpec) else ())
+            problems.append(loaded.problem(path, str(exc).split(": ", 1)[1], spec.name))
+    base = Path(loaded.source).parent
+    for i, wl in enumerate(scenario.inference):
+        if wl.arrival.process == "trace" and not (base / wl.arrival.path).is_file():
+            problems.append(loaded.problem(("inference", i, "arrival", "path"),
+                                           f"file not found (looked in {base})", wl.arrival.path))
+    if problems:
+        raise ScenarioError(problems)
+
+
 def default_run_dir(loaded: LoadedScenario, root: Path, now: dt.datetime) -> Path:
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     s = loaded.scenario
@@ -164,6 +190,7 @@ def _git_commit() -> str | None:
 def run_scenario(loaded: LoadedScenario, out: Path | None = None, root: Path = Path("results"),
                  command: Sequence[str] = (), finishers: Sequence[Finisher] = ()) -> Path:
     """Simulate ``loaded`` and write its run folder; return the folder's path."""
+    preflight(loaded)
     started = dt.datetime.now(dt.timezone.utc)
     run_dir = _reserve(out if out is not None else default_run_dir(loaded, root, started))
     manifest = {

@@ -133,3 +133,10 @@ def test_no_arguments_runs_the_default_scenario(tmp_path):
     assert result.returncode == 0, result.stderr
     last = result.stdout.splitlines()[-1]
     assert last.startswith("results/default/") and (tmp_path / last / "_SUCCESS").exists()
+
+
+def test_predict_refuses_what_it_cannot_evaluate(cli):
+    result = cli("predict", "--t", "1", "--scenario", str(SCENARIOS / "demand_surprise.yaml"))
+    assert result.code == 2 and "observed load depends on simulated arrivals" in result.err
+    result = cli("predict", "--t", "1", "--scenario", str(SCENARIOS / "follow_the_sun.yaml"))
+    assert result.code == 2 and "predict needs a load model" in result.err

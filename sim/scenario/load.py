@@ -34,6 +34,12 @@ class LoadedScenario:
     source: str
     text: str
     overrides: tuple[str, ...] = field(default=())
+    data: Any = field(default=None, compare=False, repr=False)
+    lines: LineMap | None = field(default=None, compare=False, repr=False)
+
+    def problem(self, path: tuple[Any, ...], rule: str, value: Any = None) -> Problem:
+        """A problem located in this scenario's file, for checks made after loading."""
+        return _finding_problem(self.source, self.lines or LineMap(), self.data, (path, rule, value))
 
     @property
     def resolved(self) -> dict[str, Any]:
@@ -68,7 +74,7 @@ def _validate(data: Any, lines: LineMap, text: str, source: str,
     findings = check_scenario(scenario)
     if findings:
         raise ScenarioError([_finding_problem(source, lines, data, f) for f in findings])
-    return LoadedScenario(scenario, source, text, tuple(overrides))
+    return LoadedScenario(scenario, source, text, tuple(overrides), data, lines)
 
 
 def _data_path(data: Any, loc: Iterable[Any]) -> tuple[Any, ...]:

@@ -115,3 +115,21 @@ def test_set_errors_name_the_assignment():
     assert problems(MINIMAL, ["regions[0].pools[0].replicas=-1"]) == [
         "s.yaml:7: regions[0].pools[0].replicas: must be >= 1 (got -1)"]
     assert problems(MINIMAL, ["nonsense"]) == ["--set: nonsense: --set expects dotted.path=value, got 'nonsense'"]
+
+
+def test_unknown_routing_policy_is_located_and_lists_the_valid_ones(write_yaml, cli):
+    path = write_yaml(MINIMAL + "scheduler:\n  routing: neerest\n")
+    result = cli("validate", str(path))
+    assert result.code == 2
+    assert result.err.strip() == (
+        f"{path}:13: scheduler.routing: unknown routing policy 'neerest' (valid: latency_aware, "
+        "least_loaded, nearest, power_of_two, round_robin, weighted) (got 'neerest')")
+
+
+def test_missing_trace_file_is_found_by_validate(write_yaml, cli):
+    path = write_yaml(MINIMAL + ("inference:\n  - name: t\n    origin: {alpha: 1}\n"
+                                 "    arrival: {process: trace, path: nowhere.csv}\n"
+                                 "    service: {dist: constant, value_s: 1}\n"))
+    result = cli("validate", str(path))
+    assert result.code == 2
+    assert result.err.startswith(f"{path}:15: inference[0].arrival.path: file not found (looked in ")

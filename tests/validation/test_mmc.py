@@ -18,7 +18,7 @@ from tests.conftest import SCENARIOS, run_cli
 
 MMC = SCENARIOS / "validation" / "mmc.yaml"
 # Two-sided 99 % Student t quantiles by degrees of freedom.
-T99 = {4: 4.604, 5: 4.032, 7: 3.499, 9: 3.250}
+T99 = {4: 4.604, 5: 4.032, 7: 3.499, 9: 3.250}  # df = seeds - 1
 
 
 def erlang_c(c: int, offered: float) -> float:
@@ -152,3 +152,13 @@ if __name__ == "__main__":  # python -m tests.validation.test_mmc prints the VAL
         (mw, hw), (mp, hp) = (interval(v) for v in measure(c, rate, mean_s))
         print(f"| {c} | {rate} | {mean_s} | {rate * mean_s / c:.2f} | {wq:.4f} | {mw:.4f} +- {hw:.4f} | "
               f"{pw:.4f} | {mp:.4f} +- {hp:.4f} |")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("c, rate, mean_s", [(4, 3.8, 1.0), (32, 30.4, 1.0), (2, 1.5, 2.0 / 3.0)])
+def test_erlang_c_heavy_traffic_and_more_seeds(c, rate, mean_s):
+    mean_waits, p_waits = measure(c, rate, mean_s, seeds=range(11, 21))
+    wq_theory, p_theory = theory(c, rate, mean_s)
+    for values, expected in ((mean_waits, wq_theory), (p_waits, p_theory)):
+        mean, half = interval(values)
+        assert abs(mean - expected) <= half, (mean, expected, half)
