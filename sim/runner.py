@@ -30,7 +30,9 @@ from sim.policies import create
 from sim.scenario.model import PolicySpec
 from sim.fileio import write_csv_atomic, write_json_atomic, write_requests, write_text_atomic
 from sim.metrics import TIMESERIES_COLUMNS, CapacityObserver, bucket_edges
-from sim.metrics.inference import (INFERENCE_COLUMNS, LATENCY_CDF_COLUMNS, InferenceLayout,
+from sim.metrics.records import CROSSING_COLUMNS, JOB_COLUMNS, TRANSFER_COLUMNS
+from sim.metrics.training import network_summary, training_summary
+from sim.metrics.inference import (INFERENCE_COLUMNS, LATENCY_CDF_COLUMNS, InferenceLayout, busy_gpu_means,
                                    inference_summary, inference_timeseries, latency_cdf_rows)
 from sim.scenario import LoadedScenario
 from sim.scenario.yaml_io import dump_yaml
@@ -80,24 +82,18 @@ def _merge_inference(rows: list[dict[str, Any]], series: dict[str, dict[str, np.
         for name in INFERENCE_COLUMNS:
             row[name] = cols[name][bucket]
         row["busy_gpus"] = cols["busy_gpus"][bucket]
-        row["utilization"] = row["busy_gpus"] / row["total_gpus"] if row["total_gpus"] else 0.0
+        used = row["busy_gpus"] + row["training_gpus"]
+        row["utilization"] = used / row["total_gpus"] if row["total_gpus"] else 0.0
     return rows
 
 
-def _utilization(series, world, scenario, end_s) -> dict[str, Any]:
-    """Busy GPU-time over installed GPU-time in [warmup, end), from the request intervals."""
-    by_region = {}
-    for region in (r for r in world.regions if r.total_gpus):
-        cols = series[region.name]
-        edges = bucket_edges(0.0, end_s, scenario.metrics.bucket)
-        widths = np.diff(edges)
-        keep = edges[:-1] >= scenario.warmup
-        busy = float((cols["busy_gpus"][keep] * widths[keep]).sum())
-        span = float(widths[keep].sum())
-        by_region[region.name] = busy / (region.total_gpus * span) if region.total_gpus and span else 0.0
-    total = sum(r.total_gpus for r in world.regions)
-    mean = sum(by_region[r.name] * r.total_gpus for r in world.regions if r.total_gpus) / total if total else 0.0
-    return {"mean": mean, "by_region": by_region}
+def _add_inference_busy(utilization: dict[str, Any], busy: dict[str, float], world) -> dict[str, Any]:
+    """Fold request-level busy GPUs into the capacity observer's utilisation (training only)."""
+    gpus = {r.name: r.total_gpus for r in world.regions if r.total_gpus}
+    total = sum(gpus.values())
+    by_region = {r: utilization["by_region"][r] + busy[r] / n for r, n in gpus.items()}
+    inference = sum(busy[r] for r in gpus) / total if total else 0.0
+    return {**utilization, "mean": utilization["mean"] + inference, "by_region": by_region, "inference": inference}
 
 
 def execute(loaded: LoadedScenario) -> RunOutcome:
@@ -118,10 +114,18 @@ def execute(loaded: LoadedScenario) -> RunOutcome:
         series = inference_timeseries(result.requests, layout, result.end_s, scenario.metrics.bucket)
         n_buckets = len(bucket_edges(0.0, result.end_s, scenario.metrics.bucket)) - 1
         rows = _merge_inference(rows, series, n_buckets)
-        summary["utilization"] = _utilization(series, world, scenario, result.end_s)
+        busy = busy_gpu_means(result.requests, layout, scenario.warmup, result.end_s)
+        summary["utilization"] = _add_inference_busy(summary["utilization"], busy, world)
         summary["inference"] = inference_summary(result.requests, layout, scenario.warmup, result.end_s)
         extra["latency_cdf"] = latency_cdf_rows(result.requests, layout, scenario.warmup)
         extra["requests"] = result.requests
+    if result.training is not None:
+        engine = result.training
+        jobs = engine.records(result.end_s)
+        summary["training"] = training_summary(jobs, scenario.warmup)
+        summary["network"] = network_summary(engine.transfer_rows, engine.crossings, engine.residency_violations)
+        extra["tables"] = {"jobs.csv": (JOB_COLUMNS, jobs), "transfers.csv": (TRANSFER_COLUMNS, engine.transfer_rows),
+                           "border_crossings.csv": (CROSSING_COLUMNS, engine.crossings)}
     return RunOutcome(summary, rows, result.events_processed, extra)
 
 
@@ -210,6 +214,8 @@ def run_scenario(loaded: LoadedScenario, out: Path | None = None, root: Path = P
         write_csv_atomic(run_dir / "timeseries.csv", outcome.columns, outcome.timeseries)
         if "latency_cdf" in outcome.extra:
             write_csv_atomic(run_dir / "latency_cdf.csv", LATENCY_CDF_COLUMNS, outcome.extra["latency_cdf"])
+        for name, (columns, records) in outcome.extra.get("tables", {}).items():
+            write_csv_atomic(run_dir / name, columns, (vars(r) for r in records))
         if loaded.scenario.metrics.requests and "requests" in outcome.extra:
             write_requests(run_dir / "requests.npz", outcome.extra["requests"])
         for finish in finishers:

@@ -36,6 +36,7 @@ class SimulationResult:
     end_s: float
     events_processed: int
     requests: RequestLog | None = None
+    training: object | None = None  # the TrainingEngine, whose records the runner writes
 
 
 def _arrival_counter(batch: RequestBatch) -> Callable[[float, float], int]:
@@ -70,6 +71,7 @@ def simulate(scenario: Scenario, world: World, observers: Sequence[Observer],
         for pool in pools:
             pool.listeners.append(engine.capacity_changed)
         arrivals = _arrival_counter(batch)
+    training = _training_engine(env, scenario, world, pools, streams, base_dir, source, emit)
     scheduler = scenario.scheduler
     if scheduler is None or scheduler.load_model is None:
         activate_all(0.0, pools)
@@ -77,12 +79,33 @@ def simulate(scenario: Scenario, world: World, observers: Sequence[Observer],
         env.process(scheduler_process(env, scheduler, pools, emit, arrivals))
     if engine is None:
         env.run(until=scenario.duration)
-        return SimulationResult(end_s=float(scenario.duration), events_processed=env.events_processed)
+        return SimulationResult(float(scenario.duration), env.events_processed, None, training)
     engine.run(env, scenario.duration)
     handled = env.events_processed + engine.events_processed
-    return SimulationResult(float(scenario.duration), handled, engine.log())
+    return SimulationResult(float(scenario.duration), handled, engine.log(), training)
+
+
+def _training_engine(env, scenario, world, pools, streams, base_dir, source, emit):
+    """The training engine, listening to capacity changes, or None without training."""
+    if not scenario.training:
+        return None
+    from sim.engine.training import TrainingEngine
+    from sim.workload.training import generate_jobs
+
+    batch = generate_jobs(scenario, streams, base_dir, source=source)
+    spec = scenario.scheduler.placement_spec if scenario.scheduler else _spec("fifo_first_fit")
+    policy = create("placement", spec, streams.get(f"policy/placement/{spec.name}"))
+    engine = TrainingEngine(env, scenario, world, pools, batch, policy, spec.name, emit,
+                            inference_present=bool(scenario.inference))
+    for pool in pools:
+        pool.listeners.append(engine.capacity_changed)
+    return engine
+
+
+def _spec(name: str):
+    from sim.scenario.model import PolicySpec
+    return PolicySpec(name=name)
 
 
 def _default_routing():
-    from sim.scenario.model import PolicySpec
-    return PolicySpec(name="nearest")
+    return _spec("nearest")

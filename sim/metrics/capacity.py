@@ -6,8 +6,9 @@ signal. From those it derives the per-region time series (bucket means) and the
 ``load``, ``allocation`` and ``utilization`` sections of ``summary.json``. Statistics in
 the summary cover ``[warmup, end)``; the time series covers the whole run.
 
-Utilisation of a region = busy GPU-time / installed GPU-time. Until request-level
-workloads are modelled, "busy" is the load-model demand the scheduler placed on the region.
+Utilisation of a region = (inference-busy + training) GPU-time / installed GPU-time.
+Without request-level workloads, inference-busy is the load-model demand the scheduler
+placed on the region; training GPUs are those held by training jobs.
 
 Public: ``CapacityObserver``, ``TIMESERIES_COLUMNS``.
 """
@@ -18,14 +19,16 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from sim.metrics.records import LoadSample, PoolState, Record
+from sim.metrics.records import LoadSample, PoolState, Record, TrainingUsage
 from sim.metrics.signals import StepSignal, bucket_edges
 
 __all__ = ["CapacityObserver", "TIMESERIES_COLUMNS"]
 
+_SIGNALS = ("share", "active_gpus", "busy_gpus", "training_gpus")
+
 TIMESERIES_COLUMNS = ("t_start_s", "t_end_s", "region", "load", "forecast_load", "observed_load",
                       "resources", "share",
-                      "total_gpus", "active_gpus", "busy_gpus", "utilization")
+                      "total_gpus", "active_gpus", "busy_gpus", "training_gpus", "utilization")
 
 
 class CapacityObserver:
@@ -54,6 +57,8 @@ class CapacityObserver:
             if record.observed == record.observed:
                 self.has_observed = True
                 self.observed.set(record.t_s, record.observed)
+        elif isinstance(record, TrainingUsage):
+            self._pools[f"{record.region}/{record.pool}"]["training_gpus"].set(record.t_s, record.gpus)
         elif isinstance(record, PoolState):
             signals = self._pools[f"{record.region}/{record.pool}"]
             signals["share"].set(record.t_s, record.share)
@@ -76,8 +81,7 @@ class CapacityObserver:
         blank = np.full(len(edges) - 1, np.nan)
         forecast = self.forecast.means(edges) if self.has_forecast else blank
         observed = self.observed.means(edges) if self.has_observed else blank
-        per_region = {r: {n: self._region_means(r, n, edges) for n in ("share", "active_gpus", "busy_gpus")}
-                      for r in self.total_gpus}
+        per_region = {r: {n: self._region_means(r, n, edges) for n in _SIGNALS} for r in self.total_gpus}
         rows = []
         for k in range(len(edges) - 1):
             for region, total in self.total_gpus.items():
@@ -87,8 +91,8 @@ class CapacityObserver:
                     "load": load[k], "forecast_load": forecast[k], "observed_load": observed[k],
                     "resources": res[k], "share": m["share"][k],
                     "total_gpus": total, "active_gpus": m["active_gpus"][k],
-                    "busy_gpus": m["busy_gpus"][k],
-                    "utilization": m["busy_gpus"][k] / total if total else 0.0,
+                    "busy_gpus": m["busy_gpus"][k], "training_gpus": m["training_gpus"][k],
+                    "utilization": (m["busy_gpus"][k] + m["training_gpus"][k]) / total if total else 0.0,
                 })
         return rows
 
@@ -96,10 +100,9 @@ class CapacityObserver:
         """The ``load``, ``resources``, ``allocation`` and ``utilization`` summary sections."""
         edges = np.array([start_s, end_s])
         mean = lambda s: float(s.mean_over(start_s, end_s))  # noqa: E731
-        by_region = {r: {n: float(self._region_means(r, n, edges)[0])
-                         for n in ("share", "active_gpus", "busy_gpus")} for r in self.total_gpus}
+        by_region = {r: {n: float(self._region_means(r, n, edges)[0]) for n in _SIGNALS} for r in self.total_gpus}
         total = sum(self.total_gpus.values())
-        busy = sum(v["busy_gpus"] for v in by_region.values())
+        busy = sum(v["busy_gpus"] + v["training_gpus"] for v in by_region.values())
         hours = (end_s - start_s) / 3600.0
         return {
             "load": {"mean": mean(self.load) if self.has_load else None,
@@ -113,7 +116,9 @@ class CapacityObserver:
             },
             "utilization": {
                 "mean": busy / total if total else 0.0,
-                "by_region": {r: (v["busy_gpus"] / self.total_gpus[r] if self.total_gpus[r] else 0.0)
-                              for r, v in by_region.items()},
+                "by_region": {r: ((v["busy_gpus"] + v["training_gpus"]) / self.total_gpus[r]
+                                  if self.total_gpus[r] else 0.0) for r, v in by_region.items()},
+                "training": sum(v["training_gpus"] for v in by_region.values()) / total if total else 0.0,
+                "inference": sum(v["busy_gpus"] for v in by_region.values()) / total if total else 0.0,
             },
         }

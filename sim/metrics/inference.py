@@ -24,7 +24,7 @@ import numpy as np
 from sim.metrics.records import STATUS, RequestLog
 from sim.metrics.signals import bucket_edges
 
-__all__ = ["LATENCY_CDF_COLUMNS", "latency_cdf_rows", "InferenceLayout", "inference_summary", "inference_timeseries", "interval_means",
+__all__ = ["busy_gpu_means", "LATENCY_CDF_COLUMNS", "latency_cdf_rows", "InferenceLayout", "inference_summary", "inference_timeseries", "interval_means",
            "latency_stats", "INFERENCE_COLUMNS"]
 
 LATENCY_CDF_COLUMNS = ("origin", "quantile", "latency_ms")
@@ -187,3 +187,18 @@ def latency_cdf_rows(log: RequestLog, layout: InferenceLayout, warmup_s: float) 
         values = np.quantile(latency[mask], _CDF_QUANTILES)
         rows += [{"origin": name, "quantile": q, "latency_ms": v} for q, v in zip(_CDF_QUANTILES, values)]
     return rows
+
+
+def busy_gpu_means(log: RequestLog, layout: InferenceLayout, start_s: float, end_s: float) -> dict[str, float]:
+    """Exact time-average of GPUs serving requests in [start_s, end_s), per region."""
+    reached, arrive, queued_until, started, finish = _intervals(log, end_s)
+    pool = np.maximum(log.pool, 0)
+    region_of = np.where(log.pool >= 0, layout.pool_region[pool], -1)
+    points = np.array([start_s, end_s])
+    result = {}
+    for r, name in enumerate(layout.regions):
+        b = (region_of == r) & started
+        gpus = layout.pool_gpus_per_slot[pool[b]]
+        busy = np.diff(_weighted_cumulative(queued_until[b], finish[b], gpus, points))[0]
+        result[name] = float(busy / (end_s - start_s)) if end_s > start_s else 0.0
+    return result

@@ -13,7 +13,8 @@ from typing import Union
 
 import numpy as np
 
-__all__ = ["LoadSample", "PoolState", "Record", "RequestLog", "STATUS"]
+__all__ = ["LoadSample", "PoolState", "TrainingUsage", "Record", "RequestLog", "STATUS", "JobRecord",
+           "TransferRecord", "BorderCrossing", "JOB_COLUMNS", "TRANSFER_COLUMNS", "CROSSING_COLUMNS"]
 
 # Outcome codes of a request, stored as int8 in RequestLog.status.
 STATUS = {"pending": 0, "completed": 1, "rejected": 2, "timed_out": 3, "in_flight": 4}
@@ -44,7 +45,75 @@ class PoolState:
     busy_gpus: float
 
 
-Record = Union[LoadSample, PoolState]
+@dataclass(frozen=True)
+class TrainingUsage:
+    """From ``t_s`` on, training jobs hold ``gpus`` GPUs of pool ``region/pool``."""
+
+    t_s: float
+    region: str
+    pool: str
+    gpus: int
+
+
+Record = Union[LoadSample, PoolState, TrainingUsage]
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One training job at the end of the run (a row of jobs.csv)."""
+
+    job: int
+    workload: str
+    arrival_s: float
+    start_s: float        # first start (NaN if it never started)
+    end_s: float          # completion (NaN if not completed)
+    regions: str          # regions of its last placement, ';'-separated
+    pools: str            # region/pool:gpus of its last placement
+    gpus: int
+    wait_s: float         # total time queued (all attempts)
+    transfer_s: float     # total time waiting for its dataset to arrive
+    lost_gpu_h: float     # GPU-hours of work lost to interruptions (since the last checkpoint)
+    held_gpu_h: float     # GPU-hours its GPUs were held (transfers, restarts, checkpoints, compute)
+    useful_gpu_h: float   # GPU-hours of computation not lost to interruptions
+    preemptions: int
+    interruptions: int
+    status: str           # completed, running, queued
+    work: float           # work units of the job
+    remaining: float      # work units left
+
+
+@dataclass(frozen=True)
+class TransferRecord:
+    """One dataset copy over the WAN (a row of transfers.csv)."""
+
+    transfer: int
+    dataset: str
+    job: int
+    src: str
+    dst: str
+    route: str
+    bytes: float
+    start_s: float
+    end_s: float
+    cost_usd: float
+
+
+@dataclass(frozen=True)
+class BorderCrossing:
+    """Bytes that crossed a jurisdiction border on one hop (a row of border_crossings.csv)."""
+
+    t_s: float
+    dataset: str
+    src: str
+    dst: str
+    bytes: float
+    src_jurisdiction: str
+    dst_jurisdiction: str
+
+
+JOB_COLUMNS = tuple(JobRecord.__dataclass_fields__)
+TRANSFER_COLUMNS = tuple(TransferRecord.__dataclass_fields__)
+CROSSING_COLUMNS = tuple(BorderCrossing.__dataclass_fields__)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ _NO_VALUE = object()
 def check_scenario(s: Scenario) -> list[Finding]:
     """All semantic problems of ``s``, in document order."""
     checks = (_check_times, _check_regions, _check_links, _check_reachability, _check_scheduler,
-              _check_allocation, _check_inference)
+              _check_allocation, _check_inference, _check_datasets, _check_training)
     return [finding for check in checks for finding in check(s)]
 
 
@@ -171,3 +171,98 @@ def _graph(s: Scenario) -> "nx.Graph | None":
     graph.add_nodes_from(r.name for r in s.regions)
     graph.add_edges_from((l.a, l.b) for l in s.links if l.a in graph and l.b in graph)
     return graph
+
+
+def _check_datasets(s: Scenario) -> Iterator[Finding]:
+    regions = {r.name: r for r in s.regions}
+    known = ", ".join(regions)
+    seen: set[str] = set()
+    for i, ds in enumerate(s.datasets):
+        if ds.name in seen:
+            yield ("datasets", i, "name"), "duplicate dataset name", ds.name
+        seen.add(ds.name)
+        for path, name in [(("home",), ds.home)] + [(("replicas", k), r) for k, r in enumerate(ds.replicas)]:
+            if name not in regions:
+                yield ("datasets", i) + path, f"unknown region (known: {known})", name
+        rule = ds.residency
+        if rule is None:
+            continue
+        for k, name in enumerate(rule.allowed_regions or []):
+            if name not in regions:
+                yield ("datasets", i, "residency", "allowed_regions", k), f"unknown region (known: {known})", name
+        if rule.allowed_regions is None and rule.allowed_jurisdictions is None:
+            yield ("datasets", i, "residency"), "give allowed_regions or allowed_jurisdictions", _NO_VALUE
+        if rule.mode == "hard":
+            for path, name in [(("home",), ds.home)] + [(("replicas", k), r) for k, r in enumerate(ds.replicas)]:
+                if name in regions and not residency_allows(s, ds, name):
+                    yield ("datasets", i) + path, "a copy stored here breaks the dataset's hard residency rule", name
+
+
+def residency_allows(s: Scenario, dataset, region: str) -> bool:
+    """Whether ``dataset`` may be in ``region`` under its residency rule (ignoring its mode)."""
+    rule = dataset.residency
+    if rule is None:
+        return True
+    if rule.allowed_regions is not None and region not in rule.allowed_regions:
+        return False
+    if rule.allowed_jurisdictions is not None:
+        jurisdiction = _jurisdiction(s, region)
+        return jurisdiction in rule.allowed_jurisdictions
+    return True
+
+
+def _jurisdiction(s: Scenario, name: str) -> str | None:
+    for region in s.regions:
+        if region.name == name:
+            if region.jurisdiction is not None:
+                return region.jurisdiction
+            cat = catalogue_region(name)
+            return cat.jurisdiction if cat is not None else None
+    return None
+
+
+def _check_training(s: Scenario) -> Iterator[Finding]:
+    gpus = gpu_catalogue()
+    datasets = {d.name: d for d in s.datasets}
+    seen: set[str] = set()
+    for i, wl in enumerate(s.training):
+        if wl.name in seen:
+            yield ("training", i, "name"), "duplicate workload name", wl.name
+        seen.add(wl.name)
+        if wl.dataset is not None and wl.dataset not in datasets:
+            yield ("training", i, "dataset"), f"unknown dataset (known: {', '.join(datasets) or 'none'})", wl.dataset
+        named = [(("gpu_types", k), g) for k, g in enumerate(wl.gpu_types or [])]
+        work = getattr(wl.jobs, "work", None)
+        if work is not None and work.kind == "steps":
+            named += [(("jobs", "work", "throughput_steps_per_s", g), g) for g in work.throughput_steps_per_s]
+        ref = getattr(work, "reference_gpu", None) or getattr(wl.jobs, "reference_gpu", None)
+        if ref is not None:
+            path = ("jobs", "work", "reference_gpu") if work is not None else ("jobs", "reference_gpu")
+            named.append((path, ref))
+        for path, name in named:
+            if name not in gpus:
+                yield ("training", i) + path, f"unknown GPU type (valid: {', '.join(sorted(gpus))})", name
+        yield from _check_trainable(s, i, wl, datasets.get(wl.dataset))
+
+
+def _check_trainable(s: Scenario, i: int, wl, dataset) -> Iterator[Finding]:
+    """A workload that no pool could ever run is an error, not an empty result."""
+    pools = [(r.name, p) for r in s.regions for p in r.pools if p.serves != "inference"]
+    if wl.gpu_types is not None:
+        allowed_types = {gpu_catalogue()[g].name for g in wl.gpu_types if g in gpu_catalogue()}
+        pools = [(r, p) for r, p in pools if p.gpu in gpu_catalogue() and gpu_catalogue()[p.gpu].name in allowed_types]
+    if dataset is not None and dataset.residency is not None and dataset.residency.mode == "hard":
+        pools = [(r, p) for r, p in pools if residency_allows(s, dataset, r)]
+    if not pools:
+        yield ("training", i), "no pool can ever run these jobs (GPU types, pool roles, residency)", wl.name
+        return
+    jobs = wl.jobs
+    sizes = [jobs.gpus] if isinstance(getattr(jobs, "gpus", None), int) else list(getattr(getattr(jobs, "gpus", None), "choices", []))
+    per_region: dict[str, int] = {}
+    for region, pool in pools:
+        per_region[region] = per_region.get(region, 0) + pool.replicas * pool.gpus_per_replica
+    largest = sum(per_region.values()) if wl.span_regions else max(per_region.values())
+    for size in sizes:
+        if size > largest:
+            yield (("training", i, "jobs", "gpus"),
+                   f"a gang of {size} GPUs fits in no region (largest usable: {largest} GPUs)", size)

@@ -23,7 +23,9 @@ __all__ = [
     "DiurnalLoad", "StepLoad", "PiecewisePoint", "PiecewiseLoad", "ObservedLoad", "Profile",
     "LoadModel", "Allocation", "PoissonArrival", "TraceArrival", "Arrival", "ConstantService",
     "ExponentialService", "LognormalService", "EmpiricalService", "TokenCount",
-    "TokenCoefficients", "TokenService", "Service", "InferenceWorkload", "PolicySpec",
+    "TokenCoefficients", "TokenService", "Service", "InferenceWorkload", "Residency", "Dataset",
+    "Checkpoint", "GpuChoice", "GpuHoursWork", "StepsWork", "PhillyWork", "Work", "PoissonJobs",
+    "GavelTrace", "AlibabaTrace", "JobSource", "TrainingWorkload", "PolicySpec",
     "Scheduler", "Metrics", "Scenario",
 ]
 
@@ -49,6 +51,8 @@ class Pool(_Model):
     replicas: int = Field(ge=1, description="Number of replicas in the pool.")
     gpus_per_replica: int = Field(8, ge=1, le=1024, description="GPUs in one replica.")
     slots_per_replica: int = Field(1, ge=1, description="Requests one replica serves concurrently.")
+    serves: Literal["both", "inference", "training"] = Field(
+        "both", description="Workloads the pool may run; inference has priority on shared pools.")
 
 
 class Region(_Model):
@@ -82,6 +86,10 @@ class Network(_Model):
     mesh: Literal["auto", "full", "explicit"] = Field(
         "auto", description="full: every pair linked; explicit: only `links`; auto: explicit if `links` is non-empty, else full.")
     default_bandwidth_gbps: float = Field(100.0, gt=0, description="Bandwidth of links that do not give one, Gbit/s.")
+    sharing: Literal["rtt_weighted", "max_min"] = Field(
+        "rtt_weighted", description="How concurrent transfers share links: max-min fair, weighted by 1/RTT (TCP-like) or plain.")
+    egress_usd_per_gb: float | None = Field(
+        None, ge=0, description="Egress price for every inter-region byte (default: cloud price tables).")
 
 
 class LinearLoad(_Model):
@@ -245,6 +253,115 @@ class InferenceWorkload(_Model):
     timeout_ms: float | None = Field(None, gt=0, description="A request still queued this long is dropped, ms.")
 
 
+class Residency(_Model):
+    """Where a dataset may be stored and processed."""
+
+    allowed_regions: list[str] | None = Field(None, description="Regions the data may be in.")
+    allowed_jurisdictions: list[str] | None = Field(None, description="Jurisdictions the data may be in (e.g. EU).")
+    mode: Literal["hard", "soft"] = Field(
+        "hard", description="hard: placement elsewhere is forbidden; soft: allowed, counted as a violation and penalised.")
+    penalty_usd_per_gb: float = Field(0.0, ge=0, description="Soft rule: cost per GB moved outside, seen by policies.")
+
+
+class Dataset(_Model):
+    """A training dataset living in one region, with optional extra copies."""
+
+    name: Name = Field(description="Dataset name.")
+    size_gb: float = Field(gt=0, description="Size, GB (10^9 bytes).")
+    home: str = Field(description="Region holding the primary copy.")
+    replicas: list[str] = Field(default_factory=list, description="Other regions holding a copy.")
+    residency: Residency | None = Field(None, description="Residency rule (none: may go anywhere).")
+
+
+class Checkpoint(_Model):
+    """Periodic checkpoints of a training job."""
+
+    interval: Duration | None = Field(None, gt=0, description="Compute time between checkpoints (none: never).")
+    write: Duration = Field(0.0, ge=0, description="Time to write one checkpoint (the job pauses).")
+    restart: Duration = Field(0.0, ge=0, description="Time to restart from a checkpoint after a requeue.")
+
+
+class GpuChoice(_Model):
+    """Gang size drawn from choices with weights."""
+
+    choices: list[Annotated[int, Field(ge=1)]] = Field(min_length=1, description="Possible GPU counts.")
+    weights: list[Annotated[float, Field(ge=0)]] | None = Field(None, description="Relative weights (default equal).")
+
+
+class GpuHoursWork(_Model):
+    """Work as GPU-hours on the reference GPU; faster GPUs finish sooner (by bf16 TFLOP/s)."""
+
+    kind: Literal["gpu_hours"]
+    mean: float = Field(gt=0, description="Mean GPU-hours per job on the reference GPU.")
+    cv: float = Field(0.0, ge=0, description="Coefficient of variation (lognormal; 0 = constant; 1 with dist exponential).")
+    dist: Literal["lognormal", "exponential"] = Field("lognormal", description="Distribution of the work.")
+    reference_gpu: str = Field("H100", description="GPU type the GPU-hours are measured on.")
+
+
+class StepsWork(_Model):
+    """Work as training steps, with a per-GPU throughput by GPU type."""
+
+    kind: Literal["steps"]
+    mean: float = Field(gt=0, description="Mean steps per job.")
+    cv: float = Field(0.0, ge=0, description="Coefficient of variation (lognormal; 0 = constant).")
+    throughput_steps_per_s: dict[str, Annotated[float, Field(gt=0)]] = Field(
+        min_length=1, description="Steps per second per GPU, by GPU type (types not listed cannot run the job).")
+
+
+class PhillyWork(_Model):
+    """Run time drawn from the distribution fitted to Microsoft Philly job run times."""
+
+    kind: Literal["philly"]
+    reference_gpu: str = Field("H100", description="GPU type on which the fitted run time holds.")
+
+
+Work = Annotated[Union[GpuHoursWork, StepsWork, PhillyWork], Field(discriminator="kind")]
+
+
+class PoissonJobs(_Model):
+    """Jobs arriving as a Poisson process."""
+
+    source: Literal["poisson"]
+    rate_per_h: float = Field(gt=0, description="Job arrivals per hour.")
+    gpus: int | GpuChoice = Field(8, description="Gang size in GPUs (all start together).")
+    work: Work = Field(description="How much work a job is.")
+
+
+class GavelTrace(_Model):
+    """Replay of the Philly-derived Gavel trace (job_type,total_steps,arrival_time_s,scale_factor_gpus)."""
+
+    source: Literal["gavel"]
+    path: str = Field(description="Trace CSV (relative to the scenario file).")
+    throughputs_path: str = Field(description="Gavel isolated throughputs CSV (gpu_type,job_type,scale_factor_gpus,throughput_steps_per_s).")
+    time_scale: float = Field(1.0, gt=0, description="Speed-up of the trace clock.")
+
+
+class AlibabaTrace(_Model):
+    """Replay of the Alibaba GPU pod list (num_gpu, gpu_milli, creation/scheduled/deletion times)."""
+
+    source: Literal["alibaba"]
+    path: str = Field(description="Pod list CSV (relative to the scenario file).")
+    time_scale: float = Field(1.0, gt=0, description="Speed-up of the trace clock.")
+    reference_gpu: str = Field("H100", description="GPU type on which the traced run times hold.")
+
+
+JobSource = Annotated[Union[PoissonJobs, GavelTrace, AlibabaTrace], Field(discriminator="source")]
+
+
+class TrainingWorkload(_Model):
+    """Training jobs: gangs of GPUs that need a dataset."""
+
+    name: Name = Field(description="Workload name.")
+    jobs: JobSource = Field(description="Where the jobs come from: poisson, gavel or alibaba.")
+    dataset: str | None = Field(None, description="Dataset the jobs read (none: no data to move).")
+    gpu_types: list[str] | None = Field(None, description="GPU types the jobs may use (default: any).")
+    priority: int = Field(0, description="Priority class; higher runs first and is preempted last.")
+    deadline: Duration | None = Field(None, gt=0, description="Time after arrival by which a job should finish.")
+    span_regions: bool = Field(False, description="May a gang span pools in several regions.")
+    checkpoint: Checkpoint = Field(default_factory=Checkpoint, description="Checkpointing.")
+    max_jobs: int | None = Field(None, ge=1, description="Stop after this many jobs.")
+
+
 class PolicySpec(_Model):
     name: str = Field(min_length=1, description="Registered policy name or `package.module:Class`.")
     params: dict[str, Any] = Field(default_factory=dict, description="Policy parameters.")
@@ -266,6 +383,13 @@ class Scheduler(_Model):
         None, description="L(t): linear (the seed's), constant, diurnal, step, piecewise or observed.")
     allocation: Allocation | None = Field(None, description="R(t) and its split between regions.")
     routing: str | PolicySpec = Field("nearest", description="Routing policy for inference requests.")
+    placement: str | PolicySpec = Field("fifo_first_fit", description="Placement policy for training jobs.")
+    placement_interval: Duration | None = Field(
+        None, gt=0, description="Also run placement periodically (default: only when a job arrives or GPUs free up).")
+
+    @property
+    def placement_spec(self) -> PolicySpec:
+        return PolicySpec(name=self.placement) if isinstance(self.placement, str) else self.placement
 
     @property
     def routing_spec(self) -> PolicySpec:
@@ -291,6 +415,8 @@ class Scenario(_Model):
     links: list[Link] = Field(default_factory=list, description="Inter-region links.")
     network: Network = Field(default_factory=Network, description="How links are completed.")
     inference: list[InferenceWorkload] = Field(default_factory=list, description="Inference workloads.")
+    datasets: list[Dataset] = Field(default_factory=list, description="Training datasets.")
+    training: list[TrainingWorkload] = Field(default_factory=list, description="Training workloads.")
     scheduler: Scheduler | None = Field(None, description="Scheduler; without one all capacity is active.")
     metrics: Metrics = Field(default_factory=Metrics, description="Metric aggregation.")
 

@@ -1,0 +1,57 @@
+"""Training and network metrics, computed from the engine's end-of-run records.
+
+Conventions (docs/metrics.md): ``submitted == completed + running + queued`` counts every
+job that arrived during the run; job statistics (``jct_h``, ``wait_h``) cover jobs that
+arrived at or after the warm-up; GPU-hours cover the whole run.
+
+Public: ``training_summary``, ``network_summary``.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from sim.metrics.records import BorderCrossing, JobRecord, TransferRecord
+
+__all__ = ["training_summary", "network_summary"]
+
+
+def _stats(values: np.ndarray) -> dict[str, float | None]:
+    if values.size == 0:
+        return {"mean": None, "p50": None, "p95": None}
+    p50, p95 = np.percentile(values, [50, 95])
+    return {"mean": float(values.mean()), "p50": float(p50), "p95": float(p95)}
+
+
+def training_summary(jobs: Sequence[JobRecord], warmup_s: float) -> dict[str, Any]:
+    status = np.array([j.status for j in jobs], dtype=object)
+    arrival = np.array([j.arrival_s for j in jobs], dtype=float)
+    end = np.array([j.end_s for j in jobs], dtype=float)
+    start = np.array([j.start_s for j in jobs], dtype=float)
+    wait = np.array([j.wait_s for j in jobs], dtype=float)
+    measured = arrival >= warmup_s
+    done = status == "completed"
+    used = sum(j.held_gpu_h for j in jobs)
+    useful = sum(j.useful_gpu_h for j in jobs)
+    return {
+        "submitted": len(jobs), "completed": int(done.sum()),
+        "running": int((status == "running").sum()), "queued": int((status == "queued").sum()),
+        "jct_h": _stats((end - arrival)[done & measured] / 3600.0),
+        "wait_h": _stats(wait[~np.isnan(start) & measured] / 3600.0),
+        "gpu_hours_used": used, "gpu_hours_lost": sum(j.lost_gpu_h for j in jobs),
+        "goodput": useful / used if used > 0 else None,
+        "preemptions": sum(j.preemptions for j in jobs),
+        "interruptions": sum(j.interruptions for j in jobs),
+    }
+
+
+def network_summary(transfers: Sequence[TransferRecord], crossings: Sequence[BorderCrossing],
+                    residency_violations: int) -> dict[str, Any]:
+    return {
+        "transfers": len(transfers),
+        "bytes_cross_region": float(sum(t.bytes for t in transfers)),
+        "transfer_cost_usd": float(sum(t.cost_usd for t in transfers)),
+        "border_crossings_bytes": float(sum(c.bytes for c in crossings)),
+        "residency_violations": int(residency_violations),
+    }
