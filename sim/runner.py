@@ -31,6 +31,7 @@ from sim.scenario.model import PolicySpec
 from sim.fileio import write_csv_atomic, write_json_atomic, write_requests, write_text_atomic
 from sim.metrics import TIMESERIES_COLUMNS, CapacityObserver, bucket_edges
 from sim.metrics.records import CROSSING_COLUMNS, JOB_COLUMNS, TRANSFER_COLUMNS
+from sim.metrics.energy import energy_summary
 from sim.metrics.training import network_summary, training_summary
 from sim.metrics.inference import (INFERENCE_COLUMNS, LATENCY_CDF_COLUMNS, InferenceLayout, busy_gpu_means,
                                    inference_summary, inference_timeseries, latency_cdf_rows)
@@ -126,7 +127,14 @@ def execute(loaded: LoadedScenario) -> RunOutcome:
         summary["network"] = network_summary(engine.transfer_rows, engine.crossings, engine.residency_violations)
         extra["tables"] = {"jobs.csv": (JOB_COLUMNS, jobs), "transfers.csv": (TRANSFER_COLUMNS, engine.transfer_rows),
                            "border_crossings.csv": (CROSSING_COLUMNS, engine.crossings)}
+    summary["energy"] = energy_summary(rows, world.regions, _bucket_start(scenario))
     return RunOutcome(summary, rows, result.events_processed, extra)
+
+
+def _bucket_start(scenario) -> float:
+    """First bucket edge at or after the warm-up (energy is summed over whole buckets)."""
+    bucket = scenario.metrics.bucket
+    return float(np.ceil(scenario.warmup / bucket - 1e-9) * bucket)
 
 
 def preflight(loaded: LoadedScenario) -> None:
