@@ -70,8 +70,10 @@ class InferenceEngine:
         pool_region = np.array([region_index[p.info.region] for p in self.pools], dtype=np.int64)
         self.rtt_ms = np.ascontiguousarray(rtt_ms[:, pool_region])  # origin x pool
         self._rtt_rows = self.rtt_ms.tolist()
-        self.total_slots = [p.info.replicas * p.info.slots_per_replica for p in self.pools]
-        self.active = [p.active_replicas * p.info.slots_per_replica for p in self.pools]
+        # A training-only pool never serves requests: its slots count as 0.
+        self._slots = [0 if p.info.serves == "training" else p.info.slots_per_replica for p in self.pools]
+        self.total_slots = [p.info.replicas * k for p, k in zip(self.pools, self._slots)]
+        self.active = [p.active_replicas * k for p, k in zip(self.pools, self._slots)]
         self.busy = [0] * n_pools
         self.queues = [deque() for _ in range(n_pools)]
         self.shares = np.array([p.share for p in self.pools], dtype=float)
@@ -132,7 +134,7 @@ class InferenceEngine:
     def capacity_changed(self, index: int, t_s: float) -> None:
         """A pool's active replicas or share changed at ``t_s``: update and start queued work."""
         pool = self.pools[index]
-        self.active[index] = pool.active_replicas * pool.info.slots_per_replica
+        self.active[index] = pool.active_replicas * self._slots[index]
         self.shares[index] = pool.share
         self._refresh_view_static()
         self._drain(index, t_s)

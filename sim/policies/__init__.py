@@ -3,15 +3,24 @@
 A policy is a small class registered by kind and name (:func:`register`); a scenario
 names it in a ``PolicySpec`` and the engine builds it with :func:`create`, handing it its
 own random generator. For each decision the engine passes a read-only view of its state
-(:class:`RoutingView` for routing), validates the answer and applies it. Policies that
+(:class:`RoutingView` for routing, :class:`PlacementView` for placement), validates the
+answer and applies it (:func:`validate_assignments` for placement). Policies that
 live outside Meridian load from ``package.module:ClassName``. See ``docs/policies.md``.
 
 Public: ``register``, ``create``, ``available``, ``describe``, ``declare_kind``,
 ``PolicyParams``, ``RoutingView``, ``RoutingPolicy`` and the built-in routing policies
-``Nearest``, ``RoundRobin``, ``Weighted``, ``LeastLoaded``, ``LatencyAware``, ``PowerOfTwo``.
+``Nearest``, ``RoundRobin``, ``Weighted``, ``LeastLoaded``, ``LatencyAware``, ``PowerOfTwo``;
+for placement the view ``PlacementView``, ``PoolSlot``, ``QueuedJob``, ``RunningJob``,
+``Assignment``, ``validate_assignments``, the bases ``PlacementPolicy``, ``RankedPlacement``,
+the helper ``gang_fit`` and the built-ins ``FifoFirstFit``, ``DataLocal``,
+``LeastLoadedPlacement``, ``Cheapest``, ``Greenest``, ``EasyBackfill``.
 """
 from __future__ import annotations
 
+from sim.policies.placement import (Cheapest, DataLocal, EasyBackfill, FifoFirstFit, Greenest,
+                                    LeastLoadedPlacement, PlacementPolicy, RankedPlacement, gang_fit)
+from sim.policies.placement_view import (Assignment, PlacementView, PoolSlot, QueuedJob, RunningJob,
+                                         validate_assignments)
 from sim.policies.registry import (PolicyParams, available, create, declare_kind, describe,
                                    register)
 from sim.policies.routing import (LatencyAware, LeastLoaded, Nearest, PowerOfTwo, RoundRobin,
@@ -22,4 +31,7 @@ __all__ = [
     "register", "create", "available", "describe", "declare_kind", "PolicyParams",
     "RoutingView", "RoutingPolicy", "Nearest", "RoundRobin", "Weighted", "LeastLoaded",
     "LatencyAware", "PowerOfTwo",
+    "PlacementView", "PoolSlot", "QueuedJob", "RunningJob", "Assignment", "validate_assignments",
+    "PlacementPolicy", "RankedPlacement", "gang_fit", "FifoFirstFit", "DataLocal",
+    "LeastLoadedPlacement", "Cheapest", "Greenest", "EasyBackfill",
 ]

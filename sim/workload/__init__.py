@@ -10,7 +10,8 @@ workloads, computed per serving GPU by :func:`token_service_s` with
 Public: ``RequestBatch``, ``generate_requests``, ``token_coefficients``,
 ``token_service_s``, ``default_coefficients``, ``poisson_arrivals``, ``thinned_poisson``,
 ``multiplier_bound``, ``Trace``, ``read_trace``, ``replay_trace``, ``draw_service_s``,
-``draw_token_counts``.
+``draw_token_counts``; for training ``JobBatch``, ``generate_jobs``,
+``draw_philly_runtime_s`` (:mod:`~sim.workload.training`, :mod:`~sim.workload.philly_fit`).
 """
 from __future__ import annotations
 
@@ -19,9 +20,12 @@ from sim.workload.requests import RequestBatch, generate_requests
 from sim.workload.service import draw_service_s, draw_token_counts
 from sim.workload.token_model import default_coefficients, token_coefficients, token_service_s
 from sim.workload.trace import Trace, read_trace, replay_trace
+from sim.workload.philly_fit import draw_philly_runtime_s
+from sim.workload.training import JobBatch, generate_jobs
 
 __all__ = [
     "RequestBatch", "generate_requests", "token_coefficients", "token_service_s",
     "default_coefficients", "poisson_arrivals", "thinned_poisson", "multiplier_bound",
     "Trace", "read_trace", "replay_trace", "draw_service_s", "draw_token_counts",
+    "JobBatch", "generate_jobs", "draw_philly_runtime_s",
 ]

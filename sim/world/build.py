@@ -37,6 +37,7 @@ class PoolInfo:
     replicas: int
     gpus_per_replica: int
     slots_per_replica: int
+    serves: str = "both"  # "both", "inference" or "training"
 
     @property
     def key(self) -> str:
@@ -95,7 +96,7 @@ def _resolve_region(r: Region) -> RegionInfo:
         return default if inherited is None else inherited
 
     pools = tuple(PoolInfo(r.name, p.name, gpu_spec(p.gpu), p.replicas, p.gpus_per_replica,
-                           p.slots_per_replica) for p in r.pools)
+                           p.slots_per_replica, p.serves) for p in r.pools)
     return RegionInfo(
         name=r.name, lat=float(pick(r.lat, "lat", 0.0)), lon=float(pick(r.lon, "lon", 0.0)),
         utc_offset_h=float(pick(r.utc_offset_h, "utc_offset_h", 0.0)),

@@ -1,0 +1,142 @@
+"""Unit tests of the flow-level network model: mechanics, edge cases, and the max-min
+bottleneck property over random topologies (hypothesis)."""
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sim.models.flows import FlowNetwork, max_min_rates, route_links, tcp_weights
+
+
+def test_route_links_are_undirected_pairs():
+    assert route_links(("a", "b", "c")) == [frozenset({"a", "b"}), frozenset({"b", "c"})]
+    assert route_links(("c", "b")) == route_links(("b", "c"))
+    assert route_links(("a",)) == []
+
+
+def test_local_flow_gets_infinite_rate_and_finishes_after_its_latency():
+    assert max_min_rates([[], ["L"]], {"L": 5.0}).tolist() == [math.inf, 5.0]
+    net = FlowNetwork({}, weighted=True)
+    net.add("x", [], 1e12, 0.0, 3.0)
+    assert net.next_event_s() == 3.0
+    assert net.advance(3.0) == ["x"]
+    assert net.active() == []
+
+
+def test_zero_byte_flow_completes_when_its_latency_ends():
+    net = FlowNetwork({"L": 1e9}, weighted=False)
+    net.add("z", ["L"], 0.0, 0.2, 1.0)
+    assert net.advance(1.05) == []
+    assert net.advance(1.1) == ["z"]
+
+
+def test_plain_max_min_is_scale_invariant_in_weights():
+    links = [["a"], ["a", "b"], ["b"]]
+    cap = {"a": 3.0, "b": 7.0}
+    np.testing.assert_allclose(max_min_rates(links, cap), max_min_rates(links, cap, [4.0] * 3))
+
+
+def test_repeated_link_in_a_path_counts_once():
+    assert max_min_rates([["L", "L"], ["L"]], {"L": 2.0}).tolist() == [1.0, 1.0]
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(KeyError, match="no capacity"):
+        max_min_rates([["nope"]], {"L": 1.0})
+    with pytest.raises(ValueError, match="weights"):
+        max_min_rates([["L"]], {"L": 1.0}, [0.0])
+    with pytest.raises(ValueError, match="rtt_ms"):
+        tcp_weights([0.0])
+    net = FlowNetwork({"L": 1.0}, weighted=True)
+    with pytest.raises(ValueError, match="rtt_s > 0"):
+        net.add("f", ["L"], 1.0, 0.0, 0.0)
+    net.add("g", ["L"], 1.0, 0.1, 0.0)
+    with pytest.raises(ValueError, match="already"):
+        net.add("g", ["L"], 1.0, 0.1, 0.0)
+
+
+def test_time_cannot_run_backwards():
+    net = FlowNetwork({"L": 1.0}, weighted=False)
+    net.advance(5.0)
+    with pytest.raises(ValueError, match="before the clock"):
+        net.advance(4.0)
+
+
+def test_completion_a_hair_early_still_counts():
+    # SimPy computes now + (t - now), which may land an ulp short of t.
+    net = FlowNetwork({"L": 3e9}, weighted=False)
+    net.add("f", ["L"], 0.1e9, 0.3, 0.1)
+    t = net.next_event_s()  # the latency end
+    net.advance(t)
+    t = net.next_event_s()
+    assert net.advance(float(np.nextafter(t, 0.0))) == ["f"]
+
+
+def test_remaining_bytes_drain_at_the_current_rate():
+    net = FlowNetwork({"L": 8e9}, weighted=False)
+    net.add("f", ["L"], 4e9, 0.0, 0.0)
+    net.advance(1.5)
+    assert net.remaining_bytes("f") == 2.5e9
+    assert net.sending() == ["f"]
+    assert net.next_event_s() == 4.0
+
+
+def test_latency_phase_holds_no_bandwidth():
+    net = FlowNetwork({"L": 8e9}, weighted=False)
+    net.add("slow", ["L"], 1e9, 10.0, 0.0)
+    net.add("fast", ["L"], 1e9, 0.0, 0.0)
+    net.advance(0.0)
+    assert (net.rate_bps("fast"), net.rate_bps("slow")) == (8e9, 0.0)
+    assert net.active() == ["slow", "fast"] and net.sending() == ["fast"]
+
+
+@st.composite
+def random_network(draw):
+    """A random connected graph, random capacities and flows routed on shortest paths."""
+    n = draw(st.integers(2, 7))
+    tree = [(draw(st.integers(0, i - 1)), i) for i in range(1, n)]
+    extra = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=6))
+    graph = nx.Graph([*tree, *((a, b) for a, b in extra if a != b)])
+    cap = {frozenset(e): draw(st.floats(0.5, 1000.0)) for e in graph.edges}
+    pairs = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)).filter(
+        lambda p: p[0] != p[1]), min_size=1, max_size=10))
+    flows = [route_links(nx.shortest_path(graph, a, b)) for a, b in pairs]
+    rtts = draw(st.lists(st.floats(1.0, 300.0), min_size=len(flows), max_size=len(flows)))
+    return flows, cap, rtts
+
+
+def assert_max_min_fair(flows, cap, weights, rates):
+    load = {link: 0.0 for link in cap}
+    for links, rate in zip(flows, rates):
+        for link in set(links):
+            load[link] += rate
+    for link, used in load.items():
+        assert used <= cap[link] * (1 + 1e-9)
+    for f, links in enumerate(flows):
+        # Bottleneck property: some link on f's path is full and no flow on it gets a
+        # larger share per unit weight than f does.
+        def is_bottleneck(link):
+            share = max(rates[g] / weights[g] for g, other in enumerate(flows) if link in other)
+            return (load[link] >= cap[link] * (1 - 1e-9)
+                    and rates[f] / weights[f] >= share * (1 - 1e-9))
+        assert any(is_bottleneck(link) for link in links), f"flow {f} has no bottleneck"
+
+
+@settings(max_examples=200, deadline=None)
+@given(random_network())
+def test_plain_max_min_respects_capacity_and_has_bottlenecks(net):
+    flows, cap, _ = net
+    assert_max_min_fair(flows, cap, [1.0] * len(flows), max_min_rates(flows, cap))
+
+
+@settings(max_examples=200, deadline=None)
+@given(random_network())
+def test_weighted_max_min_respects_capacity_and_has_bottlenecks(net):
+    flows, cap, rtts = net
+    weights = tcp_weights(rtts)
+    assert_max_min_fair(flows, cap, weights, max_min_rates(flows, cap, weights))
