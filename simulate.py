@@ -6,6 +6,10 @@
     python simulate.py validate FILE... [--set path=value]...
     python simulate.py schema                JSON Schema of scenario files
     python simulate.py predict --t HOURS [--scenario FILE]
+    python simulate.py policies              built-in policies, their parameters
+    python simulate.py compare FILE --policy A --policy B [--seeds 10] [--workers N]
+    python simulate.py sweep FILE --grid path=v1,v2 [--seeds N] [--workers N] [--backend dask]
+    python simulate.py sweep SWEEP.yaml      a sweep described in a file
 
 Input errors print ``FILE:LINE: path: rule (got VALUE)`` and exit with code 2.
 """
@@ -40,6 +44,31 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--t", type=float, required=True, help="hours since the start")
     predict.add_argument("--scenario", help="take the parameters from this scenario (default: the seed's)")
     predict.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE")
+    policies = sub.add_parser("policies", help="list the built-in policies and their parameters")
+    policies.add_argument("--json", action="store_true", help="print JSON instead of text")
+    compare = sub.add_parser("compare", help="run routing policies on the same seeds and compare them")
+    compare.add_argument("scenario")
+    compare.add_argument("--policy", dest="policies", action="append", required=True, metavar="NAME",
+                         help="a registered routing policy or package.module:Class (repeat; the first is the baseline)")
+    compare.add_argument("--policy-param", dest="policy_params", action="append", default=[],
+                         metavar="NAME.KEY=VALUE", help="a parameter of one --policy (repeatable)")
+    compare.add_argument("--seeds", type=int, default=10, help="seeds s, s+1, ... from the scenario's seed (default 10)")
+    sweep = sub.add_parser("sweep", help="run the cross product of grid values and seeds (resumable)")
+    sweep.add_argument("scenario", help="a scenario file, or a sweep file (YAML with a grid key)")
+    sweep.add_argument("--grid", action="append", default=[], metavar="PATH=V1,V2,...",
+                       help="a scenario value and the values it takes (repeatable: cross product)")
+    sweep.add_argument("--seeds", type=int, help="seeds per point (default 1, or the sweep file's)")
+    for cmd in (compare, sweep):
+        cmd.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
+                         help="override a scenario value in every run (repeatable)")
+        cmd.add_argument("--metric", dest="metrics", action="append", metavar="DOTTED.PATH",
+                         help="summary.json value to report (repeatable; default: the key metrics present)")
+        cmd.add_argument("--out", type=Path, help="experiment folder (default: results/<scenario>/...)")
+        cmd.add_argument("--root", type=Path, default=Path("results"), help="results root for the default folder")
+        cmd.add_argument("--workers", type=int, default=1, help="runs at a time (default 1: serial)")
+        cmd.add_argument("--backend", choices=("process", "dask"), default="process",
+                         help="process: local process pool; dask: dask.distributed")
+        cmd.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (tcp://host:8786); default a LocalCluster")
     return parser
 
 
@@ -106,6 +135,63 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_policies(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from sim.experiment import format_catalogue, policy_catalogue
+
+    catalogue = policy_catalogue()
+    print(json.dumps([dataclasses.asdict(p) for p in catalogue], indent=2) if args.json else format_catalogue(catalogue))
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from sim.experiment import format_table, parse_policy_params, plan_comparison, run_comparison
+    from sim.report.compare import draw_comparison_charts
+
+    choices = parse_policy_params(args.policies, args.policy_params)
+    plan = plan_comparison(args.scenario, choices, args.seeds, args.sets, args.metrics, args.out, args.root,
+                           ["simulate.py", *argv])
+    report = run_comparison(plan, args.backend, args.workers, args.scheduler)
+    draw_comparison_charts(plan.out)
+    print(format_table(report))
+    failed = [f"{r['run']}: {r['error']}" for r in report["runs"] if r["status"] == "failed"]
+    for line in failed:
+        print(f"failed: {line}", file=sys.stderr)
+    print(plan.out)
+    return 1 if failed else 0
+
+
+def _cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from sim.experiment import parse_grid, plan_sweep, run_sweep
+    from sim.report.compare import draw_sweep_charts
+
+    scenario, axes, seeds, sets, metrics, out = _sweep_inputs(args)
+    axes += [parse_grid(text) for text in args.grid]
+    plan = plan_sweep(scenario, axes, seeds, sets, metrics, out, args.root, ["simulate.py", *argv])
+    outcome = run_sweep(plan, args.backend, args.workers, args.scheduler)
+    counts = {s: outcome.count(s) for s in ("ok", "skipped", "failed", "pending")}
+    print(f"sweep: {len(plan.tasks)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
+    if outcome.interrupted:
+        print("interrupted: finished runs are kept; run the same command again to finish the rest", file=sys.stderr)
+    else:
+        draw_sweep_charts(plan.out)
+    print(plan.out)
+    return 130 if outcome.interrupted else 1 if counts["failed"] else 0
+
+
+def _sweep_inputs(args: argparse.Namespace) -> tuple:
+    """(scenario, axes, seeds, sets, metrics, out) from a sweep file and/or the options."""
+    from sim.experiment import is_sweep_file, read_sweep_file
+
+    if not is_sweep_file(args.scenario):
+        return args.scenario, [], args.seeds or 1, args.sets, args.metrics, args.out
+    spec, base = read_sweep_file(args.scenario)
+    out = args.out or (base / spec.out if spec.out else None)
+    return (base / spec.scenario, spec.axes(), args.seeds or spec.seeds, [*spec.set, *args.sets],
+            args.metrics or spec.metrics, out)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from sim.errors import MeridianError
@@ -118,10 +204,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_schema()
         if args.command == "predict":
             return _cmd_predict(args)
+        if args.command == "policies":
+            return _cmd_policies(args)
+        if args.command == "compare":
+            return _cmd_compare(args, argv)
+        if args.command == "sweep":
+            return _cmd_sweep(args, argv)
         return _cmd_run(args, argv)
     except MeridianError as exc:
         print(exc, file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
