@@ -30,7 +30,10 @@ from sim.policies import create
 from sim.scenario.model import PolicySpec
 from sim.fileio import write_csv_atomic, write_json_atomic, write_requests, write_text_atomic
 from sim.metrics import TIMESERIES_COLUMNS, CapacityObserver, bucket_edges
-from sim.metrics.records import CROSSING_COLUMNS, JOB_COLUMNS, TRANSFER_COLUMNS
+from sim.metrics.consistency import consistency_summary
+from sim.metrics.failures import cut_off_requests, failures_summary
+from sim.metrics.records import (CROSSING_COLUMNS, FAILURE_COLUMNS, JOB_COLUMNS, ROLLOUT_COLUMNS, STATUS,
+                                 TRANSFER_COLUMNS)
 from sim.metrics.energy import energy_summary
 from sim.metrics.training import network_summary, training_summary
 from sim.metrics.inference import (INFERENCE_COLUMNS, LATENCY_CDF_COLUMNS, InferenceLayout, busy_gpu_means,
@@ -127,6 +130,27 @@ def execute(loaded: LoadedScenario) -> RunOutcome:
         summary["network"] = network_summary(engine.transfer_rows, engine.crossings, engine.residency_violations)
         extra["tables"] = {"jobs.csv": (JOB_COLUMNS, jobs), "transfers.csv": (TRANSFER_COLUMNS, engine.transfer_rows),
                            "border_crossings.csv": (CROSSING_COLUMNS, engine.crossings)}
+    if result.failures is not None:
+        fe = result.failures
+        lost_h = sum(j.lost_gpu_h for j in extra["tables"]["jobs.csv"][1]) if result.training is not None else 0.0
+        inference, log = result.inference, result.requests
+        cut_off = 0
+        if log is not None:
+            dropped = (log.status == STATUS["rejected"]) | (log.status == STATUS["failed"])
+            cut_off = cut_off_requests(log.t_s, log.origin, dropped, world.topology.names, fe.cut_off)
+        summary["failures"] = failures_summary(
+            fe.records, fe.availability(result.end_s), {r.name: r.total_gpus for r in world.regions},
+            fe.gpu_hours_down(result.end_s), inference.retries if inference else 0,
+            inference.failed if inference else 0, cut_off, lost_h, result.end_s)
+        extra.setdefault("tables", {})["failures.csv"] = (FAILURE_COLUMNS, fe.records)
+    if result.consistency is not None:
+        ce = result.consistency
+        rollouts = ce.records()
+        layout = _layout(scenario, world) if result.requests is not None else None
+        summary["consistency"] = consistency_summary(
+            rollouts, ce.versions, result.end_s, result.requests, world.topology.names,
+            layout.pool_region if layout else None, scenario.warmup)
+        extra.setdefault("tables", {})["rollouts.csv"] = (ROLLOUT_COLUMNS, rollouts)
     summary["energy"] = energy_summary(rows, world.regions, _bucket_start(scenario))
     return RunOutcome(summary, rows, result.events_processed, extra)
 
@@ -156,6 +180,9 @@ def preflight(loaded: LoadedScenario) -> None:
         if wl.arrival.process == "trace" and not (base / wl.arrival.path).is_file():
             problems.append(loaded.problem(("inference", i, "arrival", "path"),
                                            f"file not found (looked in {base})", wl.arrival.path))
+    failures = scenario.failures
+    if failures is not None and failures.trace and not (base / failures.trace).is_file():
+        problems.append(loaded.problem(("failures", "trace"), f"file not found (looked in {base})", failures.trace))
     if problems:
         raise ScenarioError(problems)
 

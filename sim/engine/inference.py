@@ -26,7 +26,7 @@ import math
 from array import array
 from collections import deque
 from dataclasses import dataclass
-from heapq import heappop, heappush
+from heapq import heapify, heappop, heappush
 from typing import Sequence
 
 import numpy as np
@@ -65,9 +65,11 @@ class InferenceEngine:
         self.policy = policy
         self.policy_name = policy_name
         self.reads_load = getattr(policy, "reads_load", True)
+        self.sync_delay = scenario.scheduler.sync_delay if scenario.scheduler else 0.0
         n, n_pools = len(requests), len(self.pools)
         region_index = {name: i for i, name in enumerate(region_names)}
         pool_region = np.array([region_index[p.info.region] for p in self.pools], dtype=np.int64)
+        self._pool_region = pool_region
         self.rtt_ms = np.ascontiguousarray(rtt_ms[:, pool_region])  # origin x pool
         self._rtt_rows = self.rtt_ms.tolist()
         # A training-only pool never serves requests: its slots count as 0.
@@ -96,6 +98,14 @@ class InferenceEngine:
         self._travel: list = []   # (time at pool, request, pool)
         self._done: list = []     # (finish time, request, pool)
         self.completed = self.rejected = self.timed_out = self._travelled = 0
+        # Failures: what happens to requests on a failed replica.
+        failures = scenario.failures
+        self.on_failure = failures.inference if failures else "drop"
+        self.max_retries = failures.max_retries if failures else 0
+        self.retries = 0  # re-routings after failures
+        self.failed = 0  # requests lost to failures
+        self._tries: dict[int, int] = {}
+        self._retry_s: dict[int, float] = {}
 
     # -- set-up ------------------------------------------------------------------------
     def _token_tables(self, workloads):
@@ -179,6 +189,79 @@ class InferenceEngine:
                 continue
             self._start(j, pool, now)
 
+    # -- failures --------------------------------------------------------------------------
+    def set_rtt(self, rtt_ms: np.ndarray) -> None:
+        """Links failed or came back: new path RTTs (region x region, inf when cut off).
+        Requests already travelling keep their path."""
+        new = rtt_ms[:, self._pool_region]
+        self.rtt_ms[:] = new
+        for row, values in zip(self._rtt_rows, new.tolist()):
+            row[:] = values
+        view = self.view
+        view.rtt_ms.flags.writeable = True
+        view.rtt_ms[:] = new
+        view.rtt_ms.flags.writeable = False
+        view.version += 1
+
+    def replicas_failed(self, p: int, t_s: float, replicas: int, serving_before: int, u: float) -> None:
+        """``replicas`` of pool ``p``'s ``serving_before`` serving replicas failed at ``t_s``
+        (the pool's capacity is already reduced). The requests in service on them are
+        retried or lost: a failed replica held ``busy * replicas / serving_before`` of them
+        on average (rounded at random with ``u``), the most recently started. When every
+        serving replica failed, the pool's queue and the requests travelling to it go too."""
+        done, service = self._done, self.service
+        mine = [e for e in done if e[2] == p]
+        everything = replicas >= serving_before
+        if everything:
+            n = len(mine)
+        else:
+            n = min(len(mine), int(math.floor(len(mine) * replicas / serving_before + u)),
+                    replicas * self.pools[p].info.slots_per_replica)
+        mine.sort(key=lambda e: (e[0] - service[e[1]], e[1]))
+        victims = [e[1] for e in mine[len(mine) - n:]] if n else []
+        if victims:
+            gone = set(victims)
+            done[:] = [e for e in done if not (e[2] == p and e[1] in gone)]
+            heapify(done)
+            self.busy[p] -= len(victims)
+        if everything:
+            victims += list(self.queues[p])
+            self.queues[p].clear()
+            travel = self._travel
+            moving = [e for e in travel if e[2] == p]
+            if moving:
+                travel[:] = [e for e in travel if e[2] != p]
+                heapify(travel)
+                victims += [e[1] for e in moving]
+        for j in victims:
+            self._retry(j, t_s)
+
+    def _retry(self, j: int, t_s: float) -> None:
+        """Route request ``j`` again at ``t_s``, or count it lost."""
+        tries = self._tries.get(j, 0) + 1
+        p = None
+        if self.on_failure == "retry" and tries <= self.max_retries:
+            self._tries[j] = tries
+            view = self.view
+            view.t_s, view.origin, view.workload = t_s, self._origins[j], self._workloads[j]
+            if self.reads_load:
+                self._sync_load()
+            p = self.policy.choose(view)
+            if p is not None and self._rtt_rows[self._origins[j]][p] == _INF:
+                p = None
+        if p is None:
+            self.status[j] = 5
+            self.failed += 1
+            return
+        self.retries += 1
+        rtt = self._rtt_rows[self._origins[j]][p]
+        self.pool_of[j] = p
+        self.rtt_of[j] = rtt
+        self._retry_s[j] = t_s - self._times[j]
+        self.wait[j] = math.nan
+        self.service[j] = self._service_time(j, p)
+        heappush(self._travel, (t_s + rtt / 2000.0, j, p))
+
     @property
     def events_processed(self) -> int:
         """Request events handled: arrivals, pool arrivals after travel, completions."""
@@ -210,6 +293,7 @@ class InferenceEngine:
         decided: dict[int, int | None] = {}
         decided_version = -1
         view, choose, reads_load, sync = self.view, self.policy.choose, self.reads_load, self._sync_load
+        sync_delay, next_sync = self.sync_delay, -_INF
         i = self._next
         travelled = self._travelled
         t_sim = peek()
@@ -257,8 +341,9 @@ class InferenceEngine:
                     view.t_s = t
                     view.origin = origin
                     view.workload = workloads[j]
-                    if reads_load:
+                    if reads_load and t >= next_sync:
                         sync()
+                        next_sync = t + sync_delay
                     p = choose(view)
                     if per_origin:
                         if view.version != decided_version:
@@ -317,4 +402,11 @@ class InferenceEngine:
             t_s=r.t_s, origin=r.origin, workload=r.workload,
             pool=as_np(self.pool_of, np.int16), rtt_ms=as_np(self.rtt_of, np.float64),
             wait_s=as_np(self.wait, np.float64), service_s=as_np(self.service, np.float64),
-            status=as_np(self.status, np.int8))
+            status=as_np(self.status, np.int8), retry_s=self._retry_array())
+
+    def _retry_array(self) -> np.ndarray:
+        out = np.zeros(len(self.requests))
+        if self._retry_s:
+            index = np.fromiter(self._retry_s.keys(), dtype=np.int64)
+            out[index] = np.fromiter(self._retry_s.values(), dtype=float)
+        return out

@@ -5,7 +5,7 @@ replicas of every pool, applies them and records load, shares and capacity. Regi
 pools the allocation weights do not name are standbys (``r_i = 0``). Until request-level
 workloads exist, the demand the allocation places on a pool is also its busy GPU count.
 
-Public: ``entities_for``, ``scheduler_process``, ``activate_all``.
+Public: ``entities_for``, ``SchedulerProcess``, ``scheduler_process``, ``activate_all``.
 """
 from __future__ import annotations
 
@@ -18,11 +18,14 @@ from sim.metrics.records import LoadSample, Record
 from sim.models import Entity, ObservedRate, allocate, load_at
 from sim.scenario.model import ObservedLoad, Scheduler
 
-__all__ = ["entities_for", "scheduler_process", "activate_all"]
+__all__ = ["entities_for", "SchedulerProcess", "scheduler_process", "activate_all"]
 
 
-def entities_for(weights: dict[str, float], pools: Sequence[PoolRuntime]) -> list[tuple[Entity, list[PoolRuntime]]]:
-    """Group pools into weighted entities (named regions/pools, then unnamed standbys)."""
+def entities_for(weights: dict[str, float], pools: Sequence[PoolRuntime],
+                 available: bool = False) -> list[tuple[Entity, list[PoolRuntime]]]:
+    """Group pools into weighted entities (named regions/pools, then unnamed standbys).
+
+    With ``available`` each pool counts only the replicas the scheduler knows are up."""
     groups: list[tuple[str, float, list[PoolRuntime]]] = []
     claimed: set[str] = set()
     for key, weight in weights.items():
@@ -30,7 +33,10 @@ def entities_for(weights: dict[str, float], pools: Sequence[PoolRuntime]) -> lis
         claimed.update(p.info.key for p in members)
         groups.append((key, weight, members))
     groups += [(p.info.key, 0.0, [p]) for p in pools if p.info.key not in claimed]
-    return [(Entity(key, weight, tuple(p.info.total_gpus for p in members),
+
+    def gpus(p: PoolRuntime) -> int:
+        return (p.known_up if available else p.info.replicas) * p.info.gpus_per_replica
+    return [(Entity(key, weight, tuple(gpus(p) for p in members),
                     tuple(p.info.gpus_per_replica for p in members)), members)
             for key, weight, members in groups]
 
@@ -39,37 +45,79 @@ def _apply(t_s: float, groups, decision, fluid_busy: bool) -> None:
     for (entity, members), share, target, replicas in zip(
             groups, decision.shares, decision.target_gpus, decision.active_replicas):
         cap = entity.capacity_gpus
-        for pool, n in zip(members, replicas):
-            fraction = pool.info.total_gpus / cap if cap else 0.0
+        for pool, pool_gpus, n in zip(members, entity.pool_gpus, replicas):
+            fraction = pool_gpus / cap if cap else 0.0
             pool.set_state(t_s, n, target * fraction if fluid_busy else 0.0, share * fraction)
+
+
+class SchedulerProcess:
+    """Applies the models at t = 0, interval, 2 * interval, ... until the run ends, and
+    again on :meth:`failover` when a failure or recovery is detected.
+
+    ``arrivals(a, b)`` counts inference requests that arrived in ``[a, b)``; it feeds the
+    ``observed`` load model and, when given, means request-level workloads make pools busy
+    (so the allocation's demand is not also counted as busy GPUs)."""
+
+    def __init__(self, env: simpy.Environment, config: Scheduler, pools: Sequence[PoolRuntime],
+                 emit: Callable[[Record], None], arrivals: Callable[[float, float], int] | None = None,
+                 warmup_s: float = 0.0):
+        self.env, self.config, self.pools, self.emit = env, config, list(pools), emit
+        self.arrivals = arrivals
+        self.warmup_s = warmup_s
+        self.weights = dict(config.allocation.weights)
+        self.nominal = [entity for entity, _ in entities_for(self.weights, self.pools)]
+        self.load: float | None = None
+
+    def _decide(self, load: float, warm: bool):
+        groups = entities_for(self.weights, self.pools, available=True)
+        decision = allocate([e for e, _ in groups], load, self.config.allocation.L_max, self.nominal)
+        if warm and self.warmup_s > 0:
+            until = self.env.now + self.warmup_s
+            rising = [p for (_, members), replicas in zip(groups, decision.active_replicas)
+                      for p, n in zip(members, replicas) if n > p.target]
+            for pool in rising:
+                pool.warm_until = until
+            if rising:
+                self.env.process(self._warmed(rising, until))
+        _apply(self.env.now, groups, decision, fluid_busy=self.arrivals is None)
+        return decision
+
+    def _warmed(self, pools: list[PoolRuntime], until: float):
+        yield self.env.timeout(until - self.env.now)
+        for pool in pools:
+            pool.warmed(self.env.now)
+
+    def failover(self) -> None:
+        """Re-allocate now, on the capacity that is up; replicas it activates serve after
+        the warm-up."""
+        if self.load is not None:
+            self._decide(self.load, warm=True)
+
+    def run(self) -> Generator[simpy.Event, None, None]:
+        config, env = self.config, self.env
+        model = config.load_model
+        observed = ObservedRate(model.window, model.initial / model.scale) if isinstance(model, ObservedLoad) else None
+        while True:
+            forecast = seen = float("nan")
+            if observed is not None:
+                load = seen = model.scale * observed.update(env.now, self.arrivals)
+                if model.forecast is not None:
+                    forecast = float(load_at(model.forecast, env.now))
+                    load = forecast if model.drive == "forecast" else seen
+            else:
+                load = float(load_at(model, env.now))
+            self.load = load
+            decision = self._decide(load, warm=False)
+            self.emit(LoadSample(env.now, load, decision.resources, decision.demand_gpus, decision.unmet_gpus,
+                                 forecast, seen))
+            yield env.timeout(config.interval)
 
 
 def scheduler_process(env: simpy.Environment, config: Scheduler, pools: Sequence[PoolRuntime],
                       emit: Callable[[Record], None],
                       arrivals: Callable[[float, float], int] | None = None) -> Generator[simpy.Event, None, None]:
-    """Apply the models at t = 0, interval, 2 * interval, ... until the run ends.
-
-    ``arrivals(a, b)`` counts inference requests that arrived in ``[a, b)``; it feeds the
-    ``observed`` load model and, when given, means request-level workloads make pools busy
-    (so the allocation's demand is not also counted as busy GPUs)."""
-    groups = entities_for(dict(config.allocation.weights), pools)
-    entities = [entity for entity, _ in groups]
-    model = config.load_model
-    observed = ObservedRate(model.window, model.initial / model.scale) if isinstance(model, ObservedLoad) else None
-    while True:
-        forecast = seen = float("nan")
-        if observed is not None:
-            load = seen = model.scale * observed.update(env.now, arrivals)
-            if model.forecast is not None:
-                forecast = float(load_at(model.forecast, env.now))
-                load = forecast if model.drive == "forecast" else seen
-        else:
-            load = float(load_at(model, env.now))
-        decision = allocate(entities, load, config.allocation.L_max)
-        emit(LoadSample(env.now, load, decision.resources, decision.demand_gpus, decision.unmet_gpus,
-                        forecast, seen))
-        _apply(env.now, groups, decision, fluid_busy=arrivals is None)
-        yield env.timeout(config.interval)
+    """The scheduler's generator (see :class:`SchedulerProcess`)."""
+    return SchedulerProcess(env, config, pools, emit, arrivals).run()
 
 
 def activate_all(t_s: float, pools: Sequence[PoolRuntime]) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 from sim.engine.core import Environment
 from sim.engine.datacenter import PoolRuntime
 from sim.engine.inference import InferenceEngine
-from sim.engine.scheduler import activate_all, scheduler_process
+from sim.engine.scheduler import SchedulerProcess, activate_all
 from sim.metrics.records import Record, RequestLog
 from sim.policies import create
 from sim.scenario.model import Scenario
@@ -37,6 +37,9 @@ class SimulationResult:
     events_processed: int
     requests: RequestLog | None = None
     training: object | None = None  # the TrainingEngine, whose records the runner writes
+    failures: object | None = None  # the FailureEngine, likewise
+    inference: object | None = None  # the InferenceEngine (retry and loss counts)
+    consistency: object | None = None  # the ConsistencyEngine (rollout records)
 
 
 def _arrival_counter(batch: RequestBatch) -> Callable[[float, float], int]:
@@ -72,17 +75,47 @@ def simulate(scenario: Scenario, world: World, observers: Sequence[Observer],
             pool.listeners.append(engine.capacity_changed)
         arrivals = _arrival_counter(batch)
     training = _training_engine(env, scenario, world, pools, streams, base_dir, source, emit)
-    scheduler = scenario.scheduler
-    if scheduler is None or scheduler.load_model is None:
+    config = scenario.scheduler
+    scheduler = None
+    if config is None or config.load_model is None:
         activate_all(0.0, pools)
     else:
-        env.process(scheduler_process(env, scheduler, pools, emit, arrivals))
+        warmup = scenario.failures.warmup if scenario.failures else 0.0
+        scheduler = SchedulerProcess(env, config, pools, emit, arrivals, warmup)
+        env.process(scheduler.run())
+    failures = None
+    if scenario.failures is not None:
+        from sim.engine.failures import FailureEngine
+        failures = FailureEngine(env, scenario, pools, streams, base_dir, source, engine, training, scheduler,
+                                 world.topology)
+        if training is not None:
+            failures.route_listeners.append(lambda topology: setattr(training.transfers, "topology", topology))
+    consistency = _consistency_engine(env, scenario, world, pools, training, failures)
     if engine is None:
         env.run(until=scenario.duration)
-        return SimulationResult(float(scenario.duration), env.events_processed, None, training)
+        return SimulationResult(float(scenario.duration), env.events_processed, None, training, failures,
+                                None, consistency)
     engine.run(env, scenario.duration)
     handled = env.events_processed + engine.events_processed
-    return SimulationResult(float(scenario.duration), handled, engine.log(), training)
+    return SimulationResult(float(scenario.duration), handled, engine.log(), training, failures, engine,
+                            consistency)
+
+
+def _consistency_engine(env, scenario, world, pools, training, failures):
+    """Model rollouts, sharing the WAN with training's transfers, or None."""
+    if scenario.consistency is None:
+        return None
+    from sim.engine.consistency import ConsistencyEngine
+
+    engine = ConsistencyEngine(env, scenario, world, pools, training.transfers if training else None)
+    if training is not None:
+        training.completion_listeners.append(engine.job_completed)
+    if failures is not None:
+        def rerouted(topology):
+            engine.transfers.topology = topology
+            engine.rerouted()
+        failures.route_listeners.append(rerouted)
+    return engine
 
 
 def _training_engine(env, scenario, world, pools, streams, base_dir, source, emit):

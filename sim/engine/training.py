@@ -69,6 +69,8 @@ class Job:
     preemptions: int = 0
     interruptions: int = 0
     ran_before: bool = False
+    stopping: bool = False  # interrupted, not yet stopped (same instant)
+    rate: float = 0.0  # work units per second on the pools it holds (its slowest part)
     regions: list[str] = field(default_factory=list)
 
 
@@ -92,6 +94,7 @@ class TrainingEngine:
         self.crossings: list[BorderCrossing] = []
         self.residency_violations = 0
         self._placing = False
+        self.completion_listeners: list[Callable[[str, str], None]] = []  # (workload name, region)
         self._col = {name: k for k, name in enumerate(batch.gpu_types)}
         self._jurisdiction = {r.name: r.jurisdiction for r in world.regions}
         env.process(self._arrivals())
@@ -109,15 +112,26 @@ class TrainingEngine:
             return pool.info.total_gpus
         return pool.active_replicas * pool.info.gpus_per_replica
 
+    def up_gpus(self, p: int) -> int:
+        """GPUs of pool ``p`` on replicas that are up."""
+        pool = self.pools[p]
+        return pool.up * pool.info.gpus_per_replica
+
     def free(self, p: int) -> int:
         if self.pools[p].info.serves == "inference":
             return 0
-        return max(self.pools[p].info.total_gpus - self.reserved(p) - self.used[p], 0)
+        return max(self.up_gpus(p) - self.reserved(p) - self.used[p], 0)
 
     def capacity_changed(self, p: int, t_s: float) -> None:
-        """Inference capacity moved on pool ``p``: preempt training that no longer fits."""
-        overflow = self.reserved(p) + self.used[p] - self.pools[p].info.total_gpus
-        on_pool = [j for j in self.jobs if j.process is not None and any(q == p for q, _ in j.parts)]
+        """Inference capacity moved, or replicas failed, on pool ``p``: preempt training that
+        no longer fits (jobs already stopping by failure have let go)."""
+        if self.reserved(p) + self.used[p] <= self.up_gpus(p):
+            self.request_placement()
+            return
+        on_pool = [j for j in self.jobs if j.process is not None and not j.stopping
+                   and any(q == p for q, _ in j.parts)]
+        stopping = sum(g for j in self.jobs if j.process is not None and j.stopping for q, g in j.parts if q == p)
+        overflow = self.reserved(p) + self.used[p] - stopping - self.up_gpus(p)
         # Lowest priority first, then the most recently placed (it has the least to lose).
         victims = sorted(on_pool, key=lambda j: (j.priority, -j.held_since, -j.id))
         for job in victims:
@@ -239,7 +253,7 @@ class TrainingEngine:
         return self.world.region(runtime.info.region)
 
     def _expected_end(self, job: Job) -> float:
-        rate = min(self._rate(job, p) for p, _ in job.parts)
+        rate = job.rate
         return self.env.now + (job.remaining / rate if rate > 0 else math.inf)
 
     # -- running a job -------------------------------------------------------------------
@@ -247,6 +261,7 @@ class TrainingEngine:
         self.queue.remove(job)
         job.wait_s += self.env.now - job.queued_since
         job.parts = parts
+        job.rate = min(self._rate(job, p) for p, _ in parts)
         job.status = "transferring"
         job.held_since = self.env.now
         for p, g in parts:
@@ -308,7 +323,7 @@ class TrainingEngine:
             if job.ran_before and ckpt.restart > 0:
                 yield env.timeout(ckpt.restart)
             job.ran_before = True
-            rate = min(self._rate(job, p) for p, _ in job.parts)
+            rate = job.rate
             while job.remaining > _EPS * max(job.saved, 1.0):
                 span = job.remaining / rate
                 if ckpt.interval is not None:
@@ -322,7 +337,10 @@ class TrainingEngine:
                     yield env.timeout(ckpt.write)
                     job.saved = job.remaining
             job.remaining = job.saved = 0.0
+            regions = job.regions
             self._finish(job, "completed")
+            for listener in self.completion_listeners:
+                listener(self.scenario.training[job.workload].name, regions[0])
         except simpy.Interrupt as stop:
             self._stopped(job, stop.cause)
 
@@ -349,11 +367,11 @@ class TrainingEngine:
             job.saved = job.remaining  # a preempted job checkpoints before it lets go
         else:
             job.interruptions += 1
-            rate = min(self._rate(job, p) for p, _ in job.parts)
+            rate = job.rate
             job.lost_gpu_s += (job.saved - job.remaining) / rate * job.gpus if rate > 0 else 0.0
             job.remaining = job.saved
         self._release(job)
-        job.parts, job.process = (), None
+        job.parts, job.process, job.stopping = (), None, False
         self._enqueue(job)
         self.request_placement()
 
@@ -362,8 +380,31 @@ class TrainingEngine:
         """Stop a running job: ``failure`` loses the work since its last checkpoint,
         ``preempt`` keeps it (checkpoint on preemption); either way the job requeues."""
         job = self.jobs[job_id]
-        if job.process is not None and job.process.is_alive:
+        if job.process is not None and job.process.is_alive and not job.stopping:
+            job.stopping = True
             job.process.interrupt(cause)
+
+    def replica_failed(self, p: int, offset_gpus: float) -> int | None:
+        """A replica of pool ``p`` failed under training GPU number ``offset_gpus`` (counted
+        over the pool's training GPUs, jobs in id order): interrupt the job there, if any.
+        Returns the job id."""
+        for job in sorted((j for j in self.jobs if j.process is not None and not j.stopping), key=lambda j: j.id):
+            held = sum(g for q, g in job.parts if q == p)
+            if offset_gpus < held:
+                self.interrupt(job.id, "failure")
+                return job.id
+            offset_gpus -= held
+        return None
+
+    def pools_failed(self, pools: set[int]) -> None:
+        """Every replica of these pools went down (a region outage): interrupt their jobs."""
+        for job in self.jobs:
+            if job.process is not None and any(q in pools for q, _ in job.parts):
+                self.interrupt(job.id, "failure")
+
+    def training_gpus(self, p: int) -> int:
+        """GPUs of pool ``p`` that running (not stopping) jobs hold."""
+        return sum(g for j in self.jobs if j.process is not None and not j.stopping for q, g in j.parts if q == p)
 
     def jobs_on_pool(self, p: int) -> list[int]:
         return [j.id for j in self.jobs if j.process is not None and any(q == p for q, _ in j.parts)]

@@ -27,6 +27,7 @@ class TransferManager:
     def __init__(self, env: simpy.Environment, world: World, weighted: bool):
         self.env = env
         self.world = world
+        self.topology = world.topology  # replaced while links are down (routes recomputed)
         graph = world.topology.graph
         capacity = {frozenset((u, v)): data["bandwidth_gbps"] * 1e9 for u, v, data in graph.edges(data=True)}
         self.network = FlowNetwork(capacity, weighted=weighted)
@@ -37,7 +38,7 @@ class TransferManager:
 
     def start(self, src: str, dst: str, size_bytes: float) -> tuple[int, simpy.Event, tuple[str, ...]]:
         """Begin moving ``size_bytes`` from ``src`` to ``dst``; return (id, done event, route)."""
-        route = self.world.topology.path(src, dst)
+        route = self.topology.path(src, dst)
         if route is None:
             raise ValueError(f"no route from {src} to {dst}")
         flow_id = self._next_id
@@ -45,7 +46,7 @@ class TransferManager:
         done = self.env.event()
         self._done[flow_id] = done
         self.network.advance(self.env.now)
-        rtt_s = self.world.topology.path_rtt_ms(src, dst) / 1000.0 if src != dst else 0.0
+        rtt_s = self.topology.path_rtt_ms(src, dst) / 1000.0 if src != dst else 0.0
         self.network.add(flow_id, route_links(route), size_bytes, rtt_s, self.env.now)
         self._poke()
         return flow_id, done, route

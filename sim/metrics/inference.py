@@ -28,6 +28,8 @@ __all__ = ["busy_gpu_means", "LATENCY_CDF_COLUMNS", "latency_cdf_rows", "Inferen
            "latency_stats", "INFERENCE_COLUMNS"]
 
 LATENCY_CDF_COLUMNS = ("origin", "quantile", "latency_ms")
+# A request is dropped when rejected by routing, timed out in a queue or lost to a failure.
+_DROPPED = (STATUS["rejected"], STATUS["timed_out"], STATUS["failed"])
 _CDF_QUANTILES = np.round(np.concatenate((np.linspace(0, 0.99, 100), np.linspace(0.991, 1.0, 10))), 6)
 INFERENCE_COLUMNS = ("arrivals", "completions", "dropped", "queue_len", "busy_slots",
                      "latency_p50_ms", "latency_p99_ms")
@@ -79,7 +81,7 @@ def _intervals(log: RequestLog, end_s: float):
 def _mask_stats(log: RequestLog, mask: np.ndarray, layout: InferenceLayout, warmup_s: float) -> dict[str, Any]:
     status = log.status[mask]
     done = status == STATUS["completed"]
-    dropped = (status == STATUS["rejected"]) | (status == STATUS["timed_out"])
+    dropped = np.isin(status, _DROPPED)
     measured = log.t_s[mask] >= warmup_s
     latency = log.latency_ms[mask]
     result = {
@@ -108,6 +110,7 @@ def inference_summary(log: RequestLog, layout: InferenceLayout, warmup_s: float,
     summary = _mask_stats(log, everything, layout, warmup_s)
     summary["rejected"] = int((log.status == STATUS["rejected"]).sum())
     summary["timed_out"] = int((log.status == STATUS["timed_out"]).sum())
+    summary["failed"] = int((log.status == STATUS["failed"]).sum())
     summary["by_origin"] = {name: _mask_stats(log, log.origin == i, layout, warmup_s)
                             for i, name in enumerate(layout.regions) if (log.origin == i).any()}
     region_of = np.where(log.pool >= 0, layout.pool_region[np.maximum(log.pool, 0)], -1)
@@ -128,7 +131,7 @@ def inference_timeseries(log: RequestLog, layout: InferenceLayout, end_s: float,
     region_of = np.where(log.pool >= 0, layout.pool_region[pool], -1)
     latency = log.latency_ms
     completed = log.status == STATUS["completed"]
-    dropped = (log.status == STATUS["rejected"]) | (log.status == STATUS["timed_out"])
+    dropped = np.isin(log.status, _DROPPED)
     drop_time = np.where(log.status == STATUS["timed_out"], queued_until, log.t_s)
     finish_at = queued_until + np.nan_to_num(log.service_s)
     result = {}

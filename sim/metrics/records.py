@@ -14,10 +14,11 @@ from typing import Union
 import numpy as np
 
 __all__ = ["LoadSample", "PoolState", "TrainingUsage", "Record", "RequestLog", "STATUS", "JobRecord",
-           "TransferRecord", "BorderCrossing", "JOB_COLUMNS", "TRANSFER_COLUMNS", "CROSSING_COLUMNS"]
+           "TransferRecord", "BorderCrossing", "JOB_COLUMNS", "TRANSFER_COLUMNS", "CROSSING_COLUMNS", "FailureRecord", "FAILURE_COLUMNS",
+           "RolloutRecord", "ROLLOUT_COLUMNS"]
 
 # Outcome codes of a request, stored as int8 in RequestLog.status.
-STATUS = {"pending": 0, "completed": 1, "rejected": 2, "timed_out": 3, "in_flight": 4}
+STATUS = {"pending": 0, "completed": 1, "rejected": 2, "timed_out": 3, "in_flight": 4, "failed": 5}
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,34 @@ class BorderCrossing:
     dst_jurisdiction: str
 
 
+@dataclass(frozen=True)
+class FailureRecord:
+    """One failure: a replica (``node``) or a whole region, and what it struck."""
+
+    kind: str  # "node" or "region"
+    region: str
+    pool: str  # "*" for a region
+    replicas: int
+    start_s: float
+    end_s: float  # repair or end of the outage (may lie after the run)
+    hit: str  # node: inference, training, idle, dark (region already out), down; region: region
+
+
+@dataclass(frozen=True)
+class RolloutRecord:
+    """One model version in one serving region."""
+
+    version: int
+    source: str
+    region: str
+    start_s: float  # release
+    landed_s: float  # its copy arrived (inf: not yet)
+    switched_s: float  # the region serves it from then on (inf: not yet)
+
+
 JOB_COLUMNS = tuple(JobRecord.__dataclass_fields__)
+ROLLOUT_COLUMNS = tuple(RolloutRecord.__dataclass_fields__)
+FAILURE_COLUMNS = tuple(FailureRecord.__dataclass_fields__)
 TRANSFER_COLUMNS = tuple(TransferRecord.__dataclass_fields__)
 CROSSING_COLUMNS = tuple(BorderCrossing.__dataclass_fields__)
 
@@ -128,11 +156,12 @@ class RequestLog:
     wait_s: np.ndarray       # time queued at the pool (NaN while still queued); for a timed-out request, until it was dropped
     service_s: np.ndarray    # service time at the chosen pool (NaN if never routed)
     status: np.ndarray       # int8, see STATUS
+    retry_s: np.ndarray      # time from arrival to the last routing (a retry after a failure), else 0
 
     @property
     def pool_arrival_s(self) -> np.ndarray:
-        return self.t_s + self.rtt_ms / 2000.0
+        return self.t_s + self.retry_s + self.rtt_ms / 2000.0
 
     @property
     def latency_ms(self) -> np.ndarray:
-        return self.rtt_ms + (self.wait_s + self.service_s) * 1000.0
+        return self.rtt_ms + (self.retry_s + self.wait_s + self.service_s) * 1000.0

@@ -88,12 +88,18 @@ def _replicas(gpus: float, entity: Entity) -> tuple[int, ...]:
     return tuple(result)
 
 
-def allocate(entities: list[Entity], load: float, L_max: float) -> AllocationResult:
-    """Active replicas per entity and pool for load ``load`` (see the module docstring)."""
+def allocate(entities: list[Entity], load: float, L_max: float,
+             nominal: list[Entity] | None = None) -> AllocationResult:
+    """Active replicas per entity and pool for load ``load`` (see the module docstring).
+
+    ``entities`` give the capacity that can run now; ``nominal`` (the same entities at full
+    size, default ``entities``) sets the demand, so failed capacity spills over instead of
+    shrinking the demand."""
     weights = [e.weight for e in entities]
     total_w = sum(weights)
     caps = [float(e.capacity_gpus) for e in entities]
-    weighted_cap = sum(c for c, w in zip(caps, weights) if w > 0)
+    full = [float(e.capacity_gpus) for e in (nominal if nominal is not None else entities)]
+    weighted_cap = sum(c for c, w in zip(full, weights) if w > 0)
     demand = load / L_max * weighted_cap
     served, rest = _water_fill(demand, caps, weights)
     standby = [c if w == 0 else 0.0 for c, w in zip(caps, weights)]

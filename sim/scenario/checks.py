@@ -24,7 +24,8 @@ _NO_VALUE = object()
 def check_scenario(s: Scenario) -> list[Finding]:
     """All semantic problems of ``s``, in document order."""
     checks = (_check_times, _check_regions, _check_links, _check_reachability, _check_scheduler,
-              _check_allocation, _check_inference, _check_datasets, _check_training)
+              _check_allocation, _check_inference, _check_datasets, _check_training, _check_failures,
+              _check_consistency)
     return [finding for check in checks for finding in check(s)]
 
 
@@ -266,3 +267,53 @@ def _check_trainable(s: Scenario, i: int, wl, dataset) -> Iterator[Finding]:
         if size > largest:
             yield (("training", i, "jobs", "gpus"),
                    f"a gang of {size} GPUs fits in no region (largest usable: {largest} GPUs)", size)
+
+
+def _check_failures(s: Scenario) -> Iterator[Finding]:
+    f = s.failures
+    if f is None:
+        return
+    regions = {r.name: r for r in s.regions}
+    keys = {f"{r.name}/{p.name}" for r in s.regions for p in r.pools}
+    for i, spec in enumerate(f.nodes):
+        for k, name in enumerate(spec.pools):
+            if name not in keys and name not in regions:
+                yield (("failures", "nodes", i, "pools", k),
+                       f"not a pool (region/pool) or region (pools: {', '.join(sorted(keys))})", name)
+    for i, outage in enumerate(f.outages):
+        if outage.region not in regions:
+            yield ("failures", "outages", i, "region"), f"unknown region (known: {', '.join(regions)})", outage.region
+        if (outage.at is None) == (outage.rate_per_year is None):
+            yield ("failures", "outages", i), "give exactly one of at (scheduled) or rate_per_year (random)", _NO_VALUE
+        elif outage.at is not None and outage.at >= s.duration:
+            yield ("failures", "outages", i, "at"), f"must be before the end of the run ({s.duration:g} s)", outage.at
+    for i, cut in enumerate(f.links):
+        pair = cut.a is not None or cut.b is not None
+        if pair == (cut.regions is not None) or (pair and (cut.a is None or cut.b is None)):
+            yield ("failures", "links", i), "give a and b (one link) or regions (a partition)", _NO_VALUE
+        for key, name in [("a", cut.a), ("b", cut.b)] + [(("regions", k), r) for k, r in enumerate(cut.regions or [])]:
+            if name is not None and name not in regions:
+                path = ("failures", "links", i) + (key if isinstance(key, tuple) else (key,))
+                yield path, f"unknown region (known: {', '.join(regions)})", name
+        if cut.at >= s.duration:
+            yield ("failures", "links", i, "at"), f"must be before the end of the run ({s.duration:g} s)", cut.at
+
+
+def _check_consistency(s: Scenario) -> Iterator[Finding]:
+    c = s.consistency
+    if c is None:
+        return
+    regions = [r.name for r in s.regions]
+    if c.source is not None and c.source not in regions:
+        yield ("consistency", "source"), f"unknown region (known: {', '.join(regions)})", c.source
+    elif c.source is not None and not any(r.pools for r in s.regions if r.name == c.source):
+        yield ("consistency", "source"), "the source region has no GPU pool", c.source
+    names = [w.name for w in s.training]
+    for k, name in enumerate(c.on_training):
+        if name not in names:
+            yield ("consistency", "on_training", k), f"unknown training workload (known: {', '.join(names) or 'none'})", name
+    for k, t in enumerate(c.at):
+        if t >= s.duration:
+            yield ("consistency", "at", k), f"must be before the end of the run ({s.duration:g} s)", t
+    if not c.at and c.every is None and not c.on_training:
+        yield ("consistency",), "give at, every or on_training: nothing would be released", _NO_VALUE

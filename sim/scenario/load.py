@@ -116,7 +116,7 @@ _RULES = {
     "string_too_long": "must be at most {max_length} characters",
     "string_pattern_mismatch": "must contain only letters, digits, '-' and '_' (pattern {pattern})",
     "union_tag_invalid": "unknown kind; expected one of {expected_tags}",
-    "union_tag_not_found": "a 'kind' key is required",
+    "union_tag_not_found": "a {discriminator} key is required",
     "literal_error": "must be one of {expected}",
 }
 

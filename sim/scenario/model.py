@@ -26,7 +26,7 @@ __all__ = [
     "TokenCoefficients", "TokenService", "Service", "InferenceWorkload", "Residency", "Dataset",
     "Checkpoint", "GpuChoice", "GpuHoursWork", "StepsWork", "PhillyWork", "Work", "PoissonJobs",
     "GavelTrace", "AlibabaTrace", "JobSource", "TrainingWorkload", "PolicySpec",
-    "Scheduler", "Metrics", "Scenario",
+    "Scheduler", "Metrics", "RepairTime", "NodeFailures", "RegionOutage", "LinkFailure", "Failures", "Consistency", "Scenario",
 ]
 
 Duration = Annotated[
@@ -386,6 +386,9 @@ class Scheduler(_Model):
     placement: str | PolicySpec = Field("fifo_first_fit", description="Placement policy for training jobs.")
     placement_interval: Duration | None = Field(
         None, gt=0, description="Also run placement periodically (default: only when a job arrives or GPUs free up).")
+    sync_delay: Duration = Field(
+        0.0, ge=0, description="Control-plane staleness: routing policies see queue lengths and busy slots "
+        "refreshed at most once per this period (0: always current).")
 
     @property
     def placement_spec(self) -> PolicySpec:
@@ -401,6 +404,79 @@ class Metrics(_Model):
 
     bucket: Duration = Field(300.0, gt=0, description="Width of a time-series bucket.")
     requests: bool = Field(False, description="Also write every request's outcome to requests.npz.")
+
+
+class RepairTime(_Model):
+    """Time to bring a failed replica back (swap, diagnose, reboot)."""
+
+    kind: Literal["exponential", "lognormal", "constant"] = Field(
+        "exponential", description="Distribution of repair times.")
+    mean: Duration = Field(10800.0, gt=0, description="Mean time to repair (MTTR); default 3 h, the middle of "
+                           "the 2-4 h swap-and-diagnose figure in reliability_parameters.csv.")
+    cv: float = Field(1.0, gt=0, description="Coefficient of variation (lognormal only).")
+
+
+class NodeFailures(_Model):
+    """Independent failures of replicas: each alternates up (MTBF) and down (repair)."""
+
+    pools: list[str] = Field(default_factory=list, description="Pools (`region/pool`) or regions it applies to "
+                             "(empty: every pool).")
+    mtbf: Duration | None = Field(None, gt=0, description="Mean time between failures of one replica (default: "
+                                  "the Llama 3 rate, 0.000474 per GPU-day, times the replica's GPUs).")
+    shape: float = Field(1.0, gt=0, description="Weibull shape of the time to failure (1: exponential).")
+    repair: RepairTime = Field(default_factory=RepairTime, description="Repair time distribution.")
+
+
+class RegionOutage(_Model):
+    """A whole region goes dark: scheduled (`at`) or random (`rate_per_year`)."""
+
+    region: str = Field(description="The region that fails.")
+    at: Duration | None = Field(None, ge=0, description="Start of a scheduled outage.")
+    duration: Duration = Field(description="Length of a scheduled outage, or the mean length of random ones "
+                               "(exponentially distributed).")
+    rate_per_year: float | None = Field(None, gt=0, description="Random outages: Poisson rate per year.")
+
+
+class LinkFailure(_Model):
+    """Links cut for a period: one link (`a`, `b`) or every link out of a group (`regions`)."""
+
+    a: str | None = Field(None, description="One end of the failed link.")
+    b: str | None = Field(None, description="The other end.")
+    regions: list[str] | None = Field(None, description="A partition: every link between these regions and the "
+                                      "rest is cut (the group stays connected inside).")
+    at: Duration = Field(ge=0, description="When the cut starts.")
+    duration: Duration = Field(gt=0, description="How long it lasts.")
+
+
+class Failures(_Model):
+    """What fails, and how the system reacts."""
+
+    nodes: list[NodeFailures] = Field(default_factory=list, description="Replica failure models.")
+    outages: list[RegionOutage] = Field(default_factory=list, description="Region outages.")
+    links: list[LinkFailure] = Field(default_factory=list, description="Link failures and network partitions; "
+                                     "routing recomputes paths around them.")
+    trace: str | None = Field(None, description="Failure trace CSV: `time_s,region,pool,replicas,duration_s`.")
+    detection: Duration = Field(30.0, ge=0, description="Delay before a failure or recovery is noticed and "
+                                "the scheduler re-allocates (failover to standby).")
+    warmup: Duration = Field(300.0, ge=0, description="Time a replica activated by failover needs before it serves.")
+    inference: Literal["retry", "drop"] = Field(
+        "retry", description="Requests in service on a failed replica: routed again from the failure time, or dropped.")
+    max_retries: int = Field(2, ge=0, description="Retries per request before it is dropped.")
+
+
+class Consistency(_Model):
+    """Model versions rolled out over the WAN to the serving regions."""
+
+    model_gb: float = Field(gt=0, description="Size of one model version, GB.")
+    source: str | None = Field(None, description="Region scheduled versions come from (default: the first "
+                               "region with GPUs); a version from training comes from the job's region.")
+    at: list[Duration] = Field(default_factory=list, description="Times at which a new version is released.")
+    every: Duration | None = Field(None, gt=0, description="Also release one every this period (from `every` on).")
+    on_training: list[str] = Field(default_factory=list, description="Training workloads whose completed jobs "
+                                   "release a version.")
+    mode: Literal["eventual", "strong"] = Field(
+        "eventual", description="eventual: a region serves a version once its copy lands; strong: every region "
+        "keeps serving the previous version until all copies have landed, then all switch at once.")
 
 
 class Scenario(_Model):
@@ -419,6 +495,9 @@ class Scenario(_Model):
     training: list[TrainingWorkload] = Field(default_factory=list, description="Training workloads.")
     scheduler: Scheduler | None = Field(None, description="Scheduler; without one all capacity is active.")
     metrics: Metrics = Field(default_factory=Metrics, description="Metric aggregation.")
+    failures: Failures | None = Field(None, description="Failures and fault tolerance (none: nothing fails).")
+    consistency: Consistency | None = Field(None, description="Model version rollouts across regions (none: a "
+                                            "single version everywhere).")
 
     @property
     def explicit_mesh(self) -> bool:

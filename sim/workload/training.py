@@ -205,14 +205,31 @@ def _flops_rates(sizes: np.ndarray, reference: str, types: tuple[str, ...]) -> n
 def _poisson_jobs(where: str, wl: TrainingWorkload, jobs: PoissonJobs, duration_s: float,
                   streams: Streams, source: str, types: tuple[str, ...]) -> _Jobs:
     rng = streams.get(f"jobs/{wl.name}")
-    n = int(rng.poisson(jobs.rate_per_h / 3600.0 * duration_s))
-    arrival = np.sort(rng.uniform(0.0, duration_s, n))[:wl.max_jobs]
+    arrival = _poisson_times(rng, jobs.rate_per_h / 3600.0, duration_s, wl.max_jobs)
     # Split so that the k-th job's size and work do not depend on how many jobs there are.
     size_rng, work_rng = streams.get(f"jobwork/{wl.name}").spawn(2)
     gpus = _gang_sizes(where, jobs.gpus, len(arrival), size_rng, source)
     sizes, kind, names = _by_gang(wl.name, gpus)
     work, rates = _work_and_rates(where, jobs.work, gpus, sizes, work_rng, source, types)
     return _Jobs(arrival, gpus, work, kind, names, rates)
+
+
+def _poisson_times(rng: np.random.Generator, rate_per_s: float, duration_s: float,
+                   max_jobs: int | None) -> np.ndarray:
+    """Arrival times in [0, duration) from exponential gaps, stopping after ``max_jobs``.
+
+    Gaps are drawn in chunks from one stream, so a smaller ``max_jobs`` gives a prefix of
+    the same arrivals and a huge rate with a small cap draws only what it keeps."""
+    limit = max_jobs if max_jobs is not None else math.inf
+    chunk = int(min(limit, rate_per_s * duration_s * 1.1 + 16))
+    parts, t, count = [], 0.0, 0
+    while t < duration_s and count < limit:
+        times = t + np.cumsum(rng.exponential(1.0 / rate_per_s, chunk))
+        parts.append(times)
+        t, count = float(times[-1]), count + chunk
+    arrival = np.concatenate(parts) if parts else np.empty(0)
+    arrival = arrival[arrival < duration_s]
+    return arrival[:max_jobs] if max_jobs is not None else arrival
 
 
 def _gang_sizes(where: str, gpus: int | GpuChoice, n: int, rng: np.random.Generator,

@@ -7,7 +7,7 @@ ties exact and their outcome independent of insertion order, the weight is the R
 whole microseconds, and among equal-RTT paths the one with fewer hops, then the
 lexicographically smallest sequence of region names, wins.
 
-Public: ``Topology``, ``build_topology``, ``LinkSpec``.
+Public: ``Topology``, ``build_topology``, ``without_links``, ``LinkSpec``.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from typing import Sequence
 import networkx as nx
 import numpy as np
 
-__all__ = ["LinkSpec", "Topology", "build_topology"]
+__all__ = ["LinkSpec", "Topology", "build_topology", "without_links"]
 
 
 @dataclass(frozen=True)
@@ -68,11 +68,23 @@ def build_topology(names: Sequence[str], intra_rtt_ms: Sequence[float],
     for link in links:
         graph.add_edge(link.a, link.b, rtt_ms=float(link.rtt_ms), rtt_us=round(link.rtt_ms * 1000),
                        bandwidth_gbps=float(link.bandwidth_gbps), rtt_source=link.rtt_source)
+    return _routed(graph, tuple(names), [float(x) for x in intra_rtt_ms])
+
+
+def without_links(topology: Topology, cut: set[frozenset[str]]) -> Topology:
+    """The topology with the links in ``cut`` (as ``frozenset({a, b})``) removed, re-routed."""
+    graph = topology.graph.copy()
+    graph.remove_edges_from([tuple(edge) for edge in cut if graph.has_edge(*tuple(edge))])
+    return _routed(graph, topology.names, [float(topology.rtt_ms[i, i]) for i in range(len(topology.names))])
+
+
+def _routed(graph: nx.Graph, names: tuple[str, ...], intra_rtt_ms: Sequence[float]) -> Topology:
+    """The routing table of ``graph``: lowest-RTT paths (ties: fewest hops, then names)."""
     n = len(names)
     rtt = np.full((n, n), np.inf)
     paths: dict[tuple[str, str], tuple[str, ...]] = {}
     for i, name in enumerate(names):
-        rtt[i, i] = float(intra_rtt_ms[i])
+        rtt[i, i] = intra_rtt_ms[i]
         paths[(name, name)] = (name,)
     for a, b in combinations(names, 2):
         route = _best_path(graph, a, b)
@@ -83,7 +95,7 @@ def build_topology(names: Sequence[str], intra_rtt_ms: Sequence[float],
         rtt[i, j] = rtt[j, i] = total
         paths[(a, b)] = route
         paths[(b, a)] = tuple(reversed(route))
-    return Topology(graph, tuple(names), rtt, paths)
+    return Topology(graph, names, rtt, paths)
 
 
 def _best_path(graph: nx.Graph, a: str, b: str) -> tuple[str, ...] | None:
@@ -92,3 +104,4 @@ def _best_path(graph: nx.Graph, a: str, b: str) -> tuple[str, ...] | None:
         return min((tuple(p) for p in candidates), key=lambda p: (len(p), p))
     except nx.NetworkXNoPath:
         return None
+

@@ -122,7 +122,7 @@ def test_dataset_transfer_time_cost_and_border_audit(tmp_path, write_yaml):
 def test_hard_residency_keeps_jobs_home_and_soft_lets_them_move(tmp_path):
     for mode in ("hard", "soft"):
         out = tmp_path / mode
-        result = run_cli("run", str(SCENARIOS / "residency.yaml"), "--out", str(out), "--set", "duration=1d",
+        result = run_cli("run", str(SCENARIOS / "residency.yaml"), "--out", str(out), "--set", "duration=2d",
                          "--set", f"datasets.eu-health.residency.mode={mode}")
         assert result.code == 0, result.err
         jobs = list(csv.DictReader(open(out / "jobs.csv")))
