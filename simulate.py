@@ -10,6 +10,9 @@
     python simulate.py compare FILE --policy A --policy B [--seeds 10] [--workers N]
     python simulate.py sweep FILE --grid path=v1,v2 [--seeds N] [--workers N] [--backend dask]
     python simulate.py sweep SWEEP.yaml      a sweep described in a file
+    python simulate.py report PATH [--format png,svg,pdf]   redraw charts, write report.html/.md
+    python simulate.py serve [--host 127.0.0.1] [--port 8000]   what-if HTTP service (docs/serve.md)
+    python simulate.py plan FILE --target "inference.latency_ms.p99<=800" --vary PATH [--range LO:HI]
 
 Input errors print ``FILE:LINE: path: rule (got VALUE)`` and exit with code 2.
 """
@@ -44,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--t", type=float, required=True, help="hours since the start")
     predict.add_argument("--scenario", help="take the parameters from this scenario (default: the seed's)")
     predict.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE")
+    serve = sub.add_parser("serve", help="answer predict and run requests over HTTP (docs/serve.md)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    serve.add_argument("--port", type=int, default=8000, help="port (0: any free port)")
+    serve.add_argument("--max-duration", default="7d", help="longest simulated duration a run may ask for (default 7d)")
+    serve.add_argument("--max-wall", type=float, default=60.0, help="seconds a run may take before it is killed (default 60)")
+    serve.add_argument("--max-runs", type=int, default=2, help="runs at a time; more are answered 503 (default 2)")
     policies = sub.add_parser("policies", help="list the built-in policies and their parameters")
     policies.add_argument("--json", action="store_true", help="print JSON instead of text")
     compare = sub.add_parser("compare", help="run routing policies on the same seeds and compare them")
@@ -69,7 +78,41 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--backend", choices=("process", "dask"), default="process",
                          help="process: local process pool; dask: dask.distributed")
         cmd.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (tcp://host:8786); default a LocalCluster")
+    plan = sub.add_parser("plan", help="find the least capacity that meets a target (bisection over runs, resumable)")
+    plan.add_argument("scenario")
+    plan.add_argument("--target", required=True, metavar="PATH<=NUMBER",
+                      help="DOTTED.PATH OP NUMBER on summary.json, OP one of <=, <, >=, > (quote it in a shell)")
+    plan.add_argument("--vary", required=True, metavar="DOTTED.PATH", help="an integer scenario value, named as --set names it")
+    plan.add_argument("--range", dest="value_range", metavar="LO:HI", help="values to search (default 1:2x the scenario's value)")
+    plan.add_argument("--seeds", type=int, default=3, help="seeds s, s+1, ... from the scenario's seed (default 3)")
+    plan.add_argument("--rule", choices=("all", "mean"), default="all",
+                      help="a value meets the target when every seed does (all, default) or their mean does")
+    plan.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
+                      help="override a scenario value in every run (repeatable)")
+    plan.add_argument("--out", type=Path, help="plan folder (default: results/<scenario>/plan-<hash8>)")
+    plan.add_argument("--root", type=Path, default=Path("results"), help="results root for the default folder")
+    plan.add_argument("--workers", type=int, default=1, help="runs at a time (default 1: serial)")
+    plan.add_argument("--backend", choices=("process", "dask"), default="process",
+                      help="process: local process pool; dask: dask.distributed")
+    plan.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (tcp://host:8786); default a LocalCluster")
+    report = sub.add_parser("report", help="redraw the charts of a run, comparison or sweep folder and "
+                                           "write report.html and report.md (no simulation)")
+    report.add_argument("path", type=Path, help="a run, comparison or sweep folder")
+    report.add_argument("--format", dest="formats", default="png", metavar="png,svg,pdf",
+                        help="chart formats, comma-separated (default png; the HTML embeds PNG or SVG)")
+    report.add_argument("--metric", dest="metrics", action="append", metavar="DOTTED.PATH",
+                        help="comparison/sweep metric to chart and tabulate (repeatable; default: all)")
     return parser
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from sim.report import build_report, parse_formats
+
+    report = build_report(args.path, parse_formats(args.formats), args.metrics)
+    print(f"{report.kind} report: {len(report.charts)} charts, {len(report.skipped)} skipped "
+          f"(no data); {report.markdown}")
+    print(report.html)
+    return 0
 
 
 def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -135,6 +178,19 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from sim.errors import UsageError
+    from sim.serve import Limits, Service, serve
+    from sim.units import parse_duration
+
+    try:
+        max_duration_s = parse_duration(args.max_duration)
+    except ValueError as exc:
+        raise UsageError(f"--max-duration: {exc} (got {args.max_duration!r})") from None
+    limits = Limits(max_duration_s=max_duration_s, max_wall_s=args.max_wall, max_runs=args.max_runs)
+    return serve(Service(HERE / "scenarios", SEED_PARAMS, limits), args.host, args.port)
+
+
 def _cmd_policies(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -180,6 +236,25 @@ def _cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 130 if outcome.interrupted else 1 if counts["failed"] else 0
 
 
+def _cmd_plan(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from sim.experiment import format_plan, plan_capacity, run_capacity_plan
+    from sim.report.plan import draw_plan_chart
+
+    plan = plan_capacity(args.scenario, args.target, args.vary, args.seeds, args.value_range, args.rule,
+                         args.sets, args.out, args.root, ["simulate.py", *argv])
+    report = run_capacity_plan(plan, args.backend, args.workers, args.scheduler)
+    draw_plan_chart(plan.out)
+    print(format_plan(report))
+    for run in report["runs"]:
+        if run["status"] == "failed":
+            print(f"failed: {run['run']}: {run['error']}", file=sys.stderr)
+    print(plan.out)
+    if report["status"] == "met":
+        print(f"{plan.vary}={report['answer']}")  # last line, for scripts
+        return 0
+    return 130 if report["status"] == "interrupted" else 1
+
+
 def _sweep_inputs(args: argparse.Namespace) -> tuple:
     """(scenario, axes, seeds, sets, metrics, out) from a sweep file and/or the options."""
     from sim.experiment import is_sweep_file, read_sweep_file
@@ -208,8 +283,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_policies(args)
         if args.command == "compare":
             return _cmd_compare(args, argv)
+        if args.command == "serve":
+            return _cmd_serve(args)
         if args.command == "sweep":
             return _cmd_sweep(args, argv)
+        if args.command == "report":
+            return _cmd_report(args)
+        if args.command == "plan":
+            return _cmd_plan(args, argv)
         return _cmd_run(args, argv)
     except MeridianError as exc:
         print(exc, file=sys.stderr)

@@ -4,6 +4,8 @@
   numbers), with paired confidence intervals.
 - :mod:`~sim.experiment.sweep`: the cross product of grid values times seeds, resumable,
   with ``index.csv`` kept current.
+- :mod:`~sim.experiment.capacity`: the least capacity that meets a target, by bisection
+  over runs laid out like a sweep's (``docs/planning.md``).
 - :mod:`~sim.experiment.executors`: serial, local process pool, or Dask.
 - :mod:`~sim.experiment.tasks`: one run as plain data (what the executors ship).
 - :mod:`~sim.experiment.catalogue`: the built-in policies as a table.
@@ -11,10 +13,13 @@
 See ``docs/experiments.md``.
 
 Public: ``RunTask``, ``run_task``, ``execute_tasks``, ``plan_sweep``, ``run_sweep``,
-``plan_comparison``, ``run_comparison``, ``policy_catalogue``, ``DEFAULT_METRICS``.
+``plan_comparison``, ``run_comparison``, ``policy_catalogue``, ``DEFAULT_METRICS``,
+``plan_capacity``, ``run_capacity_plan``, ``parse_target``, ``format_plan``.
 """
 from __future__ import annotations
 
+from sim.experiment.capacity import (CapacityPlan, Target, format_plan, parse_range, parse_target,
+                                     plan_capacity, run_capacity_plan)
 from sim.experiment.catalogue import format_catalogue, policy_catalogue
 from sim.experiment.compare import (PolicyChoice, format_table, parse_policy_params, plan_comparison,
                                     run_comparison)
@@ -28,4 +33,5 @@ __all__ = ["RunTask", "run_task", "execute_tasks", "BACKENDS", "Axis", "parse_gr
            "is_sweep_file", "SweepPlan", "SweepOutcome", "plan_sweep", "run_sweep", "PolicyChoice",
            "parse_policy_params", "plan_comparison", "run_comparison", "format_table",
            "policy_catalogue", "format_catalogue", "DEFAULT_METRICS", "lookup", "t_interval",
-           "paired_interval"]
+           "paired_interval", "CapacityPlan", "Target", "parse_target", "parse_range", "plan_capacity",
+           "run_capacity_plan", "format_plan"]

@@ -1,10 +1,15 @@
 """Charts of a run, drawn from its result files only (never from a live engine).
 
 Each chart is a function ``plot_x(ax, table, **style)`` over a :class:`RunTable` read from
-``timeseries.csv``; :func:`draw_run_charts` composes them into ``charts/overview.png``.
+``timeseries.csv`` (or over ``latency_cdf.csv`` and ``requests.npz``); the ``*_figure``
+functions compose them into the figures a run folder keeps, and :func:`draw_run_charts`
+(called after every run) saves ``charts/overview``, ``charts/latency_cdf`` and
+``charts/inference``.
 
-Public: ``RunTable``, ``read_timeseries``, ``plot_load``, ``plot_active_gpus``,
-``plot_utilization``, ``draw_run_charts``.
+Public: ``RunTable``, ``read_timeseries``, ``read_latency_cdf``, ``plot_load``,
+``plot_active_gpus``, ``plot_utilization``, ``plot_latency_cdf``, ``plot_region_series``,
+``plot_utilization_heatmap``, ``slo_series``, ``plot_slo_series``, ``overview_figure``,
+``latency_cdf_figure``, ``inference_figure``, ``warmup_hours``, ``draw_run_charts``.
 """
 from __future__ import annotations
 
@@ -14,12 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.report.style import apply_style, save_figure
+from sim.metrics.records import STATUS
+from sim.report.style import apply_style, save_figures
 
 import matplotlib.pyplot as plt  # noqa: E402  (after the style module chose Agg)
 
 __all__ = ["RunTable", "read_timeseries", "read_latency_cdf", "plot_load", "plot_active_gpus",
-           "plot_utilization", "plot_latency_cdf", "plot_region_series", "draw_run_charts"]
+           "plot_utilization", "plot_latency_cdf", "plot_region_series", "plot_utilization_heatmap",
+           "slo_series", "plot_slo_series", "overview_figure", "latency_cdf_figure", "inference_figure",
+           "warmup_hours", "draw_run_charts"]
 
 _STYLES = ("-", "--", "-.", ":")
 
@@ -136,26 +144,62 @@ def plot_region_series(ax, table: RunTable, column: str, ylabel: str, title: str
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
-def draw_run_charts(run_dir: Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:
-    """Draw ``charts/overview.<fmt>`` from ``run_dir/timeseries.csv``."""
-    apply_style()
-    table = read_timeseries(Path(run_dir) / "timeseries.csv")
-    written = []
-    for fmt in formats:
-        fig, axes = plt.subplots(3, 1, figsize=(10, 9), sharex=True)
-        plot_load(axes[0], table)
-        plot_active_gpus(axes[1], table)
-        plot_utilization(axes[2], table)
-        _shade_warmup(axes, run_dir)
-        fig.align_ylabels(axes)
-        path = Path(run_dir) / "charts" / f"overview.{fmt}"
-        save_figure(fig, path)
-        written.append(path)
-        written += _inference_charts(run_dir, table, fmt)
-    return written
+def plot_utilization_heatmap(ax, table: RunTable) -> None:
+    """Utilisation (%) of each region (rows) in each bucket (columns); regions without GPUs are left out."""
+    regions = [r for r in table.regions if np.nansum(table.columns[r]["total_gpus"]) > 0]
+    first = table.columns[regions[0]]
+    edges = np.append(first["t_start_s"], first["t_end_s"][-1:]) / 3600.0
+    n = len(first["t_start_s"])
+    grid = np.vstack([table.columns[r]["utilization"][:n] * 100 for r in regions])
+    mesh = ax.pcolormesh(edges, np.arange(len(regions) + 1), grid, cmap="viridis", vmin=0, vmax=100)
+    ax.set_yticks(np.arange(len(regions)) + 0.5, regions)
+    ax.invert_yaxis()
+    ax.grid(False)
+    ax.set_xlabel("time since start (h)")
+    ax.set_title("Utilisation by region and time (busy / installed GPUs)")
+    ax.figure.colorbar(mesh, ax=ax, label="utilisation (%)", pad=0.01)
 
 
-def _warmup_h(run_dir: Path) -> float:
+def slo_series(requests: dict[str, np.ndarray], edges_s: np.ndarray, slo_ms: list[float | None],
+               origins: list[str]) -> dict[str, np.ndarray]:
+    """SLO attainment per bucket of arrival time, for all origins (``"*"``) and each origin.
+
+    Same rule as ``summary.json``: completed within ``slo_ms`` over completed + dropped, for
+    workloads with an SLO; in-flight requests are left out; a bucket with none is NaN.
+    """
+    limits = np.array([np.nan if s is None else s for s in slo_ms], dtype=float)
+    limit = limits[requests["workload"]] if len(slo_ms) else np.full(len(requests["t_s"]), np.nan)
+    status = requests["status"]
+    done = status == STATUS["completed"]
+    # Every outcome other than completed, pending or in flight is a drop (rejected, timed out, failed...).
+    dropped = ~np.isin(status, (STATUS["pending"], STATUS["completed"], STATUS["in_flight"]))
+    retry_s = requests.get("retry_s", 0.0)
+    latency = requests["rtt_ms"] + (retry_s + requests["wait_s"] + requests["service_s"]) * 1000.0
+    counted = ~np.isnan(limit) & (done | dropped)
+    met = counted & done & (latency <= np.nan_to_num(limit, nan=np.inf))
+    bucket = np.searchsorted(edges_s, requests["t_s"], side="right") - 1
+    n = len(edges_s) - 1
+    out = {}
+    for name, mask in [("*", np.ones_like(counted))] + [(o, requests["origin"] == i) for i, o in enumerate(origins)]:
+        total = np.bincount(bucket[counted & mask], minlength=n)[:n].astype(float)
+        good = np.bincount(bucket[met & mask], minlength=n)[:n].astype(float)
+        if total.sum():
+            out[name] = np.divide(good, total, out=np.full(n, np.nan), where=total > 0)
+    return out
+
+
+def plot_slo_series(ax, hours: np.ndarray, series: dict[str, np.ndarray]) -> None:
+    """SLO attainment (%) per bucket: all requests in black, each origin dashed."""
+    for k, (origin, values) in enumerate(sorted(series.items(), key=lambda kv: kv[0] != "*")):
+        style = {"color": "#000000", "linewidth": 2.2} if origin == "*" else {"linestyle": _STYLES[k % 4]}
+        ax.step(hours, values * 100, where="post", label="all origins" if origin == "*" else origin, **style)
+    ax.set_ylabel("within SLO (%)")
+    ax.set_ylim(0, 105)
+    ax.set_title("SLO attainment by arrival time")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+
+
+def warmup_hours(run_dir: Path) -> float:
     summary = Path(run_dir) / "summary.json"
     if not summary.exists():
         return 0.0
@@ -164,30 +208,56 @@ def _warmup_h(run_dir: Path) -> float:
     return float(json.loads(summary.read_text()).get("warmup_s", 0.0)) / 3600.0
 
 
-def _shade_warmup(axes, run_dir: Path) -> None:
-    warmup = _warmup_h(run_dir)
-    if warmup > 0:
+def shade_warmup(axes, warmup_h: float) -> None:
+    if warmup_h > 0:
         for ax in axes:
-            ax.axvspan(0, warmup, color="#999999", alpha=0.15, linewidth=0)
-        axes[0].text(warmup / 2, 0.97, "warm-up", transform=axes[0].get_xaxis_transform(),
+            ax.axvspan(0, warmup_h, color="#999999", alpha=0.15, linewidth=0)
+        axes[0].text(warmup_h / 2, 0.97, "warm-up", transform=axes[0].get_xaxis_transform(),
                      ha="center", va="top", fontsize=8, color="#555555")
 
 
-def _inference_charts(run_dir: Path, table: RunTable, fmt: str) -> list[Path]:
-    cdf_path = Path(run_dir) / "latency_cdf.csv"
-    if not cdf_path.exists():
-        return []
+def overview_figure(table: RunTable, warmup_h: float = 0.0) -> "plt.Figure":
+    """Load and allocation, active GPUs and utilisation over time, one panel each."""
+    fig, axes = plt.subplots(3, 1, figsize=(10, 9), sharex=True)
+    plot_load(axes[0], table)
+    plot_active_gpus(axes[1], table)
+    plot_utilization(axes[2], table)
+    shade_warmup(axes, warmup_h)
+    fig.align_ylabels(axes)
+    return fig
+
+
+def latency_cdf_figure(cdf: dict[str, tuple[np.ndarray, np.ndarray]], slo_ms: float | None = None) -> "plt.Figure":
     fig, ax = plt.subplots(figsize=(8, 5))
-    plot_latency_cdf(ax, read_latency_cdf(cdf_path))
-    cdf_out = Path(run_dir) / "charts" / f"latency_cdf.{fmt}"
-    save_figure(fig, cdf_out)
+    plot_latency_cdf(ax, cdf, slo_ms)
+    return fig
+
+
+def inference_figure(table: RunTable, warmup_h: float = 0.0) -> "plt.Figure":
+    """Requests reaching each region, queue length and p99 latency over time."""
     fig, axes = plt.subplots(3, 1, figsize=(10, 9), sharex=True)
     plot_region_series(axes[0], table, "arrivals", "requests / bucket", "Requests reaching each region")
     plot_region_series(axes[1], table, "queue_len", "queued (mean)", "Queue length")
     plot_region_series(axes[2], table, "latency_p99_ms", "p99 latency (ms)", "p99 latency of requests completing")
     axes[2].set_xlabel("time since start (h)")
-    _shade_warmup(axes, run_dir)
+    shade_warmup(axes, warmup_h)
     fig.align_ylabels(axes)
-    series_out = Path(run_dir) / "charts" / f"inference.{fmt}"
-    save_figure(fig, series_out)
-    return [cdf_out, series_out]
+    return fig
+
+
+def draw_run_charts(run_dir: Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:
+    """Draw ``charts/overview.<fmt>`` (and, with inference, ``latency_cdf`` and ``inference``)."""
+    apply_style()
+    run_dir = Path(run_dir)
+    table = read_timeseries(run_dir / "timeseries.csv")
+    if not table.regions:
+        return []
+    warmup = warmup_hours(run_dir)
+    charts = run_dir / "charts"
+    written = save_figures(overview_figure(table, warmup), [charts / f"overview.{f}" for f in formats])
+    cdf_path = run_dir / "latency_cdf.csv"
+    if cdf_path.exists():
+        written += save_figures(latency_cdf_figure(read_latency_cdf(cdf_path)),
+                                [charts / f"latency_cdf.{f}" for f in formats])
+        written += save_figures(inference_figure(table, warmup), [charts / f"inference.{f}" for f in formats])
+    return written

@@ -1,80 +1,106 @@
 """Charts of comparisons and sweeps, drawn from their result files only.
 
-A comparison folder's charts read ``comparison.json`` and each run's ``latency_cdf.csv``
-and ``timeseries.csv``; a sweep's read ``index.csv``. Each chart is a function
-``plot_x(ax, data)``; :func:`draw_comparison_charts` and :func:`draw_sweep_charts`
-compose them into ``charts/*.png`` inside the folder.
+A comparison folder's charts read ``comparison.json`` and each run's ``latency_cdf.csv``,
+``timeseries.csv`` and ``resolved.yaml``; a sweep's read ``index.csv``. Each chart is a
+function ``plot_x(ax, data)``; :func:`comparison_charts` and :func:`sweep_charts` list the
+charts a folder's data allows (see :mod:`sim.report.chartspec`), and
+:func:`draw_comparison_charts` and :func:`draw_sweep_charts` save them into ``charts/``.
 
-Public: ``read_comparison``, ``latency_bands``, ``utilization_bands``,
-``plot_latency_bands``, ``plot_utilization_bands``, ``plot_metric_bars``,
-``plot_sweep_metric``, ``draw_comparison_charts``, ``draw_sweep_charts``.
+Bands across seeds: a comparison's curves show the median seed and the range from the
+lowest to the highest seed; a sweep's metric shows the mean over seeds at each grid value
+and its 95 % Student-t confidence interval.
+
+Public: ``read_comparison``, ``read_index``, ``sweep_columns``, ``latency_bands``,
+``utilization_bands``, ``plot_latency_bands``, ``plot_origin_bands``,
+``plot_utilization_bands``, ``plot_metric_bars``, ``plot_sweep_metric``, ``chosen_metrics``,
+``comparison_charts``, ``sweep_charts``, ``draw_comparison_charts``, ``draw_sweep_charts``.
 """
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence, Union
 
 import numpy as np
 
+from sim.errors import UsageError
+from sim.experiment.stats import t_interval
 from sim.report.charts import read_latency_cdf, read_timeseries
-from sim.report.style import PALETTE, apply_style, save_figure
+from sim.report.chartspec import Chart, Skipped, one_axes, render_charts
+from sim.report.files import read_json, read_rows
+from sim.report.runcharts import map_chart
+from sim.report.style import PALETTE
 
 import matplotlib.pyplot as plt  # noqa: E402  (after the style module chose Agg)
 
-__all__ = ["read_comparison", "latency_bands", "utilization_bands", "plot_latency_bands",
-           "plot_utilization_bands", "plot_metric_bars", "plot_sweep_metric",
-           "draw_comparison_charts", "draw_sweep_charts"]
+__all__ = ["read_comparison", "read_index", "sweep_columns", "latency_bands", "utilization_bands",
+           "plot_latency_bands", "plot_origin_bands", "plot_utilization_bands", "plot_metric_bars",
+           "plot_sweep_metric", "chosen_metrics", "comparison_charts", "sweep_charts", "draw_comparison_charts",
+           "draw_sweep_charts"]
 
 Band = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # x, median, low, high
+Entry = Union[Chart, Skipped]
+DONE = ("ok", "skipped")
 
 
 def read_comparison(folder: Path) -> dict[str, Any]:
-    return json.loads((Path(folder) / "comparison.json").read_text(encoding="utf-8"))
+    return read_json(Path(folder) / "comparison.json")
 
 
 def _ok_runs(folder: Path, report: dict[str, Any], label: str) -> list[Path]:
     return [Path(folder) / r["run"] for r in report["runs"]
-            if r["policy"] == label and r["status"] in ("ok", "skipped")]
+            if r["policy"] == label and r["status"] in DONE]
 
 
-def latency_bands(folder: Path, report: dict[str, Any]) -> dict[str, Band]:
-    """Policy -> (quantiles, median latency, min, max across seeds) of all origins ("*")."""
+def _band(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return np.median(rows, axis=0), rows.min(axis=0), rows.max(axis=0)
+
+
+def latency_bands(folder: Path, report: dict[str, Any], origin: str = "*") -> dict[str, Band]:
+    """Policy -> (quantiles, median latency, min, max across seeds) for ``origin`` ("*": all)."""
     bands = {}
     for policy in report["policies"]:
         curves = []
         for run in _ok_runs(folder, report, policy["label"]):
             path = run / "latency_cdf.csv"
-            if path.is_file() and "*" in (cdf := read_latency_cdf(path)):
-                curves.append(cdf["*"])
+            if path.is_file() and origin in (cdf := read_latency_cdf(path)):
+                curves.append(cdf[origin])
         if curves:
             q = curves[0][0]
-            lat = np.vstack([np.interp(q, c[0], c[1]) for c in curves])
-            bands[policy["label"]] = (q, np.median(lat, axis=0), lat.min(axis=0), lat.max(axis=0))
+            bands[policy["label"]] = (q, *_band(np.vstack([np.interp(q, c[0], c[1]) for c in curves])))
     return bands
+
+
+def _origins(folder: Path, report: dict[str, Any]) -> list[str]:
+    """Origins (other than "*") in the first run's ``latency_cdf.csv`` that has one."""
+    for policy in report["policies"]:
+        for run in _ok_runs(folder, report, policy["label"]):
+            if (run / "latency_cdf.csv").is_file():
+                return [o for o in read_latency_cdf(run / "latency_cdf.csv") if o != "*"]
+    return []
+
+
+def _total_utilization(run: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    table = read_timeseries(run / "timeseries.csv") if (run / "timeseries.csv").is_file() else None
+    if table is None or not table.regions:
+        return None
+    cols = [table.columns[r] for r in table.regions]
+    total = sum(c["total_gpus"] for c in cols)
+    used = sum(c["utilization"] * c["total_gpus"] for c in cols)
+    return table.hours(table.regions[0]), np.divide(used, total, where=total > 0, out=np.zeros_like(used))
 
 
 def utilization_bands(folder: Path, report: dict[str, Any]) -> dict[str, Band]:
     """Policy -> (hours, median, min, max across seeds) of GPU-weighted total utilisation."""
     bands = {}
     for policy in report["policies"]:
-        series = []
-        for run in _ok_runs(folder, report, policy["label"]):
-            table = read_timeseries(run / "timeseries.csv")
-            cols = [table.columns[r] for r in table.regions]
-            total = sum(c["total_gpus"] for c in cols)
-            used = sum(c["utilization"] * c["total_gpus"] for c in cols)
-            series.append((table.hours(table.regions[0]), np.divide(used, total, where=total > 0,
-                                                                    out=np.zeros_like(used))))
+        series = [s for run in _ok_runs(folder, report, policy["label"]) if (s := _total_utilization(run))]
         if series:
             n = min(len(s[1]) for s in series)
-            util = np.vstack([s[1][:n] for s in series]) * 100
-            bands[policy["label"]] = (series[0][0][:n], np.median(util, axis=0), util.min(axis=0), util.max(axis=0))
+            bands[policy["label"]] = (series[0][0][:n], *_band(np.vstack([s[1][:n] for s in series]) * 100))
     return bands
 
 
-def plot_latency_bands(ax, bands: dict[str, Band]) -> None:
+def plot_latency_bands(ax, bands: dict[str, Band], title: str | None = None) -> None:
     """Latency CDF per policy: median across seeds, shaded from the lowest to the highest seed."""
     for k, (label, (q, mid, low, high)) in enumerate(bands.items()):
         color = PALETTE[k % len(PALETTE)]
@@ -84,9 +110,22 @@ def plot_latency_bands(ax, bands: dict[str, Band]) -> None:
     ax.set_xlabel("latency (ms, log scale)")
     ax.set_ylabel("requests completed within (%)")
     ax.set_ylim(0, 100.5)
-    ax.set_title("Latency CDF by policy (line: median seed; band: range across seeds)")
+    ax.set_title(title or "Latency CDF by policy (line: median seed; band: range across seeds)")
     if bands:
         ax.legend(loc="lower right")
+
+
+def plot_origin_bands(fig, by_origin: dict[str, dict[str, Band]]) -> None:
+    """One latency-band panel per origin region, sharing the latency axis."""
+    cols = min(3, len(by_origin))
+    rows = -(-len(by_origin) // cols)
+    axes = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey=True)
+    for ax, (origin, bands) in zip(axes.flat, by_origin.items()):
+        plot_latency_bands(ax, bands, title=f"from {origin}")
+        ax.label_outer()
+    for ax in list(axes.flat)[len(by_origin):]:
+        ax.set_visible(False)
+    fig.suptitle("Latency CDF by origin and policy (line: median seed; band: range across seeds)")
 
 
 def plot_utilization_bands(ax, bands: dict[str, Band]) -> None:
@@ -117,92 +156,160 @@ def plot_metric_bars(ax, report: dict[str, Any], metric: str) -> None:
     ax.set_title(metric, fontsize=9)
 
 
-def draw_comparison_charts(folder: Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:
-    """``charts/latency_cdf``, ``charts/utilization`` and ``charts/metrics`` of a comparison."""
-    apply_style()
-    folder = Path(folder)
-    report = read_comparison(folder)
-    lat, util = latency_bands(folder, report), utilization_bands(folder, report)
-    written = []
-    for fmt in formats:
-        if lat:
-            fig, ax = plt.subplots(figsize=(8, 5))
-            plot_latency_bands(ax, lat)
-            written.append(_save(fig, folder / "charts" / f"latency_cdf.{fmt}"))
-        if util:
-            fig, ax = plt.subplots(figsize=(10, 4.5))
-            plot_utilization_bands(ax, util)
-            written.append(_save(fig, folder / "charts" / f"utilization.{fmt}"))
-        if report["metrics"]:
-            written.append(_metric_grid(report, folder / "charts" / f"metrics.{fmt}"))
-    return written
-
-
-def _metric_grid(report: dict[str, Any], path: Path) -> Path:
-    metrics = report["metrics"]
+def _grid(metrics: Sequence[str], draw, title: str, size: tuple[float, float]) -> "plt.Figure":
+    """Small multiples: ``draw(ax, metric)`` for each metric, three to a row."""
     cols = min(3, len(metrics))
     rows = -(-len(metrics) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(size[0] * cols, size[1] * rows), squeeze=False)
     for ax, metric in zip(axes.flat, metrics):
-        plot_metric_bars(ax, report, metric)
+        draw(ax, metric)
     for ax in list(axes.flat)[len(metrics):]:
         ax.set_visible(False)
-    fig.suptitle("Mean over seeds with 95 % confidence interval")
+    fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
 
 
-def _save(fig, path: Path) -> Path:
-    save_figure(fig, path)
-    return path
+def chosen_metrics(available: Sequence[str], wanted: Sequence[str] | None, where: str) -> list[str]:
+    """``wanted`` (all of them present in ``available``), or every available metric."""
+    if not wanted:
+        return list(available)
+    unknown = [m for m in wanted if m not in available]
+    if unknown:
+        raise UsageError(f"--metric: {', '.join(unknown)} not in {where} (available: {', '.join(available)})")
+    return list(wanted)
+
+
+def _single(name: str, title: str, reads: str, draw, size: tuple[float, float]) -> Chart:
+    return Chart(name, title, reads, one_axes(draw, size))
+
+
+def _first_run(folder: Path, runs: Sequence[str]) -> Path | None:
+    return next((Path(folder) / r for r in runs if (Path(folder) / r / "resolved.yaml").is_file()), None)
+
+
+def comparison_charts(folder: Path, metrics: Sequence[str] | None = None) -> list[Entry]:
+    """Every chart of a comparison folder, in report order (skips included)."""
+    folder = Path(folder)
+    report = read_comparison(folder)
+    first = _first_run(folder, [r["run"] for r in report["runs"] if r["status"] in DONE])
+    entries: list[Entry] = [map_chart(first) if first else Skipped("map", "no finished run with resolved.yaml")]
+    lat = latency_bands(folder, report)
+    entries.append(_single("latency_cdf", "Latency CDF by policy", "<run>/latency_cdf.csv",
+                           lambda ax: plot_latency_bands(ax, lat), (8, 5)) if lat
+                   else Skipped("latency_cdf", "no run has latency_cdf.csv"))
+    by_origin = {o: b for o in _origins(folder, report) if (b := latency_bands(folder, report, o))}
+    entries.append(Chart("latency_by_origin", "Latency CDF by origin region and policy", "<run>/latency_cdf.csv",
+                         lambda: _origin_figure(by_origin)) if len(by_origin) > 1
+                   else Skipped("latency_by_origin", "fewer than two origin regions"))
+    util = utilization_bands(folder, report)
+    entries.append(_single("utilization", "Utilisation over time by policy", "<run>/timeseries.csv",
+                           lambda ax: plot_utilization_bands(ax, util), (10, 4.5)) if util
+                   else Skipped("utilization", "no run has timeseries.csv"))
+    chosen = chosen_metrics([m for m in report["metrics"] if m in report["results"]], metrics, "comparison.json")
+    entries.append(Chart("metrics", "Metrics by policy (mean over seeds, 95 % CI)", "comparison.json",
+                         lambda: _grid(chosen, lambda ax, m: plot_metric_bars(ax, report, m),
+                                       "Mean over seeds with 95 % confidence interval", (4, 3.2)))
+                   if chosen else Skipped("metrics", "comparison.json lists no metric results"))
+    return entries
+
+
+def _origin_figure(by_origin: dict[str, dict[str, Band]]) -> "plt.Figure":
+    cols = min(3, len(by_origin))
+    fig = plt.figure(figsize=(4.6 * cols, 3.8 * -(-len(by_origin) // cols)), layout="constrained")
+    plot_origin_bands(fig, by_origin)
+    return fig
 
 
 def read_index(folder: Path) -> list[dict[str, str]]:
-    with open(Path(folder) / "index.csv", newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+    return read_rows(Path(folder) / "index.csv")
+
+
+def sweep_columns(rows: list[dict[str, str]]) -> tuple[list[str], list[str]]:
+    """(grid parameters, metrics) named by the columns of ``index.csv``."""
+    columns = list(rows[0]) if rows else []
+    if not {"seed", "status", "error", "path"} <= set(columns):
+        return [], []
+    return (columns[columns.index("seed") + 1:columns.index("status")],
+            columns[columns.index("error") + 1:columns.index("path")])
+
+
+def _x_values(rows: list[dict[str, str]], param: str) -> tuple[np.ndarray, list[str] | None]:
+    """Numeric x of each row, and tick labels when the parameter is not numeric."""
+    values = [r[param] for r in rows]
+    if all(_is_number(v) for v in values):
+        return np.array([float(v) for v in values]), None
+    labels = sorted(set(values), key=lambda v: values.index(v))
+    return np.array([labels.index(v) for v in values], dtype=float), labels
 
 
 def plot_sweep_metric(ax, rows: list[dict[str, str]], param: str, metric: str, group: str | None = None) -> None:
-    """``metric`` against numeric ``param``: mean over seeds, seeds as dots; a line per ``group`` value."""
-    done = [r for r in rows if r["status"] in ("ok", "skipped") and r.get(metric, "") != ""]
+    """``metric`` against ``param``: seeds as dots, the mean over seeds as a line with its
+    95 % t interval shaded; a line per ``group`` value."""
+    done = [r for r in rows if r["status"] in DONE and r.get(metric, "") != ""]
     groups = sorted({r[group] for r in done}) if group else [None]
+    xs_all, labels = _x_values(done, param) if done else (np.zeros(0), None)
     for k, g in enumerate(groups):
-        mine = [r for r in done if group is None or r[group] == g]
-        xs = np.array([float(r[param]) for r in mine])
-        ys = np.array([float(r[metric]) for r in mine])
+        mine = np.array([group is None or r[group] == g for r in done], dtype=bool)
+        xs, ys = xs_all[mine], np.array([float(r[metric]) for r, m in zip(done, mine) if m])
         color = PALETTE[k % len(PALETTE)]
         ax.scatter(xs, ys, color=color, s=10, alpha=0.5)
         levels = np.unique(xs)
-        ax.plot(levels, [ys[xs == v].mean() for v in levels], color=color, marker="o",
+        ci = [t_interval(list(ys[xs == v])) for v in levels]
+        ax.plot(levels, [c.mean for c in ci], color=color, marker="o",
                 label=f"{group} = {g}" if group else "mean over seeds")
+        low = [c.low if c.low is not None else c.mean for c in ci]
+        high = [c.high if c.high is not None else c.mean for c in ci]
+        ax.fill_between(levels, low, high, color=color, alpha=0.2, linewidth=0)
+    if labels is not None:
+        ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right")
     ax.set_xlabel(param)
     ax.set_ylabel(metric)
     if done:
         ax.legend(fontsize=8)
 
 
-def draw_sweep_charts(folder: Path, fmt: str = "png") -> list[Path]:
-    """``charts/sweep.<fmt>``: each metric against the first numeric grid parameter."""
+def sweep_charts(folder: Path, metrics: Sequence[str] | None = None) -> list[Entry]:
+    """The sweep chart (each chosen metric against the first grid parameter) and the map."""
+    folder = Path(folder)
     rows = read_index(folder)
-    if not rows:
-        return []
-    columns = list(rows[0])
-    params = columns[3:columns.index("status")]
-    metrics = columns[columns.index("error") + 1:columns.index("path")]
+    params, available = sweep_columns(rows)
+    chosen = chosen_metrics(available, metrics, "index.csv")
+    first = _first_run(folder, [r["run"] for r in rows if r.get("status") in DONE])
+    entries: list[Entry] = [map_chart(first) if first else Skipped("map", "no finished run with resolved.yaml")]
+    if not params or not chosen or not any(r["status"] in DONE for r in rows):
+        entries.append(Skipped("sweep", "index.csv has no finished run, grid parameter or metric"))
+        return entries
+    x = _x_axis(rows, params)
+    others = [p for p in params if p != x]
+    title = "Mean over seeds with 95 % confidence interval (dots: seeds)"
+    entries.append(Chart("sweep", f"Metrics against {x}", "index.csv", lambda: _grid(
+        chosen, lambda ax, m: plot_sweep_metric(ax, rows, x, m, others[0] if others else None), title, (4.5, 3.4))))
+    return entries
+
+
+def _x_axis(rows: list[dict[str, str]], params: list[str]) -> str:
+    """The first numeric grid parameter, else the first parameter."""
     numeric = [p for p in params if all(_is_number(r[p]) for r in rows)]
-    if not numeric or not metrics:
-        return []
-    apply_style()
-    x, others = numeric[0], [p for p in params if p != numeric[0]]
-    cols = min(3, len(metrics))
-    n_rows = -(-len(metrics) // cols)
-    fig, axes = plt.subplots(n_rows, cols, figsize=(4.5 * cols, 3.4 * n_rows), squeeze=False)
-    for ax, metric in zip(axes.flat, metrics):
-        plot_sweep_metric(ax, rows, x, metric, others[0] if others else None)
-    for ax in list(axes.flat)[len(metrics):]:
-        ax.set_visible(False)
-    fig.tight_layout()
-    return [_save(fig, Path(folder) / "charts" / f"sweep.{fmt}")]
+    return (numeric or params)[0]
+
+
+def _draw(entries: list[Entry], names: Sequence[str], folder: Path, formats: Sequence[str]) -> list[Path]:
+    chosen = [e for e in entries if isinstance(e, Chart) and e.name in names]
+    rendered, _ = render_charts(chosen, Path(folder) / "charts", formats)
+    return [p for r in rendered for p in r.files.values()]
+
+
+def draw_comparison_charts(folder: Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:
+    """``charts/latency_cdf``, ``charts/utilization`` and ``charts/metrics`` of a comparison
+    (``simulate.py report`` adds the map and the per-origin latency bands)."""
+    return _draw(comparison_charts(folder), ("latency_cdf", "utilization", "metrics"), folder, formats)
+
+
+def draw_sweep_charts(folder: Path, formats: tuple[str, ...] | str = ("png",)) -> list[Path]:
+    """``charts/sweep.<fmt>``: each metric against the first numeric grid parameter."""
+    formats = (formats,) if isinstance(formats, str) else formats
+    return _draw(sweep_charts(folder), ("sweep",), folder, formats)
 
 
 def _is_number(text: str) -> bool:

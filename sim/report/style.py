@@ -1,14 +1,16 @@
 """One matplotlib style for every Meridian chart: readable fonts, colour-blind-safe colours.
 
 The palette is Okabe and Ito's (2008), distinguishable under the common colour-vision
-deficiencies. Figures are drawn with the Agg backend and saved without timestamps so that
-the same data gives the same file.
+deficiencies. Figures are drawn with the Agg backend and saved without timestamps or
+software versions (PNG text chunks, SVG ``dc:date``, PDF ``CreationDate``), and SVG ids are
+salted with a fixed string, so the same data gives byte-identical PNG, SVG and PDF files.
 
-Public: ``PALETTE``, ``apply_style``, ``save_figure``.
+Public: ``PALETTE``, ``FORMATS``, ``apply_style``, ``save_figure``, ``save_figures``.
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import matplotlib
 
@@ -16,9 +18,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from cycler import cycler  # noqa: E402
 
-__all__ = ["PALETTE", "apply_style", "save_figure"]
+__all__ = ["PALETTE", "FORMATS", "apply_style", "save_figure", "save_figures"]
 
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+FORMATS = ("png", "svg", "pdf")
+
+# Metadata keys matplotlib would otherwise fill with the date or its own version.
+_METADATA = {
+    ".png": {"Software": None},
+    ".svg": {"Date": None, "Creator": None},
+    ".pdf": {"CreationDate": None, "Creator": None, "Producer": None},
+}
 
 
 def apply_style() -> None:
@@ -30,11 +40,18 @@ def apply_style() -> None:
     })
 
 
-def save_figure(fig: "plt.Figure", path: Path) -> None:
-    """Save deterministically (no software/date metadata) and close."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    metadata = {"Software": None} if path.suffix == ".png" else {"Date": None, "Creator": None} if path.suffix == ".svg" else {"CreationDate": None, "Creator": None, "Producer": None}
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, metadata=metadata, bbox_inches="tight")
-    tmp.replace(path)
+def save_figures(fig: "plt.Figure", paths: Sequence[Path]) -> list[Path]:
+    """Save ``fig`` to each path (format from the suffix) atomically and deterministically, then close it."""
+    for path in paths:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+        fig.savefig(tmp, metadata=_METADATA.get(path.suffix, {}), bbox_inches="tight")
+        tmp.replace(path)
     plt.close(fig)
+    return [Path(p) for p in paths]
+
+
+def save_figure(fig: "plt.Figure", path: Path) -> None:
+    """Save to one file deterministically and close."""
+    save_figures(fig, [path])

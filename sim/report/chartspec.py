@@ -1,0 +1,69 @@
+"""A chart a report can draw: its file name, title, the files it reads, and how to draw it.
+
+Builders look at a result folder and return a :class:`Chart` when the data for it is
+present, or a :class:`Skipped` saying what is missing; :func:`render_charts` saves each
+chart once per format into ``charts/`` and keeps the skips, so a report can list both.
+
+Public: ``Chart``, ``Skipped``, ``Rendered``, ``one_axes``, ``render_charts``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence, Union
+
+from sim.report.style import apply_style, save_figures
+
+__all__ = ["Chart", "Skipped", "Rendered", "one_axes", "render_charts"]
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A figure to draw: ``draw()`` returns a matplotlib figure (drawn only when rendered)."""
+
+    name: str
+    title: str
+    reads: str
+    draw: Callable[[], object]
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A chart left out, and why (``reason`` names the missing file or data)."""
+
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A chart saved to ``files`` (``format -> path``)."""
+
+    chart: Chart
+    files: dict[str, Path]
+
+
+def one_axes(draw: Callable[[object], None], size: tuple[float, float]) -> Callable[[], object]:
+    """A ``Chart.draw`` for a one-panel chart: a figure of ``size`` inches, ``draw(ax)`` on it."""
+    def make() -> object:
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=size)
+        draw(ax)
+        return fig
+    return make
+
+
+def render_charts(entries: Sequence[Union[Chart, Skipped]], charts_dir: Path,
+                  formats: Sequence[str]) -> tuple[list[Rendered], list[Skipped]]:
+    """Draw every :class:`Chart` in ``entries`` to ``charts_dir/<name>.<fmt>``."""
+    apply_style()
+    rendered, skipped = [], []
+    for entry in entries:
+        if isinstance(entry, Skipped):
+            skipped.append(entry)
+            continue
+        paths = {fmt: Path(charts_dir) / f"{entry.name}.{fmt}" for fmt in formats}
+        save_figures(entry.draw(), list(paths.values()))
+        rendered.append(Rendered(entry, paths))
+    return rendered, skipped

@@ -1,0 +1,76 @@
+"""The failure timeline, drawn from a run's ``failures.csv``: which capacity was down when.
+
+- top: replicas down per pool over time (node failures, a step function of the failure and
+  repair times);
+- bottom: one lane per region outage, link failure or partition, a bar for each period.
+
+Public: ``down_series``, ``failures_figure``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from sim.report.style import PALETTE
+
+import matplotlib.pyplot as plt  # noqa: E402  (after the style module chose Agg)
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+__all__ = ["down_series", "failures_figure"]
+
+Rows = list[dict[str, str]]
+
+
+def down_series(rows: Rows, end_s: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per pool (``region/pool``): step times (h) and replicas down from each time on."""
+    series = {}
+    nodes = [r for r in rows if r["kind"] == "node" and r["hit"] != "down"]
+    for key in sorted({f"{r['region']}/{r['pool']}" for r in nodes}):
+        events = []
+        for r in nodes:
+            if f"{r['region']}/{r['pool']}" == key:
+                events.append((float(r["start_s"]), 1))
+                if float(r["end_s"]) < end_s:
+                    events.append((float(r["end_s"]), -1))
+        events.sort()
+        times = np.array([0.0] + [t for t, _ in events] + [end_s]) / 3600.0
+        counts = np.concatenate(([0], np.cumsum([d for _, d in events]), [0]))
+        counts[-1] = counts[-2]
+        series[key] = (times, counts)
+    return series
+
+
+def failures_figure(rows: Rows, end_s: float) -> "plt.Figure":
+    series = down_series(rows, end_s)
+    spans = [r for r in rows if r["kind"] != "node"]
+    lanes = list(dict.fromkeys(f"{r['kind']}: {r['region']}" for r in spans))
+    heights = [3.0] + ([max(1.2, 0.45 * len(lanes) + 0.6)] if lanes else [])
+    fig, axes = plt.subplots(len(heights), 1, figsize=(10, sum(heights) + 0.6), sharex=True,
+                             gridspec_kw={"height_ratios": heights}, squeeze=False)
+    ax = axes[0][0]
+    for k, (key, (times, counts)) in enumerate(series.items()):
+        ax.step(times, counts, where="post", color=PALETTE[k % len(PALETTE)], label=key)
+    if series:
+        ax.legend(loc="upper right", fontsize="small")
+    else:
+        ax.text(0.5, 0.5, "no node failures", transform=ax.transAxes, ha="center", va="center")
+    ax.set_ylabel("replicas down")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title("Failures over time")
+    ax.set_xlim(0, end_s / 3600.0)
+    if lanes:
+        bottom = axes[1][0]
+        colours = {"region": PALETTE[3], "link": PALETTE[1], "partition": PALETTE[4]}
+        for i, lane in enumerate(lanes):
+            for r in spans:
+                if f"{r['kind']}: {r['region']}" == lane:
+                    start = float(r["start_s"]) / 3600.0
+                    stop = min(float(r["end_s"]), end_s) / 3600.0
+                    bottom.broken_barh([(start, stop - start)], (i - 0.35, 0.7), color=colours.get(r["kind"], PALETTE[0]))
+        bottom.set_yticks(range(len(lanes)), lanes)
+        bottom.set_ylim(-0.6, len(lanes) - 0.4)
+        bottom.invert_yaxis()
+        bottom.set_xlabel("time (h)")
+    else:
+        ax.set_xlabel("time (h)")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,64 @@
+"""Result folders as a report sees them: which kind a folder is, and its files as plain data.
+
+A *run* folder holds ``summary.json``, ``manifest.json`` and ``timeseries.csv``; a
+*comparison* folder ``comparison.json``; a *sweep* folder ``index.csv``. Anything else is a
+:class:`~sim.errors.UsageError` (exit code 2) that names the files looked for. Optional
+files (``jobs.csv``, ``transfers.csv``, ...) read as empty when absent, so a chart that needs
+them is skipped rather than failing.
+
+Public: ``RUN_FILES``, ``folder_kind``, ``read_json``, ``read_rows``, ``has_columns``.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from sim.errors import UsageError
+
+__all__ = ["RUN_FILES", "folder_kind", "read_json", "read_rows", "has_columns"]
+
+RUN_FILES = ("summary.json", "manifest.json", "timeseries.csv")
+
+
+def folder_kind(folder: Path) -> str:
+    """``"run"``, ``"comparison"`` or ``"sweep"``, judged by the files ``folder`` holds."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UsageError(f"{folder}: no such folder")
+    present = [name for name in RUN_FILES if (folder / name).is_file()]
+    if len(present) == len(RUN_FILES):
+        return "run"
+    if (folder / "comparison.json").is_file():
+        return "comparison"
+    if (folder / "index.csv").is_file():
+        return "sweep"
+    if present:
+        missing = ", ".join(n for n in RUN_FILES if n not in present)
+        raise UsageError(f"{folder}: incomplete run folder: missing {missing} (did the run finish?)")
+    raise UsageError(f"{folder}: not a result folder: expected summary.json, manifest.json and "
+                     "timeseries.csv (a run), comparison.json (a comparison) or index.csv (a sweep)")
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: expected a JSON object (got {type(data).__name__})")
+    return data
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """Rows of a CSV file as dicts of strings; ``[]`` when the file is absent."""
+    if not Path(path).is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def has_columns(rows: list[dict[str, str]], *columns: str) -> bool:
+    """True when there is at least one row and every row has each of ``columns``."""
+    return bool(rows) and all(c in rows[0] for c in columns)

@@ -1,0 +1,83 @@
+"""The chart of a capacity plan, drawn from its ``plan.json`` only.
+
+``plot_plan(ax, report)`` draws the target metric against the varied capacity: each seed
+as a dot, the mean over seeds as a line, its 95 % t interval as a band, the target as a
+horizontal line and the answer as a vertical one. The points are the ones the search
+evaluated, so they are dense near the answer and sparse elsewhere.
+
+Public: ``read_plan``, ``plot_plan``, ``draw_plan_chart``.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sim.report.style import PALETTE, apply_style, save_figure
+
+import matplotlib.pyplot as plt  # noqa: E402  (after the style module chose Agg)
+
+__all__ = ["read_plan", "plot_plan", "draw_plan_chart"]
+
+
+def read_plan(folder: Path) -> dict[str, Any]:
+    return json.loads((Path(folder) / "plan.json").read_text(encoding="utf-8"))
+
+
+def plot_plan(ax, report: dict[str, Any]) -> None:
+    """Metric against capacity: seeds as dots, mean line, 95 % band, target and answer lines."""
+    points = [p for p in report["points"] if p["mean"] is not None]
+    x = np.array([p["value"] for p in points], dtype=float)
+    mean = np.array([p["mean"] for p in points], dtype=float)
+    low = np.array([p["ci"][0] if p["ci"][0] is not None else p["mean"] for p in points], dtype=float)
+    high = np.array([p["ci"][1] if p["ci"][1] is not None else p["mean"] for p in points], dtype=float)
+    seeds_x = [p["value"] for p in points for v in p["values"].values() if v is not None]
+    seeds_y = [v for p in points for v in p["values"].values() if v is not None]
+    if seeds_y and min(seeds_y) >= 0:  # a metric that is never negative: so is its band
+        low = np.maximum(low, 0.0)
+    ax.fill_between(x, low, high, color=PALETTE[0], alpha=0.2, linewidth=0, label="95 % interval of the mean")
+    ax.plot(x, mean, color=PALETTE[0], marker="o", label=f"mean over {len(report['seeds'])} seeds")
+    ax.scatter(seeds_x, seeds_y, color=PALETTE[0], s=12, alpha=0.5, label="one seed")
+    ax.axhline(report["threshold"], color=PALETTE[3], linestyle="--", label=f"target {report['target']}")
+    if report["answer"] is not None:
+        ax.axvline(report["answer"], color=PALETTE[2], linestyle=":", label=f"answer {report['answer']}")
+    _scale(ax, seeds_y, report["threshold"])
+    ax.set_xlabel(report["vary"])
+    ax.set_ylabel(report["path"])
+    ax.set_title(_title(report))
+    ax.legend(fontsize=8)
+
+
+def _scale(ax, values: list[float], threshold: float) -> None:
+    """A log axis when the values span more than a factor of 30 (queues blow up below
+    capacity); symmetric-log, linear up to a tenth of the target, when some are <= 0."""
+    positive = [v for v in [*values, threshold] if v > 0]
+    if len(positive) < 2 or max(positive) / min(positive) <= 30:
+        return
+    if min(values) > 0 and threshold > 0:
+        ax.set_yscale("log")
+    else:
+        ax.set_yscale("symlog", linthresh=threshold / 10 if threshold > 0 else min(positive))
+        if min(values) >= 0:
+            ax.set_ylim(bottom=0)
+
+
+def _title(report: dict[str, Any]) -> str:
+    verdict = (f"least {report['vary'].rsplit('.', 1)[-1]} = {report['answer']}" if report["answer"] is not None
+               else report["status"])
+    return f"{report['target']} (rule: {report['rule']}): {verdict}"
+
+
+def draw_plan_chart(folder: Path, fmt: str = "png") -> list[Path]:
+    """``charts/plan.<fmt>`` of the plan in ``folder``; nothing when no point has a value."""
+    report = read_plan(folder)
+    if not any(p["mean"] is not None for p in report["points"]):
+        return []
+    apply_style()
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    plot_plan(ax, report)
+    path = Path(folder) / "charts" / f"plan.{fmt}"
+    save_figure(fig, path)
+    return [path]

@@ -1,0 +1,1 @@
+"""Tests of ``simulate.py report``: run, comparison and sweep folders, determinism, errors, browser."""

@@ -1,0 +1,85 @@
+"""The report's pieces on hand-made data: great circles, SLO series, number formats, escaping."""
+import numpy as np
+import pytest
+
+from sim.errors import UsageError
+from sim.report import parse_formats
+from sim.report.charts import slo_series
+from sim.report.document import Document, Figure, Section, Table, to_html, to_markdown
+from sim.report.kpis import fmt, reproduce_command
+from sim.report.worldmap import great_circle
+from sim.world.geo import great_circle_km
+
+
+def test_great_circle_runs_from_one_end_to_the_other_on_the_sphere():
+    lat, lon = great_circle(40.0, -75.0, 50.0, 8.0, n=101)
+    assert (lat[0], lon[0]) == pytest.approx((40.0, -75.0)) and (lat[-1], lon[-1]) == pytest.approx((50.0, 8.0))
+    steps = [great_circle_km(lat[i], lon[i], lat[i + 1], lon[i + 1]) for i in range(100)]
+    assert sum(steps) == pytest.approx(great_circle_km(40.0, -75.0, 50.0, 8.0), rel=1e-6)
+    assert max(steps) == pytest.approx(min(steps), rel=1e-6)  # slerp: even spacing
+    assert lat.max() > 50.0  # the arc bows towards the pole, unlike a straight line in lon/lat
+
+
+def test_great_circle_along_the_equator_and_across_the_antimeridian():
+    lat, lon = great_circle(0.0, 0.0, 0.0, 90.0, n=3)
+    assert lat == pytest.approx([0, 0, 0], abs=1e-9) and lon == pytest.approx([0, 45, 90])
+    lat, lon = great_circle(35.0, 140.0, 37.0, -122.0, n=50)  # Tokyo -> California, over the Pacific
+    assert np.isnan(lon).sum() == 1 and np.isnan(lat).sum() == 1
+    split = int(np.flatnonzero(np.isnan(lon))[0])
+    assert lon[split - 1] > 170 and lon[split + 1] < -170
+
+
+def test_slo_series_follows_the_summary_rule_per_bucket():
+    # Bucket 0: two completed (one within 1 s), one timed out; bucket 1: one completed in time,
+    # one in flight (left out); workload 1 has no SLO and never counts.
+    requests = {
+        "t_s": np.array([1.0, 2.0, 3.0, 11.0, 12.0, 4.0]),
+        "origin": np.array([0, 1, 0, 1, 1, 0]),
+        "workload": np.array([0, 0, 0, 0, 0, 1]),
+        "rtt_ms": np.array([100.0, 100.0, 100.0, 50.0, 50.0, 0.0]),
+        "wait_s": np.array([0.0, 2.0, 5.0, 0.0, np.nan, 0.0]),
+        "service_s": np.array([0.5, 0.5, np.nan, 0.5, np.nan, 9.0]),
+        "status": np.array([1, 1, 3, 1, 4, 1], dtype=np.int8),
+    }
+    series = slo_series(requests, np.array([0.0, 10.0, 20.0]), [1000.0, None], ["a", "b"])
+    assert series["*"] == pytest.approx([1 / 3, 1.0])
+    assert series["a"][0] == pytest.approx(0.5) and np.isnan(series["a"][1])
+    assert series["b"] == pytest.approx([0.0, 1.0])
+    assert slo_series(requests, np.array([0.0, 20.0]), [None, None], ["a", "b"]) == {}
+
+
+def test_number_formats():
+    assert [fmt(1234567, "int"), fmt(0.93098, "pct"), fmt(8e12, "bytes"), fmt(5e9, "bytes")] == [
+        "1,234,567", "93.10 %", "8 TB", "5 GB"]
+    assert [fmt(6285.58), fmt(30124.99), fmt(0.0051909), fmt(None), fmt(float("nan"))] == [
+        "6,286", "30,125", "0.005191", "n/a", "n/a"]
+
+
+def test_reproduce_command_quotes_for_a_shell():
+    assert reproduce_command(["simulate.py"]) == "python simulate.py"
+    assert reproduce_command(["simulate.py", "run", "my file.yaml", "--set", "a=b c"]) == \
+        "python simulate.py run 'my file.yaml' --set 'a=b c'"
+
+
+def test_every_text_is_escaped_in_html(tmp_path):
+    image = tmp_path / "x.png"
+    image.write_bytes(b"\x89PNG")
+    evil = '<script>alert("x")</script> & co'
+    doc = Document(evil, evil, (Section(evil, text=evil, code=evil, tables=(Table(evil, (evil,), ((evil,),)),),
+                                        figures=(Figure(evil, evil, image, "x.png"),), notes=(evil,)),))
+    page = to_html(doc)
+    assert "<script>" not in page and "alert(&quot;x&quot;)" in page
+    # title, h1, subtitle, h2, text, code, caption, th, td, alt, figure title and caption, note
+    assert page.count("&lt;script&gt;") == 13
+    assert 'src="data:image/png;base64,iVBORw=="' in page
+    table = Document("t", "", (Section("s", tables=(Table("t", ("a|b",), (("c|d",),)),)),))
+    assert "| a\\|b |" in to_markdown(table) and "| c\\|d |" in to_markdown(table)
+
+
+def test_parse_formats():
+    assert parse_formats("png") == ("png",)
+    assert parse_formats(" SVG, pdf ,svg") == ("svg", "pdf")
+    with pytest.raises(UsageError, match="unknown format 'gif'"):
+        parse_formats("gif")
+    with pytest.raises(UsageError):
+        parse_formats(",")
