@@ -7,7 +7,7 @@
     python simulate.py schema                JSON Schema of scenario files
     python simulate.py predict --t HOURS [--scenario FILE]
     python simulate.py policies              built-in policies, their parameters
-    python simulate.py compare FILE --policy A --policy B [--seeds 10] [--workers N]
+    python simulate.py compare FILE --policy A --policy B [--kind routing|placement|allocation] [--seeds 10]
     python simulate.py sweep FILE --grid path=v1,v2 [--seeds N] [--workers N] [--backend dask]
     python simulate.py sweep SWEEP.yaml      a sweep described in a file
     python simulate.py report PATH [--format png,svg,pdf]   redraw charts, write report.html/.md
@@ -58,10 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     compare = sub.add_parser("compare", help="run routing policies on the same seeds and compare them")
     compare.add_argument("scenario")
     compare.add_argument("--policy", dest="policies", action="append", required=True, metavar="NAME",
-                         help="a registered routing policy or package.module:Class (repeat; the first is the baseline)")
+                         help="a registered policy of --kind or package.module:Class (repeat; the first is the baseline)")
     compare.add_argument("--policy-param", dest="policy_params", action="append", default=[],
                          metavar="NAME.KEY=VALUE", help="a parameter of one --policy (repeatable)")
     compare.add_argument("--seeds", type=int, default=10, help="seeds s, s+1, ... from the scenario's seed (default 10)")
+    compare.add_argument("--kind", choices=("routing", "placement", "allocation"), default="routing",
+                         help="which kind of policy --policy names (default routing)")
     sweep = sub.add_parser("sweep", help="run the cross product of grid values and seeds (resumable)")
     sweep.add_argument("scenario", help="a scenario file, or a sweep file (YAML with a grid key)")
     sweep.add_argument("--grid", action="append", default=[], metavar="PATH=V1,V2,...",
@@ -205,7 +207,7 @@ def _cmd_compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from sim.experiment import format_table, parse_policy_params, plan_comparison, run_comparison
     from sim.report.compare import draw_comparison_charts
 
-    choices = parse_policy_params(args.policies, args.policy_params)
+    choices = parse_policy_params(args.policies, args.policy_params, args.kind)
     plan = plan_comparison(args.scenario, choices, args.seeds, args.sets, args.metrics, args.out, args.root,
                            ["simulate.py", *argv])
     report = run_comparison(plan, args.backend, args.workers, args.scheduler)
@@ -298,6 +300,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # stdout closed early (e.g. piped into head): not an error
+        sys.stdout = None
+        return 0
 
 
 if __name__ == "__main__":

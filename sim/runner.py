@@ -169,12 +169,18 @@ def preflight(loaded: LoadedScenario) -> None:
     scenario = loaded.scenario
     problems = []
     if scenario.scheduler is not None:
-        spec = scenario.scheduler.routing_spec
-        try:
-            create("routing", spec, np.random.default_rng(0))
-        except PolicyError as exc:
-            path = ("scheduler", "routing") + (("name",) if isinstance(scenario.scheduler.routing, PolicySpec) else ())
-            problems.append(loaded.problem(path, str(exc).split(": ", 1)[1], spec.name))
+        sched = scenario.scheduler
+        choices = [("routing", ("scheduler", "routing"), sched.routing),
+                   ("placement", ("scheduler", "placement"), sched.placement)]
+        if sched.allocation is not None:
+            choices.append(("allocation", ("scheduler", "allocation", "policy"), sched.allocation.policy))
+        for kind, path, value in choices:
+            spec = PolicySpec(name=value) if isinstance(value, str) else value
+            try:
+                create(kind, spec, np.random.default_rng(0))
+            except PolicyError as exc:
+                where = path + (("name",) if isinstance(value, PolicySpec) else ())
+                problems.append(loaded.problem(where, str(exc).split(": ", 1)[1], spec.name))
     base = Path(loaded.source).parent
     for i, wl in enumerate(scenario.inference):
         if wl.arrival.process == "trace" and not (base / wl.arrival.path).is_file():

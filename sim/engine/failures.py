@@ -189,6 +189,8 @@ class FailureEngine:
             self.records.append(FailureRecord("region", region, "*", sum(p.info.replicas for p in members),
                                               start, end, "region"))
             serving = {p.index: self._serving(p) for p in members}
+            if self.training is not None:  # first, so that they stop by failure, not by preemption
+                self.training.pools_failed({p.index for p in members})
             for pool in members:
                 pool.dark += 1
                 self._changed(pool)
@@ -196,8 +198,6 @@ class FailureEngine:
                 for pool in members:
                     self.inference.replicas_failed(pool.index, env.now, max(serving[pool.index], 1),
                                                    max(serving[pool.index], 1), 0.0)
-            if self.training is not None:
-                self.training.pools_failed({p.index for p in members})
             self._detect_later(members, dark=1)
             yield env.timeout(end - env.now)
             for pool in members:

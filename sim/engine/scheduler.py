@@ -60,8 +60,9 @@ class SchedulerProcess:
 
     def __init__(self, env: simpy.Environment, config: Scheduler, pools: Sequence[PoolRuntime],
                  emit: Callable[[Record], None], arrivals: Callable[[float, float], int] | None = None,
-                 warmup_s: float = 0.0):
+                 warmup_s: float = 0.0, policy=None):
         self.env, self.config, self.pools, self.emit = env, config, list(pools), emit
+        self.allocate = policy.allocate if policy is not None else allocate
         self.arrivals = arrivals
         self.warmup_s = warmup_s
         self.weights = dict(config.allocation.weights)
@@ -70,7 +71,7 @@ class SchedulerProcess:
 
     def _decide(self, load: float, warm: bool):
         groups = entities_for(self.weights, self.pools, available=True)
-        decision = allocate([e for e, _ in groups], load, self.config.allocation.L_max, self.nominal)
+        decision = self.allocate([e for e, _ in groups], load, self.config.allocation.L_max, self.nominal)
         if warm and self.warmup_s > 0:
             until = self.env.now + self.warmup_s
             rising = [p for (_, members), replicas in zip(groups, decision.active_replicas)

@@ -81,7 +81,9 @@ def simulate(scenario: Scenario, world: World, observers: Sequence[Observer],
         activate_all(0.0, pools)
     else:
         warmup = scenario.failures.warmup if scenario.failures else 0.0
-        scheduler = SchedulerProcess(env, config, pools, emit, arrivals, warmup)
+        spec = config.allocation.policy_spec
+        allocation = create("allocation", spec, streams.get(f"policy/allocation/{spec.name}"))
+        scheduler = SchedulerProcess(env, config, pools, emit, arrivals, warmup, allocation)
         env.process(scheduler.run())
     failures = None
     if scenario.failures is not None:

@@ -71,6 +71,7 @@ class Job:
     ran_before: bool = False
     stopping: bool = False  # interrupted, not yet stopped (same instant)
     rate: float = 0.0  # work units per second on the pools it holds (its slowest part)
+    copies: dict[str, float] = field(default_factory=dict)  # region -> remaining work of its checkpoint copy
     regions: list[str] = field(default_factory=list)
 
 
@@ -298,15 +299,67 @@ class TrainingEngine:
         def landed(event):
             self.copies[ds.name].add(region)
             del self._copying[(ds.name, region)]
-            self.transfer_rows.append(TransferRecord(flow_id, ds.name, job.id, src, region, "-".join(route),
-                                                     size, started, self.env.now, cost))
-            for u, v in zip(route, route[1:]):
-                if self._jurisdiction[u] != self._jurisdiction[v]:
-                    self.crossings.append(BorderCrossing(self.env.now, ds.name, u, v, size,
-                                                         self._jurisdiction[u], self._jurisdiction[v]))
+            self._record_transfer(flow_id, ds.name, job.id, route, size, started, cost)
             finished.succeed()
         done.callbacks.append(landed)
         return finished
+
+    def _record_transfer(self, flow_id: int, what: str, job_id: int, route: tuple[str, ...], size: float,
+                         started: float, cost: float) -> None:
+        """A copy landed: one transfers.csv row, and an audit row per border it crossed."""
+        self.transfer_rows.append(TransferRecord(flow_id, what, job_id, route[0], route[-1], "-".join(route),
+                                                 size, started, self.env.now, cost))
+        for u, v in zip(route, route[1:]):
+            if self._jurisdiction[u] != self._jurisdiction[v]:
+                self.crossings.append(BorderCrossing(self.env.now, what, u, v, size,
+                                                     self._jurisdiction[u], self._jurisdiction[v]))
+
+    # -- checkpoint copies (checkpoint.size_gb > 0) ----------------------------------------
+    def _dark(self, region: str) -> bool:
+        pools = [p for p in self.pools if p.info.region == region]
+        return bool(pools) and all(p.dark for p in pools)
+
+    def _checkpointed(self, job: Job) -> None:
+        """A checkpoint was written (or taken on preemption) where the job runs: it is the
+        newest copy there; replicate it to the configured regions over the WAN."""
+        ckpt = self.scenario.training[job.workload].checkpoint
+        if ckpt.size_gb <= 0 or not job.regions:
+            return
+        here, value = job.regions[0], job.saved
+        job.copies[here] = min(job.copies.get(here, math.inf), value)
+        for target in ckpt.replicate_to:
+            if target != here and self.transfers.topology.path(here, target) is not None:
+                self._ship_checkpoint(job, here, target, value)
+
+    def _ship_checkpoint(self, job: Job, src: str, dst: str, value: float) -> simpy.Event:
+        ckpt = self.scenario.training[job.workload].checkpoint
+        size = ckpt.size_gb * 1e9
+        flow_id, done, route = self.transfers.start(src, dst, size)
+        started, cost = self.env.now, ckpt.size_gb * self._egress(src, dst)
+
+        def landed(event):
+            job.copies[dst] = min(job.copies.get(dst, math.inf), value)
+            self._record_transfer(flow_id, f"checkpoint:{job.id}", job.id, route, size, started, cost)
+        done.callbacks.append(landed)
+        return done
+
+    def _restore(self, job: Job):
+        """Before a restart at ``job.regions[0]``: resume from the most advanced copy that is
+        reachable and not in a dark region, fetching it over the WAN if it is elsewhere;
+        with no such copy, start again from the beginning."""
+        here, topology = job.regions[0], self.transfers.topology
+        usable = [(value, region != here, topology.path_rtt_ms(region, here), region)
+                  for region, value in job.copies.items()
+                  if not self._dark(region) and (region == here or topology.path(region, here) is not None)]
+        total = float(self.batch.work[job.index])
+        value, _, _, source = min(usable) if usable else (total, False, 0.0, None)
+        if value > job.saved:  # older than the newest checkpoint: more work is lost
+            job.lost_gpu_s += (value - job.saved) / job.rate * job.gpus if job.rate > 0 else 0.0
+        job.remaining = job.saved = value
+        if source is not None and source != here:
+            began = self.env.now
+            yield self._ship_checkpoint(job, source, here, value)
+            job.transfer_s += self.env.now - began
 
     def _run(self, job: Job):
         env, wl = self.env, self.scenario.training[job.workload]
@@ -320,6 +373,8 @@ class TrainingEngine:
             job.status = "running"
             if math.isnan(job.first_start_s):
                 job.first_start_s = env.now
+            if job.ran_before and ckpt.size_gb > 0:
+                yield from self._restore(job)
             if job.ran_before and ckpt.restart > 0:
                 yield env.timeout(ckpt.restart)
             job.ran_before = True
@@ -336,6 +391,7 @@ class TrainingEngine:
                 if job.remaining > _EPS * max(job.saved, 1.0) and ckpt.interval is not None:
                     yield env.timeout(ckpt.write)
                     job.saved = job.remaining
+                    self._checkpointed(job)
             job.remaining = job.saved = 0.0
             regions = job.regions
             self._finish(job, "completed")
@@ -365,6 +421,7 @@ class TrainingEngine:
         if cause == "preempt":
             job.preemptions += 1
             job.saved = job.remaining  # a preempted job checkpoints before it lets go
+            self._checkpointed(job)
         else:
             job.interruptions += 1
             rate = job.rate

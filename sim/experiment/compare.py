@@ -43,12 +43,18 @@ __all__ = ["PolicyChoice", "ComparisonPlan", "plan_comparison", "run_comparison"
 CSV_COLUMNS = ("metric", "policy", "n", "mean", "ci_low", "ci_high", "diff_mean", "diff_ci_low", "diff_ci_high")
 
 
+# Where each kind of policy is chosen in a scenario.
+KIND_PATHS = {"routing": "scheduler.routing", "placement": "scheduler.placement",
+              "allocation": "scheduler.allocation.policy"}
+
+
 @dataclass(frozen=True)
 class PolicyChoice:
-    """A routing policy to compare: a registered name or ``pkg.mod:Class``, and its params."""
+    """A policy to compare: a registered name or ``pkg.mod:Class``, its params, its kind."""
 
     name: str
     params: tuple[tuple[str, Any], ...] = ()
+    kind: str = "routing"
 
     @property
     def label(self) -> str:
@@ -56,7 +62,7 @@ class PolicyChoice:
 
     def override(self) -> str:
         spec = {"name": self.name, "params": dict(self.params)}
-        return f"scheduler.routing={json.dumps(spec)}"
+        return f"{KIND_PATHS[self.kind]}={json.dumps(spec)}"
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,7 @@ def policy_label(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", name)
 
 
-def parse_policy_params(policies: Sequence[str], assignments: Sequence[str]) -> list[PolicyChoice]:
+def parse_policy_params(policies: Sequence[str], assignments: Sequence[str], kind: str = "routing") -> list[PolicyChoice]:
     """Attach ``POLICY.key=value`` assignments (``--policy-param``) to their policies."""
     params: dict[str, dict[str, Any]] = {name: {} for name in policies}
     for text in assignments:
@@ -86,7 +92,7 @@ def parse_policy_params(policies: Sequence[str], assignments: Sequence[str]) -> 
         if not dot or name not in params:
             raise UsageError(f"--policy-param: {text!r} names no --policy (policies: {', '.join(policies)})")
         params[name][key] = value
-    return [PolicyChoice(name, tuple(sorted(params[name].items()))) for name in policies]
+    return [PolicyChoice(name, tuple(sorted(params[name].items())), kind) for name in policies]
 
 
 def plan_comparison(scenario: str | Path, policies: Sequence[PolicyChoice], seeds: int = 10,
@@ -120,7 +126,7 @@ def _check_policies(policies: Sequence[PolicyChoice], seeds: int) -> None:
             raise UsageError(f"--policy: {label} is given twice")
     for choice in policies:
         try:  # unknown names and bad params fail now, with the valid choices listed
-            create("routing", PolicySpec(name=choice.name, params=dict(choice.params)), np.random.default_rng(0))
+            create(choice.kind, PolicySpec(name=choice.name, params=dict(choice.params)), np.random.default_rng(0))
         except PolicyError as exc:
             raise UsageError(f"--policy: {exc}") from None
 

@@ -18,14 +18,18 @@ Mapping to capacity (documented in docs/models.md):
 So ``L > L_max`` first saturates the weighted fleet, then wakes the standbys, then is
 reported as unmet demand; it is never silently dropped.
 
-Public: ``Entity``, ``Allocation``, ``resources``, ``allocate``.
+:func:`allocate_packed` is the alternative the ``packed`` allocation policy uses: the same
+demand, but each weighted entity is filled to capacity in order of decreasing weight
+before the next is touched (fewer GPUs awake, more idle ones off), then the standbys.
+
+Public: ``Entity``, ``Allocation``, ``resources``, ``allocate``, ``allocate_packed``.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
-__all__ = ["Entity", "AllocationResult", "resources", "allocate"]
+__all__ = ["Entity", "AllocationResult", "resources", "allocate", "allocate_packed"]
 
 _EPS = 1e-9
 
@@ -104,6 +108,37 @@ def allocate(entities: list[Entity], load: float, L_max: float,
     served, rest = _water_fill(demand, caps, weights)
     standby = [c if w == 0 else 0.0 for c, w in zip(caps, weights)]
     extra, unmet = _water_fill(rest, standby, standby)
+    target = [a + b for a, b in zip(served, extra)]
+    return AllocationResult(
+        load=load, resources=resources(weights, load, L_max),
+        shares=tuple(w / total_w for w in weights), demand_gpus=demand,
+        target_gpus=tuple(target), unmet_gpus=unmet,
+        active_replicas=tuple(_replicas(t, e) for t, e in zip(target, entities)))
+
+
+def _fill_in_order(amount: float, caps: list[float], order: list[int]) -> tuple[list[float], float]:
+    """Give ``amount`` to entities in ``order``, each up to its cap; return (given, left)."""
+    given = [0.0] * len(caps)
+    for i in order:
+        take = min(amount, caps[i])
+        given[i] = take
+        amount -= take
+    return given, max(amount, 0.0) if amount > _EPS else 0.0
+
+
+def allocate_packed(entities: list[Entity], load: float, L_max: float,
+                    nominal: list[Entity] | None = None) -> AllocationResult:
+    """Like :func:`allocate`, but filling weighted entities one at a time by decreasing
+    weight (ties: declaration order), then standbys by decreasing capacity."""
+    weights = [e.weight for e in entities]
+    total_w = sum(weights)
+    caps = [float(e.capacity_gpus) for e in entities]
+    full = [float(e.capacity_gpus) for e in (nominal if nominal is not None else entities)]
+    demand = load / L_max * sum(c for c, w in zip(full, weights) if w > 0)
+    weighted = sorted((i for i, w in enumerate(weights) if w > 0), key=lambda i: (-weights[i], i))
+    served, rest = _fill_in_order(demand, caps, weighted)
+    standby = sorted((i for i, w in enumerate(weights) if w == 0), key=lambda i: (-caps[i], i))
+    extra, unmet = _fill_in_order(rest, caps, standby)
     target = [a + b for a, b in zip(served, extra)]
     return AllocationResult(
         load=load, resources=resources(weights, load, L_max),

@@ -13,10 +13,12 @@ Public: ``register``, ``create``, ``available``, ``describe``, ``declare_kind``,
 for placement the view ``PlacementView``, ``PoolSlot``, ``QueuedJob``, ``RunningJob``,
 ``Assignment``, ``validate_assignments``, the bases ``PlacementPolicy``, ``RankedPlacement``,
 the helper ``gang_fit`` and the built-ins ``FifoFirstFit``, ``DataLocal``,
-``LeastLoadedPlacement``, ``Cheapest``, ``Greenest``, ``EasyBackfill``.
+``LeastLoadedPlacement``, ``Cheapest``, ``Greenest``, ``EasyBackfill``; for allocation
+``AllocationPolicy``, ``Proportional`` (the seed's model) and ``Packed``.
 """
 from __future__ import annotations
 
+from sim.policies.allocation import AllocationPolicy, Packed, Proportional
 from sim.policies.placement import (Cheapest, DataLocal, EasyBackfill, FifoFirstFit, Greenest,
                                     LeastLoadedPlacement, PlacementPolicy, RankedPlacement, gang_fit)
 from sim.policies.placement_view import (Assignment, PlacementView, PoolSlot, QueuedJob, RunningJob,
@@ -34,4 +36,5 @@ __all__ = [
     "PlacementView", "PoolSlot", "QueuedJob", "RunningJob", "Assignment", "validate_assignments",
     "PlacementPolicy", "RankedPlacement", "gang_fit", "FifoFirstFit", "DataLocal",
     "LeastLoadedPlacement", "Cheapest", "Greenest", "EasyBackfill",
+    "AllocationPolicy", "Proportional", "Packed",
 ]

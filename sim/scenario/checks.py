@@ -243,6 +243,13 @@ def _check_training(s: Scenario) -> Iterator[Finding]:
         for path, name in named:
             if name not in gpus:
                 yield ("training", i) + path, f"unknown GPU type (valid: {', '.join(sorted(gpus))})", name
+        regions = [r.name for r in s.regions]
+        for k, name in enumerate(wl.checkpoint.replicate_to):
+            if name not in regions:
+                yield (("training", i, "checkpoint", "replicate_to", k),
+                       f"unknown region (known: {', '.join(regions)})", name)
+        if wl.checkpoint.replicate_to and wl.checkpoint.size_gb <= 0:
+            yield ("training", i, "checkpoint", "size_gb"), "must be > 0 when replicate_to is given", 0.0
         yield from _check_trainable(s, i, wl, datasets.get(wl.dataset))
 
 

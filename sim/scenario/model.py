@@ -279,6 +279,11 @@ class Checkpoint(_Model):
     interval: Duration | None = Field(None, gt=0, description="Compute time between checkpoints (none: never).")
     write: Duration = Field(0.0, ge=0, description="Time to write one checkpoint (the job pauses).")
     restart: Duration = Field(0.0, ge=0, description="Time to restart from a checkpoint after a requeue.")
+    size_gb: float = Field(0.0, ge=0, description="Checkpoint size, GB. Above 0 checkpoints have a location: a job "
+                           "resumes from a copy it can reach (fetched over the WAN), else from the beginning; "
+                           "0: a checkpoint is available everywhere.")
+    replicate_to: list[str] = Field(default_factory=list, description="Regions each checkpoint is copied to over "
+                                    "the WAN (costed), so a job can resume elsewhere when its region is down.")
 
 
 class GpuChoice(_Model):
@@ -373,6 +378,12 @@ class Allocation(_Model):
     weights: dict[str, Annotated[float, Field(ge=0)]] = Field(
         min_length=1, description="r_i by region or `region/pool`; 0 marks a standby.")
     L_max: float = Field(gt=0, description="Load the weighted (non-standby) capacity carries when fully active.")
+    policy: str | PolicySpec = Field("proportional", description="Allocation policy: proportional (the seed's "
+                                     "split by r_i) or packed (highest r_i first), or `package.module:Class`.")
+
+    @property
+    def policy_spec(self) -> PolicySpec:
+        return PolicySpec(name=self.policy) if isinstance(self.policy, str) else self.policy
 
 
 class Scheduler(_Model):

@@ -189,3 +189,50 @@ def test_failure_input_errors(tmp_path, write_yaml):
     assert result.code == 2 and "Traceback" not in result.err
     assert "bad.csv:2: region,pool: no such pool in the scenario (got 'a/zz')" in result.err
     assert "bad.csv:3" in result.err
+
+
+REPLICATED = """\
+name: ckpt-replication
+seed: 1
+duration: 30h
+regions:
+  - {name: home, lat: 0, lon: 0, pools: [{name: p, gpu: H100, replicas: 1, gpus_per_replica: 8}]}
+  - {name: away, lat: 0, lon: 10, pools: [{name: p, gpu: H100, replicas: 1, gpus_per_replica: 8}]}
+links:
+  - {a: home, b: away, rtt_ms: 100, bandwidth_gbps: 8}
+network: {egress_usd_per_gb: 0.05}
+training:
+  - name: t
+    jobs: {source: poisson, rate_per_h: 3600000, gpus: 8, work: {kind: gpu_hours, mean: 80}}
+    max_jobs: 1
+    checkpoint: {interval: 1h, write: 6m, restart: 12m, size_gb: 100, replicate_to: [away]}
+failures:
+  outages: [{region: home, at: 150m, duration: 10h}]
+  detection: 0s
+"""
+
+
+@pytest.mark.parametrize("replicated", [True, False])
+def test_a_replicated_checkpoint_lets_a_job_resume_in_another_region(tmp_path, write_yaml, replicated):
+    # Checkpoints end at 1.1 h and 2.2 h; each 100 GB copy to `away` takes 0.05 + 100 s and
+    # costs 100 GB x $0.05. Home goes dark at 2.5 h for 10 h and the job restarts in away at
+    # once. Replicated: it resumes from the 2.2 h copy (8 h of work left, 0.3 h x 8 GPUs
+    # lost) and ends at 2.5 h + 12 min + 8 h + 7 writes of 6 min = 41,040 s. Not
+    # replicated: no copy is reachable, it starts again (lost 0.3 + 2 h x 8 GPUs) and ends at
+    # 9,000 + 720 + 36,000 + 9 x 360 = 48,960 s.
+    sets = [] if replicated else ["--set", "training.0.checkpoint.replicate_to=[]"]
+    out = tmp_path / "run"
+    assert run_cli("run", str(write_yaml(REPLICATED)), "--out", str(out), *sets).code == 0
+    (job,) = list(csv.DictReader(open(out / "jobs.csv")))
+    assert job["regions"] == "away" and int(job["interruptions"]) == 1 and int(job["preemptions"]) == 0
+    transfers = list(csv.DictReader(open(out / "transfers.csv")))
+    if replicated:
+        assert float(job["end_s"]) == pytest.approx(41040, abs=0.01)
+        assert float(job["lost_gpu_h"]) == pytest.approx(2.4, abs=1e-3)
+        assert [(t["dataset"], t["src"], t["dst"]) for t in transfers] == [("checkpoint:0", "home", "away")] * 2
+        assert [float(t["end_s"]) - float(t["start_s"]) for t in transfers] == pytest.approx([100.05] * 2, abs=1e-6)
+        assert json.load(open(out / "summary.json"))["network"]["transfer_cost_usd"] == pytest.approx(10.0)
+    else:
+        assert float(job["end_s"]) == pytest.approx(48960, abs=0.01)
+        assert float(job["lost_gpu_h"]) == pytest.approx(18.4, abs=1e-3)
+        assert transfers == []
