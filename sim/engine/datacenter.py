@@ -70,7 +70,8 @@ class PoolRuntime:
         """Recompute the serving replicas after a decision, a failure or a repair; announce."""
         self.active_replicas = max(min(self.target - self.lost, self.up), 0)
         self.busy_gpus = min(self._busy_wish, float(self.active_gpus))
-        self._emit(PoolState(t_s, self.info.region, self.info.name, self.share, self.active_gpus, self.busy_gpus))
+        self._emit(PoolState(t_s, self.info.region, self.info.name, self.share, self.active_gpus, self.busy_gpus,
+                             self.up * self.info.gpus_per_replica))
         for listener in self.listeners:
             listener(self.index, t_s)
 

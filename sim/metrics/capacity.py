@@ -28,7 +28,7 @@ _SIGNALS = ("share", "active_gpus", "busy_gpus", "training_gpus")
 
 TIMESERIES_COLUMNS = ("t_start_s", "t_end_s", "region", "load", "forecast_load", "observed_load",
                       "resources", "share",
-                      "total_gpus", "active_gpus", "busy_gpus", "training_gpus", "utilization")
+                      "total_gpus", "up_gpus", "active_gpus", "busy_gpus", "training_gpus", "utilization")
 
 
 class CapacityObserver:
@@ -44,6 +44,7 @@ class CapacityObserver:
         self.has_load = False
         self.has_forecast = self.has_observed = False
         self._pools: dict[str, dict[str, StepSignal]] = defaultdict(lambda: defaultdict(StepSignal))
+        self._reports_up: set[str] = set()
 
     def __call__(self, record: Record) -> None:
         if isinstance(record, LoadSample):
@@ -64,6 +65,9 @@ class CapacityObserver:
             signals["share"].set(record.t_s, record.share)
             signals["active_gpus"].set(record.t_s, record.active_gpus)
             signals["busy_gpus"].set(record.t_s, record.busy_gpus)
+            if record.up_gpus is not None:
+                self._reports_up.add(record.region)
+                signals["up_gpus"].set(record.t_s, record.up_gpus)
 
     def _region_means(self, region: str, name: str, edges: np.ndarray) -> np.ndarray:
         """Sum over the region's pools of the bucket means (integrals are linear)."""
@@ -82,6 +86,10 @@ class CapacityObserver:
         forecast = self.forecast.means(edges) if self.has_forecast else blank
         observed = self.observed.means(edges) if self.has_observed else blank
         per_region = {r: {n: self._region_means(r, n, edges) for n in _SIGNALS} for r in self.total_gpus}
+        for region, total in self.total_gpus.items():
+            reported = region in self._reports_up
+            per_region[region]["up_gpus"] = (self._region_means(region, "up_gpus", edges) if reported
+                                             else np.full(len(edges) - 1, float(total)))
         rows = []
         for k in range(len(edges) - 1):
             for region, total in self.total_gpus.items():
@@ -91,7 +99,8 @@ class CapacityObserver:
                     "load": load[k], "forecast_load": forecast[k], "observed_load": observed[k],
                     "resources": res[k], "share": m["share"][k],
                     "total_gpus": total, "active_gpus": m["active_gpus"][k],
-                    "busy_gpus": m["busy_gpus"][k], "training_gpus": m["training_gpus"][k],
+                    "up_gpus": m["up_gpus"][k], "busy_gpus": m["busy_gpus"][k],
+                    "training_gpus": m["training_gpus"][k],
                     "utilization": (m["busy_gpus"][k] + m["training_gpus"][k]) / total if total else 0.0,
                 })
         return rows

@@ -44,6 +44,7 @@ class PoolState:
     share: float
     active_gpus: int
     busy_gpus: float
+    up_gpus: int | None = None  # GPUs on replicas not failed (None: not reported, all up)
 
 
 @dataclass(frozen=True)

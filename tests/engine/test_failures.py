@@ -236,3 +236,32 @@ def test_a_replicated_checkpoint_lets_a_job_resume_in_another_region(tmp_path, w
         assert float(job["end_s"]) == pytest.approx(48960, abs=0.01)
         assert float(job["lost_gpu_h"]) == pytest.approx(18.4, abs=1e-3)
         assert transfers == []
+
+
+def test_gpu_hours_are_conserved_under_failures(tmp_path):
+    """used + idle + down = installed x time in every bucket, with idle never negative:
+    inference-busy plus training GPUs never exceed the GPUs that are up; and the observer's
+    down GPU-hours equal the failure engine's."""
+    from tests.conftest import SCENARIOS
+
+    out = tmp_path / "run"
+    failures = ('{nodes: [{mtbf: 2d, repair: {mean: 6h}}], outages: [{region: westeurope, at: 20h, duration: 3h}],'
+                ' inference: retry}')
+    result = run_cli("run", str(SCENARIOS / "shared_capacity.yaml"), "--out", str(out), "--set", "duration=1d",
+                     "--set", f"failures={failures}")
+    assert result.code == 0, result.err
+    summary = json.load(open(out / "summary.json"))
+    assert summary["failures"]["node_failures"] > 10 and summary["failures"]["failures_hit"]["training"] > 0
+    rows = list(csv.DictReader(open(out / "timeseries.csv")))
+    down_h = 0.0
+    for r in rows:
+        dt = float(r["t_end_s"]) - float(r["t_start_s"])
+        total, up = float(r["total_gpus"]), float(r["up_gpus"])
+        used = float(r["busy_gpus"]) + float(r["training_gpus"])
+        assert used <= up + 1e-6, r
+        down_h += (total - up) * dt / 3600
+    assert down_h == pytest.approx(summary["failures"]["gpu_hours_down"], rel=1e-9)
+    t = summary["training"]
+    assert t["submitted"] == t["completed"] + t["running"] + t["queued"]
+    i = summary["inference"]
+    assert i["arrived"] == i["completed"] + i["dropped"] + i["in_flight"]

@@ -256,3 +256,37 @@ def test_ctrl_c_exits_130_and_the_same_command_finishes(tmp_path, cli, monkeypat
     monkeypatch.setattr(tasks_module, "run_scenario", real)
     second = cli(*args)
     assert second.code == 0 and second.out.splitlines()[-1] == f"{VARY}=9"
+
+
+SPARES = """\
+name: n-plus-k
+seed: 1
+duration: 20d
+regions:
+  - name: eastus
+    pools:
+      - {name: main, gpu: H100, replicas: 8, gpus_per_replica: 8}
+      - {name: spare, gpu: H100, replicas: 1, gpus_per_replica: 8}
+scheduler:
+  interval: 1h
+  load_model: {kind: constant, L: 100}
+  allocation: {weights: {eastus/main: 1}, L_max: 100}
+failures:
+  nodes: [{mtbf: 5d, repair: {kind: constant, mean: 12h}}]
+  detection: 0s
+  warmup: 0s
+"""
+
+
+def test_plan_sizes_spares_for_a_failure_target(tmp_path, cli):
+    """N+k under the failure model: the answer meets the target and one spare fewer does not."""
+    path = tmp_path / "spares.yaml"
+    path.write_text(SPARES)
+    out = tmp_path / "plan"
+    result = cli("plan", str(path), "--target", "allocation.unmet_gpu_hours<=0", "--vary",
+                 "regions.eastus.pools.spare.replicas", "--range", "1:8", "--seeds", "2", "--out", str(out))
+    assert result.code == 0, result.err
+    answer = int(result.out.strip().splitlines()[-1].split("=")[1])
+    assert 1 < answer < 8
+    rows = {int(r["value"]): r for r in json.load(open(out / "plan.json"))["points"]}
+    assert rows[answer]["meets"] and not rows[answer - 1]["meets"]
