@@ -30,7 +30,8 @@ class PoolRuntime:
         self.active_replicas = info.replicas  # serving now
         self.target = info.replicas  # what the scheduler asked for (applied)
         self.desired = info.replicas  # its latest wish (held back while warming)
-        self.warm_until = -1.0
+        self.warm_until = -1.0  # until then the target may fall but not rise (replicas warming)
+        self.hold_until = -1.0  # until then it may rise but not fall (others warming to take over)
         self.down = 0  # failed replicas
         self.dark = 0  # outages of the region in progress
         self.known_down = 0  # what the scheduler knows (after the detection delay)
@@ -61,7 +62,12 @@ class PoolRuntime:
         if not 0 <= active_replicas <= self.info.replicas:
             raise ValueError(f"{self.info.key}: active replicas {active_replicas} outside 0..{self.info.replicas}")
         self.desired = active_replicas
-        self.target = min(active_replicas, self.target) if t_s < self.warm_until else active_replicas
+        if t_s < self.warm_until:
+            self.target = min(active_replicas, self.target)
+        elif t_s < self.hold_until:
+            self.target = max(active_replicas, self.target)
+        else:
+            self.target = active_replicas
         self._busy_wish = busy_gpus
         self.share = share
         self.refresh(t_s)
@@ -76,7 +82,16 @@ class PoolRuntime:
             listener(self.index, t_s)
 
     def warmed(self, t_s: float) -> None:
-        """A failover warm-up ended: apply the scheduler's latest wish."""
-        if t_s >= self.warm_until and self.desired != self.target:
+        """A failover warm-up (or a hold) ended: apply the scheduler's latest wish."""
+        if t_s >= self.warm_until and t_s >= self.hold_until and self.desired != self.target:
             self.target = self.desired
             self.refresh(t_s)
+
+    def replace_lost(self, until: float) -> None:
+        """A failed serving replica was detected: it stops counting as lost and a healthy
+        replica is asked for in its place, serving from ``until`` (the scheduler's next
+        decision sees the failure too, so nothing is taken out twice)."""
+        if self.lost > 0:
+            self.lost -= 1
+            self.target = max(self.target - 1, 0)
+            self.warm_until = max(self.warm_until, until)

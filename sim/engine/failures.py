@@ -31,6 +31,7 @@ from typing import Sequence
 
 import numpy as np
 import simpy
+from simpy.core import URGENT
 
 from sim.errors import Problem, ScenarioError
 from sim.metrics.records import FailureRecord
@@ -102,17 +103,26 @@ class FailureEngine:
         self._up_now[p] = pool.up * pool.info.gpus_per_replica
         pool.refresh(self.env.now)
 
-    def _detect_later(self, pools, down: int = 0, dark: int = 0) -> None:
+    def _detect_later(self, pools, down: int = 0, dark: int = 0, replace=None) -> None:
         """After the detection delay the scheduler learns of the change and re-allocates."""
-        self.env.process(self._detect(pools, down, dark))
+        self.env.process(self._detect(pools, down, dark, replace))
 
-    def _detect(self, pools, down: int, dark: int):
+    def _detect(self, pools, down: int, dark: int, replace):
         yield self.env.timeout(self.config.detection)
         for pool in pools:
             pool.known_down += down
             pool.known_dark += dark
+        if replace is not None:  # a failed serving replica: a healthy one takes over, once warm
+            until = self.env.now + self.config.warmup
+            replace.replace_lost(until)
+            self._changed(replace)
+            self.env.process(self._warmed(replace, until))
         if self.scheduler is not None:
             self.scheduler.failover()
+
+    def _warmed(self, pool, until: float):
+        yield self.env.timeout(until - self.env.now)
+        pool.warmed(self.env.now)
 
     def _serving(self, pool) -> int:
         if self.inference is None or pool.info.serves == "training":
@@ -152,7 +162,6 @@ class FailureEngine:
                 pool.lost += 1
                 self._changed(pool)
                 self.inference.replicas_failed(pool.index, now, 1, serving, u2)
-                self.env.process(self._replace(pool))
             elif x < serving * g + training:
                 hit = "training"
                 self.training.replica_failed(pool.index, x - serving * g)
@@ -160,19 +169,34 @@ class FailureEngine:
                 hit = "idle"
         if hit != "down":
             if hit != "inference":
-                self._changed(pool)
-            self.env.process(self._repair(pool, duration))
-            self._detect_later([pool], down=1)
+                held = self.training.training_gpus(pool.index) if self.training is not None else 0
+                self._changed_by_failure(pool)
+                if hit == "idle" and held and self.training.training_gpus(pool.index) < held:
+                    hit = "training"  # the replica held part of a job that no longer fits
+            self._repair_later(pool, duration)
+            self._detect_later([pool], down=1, replace=pool if hit == "inference" else None)
         self.records.append(FailureRecord("node", pool.info.region, pool.info.name, 1, now, now + duration, hit))
 
-    def _replace(self, pool):
-        """A healthy idle replica takes a failed serving replica's place once warm."""
-        yield self.env.timeout(self.config.detection + self.config.warmup)
-        pool.lost = max(pool.lost - 1, 0)
-        self._changed(pool)
+    def _changed_by_failure(self, pool) -> None:
+        """Capacity fell under training by a failure: jobs that no longer fit are
+        interrupted (they lose work), not preempted (which would checkpoint them for free)."""
+        if self.training is not None:
+            self.training.overflow_cause = "failure"
+        try:
+            self._changed(pool)
+        finally:
+            if self.training is not None:
+                self.training.overflow_cause = "preempt"
 
-    def _repair(self, pool, duration: float):
-        yield self.env.timeout(duration)
+    def _repair_later(self, pool, duration: float) -> None:
+        """The replica is back after ``duration``; repairs due at the same instant as a
+        failure are applied first (an urgent event), so the failure finds the replica up."""
+        event = self.env.event()
+        event.callbacks.append(lambda _event: self._repaired(pool))
+        event._ok, event._value = True, None
+        self.env.schedule(event, URGENT, duration)
+
+    def _repaired(self, pool) -> None:
         pool.down -= 1
         self._changed(pool)
         self._detect_later([pool], down=-1)
@@ -193,7 +217,7 @@ class FailureEngine:
                 self.training.pools_failed({p.index for p in members})
             for pool in members:
                 pool.dark += 1
-                self._changed(pool)
+                self._changed_by_failure(pool)
             if self.inference is not None:
                 for pool in members:
                     self.inference.replicas_failed(pool.index, env.now, max(serving[pool.index], 1),

@@ -225,7 +225,13 @@ class InferenceEngine:
             heapify(done)
             self.busy[p] -= len(victims)
         if everything:
-            victims += list(self.queues[p])
+            for j in self.queues[p]:  # queued past their timeout: timed out, not revived
+                if t_s - self.arrival_at_pool[j] > self.timeout_s[self._workloads[j]]:
+                    self.wait[j] = t_s - self.arrival_at_pool[j]
+                    self.status[j] = 3
+                    self.timed_out += 1
+                else:
+                    victims.append(j)
             self.queues[p].clear()
             travel = self._travel
             moving = [e for e in travel if e[2] == p]
@@ -244,7 +250,7 @@ class InferenceEngine:
             self._tries[j] = tries
             view = self.view
             view.t_s, view.origin, view.workload = t_s, self._origins[j], self._workloads[j]
-            if self.reads_load:
+            if self.reads_load and self.sync_delay == 0:  # a stale view stays stale
                 self._sync_load()
             p = self.policy.choose(view)
             if p is not None and self._rtt_rows[self._origins[j]][p] == _INF:

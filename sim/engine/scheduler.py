@@ -73,13 +73,20 @@ class SchedulerProcess:
         groups = entities_for(self.weights, self.pools, available=True)
         decision = self.allocate([e for e, _ in groups], load, self.config.allocation.L_max, self.nominal)
         if warm and self.warmup_s > 0:
-            until = self.env.now + self.warmup_s
-            rising = [p for (_, members), replicas in zip(groups, decision.active_replicas)
-                      for p, n in zip(members, replicas) if n > p.target]
+            now = self.env.now
+            until = now + self.warmup_s
+            wishes = [(p, n) for (_, members), replicas in zip(groups, decision.active_replicas)
+                      for p, n in zip(members, replicas)]
+            # Rising: beyond what the pool serves or is already warming towards.
+            rising = [p for p, n in wishes if n > (max(p.target, p.desired) if now < p.warm_until else p.target)]
             for pool in rising:
-                pool.warm_until = until
+                pool.warm_until = max(pool.warm_until, until)
+            # While they warm, pools the decision shrinks keep serving (no gap on failback).
+            falling = [p for p, n in wishes if n < p.target] if rising else []
+            for pool in falling:
+                pool.hold_until = max(pool.hold_until, until)
             if rising:
-                self.env.process(self._warmed(rising, until))
+                self.env.process(self._warmed(rising + falling, until))
         _apply(self.env.now, groups, decision, fluid_busy=self.arrivals is None)
         return decision
 

@@ -91,7 +91,7 @@ def simulate(scenario: Scenario, world: World, observers: Sequence[Observer],
         failures = FailureEngine(env, scenario, pools, streams, base_dir, source, engine, training, scheduler,
                                  world.topology)
         if training is not None:
-            failures.route_listeners.append(lambda topology: setattr(training.transfers, "topology", topology))
+            failures.route_listeners.append(training.rerouted)
     consistency = _consistency_engine(env, scenario, world, pools, training, failures)
     if engine is None:
         env.run(until=scenario.duration)

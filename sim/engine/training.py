@@ -72,6 +72,7 @@ class Job:
     stopping: bool = False  # interrupted, not yet stopped (same instant)
     rate: float = 0.0  # work units per second on the pools it holds (its slowest part)
     copies: dict[str, float] = field(default_factory=dict)  # region -> remaining work of its checkpoint copy
+    home: str = ""  # region of the first part of its placement
     regions: list[str] = field(default_factory=list)
 
 
@@ -96,6 +97,8 @@ class TrainingEngine:
         self.residency_violations = 0
         self._placing = False
         self.completion_listeners: list[Callable[[str, str], None]] = []  # (workload name, region)
+        self.overflow_cause = "preempt"  # "failure" while the failure model shrinks a pool
+        self._route_changed = env.event()  # fires when links fail or come back
         self._col = {name: k for k, name in enumerate(batch.gpu_types)}
         self._jurisdiction = {r.name: r.jurisdiction for r in world.regions}
         env.process(self._arrivals())
@@ -139,7 +142,7 @@ class TrainingEngine:
             if overflow <= 0:
                 break
             overflow -= sum(g for q, g in job.parts if q == p)
-            self.interrupt(job.id, "preempt")
+            self.interrupt(job.id, self.overflow_cause)
         self.request_placement()
 
     def _set_used(self, p: int, delta: int) -> None:
@@ -202,7 +205,7 @@ class TrainingEngine:
         copies = self.copies[dataset]
         if region in copies:
             return None
-        topo = self.world.topology
+        topo = self.transfers.topology  # the routes of the moment (links may be cut)
         reachable = [c for c in copies if topo.path(c, region) is not None]
         return min(reachable, key=lambda c: (topo.path_rtt_ms(c, region), c)) if reachable else None
 
@@ -221,12 +224,13 @@ class TrainingEngine:
             rate = self._rate(job, p) if pool.info.serves != "inference" else 0.0
             durations.append(job.remaining / rate if rate > 0 else math.inf)
             ok = ds is None or residency_allows(self.scenario, ds, region)
-            allowed.append(ok or ds.residency.mode == "soft")
             src = self._source_for(ds.name, region) if ds is not None else None
+            cut_off = ds is not None and src is None and region not in self.copies[ds.name]
+            allowed.append((ok or ds.residency.mode == "soft") and not cut_off)
             size = ds.size_gb if src is not None else 0.0
             gb.append(size)
             cost.append(size * self._egress(src, region) if src else 0.0)
-            topo = self.world.topology
+            topo = self.transfers.topology
             secs.append(topo.path_rtt_ms(src, region) / 2000 + size * 8 / topo.bottleneck_gbps(src, region)
                         if src else 0.0)
             penalty.append(0.0 if ok or ds is None else size * ds.residency.penalty_usd_per_gb)
@@ -268,7 +272,24 @@ class TrainingEngine:
         for p, g in parts:
             self._set_used(p, g)
         job.regions = sorted({self.pools[p].info.region for p, _ in parts})
+        job.home = self.pools[parts[0][0]].info.region  # where its checkpoints are written
         job.process = self.env.process(self._run(job))
+
+    def rerouted(self, topology) -> None:
+        """Links failed or came back: new routes for transfers; wake jobs waiting for one."""
+        self.transfers.topology = topology
+        waiting, self._route_changed = self._route_changed, self.env.event()
+        waiting.succeed()
+        self.request_placement()
+
+    def _unreachable(self, job: Job) -> bool:
+        """Some region of the job lacks its dataset and no copy can reach it now."""
+        wl = self.scenario.training[job.workload]
+        if wl.dataset is None:
+            return False
+        name = wl.dataset
+        return any(r not in self.copies[name] and (name, r) not in self._copying and self._source_for(name, r) is None
+                   for r in job.regions)
 
     def _data_ready(self, job: Job):
         """Events to wait for so that every region of the job holds its dataset."""
@@ -323,9 +344,9 @@ class TrainingEngine:
         """A checkpoint was written (or taken on preemption) where the job runs: it is the
         newest copy there; replicate it to the configured regions over the WAN."""
         ckpt = self.scenario.training[job.workload].checkpoint
-        if ckpt.size_gb <= 0 or not job.regions:
+        if ckpt.size_gb <= 0 or not job.home:
             return
-        here, value = job.regions[0], job.saved
+        here, value = job.home, job.saved
         job.copies[here] = min(job.copies.get(here, math.inf), value)
         for target in ckpt.replicate_to:
             if target != here and self.transfers.topology.path(here, target) is not None:
@@ -344,10 +365,10 @@ class TrainingEngine:
         return done
 
     def _restore(self, job: Job):
-        """Before a restart at ``job.regions[0]``: resume from the most advanced copy that is
+        """Before a restart at ``job.home``: resume from the most advanced copy that is
         reachable and not in a dark region, fetching it over the WAN if it is elsewhere;
         with no such copy, start again from the beginning."""
-        here, topology = job.regions[0], self.transfers.topology
+        here, topology = job.home, self.transfers.topology
         usable = [(value, region != here, topology.path_rtt_ms(region, here), region)
                   for region, value in job.copies.items()
                   if not self._dark(region) and (region == here or topology.path(region, here) is not None)]
@@ -365,6 +386,10 @@ class TrainingEngine:
         env, wl = self.env, self.scenario.training[job.workload]
         ckpt = wl.checkpoint
         try:
+            while self._unreachable(job):  # placed, then cut off: wait for a route
+                began = env.now
+                yield self._route_changed
+                job.transfer_s += env.now - began
             waits = self._data_ready(job)
             if waits:
                 began = env.now
@@ -393,10 +418,10 @@ class TrainingEngine:
                     job.saved = job.remaining
                     self._checkpointed(job)
             job.remaining = job.saved = 0.0
-            regions = job.regions
+            home = job.home
             self._finish(job, "completed")
             for listener in self.completion_listeners:
-                listener(self.scenario.training[job.workload].name, regions[0])
+                listener(self.scenario.training[job.workload].name, home)
         except simpy.Interrupt as stop:
             self._stopped(job, stop.cause)
 

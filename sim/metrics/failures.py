@@ -23,7 +23,7 @@ def failures_summary(records: Sequence[FailureRecord], availability: Mapping[str
 
     ``mttr_h_observed`` averages the repair times of node failures repaired by ``end_s``."""
     nodes = [r for r in records if r.kind == "node"]
-    repaired = np.array([r.end_s - r.start_s for r in nodes if r.end_s <= end_s], dtype=float)
+    repaired = np.array([r.end_s - r.start_s for r in nodes if r.end_s <= end_s and r.hit != "down"], dtype=float)
     weights = {r: total_gpus[r] for r in availability}
     overall = (sum(availability[r] * w for r, w in weights.items()) / sum(weights.values())) if weights else None
     hits = {kind: sum(1 for r in nodes if r.hit == kind) for kind in ("inference", "training", "idle")}
