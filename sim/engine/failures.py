@@ -256,7 +256,7 @@ class FailureEngine:
 
     def _reroute(self) -> None:
         """Recompute the routing table without the cut links; tell inference; note which
-        origins can reach no pool at all."""
+        origins can reach no pool that serves requests."""
         from sim.world.topology import without_links
 
         cut = {edge for edge, n in self._cut.items() if n > 0}
@@ -266,8 +266,10 @@ class FailureEngine:
         for listener in self.route_listeners:
             listener(self.topology)
         names = self.topology.names
-        with_pools = [names.index(r) for r in {p.info.region for p in self.pools}]
+        with_pools = [names.index(r) for r in {p.info.region for p in self.pools if p.info.serves != "training"}]
         for o, origin in enumerate(names):
+            if not with_pools:
+                break
             alone = not np.isfinite(self.topology.rtt_ms[o, with_pools]).any()
             spans = self.cut_off.setdefault(origin, [])
             if alone and (not spans or spans[-1][1] < self.env.now):
