@@ -99,16 +99,26 @@ def allocate(entities: list[Entity], load: float, L_max: float,
     ``entities`` give the capacity that can run now; ``nominal`` (the same entities at full
     size, default ``entities``) sets the demand, so failed capacity spills over instead of
     shrinking the demand."""
-    weights = [e.weight for e in entities]
-    total_w = sum(weights)
-    caps = [float(e.capacity_gpus) for e in entities]
-    full = [float(e.capacity_gpus) for e in (nominal if nominal is not None else entities)]
-    weighted_cap = sum(c for c, w in zip(full, weights) if w > 0)
-    demand = load / L_max * weighted_cap
+    weights, caps, demand = _inputs(entities, load, L_max, nominal)
     served, rest = _water_fill(demand, caps, weights)
     standby = [c if w == 0 else 0.0 for c, w in zip(caps, weights)]
     extra, unmet = _water_fill(rest, standby, standby)
-    target = [a + b for a, b in zip(served, extra)]
+    return _result(entities, load, L_max, demand, [a + b for a, b in zip(served, extra)], unmet)
+
+
+def _inputs(entities: list[Entity], load: float, L_max: float,
+            nominal: list[Entity] | None) -> tuple[list[float], list[float], float]:
+    """Weights, capacities now, and the demand in GPUs (from the nominal capacities)."""
+    weights = [e.weight for e in entities]
+    caps = [float(e.capacity_gpus) for e in entities]
+    full = [float(e.capacity_gpus) for e in (nominal if nominal is not None else entities)]
+    return weights, caps, load / L_max * sum(c for c, w in zip(full, weights) if w > 0)
+
+
+def _result(entities: list[Entity], load: float, L_max: float, demand: float, target: list[float],
+            unmet: float) -> AllocationResult:
+    weights = [e.weight for e in entities]
+    total_w = sum(weights)
     return AllocationResult(
         load=load, resources=resources(weights, load, L_max),
         shares=tuple(w / total_w for w in weights), demand_gpus=demand,
@@ -130,18 +140,9 @@ def allocate_packed(entities: list[Entity], load: float, L_max: float,
                     nominal: list[Entity] | None = None) -> AllocationResult:
     """Like :func:`allocate`, but filling weighted entities one at a time by decreasing
     weight (ties: declaration order), then standbys by decreasing capacity."""
-    weights = [e.weight for e in entities]
-    total_w = sum(weights)
-    caps = [float(e.capacity_gpus) for e in entities]
-    full = [float(e.capacity_gpus) for e in (nominal if nominal is not None else entities)]
-    demand = load / L_max * sum(c for c, w in zip(full, weights) if w > 0)
+    weights, caps, demand = _inputs(entities, load, L_max, nominal)
     weighted = sorted((i for i, w in enumerate(weights) if w > 0), key=lambda i: (-weights[i], i))
     served, rest = _fill_in_order(demand, caps, weighted)
     standby = sorted((i for i, w in enumerate(weights) if w == 0), key=lambda i: (-caps[i], i))
     extra, unmet = _fill_in_order(rest, caps, standby)
-    target = [a + b for a, b in zip(served, extra)]
-    return AllocationResult(
-        load=load, resources=resources(weights, load, L_max),
-        shares=tuple(w / total_w for w in weights), demand_gpus=demand,
-        target_gpus=tuple(target), unmet_gpus=unmet,
-        active_replicas=tuple(_replicas(t, e) for t, e in zip(target, entities)))
+    return _result(entities, load, L_max, demand, [a + b for a, b in zip(served, extra)], unmet)

@@ -134,23 +134,7 @@ def test_detection_does_not_take_a_second_replica_out_of_service(tmp_path):
 
 
 # -- failover and failback ----------------------------------------------------------------
-TWO_REGIONS = """\
-name: failover
-duration: 10h
-regions:
-  - {name: a, lat: 0, lon: 0, pools: [{name: p, gpu: H100, replicas: 4, gpus_per_replica: 8, slots_per_replica: 2}]}
-  - {name: b, lat: 0, lon: 10, pools: [{name: p, gpu: H100, replicas: 4, gpus_per_replica: 8, slots_per_replica: 2}]}
-links:
-  - {a: a, b: b, rtt_ms: 20, bandwidth_gbps: 100}
-scheduler:
-  interval: 1h
-  load_model: {kind: constant, L: 50}
-  allocation: {weights: {a: 1}, L_max: 100}
-failures:
-  outages: [{region: a, at: 2h, duration: 3h}]
-  detection: 60s
-  warmup: 4m
-"""
+from tests.engine.test_failures import TWO_REGIONS  # noqa: E402  (a outage 2-5 h, detection 60 s, warm-up 4 min)
 
 
 def test_an_unrelated_detection_does_not_restart_a_warming_standby(tmp_path):
