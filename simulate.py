@@ -262,10 +262,10 @@ def _sweep_inputs(args: argparse.Namespace) -> tuple:
     from sim.experiment import is_sweep_file, read_sweep_file
 
     if not is_sweep_file(args.scenario):
-        return args.scenario, [], args.seeds or 1, args.sets, args.metrics, args.out
+        return args.scenario, [], 1 if args.seeds is None else args.seeds, args.sets, args.metrics, args.out
     spec, base = read_sweep_file(args.scenario)
     out = args.out or (base / spec.out if spec.out else None)
-    return (base / spec.scenario, spec.axes(), args.seeds or spec.seeds, [*spec.set, *args.sets],
+    return (base / spec.scenario, spec.axes(), spec.seeds if args.seeds is None else args.seeds, [*spec.set, *args.sets],
             args.metrics or spec.metrics, out)
 
 

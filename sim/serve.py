@@ -153,15 +153,21 @@ def file_and_module_problems(loaded: LoadedScenario) -> list[Problem]:
     """Fields of the resolved scenario that would read a file or import a module.
 
     A key in ``_FILE_KEYS`` or ending in ``_path`` names a file; any string under
-    ``scheduler.routing`` or ``scheduler.placement`` with a separator is a module policy."""
+    ``scheduler.routing``, ``scheduler.placement`` or ``scheduler.allocation.policy`` with a
+    separator is a module policy."""
     problems = []
     for path, value in _strings(resolved_dict(loaded.scenario)):
         key = str(path[-1]) if path else ""
         if key in _FILE_KEYS or key.endswith("_path"):
             problems.append(loaded.problem(path, "names a file; the service accepts no file paths", value))
-        elif path[:2] in (("scheduler", "routing"), ("scheduler", "placement")) and _looks_like_path(value):
+        elif _is_policy_path(path) and _looks_like_path(value):
             problems.append(loaded.problem(path, "names a module; the service runs registered policies only", value))
     return problems
+
+
+def _is_policy_path(path: tuple) -> bool:
+    return path[:2] in (("scheduler", "routing"), ("scheduler", "placement")) or \
+        path[:3] == ("scheduler", "allocation", "policy")
 
 
 # -- bounded runs ----------------------------------------------------------------------------
@@ -350,8 +356,15 @@ class MeridianServer(ThreadingHTTPServer):
 
 
 def make_server(service: Service, host: str = "127.0.0.1", port: int = 8000) -> MeridianServer:
-    """A bound, not yet serving, server (port 0: an ephemeral port, see ``server_address``)."""
-    return MeridianServer((host, port), service)
+    """A bound, not yet serving, server (port 0: an ephemeral port, see ``server_address``).
+
+    A host or port it cannot bind is a :class:`~sim.errors.UsageError` (exit 2)."""
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port: must be 0..65535 (got {port})")
+    try:
+        return MeridianServer((host, port), service)
+    except (OSError, OverflowError) as exc:
+        raise UsageError(f"--host/--port: cannot listen on {host}:{port} ({exc})") from None
 
 
 def _is_loopback(host: str) -> bool:

@@ -77,7 +77,13 @@ class Target:
         return value is not None and OPERATORS[self.op](value, self.threshold)
 
     def __str__(self) -> str:
-        return f"{self.path}{self.op}{self.threshold:g}"
+        return f"{self.path}{self.op}{_number_text(self.threshold)}"
+
+
+def _number_text(value: float) -> str:
+    """The shortest text that reads back as ``value`` (no rounding, no needless ``.0``)."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
 
 
 def parse_target(text: str) -> Target:

@@ -27,9 +27,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from sim.errors import PolicyError, UsageError
-from sim.experiment.executors import execute_tasks
+from sim.experiment.executors import check_executor, execute_tasks
 from sim.experiment.plan import render_value
 from sim.experiment.stats import DEFAULT_METRICS, paired_interval, t_interval
+from sim.experiment.sweep import claim_folder
 from sim.experiment.tasks import RunTask
 from sim.fileio import write_csv_atomic, write_json_atomic
 from sim.policies import create
@@ -73,6 +74,8 @@ class ComparisonPlan:
     seeds: tuple[int, ...]
     metrics: tuple[str, ...]
     tasks: tuple[RunTask, ...]  # policy-major: tasks[p * len(seeds) + k]
+    identity: dict[str, Any] | None = None  # what the folder holds (compare.json)
+    explicit_metrics: bool = False  # --metric given: keep every path, even if no run has it
 
 
 def policy_label(name: str) -> str:
@@ -102,17 +105,23 @@ def plan_comparison(scenario: str | Path, policies: Sequence[PolicyChoice], seed
     """Check the policies and the scenario, and lay out one run per policy and seed."""
     _check_policies(policies, seeds)
     base = load_scenario(scenario, list(sets))
+    for choice in policies:  # each policy must enter the scenario (exit 2 before any run)
+        load_scenario(scenario, [*sets, choice.override()])
     first = base.scenario.seed
     seed_list = tuple(first + k for k in range(seeds))
     if out is None:
         stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         out = root / base.scenario.name / f"compare-{stamp}"
+    explicit = bool(metrics)
     metrics = tuple(metrics or DEFAULT_METRICS)
     source = str(Path(scenario).resolve())
     tasks = [RunTask(source, (*sets, choice.override(), f"seed={seed}"),
                      str(Path(out).resolve() / f"{choice.label}-s{seed}"), metrics, tuple(command))
              for choice in policies for seed in seed_list]
-    return ComparisonPlan(Path(out), source, tuple(policies), seed_list, metrics, tuple(tasks))
+    identity = {"scenario": source, "config_sha256": base.config_hash, "set": list(sets),
+                "policies": [{"kind": c.kind, "name": c.name, "params": dict(c.params)} for c in policies],
+                "seeds": list(seed_list)}
+    return ComparisonPlan(Path(out), source, tuple(policies), seed_list, metrics, tuple(tasks), identity, explicit)
 
 
 def _check_policies(policies: Sequence[PolicyChoice], seeds: int) -> None:
@@ -133,8 +142,12 @@ def _check_policies(policies: Sequence[PolicyChoice], seeds: int) -> None:
 
 def run_comparison(plan: ComparisonPlan, backend: str = "process", workers: int = 1,
                    scheduler: str | None = None) -> dict[str, Any]:
-    """Run every (policy, seed) and write ``comparison.json`` and ``comparison.csv``."""
-    plan.out.mkdir(parents=True, exist_ok=True)
+    """Run every (policy, seed) and write ``comparison.json`` and ``comparison.csv``.
+
+    Runs already complete in the folder are reused, which is only right for the same
+    comparison: ``compare.json`` records what the folder holds and a different one is refused."""
+    check_executor(backend, workers, scheduler)
+    claim_folder(plan.out, "compare.json", plan.identity or {}, "comparison")
     results: list[dict[str, Any] | None] = [None] * len(plan.tasks)
     for index, result in execute_tasks(plan.tasks, backend, workers, scheduler):
         results[index] = result
@@ -157,7 +170,8 @@ def summarise(plan: ComparisonPlan, results: Sequence[dict[str, Any] | None]) ->
         for metric, value in result["metrics"].items():
             values[choice.label].setdefault(metric, {})[seed] = value
     baseline = plan.policies[0].label
-    metrics = [m for m in plan.metrics if any(m in v for v in values.values())]
+    metrics = list(plan.metrics) if plan.explicit_metrics else [
+        m for m in plan.metrics if any(m in v for v in values.values())]
     table = {m: {label: _policy_stats(values[label].get(m, {}), values[baseline].get(m, {}), label == baseline)
                  for label in values} for m in metrics}
     return {"scenario": plan.scenario, "baseline": baseline, "confidence": 0.95,

@@ -39,17 +39,22 @@ SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_N
 Result = tuple[int, dict[str, Any]]
 
 
+def check_executor(backend: str = "process", workers: int = 1, scheduler: str | None = None) -> None:
+    """Reject bad --workers/--backend/--scheduler before anything is written or run."""
+    if workers < 1:
+        raise UsageError(f"--workers: must be >= 1 (got {workers})")
+    if backend not in BACKENDS:
+        raise UsageError(f"--backend: must be one of {', '.join(BACKENDS)} (got {backend!r})")
+    if scheduler is not None and backend != "dask":
+        raise UsageError("--scheduler: needs --backend dask")
+
+
 def execute_tasks(tasks: Sequence[RunTask], backend: str = "process", workers: int = 1,
                   scheduler: str | None = None) -> Iterator[Result]:
     """Run every task on ``backend``; yield ``(task index, result)`` as each finishes."""
-    if workers < 1:
-        raise UsageError(f"--workers: must be >= 1 (got {workers})")
+    check_executor(backend, workers, scheduler)
     if backend == "dask":
         return _dask(tasks, workers, scheduler)
-    if backend != "process":
-        raise UsageError(f"--backend: must be one of {', '.join(BACKENDS)} (got {backend!r})")
-    if scheduler is not None:
-        raise UsageError("--scheduler: needs --backend dask")
     if workers == 1 or len(tasks) <= 1:
         return _serial(tasks)
     return _pool(tasks, workers)

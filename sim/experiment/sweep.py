@@ -27,7 +27,7 @@ from typing import Any, Sequence
 from tqdm import tqdm
 
 from sim.errors import UsageError
-from sim.experiment.executors import execute_tasks
+from sim.experiment.executors import check_executor, execute_tasks
 from sim.experiment.plan import Axis, render_value
 from sim.experiment.stats import DEFAULT_METRICS
 from sim.experiment.tasks import RunTask, finished_result, is_complete
@@ -109,6 +109,7 @@ def _check_axes(axes: Sequence[Axis], seeds: int) -> None:
 def run_sweep(plan: SweepPlan, backend: str = "process", workers: int = 1, scheduler: str | None = None,
               progress: bool = True) -> SweepOutcome:
     """Run every task of ``plan`` not already complete, keeping ``index.csv`` current."""
+    check_executor(backend, workers, scheduler)
     _claim_folder(plan)
     outcome = SweepOutcome(plan, [None] * len(plan.tasks))
     todo = []
@@ -136,16 +137,21 @@ def run_sweep(plan: SweepPlan, backend: str = "process", workers: int = 1, sched
 
 
 def _claim_folder(plan: SweepPlan) -> None:
-    """Write ``sweep.json``, or check that the folder holds this very sweep."""
-    marker = plan.out / "sweep.json"
+    claim_folder(plan.out, "sweep.json", plan.identity, "sweep")
+
+
+def claim_folder(out: Path, marker_name: str, identity: dict[str, Any], what: str) -> None:
+    """Write the folder's identity file, or check that the folder holds this very
+    experiment (so a resumed run never mixes runs of another scenario or grid)."""
+    marker = out / marker_name
     if marker.is_file():
         found = json.loads(marker.read_text(encoding="utf-8"))
-        if found != plan.identity:
-            raise UsageError(f"{plan.out}: holds a different sweep (see its sweep.json); "
+        if found != identity:
+            raise UsageError(f"{out}: holds a different {what} (see its {marker_name}); "
                              "choose another --out or remove the folder")
         return
-    plan.out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(marker, plan.identity)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(marker, identity)
 
 
 def index_rows(outcome: SweepOutcome) -> tuple[list[str], list[dict[str, Any]]]:

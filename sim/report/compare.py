@@ -43,7 +43,13 @@ DONE = ("ok", "skipped")
 
 
 def read_comparison(folder: Path) -> dict[str, Any]:
-    return read_json(Path(folder) / "comparison.json")
+    """``comparison.json``, checked to be one (a clear error otherwise)."""
+    path = Path(folder) / "comparison.json"
+    report = read_json(path)
+    missing = [k for k in ("baseline", "policies", "metrics", "results", "runs") if k not in report]
+    if missing:
+        raise UsageError(f"{path}: not a comparison written by simulate.py compare (missing {', '.join(missing)})")
+    return report
 
 
 def _ok_runs(folder: Path, report: dict[str, Any], label: str) -> list[Path]:
@@ -222,7 +228,20 @@ def _origin_figure(by_origin: dict[str, dict[str, Band]]) -> "plt.Figure":
 
 
 def read_index(folder: Path) -> list[dict[str, str]]:
-    return read_rows(Path(folder) / "index.csv")
+    """``index.csv`` of a sweep or plan, checked: its columns, and numbers where metrics are."""
+    path = Path(folder) / "index.csv"
+    rows = read_rows(path)
+    columns = list(rows[0]) if rows else []
+    required = ("run", "seed", "status", "error", "path")
+    if rows and not set(required) <= set(columns):
+        raise UsageError(f"{path}: not an index written by simulate.py sweep or plan "
+                         f"(needs columns {', '.join(required)}; has {', '.join(columns)})")
+    _, metrics = sweep_columns(rows)
+    for line, row in enumerate(rows, start=2):
+        for metric in metrics:
+            if row.get(metric, "") != "" and not _is_number(row[metric]):
+                raise UsageError(f"{path}:{line}: {metric}: not a number (got {row[metric]!r})")
+    return rows
 
 
 def sweep_columns(rows: list[dict[str, str]]) -> tuple[list[str], list[str]]:
@@ -243,21 +262,25 @@ def _x_values(rows: list[dict[str, str]], param: str) -> tuple[np.ndarray, list[
     return np.array([labels.index(v) for v in values], dtype=float), labels
 
 
-def plot_sweep_metric(ax, rows: list[dict[str, str]], param: str, metric: str, group: str | None = None) -> None:
+def plot_sweep_metric(ax, rows: list[dict[str, str]], param: str, metric: str,
+                      group: str | Sequence[str] | None = None) -> None:
     """``metric`` against ``param``: seeds as dots, the mean over seeds as a line with its
-    95 % t interval shaded; a line per ``group`` value."""
+    95 % t interval shaded; a line per value of ``group`` (one parameter, or several: a line
+    per combination, so that different grid points are never averaged together)."""
+    keys = [group] if isinstance(group, str) else list(group or [])
     done = [r for r in rows if r["status"] in DONE and r.get(metric, "") != ""]
-    groups = sorted({r[group] for r in done}) if group else [None]
+    combo = [tuple(r[k] for k in keys) for r in done]
+    groups = sorted(set(combo)) if keys else [()]
     xs_all, labels = _x_values(done, param) if done else (np.zeros(0), None)
     for k, g in enumerate(groups):
-        mine = np.array([group is None or r[group] == g for r in done], dtype=bool)
+        mine = np.array([c == g for c in combo], dtype=bool) if keys else np.ones(len(done), dtype=bool)
         xs, ys = xs_all[mine], np.array([float(r[metric]) for r, m in zip(done, mine) if m])
         color = PALETTE[k % len(PALETTE)]
         ax.scatter(xs, ys, color=color, s=10, alpha=0.5)
         levels = np.unique(xs)
         ci = [t_interval(list(ys[xs == v])) for v in levels]
         ax.plot(levels, [c.mean for c in ci], color=color, marker="o",
-                label=f"{group} = {g}" if group else "mean over seeds")
+                label=", ".join(f"{name} = {value}" for name, value in zip(keys, g)) if keys else "mean over seeds")
         low = [c.low if c.low is not None else c.mean for c in ci]
         high = [c.high if c.high is not None else c.mean for c in ci]
         ax.fill_between(levels, low, high, color=color, alpha=0.2, linewidth=0)
@@ -284,7 +307,7 @@ def sweep_charts(folder: Path, metrics: Sequence[str] | None = None) -> list[Ent
     others = [p for p in params if p != x]
     title = "Mean over seeds with 95 % confidence interval (dots: seeds)"
     entries.append(Chart("sweep", f"Metrics against {x}", "index.csv", lambda: _grid(
-        chosen, lambda ax, m: plot_sweep_metric(ax, rows, x, m, others[0] if others else None), title, (4.5, 3.4))))
+        chosen, lambda ax, m: plot_sweep_metric(ax, rows, x, m, others), title, (4.5, 3.4))))
     return entries
 
 

@@ -117,7 +117,10 @@ def to_html(doc: Document) -> str:
 
 
 def _md_cell(text: str) -> str:
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """Text safe in a Markdown table cell: no raw HTML (renderers pass it through), no
+    unescaped pipe, one line."""
+    text = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
 def _md_table(table: Table) -> str:

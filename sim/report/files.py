@@ -46,6 +46,8 @@ def read_json(path: Path) -> dict[str, Any]:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise UsageError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not a UTF-8 text file") from None
     if not isinstance(data, dict):
         raise UsageError(f"{path}: expected a JSON object (got {type(data).__name__})")
     return data
@@ -55,8 +57,11 @@ def read_rows(path: Path) -> list[dict[str, str]]:
     """Rows of a CSV file as dicts of strings; ``[]`` when the file is absent."""
     if not Path(path).is_file():
         return []
-    with open(path, newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            return list(csv.DictReader(handle))
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not a UTF-8 text file") from None
 
 
 def has_columns(rows: list[dict[str, str]], *columns: str) -> bool:
