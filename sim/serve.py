@@ -311,6 +311,7 @@ def _reject_constant(name: str) -> None:
 class _Handler(BaseHTTPRequestHandler):
     server: MeridianServer
     server_version = "Meridian"
+    timeout = 30  # s: a client that stops sending (short body, idle socket) frees its thread
 
     def _dispatch(self) -> None:
         try:
