@@ -99,7 +99,10 @@ class SchedulerProcess:
         """Re-allocate now, on the capacity that is up; replicas it activates serve after
         the warm-up."""
         if self.load is not None:
-            self._decide(self.load, warm=True)
+            decision = self._decide(self.load, warm=True)
+            nan = float("nan")
+            self.emit(LoadSample(self.env.now, self.load, decision.resources, decision.demand_gpus,
+                                 decision.unmet_gpus, nan, nan))
 
     def run(self) -> Generator[simpy.Event, None, None]:
         config, env = self.config, self.env

@@ -148,6 +148,63 @@ def test_llama3_scenario_is_what_the_paper_describes():
     assert s.training[0].jobs.gpus == 16384
 
 
+SPARES = """\
+name: n-plus-k
+seed: {seed}
+duration: {days}d
+regions:
+  - name: a
+    lat: 0
+    lon: 0
+    pools:
+      - {{name: main, gpu: H100, replicas: 8, gpus_per_replica: 8}}
+      - {{name: spare, gpu: H100, replicas: {k}, gpus_per_replica: 8}}
+scheduler:
+  interval: 1h
+  load_model: {{kind: constant, L: 100}}
+  allocation: {{weights: {{a/main: 1}}, L_max: 100}}
+failures:
+  nodes: [{{mtbf: 5d, repair: {{mean: 12h}}}}]
+  detection: 0s
+  warmup: 0s
+"""
+
+
+def unmet_theory(k: int, days: float, n_main: int = 8, gpus: int = 8, m_h: float = 120.0, r_h: float = 12.0) -> float:
+    """Expected unmet GPU-hours with k spares: each of the n = 8 + k replicas is up or down
+    independently (exponential up and repair times, repairs in parallel), so the replicas
+    down at t are Binomial(n, p(t)) with p(t) = q (1 - exp(-(l + m) t)), q = MTTR / (MTBF +
+    MTTR); the demand is the 8 main replicas, so `(down - k)+` replicas are missing."""
+    from scipy import stats
+
+    n, lam, mu = n_main + k, 1 / m_h, 1 / r_h
+    q = lam / (lam + mu)
+    ts = np.linspace(0.0, days * 24.0, 4001)
+    p = q * (1 - np.exp(-(lam + mu) * ts))
+    down = np.arange(n + 1)
+    missing = [np.sum(stats.binom.pmf(down, n, pt) * np.maximum(down - k, 0)) for pt in p]
+    return float(np.trapezoid(missing, ts) * gpus)
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_unmet_demand_with_k_spares_matches_the_binomial_repair_model(k):
+    """N+k: 8 replicas carry the whole load, k spares stand by; failures are detected at
+    once. The allocation's unmet GPU-hours over 600 days, 6 seeds, against the binomial
+    model, 99 % Student-t interval."""
+    from sim.metrics import CapacityObserver
+    from tests.validation.test_mmc import T99
+
+    days, values = 600, []
+    for seed in range(1, 7):
+        scenario = parse_scenario(SPARES.format(seed=seed, days=days, k=k)).scenario
+        observer = CapacityObserver({"a": (8 + k) * 8})
+        result = simulate(scenario, build_world(scenario), [observer], Streams(scenario.seed))
+        values.append(observer.summary(0.0, result.end_s)["allocation"]["unmet_gpu_hours"])
+    values = np.array(values)
+    half = T99[len(values) - 1] * values.std(ddof=1) / math.sqrt(len(values))
+    assert abs(values.mean() - unmet_theory(k, days)) <= half, (values.mean(), unmet_theory(k, days), half)
+
+
 def main() -> None:
     """Print the figures VALIDATION.md quotes: python -m tests.validation.test_failures_theory"""
     print("| MTBF (h) | MTTR (h) | A = MTBF/(MTBF+MTTR) | A expected (with start-up) | A measured | 4 sd | "
@@ -170,6 +227,21 @@ def main() -> None:
         result = simulate(scenario, build_world(scenario), [], Streams(scenario.seed))
         jobs = result.training.records(result.end_s)
         print(f"| {tau:.3f} | {f:.2f} | {np.mean([j.end_s - j.arrival_s for j in jobs]) / 3600:.3f} |")
+    from sim.metrics import CapacityObserver
+    from tests.validation.test_mmc import T99
+
+    print("\n| spares k | unmet GPU-h theory | measured (6 seeds, 99 % CI) |")
+    print("|---|---|---|")
+    for k in (1, 2):
+        values = []
+        for seed in range(1, 7):
+            scenario = parse_scenario(SPARES.format(seed=seed, days=600, k=k)).scenario
+            observer = CapacityObserver({"a": (8 + k) * 8})
+            result = simulate(scenario, build_world(scenario), [observer], Streams(scenario.seed))
+            values.append(observer.summary(0.0, result.end_s)["allocation"]["unmet_gpu_hours"])
+        values = np.array(values)
+        half = T99[5] * values.std(ddof=1) / math.sqrt(6)
+        print(f"| {k} | {unmet_theory(k, 600):.0f} | {values.mean():.0f} +- {half:.0f} |")
 
 
 if __name__ == "__main__":
