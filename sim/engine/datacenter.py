@@ -4,8 +4,8 @@ A :class:`PoolRuntime` is the live counterpart of a static
 :class:`~sim.world.PoolInfo`. The scheduler sets how many replicas should be active (its
 target); failures take replicas down. The replicas that serve are
 ``min(target - lost, up)``: ``up`` counts replicas not failed (0 while the region is dark)
-and ``lost`` counts serving replicas that failed and whose replacement by a healthy idle
-replica is not yet warm. Every change is announced to the observers as a
+and ``lost`` counts serving replicas that failed and whose failure is not yet detected
+(then a healthy replica is asked for in their place, serving after the warm-up). Every change is announced to the observers as a
 :class:`~sim.metrics.PoolState` record and to the listeners.
 
 Public: ``PoolRuntime``.
@@ -58,7 +58,8 @@ class PoolRuntime:
 
     def set_state(self, t_s: float, active_replicas: int, busy_gpus: float, share: float) -> None:
         """Apply a scheduler decision and announce it. While the pool warms up after a
-        failover (``t_s < warm_until``) the target may fall but not rise."""
+        failover (``t_s < warm_until``) the target may fall but not rise; while others warm
+        up to take its load (``t_s < hold_until``) it may rise but not fall."""
         if not 0 <= active_replicas <= self.info.replicas:
             raise ValueError(f"{self.info.key}: active replicas {active_replicas} outside 0..{self.info.replicas}")
         self.desired = active_replicas

@@ -5,7 +5,7 @@ replicas of every pool, applies them and records load, shares and capacity. Regi
 pools the allocation weights do not name are standbys (``r_i = 0``). Until request-level
 workloads exist, the demand the allocation places on a pool is also its busy GPU count.
 
-Public: ``entities_for``, ``SchedulerProcess``, ``scheduler_process``, ``activate_all``.
+Public: ``entities_for``, ``SchedulerProcess``, ``activate_all``.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from sim.metrics.records import LoadSample, Record
 from sim.models import Entity, ObservedRate, allocate, load_at
 from sim.scenario.model import ObservedLoad, Scheduler
 
-__all__ = ["entities_for", "SchedulerProcess", "scheduler_process", "activate_all"]
+__all__ = ["entities_for", "SchedulerProcess", "activate_all"]
 
 
 def entities_for(weights: dict[str, float], pools: Sequence[PoolRuntime],
@@ -122,13 +122,6 @@ class SchedulerProcess:
             self.emit(LoadSample(env.now, load, decision.resources, decision.demand_gpus, decision.unmet_gpus,
                                  forecast, seen))
             yield env.timeout(config.interval)
-
-
-def scheduler_process(env: simpy.Environment, config: Scheduler, pools: Sequence[PoolRuntime],
-                      emit: Callable[[Record], None],
-                      arrivals: Callable[[float, float], int] | None = None) -> Generator[simpy.Event, None, None]:
-    """The scheduler's generator (see :class:`SchedulerProcess`)."""
-    return SchedulerProcess(env, config, pools, emit, arrivals).run()
 
 
 def activate_all(t_s: float, pools: Sequence[PoolRuntime]) -> None:

@@ -11,29 +11,16 @@ import math
 import numpy as np
 import pytest
 
-from sim.engine import simulate
-from sim.metrics.records import STATUS, PoolState
+from sim.metrics.records import STATUS
 from sim.models.reliability import random_outages
 from sim.scenario import parse_scenario
 from sim.streams import Streams
-from sim.world import build_world
 from tests.conftest import run_cli
+from tests.engine.test_consistency import ROLLOUT as CONSISTENCY_ROLLOUT
+from tests.engine.test_failures import active, simulate_text
 
 HOUR = 3600.0
 TRACE_HEADER = "time_s,region,pool,replicas,duration_s\n"
-
-
-def simulate_text(text, overrides=()):
-    scenario = parse_scenario(text, overrides=list(overrides)).scenario
-    log = []
-    result = simulate(scenario, build_world(scenario), [log.append], Streams(scenario.seed))
-    return result, log
-
-
-def active(log, region, t):
-    """Active GPUs of ``region``'s (single) pool at ``t``: the last PoolState at or before t."""
-    states = [r for r in log if isinstance(r, PoolState) and r.region == region and r.t_s <= t]
-    return states[-1].active_gpus
 
 
 def trace_file(tmp_path, rows, name="fail.csv"):
@@ -437,29 +424,8 @@ def test_a_dataset_copy_with_no_path_waits_instead_of_crashing():
 
 
 # -- rollouts and partitions ---------------------------------------------------------------
-ROLLOUT = """\
-name: rollout
-seed: 2
-duration: 4h
-regions:
-  - {name: src, lat: 0, lon: 0, pools: [{name: p, gpu: H100, replicas: 4, gpus_per_replica: 8, slots_per_replica: 4}]}
-  - {name: far, lat: 0, lon: 30, pools: [{name: p, gpu: H100, replicas: 4, gpus_per_replica: 8, slots_per_replica: 4}]}
-  - {name: island, lat: 30, lon: 30}
-links:
-  - {a: src, b: far, rtt_ms: 100, bandwidth_gbps: 8}
-  - {a: far, b: island, rtt_ms: 10, bandwidth_gbps: 8}
-inference:
-  - name: chat
-    origin: {src: 0.5, far: 0.3, island: 0.2}
-    arrival: {process: poisson, rate_per_s: 5}
-    service: {dist: exponential, mean_s: 1.0}
-metrics: {requests: true}
-consistency:
-  model_gb: 100
-  source: src
-  at: [1h]
-  mode: eventual
-"""
+# The rollout of tests/engine/test_consistency.py, with every request's outcome recorded.
+ROLLOUT = CONSISTENCY_ROLLOUT.replace("consistency:\n", "metrics: {requests: true}\nconsistency:\n", 1)
 FAR_CUT_TO_THE_END = "failures:\n  links: [{a: src, b: far, at: 30m, duration: 10h}]\n"
 
 
