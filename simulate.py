@@ -26,10 +26,9 @@ from typing import Sequence
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SCENARIO = HERE / "scenarios" / "default.yaml"
-SEED_PARAMS = {"L0": 100.0, "alpha": 0.2, "T0": 0.0, "weights": [0.25] * 4, "L_max": 100.0}
-
-
 def _parser() -> argparse.ArgumentParser:
+    from sim.scenario.kinds import POLICY_KINDS
+
     parser = argparse.ArgumentParser(prog="simulate.py", description="Meridian: simulate global AI clusters.")
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="simulate a scenario and write a run folder")
@@ -62,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--policy-param", dest="policy_params", action="append", default=[],
                          metavar="NAME.KEY=VALUE", help="a parameter of one --policy (repeatable)")
     compare.add_argument("--seeds", type=int, default=10, help="seeds s, s+1, ... from the scenario's seed (default 10)")
-    compare.add_argument("--kind", choices=("routing", "placement", "allocation"), default="routing",
+    compare.add_argument("--kind", choices=tuple(POLICY_KINDS), default="routing",
                          help="which kind of policy --policy names (default routing)")
     sweep = sub.add_parser("sweep", help="run the cross product of grid values and seeds (resumable)")
     sweep.add_argument("scenario", help="a scenario file, or a sweep file (YAML with a grid key)")
@@ -158,25 +157,11 @@ def _cmd_schema() -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from sim.errors import UsageError
-    from sim.fileio import clean_numbers
-    from sim.models import linear_load, load_at, resources
+    from sim.models.predict import predict
     from sim.scenario import load_scenario
 
-    if args.scenario is None:
-        p = SEED_PARAMS
-        load = float(linear_load(args.t, p["L0"], p["alpha"], p["T0"]))
-        weights, l_max = p["weights"], p["L_max"]
-    else:
-        scheduler = load_scenario(args.scenario, args.sets).scenario.scheduler
-        if scheduler is None or scheduler.load_model is None:
-            raise UsageError(f"{args.scenario}: scheduler.load_model: predict needs a load model and an allocation")
-        if scheduler.load_model.kind == "observed":
-            raise UsageError(f"{args.scenario}: scheduler.load_model: an observed load depends on simulated "
-                             "arrivals; predict evaluates formulas only")
-        load = float(load_at(scheduler.load_model, args.t * 3600.0))
-        weights, l_max = list(scheduler.allocation.weights.values()), scheduler.allocation.L_max
-    print(json.dumps(clean_numbers({"load": load, "resources": resources(weights, load, l_max)})))
+    scheduler = load_scenario(args.scenario, args.sets).scenario.scheduler if args.scenario else None
+    print(json.dumps(predict(args.t, scheduler, args.scenario or "")))
     return 0
 
 
@@ -190,7 +175,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(f"--max-duration: {exc} (got {args.max_duration!r})") from None
     limits = Limits(max_duration_s=max_duration_s, max_wall_s=args.max_wall, max_runs=args.max_runs)
-    return serve(Service(HERE / "scenarios", SEED_PARAMS, limits), args.host, args.port)
+    return serve(Service(HERE / "scenarios", limits), args.host, args.port)
 
 
 def _cmd_policies(args: argparse.Namespace) -> int:

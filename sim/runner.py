@@ -8,7 +8,7 @@ per origin) and, if ``metrics.requests`` is set, ``requests.npz`` (every request
 ``_SUCCESS``, written last. An existing folder is never reused: a clash gets a ``-2``,
 ``-3``... suffix. Every file is written atomically.
 
-Public: ``RunOutcome``, ``run_scenario``, ``execute``, ``default_run_dir``.
+Public: ``RunOutcome``, ``RunObservers``, ``run_scenario``, ``execute``, ``preflight``, ``default_run_dir``.
 """
 from __future__ import annotations
 
@@ -24,26 +24,22 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from sim.engine import simulate
-from sim.errors import PolicyError, ScenarioError
-from sim.policies import create
-from sim.scenario.model import PolicySpec
+from sim.engine import SimulationResult, simulate
+from sim.engine.consistency import rollout_regions
+from sim.errors import PolicyError, Problem, ScenarioError
 from sim.fileio import write_csv_atomic, write_json_atomic, write_requests, write_text_atomic
-from sim.metrics import TIMESERIES_COLUMNS, CapacityObserver, bucket_edges
-from sim.metrics.consistency import consistency_summary
-from sim.metrics.failures import cut_off_requests, failures_summary
-from sim.metrics.records import (CROSSING_COLUMNS, FAILURE_COLUMNS, JOB_COLUMNS, ROLLOUT_COLUMNS, STATUS,
-                                 TRANSFER_COLUMNS)
-from sim.metrics.energy import energy_summary
-from sim.metrics.training import network_summary, training_summary
-from sim.metrics.inference import (INFERENCE_COLUMNS, LATENCY_CDF_COLUMNS, InferenceLayout, busy_gpu_means,
-                                   inference_summary, inference_timeseries, latency_cdf_rows)
+from sim.metrics import (INFERENCE_COLUMNS, LATENCY_CDF_COLUMNS, TIMESERIES_COLUMNS, CapacityObserver,
+                         ConsistencyObserver, FailuresObserver, InferenceLayout, InferenceObserver, NetworkObserver,
+                         TrainingObserver, bucket_edges, energy_summary, timeseries_rows, with_request_busy)
+from sim.policies import create
 from sim.scenario import LoadedScenario
+from sim.scenario.kinds import policy_specs
+from sim.scenario.model import Scenario
 from sim.scenario.yaml_io import dump_yaml
 from sim.streams import Streams
-from sim.world import build_world
+from sim.world import World, build_world
 
-__all__ = ["RunOutcome", "run_scenario", "execute", "preflight", "default_run_dir", "PACKAGES"]
+__all__ = ["RunOutcome", "RunObservers", "run_scenario", "execute", "preflight", "default_run_dir", "PACKAGES"]
 
 PACKAGES = ("simpy", "numpy", "networkx", "matplotlib", "pydantic", "PyYAML")
 Finisher = Callable[[Path], None]
@@ -65,93 +61,73 @@ class RunOutcome:
         return TIMESERIES_COLUMNS
 
 
-def _layout(scenario, world) -> InferenceLayout:
-    pools = world.pools
-    names = world.topology.names
-    return InferenceLayout(
-        regions=tuple(names),
-        pool_region=np.array([names.index(p.region) for p in pools], dtype=np.int64),
-        pool_slots=np.array([p.replicas * p.slots_per_replica for p in pools], dtype=np.int64),
-        pool_gpus_per_slot=np.array([p.gpus_per_replica / p.slots_per_replica for p in pools]),
-        workloads=tuple(w.name for w in scenario.inference),
-        slo_ms=tuple(w.slo_ms for w in scenario.inference))
+@dataclass(frozen=True)
+class RunObservers:
+    """The observers a scenario needs, one per summary section."""
 
+    capacity: CapacityObserver
+    inference: InferenceObserver | None
+    training: TrainingObserver | None
+    network: NetworkObserver | None
+    failures: FailuresObserver | None
+    consistency: ConsistencyObserver | None
 
-def _merge_inference(rows: list[dict[str, Any]], series: dict[str, dict[str, np.ndarray]],
-                     n_buckets: int) -> list[dict[str, Any]]:
-    """Add the request-level columns to the capacity rows (same bucket x region order)."""
-    for k, row in enumerate(rows):
-        cols = series[row["region"]]
-        bucket = k // (len(rows) // n_buckets)
-        for name in INFERENCE_COLUMNS:
-            row[name] = cols[name][bucket]
-        row["busy_gpus"] = cols["busy_gpus"][bucket]
-        used = row["busy_gpus"] + row["training_gpus"]
-        row["utilization"] = used / row["total_gpus"] if row["total_gpus"] else 0.0
-    return rows
+    @classmethod
+    def of(cls, scenario: Scenario, world: World) -> RunObservers:
+        names = world.topology.names
+        warmup = scenario.warmup
+        layout = InferenceLayout.of(scenario, world) if scenario.inference else None
+        pools = [(p.region, p.name, p.total_gpus) for p in world.pools]
+        # Regions without GPUs only originate traffic: they have no capacity rows.
+        return cls(
+            capacity=CapacityObserver({r.name: r.total_gpus for r in world.regions if r.total_gpus}),
+            inference=InferenceObserver(layout, warmup) if layout is not None else None,
+            training=TrainingObserver(warmup) if scenario.training else None,
+            network=NetworkObserver() if scenario.training else None,
+            failures=FailuresObserver(pools, names, bool(scenario.training)) if scenario.failures else None,
+            consistency=(ConsistencyObserver(rollout_regions(world), names,
+                                             layout.pool_region if layout else None, warmup)
+                         if scenario.consistency else None))
 
-
-def _add_inference_busy(utilization: dict[str, Any], busy: dict[str, float], world) -> dict[str, Any]:
-    """Fold request-level busy GPUs into the capacity observer's utilisation (training only)."""
-    gpus = {r.name: r.total_gpus for r in world.regions if r.total_gpus}
-    total = sum(gpus.values())
-    by_region = {r: utilization["by_region"][r] + busy[r] / n for r, n in gpus.items()}
-    inference = sum(busy[r] for r in gpus) / total if total else 0.0
-    return {**utilization, "mean": utilization["mean"] + inference, "by_region": by_region, "inference": inference}
+    def all(self) -> list[Any]:
+        return [o for o in vars(self).values() if o is not None]
 
 
 def execute(loaded: LoadedScenario) -> RunOutcome:
     """Simulate a validated scenario in memory (no files)."""
     scenario = loaded.scenario
     world = build_world(scenario)
-    # Regions without GPUs only originate traffic: they have no capacity rows.
-    capacity = CapacityObserver({r.name: r.total_gpus for r in world.regions if r.total_gpus})
-    base_dir = Path(loaded.source).parent
-    result = simulate(scenario, world, [capacity], Streams(scenario.seed), base_dir, loaded.source)
-    summary = {"scenario": scenario.name, "seed": scenario.seed, "sim_time_s": result.end_s,
-               "warmup_s": scenario.warmup}
-    summary.update(capacity.summary(scenario.warmup, result.end_s))
-    rows = capacity.timeseries(result.end_s, scenario.metrics.bucket)
+    observers = RunObservers.of(scenario, world)
+    result = simulate(scenario, world, observers.all(), Streams(scenario.seed), Path(loaded.source).parent,
+                      loaded.source)
+    return _outcome(scenario, world, observers, result)
+
+
+def _outcome(scenario: Scenario, world: World, o: RunObservers, result: SimulationResult) -> RunOutcome:
+    """Summary sections in their fixed order, the time series, the tables."""
+    end, warmup = result.end_s, scenario.warmup
+    summary: dict[str, Any] = {"scenario": scenario.name, "seed": scenario.seed, "sim_time_s": end,
+                               "warmup_s": warmup, **o.capacity.summary(warmup, end)}
+    edges = bucket_edges(0.0, end, scenario.metrics.bucket)
+    requests = o.inference.columns(end, scenario.metrics.bucket) if o.inference else None
+    rows = timeseries_rows(edges, o.capacity.columns(edges), requests)
     extra: dict[str, Any] = {}
-    if result.requests is not None:
-        layout = _layout(scenario, world)
-        series = inference_timeseries(result.requests, layout, result.end_s, scenario.metrics.bucket)
-        n_buckets = len(bucket_edges(0.0, result.end_s, scenario.metrics.bucket)) - 1
-        rows = _merge_inference(rows, series, n_buckets)
-        busy = busy_gpu_means(result.requests, layout, scenario.warmup, result.end_s)
-        summary["utilization"] = _add_inference_busy(summary["utilization"], busy, world)
-        summary["inference"] = inference_summary(result.requests, layout, scenario.warmup, result.end_s)
-        extra["latency_cdf"] = latency_cdf_rows(result.requests, layout, scenario.warmup)
-        extra["requests"] = result.requests
-    if result.training is not None:
-        engine = result.training
-        jobs = engine.records(result.end_s)
-        summary["training"] = training_summary(jobs, scenario.warmup)
-        summary["network"] = network_summary(engine.transfer_rows, engine.crossings, engine.residency_violations)
-        extra["tables"] = {"jobs.csv": (JOB_COLUMNS, jobs), "transfers.csv": (TRANSFER_COLUMNS, engine.transfer_rows),
-                           "border_crossings.csv": (CROSSING_COLUMNS, engine.crossings)}
-    if result.failures is not None:
-        fe = result.failures
-        lost_h = sum(j.lost_gpu_h for j in extra["tables"]["jobs.csv"][1]) if result.training is not None else 0.0
-        inference, log = result.inference, result.requests
-        cut_off = 0
-        if log is not None:
-            dropped = (log.status == STATUS["rejected"]) | (log.status == STATUS["failed"])
-            cut_off = cut_off_requests(log.t_s, log.origin, dropped, world.topology.names, fe.cut_off)
-        summary["failures"] = failures_summary(
-            fe.records, fe.availability(result.end_s), {r.name: r.total_gpus for r in world.regions},
-            fe.gpu_hours_down(result.end_s), inference.retries if inference else 0,
-            inference.failed if inference else 0, cut_off, lost_h, result.end_s)
-        extra.setdefault("tables", {})["failures.csv"] = (FAILURE_COLUMNS, fe.records)
-    if result.consistency is not None:
-        ce = result.consistency
-        rollouts = ce.records()
-        layout = _layout(scenario, world) if result.requests is not None else None
-        summary["consistency"] = consistency_summary(
-            rollouts, ce.versions, result.end_s, result.requests, world.topology.names,
-            layout.pool_region if layout else None, scenario.warmup)
-        extra.setdefault("tables", {})["rollouts.csv"] = (ROLLOUT_COLUMNS, rollouts)
+    if o.inference is not None:
+        summary["utilization"] = with_request_busy(summary["utilization"], o.inference.busy_gpus(end),
+                                                   o.capacity.total_gpus)
+        summary["inference"] = o.inference.summary(end)
+        extra.update(latency_cdf=o.inference.latency_cdf(), requests=o.inference.log)
+    if o.training is not None and o.network is not None:
+        summary["training"] = o.training.summary()
+        summary["network"] = o.network.summary()
+    if o.failures is not None:
+        summary["failures"] = o.failures.summary(end, {r.name: r.total_gpus for r in world.regions})
+    if o.consistency is not None:
+        summary["consistency"] = o.consistency.summary(end)
     summary["energy"] = energy_summary(rows, world.regions, _bucket_start(scenario))
+    tables = [obs.tables() for obs in (o.training, o.network, o.failures, o.consistency) if obs is not None]
+    if tables:
+        extra["tables"] = {name: table for t in tables for name, table in t.items()}
     return RunOutcome(summary, rows, result.events_processed, extra)
 
 
@@ -168,19 +144,7 @@ def preflight(loaded: LoadedScenario) -> None:
     these problems too, not only ``run``."""
     scenario = loaded.scenario
     problems = []
-    if scenario.scheduler is not None:
-        sched = scenario.scheduler
-        choices = [("routing", ("scheduler", "routing"), sched.routing),
-                   ("placement", ("scheduler", "placement"), sched.placement)]
-        if sched.allocation is not None:
-            choices.append(("allocation", ("scheduler", "allocation", "policy"), sched.allocation.policy))
-        for kind, path, value in choices:
-            spec = PolicySpec(name=value) if isinstance(value, str) else value
-            try:
-                create(kind, spec, np.random.default_rng(0))
-            except PolicyError as exc:
-                where = path + (("name",) if isinstance(value, PolicySpec) else ())
-                problems.append(loaded.problem(where, str(exc).split(": ", 1)[1], spec.name))
+    problems += _policy_problems(loaded)
     base = Path(loaded.source).parent
     for i, wl in enumerate(scenario.inference):
         if wl.arrival.process == "trace" and not (base / wl.arrival.path).is_file():
@@ -191,6 +155,26 @@ def preflight(loaded: LoadedScenario) -> None:
         problems.append(loaded.problem(("failures", "trace"), f"file not found (looked in {base})", failures.trace))
     if problems:
         raise ScenarioError(problems)
+
+
+def _policy_problems(loaded: LoadedScenario) -> list[Problem]:
+    """Every policy the scenario uses must resolve (a module policy is imported here)."""
+    problems = []
+    for kind, path, spec in policy_specs(loaded.scenario):
+        try:
+            create(kind, spec, np.random.default_rng(0))
+        except PolicyError as exc:
+            written = _raw(loaded.data, path)
+            where = path + (("name",) if isinstance(written, dict) else ())
+            problems.append(loaded.problem(where, str(exc).split(": ", 1)[1], spec.name))
+    return problems
+
+
+def _raw(data: Any, path: tuple[str, ...]) -> Any:
+    """The value at ``path`` as written in the scenario file (None if absent)."""
+    for key in path:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
 
 
 def default_run_dir(loaded: LoadedScenario, root: Path, now: dt.datetime) -> Path:

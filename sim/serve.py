@@ -14,7 +14,7 @@ wall-time limit; at most ``max_runs`` run at once; run folders live in a tempora
 removed once the summary is read.
 
 Public: ``Limits``, ``Service``, ``ServiceError``, ``PredictRequest``, ``RunRequest``,
-``shipped_scenarios``, ``predict``, ``override_problems``, ``file_and_module_problems``, ``run_bounded``,
+``shipped_scenarios``, ``override_problems``, ``file_and_module_problems``, ``run_bounded``,
 ``MeridianServer``, ``make_server``, ``serve``.
 """
 from __future__ import annotations
@@ -36,16 +36,16 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sim.errors import MeridianError, Problem, ScenarioError, UsageError
-from sim.fileio import clean_numbers
-from sim.models import linear_load, load_at, resources
+from sim.models.predict import predict
 from sim.runner import preflight, run_scenario
 from sim.scenario import LoadedScenario, parse_scenario, resolved_dict
+from sim.scenario.kinds import POLICY_KINDS
 from sim.scenario.overrides import parse_assignment
 from sim.scenario.yaml_io import format_path
 from sim.units import DAY, format_duration
 
 __all__ = ["Limits", "Service", "ServiceError", "PredictRequest", "RunRequest", "shipped_scenarios",
-           "predict", "override_problems", "file_and_module_problems", "run_bounded", "MeridianServer",
+           "override_problems", "file_and_module_problems", "run_bounded", "MeridianServer",
            "make_server", "serve"]
 
 MAX_BODY_BYTES = 64 * 1024
@@ -96,24 +96,6 @@ class RunRequest(_Request):
 
 
 # -- the two questions ---------------------------------------------------------------------
-def predict(t_h: float, seed_params: Mapping[str, Any], loaded: LoadedScenario | None = None) -> dict[str, Any]:
-    """``{"load", "resources"}`` at ``t_h`` hours, as ``simulate.py predict`` computes them."""
-    if loaded is None:
-        p = seed_params
-        load = float(linear_load(t_h, p["L0"], p["alpha"], p["T0"]))
-        weights, l_max = p["weights"], p["L_max"]
-    else:
-        scheduler = loaded.scenario.scheduler
-        if scheduler is None or scheduler.load_model is None:
-            raise UsageError(f"{loaded.source}: scheduler.load_model: predict needs a load model and an allocation")
-        if scheduler.load_model.kind == "observed":
-            raise UsageError(f"{loaded.source}: scheduler.load_model: an observed load depends on simulated "
-                             "arrivals; predict evaluates formulas only")
-        load = float(load_at(scheduler.load_model, t_h * 3600.0))
-        weights, l_max = list(scheduler.allocation.weights.values()), scheduler.allocation.L_max
-    return clean_numbers({"load": load, "resources": resources(weights, load, l_max)})
-
-
 def shipped_scenarios(root: Path) -> dict[str, Path]:
     """Scenario name -> file for every ``*.yaml`` under ``root`` (``default``, ``validation/mmc``)."""
     return {p.relative_to(root).with_suffix("").as_posix(): p for p in sorted(root.rglob("*.yaml"))}
@@ -166,8 +148,7 @@ def file_and_module_problems(loaded: LoadedScenario) -> list[Problem]:
 
 
 def _is_policy_path(path: tuple) -> bool:
-    return path[:2] in (("scheduler", "routing"), ("scheduler", "placement")) or \
-        path[:3] == ("scheduler", "allocation", "policy")
+    return any(path[:len(kind.path)] == kind.path for kind in POLICY_KINDS.values())
 
 
 # -- bounded runs ----------------------------------------------------------------------------
@@ -222,10 +203,9 @@ def _outcome(receive: Any, exitcode: int | None) -> tuple[str, str]:
 class Service:
     """Answers ``/predict`` and ``/run`` requests given as parsed JSON."""
 
-    def __init__(self, scenarios_dir: Path, seed_params: Mapping[str, Any], limits: Limits = Limits()):
+    def __init__(self, scenarios_dir: Path, limits: Limits = Limits()):
         self.scenarios_dir = Path(scenarios_dir)
         self.catalogue = shipped_scenarios(self.scenarios_dir)
-        self.seed_params = dict(seed_params)
         self.limits = limits
         self._slots = threading.BoundedSemaphore(limits.max_runs)
         self.routes: dict[str, Callable[[Any], dict[str, Any]]] = {"/predict": self.predict, "/run": self.run}
@@ -245,8 +225,10 @@ class Service:
 
     def predict(self, body: Any) -> dict[str, Any]:
         request = _parse(PredictRequest, body)
-        loaded = None if request.scenario is None else self._load(request.scenario)
-        return predict(request.t, self.seed_params, loaded)
+        if request.scenario is None:
+            return predict(request.t)
+        loaded = self._load(request.scenario)
+        return predict(request.t, loaded.scenario.scheduler, loaded.source)
 
     def run(self, body: Any) -> dict[str, Any]:
         request = _parse(RunRequest, body)

@@ -171,12 +171,12 @@ def test_module_allocation_policy_is_found_like_routing_and_placement():
     text = (SCENARIOS / "two_regions.yaml").read_text().replace(
         "L_max: 200}", "L_max: 200, policy: 'this:Zen'}")
     loaded = parse_scenario(text, "x.yaml")
-    assert loaded.scenario.scheduler.allocation.policy == "this:Zen"
+    assert loaded.scenario.scheduler.allocation.policy.name == "this:Zen"
     assert [p.value for p in file_and_module_problems(loaded)] == ["this:Zen"]
 
 
 def test_predict_with_non_finite_t_is_400_and_nothing_escapes():
-    service = Service(SCENARIOS, simulate.SEED_PARAMS, Limits(max_wall_s=5.0))
+    service = Service(SCENARIOS, Limits(max_wall_s=5.0))
     # json.loads reads 1e400 as inf without parse_constant: the model must still refuse it.
     assert service.handle("POST", "/predict", lambda: {"t": float("inf")})[0] == 400
     assert service.handle("POST", "/run", lambda: {"scenario": "validation/mmc", "set": ["=x"]})[0] == 400

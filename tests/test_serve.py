@@ -22,7 +22,7 @@ from tests.conftest import SCENARIOS, run_cli
 @contextlib.contextmanager
 def serving(limits: Limits = Limits(max_wall_s=30.0)) -> Iterator[str]:
     """Base URL of a live server on an ephemeral loopback port, shut down afterwards."""
-    server = make_server(Service(SCENARIOS, simulate.SEED_PARAMS, limits), "127.0.0.1", 0)
+    server = make_server(Service(SCENARIOS, limits), "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

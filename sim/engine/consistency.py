@@ -3,8 +3,8 @@
 A version is released at scheduled times, periodically, or when a training job of a named
 workload completes (from the job's region). It is copied from its source region to every
 other region that serves inference, as WAN transfers that share links with every other
-transfer (:class:`~sim.engine.transfers.TransferManager`). A region cut off by a partition
-gets its copy once a path exists again.
+transfer (:class:`~sim.engine.network.TransferManager`). A region cut off by a partition
+gets its copy once a path exists again (on :class:`~sim.records.RoutesChanged`).
 
 * ``eventual``: each region serves the new version from the moment its copy lands (the
   source at once), so regions serve different versions for a while;
@@ -12,11 +12,13 @@ gets its copy once a path exists again.
   the last copy has landed, then all switch together: never mixed versions, but every
   region serves the old version for the longest lag.
 
-Nothing stops serving during a rollout in either mode. One
-:class:`~sim.metrics.records.RolloutRecord` per version and region gives the lag; the
-requests served by a stale version are counted from the request log afterwards.
+Nothing stops serving during a rollout in either mode. The engine publishes
+:class:`~sim.records.VersionReleased` at each release and one
+:class:`~sim.records.RolloutRecord` per version and region when the version has landed
+everywhere (the rest when the run ends); the requests served by a stale version are
+counted from the request log afterwards.
 
-Public: ``ConsistencyEngine``.
+Public: ``ConsistencyEngine``, ``rollout_regions``.
 """
 from __future__ import annotations
 
@@ -24,24 +26,23 @@ import math
 
 import simpy
 
-from sim.engine.transfers import TransferManager
-from sim.metrics.records import RolloutRecord
+from sim.engine.bus import Bus
+from sim.engine.network import TransferManager
+from sim.records import JobChanged, RolloutRecord, RoutesChanged, VersionReleased
 
-__all__ = ["ConsistencyEngine"]
+__all__ = ["ConsistencyEngine", "rollout_regions"]
 
 
 class ConsistencyEngine:
     """Releases versions and tracks, per region, when each one lands and is served."""
 
-    def __init__(self, env: simpy.Environment, scenario, world, pools, transfers: TransferManager | None):
-        self.env, self.config = env, scenario.consistency
+    def __init__(self, env: simpy.Environment, scenario, world, transfers: TransferManager, bus: Bus):
+        self.env, self.config, self.bus = env, scenario.consistency, bus
         self.world = world
-        self.transfers = transfers or TransferManager(env, world, scenario.network.sharing == "rtt_weighted")
-        serving = [p.info.region for p in pools if p.info.serves != "training"]
-        self.regions = sorted(set(serving), key=world.topology.names.index)
-        with_gpus = [p.info.region for p in pools]
+        self.transfers = transfers
+        self.regions = rollout_regions(world)
+        with_gpus = [p.region for p in world.pools]
         self.default_source = self.config.source or (with_gpus[0] if with_gpus else None)
-        self.rows: list[RolloutRecord] = []
         self._pending: list[tuple[int, str, str]] = []  # (version, source, region) waiting for a path
         self._open: dict[int, dict] = {}
         self.versions = 0
@@ -49,6 +50,8 @@ class ConsistencyEngine:
             env.process(self._release_at(float(t)))
         if self.config.every is not None:
             env.process(self._periodic(float(self.config.every)))
+        bus.subscribe(self.job_changed, (JobChanged,))
+        bus.subscribe(self.rerouted, (RoutesChanged,))
 
     # -- releases ------------------------------------------------------------------------
     def _release_at(self, t: float):
@@ -60,16 +63,17 @@ class ConsistencyEngine:
             yield self.env.timeout(every)
             self.release(self.default_source)
 
-    def job_completed(self, workload: str, region: str) -> None:
+    def job_changed(self, record: JobChanged) -> None:
         """A training job finished: release its model from its region if configured."""
-        if workload in self.config.on_training:
-            self.release(region)
+        if record.event == "completed" and record.workload in self.config.on_training:
+            self.release(record.region)
 
     def release(self, source: str | None) -> None:
         if source is None:
             return
         self.versions += 1
         version, now = self.versions, self.env.now
+        self.bus.emit(VersionReleased(now, version, source))
         targets = [r for r in self.regions if r != source]
         state = {"start": now, "source": source, "landed": {}, "waiting": set(targets)}
         self._open[version] = state
@@ -86,7 +90,7 @@ class ConsistencyEngine:
         _, done, _ = self.transfers.start(source, region, self.config.model_gb * 1e9)
         done.callbacks.append(lambda _event: self._landed(version, region))
 
-    def rerouted(self) -> None:
+    def rerouted(self, record: RoutesChanged) -> None:
         """Paths changed (links failed or came back): start copies that were waiting."""
         pending, self._pending = self._pending, []
         for version, source, region in pending:
@@ -107,14 +111,18 @@ class ConsistencyEngine:
         for region in self.regions:
             landed = state["landed"].get(region, state["start"])
             switched = landed if self.config.mode == "eventual" else last
-            self.rows.append(RolloutRecord(version, state["source"], region, state["start"], landed, switched))
+            self.bus.emit(RolloutRecord(version, state["source"], region, state["start"], landed, switched))
 
-    def records(self) -> list[RolloutRecord]:
-        """Finished rollouts, then those still under way (landed/switched = inf if not yet)."""
-        rows = list(self.rows)
+    def close(self) -> None:
+        """The run ends: publish the rollouts still under way (landed/switched = inf if not yet)."""
         for version, state in sorted(self._open.items()):
             for region in self.regions:
                 landed = state["landed"].get(region, math.inf)
                 switched = landed if self.config.mode == "eventual" else math.inf
-                rows.append(RolloutRecord(version, state["source"], region, state["start"], landed, switched))
-        return sorted(rows, key=lambda r: (r.version, self.regions.index(r.region)))
+                self.bus.emit(RolloutRecord(version, state["source"], region, state["start"], landed, switched))
+
+
+def rollout_regions(world) -> list[str]:
+    """Regions that serve requests, in the world's order: where every version must land."""
+    serving = {p.region for p in world.pools if p.serves != "training"}
+    return sorted(serving, key=world.topology.names.index)

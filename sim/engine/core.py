@@ -1,12 +1,15 @@
-"""The SimPy environment Meridian runs on, counting the events it processes.
+"""The SimPy environment Meridian runs on, and the one event type it adds.
 
-Public: ``Environment``.
+Public: ``Environment``, ``UrgentTimeout``.
 """
 from __future__ import annotations
 
-import simpy
+from typing import Any, Callable
 
-__all__ = ["Environment"]
+import simpy
+from simpy.core import URGENT
+
+__all__ = ["Environment", "UrgentTimeout"]
 
 
 class Environment(simpy.Environment):
@@ -19,3 +22,17 @@ class Environment(simpy.Environment):
     def step(self) -> None:
         super().step()
         self.events_processed += 1
+
+
+class UrgentTimeout(simpy.Event):
+    """A timeout processed before every normal event due at the same instant (a repair
+    due when a failure strikes is applied first, so the failure finds the replica up).
+
+    SimPy offers urgent scheduling only for its own internal events; like its ``Timeout``,
+    this event is born triggered and scheduled once, here at URGENT priority."""
+
+    def __init__(self, env: simpy.Environment, delay: float, callback: Callable[[Any], None]):
+        super().__init__(env)
+        self._ok, self._value = True, None
+        self.callbacks.append(callback)
+        env.schedule(self, URGENT, delay)

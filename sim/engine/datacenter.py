@@ -1,20 +1,21 @@
 """Datacenters at run time: each GPU pool's active capacity and use.
 
 A :class:`PoolRuntime` is the live counterpart of a static
-:class:`~sim.world.PoolInfo`. The scheduler sets how many replicas should be active (its
-target); failures take replicas down. The replicas that serve are
+:class:`~sim.world.PoolInfo` and the only owner of its state. The scheduler sets how many
+replicas should be active (its target); the failure model takes replicas down and brings
+them back through the methods below. The replicas that serve are
 ``min(target - lost, up)``: ``up`` counts replicas not failed (0 while the region is dark)
 and ``lost`` counts serving replicas that failed and whose failure is not yet detected
-(then a healthy replica is asked for in their place, serving after the warm-up). Every change is announced to the observers as a
-:class:`~sim.metrics.PoolState` record and to the listeners.
+(then a healthy replica is asked for in their place, serving after the warm-up). Every
+change is published as a :class:`~sim.records.CapacityChanged` record naming its cause;
+the serving and training engines react to those records.
 
 Public: ``PoolRuntime``.
 """
 from __future__ import annotations
 
-from typing import Callable
-
-from sim.metrics.records import PoolState, Record
+from sim.engine.bus import Bus
+from sim.records import CapacityCause, CapacityChanged
 from sim.world import PoolInfo
 
 __all__ = ["PoolRuntime"]
@@ -23,10 +24,9 @@ __all__ = ["PoolRuntime"]
 class PoolRuntime:
     """Active replicas and busy GPUs of one pool."""
 
-    def __init__(self, info: PoolInfo, emit: Callable[[Record], None], index: int = 0):
+    def __init__(self, info: PoolInfo, bus: Bus, index: int = 0):
         self.info = info
         self.index = index
-        self.listeners: list[Callable[[int, float], None]] = []
         self.active_replicas = info.replicas  # serving now
         self.target = info.replicas  # what the scheduler asked for (applied)
         self.desired = info.replicas  # its latest wish (held back while warming)
@@ -34,13 +34,11 @@ class PoolRuntime:
         self.hold_until = -1.0  # until then it may rise but not fall (others warming to take over)
         self.down = 0  # failed replicas
         self.dark = 0  # outages of the region in progress
-        self.known_down = 0  # what the scheduler knows (after the detection delay)
-        self.known_dark = 0
         self.lost = 0
         self.busy_gpus = 0.0
         self._busy_wish = 0.0  # busy GPUs the scheduler's fluid model asks for
         self.share = 0.0
-        self._emit = emit
+        self._bus = bus
 
     @property
     def up(self) -> int:
@@ -48,15 +46,12 @@ class PoolRuntime:
         return 0 if self.dark else max(self.info.replicas - self.down, 0)
 
     @property
-    def known_up(self) -> int:
-        """Replicas the scheduler believes are up (failures reach it after a detection delay)."""
-        return 0 if self.known_dark else max(self.info.replicas - self.known_down, 0)
-
-    @property
     def active_gpus(self) -> int:
         return self.active_replicas * self.info.gpus_per_replica
 
-    def set_state(self, t_s: float, active_replicas: int, busy_gpus: float, share: float) -> None:
+    # -- the scheduler ----------------------------------------------------------------------
+    def set_state(self, t_s: float, active_replicas: int, busy_gpus: float, share: float,
+                  cause: CapacityCause = "scheduler") -> None:
         """Apply a scheduler decision and announce it. While the pool warms up after a
         failover (``t_s < warm_until``) the target may fall but not rise; while others warm
         up to take its load (``t_s < hold_until``) it may rise but not fall."""
@@ -71,22 +66,42 @@ class PoolRuntime:
             self.target = active_replicas
         self._busy_wish = busy_gpus
         self.share = share
-        self.refresh(t_s)
+        self.refresh(t_s, cause)
 
-    def refresh(self, t_s: float) -> None:
-        """Recompute the serving replicas after a decision, a failure or a repair; announce."""
-        self.active_replicas = max(min(self.target - self.lost, self.up), 0)
-        self.busy_gpus = min(self._busy_wish, float(self.active_gpus))
-        self._emit(PoolState(t_s, self.info.region, self.info.name, self.share, self.active_gpus, self.busy_gpus,
-                             self.up * self.info.gpus_per_replica))
-        for listener in self.listeners:
-            listener(self.index, t_s)
+    def rises_to(self, replicas: int, t_s: float) -> bool:
+        """Would ``replicas`` go beyond what the pool serves or is already warming towards?"""
+        ceiling = max(self.target, self.desired) if t_s < self.warm_until else self.target
+        return replicas > ceiling
+
+    def warm_up_until(self, t_s: float) -> None:
+        """Replicas it activates now serve only from ``t_s`` (a failover's warm-up)."""
+        self.warm_until = max(self.warm_until, t_s)
+
+    def hold_until_time(self, t_s: float) -> None:
+        """Keep serving at least the current target until ``t_s`` (others are warming)."""
+        self.hold_until = max(self.hold_until, t_s)
 
     def warmed(self, t_s: float) -> None:
         """A failover warm-up (or a hold) ended: apply the scheduler's latest wish."""
         if t_s >= self.warm_until and t_s >= self.hold_until and self.desired != self.target:
             self.target = self.desired
-            self.refresh(t_s)
+            self.refresh(t_s, "warmed")
+
+    # -- the failure model ----------------------------------------------------------------
+    def take_down(self, serving: bool) -> None:
+        """One replica failed (``serving``: one that served requests). Announced by the
+        caller's :meth:`refresh`, once whoever the failure struck has reacted."""
+        self.down += 1
+        if serving:
+            self.lost += 1
+
+    def bring_up(self) -> None:
+        """One failed replica was repaired (announce with :meth:`refresh`)."""
+        self.down -= 1
+
+    def set_dark(self, outage_begins: bool) -> None:
+        """An outage of the region begins or ends (announce with :meth:`refresh`)."""
+        self.dark += 1 if outage_begins else -1
 
     def replace_lost(self, until: float) -> None:
         """A failed serving replica was detected: it stops counting as lost and a healthy
@@ -96,3 +111,12 @@ class PoolRuntime:
             self.lost -= 1
             self.target = max(self.target - 1, 0)
             self.warm_until = max(self.warm_until, until)
+
+    # -- announcing ------------------------------------------------------------------------
+    def refresh(self, t_s: float, cause: CapacityCause) -> None:
+        """Recompute the serving replicas after a decision, a failure or a repair; announce."""
+        self.active_replicas = max(min(self.target - self.lost, self.up), 0)
+        self.busy_gpus = min(self._busy_wish, float(self.active_gpus))
+        info = self.info
+        self._bus.emit(CapacityChanged(t_s, info.region, info.name, self.share, self.active_gpus, self.busy_gpus,
+                                       self.up * info.gpus_per_replica, cause, self.index))

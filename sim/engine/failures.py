@@ -18,54 +18,49 @@ run one SimPy process per source applies them:
 * ``detection`` after each failure, repair or outage edge, the scheduler re-allocates on the
   capacity that is up (failover: standby replicas it activates serve after ``warmup``).
 
-The engine integrates each pool's up GPUs over time for the availability figures and keeps
-one :class:`~sim.metrics.records.FailureRecord` per failure for ``failures.csv``.
+The engine changes pools only through their own methods and publishes what happens: a
+:class:`~sim.records.FailureRecord` when a failure begins, :class:`~sim.records.ReplicaFailed`
+for what it struck (serving and training react), :class:`~sim.records.RegionDown` before an
+outage darkens a region, :class:`~sim.records.FailureDetected` after the detection delay
+(the scheduler reacts), and link cuts through :class:`~sim.engine.network.Routes`. Pool
+capacity changes carry their cause (``failure``, ``replica_lost``, ``repair``, ``outage``,
+``outage_end``, ``detected``), from which the metrics integrate availability.
 
 Public: ``FailureEngine``.
 """
 from __future__ import annotations
 
-import csv
-from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
-import numpy as np
 import simpy
-from simpy.core import URGENT
 
-from sim.errors import Problem, ScenarioError
-from sim.metrics.records import FailureRecord
+from sim.engine.bus import Bus
+from sim.engine.core import UrgentTimeout
+from sim.engine.datacenter import PoolRuntime
+from sim.engine.network import Routes
 from sim.models.reliability import default_mtbf_s, random_outages, replica_failures
+from sim.records import CapacityCause, FailureDetected, FailureRecord, RegionDown, ReplicaFailed
 from sim.scenario.model import Scenario
 from sim.streams import Streams
 
 __all__ = ["FailureEngine"]
 
-TRACE_COLUMNS = ("time_s", "region", "pool", "replicas", "duration_s")
+TraceRow = tuple[float, str, int, float]  # (time_s, region/pool, replicas, duration_s)
 
 
 class FailureEngine:
-    """Draws and applies the failures of one run; keeps what happened."""
+    """Draws and applies the failures of one run."""
 
-    def __init__(self, env: simpy.Environment, scenario: Scenario, pools: Sequence, streams: Streams,
-                 base_dir: Path, source: str, inference=None, training=None, scheduler=None, topology=None):
-        self.env, self.scenario, self.pools = env, scenario, list(pools)
-        self.base_topology = self.topology = topology
-        self.route_listeners: list = []  # called with the new Topology when links fail or return
-        self.link_failures = 0
-        self._cut: dict[frozenset[str], int] = {}
-        self.cut_off: dict[str, list[list[float]]] = {}  # origin -> [start, end] with no reachable pool
+    def __init__(self, env: simpy.Environment, scenario: Scenario, pools: Sequence[PoolRuntime], streams: Streams,
+                 bus: Bus, routes: Routes, trace: Sequence[TraceRow] = (), serving: bool = False,
+                 training_gpus: Callable[[int], int] | None = None):
+        """``serving``: inference workloads exist; ``training_gpus(pool)``: GPUs running
+        training jobs hold on a pool (None without training)."""
+        self.env, self.scenario, self.pools, self.bus, self.routes = env, scenario, list(pools), bus, routes
         self.config = scenario.failures
-        self.inference, self.training, self.scheduler = inference, training, scheduler
-        self.records: list[FailureRecord] = []
-        self.node_failures = self.region_outages = 0
+        self.serving, self.training_gpus = serving, training_gpus
         self._hits = streams.get("failures/hits")
-        n = len(self.pools)
-        self._up_area = [0.0] * n
-        self._since = [0.0] * n
-        self._up_now = [p.up * p.info.gpus_per_replica for p in self.pools]
         horizon = float(scenario.duration)
-        by_key = {p.info.key: p for p in self.pools}
         for k, spec in enumerate(self.config.nodes):
             chosen = [p for p in self.pools if not spec.pools or p.info.key in spec.pools
                       or p.info.region in spec.pools]
@@ -79,58 +74,48 @@ class FailureEngine:
             if outage.at is not None:
                 spans = [(float(outage.at), float(outage.at) + float(outage.duration))]
             else:
-                rng = streams.get(f"failures/outages/{i}")
-                spans = random_outages(rng, outage.rate_per_year, float(outage.duration), horizon)
+                spans = random_outages(streams.get(f"failures/outages/{i}"), outage.rate_per_year,
+                                       float(outage.duration), horizon)
             members = [p for p in self.pools if p.info.region == outage.region]
             env.process(self._outages(outage.region, members, spans))
         for cut in self.config.links:
             env.process(self._links(cut))
-        if self.config.trace:
-            rows = read_failure_trace(base_dir / self.config.trace, self.config.trace, source, by_key)
-            for key in sorted({r[1] for r in rows}):
-                env.process(self._replay(by_key[key], [(t, d, n) for t, k, n, d in rows if k == key]))
+        by_key = {p.info.key: p for p in self.pools}
+        for key in sorted({row[1] for row in trace}):
+            env.process(self._replay(by_key[key], [(t, d, n) for t, k, n, d in trace if k == key]))
 
-    # -- bookkeeping -----------------------------------------------------------------------
-    def _account(self, p: int) -> None:
-        now = self.env.now
-        self._up_area[p] += self._up_now[p] * (now - self._since[p])
-        self._since[p] = now
+    # -- announcing ------------------------------------------------------------------------
+    def _changed(self, pool: PoolRuntime, cause: CapacityCause) -> None:
+        pool.refresh(self.env.now, cause)
 
-    def _changed(self, pool) -> None:
-        """After ``down``/``dark``/``lost`` moved: integrate, refresh the pool, notify."""
-        p = pool.index
-        self._account(p)
-        self._up_now[p] = pool.up * pool.info.gpus_per_replica
-        pool.refresh(self.env.now)
-
-    def _detect_later(self, pools, down: int = 0, dark: int = 0, replace=None) -> None:
+    def _detect_later(self, pools: list[PoolRuntime], down: int = 0, dark: int = 0,
+                      replace: PoolRuntime | None = None) -> None:
         """After the detection delay the scheduler learns of the change and re-allocates."""
         self.env.process(self._detect(pools, down, dark, replace))
 
-    def _detect(self, pools, down: int, dark: int, replace):
+    def _detect(self, pools: list[PoolRuntime], down: int, dark: int, replace: PoolRuntime | None):
         yield self.env.timeout(self.config.detection)
-        for pool in pools:
-            pool.known_down += down
-            pool.known_dark += dark
         if replace is not None:  # a failed serving replica: a healthy one takes over, once warm
             until = self.env.now + self.config.warmup
             replace.replace_lost(until)
-            self._changed(replace)
+            self._changed(replace, "detected")
             self.env.process(self._warmed(replace, until))
-        if self.scheduler is not None:
-            self.scheduler.failover()
+        self.bus.emit(FailureDetected(self.env.now, tuple(p.index for p in pools), down, dark))
 
-    def _warmed(self, pool, until: float):
+    def _warmed(self, pool: PoolRuntime, until: float):
         yield self.env.timeout(until - self.env.now)
         pool.warmed(self.env.now)
 
-    def _serving(self, pool) -> int:
-        if self.inference is None or pool.info.serves == "training":
+    def _serving(self, pool: PoolRuntime) -> int:
+        if not self.serving or pool.info.serves == "training":
             return 0
         return pool.active_replicas
 
+    def _training(self, pool: PoolRuntime) -> int:
+        return self.training_gpus(pool.index) if self.training_gpus is not None else 0
+
     # -- replica failures ----------------------------------------------------------------
-    def _replay(self, pool, events: list[tuple[float, float, int]]):
+    def _replay(self, pool: PoolRuntime, events: list[tuple[float, float, int]]):
         """Apply (time, duration, replicas) failures to ``pool`` in time order."""
         env = self.env
         for t, duration, replicas in sorted(events):
@@ -141,97 +126,86 @@ class FailureEngine:
             for _ in range(replicas):
                 self._fail_one(pool, duration)
 
-    def _fail_one(self, pool, duration: float) -> None:
+    def _fail_one(self, pool: PoolRuntime, duration: float) -> None:
         now = self.env.now
-        self.node_failures += 1
-        g = pool.info.gpus_per_replica
         u, u2 = self._hits.random(2)
-        if pool.down >= pool.info.replicas:
+        info = pool.info
+        if pool.down >= info.replicas:
             hit = "down"  # nothing left to fail (a trace asking for more than the pool has)
         elif pool.dark:
             hit = "dark"
-            pool.down += 1
+            pool.take_down(serving=False)
         else:
-            up_gpus = pool.up * g
-            serving = self._serving(pool)
-            training = self.training.training_gpus(pool.index) if self.training is not None else 0
-            x = u * up_gpus
-            pool.down += 1
-            if x < serving * g:
-                hit = "inference"
-                pool.lost += 1
-                self._changed(pool)
-                self.inference.replicas_failed(pool.index, now, 1, serving, u2)
-            elif x < serving * g + training:
-                hit = "training"
-                self.training.replica_failed(pool.index, x - serving * g)
-            else:
-                hit = "idle"
+            hit = self._strike(pool, u, u2)
         if hit != "down":
             if hit != "inference":
-                held = self.training.training_gpus(pool.index) if self.training is not None else 0
-                self._changed_by_failure(pool)
-                if hit == "idle" and held and self.training.training_gpus(pool.index) < held:
+                held = self._training(pool)
+                self._changed(pool, "failure")
+                if hit == "idle" and held and self._training(pool) < held:
                     hit = "training"  # the replica held part of a job that no longer fits
             self._repair_later(pool, duration)
             self._detect_later([pool], down=1, replace=pool if hit == "inference" else None)
-        self.records.append(FailureRecord("node", pool.info.region, pool.info.name, 1, now, now + duration, hit))
+        self.bus.emit(FailureRecord("node", info.region, info.name, 1, now, now + duration, hit))
 
-    def _changed_by_failure(self, pool) -> None:
-        """Capacity fell under training by a failure: jobs that no longer fit are
-        interrupted (they lose work), not preempted (which would checkpoint them for free)."""
-        if self.training is not None:
-            self.training.overflow_cause = "failure"
-        try:
-            self._changed(pool)
-        finally:
-            if self.training is not None:
-                self.training.overflow_cause = "preempt"
+    def _strike(self, pool: PoolRuntime, u: float, u2: float) -> str:
+        """A failure strikes a GPU drawn uniformly among the pool's up GPUs: serving replicas
+        first, then the GPUs training holds, then idle ones. A struck job is interrupted
+        before the pool shrinks (it, not a bystander, pays); a serving replica's requests
+        are displaced once the pool has shrunk."""
+        g = pool.info.gpus_per_replica
+        serving = self._serving(pool)
+        training = self._training(pool)
+        x = u * (pool.up * g)
+        if x < serving * g:
+            pool.take_down(serving=True)
+            self._changed(pool, "replica_lost")
+            self.bus.emit(ReplicaFailed(self.env.now, pool.index, "inference", 1, serving, u2))
+            return "inference"
+        pool.take_down(serving=False)
+        if x < serving * g + training:
+            self.bus.emit(ReplicaFailed(self.env.now, pool.index, "training", offset_gpus=x - serving * g))
+            return "training"
+        return "idle"
 
-    def _repair_later(self, pool, duration: float) -> None:
+    def _repair_later(self, pool: PoolRuntime, duration: float) -> None:
         """The replica is back after ``duration``; repairs due at the same instant as a
-        failure are applied first (an urgent event), so the failure finds the replica up."""
-        event = self.env.event()
-        event.callbacks.append(lambda _event: self._repaired(pool))
-        event._ok, event._value = True, None
-        self.env.schedule(event, URGENT, duration)
+        failure are applied first, so the failure finds the replica up."""
+        UrgentTimeout(self.env, duration, lambda _event: self._repaired(pool))
 
-    def _repaired(self, pool) -> None:
-        pool.down -= 1
-        self._changed(pool)
+    def _repaired(self, pool: PoolRuntime) -> None:
+        pool.bring_up()
+        self._changed(pool, "repair")
         self._detect_later([pool], down=-1)
 
     # -- region outages ------------------------------------------------------------------
-    def _outages(self, region: str, members: list, spans: list[tuple[float, float]]):
+    def _outages(self, region: str, members: list[PoolRuntime], spans: list[tuple[float, float]]):
         env = self.env
         for start, end in spans:
             if start >= self.scenario.duration:
                 return
             if start > env.now:
                 yield env.timeout(start - env.now)
-            self.region_outages += 1
-            self.records.append(FailureRecord("region", region, "*", sum(p.info.replicas for p in members),
-                                              start, end, "region"))
+            self.bus.emit(FailureRecord("region", region, "*", sum(p.info.replicas for p in members),
+                                        start, end, "region"))
             serving = {p.index: self._serving(p) for p in members}
-            if self.training is not None:  # first, so that they stop by failure, not by preemption
-                self.training.pools_failed({p.index for p in members})
+            # First, so that training stops by failure, not by preemption.
+            self.bus.emit(RegionDown(env.now, region, tuple(p.index for p in members)))
             for pool in members:
-                pool.dark += 1
-                self._changed_by_failure(pool)
-            if self.inference is not None:
-                for pool in members:
-                    self.inference.replicas_failed(pool.index, env.now, max(serving[pool.index], 1),
-                                                   max(serving[pool.index], 1), 0.0)
+                pool.set_dark(True)
+                self._changed(pool, "outage")
+            for pool in members:
+                everything = max(serving[pool.index], 1)
+                self.bus.emit(ReplicaFailed(env.now, pool.index, "region", everything, everything, 0.0))
             self._detect_later(members, dark=1)
             yield env.timeout(end - env.now)
             for pool in members:
-                pool.dark -= 1
-                self._changed(pool)
+                pool.set_dark(False)
+                self._changed(pool, "outage_end")
             self._detect_later(members, dark=-1)
 
     # -- links and partitions -------------------------------------------------------------
     def _edges(self, cut) -> set[frozenset[str]]:
-        graph = self.base_topology.graph
+        graph = self.routes.base.graph
         if cut.regions is None:
             return {frozenset((cut.a, cut.b))} if graph.has_edge(cut.a, cut.b) else set()
         group = set(cut.regions)
@@ -241,90 +215,9 @@ class FailureEngine:
         env = self.env
         yield env.timeout(cut.at)
         edges = self._edges(cut)
-        end = cut.at + cut.duration
         where = "|".join(cut.regions) if cut.regions is not None else f"{cut.a}-{cut.b}"
         kind = "link" if cut.regions is None else "partition"
-        self.link_failures += 1
-        self.records.append(FailureRecord(kind, where, "*", 0, env.now, end, kind))
-        for edge in edges:
-            self._cut[edge] = self._cut.get(edge, 0) + 1
-        self._reroute()
+        self.bus.emit(FailureRecord(kind, where, "*", 0, env.now, cut.at + cut.duration, kind))
+        self.routes.cut(edges)
         yield env.timeout(cut.duration)
-        for edge in edges:
-            self._cut[edge] -= 1
-        self._reroute()
-
-    def _reroute(self) -> None:
-        """Recompute the routing table without the cut links; tell inference; note which
-        origins can reach no pool that serves requests."""
-        from sim.world.topology import without_links
-
-        cut = {edge for edge, n in self._cut.items() if n > 0}
-        self.topology = without_links(self.base_topology, cut) if cut else self.base_topology
-        if self.inference is not None:
-            self.inference.set_rtt(self.topology.rtt_ms)
-        for listener in self.route_listeners:
-            listener(self.topology)
-        names = self.topology.names
-        with_pools = [names.index(r) for r in {p.info.region for p in self.pools if p.info.serves != "training"}]
-        for o, origin in enumerate(names):
-            if not with_pools:
-                break
-            alone = not np.isfinite(self.topology.rtt_ms[o, with_pools]).any()
-            spans = self.cut_off.setdefault(origin, [])
-            if alone and (not spans or spans[-1][1] < self.env.now):
-                spans.append([self.env.now, float("inf")])
-            elif not alone and spans and spans[-1][1] == float("inf"):
-                spans[-1][1] = self.env.now
-
-    # -- results -------------------------------------------------------------------------
-    def availability(self, end_s: float) -> dict[str, float]:
-        """Per region: time-average fraction of its GPUs that were up over [0, end_s]."""
-        up: dict[str, float] = {}
-        total: dict[str, float] = {}
-        for p, pool in enumerate(self.pools):
-            area = self._up_area[p] + self._up_now[p] * (end_s - self._since[p])
-            region = pool.info.region
-            up[region] = up.get(region, 0.0) + area
-            total[region] = total.get(region, 0.0) + pool.info.total_gpus * end_s
-        return {r: up[r] / total[r] for r in up if total[r] > 0}
-
-    def gpu_hours_down(self, end_s: float) -> float:
-        areas = [self._up_area[p] + self._up_now[p] * (end_s - self._since[p]) for p in range(len(self.pools))]
-        return (sum(p.info.total_gpus for p in self.pools) * end_s - sum(areas)) / 3600.0
-
-
-def read_failure_trace(path: Path, name: str, source: str, pools: dict) -> list[tuple[float, str, int, float]]:
-    """Rows ``(time_s, region/pool, replicas, duration_s)`` of a failure trace CSV."""
-    problems: list[Problem] = []
-    rows = []
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None or tuple(h.strip() for h in header) != TRACE_COLUMNS:
-            raise ScenarioError([Problem(name, 1, "", f"header must be {','.join(TRACE_COLUMNS)}",
-                                         ",".join(header or []))])
-        for line, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            if len(row) != len(TRACE_COLUMNS):
-                problems.append(Problem(name, line, "", f"has {len(row)} fields, expected {len(TRACE_COLUMNS)}"))
-                continue
-            t, region, pool, replicas, duration = (x.strip() for x in row)
-            key = f"{region}/{pool}"
-            try:
-                values = (float(t), int(replicas), float(duration))
-            except ValueError:
-                problems.append(Problem(name, line, "", "time_s and duration_s must be numbers, replicas an integer",
-                                        ",".join(row)))
-                continue
-            if key not in pools:
-                problems.append(Problem(name, line, "region,pool", "no such pool in the scenario", key))
-            elif not (np.isfinite(values[0]) and values[0] >= 0 and values[1] >= 1 and values[2] > 0):
-                problems.append(Problem(name, line, "", "needs time_s >= 0, replicas >= 1, duration_s > 0",
-                                        ",".join(row)))
-            else:
-                rows.append((values[0], key, values[1], values[2]))
-    if problems:
-        raise ScenarioError(problems)
-    return rows
+        self.routes.cut(edges, cut=False)

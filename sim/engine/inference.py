@@ -18,111 +18,112 @@ when a slot would next take it (or at the end of the run).
 Latency = RTT(origin, pool) + wait + service, where the one-way delay RTT/2 is paid before
 joining the queue and again on the way back.
 
-Public: ``InferenceEngine``, ``RequestLog``, ``STATUS``.
+The engine reacts to records: :class:`~sim.records.CapacityChanged` (a pool's active
+replicas or share), :class:`~sim.records.ReplicaFailed` (the requests on failed serving
+replicas are retried or lost, published as :class:`~sim.records.RequestsDisplaced`) and
+:class:`~sim.records.RoutesChanged` (new path RTTs). When the run ends it publishes the
+whole :class:`~sim.records.RequestLog` once.
+
+Public: ``InferenceEngine``.
 """
 from __future__ import annotations
 
 import math
+import operator
 from array import array
 from collections import deque
-from dataclasses import dataclass
 from heapq import heapify, heappop, heappush
 from typing import Sequence
 
 import numpy as np
 
+from sim.engine.bus import Bus
 from sim.errors import PolicyError
-from sim.metrics.records import STATUS, RequestLog
 from sim.policies import RoutingView
-from sim.scenario.model import Scenario, TokenService
-from sim.workload import RequestBatch, token_coefficients
+from sim.records import CapacityChanged, ReplicaFailed, RequestLog, RequestsDisplaced, RequestStatus, RoutesChanged
+from sim.scenario.model import Scenario
+from sim.workload import RequestBatch
+from sim.workload.service import expected_service_s, service_times
+from sim.world import PoolInfo
 
 __all__ = ["InferenceEngine"]
 _INF = math.inf
-
-
-def _expected_service_s(wl, gpu) -> float:
-    service = wl.service
-    kind = service.dist
-    if kind == "constant":
-        return service.value_s
-    if kind in ("exponential", "lognormal"):
-        return service.mean_s
-    if kind == "empirical":
-        return float(np.mean(service.samples_s))
-    c = token_coefficients(service, gpu)
-    return (c.base_ms + c.prefill_ms_per_token * service.input_tokens.mean
-            + c.decode_ms_per_token * service.output_tokens.mean) / 1000.0
+# Request statuses as plain ints: the hot loop stores them in an int8 array.
+_COMPLETED, _REJECTED, _TIMED_OUT = int(RequestStatus.COMPLETED), int(RequestStatus.REJECTED), int(RequestStatus.TIMED_OUT)
+_IN_FLIGHT, _FAILED = int(RequestStatus.IN_FLIGHT), int(RequestStatus.FAILED)
 
 
 class InferenceEngine:
     """Routes, queues and serves one batch of requests over the world's pools."""
 
-    def __init__(self, scenario: Scenario, pools: Sequence, region_names: Sequence[str],
-                 rtt_ms: np.ndarray, requests: RequestBatch, policy, policy_name: str):
+    def __init__(self, scenario: Scenario, pools: Sequence[PoolInfo], region_names: Sequence[str],
+                 rtt_ms: np.ndarray, requests: RequestBatch, policy, policy_name: str, bus: Bus):
         self.pools = list(pools)
         self.requests = requests
         self.policy = policy
         self.policy_name = policy_name
+        self.bus = bus
         self.reads_load = getattr(policy, "reads_load", True)
-        self.sync_delay = scenario.scheduler.sync_delay if scenario.scheduler else 0.0
-        n, n_pools = len(requests), len(self.pools)
+        self.sync_delay = scenario.scheduler.sync_delay
+        n_pools = len(self.pools)
         region_index = {name: i for i, name in enumerate(region_names)}
-        pool_region = np.array([region_index[p.info.region] for p in self.pools], dtype=np.int64)
-        self._pool_region = pool_region
-        self.rtt_ms = np.ascontiguousarray(rtt_ms[:, pool_region])  # origin x pool
+        self._pool_region = np.array([region_index[p.region] for p in self.pools], dtype=np.int64)
+        self.rtt_ms = np.ascontiguousarray(rtt_ms[:, self._pool_region])  # origin x pool
         self._rtt_rows = self.rtt_ms.tolist()
         # A training-only pool never serves requests: its slots count as 0.
-        self._slots = [0 if p.info.serves == "training" else p.info.slots_per_replica for p in self.pools]
-        self.total_slots = [p.info.replicas * k for p, k in zip(self.pools, self._slots)]
-        self.active = [p.active_replicas * k for p, k in zip(self.pools, self._slots)]
+        self._slots = [0 if p.serves == "training" else p.slots_per_replica for p in self.pools]
+        self.total_slots = [p.replicas * k for p, k in zip(self.pools, self._slots)]
+        self.active = [p.replicas * k for p, k in zip(self.pools, self._slots)]
         self.busy = [0] * n_pools
-        self.queues = [deque() for _ in range(n_pools)]
-        self.shares = np.array([p.share for p in self.pools], dtype=float)
+        self.queues: list[deque[int]] = [deque() for _ in range(n_pools)]
+        self.shares = np.zeros(n_pools)
         workloads = scenario.inference
-        mix = np.bincount(requests.workload, minlength=len(workloads)).astype(float) if n else np.ones(len(workloads))
-        mix = mix / mix.sum() if mix.sum() else mix
-        self.mean_service = np.array([
-            sum(w * _expected_service_s(wl, p.info.gpu) for w, wl in zip(mix, workloads)) for p in self.pools])
-        self._token = self._token_tables(workloads)
+        self._times_by_pool = [[service_times(wl.service, p.gpu) for p in self.pools] for wl in workloads]
+        self.mean_service = self._mean_service(workloads)
         self.timeout_s = [wl.timeout_ms / 1000.0 if wl.timeout_ms else _INF for wl in workloads]
-        self.view = self._make_view(pool_region)
-        # Outcomes, preallocated as raw typed arrays (no per-request objects).
+        self.view = self._make_view()
+        self._allocate_outcomes(len(requests))
+        self.events_processed = 0
+        failures = scenario.failures
+        self.on_failure = failures.inference if failures else "drop"
+        self.max_retries = failures.max_retries if failures else 0
+        self._tries: dict[int, int] = {}
+        self._retry_s: dict[int, float] = {}
+        bus.subscribe(self.capacity_changed, (CapacityChanged,))
+        bus.subscribe(self.replicas_failed, (ReplicaFailed,))
+        bus.subscribe(self.routes_changed, (RoutesChanged,))
+
+    # -- set-up ------------------------------------------------------------------------
+    def _mean_service(self, workloads) -> np.ndarray:
+        """Per pool, the mean service time over the workloads' request mix."""
+        counts = np.bincount(self.requests.workload, minlength=len(workloads)).astype(float)
+        mix = counts if len(self.requests) else np.ones(len(workloads))
+        mix = mix / mix.sum() if mix.sum() else mix
+        return np.array([sum(w * expected_service_s(wl.service, p.gpu) for w, wl in zip(mix, workloads))
+                         for p in self.pools])
+
+    def _allocate_outcomes(self, n: int) -> None:
+        """Per-request outcomes as raw typed arrays (no per-request objects)."""
         self.pool_of = array("h", [-1]) * n
         self.rtt_of = array("d", [0.0]) * n
         self.wait = array("d", [math.nan]) * n
         self.service = array("d", [math.nan]) * n
         self.status = array("b", [0]) * n
         self.arrival_at_pool = array("d", [0.0]) * n
+        r = self.requests
+        self._times = r.t_s.tolist()
+        self._origins = r.origin.tolist()
+        self._workloads = r.workload.tolist()
+        self._services = r.service_s.tolist()
+        self._in_tokens = r.input_tokens.tolist()
+        self._out_tokens = r.output_tokens.tolist()
         self._next = 0
-        self._travel: list = []   # (time at pool, request, pool)
-        self._done: list = []     # (finish time, request, pool)
-        self.completed = self.rejected = self.timed_out = self._travelled = 0
-        # Failures: what happens to requests on a failed replica.
-        failures = scenario.failures
-        self.on_failure = failures.inference if failures else "drop"
-        self.max_retries = failures.max_retries if failures else 0
-        self.retries = 0  # re-routings after failures
-        self.failed = 0  # requests lost to failures
-        self._tries: dict[int, int] = {}
-        self._retry_s: dict[int, float] = {}
+        self._travel: list[tuple[float, int, int]] = []   # (time at pool, request, pool)
+        self._done: list[tuple[float, int, int]] = []     # (finish time, request, pool)
 
-    # -- set-up ------------------------------------------------------------------------
-    def _token_tables(self, workloads):
-        """Per workload, per pool (base_s, prefill_s_per_token, decode_s_per_token) or None."""
-        tables = []
-        for wl in workloads:
-            if isinstance(wl.service, TokenService):
-                coeffs = [token_coefficients(wl.service, p.info.gpu) for p in self.pools]
-                tables.append([(c.base_ms / 1000, c.prefill_ms_per_token / 1000, c.decode_ms_per_token / 1000)
-                               for c in coeffs])
-            else:
-                tables.append(None)
-        return tables
-
-    def _make_view(self, pool_region: np.ndarray) -> RoutingView:
+    def _make_view(self) -> RoutingView:
         view = RoutingView.build(
-            pool_region=pool_region, rtt_ms=self.rtt_ms, queue_len=[0] * len(self.pools),
+            pool_region=self._pool_region, rtt_ms=self.rtt_ms, queue_len=[0] * len(self.pools),
             busy_slots=self.busy, active_slots=self.active, total_slots=self.total_slots,
             share=self._view_shares(), mean_service_s=self.mean_service)
         # The engine writes load figures into arrays it owns; the policy sees read-only
@@ -140,14 +141,15 @@ class InferenceEngine:
             shares = total / total.sum()
         return shares
 
-    # -- events from the slow world ------------------------------------------------------
-    def capacity_changed(self, index: int, t_s: float) -> None:
-        """A pool's active replicas or share changed at ``t_s``: update and start queued work."""
-        pool = self.pools[index]
-        self.active[index] = pool.active_replicas * self._slots[index]
-        self.shares[index] = pool.share
+    # -- reactions to the slow world -----------------------------------------------------
+    def capacity_changed(self, record: CapacityChanged) -> None:
+        """A pool's active replicas or share changed: update and start queued work."""
+        index = record.pool_index
+        replicas = record.active_gpus // self.pools[index].gpus_per_replica
+        self.active[index] = replicas * self._slots[index]
+        self.shares[index] = record.share
         self._refresh_view_static()
-        self._drain(index, t_s)
+        self._drain(index, record.t_s)
 
     def _refresh_view_static(self) -> None:
         view = self.view
@@ -159,41 +161,9 @@ class InferenceEngine:
         view.share.flags.writeable = False
         view.version += 1
 
-    def _sync_load(self) -> None:
-        self._queue_np[:] = [len(q) for q in self.queues]
-        self._busy_np[:] = self.busy
-
-    # -- request events ------------------------------------------------------------------
-    def _service_time(self, i: int, pool: int) -> float:
-        table = self._token[self._workloads[i]]
-        if table is None:
-            return self._services[i]
-        base, prefill, decode = table[pool]
-        return base + prefill * self._in_tokens[i] + decode * self._out_tokens[i]
-
-    def _start(self, i: int, pool: int, now: float) -> None:
-        self.wait[i] = now - self.arrival_at_pool[i]
-        self.busy[pool] += 1
-        heappush(self._done, (now + self.service[i], i, pool))
-
-    def _drain(self, pool: int, now: float) -> None:
-        """Start queued requests while the pool has free active slots."""
-        queue, active = self.queues[pool], self.active[pool]
-        while queue and self.busy[pool] < active:
-            j = queue.popleft()
-            limit = self.timeout_s[self._workloads[j]]
-            if now - self.arrival_at_pool[j] > limit:
-                self.wait[j] = now - self.arrival_at_pool[j]
-                self.status[j] = 3
-                self.timed_out += 1
-                continue
-            self._start(j, pool, now)
-
-    # -- failures --------------------------------------------------------------------------
-    def set_rtt(self, rtt_ms: np.ndarray) -> None:
-        """Links failed or came back: new path RTTs (region x region, inf when cut off).
-        Requests already travelling keep their path."""
-        new = rtt_ms[:, self._pool_region]
+    def routes_changed(self, record: RoutesChanged) -> None:
+        """Links failed or came back: new path RTTs. Requests already travelling keep their path."""
+        new = record.rtt_ms[:, self._pool_region]
         self.rtt_ms[:] = new
         for row, values in zip(self._rtt_rows, new.tolist()):
             row[:] = values
@@ -203,20 +173,38 @@ class InferenceEngine:
         view.rtt_ms.flags.writeable = False
         view.version += 1
 
-    def replicas_failed(self, p: int, t_s: float, replicas: int, serving_before: int, u: float) -> None:
-        """``replicas`` of pool ``p``'s ``serving_before`` serving replicas failed at ``t_s``
-        (the pool's capacity is already reduced). The requests in service on them are
-        retried or lost: a failed replica held ``busy * replicas / serving_before`` of them
-        on average (rounded at random with ``u``), the most recently started. When every
-        serving replica failed, the pool's queue and the requests travelling to it go too."""
+    def replicas_failed(self, record: ReplicaFailed) -> None:
+        """Replicas of a pool that served requests failed (its capacity is already reduced).
+        The requests in service on them are retried or lost: a failed replica held
+        ``busy * replicas / serving_before`` of them on average (rounded at random with
+        ``u``), the most recently started. When every serving replica failed, the pool's
+        queue and the requests travelling to it go too."""
+        if record.hit == "training":
+            return
+        p, t_s = record.pool_index, record.t_s
+        everything = record.replicas >= record.serving_before
+        victims = self._in_service_victims(p, record.replicas, record.serving_before, record.u, everything)
+        if everything:
+            victims += self._queued_victims(p, t_s)
+        retried = lost = 0
+        for j in victims:
+            if self._retry(j, t_s):
+                retried += 1
+            else:
+                lost += 1
+        if victims:
+            info = self.pools[p]
+            self.bus.emit(RequestsDisplaced(t_s, info.region, info.name, retried, lost))
+
+    def _in_service_victims(self, p: int, replicas: int, serving_before: int, u: float,
+                            everything: bool) -> list[int]:
         done, service = self._done, self.service
         mine = [e for e in done if e[2] == p]
-        everything = replicas >= serving_before
         if everything:
             n = len(mine)
         else:
             n = min(len(mine), int(math.floor(len(mine) * replicas / serving_before + u)),
-                    replicas * self.pools[p].info.slots_per_replica)
+                    replicas * self.pools[p].slots_per_replica)
         mine.sort(key=lambda e: (e[0] - service[e[1]], e[1]))
         victims = [e[1] for e in mine[len(mine) - n:]] if n else []
         if victims:
@@ -224,26 +212,25 @@ class InferenceEngine:
             done[:] = [e for e in done if not (e[2] == p and e[1] in gone)]
             heapify(done)
             self.busy[p] -= len(victims)
-        if everything:
-            for j in self.queues[p]:  # queued past their timeout: timed out, not revived
-                if t_s - self.arrival_at_pool[j] > self.timeout_s[self._workloads[j]]:
-                    self.wait[j] = t_s - self.arrival_at_pool[j]
-                    self.status[j] = 3
-                    self.timed_out += 1
-                else:
-                    victims.append(j)
-            self.queues[p].clear()
-            travel = self._travel
-            moving = [e for e in travel if e[2] == p]
-            if moving:
-                travel[:] = [e for e in travel if e[2] != p]
-                heapify(travel)
-                victims += [e[1] for e in moving]
-        for j in victims:
-            self._retry(j, t_s)
+        return victims
 
-    def _retry(self, j: int, t_s: float) -> None:
-        """Route request ``j`` again at ``t_s``, or count it lost."""
+    def _queued_victims(self, p: int, t_s: float) -> list[int]:
+        """The queue of a pool that lost every serving replica, and requests travelling to it."""
+        victims = []
+        for j in self.queues[p]:  # queued past their timeout: timed out, not revived
+            if not self._expire(j, t_s):
+                victims.append(j)
+        self.queues[p].clear()
+        travel = self._travel
+        moving = [e for e in travel if e[2] == p]
+        if moving:
+            travel[:] = [e for e in travel if e[2] != p]
+            heapify(travel)
+            victims += [e[1] for e in moving]
+        return victims
+
+    def _retry(self, j: int, t_s: float) -> bool:
+        """Route request ``j`` again at ``t_s`` (True), or count it lost (False)."""
         tries = self._tries.get(j, 0) + 1
         p = None
         if self.on_failure == "retry" and tries <= self.max_retries:
@@ -256,10 +243,8 @@ class InferenceEngine:
             if p is not None and self._rtt_rows[self._origins[j]][p] == _INF:
                 p = None
         if p is None:
-            self.status[j] = 5
-            self.failed += 1
-            return
-        self.retries += 1
+            self.status[j] = _FAILED
+            return False
         rtt = self._rtt_rows[self._origins[j]][p]
         self.pool_of[j] = p
         self.rtt_of[j] = rtt
@@ -267,41 +252,93 @@ class InferenceEngine:
         self.wait[j] = math.nan
         self.service[j] = self._service_time(j, p)
         heappush(self._travel, (t_s + rtt / 2000.0, j, p))
+        return True
 
-    @property
-    def events_processed(self) -> int:
-        """Request events handled: arrivals, pool arrivals after travel, completions."""
-        return self._next + self._travelled + self.completed
+    # -- request events ------------------------------------------------------------------
+    def _sync_load(self) -> None:
+        self._queue_np[:] = [len(q) for q in self.queues]
+        self._busy_np[:] = self.busy
+
+    def _service_time(self, i: int, pool: int) -> float:
+        times = self._times_by_pool[self._workloads[i]][pool]
+        if times is None:
+            return self._services[i]
+        return times.service_s(self._in_tokens[i], self._out_tokens[i])
+
+    def _expire(self, j: int, now: float) -> bool:
+        """Time out request ``j`` if it has queued longer than its workload allows."""
+        if now - self.arrival_at_pool[j] > self.timeout_s[self._workloads[j]]:
+            self.wait[j] = now - self.arrival_at_pool[j]
+            self.status[j] = _TIMED_OUT
+            return True
+        return False
+
+    def _drain(self, pool: int, now: float) -> None:
+        """Start queued requests while the pool has free active slots."""
+        queue, active = self.queues[pool], self.active[pool]
+        while queue and self.busy[pool] < active:
+            j = queue.popleft()
+            if self._expire(j, now):
+                continue
+            self.wait[j] = now - self.arrival_at_pool[j]
+            self.busy[pool] += 1
+            heappush(self._done, (now + self.service[j], j, pool))
+
+    def _router(self):
+        """``route(t, origin, workload) -> pool or None``: the policy's answer, asked once per
+        origin (until the view's version changes) when it depends on nothing else, with the
+        load view refreshed at most every ``sync_delay``."""
+        view, choose, sync = self.view, self.policy.choose, self._sync_load
+        per_origin = getattr(self.policy, "decision_per_origin", False)
+        reads_load, sync_delay = self.reads_load, self.sync_delay
+        decided: dict[int, int | None] = {}
+        decided_version, next_sync = -1, -_INF
+
+        def route(t: float, origin: int, workload: int) -> int | None:
+            nonlocal decided_version, next_sync
+            if per_origin and view.version == decided_version and origin in decided:
+                return decided[origin]
+            view.t_s, view.origin, view.workload = t, origin, workload
+            if reads_load and t >= next_sync:
+                sync()
+                next_sync = t + sync_delay
+            p = choose(view)
+            if per_origin:
+                if view.version != decided_version:
+                    decided.clear()
+                    decided_version = view.version
+                decided[origin] = p
+            return p
+        return route
+
+    def _bad_choice(self, p, origin: int) -> PolicyError:
+        """The error for a policy's answer that is not a reachable pool."""
+        try:
+            valid = 0 <= operator.index(p) < len(self.pools)
+        except TypeError:
+            valid = False
+        if not valid:
+            return PolicyError(self.policy_name, f"returned {p!r}, not a pool index in "
+                               f"0..{len(self.pools) - 1} or None")
+        return PolicyError(self.policy_name, f"sent a request from region {origin} to unreachable pool {p}")
 
     # -- the shared clock ----------------------------------------------------------------
     def run(self, env, until: float) -> None:
-        """Advance SimPy and the request fast path together up to ``until``.
+        """Advance SimPy and the request fast path together up to ``until``, then publish
+        the request log.
 
-        This loop is the hot path: the common cases of :meth:`step` are inlined and state
-        is held in locals, which roughly doubles throughput over calling the methods."""
-        r = self.requests
-        times = self._times = r.t_s.tolist()
-        origins = self._origins = r.origin.tolist()
-        workloads = self._workloads = r.workload.tolist()
-        self._services = r.service_s.tolist()
-        self._in_tokens = r.input_tokens.tolist()
-        self._out_tokens = r.output_tokens.tolist()
-        n = self._n = len(times)
+        This loop is the hot path: the common cases are inlined and state is held in
+        locals, which roughly doubles throughput over calling methods per event."""
+        times, origins, workloads = self._times, self._origins, self._workloads
+        n = len(times)
         peek, step_sim = env.peek, env.step
         done, travel, queues, busy, active = self._done, self._travel, self.queues, self.busy, self.active
         status, wait, service, at_pool = self.status, self.wait, self.service, self.arrival_at_pool
         pool_of, rtt_of, rtt_rows = self.pool_of, self.rtt_of, self._rtt_rows
-        timeout, service_time, drain = self.timeout_s, self._service_time, self._drain
-        services = self._services if all(table is None for table in self._token) else None
-        # A policy whose answer depends only on (origin, availability) is asked once per
-        # origin until the view's version changes.
-        per_origin = getattr(self.policy, "decision_per_origin", False)
-        decided: dict[int, int | None] = {}
-        decided_version = -1
-        view, choose, reads_load, sync = self.view, self.policy.choose, self.reads_load, self._sync_load
-        sync_delay, next_sync = self.sync_delay, -_INF
-        i = self._next
-        travelled = self._travelled
+        timeout, service_time, drain, route = self.timeout_s, self._service_time, self._drain, self._router()
+        drawn = all(times_ is None for row in self._times_by_pool for times_ in row)
+        services = self._services if drawn else None
+        i, travelled, completed = self._next, 0, 0
         t_sim = peek()
         while True:
             # Ties: completions first (they free slots), then pool arrivals, then new requests.
@@ -321,7 +358,8 @@ class InferenceEngine:
                 break
             if kind == 0:  # a service finishes
                 _, j, p = heappop(done)
-                status[j] = 1
+                status[j] = _COMPLETED
+                completed += 1
                 busy[p] -= 1
                 queue = queues[p]
                 if queue:
@@ -341,34 +379,16 @@ class InferenceEngine:
                 j = i
                 i += 1
                 origin = origins[j]
-                if per_origin and view.version == decided_version and origin in decided:
-                    p = decided[origin]
-                else:
-                    view.t_s = t
-                    view.origin = origin
-                    view.workload = workloads[j]
-                    if reads_load and t >= next_sync:
-                        sync()
-                        next_sync = t + sync_delay
-                    p = choose(view)
-                    if per_origin:
-                        if view.version != decided_version:
-                            decided.clear()
-                            decided_version = view.version
-                        decided[origin] = p
+                p = route(t, origin, workloads[j])
                 if p is None:
-                    status[j] = 2
-                    self.rejected += 1
+                    status[j] = _REJECTED
                     continue
                 try:
                     rtt = rtt_rows[origin][p]
-                    if p < 0:
-                        raise IndexError
                 except (IndexError, TypeError):
-                    raise PolicyError(self.policy_name, f"returned {p!r}, not a pool index in "
-                                      f"0..{len(self.pools) - 1} or None") from None
-                if rtt == _INF:
-                    raise PolicyError(self.policy_name, f"sent a request from region {origin} to unreachable pool {p}")
+                    raise self._bad_choice(p, origin) from None
+                if rtt == _INF or p < 0:
+                    raise self._bad_choice(p, origin)
                 pool_of[j] = p
                 rtt_of[j] = rtt
                 service[j] = services[j] if services is not None else service_time(j, p)
@@ -384,22 +404,17 @@ class InferenceEngine:
             else:
                 queue.append(j)
         self._next = i
-        self._travelled = travelled
-        self.completed = int(np.count_nonzero(np.frombuffer(status, dtype=np.int8) == 1))
+        self.events_processed = i + travelled + completed
         self._finish(until)
+        self.bus.emit(self.log())
 
     def _finish(self, end_s: float) -> None:
         """Close the books: expired queued requests are timed out, the rest are in flight."""
-        for pool, queue in enumerate(self.queues):
+        for queue in self.queues:
             for j in queue:
-                if end_s - self.arrival_at_pool[j] > self.timeout_s[self._workloads[j]]:
-                    self.wait[j] = end_s - self.arrival_at_pool[j]
-                    self.status[j] = 3
-                    self.timed_out += 1
-        status = self.status
-        for i in range(self._n):
-            if status[i] == 0:
-                status[i] = 4
+                self._expire(j, end_s)
+        status = np.frombuffer(self.status, dtype=np.int8)
+        status[status == RequestStatus.PENDING] = _IN_FLIGHT
 
     def log(self) -> RequestLog:
         r = self.requests

@@ -1,9 +1,13 @@
 """The scheduler process: every ``interval`` it applies the load and allocation models.
 
-At each tick it evaluates ``L(t)``, asks :func:`~sim.models.allocate` for the active
-replicas of every pool, applies them and records load, shares and capacity. Regions and
-pools the allocation weights do not name are standbys (``r_i = 0``). Until request-level
-workloads exist, the demand the allocation places on a pool is also its busy GPU count.
+At each tick it evaluates ``L(t)``, asks the allocation policy for the active replicas of
+every pool, applies them and publishes a :class:`~sim.records.LoadSample`. Regions and
+pools the allocation weights do not name are standbys (``r_i = 0``). Without request-level
+workloads, the demand the allocation places on a pool is also its busy GPU count.
+
+The scheduler knows of failures only through :class:`~sim.records.FailureDetected`
+records (after the detection delay): it keeps its own count of the replicas it believes
+are up, and re-allocates at once on that capacity (failover).
 
 Public: ``entities_for``, ``SchedulerProcess``, ``activate_all``.
 """
@@ -13,19 +17,20 @@ from typing import Callable, Generator, Sequence
 
 import simpy
 
+from sim.engine.bus import Bus
 from sim.engine.datacenter import PoolRuntime
-from sim.metrics.records import LoadSample, Record
-from sim.models import Entity, ObservedRate, allocate, load_at
+from sim.models import Entity, ObservedRate, load_at
+from sim.records import FailureDetected, LoadSample
 from sim.scenario.model import ObservedLoad, Scheduler
 
 __all__ = ["entities_for", "SchedulerProcess", "activate_all"]
 
 
 def entities_for(weights: dict[str, float], pools: Sequence[PoolRuntime],
-                 available: bool = False) -> list[tuple[Entity, list[PoolRuntime]]]:
+                 known_up: Callable[[PoolRuntime], int] | None = None) -> list[tuple[Entity, list[PoolRuntime]]]:
     """Group pools into weighted entities (named regions/pools, then unnamed standbys).
 
-    With ``available`` each pool counts only the replicas the scheduler knows are up."""
+    With ``known_up`` each pool counts only the replicas the scheduler knows are up."""
     groups: list[tuple[str, float, list[PoolRuntime]]] = []
     claimed: set[str] = set()
     for key, weight in weights.items():
@@ -35,19 +40,19 @@ def entities_for(weights: dict[str, float], pools: Sequence[PoolRuntime],
     groups += [(p.info.key, 0.0, [p]) for p in pools if p.info.key not in claimed]
 
     def gpus(p: PoolRuntime) -> int:
-        return (p.known_up if available else p.info.replicas) * p.info.gpus_per_replica
+        return (known_up(p) if known_up is not None else p.info.replicas) * p.info.gpus_per_replica
     return [(Entity(key, weight, tuple(gpus(p) for p in members),
                     tuple(p.info.gpus_per_replica for p in members)), members)
             for key, weight, members in groups]
 
 
-def _apply(t_s: float, groups, decision, fluid_busy: bool) -> None:
+def _apply(t_s: float, groups, decision, fluid_busy: bool, cause: str) -> None:
     for (entity, members), share, target, replicas in zip(
             groups, decision.shares, decision.target_gpus, decision.active_replicas):
         cap = entity.capacity_gpus
         for pool, pool_gpus, n in zip(members, entity.pool_gpus, replicas):
             fraction = pool_gpus / cap if cap else 0.0
-            pool.set_state(t_s, n, target * fraction if fluid_busy else 0.0, share * fraction)
+            pool.set_state(t_s, n, target * fraction if fluid_busy else 0.0, share * fraction, cause)
 
 
 class SchedulerProcess:
@@ -58,36 +63,49 @@ class SchedulerProcess:
     ``observed`` load model and, when given, means request-level workloads make pools busy
     (so the allocation's demand is not also counted as busy GPUs)."""
 
-    def __init__(self, env: simpy.Environment, config: Scheduler, pools: Sequence[PoolRuntime],
-                 emit: Callable[[Record], None], arrivals: Callable[[float, float], int] | None = None,
-                 warmup_s: float = 0.0, policy=None):
-        self.env, self.config, self.pools, self.emit = env, config, list(pools), emit
-        self.allocate = policy.allocate if policy is not None else allocate
+    def __init__(self, env: simpy.Environment, config: Scheduler, pools: Sequence[PoolRuntime], bus: Bus,
+                 policy, arrivals: Callable[[float, float], int] | None = None, warmup_s: float = 0.0):
+        self.env, self.config, self.pools, self.bus = env, config, list(pools), bus
+        self.allocate = policy.allocate
         self.arrivals = arrivals
         self.warmup_s = warmup_s
         self.weights = dict(config.allocation.weights)
         self.nominal = [entity for entity, _ in entities_for(self.weights, self.pools)]
         self.load: float | None = None
+        # What the scheduler knows of failed replicas and dark regions, per pool.
+        self._known_down = [0] * len(self.pools)
+        self._known_dark = [0] * len(self.pools)
+        bus.subscribe(self.failure_detected, (FailureDetected,))
+
+    def known_up(self, pool: PoolRuntime) -> int:
+        """Replicas the scheduler believes are up (failures reach it after a detection delay)."""
+        p = pool.index
+        return 0 if self._known_dark[p] else max(pool.info.replicas - self._known_down[p], 0)
+
+    def failure_detected(self, record: FailureDetected) -> None:
+        for p in record.pool_indices:
+            self._known_down[p] += record.down
+            self._known_dark[p] += record.dark
+        self.failover()
 
     def _decide(self, load: float, warm: bool):
-        groups = entities_for(self.weights, self.pools, available=True)
+        groups = entities_for(self.weights, self.pools, self.known_up)
         decision = self.allocate([e for e, _ in groups], load, self.config.allocation.L_max, self.nominal)
         if warm and self.warmup_s > 0:
             now = self.env.now
             until = now + self.warmup_s
             wishes = [(p, n) for (_, members), replicas in zip(groups, decision.active_replicas)
                       for p, n in zip(members, replicas)]
-            # Rising: beyond what the pool serves or is already warming towards.
-            rising = [p for p, n in wishes if n > (max(p.target, p.desired) if now < p.warm_until else p.target)]
+            rising = [p for p, n in wishes if p.rises_to(n, now)]
             for pool in rising:
-                pool.warm_until = max(pool.warm_until, until)
+                pool.warm_up_until(until)
             # While they warm, pools the decision shrinks keep serving (no gap on failback).
             falling = [p for p, n in wishes if n < p.target] if rising else []
             for pool in falling:
-                pool.hold_until = max(pool.hold_until, until)
+                pool.hold_until_time(until)
             if rising:
                 self.env.process(self._warmed(rising + falling, until))
-        _apply(self.env.now, groups, decision, fluid_busy=self.arrivals is None)
+        _apply(self.env.now, groups, decision, self.arrivals is None, "failover" if warm else "scheduler")
         return decision
 
     def _warmed(self, pools: list[PoolRuntime], until: float):
@@ -101,8 +119,8 @@ class SchedulerProcess:
         if self.load is not None:
             decision = self._decide(self.load, warm=True)
             nan = float("nan")
-            self.emit(LoadSample(self.env.now, self.load, decision.resources, decision.demand_gpus,
-                                 decision.unmet_gpus, nan, nan))
+            self.bus.emit(LoadSample(self.env.now, self.load, decision.resources, decision.demand_gpus,
+                                     decision.unmet_gpus, nan, nan))
 
     def run(self) -> Generator[simpy.Event, None, None]:
         config, env = self.config, self.env
@@ -119,8 +137,8 @@ class SchedulerProcess:
                 load = float(load_at(model, env.now))
             self.load = load
             decision = self._decide(load, warm=False)
-            self.emit(LoadSample(env.now, load, decision.resources, decision.demand_gpus, decision.unmet_gpus,
-                                 forecast, seen))
+            self.bus.emit(LoadSample(env.now, load, decision.resources, decision.demand_gpus, decision.unmet_gpus,
+                                     forecast, seen))
             yield env.timeout(config.interval)
 
 
@@ -128,4 +146,4 @@ def activate_all(t_s: float, pools: Sequence[PoolRuntime]) -> None:
     """Without a scheduler every replica is active, each pool's share its size."""
     total = sum(p.info.total_gpus for p in pools)
     for pool in pools:
-        pool.set_state(t_s, pool.info.replicas, 0.0, pool.info.total_gpus / total if total else 0.0)
+        pool.set_state(t_s, pool.info.replicas, 0.0, pool.info.total_gpus / total if total else 0.0, "start")

@@ -1,9 +1,14 @@
-"""Building and running one simulation: the only place where SimPy processes are started.
+"""Building and running one simulation: the only place where the engines are wired.
 
-:func:`simulate` creates the environment, the pool runtimes, the scheduler process and,
-when the scenario has inference workloads, the request fast path
-(:class:`~sim.engine.inference.InferenceEngine`), forwards every record to the observers
-and runs to the scenario's duration.
+:func:`simulate` creates the environment and the record stream (:class:`~sim.engine.bus.Bus`),
+subscribes the caller's observers first, then builds the engines the scenario needs:
+pools, the request fast path (:class:`~sim.engine.inference.InferenceEngine`), training,
+the scheduler, failures and rollouts. Engines react to each other only through records.
+It runs to the scenario's duration, lets each engine publish what is still open, and
+returns what the engine alone knows: the end time and the number of events processed.
+
+An observer is a callable taking a record; its ``subscribes`` attribute (a tuple of record
+types) narrows what it receives, otherwise it receives everything (a tracer).
 
 Public: ``SimulationResult``, ``simulate``.
 """
@@ -15,11 +20,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from sim.engine.bus import Bus, Subscriber
 from sim.engine.core import Environment
 from sim.engine.datacenter import PoolRuntime
-from sim.engine.inference import InferenceEngine
-from sim.engine.scheduler import SchedulerProcess, activate_all
-from sim.metrics.records import Record, RequestLog
+from sim.engine.network import Routes, TransferManager
 from sim.policies import create
 from sim.scenario.model import Scenario
 from sim.streams import Streams
@@ -28,18 +32,13 @@ from sim.world import World
 
 __all__ = ["SimulationResult", "simulate"]
 
-Observer = Callable[[Record], None]
-
 
 @dataclass(frozen=True)
 class SimulationResult:
+    """What only the engine knows: when the run ended and how many events it processed."""
+
     end_s: float
     events_processed: int
-    requests: RequestLog | None = None
-    training: object | None = None  # the TrainingEngine, whose records the runner writes
-    failures: object | None = None  # the FailureEngine, likewise
-    inference: object | None = None  # the InferenceEngine (retry and loss counts)
-    consistency: object | None = None  # the ConsistencyEngine (rollout records)
 
 
 def _arrival_counter(batch: RequestBatch) -> Callable[[float, float], int]:
@@ -50,97 +49,93 @@ def _arrival_counter(batch: RequestBatch) -> Callable[[float, float], int]:
     return count
 
 
-def simulate(scenario: Scenario, world: World, observers: Sequence[Observer],
+def _policy(kind: str, spec, streams: Streams):
+    return create(kind, spec, streams.get(f"policy/{kind}/{spec.name}"))
+
+
+def simulate(scenario: Scenario, world: World, observers: Sequence[Subscriber],
              streams: Streams | None = None, base_dir: Path = Path("."),
              source: str = "<scenario>") -> SimulationResult:
-    """Run ``scenario`` on ``world``, sending every record to each observer."""
+    """Run ``scenario`` on ``world``, publishing every record to the observers."""
     streams = streams or Streams(scenario.seed)
-
-    def emit(record: Record) -> None:
-        for observer in observers:
-            observer(record)
-
+    bus = Bus()
+    for observer in observers:
+        bus.subscribe(observer, getattr(observer, "subscribes", None))
     env = Environment()
-    pools = [PoolRuntime(info, emit, index) for index, info in enumerate(world.pools)]
-    engine = None
-    arrivals = None
-    if scenario.inference:
-        batch = generate_requests(scenario, world, streams, base_dir, source=source)
-        spec = scenario.scheduler.routing_spec if scenario.scheduler else None
-        spec = spec or _default_routing()
-        policy = create("routing", spec, streams.get(f"policy/routing/{spec.name}"))
-        engine = InferenceEngine(scenario, pools, world.topology.names, world.topology.rtt_ms,
-                                 batch, policy, spec.name)
-        for pool in pools:
-            pool.listeners.append(engine.capacity_changed)
-        arrivals = _arrival_counter(batch)
-    training = _training_engine(env, scenario, world, pools, streams, base_dir, source, emit)
-    config = scenario.scheduler
-    scheduler = None
-    if config is None or config.load_model is None:
-        activate_all(0.0, pools)
-    else:
-        warmup = scenario.failures.warmup if scenario.failures else 0.0
-        spec = config.allocation.policy_spec
-        allocation = create("allocation", spec, streams.get(f"policy/allocation/{spec.name}"))
-        scheduler = SchedulerProcess(env, config, pools, emit, arrivals, warmup, allocation)
-        env.process(scheduler.run())
-    failures = None
+    pools = [PoolRuntime(info, bus, index) for index, info in enumerate(world.pools)]
+    routes = Routes(env, world, bus)
+    serving, arrivals = _inference_engine(scenario, world, streams, base_dir, source, bus)
+    transfers = _transfers(env, scenario, routes) if scenario.training else None
+    training = _training_engine(env, scenario, world, pools, streams, base_dir, source, bus, transfers)
+    scheduler = _scheduler(env, scenario, pools, streams, bus, arrivals)
     if scenario.failures is not None:
         from sim.engine.failures import FailureEngine
-        failures = FailureEngine(env, scenario, pools, streams, base_dir, source, engine, training, scheduler,
-                                 world.topology)
-        if training is not None:
-            failures.route_listeners.append(training.rerouted)
-    consistency = _consistency_engine(env, scenario, world, pools, training, failures)
-    if engine is None:
+        from sim.workload.failure_trace import read_failure_trace
+
+        trace = scenario.failures.trace
+        rows = read_failure_trace(base_dir / trace, trace, source, {p.key for p in world.pools}) if trace else []
+        FailureEngine(env, scenario, pools, streams, bus, routes, rows, serving is not None,
+                      training.training_gpus if training is not None else None)
+    consistency = None
+    if scenario.consistency is not None:
+        from sim.engine.consistency import ConsistencyEngine
+        consistency = ConsistencyEngine(env, scenario, world, transfers or _transfers(env, scenario, routes), bus)
+    del scheduler  # it runs as a SimPy process
+    if serving is None:
         env.run(until=scenario.duration)
-        return SimulationResult(float(scenario.duration), env.events_processed, None, training, failures,
-                                None, consistency)
-    engine.run(env, scenario.duration)
-    handled = env.events_processed + engine.events_processed
-    return SimulationResult(float(scenario.duration), handled, engine.log(), training, failures, engine,
-                            consistency)
-
-
-def _consistency_engine(env, scenario, world, pools, training, failures):
-    """Model rollouts, sharing the WAN with training's transfers, or None."""
-    if scenario.consistency is None:
-        return None
-    from sim.engine.consistency import ConsistencyEngine
-
-    engine = ConsistencyEngine(env, scenario, world, pools, training.transfers if training else None)
+        handled = env.events_processed
+    else:
+        serving.run(env, scenario.duration)
+        handled = env.events_processed + serving.events_processed
+    end = float(scenario.duration)
     if training is not None:
-        training.completion_listeners.append(engine.job_completed)
-    if failures is not None:
-        def rerouted(topology):
-            engine.transfers.topology = topology
-            engine.rerouted()
-        failures.route_listeners.append(rerouted)
-    return engine
+        training.close(end)
+    if consistency is not None:
+        consistency.close()
+    return SimulationResult(end, handled)
 
 
-def _training_engine(env, scenario, world, pools, streams, base_dir, source, emit):
-    """The training engine, listening to capacity changes, or None without training."""
+def _inference_engine(scenario: Scenario, world: World, streams: Streams, base_dir: Path, source: str,
+                      bus: Bus):
+    """The request fast path and an arrival counter, or (None, None) without inference."""
+    if not scenario.inference:
+        return None, None
+    from sim.engine.inference import InferenceEngine
+
+    batch = generate_requests(scenario, world, streams, base_dir, source=source)
+    spec = scenario.scheduler.routing
+    engine = InferenceEngine(scenario, world.pools, world.topology.names, world.topology.rtt_ms, batch,
+                             _policy("routing", spec, streams), spec.name, bus)
+    return engine, _arrival_counter(batch)
+
+
+def _transfers(env: Environment, scenario: Scenario, routes: Routes) -> TransferManager:
+    return TransferManager(env, routes, scenario.network.sharing == "rtt_weighted")
+
+
+def _training_engine(env, scenario, world, pools, streams, base_dir, source, bus, transfers):
+    """The training engine, or None without training."""
     if not scenario.training:
         return None
     from sim.engine.training import TrainingEngine
     from sim.workload.training import generate_jobs
 
     batch = generate_jobs(scenario, streams, base_dir, source=source)
-    spec = scenario.scheduler.placement_spec if scenario.scheduler else _spec("fifo_first_fit")
-    policy = create("placement", spec, streams.get(f"policy/placement/{spec.name}"))
-    engine = TrainingEngine(env, scenario, world, pools, batch, policy, spec.name, emit,
-                            inference_present=bool(scenario.inference))
-    for pool in pools:
-        pool.listeners.append(engine.capacity_changed)
-    return engine
+    spec = scenario.scheduler.placement
+    return TrainingEngine(env, scenario, world, pools, batch, _policy("placement", spec, streams), spec.name,
+                          bus, transfers, inference_present=bool(scenario.inference))
 
 
-def _spec(name: str):
-    from sim.scenario.model import PolicySpec
-    return PolicySpec(name=name)
+def _scheduler(env, scenario, pools, streams, bus, arrivals):
+    """The scheduler process, or None (then every replica is active from the start)."""
+    from sim.engine.scheduler import SchedulerProcess, activate_all
 
-
-def _default_routing():
-    return _spec("nearest")
+    config = scenario.scheduler
+    if config.load_model is None:
+        activate_all(0.0, pools)
+        return None
+    warmup = scenario.failures.warmup if scenario.failures else 0.0
+    allocation = _policy("allocation", config.allocation.policy, streams)
+    scheduler = SchedulerProcess(env, config, pools, bus, allocation, arrivals, warmup)
+    env.process(scheduler.run())
+    return scheduler

@@ -15,19 +15,30 @@ there (lowest priority, then most recently started first); a preempted job check
 requeues with its progress. :meth:`TrainingEngine.interrupt` is the failure model's entry
 point: the job loses the work since its last checkpoint and requeues.
 
+The engine reacts to records: :class:`~sim.records.CapacityChanged` (preempt what no longer
+fits; a shrink caused by a failure interrupts instead), :class:`~sim.records.ReplicaFailed`
+and :class:`~sim.records.RegionDown` (interrupt the jobs struck), and
+:class:`~sim.records.RoutesChanged` (copies wait for a route). It publishes
+:class:`~sim.records.TrainingUsage`, :class:`~sim.records.JobChanged`, a
+:class:`~sim.records.JobRecord` per job (when it completes, the others when the run ends),
+and for every copy :class:`~sim.records.TransferRecord`, :class:`~sim.records.BorderCrossing`
+and :class:`~sim.records.ResidencyViolation`.
+
 Public: ``TrainingEngine``, ``Job``.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import simpy
 
-from sim.engine.transfers import TransferManager
-from sim.metrics.records import BorderCrossing, JobRecord, Record, TrainingUsage, TransferRecord
+from sim.engine.bus import Bus
+from sim.engine.network import TransferManager
+from sim.records import (BorderCrossing, CapacityChanged, JobChanged, JobEvent, JobRecord, RegionDown,
+                         ReplicaFailed, ResidencyViolation, RoutesChanged, TrainingUsage, TransferRecord)
 from sim.policies import (PlacementView, PoolSlot, QueuedJob, RunningJob, validate_assignments)
 from sim.scenario.checks import residency_allows
 from sim.scenario.model import Scenario
@@ -80,31 +91,30 @@ class TrainingEngine:
     """Queues, places and runs the jobs of one :class:`JobBatch`."""
 
     def __init__(self, env: simpy.Environment, scenario: Scenario, world: World, pools: Sequence,
-                 batch: JobBatch, policy, policy_name: str, emit: Callable[[Record], None],
+                 batch: JobBatch, policy, policy_name: str, bus: Bus, transfers: TransferManager,
                  inference_present: bool):
         self.env, self.scenario, self.world, self.pools = env, scenario, world, list(pools)
-        self.batch, self.policy, self.policy_name, self.emit = batch, policy, policy_name, emit
+        self.batch, self.policy, self.policy_name, self.bus = batch, policy, policy_name, bus
         self.inference_present = inference_present
-        self.transfers = TransferManager(env, world, scenario.network.sharing == "rtt_weighted")
+        self.transfers = transfers
         self.used = [0] * len(self.pools)
         self.jobs: list[Job] = []
         self.queue: list[Job] = []
         self.datasets = {d.name: d for d in scenario.datasets}
         self.copies = {d.name: {d.home, *d.replicas} for d in scenario.datasets}
         self._copying: dict[tuple[str, str], simpy.Event] = {}
-        self.transfer_rows: list[TransferRecord] = []
-        self.crossings: list[BorderCrossing] = []
-        self.residency_violations = 0
         self._placing = False
-        self.completion_listeners: list[Callable[[str, str], None]] = []  # (workload name, region)
-        self.overflow_cause = "preempt"  # "failure" while the failure model shrinks a pool
         self._route_changed = env.event()  # fires when links fail or come back
         self._col = {name: k for k, name in enumerate(batch.gpu_types)}
         self._jurisdiction = {r.name: r.jurisdiction for r in world.regions}
         env.process(self._arrivals())
-        interval = scenario.scheduler.placement_interval if scenario.scheduler else None
+        interval = scenario.scheduler.placement_interval
         if interval:
             env.process(self._periodic(interval))
+        bus.subscribe(self.capacity_changed, (CapacityChanged,))
+        bus.subscribe(self.replica_failed, (ReplicaFailed,))
+        bus.subscribe(self.region_down, (RegionDown,))
+        bus.subscribe(self.rerouted, (RoutesChanged,))
 
     # -- capacity ------------------------------------------------------------------------
     def reserved(self, p: int) -> int:
@@ -126,9 +136,13 @@ class TrainingEngine:
             return 0
         return max(self.up_gpus(p) - self.reserved(p) - self.used[p], 0)
 
-    def capacity_changed(self, p: int, t_s: float) -> None:
-        """Inference capacity moved, or replicas failed, on pool ``p``: preempt training that
-        no longer fits (jobs already stopping by failure have let go)."""
+    def capacity_changed(self, record: CapacityChanged) -> None:
+        """Inference capacity moved, or replicas failed, on a pool: stop training that no
+        longer fits (jobs already stopping by failure have let go). When a failure shrank
+        the pool the jobs are interrupted (they lose work), otherwise preempted (they
+        checkpoint first)."""
+        p = record.pool_index
+        cause = "failure" if record.cause in ("failure", "outage") else "preempt"
         if self.reserved(p) + self.used[p] <= self.up_gpus(p):
             self.request_placement()
             return
@@ -142,13 +156,16 @@ class TrainingEngine:
             if overflow <= 0:
                 break
             overflow -= sum(g for q, g in job.parts if q == p)
-            self.interrupt(job.id, self.overflow_cause)
+            self.interrupt(job.id, cause)
         self.request_placement()
 
     def _set_used(self, p: int, delta: int) -> None:
         self.used[p] += delta
         pool = self.pools[p].info
-        self.emit(TrainingUsage(self.env.now, pool.region, pool.name, self.used[p]))
+        self.bus.emit(TrainingUsage(self.env.now, pool.region, pool.name, self.used[p]))
+
+    def _announce(self, job: Job, event: JobEvent) -> None:
+        self.bus.emit(JobChanged(self.env.now, job.id, self.scenario.training[job.workload].name, event, job.home))
 
     # -- arrivals and placement ----------------------------------------------------------
     def _arrivals(self):
@@ -164,6 +181,7 @@ class TrainingEngine:
                       remaining=float(b.work[i]), saved=float(b.work[i]))
             self.jobs.append(job)
             self._enqueue(job)
+            self._announce(job, "submitted")
             self.request_placement()
 
     def _periodic(self, interval: float):
@@ -274,10 +292,10 @@ class TrainingEngine:
         job.regions = sorted({self.pools[p].info.region for p, _ in parts})
         job.home = self.pools[parts[0][0]].info.region  # where its checkpoints are written
         job.process = self.env.process(self._run(job))
+        self._announce(job, "placed")
 
-    def rerouted(self, topology) -> None:
-        """Links failed or came back: new routes for transfers; wake jobs waiting for one."""
-        self.transfers.topology = topology
+    def rerouted(self, record: RoutesChanged) -> None:
+        """Links failed or came back: wake jobs waiting for a route; place again."""
         waiting, self._route_changed = self._route_changed, self.env.event()
         waiting.succeed()
         self.request_placement()
@@ -314,7 +332,7 @@ class TrainingEngine:
         started = self.env.now
         cost = ds.size_gb * self._egress(src, region)
         if not residency_allows(self.scenario, ds, region):
-            self.residency_violations += 1
+            self.bus.emit(ResidencyViolation(self.env.now, ds.name, region))
         finished = self.env.event()
 
         def landed(event):
@@ -328,12 +346,12 @@ class TrainingEngine:
     def _record_transfer(self, flow_id: int, what: str, job_id: int, route: tuple[str, ...], size: float,
                          started: float, cost: float) -> None:
         """A copy landed: one transfers.csv row, and an audit row per border it crossed."""
-        self.transfer_rows.append(TransferRecord(flow_id, what, job_id, route[0], route[-1], "-".join(route),
-                                                 size, started, self.env.now, cost))
+        self.bus.emit(TransferRecord(flow_id, what, job_id, route[0], route[-1], "-".join(route),
+                                     size, started, self.env.now, cost))
         for u, v in zip(route, route[1:]):
             if self._jurisdiction[u] != self._jurisdiction[v]:
-                self.crossings.append(BorderCrossing(self.env.now, what, u, v, size,
-                                                     self._jurisdiction[u], self._jurisdiction[v]))
+                self.bus.emit(BorderCrossing(self.env.now, what, u, v, size,
+                                             self._jurisdiction[u], self._jurisdiction[v]))
 
     # -- checkpoint copies (checkpoint.size_gb > 0) ----------------------------------------
     def _dark(self, region: str) -> bool:
@@ -396,6 +414,7 @@ class TrainingEngine:
                 yield env.all_of(waits)
                 job.transfer_s += env.now - began
             job.status = "running"
+            self._announce(job, "started")
             if math.isnan(job.first_start_s):
                 job.first_start_s = env.now
             if job.ran_before and ckpt.size_gb > 0:
@@ -418,10 +437,9 @@ class TrainingEngine:
                     job.saved = job.remaining
                     self._checkpointed(job)
             job.remaining = job.saved = 0.0
-            home = job.home
             self._finish(job, "completed")
-            for listener in self.completion_listeners:
-                listener(self.scenario.training[job.workload].name, home)
+            self.bus.emit(self._record(job, self.env.now))
+            self._announce(job, "completed")
         except simpy.Interrupt as stop:
             self._stopped(job, stop.cause)
 
@@ -455,6 +473,7 @@ class TrainingEngine:
         self._release(job)
         job.parts, job.process, job.stopping = (), None, False
         self._enqueue(job)
+        self._announce(job, "preempted" if cause == "preempt" else "interrupted")
         self.request_placement()
 
     # -- the failure model's entry point -------------------------------------------------
@@ -466,10 +485,13 @@ class TrainingEngine:
             job.stopping = True
             job.process.interrupt(cause)
 
-    def replica_failed(self, p: int, offset_gpus: float) -> int | None:
-        """A replica of pool ``p`` failed under training GPU number ``offset_gpus`` (counted
+    def replica_failed(self, record: ReplicaFailed) -> int | None:
+        """A replica failed under training GPU number ``offset_gpus`` of its pool (counted
         over the pool's training GPUs, jobs in id order): interrupt the job there, if any.
         Returns the job id."""
+        if record.hit != "training":
+            return None
+        p, offset_gpus = record.pool_index, record.offset_gpus
         for job in sorted((j for j in self.jobs if j.process is not None and not j.stopping), key=lambda j: j.id):
             held = sum(g for q, g in job.parts if q == p)
             if offset_gpus < held:
@@ -478,8 +500,9 @@ class TrainingEngine:
             offset_gpus -= held
         return None
 
-    def pools_failed(self, pools: set[int]) -> None:
-        """Every replica of these pools went down (a region outage): interrupt their jobs."""
+    def region_down(self, record: RegionDown) -> None:
+        """Every replica of these pools goes down (a region outage): interrupt their jobs."""
+        pools = set(record.pool_indices)
         for job in self.jobs:
             if job.process is not None and any(q in pools for q, _ in job.parts):
                 self.interrupt(job.id, "failure")
@@ -488,24 +511,25 @@ class TrainingEngine:
         """GPUs of pool ``p`` that running (not stopping) jobs hold."""
         return sum(g for j in self.jobs if j.process is not None and not j.stopping for q, g in j.parts if q == p)
 
-    def jobs_on_pool(self, p: int) -> list[int]:
-        return [j.id for j in self.jobs if j.process is not None and any(q == p for q, _ in j.parts)]
-
     # -- results -------------------------------------------------------------------------
-    def records(self, end_s: float) -> list[JobRecord]:
-        rows = []
+    def close(self, end_s: float) -> None:
+        """The run ends: publish the totals of every job that did not complete."""
         for job in self.jobs:
-            compute = job.compute_gpu_s
-            if job.segment is not None:  # still computing at the end
-                compute += (end_s - job.segment[0]) * job.gpus
-            held = job.held_gpu_s + ((end_s - job.held_since) * job.gpus if job.process is not None else 0.0)
-            wait = job.wait_s + (end_s - job.queued_since if job.status == "queued" else 0.0)
-            status = {"transferring": "running"}.get(job.status, job.status)
-            pools = ";".join(f"{self.pools[p].info.key}:{g}" for p, g in job.parts)
-            rows.append(JobRecord(job.id, self.scenario.training[job.workload].name, job.arrival_s,
-                                  job.first_start_s, job.end_s, ";".join(job.regions), pools, job.gpus,
-                                  wait, job.transfer_s, job.lost_gpu_s / 3600.0, held / 3600.0,
-                                  (compute - job.lost_gpu_s) / 3600.0,
-                                  job.preemptions, job.interruptions, status,
-                                  float(self.batch.work[job.index]), job.remaining))
-        return rows
+            if job.status != "completed":
+                self.bus.emit(self._record(job, end_s))
+
+    def _record(self, job: Job, end_s: float) -> JobRecord:
+        """The job's totals as of ``end_s`` (work in progress counted up to then)."""
+        compute = job.compute_gpu_s
+        if job.segment is not None:  # still computing at the end
+            compute += (end_s - job.segment[0]) * job.gpus
+        held = job.held_gpu_s + ((end_s - job.held_since) * job.gpus if job.process is not None else 0.0)
+        wait = job.wait_s + (end_s - job.queued_since if job.status == "queued" else 0.0)
+        status = {"transferring": "running"}.get(job.status, job.status)
+        pools = ";".join(f"{self.pools[p].info.key}:{g}" for p, g in job.parts)
+        return JobRecord(job.id, self.scenario.training[job.workload].name, job.arrival_s,
+                         job.first_start_s, job.end_s, ";".join(job.regions), pools, job.gpus,
+                         wait, job.transfer_s, job.lost_gpu_s / 3600.0, held / 3600.0,
+                         (compute - job.lost_gpu_s) / 3600.0,
+                         job.preemptions, job.interruptions, status,
+                         float(self.batch.work[job.index]), job.remaining)

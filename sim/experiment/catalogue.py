@@ -35,7 +35,7 @@ class PolicyInfo:
 
 
 def policy_kinds() -> list[str]:
-    return sorted(getattr(registry, "_METHODS", {"routing": ()}))
+    return sorted(registry.kinds())
 
 
 def policy_catalogue() -> list[PolicyInfo]:

@@ -35,6 +35,7 @@ from sim.experiment.tasks import RunTask
 from sim.fileio import write_csv_atomic, write_json_atomic
 from sim.policies import create
 from sim.scenario import load_scenario
+from sim.scenario.kinds import kind_path
 from sim.scenario.model import PolicySpec
 from sim.scenario.overrides import parse_assignment
 
@@ -42,11 +43,6 @@ __all__ = ["PolicyChoice", "ComparisonPlan", "plan_comparison", "run_comparison"
            "format_table", "policy_label", "parse_policy_params", "CSV_COLUMNS"]
 
 CSV_COLUMNS = ("metric", "policy", "n", "mean", "ci_low", "ci_high", "diff_mean", "diff_ci_low", "diff_ci_high")
-
-
-# Where each kind of policy is chosen in a scenario.
-KIND_PATHS = {"routing": "scheduler.routing", "placement": "scheduler.placement",
-              "allocation": "scheduler.allocation.policy"}
 
 
 @dataclass(frozen=True)
@@ -63,7 +59,7 @@ class PolicyChoice:
 
     def override(self) -> str:
         spec = {"name": self.name, "params": dict(self.params)}
-        return f"{KIND_PATHS[self.kind]}={json.dumps(spec)}"
+        return f"{kind_path(self.kind)}={json.dumps(spec)}"
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,17 @@
 """The capacity observer: load, allocation, active capacity and utilisation over time.
 
-It subscribes to :class:`~sim.metrics.records.LoadSample` and
-:class:`~sim.metrics.records.PoolState` records and keeps each quantity as an exact step
-signal. From those it derives the per-region time series (bucket means) and the
-``load``, ``allocation`` and ``utilization`` sections of ``summary.json``. Statistics in
-the summary cover ``[warmup, end)``; the time series covers the whole run.
+It subscribes to :class:`~sim.records.LoadSample`, :class:`~sim.records.CapacityChanged`
+and :class:`~sim.records.TrainingUsage` records and keeps each quantity as an exact step
+signal. From those it derives the per-region time series columns (bucket means) and the
+``load``, ``resources``, ``allocation`` and ``utilization`` sections of ``summary.json``.
+Statistics in the summary cover ``[warmup, end)``; the time series covers the whole run.
 
 Utilisation of a region = (inference-busy + training) GPU-time / installed GPU-time.
 Without request-level workloads, inference-busy is the load-model demand the scheduler
-placed on the region; training GPUs are those held by training jobs.
+placed on the region; with them, the GPUs serving requests (:func:`with_request_busy`,
+:func:`timeseries_rows`); training GPUs are those held by training jobs.
 
-Public: ``CapacityObserver``, ``TIMESERIES_COLUMNS``.
+Public: ``CapacityObserver``, ``TIMESERIES_COLUMNS``, ``timeseries_rows``, ``with_request_busy``.
 """
 from __future__ import annotations
 
@@ -19,10 +20,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from sim.metrics.records import LoadSample, PoolState, Record, TrainingUsage
-from sim.metrics.signals import StepSignal, bucket_edges
+from sim.metrics.signals import StepSignal
+from sim.records import CapacityChanged, LoadSample, Record, TrainingUsage
 
-__all__ = ["CapacityObserver", "TIMESERIES_COLUMNS"]
+__all__ = ["CapacityObserver", "TIMESERIES_COLUMNS", "timeseries_rows", "with_request_busy"]
 
 _SIGNALS = ("share", "active_gpus", "busy_gpus", "training_gpus")
 
@@ -33,6 +34,8 @@ TIMESERIES_COLUMNS = ("t_start_s", "t_end_s", "region", "load", "forecast_load",
 
 class CapacityObserver:
     """Collects capacity records for regions with ``total_gpus`` installed GPUs each."""
+
+    subscribes = (LoadSample, CapacityChanged, TrainingUsage)
 
     def __init__(self, total_gpus: Mapping[str, int]):
         self.total_gpus = dict(total_gpus)
@@ -60,7 +63,7 @@ class CapacityObserver:
                 self.observed.set(record.t_s, record.observed)
         elif isinstance(record, TrainingUsage):
             self._pools[f"{record.region}/{record.pool}"]["training_gpus"].set(record.t_s, record.gpus)
-        elif isinstance(record, PoolState):
+        elif isinstance(record, CapacityChanged):
             signals = self._pools[f"{record.region}/{record.pool}"]
             signals["share"].set(record.t_s, record.share)
             signals["active_gpus"].set(record.t_s, record.active_gpus)
@@ -77,33 +80,23 @@ class CapacityObserver:
                 total += signals[name].means(edges)
         return total
 
-    def timeseries(self, end_s: float, bucket_s: float) -> list[dict[str, Any]]:
-        """One row per bucket and region, columns :data:`TIMESERIES_COLUMNS`."""
-        edges = bucket_edges(0.0, end_s, bucket_s)
-        load = self.load.means(edges) if self.has_load else np.full(len(edges) - 1, np.nan)
-        res = self.resources.means(edges) if self.has_load else np.full(len(edges) - 1, np.nan)
+    def columns(self, edges: np.ndarray) -> dict[str, dict[str, Any]]:
+        """Per region, the bucket means of :data:`TIMESERIES_COLUMNS` over ``edges``
+        (``utilization`` from the busy GPUs the scheduler reported)."""
         blank = np.full(len(edges) - 1, np.nan)
-        forecast = self.forecast.means(edges) if self.has_forecast else blank
-        observed = self.observed.means(edges) if self.has_observed else blank
-        per_region = {r: {n: self._region_means(r, n, edges) for n in _SIGNALS} for r in self.total_gpus}
+        shared = {"load": self.load.means(edges) if self.has_load else blank,
+                  "forecast_load": self.forecast.means(edges) if self.has_forecast else blank,
+                  "observed_load": self.observed.means(edges) if self.has_observed else blank,
+                  "resources": self.resources.means(edges) if self.has_load else blank}
+        result = {}
         for region, total in self.total_gpus.items():
-            reported = region in self._reports_up
-            per_region[region]["up_gpus"] = (self._region_means(region, "up_gpus", edges) if reported
-                                             else np.full(len(edges) - 1, float(total)))
-        rows = []
-        for k in range(len(edges) - 1):
-            for region, total in self.total_gpus.items():
-                m = per_region[region]
-                rows.append({
-                    "t_start_s": edges[k], "t_end_s": edges[k + 1], "region": region,
-                    "load": load[k], "forecast_load": forecast[k], "observed_load": observed[k],
-                    "resources": res[k], "share": m["share"][k],
-                    "total_gpus": total, "active_gpus": m["active_gpus"][k],
-                    "up_gpus": m["up_gpus"][k], "busy_gpus": m["busy_gpus"][k],
-                    "training_gpus": m["training_gpus"][k],
-                    "utilization": (m["busy_gpus"][k] + m["training_gpus"][k]) / total if total else 0.0,
-                })
-        return rows
+            cols = {**shared, "total_gpus": total}
+            for name in _SIGNALS:
+                cols[name] = self._region_means(region, name, edges)
+            cols["up_gpus"] = (self._region_means(region, "up_gpus", edges) if region in self._reports_up
+                               else np.full(len(edges) - 1, float(total)))
+            result[region] = cols
+        return result
 
     def summary(self, start_s: float, end_s: float) -> dict[str, Any]:
         """The ``load``, ``resources``, ``allocation`` and ``utilization`` summary sections."""
@@ -131,3 +124,33 @@ class CapacityObserver:
                 "inference": sum(v["busy_gpus"] for v in by_region.values()) / total if total else 0.0,
             },
         }
+
+
+def timeseries_rows(edges: np.ndarray, capacity: Mapping[str, Mapping[str, Any]],
+                    requests: Mapping[str, Mapping[str, np.ndarray]] | None = None) -> list[dict[str, Any]]:
+    """One row per bucket and region (bucket-major, regions in ``capacity``'s order).
+
+    ``requests`` (per region, the request-level columns, including the GPUs serving
+    requests as ``busy_gpus``) joins by region and replaces the scheduler's busy GPUs."""
+    rows = []
+    for k in range(len(edges) - 1):
+        for region, cols in capacity.items():
+            row = {"t_start_s": edges[k], "t_end_s": edges[k + 1], "region": region,
+                   **{name: (value if name == "total_gpus" else value[k]) for name, value in cols.items()}}
+            if requests is not None:
+                row.update({name: values[k] for name, values in requests[region].items()})
+            used = row["busy_gpus"] + row["training_gpus"]
+            row["utilization"] = used / row["total_gpus"] if row["total_gpus"] else 0.0
+            rows.append(row)
+    return rows
+
+
+def with_request_busy(utilization: dict[str, Any], busy: Mapping[str, float],
+                      total_gpus: Mapping[str, int]) -> dict[str, Any]:
+    """The ``utilization`` section with the GPUs serving requests (time-average ``busy``
+    per region) added to the training use the capacity records gave."""
+    gpus = {r: n for r, n in total_gpus.items() if n}
+    total = sum(gpus.values())
+    by_region = {r: utilization["by_region"][r] + busy[r] / n for r, n in gpus.items()}
+    inference = sum(busy[r] for r in gpus) / total if total else 0.0
+    return {**utilization, "mean": utilization["mean"] + inference, "by_region": by_region, "inference": inference}

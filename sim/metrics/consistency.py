@@ -5,7 +5,10 @@ version has been released (``start_s``) but r does not serve it yet (before its
 ``switched_s``). The fraction counts completed requests that arrived after the warm-up.
 ``mixed_version_s`` is the time during which regions served different versions.
 
-Public: ``consistency_summary``.
+:class:`ConsistencyObserver` collects :class:`~sim.records.VersionReleased` and
+:class:`~sim.records.RolloutRecord` records and the request log.
+
+Public: ``ConsistencyObserver``, ``consistency_summary``.
 """
 from __future__ import annotations
 
@@ -14,9 +17,44 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from sim.metrics.records import STATUS, RequestLog, RolloutRecord
+from sim.records import ROLLOUT_COLUMNS, RequestLog, RequestStatus, RolloutRecord, VersionReleased
 
-__all__ = ["consistency_summary"]
+__all__ = ["ConsistencyObserver", "consistency_summary"]
+
+
+class ConsistencyObserver:
+    """Rollouts of model versions, in version order and, within one, in ``regions`` order
+    (the regions that serve requests, as the world lists them)."""
+
+    subscribes = (VersionReleased, RolloutRecord, RequestLog)
+
+    def __init__(self, regions: Sequence[str], all_regions: Sequence[str], pool_region: np.ndarray | None,
+                 warmup_s: float):
+        self.regions, self.all_regions = list(regions), list(all_regions)
+        self.pool_region, self.warmup_s = pool_region, warmup_s
+        self.versions = 0
+        self._rows: list[RolloutRecord] = []
+        self._log: RequestLog | None = None
+
+    def __call__(self, record: VersionReleased | RolloutRecord | RequestLog) -> None:
+        if isinstance(record, VersionReleased):
+            self.versions += 1
+        elif isinstance(record, RolloutRecord):
+            self._rows.append(record)
+        else:
+            self._log = record
+
+    @property
+    def rows(self) -> list[RolloutRecord]:
+        return sorted(self._rows, key=lambda r: (r.version, self.regions.index(r.region)))
+
+    def summary(self, end_s: float) -> dict[str, Any]:
+        log = self._log
+        return consistency_summary(self.rows, self.versions, end_s, log, self.all_regions,
+                                   self.pool_region if log is not None else None, self.warmup_s)
+
+    def tables(self) -> dict[str, tuple[tuple[str, ...], list[Any]]]:
+        return {"rollouts.csv": (ROLLOUT_COLUMNS, self.rows)}
 
 
 def _union_length(spans: list[tuple[float, float]]) -> float:
@@ -55,7 +93,7 @@ def consistency_summary(rows: Sequence[RolloutRecord], versions: int, end_s: flo
         "by_region": by_region,
     }
     if log is not None and pool_region is not None:
-        done = (log.status == STATUS["completed"]) & (log.t_s >= warmup_s)
+        done = (log.status == RequestStatus.COMPLETED) & (log.t_s >= warmup_s)
         start = log.pool_arrival_s + np.nan_to_num(log.wait_s)
         region = np.where(log.pool >= 0, pool_region[np.maximum(log.pool, 0)], -1)
         stale = np.zeros(len(done), dtype=bool)

@@ -1,6 +1,12 @@
-"""The ``failures`` section of summary.json, from the failure records and the engine's counts.
+"""The ``failures`` section of summary.json and ``failures.csv``.
 
-Public: ``failures_summary``, ``cut_off_requests``.
+:class:`FailuresObserver` reads failure records, the pools' capacity changes caused by
+failures (it integrates each pool's up GPUs between them for availability), displaced
+requests, route changes (the spans during which an origin reached no serving pool), the
+jobs' final records (training work lost) and the request log (requests dropped while cut
+off).
+
+Public: ``FailuresObserver``, ``failures_summary``, ``cut_off_requests``.
 """
 from __future__ import annotations
 
@@ -8,9 +14,93 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from sim.metrics.records import FailureRecord
+from sim.records import (FAILURE_CAUSES, FAILURE_COLUMNS, CapacityChanged, FailureRecord, JobRecord, RequestLog,
+                         RequestsDisplaced, RequestStatus, RoutesChanged)
 
-__all__ = ["failures_summary", "cut_off_requests"]
+__all__ = ["FailuresObserver", "failures_summary", "cut_off_requests"]
+
+
+class FailuresObserver:
+    """Collects what the failure model did and what it cost.
+
+    ``pools``: ``(region, pool, installed GPUs)`` of every pool in the world's order."""
+
+    subscribes = (FailureRecord, CapacityChanged, RequestsDisplaced, RoutesChanged, JobRecord, RequestLog)
+
+    def __init__(self, pools: Sequence[tuple[str, str, int]], regions: Sequence[str], training: bool = False):
+        self.pools = list(pools)
+        self.training = training  # jobs exist (their lost work is summed, else it is 0.0)
+        self.regions = list(regions)
+        self.records: list[FailureRecord] = []
+        self._index = {f"{region}/{pool}": k for k, (region, pool, _) in enumerate(self.pools)}
+        self._up_area = [0.0] * len(self.pools)
+        self._since = [0.0] * len(self.pools)
+        self._up_now = [gpus for _, _, gpus in self.pools]
+        self.retried = self.lost = 0
+        self.cut_off: dict[str, list[list[float]]] = {}  # origin -> [start, end] with no reachable pool
+        self._jobs: dict[int, JobRecord] = {}
+        self._log: RequestLog | None = None
+
+    def __call__(self, record) -> None:
+        if isinstance(record, CapacityChanged):
+            if record.cause in FAILURE_CAUSES:
+                self._account(record)
+        elif isinstance(record, FailureRecord):
+            self.records.append(record)
+        elif isinstance(record, RequestsDisplaced):
+            self.retried += record.retried
+            self.lost += record.lost
+        elif isinstance(record, RoutesChanged):
+            self._routes(record)
+        elif isinstance(record, JobRecord):
+            self._jobs[record.job] = record
+        else:
+            self._log = record
+
+    def _account(self, record: CapacityChanged) -> None:
+        """Integrate the pool's up GPUs until now; from now on they are ``up_gpus``."""
+        p = self._index[f"{record.region}/{record.pool}"]
+        self._up_area[p] += self._up_now[p] * (record.t_s - self._since[p])
+        self._since[p] = record.t_s
+        self._up_now[p] = record.up_gpus if record.up_gpus is not None else self.pools[p][2]
+
+    def _routes(self, record: RoutesChanged) -> None:
+        cut = set(record.unreachable)
+        for origin in self.regions:
+            spans = self.cut_off.setdefault(origin, [])
+            alone = origin in cut
+            if alone and (not spans or spans[-1][1] < record.t_s):
+                spans.append([record.t_s, float("inf")])
+            elif not alone and spans and spans[-1][1] == float("inf"):
+                spans[-1][1] = record.t_s
+
+    def _areas(self, end_s: float) -> list[float]:
+        return [self._up_area[p] + self._up_now[p] * (end_s - self._since[p]) for p in range(len(self.pools))]
+
+    def availability(self, end_s: float) -> dict[str, float]:
+        """Per region: time-average fraction of its GPUs that were up over [0, end_s]."""
+        up: dict[str, float] = {}
+        total: dict[str, float] = {}
+        for (region, _, gpus), area in zip(self.pools, self._areas(end_s)):
+            up[region] = up.get(region, 0.0) + area
+            total[region] = total.get(region, 0.0) + gpus * end_s
+        return {r: up[r] / total[r] for r in up if total[r] > 0}
+
+    def gpu_hours_down(self, end_s: float) -> float:
+        return (sum(gpus for _, _, gpus in self.pools) * end_s - sum(self._areas(end_s))) / 3600.0
+
+    def summary(self, end_s: float, total_gpus: Mapping[str, int]) -> dict[str, Any]:
+        lost_h = sum(self._jobs[k].lost_gpu_h for k in sorted(self._jobs)) if self.training else 0.0
+        cut_off = 0
+        log = self._log
+        if log is not None:
+            dropped = (log.status == RequestStatus.REJECTED) | (log.status == RequestStatus.FAILED)
+            cut_off = cut_off_requests(log.t_s, log.origin, dropped, self.regions, self.cut_off)
+        return failures_summary(self.records, self.availability(end_s), total_gpus, self.gpu_hours_down(end_s),
+                                self.retried, self.lost, cut_off, lost_h, end_s)
+
+    def tables(self) -> dict[str, tuple[tuple[str, ...], list[Any]]]:
+        return {"failures.csv": (FAILURE_COLUMNS, self.records)}
 
 
 def failures_summary(records: Sequence[FailureRecord], availability: Mapping[str, float], total_gpus: Mapping[str, int],

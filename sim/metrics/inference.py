@@ -1,7 +1,8 @@
 """Inference metrics: from the per-request log to the summary and the time series.
 
-Everything is computed after the run, vectorised over the request log; no per-request
-objects. Conventions (also in docs/metrics.md):
+:class:`InferenceObserver` receives the :class:`~sim.records.RequestLog` the engine
+publishes once at the end of the run; everything is computed from it, vectorised, with no
+per-request objects. Conventions (also in docs/metrics.md):
 
 - a request *arrives* at its origin at ``t_s``; ``arrived == completed + dropped + in_flight``
   counts every request that arrived during the run, warm-up included;
@@ -11,8 +12,9 @@ objects. Conventions (also in docs/metrics.md):
 - queue length and busy slots are exact time averages of the intervals each request spends
   queued ``[pool arrival, start)`` and in service ``[start, finish)``.
 
-Public: ``InferenceLayout``, ``inference_summary``, ``inference_timeseries``, ``interval_means``,
-``latency_stats``.
+Public: ``InferenceLayout``, ``InferenceObserver``, ``inference_summary``,
+``inference_timeseries``, ``interval_means``, ``latency_stats``, ``latency_cdf_rows``,
+``busy_gpu_means``.
 """
 from __future__ import annotations
 
@@ -21,15 +23,17 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from sim.metrics.records import STATUS, RequestLog
 from sim.metrics.signals import bucket_edges
+from sim.records import RequestLog, RequestStatus
+from sim.scenario.model import Scenario
+from sim.world import World
 
-__all__ = ["busy_gpu_means", "LATENCY_CDF_COLUMNS", "latency_cdf_rows", "InferenceLayout", "inference_summary", "inference_timeseries", "interval_means",
-           "latency_stats", "INFERENCE_COLUMNS"]
+__all__ = ["busy_gpu_means", "LATENCY_CDF_COLUMNS", "latency_cdf_rows", "InferenceLayout", "InferenceObserver",
+           "inference_summary", "inference_timeseries", "interval_means", "latency_stats", "INFERENCE_COLUMNS"]
 
 LATENCY_CDF_COLUMNS = ("origin", "quantile", "latency_ms")
 # A request is dropped when rejected by routing, timed out in a queue or lost to a failure.
-_DROPPED = (STATUS["rejected"], STATUS["timed_out"], STATUS["failed"])
+_DROPPED = (RequestStatus.REJECTED, RequestStatus.TIMED_OUT, RequestStatus.FAILED)
 _CDF_QUANTILES = np.round(np.concatenate((np.linspace(0, 0.99, 100), np.linspace(0.991, 1.0, 10))), 6)
 INFERENCE_COLUMNS = ("arrivals", "completions", "dropped", "queue_len", "busy_slots",
                      "latency_p50_ms", "latency_p99_ms")
@@ -45,6 +49,49 @@ class InferenceLayout:
     pool_gpus_per_slot: np.ndarray  # gpus_per_replica / slots_per_replica
     workloads: tuple[str, ...]
     slo_ms: tuple[float | None, ...]
+
+    @classmethod
+    def of(cls, scenario: Scenario, world: World) -> InferenceLayout:
+        names = world.topology.names
+        pools = world.pools
+        return cls(regions=tuple(names),
+                   pool_region=np.array([names.index(p.region) for p in pools], dtype=np.int64),
+                   pool_slots=np.array([p.replicas * p.slots_per_replica for p in pools], dtype=np.int64),
+                   pool_gpus_per_slot=np.array([p.gpus_per_replica / p.slots_per_replica for p in pools]),
+                   workloads=tuple(w.name for w in scenario.inference),
+                   slo_ms=tuple(w.slo_ms for w in scenario.inference))
+
+
+class InferenceObserver:
+    """Keeps the request log; computes the ``inference`` section, the request columns of
+    the time series and ``latency_cdf.csv`` from it."""
+
+    subscribes = (RequestLog,)
+
+    def __init__(self, layout: InferenceLayout, warmup_s: float):
+        self.layout, self.warmup_s = layout, warmup_s
+        self.log: RequestLog | None = None
+
+    def __call__(self, record: RequestLog) -> None:
+        self.log = record
+
+    def _require(self) -> RequestLog:
+        if self.log is None:
+            raise RuntimeError("the run published no request log")
+        return self.log
+
+    def summary(self, end_s: float) -> dict[str, Any]:
+        return inference_summary(self._require(), self.layout, self.warmup_s, end_s)
+
+    def columns(self, end_s: float, bucket_s: float) -> dict[str, dict[str, np.ndarray]]:
+        return inference_timeseries(self._require(), self.layout, end_s, bucket_s)
+
+    def busy_gpus(self, end_s: float) -> dict[str, float]:
+        """Time-average GPUs serving requests per region over [warm-up, end)."""
+        return busy_gpu_means(self._require(), self.layout, self.warmup_s, end_s)
+
+    def latency_cdf(self) -> list[dict[str, Any]]:
+        return latency_cdf_rows(self._require(), self.layout, self.warmup_s)
 
 
 def latency_stats(values_ms: np.ndarray) -> dict[str, float | None]:
@@ -73,20 +120,20 @@ def _intervals(log: RequestLog, end_s: float):
     arrive = log.pool_arrival_s
     reached = routed & (arrive < end_s)
     queued_until = np.where(np.isnan(log.wait_s), end_s, arrive + np.nan_to_num(log.wait_s))
-    started = reached & ~np.isnan(log.wait_s) & (log.status != STATUS["timed_out"])
+    started = reached & ~np.isnan(log.wait_s) & (log.status != RequestStatus.TIMED_OUT)
     finish = np.minimum(queued_until + np.nan_to_num(log.service_s), end_s)
     return reached, arrive, queued_until, started, finish
 
 
 def _mask_stats(log: RequestLog, mask: np.ndarray, layout: InferenceLayout, warmup_s: float) -> dict[str, Any]:
     status = log.status[mask]
-    done = status == STATUS["completed"]
+    done = status == RequestStatus.COMPLETED
     dropped = np.isin(status, _DROPPED)
     measured = log.t_s[mask] >= warmup_s
     latency = log.latency_ms[mask]
     result = {
         "arrived": int(mask.sum()), "completed": int(done.sum()), "dropped": int(dropped.sum()),
-        "in_flight": int((status == STATUS["in_flight"]).sum()),
+        "in_flight": int((status == RequestStatus.IN_FLIGHT).sum()),
         "latency_ms": latency_stats(latency[done & measured]),
         "wait_ms": latency_stats(log.wait_s[mask][done & measured] * 1000.0),
         "slo_attainment": _slo(latency, log.workload[mask], done, dropped, measured, layout.slo_ms),
@@ -108,9 +155,9 @@ def inference_summary(log: RequestLog, layout: InferenceLayout, warmup_s: float,
     """The ``inference`` section of summary.json."""
     everything = np.ones(len(log.t_s), dtype=bool)
     summary = _mask_stats(log, everything, layout, warmup_s)
-    summary["rejected"] = int((log.status == STATUS["rejected"]).sum())
-    summary["timed_out"] = int((log.status == STATUS["timed_out"]).sum())
-    summary["failed"] = int((log.status == STATUS["failed"]).sum())
+    summary["rejected"] = int((log.status == RequestStatus.REJECTED).sum())
+    summary["timed_out"] = int((log.status == RequestStatus.TIMED_OUT).sum())
+    summary["failed"] = int((log.status == RequestStatus.FAILED).sum())
     summary["by_origin"] = {name: _mask_stats(log, log.origin == i, layout, warmup_s)
                             for i, name in enumerate(layout.regions) if (log.origin == i).any()}
     region_of = np.where(log.pool >= 0, layout.pool_region[np.maximum(log.pool, 0)], -1)
@@ -130,9 +177,9 @@ def inference_timeseries(log: RequestLog, layout: InferenceLayout, end_s: float,
     pool = np.maximum(log.pool, 0)
     region_of = np.where(log.pool >= 0, layout.pool_region[pool], -1)
     latency = log.latency_ms
-    completed = log.status == STATUS["completed"]
+    completed = log.status == RequestStatus.COMPLETED
     dropped = np.isin(log.status, _DROPPED)
-    drop_time = np.where(log.status == STATUS["timed_out"], queued_until, log.t_s)
+    drop_time = np.where(log.status == RequestStatus.TIMED_OUT, queued_until, log.t_s)
     finish_at = queued_until + np.nan_to_num(log.service_s)
     result = {}
     for r, name in enumerate(layout.regions):
@@ -180,7 +227,7 @@ def _bucket_percentile(values, buckets, n_buckets, q) -> np.ndarray:
 
 def latency_cdf_rows(log: RequestLog, layout: InferenceLayout, warmup_s: float) -> list[dict[str, Any]]:
     """Latency quantiles of completed, post-warm-up requests, per origin and for all ('*')."""
-    done = (log.status == STATUS["completed"]) & (log.t_s >= warmup_s)
+    done = (log.status == RequestStatus.COMPLETED) & (log.t_s >= warmup_s)
     latency = log.latency_ms
     groups = [("*", done)] + [(name, done & (log.origin == i)) for i, name in enumerate(layout.regions)]
     rows = []

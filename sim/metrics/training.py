@@ -1,10 +1,16 @@
-"""Training and network metrics, computed from the engine's end-of-run records.
+"""Training and network metrics: observers of job and transfer records.
+
+:class:`TrainingObserver` keeps each job's :class:`~sim.records.JobRecord` (published when
+the job completes, or when the run ends) and gives the ``training`` section and
+``jobs.csv``; :class:`NetworkObserver` keeps transfers, border crossings and residency
+violations and gives the ``network`` section, ``transfers.csv`` and
+``border_crossings.csv``.
 
 Conventions (docs/metrics.md): ``submitted == completed + running + queued`` counts every
 job that arrived during the run; job statistics (``jct_h``, ``wait_h``) cover jobs that
 arrived at or after the warm-up; GPU-hours cover the whole run.
 
-Public: ``training_summary``, ``network_summary``.
+Public: ``TrainingObserver``, ``NetworkObserver``, ``training_summary``, ``network_summary``.
 """
 from __future__ import annotations
 
@@ -12,9 +18,61 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from sim.metrics.records import BorderCrossing, JobRecord, TransferRecord
+from sim.records import (CROSSING_COLUMNS, JOB_COLUMNS, TRANSFER_COLUMNS, BorderCrossing, JobRecord,
+                         ResidencyViolation, TransferRecord)
 
-__all__ = ["training_summary", "network_summary"]
+__all__ = ["TrainingObserver", "NetworkObserver", "training_summary", "network_summary"]
+
+Table = tuple[tuple[str, ...], list[Any]]
+
+
+class TrainingObserver:
+    """The final record of every job, in job order."""
+
+    subscribes = (JobRecord,)
+
+    def __init__(self, warmup_s: float):
+        self.warmup_s = warmup_s
+        self._jobs: dict[int, JobRecord] = {}
+
+    def __call__(self, record: JobRecord) -> None:
+        self._jobs[record.job] = record
+
+    @property
+    def jobs(self) -> list[JobRecord]:
+        return [self._jobs[k] for k in sorted(self._jobs)]
+
+    def summary(self) -> dict[str, Any]:
+        return training_summary(self.jobs, self.warmup_s)
+
+    def tables(self) -> dict[str, Table]:
+        return {"jobs.csv": (JOB_COLUMNS, self.jobs)}
+
+
+class NetworkObserver:
+    """Copies that landed, the borders they crossed and the residency rules they broke."""
+
+    subscribes = (TransferRecord, BorderCrossing, ResidencyViolation)
+
+    def __init__(self) -> None:
+        self.transfers: list[TransferRecord] = []
+        self.crossings: list[BorderCrossing] = []
+        self.violations = 0
+
+    def __call__(self, record: TransferRecord | BorderCrossing | ResidencyViolation) -> None:
+        if isinstance(record, TransferRecord):
+            self.transfers.append(record)
+        elif isinstance(record, BorderCrossing):
+            self.crossings.append(record)
+        else:
+            self.violations += 1
+
+    def summary(self) -> dict[str, Any]:
+        return network_summary(self.transfers, self.crossings, self.violations)
+
+    def tables(self) -> dict[str, Table]:
+        return {"transfers.csv": (TRANSFER_COLUMNS, self.transfers),
+                "border_crossings.csv": (CROSSING_COLUMNS, self.crossings)}
 
 
 def _stats(values: np.ndarray) -> dict[str, float | None]:

@@ -7,7 +7,7 @@ own random generator. For each decision the engine passes a read-only view of it
 answer and applies it (:func:`validate_assignments` for placement). Policies that
 live outside Meridian load from ``package.module:ClassName``. See ``docs/policies.md``.
 
-Public: ``register``, ``create``, ``available``, ``describe``, ``declare_kind``,
+Public: ``register``, ``create``, ``available``, ``describe``, ``declare_kind``, ``kinds``,
 ``PolicyParams``, ``RoutingView``, ``RoutingPolicy`` and the built-in routing policies
 ``Nearest``, ``RoundRobin``, ``Weighted``, ``LeastLoaded``, ``LatencyAware``, ``PowerOfTwo``;
 for placement the view ``PlacementView``, ``PoolSlot``, ``QueuedJob``, ``RunningJob``,
@@ -23,14 +23,14 @@ from sim.policies.placement import (Cheapest, DataLocal, EasyBackfill, FifoFirst
                                     LeastLoadedPlacement, PlacementPolicy, RankedPlacement, gang_fit)
 from sim.policies.placement_view import (Assignment, PlacementView, PoolSlot, QueuedJob, RunningJob,
                                          validate_assignments)
-from sim.policies.registry import (PolicyParams, available, create, declare_kind, describe,
+from sim.policies.registry import (PolicyParams, available, create, declare_kind, describe, kinds,
                                    register)
 from sim.policies.routing import (LatencyAware, LeastLoaded, Nearest, PowerOfTwo, RoundRobin,
                                   RoutingPolicy, Weighted)
 from sim.policies.views import RoutingView
 
 __all__ = [
-    "register", "create", "available", "describe", "declare_kind", "PolicyParams",
+    "register", "create", "available", "describe", "declare_kind", "kinds", "PolicyParams",
     "RoutingView", "RoutingPolicy", "Nearest", "RoundRobin", "Weighted", "LeastLoaded",
     "LatencyAware", "PowerOfTwo",
     "PlacementView", "PoolSlot", "QueuedJob", "RunningJob", "Assignment", "validate_assignments",

@@ -14,7 +14,7 @@ A policy is a class registered under a *kind* and a *name* with :func:`register`
 registered name, or ``package.module:ClassName`` for a policy that lives outside Meridian.
 Every mistake becomes a :class:`~sim.errors.PolicyError` naming the policy.
 
-Public: ``register``, ``create``, ``available``, ``describe``, ``declare_kind``,
+Public: ``register``, ``create``, ``available``, ``describe``, ``declare_kind``, ``kinds``,
 ``PolicyParams``.
 """
 from __future__ import annotations
@@ -26,9 +26,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sim.errors import PolicyError
+from sim.scenario.kinds import POLICY_KINDS, PolicyKind
 from sim.scenario.model import PolicySpec
 
-__all__ = ["register", "create", "available", "describe", "declare_kind", "PolicyParams"]
+__all__ = ["register", "create", "available", "describe", "declare_kind", "kinds", "PolicyParams"]
 
 T = TypeVar("T", bound=type)
 
@@ -43,7 +44,10 @@ class PolicyParams(BaseModel):
 
 
 def declare_kind(kind: str, methods: tuple[str, ...]) -> None:
-    """Make ``kind`` registrable; its policies must define every one of ``methods``."""
+    """Make ``kind`` (a row of :data:`~sim.scenario.kinds.POLICY_KINDS`) registrable; its
+    policies must define every one of ``methods``."""
+    if kind not in POLICY_KINDS:
+        raise ValueError(f"policy kind {kind!r} is not in sim.scenario.kinds.POLICY_KINDS")
     if kind in _METHODS and _METHODS[kind] != tuple(methods):
         raise ValueError(f"policy kind {kind!r} already declared with methods {_METHODS[kind]}")
     _METHODS[kind] = tuple(methods)
@@ -62,6 +66,11 @@ def register(kind: str, name: str) -> Callable[[T], T]:
         policies[name] = cls
         return cls
     return decorate
+
+
+def kinds() -> dict[str, PolicyKind]:
+    """The declared policy kinds (where a scenario names each, its default), by name."""
+    return {name: POLICY_KINDS[name] for name in _METHODS}
 
 
 def available(kind: str) -> dict[str, type]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.metrics.records import STATUS
+from sim.records import RequestStatus
 from sim.report.style import apply_style, save_figures
 
 import matplotlib.pyplot as plt  # noqa: E402  (after the style module chose Agg)
@@ -170,9 +170,9 @@ def slo_series(requests: dict[str, np.ndarray], edges_s: np.ndarray, slo_ms: lis
     limits = np.array([np.nan if s is None else s for s in slo_ms], dtype=float)
     limit = limits[requests["workload"]] if len(slo_ms) else np.full(len(requests["t_s"]), np.nan)
     status = requests["status"]
-    done = status == STATUS["completed"]
+    done = status == RequestStatus.COMPLETED
     # Every outcome other than completed, pending or in flight is a drop (rejected, timed out, failed...).
-    dropped = ~np.isin(status, (STATUS["pending"], STATUS["completed"], STATUS["in_flight"]))
+    dropped = ~np.isin(status, (RequestStatus.PENDING, RequestStatus.COMPLETED, RequestStatus.IN_FLIGHT))
     retry_s = requests.get("retry_s", 0.0)
     latency = requests["rtt_ms"] + (retry_s + requests["wait_s"] + requests["service_s"]) * 1000.0
     counted = ~np.isnan(limit) & (done | dropped)

@@ -32,8 +32,7 @@ def check_scenario(s: Scenario) -> list[Finding]:
 def _check_times(s: Scenario) -> Iterator[Finding]:
     if s.warmup >= s.duration:
         yield ("warmup",), f"must be shorter than duration ({s.duration:g} s)", s.warmup
-    if s.scheduler is not None:
-        yield from _check_points(s.scheduler.load_model, ("scheduler", "load_model"))
+    yield from _check_points(s.scheduler.load_model, ("scheduler", "load_model"))
     for i, wl in enumerate(s.inference):
         if wl.arrival.process == "poisson":
             yield from _check_points(wl.arrival.profile, ("inference", i, "arrival", "profile"))
@@ -49,8 +48,6 @@ def _check_points(model, path: tuple) -> Iterator[Finding]:
 
 
 def _check_scheduler(s: Scenario) -> Iterator[Finding]:
-    if s.scheduler is None:
-        return
     has_load, has_alloc = s.scheduler.load_model is not None, s.scheduler.allocation is not None
     if has_load != has_alloc:
         missing = "allocation" if has_load else "load_model"
@@ -114,7 +111,7 @@ def _check_reachability(s: Scenario) -> Iterator[Finding]:
 
 
 def _check_allocation(s: Scenario) -> Iterator[Finding]:
-    if s.scheduler is None or s.scheduler.allocation is None:
+    if s.scheduler.allocation is None:
         return
     weights = s.scheduler.allocation.weights
     pools = {r.name: {p.name for p in r.pools} for r in s.regions}

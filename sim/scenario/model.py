@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
+from sim.scenario.kinds import POLICY_KINDS
 from sim.units import parse_duration
 
 __all__ = [
@@ -372,18 +373,28 @@ class PolicySpec(_Model):
     params: dict[str, Any] = Field(default_factory=dict, description="Policy parameters.")
 
 
+def _spec_from_name(value: Any) -> Any:
+    """A policy may be given by name alone: ``nearest`` means ``{name: nearest}``."""
+    return {"name": value} if isinstance(value, str) else value
+
+
+def _policy_field(kind: str, description: str) -> Any:
+    default = PolicySpec(name=POLICY_KINDS[kind].default)
+    return Field(default, description=description)
+
+
+# Written as a name or a {name, params} mapping; always a PolicySpec once validated.
+Policy = Annotated[PolicySpec, BeforeValidator(_spec_from_name, json_schema_input_type=Union[str, PolicySpec])]
+
+
 class Allocation(_Model):
     """The seed's allocation model R(t) = sum_i r_i * L(t) / L_max."""
 
     weights: dict[str, Annotated[float, Field(ge=0)]] = Field(
         min_length=1, description="r_i by region or `region/pool`; 0 marks a standby.")
     L_max: float = Field(gt=0, description="Load the weighted (non-standby) capacity carries when fully active.")
-    policy: str | PolicySpec = Field("proportional", description="Allocation policy: proportional (the seed's "
-                                     "split by r_i) or packed (highest r_i first), or `package.module:Class`.")
-
-    @property
-    def policy_spec(self) -> PolicySpec:
-        return PolicySpec(name=self.policy) if isinstance(self.policy, str) else self.policy
+    policy: Policy = _policy_field("allocation", "Allocation policy: proportional (the seed's split by r_i) or "
+                                   "packed (highest r_i first), or `package.module:Class`.")
 
 
 class Scheduler(_Model):
@@ -393,21 +404,13 @@ class Scheduler(_Model):
     load_model: LoadModel | None = Field(
         None, description="L(t): linear (the seed's), constant, diurnal, step, piecewise or observed.")
     allocation: Allocation | None = Field(None, description="R(t) and its split between regions.")
-    routing: str | PolicySpec = Field("nearest", description="Routing policy for inference requests.")
-    placement: str | PolicySpec = Field("fifo_first_fit", description="Placement policy for training jobs.")
+    routing: Policy = _policy_field("routing", "Routing policy for inference requests.")
+    placement: Policy = _policy_field("placement", "Placement policy for training jobs.")
     placement_interval: Duration | None = Field(
         None, gt=0, description="Also run placement periodically (default: only when a job arrives or GPUs free up).")
     sync_delay: Duration = Field(
         0.0, ge=0, description="Control-plane staleness: routing policies see queue lengths and busy slots "
         "refreshed at most once per this period (0: always current).")
-
-    @property
-    def placement_spec(self) -> PolicySpec:
-        return PolicySpec(name=self.placement) if isinstance(self.placement, str) else self.placement
-
-    @property
-    def routing_spec(self) -> PolicySpec:
-        return PolicySpec(name=self.routing) if isinstance(self.routing, str) else self.routing
 
 
 class Metrics(_Model):
@@ -504,7 +507,8 @@ class Scenario(_Model):
     inference: list[InferenceWorkload] = Field(default_factory=list, description="Inference workloads.")
     datasets: list[Dataset] = Field(default_factory=list, description="Training datasets.")
     training: list[TrainingWorkload] = Field(default_factory=list, description="Training workloads.")
-    scheduler: Scheduler | None = Field(None, description="Scheduler; without one all capacity is active.")
+    scheduler: Scheduler = Field(default_factory=Scheduler, description="Scheduler (without a load model and an "
+                                 "allocation all capacity is active).")
     metrics: Metrics = Field(default_factory=Metrics, description="Metric aggregation.")
     failures: Failures | None = Field(None, description="Failures and fault tolerance (none: nothing fails).")
     consistency: Consistency | None = Field(None, description="Model version rollouts across regions (none: a "

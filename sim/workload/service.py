@@ -12,7 +12,11 @@ A workload's ``service`` is one of:
   request, so the engine applies :mod:`sim.workload.token_model`. Only the token counts are
   drawn, from a lognormal of the given mean and cv (cv 0 = constant), rounded, at least 1.
 
-Public: ``draw_service_s``, ``draw_token_counts``, ``lognormal_params``.
+:func:`service_times` gives the engine, per pool, what it evaluates per request, and
+:func:`expected_service_s` the mean a routing policy may plan with.
+
+Public: ``draw_service_s``, ``draw_token_counts``, ``lognormal_params``, ``expected_service_s``,
+``service_times``.
 """
 from __future__ import annotations
 
@@ -22,8 +26,10 @@ import numpy as np
 
 from sim.scenario.model import (ConstantService, EmpiricalService, ExponentialService,
                                 LognormalService, TokenCount, TokenService)
+from sim.workload.token_model import TokenTimes, token_coefficients
+from sim.world.catalogue import GpuSpec
 
-__all__ = ["draw_service_s", "draw_token_counts", "lognormal_params"]
+__all__ = ["draw_service_s", "draw_token_counts", "lognormal_params", "expected_service_s", "service_times"]
 
 
 def lognormal_params(mean: float, cv: float) -> tuple[float, float]:
@@ -57,3 +63,26 @@ def draw_token_counts(count: TokenCount, n: int, rng: np.random.Generator) -> np
         values = rng.lognormal(mu, sigma, n)
     # Clip before the cast: a heavy tail must not wrap around int32.
     return np.clip(np.rint(values), 1, np.iinfo(np.int32).max).astype(np.int32)
+
+
+def service_times(service: object, gpu: GpuSpec) -> TokenTimes | None:
+    """How a request's service time on ``gpu`` is found: token coefficients in seconds, or
+    None when it was drawn per request (the pool does not matter)."""
+    if isinstance(service, TokenService):
+        return TokenTimes.of(token_coefficients(service, gpu))
+    return None
+
+
+def expected_service_s(service: object, gpu: GpuSpec) -> float:
+    """Mean service time of one request on ``gpu``."""
+    if isinstance(service, ConstantService):
+        return service.value_s
+    if isinstance(service, (ExponentialService, LognormalService)):
+        return service.mean_s
+    if isinstance(service, EmpiricalService):
+        return float(np.mean(service.samples_s))
+    if isinstance(service, TokenService):
+        times = service_times(service, gpu)
+        assert times is not None
+        return float(times.service_s(service.input_tokens.mean, service.output_tokens.mean))
+    raise TypeError(f"unknown service model {type(service).__name__}")

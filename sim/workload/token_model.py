@@ -20,7 +20,7 @@ the ratio of dense BF16 TFLOPS, decode by the ratio of memory bandwidth. The fit
 below as constants; ``python -m sim.workload.token_model /path/to/shared/data`` reproduces
 it. Simulation never reads the measured data.
 
-Public: ``token_coefficients``, ``token_service_s``, ``default_coefficients``,
+Public: ``TokenTimes``, ``token_coefficients``, ``token_service_s``, ``default_coefficients``,
 ``MEASURED``, ``REFERENCE_GPU``; for the offline fit ``read_splitwise``, ``fit_prefill``,
 ``fit_splitwise``, ``prefill_table``.
 """
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
@@ -37,7 +38,7 @@ import numpy as np
 from sim.scenario.model import TokenCoefficients, TokenService
 from sim.world.catalogue import GpuSpec, gpu_spec
 
-__all__ = ["token_coefficients", "token_service_s", "default_coefficients", "MEASURED",
+__all__ = ["TokenTimes", "token_coefficients", "token_service_s", "default_coefficients", "MEASURED",
            "REFERENCE_GPU", "read_splitwise", "fit_prefill", "fit_splitwise", "prefill_table",
            "SPLITWISE_FILE", "PREFILL_FIT_MAX_PROMPT"]
 
@@ -54,12 +55,28 @@ MEASURED: Mapping[str, TokenCoefficients] = MappingProxyType({
 REFERENCE_GPU = "H100"
 
 
+@dataclass(frozen=True)
+class TokenTimes:
+    """The token model's coefficients in seconds: the one place its formula is evaluated."""
+
+    base_s: float
+    prefill_s_per_token: float
+    decode_s_per_token: float
+
+    @classmethod
+    def of(cls, coeff: TokenCoefficients) -> TokenTimes:
+        return cls(coeff.base_ms / 1000, coeff.prefill_ms_per_token / 1000, coeff.decode_ms_per_token / 1000)
+
+    def service_s(self, input_tokens, output_tokens):
+        """Service time of a request (or arrays of them) with these token counts."""
+        return self.base_s + self.prefill_s_per_token * input_tokens + self.decode_s_per_token * output_tokens
+
+
 def token_service_s(coeff: TokenCoefficients, input_tokens: np.ndarray,
                     output_tokens: np.ndarray) -> np.ndarray:
     """Service time in seconds of requests with these token counts on one replica."""
-    ms = (coeff.base_ms + coeff.prefill_ms_per_token * np.asarray(input_tokens, dtype=float)
-          + coeff.decode_ms_per_token * np.asarray(output_tokens, dtype=float))
-    return ms / 1000.0
+    return TokenTimes.of(coeff).service_s(np.asarray(input_tokens, dtype=float),
+                                         np.asarray(output_tokens, dtype=float))
 
 
 def default_coefficients(gpu: GpuSpec) -> TokenCoefficients:

@@ -5,12 +5,9 @@ import json
 
 import pytest
 
-from sim.engine import simulate
-from sim.metrics.records import PoolState
-from sim.scenario import parse_scenario
-from sim.streams import Streams
-from sim.world import build_world
+from sim.records import CapacityChanged
 from tests.conftest import run_cli
+from tests.traced import traced_text
 
 TWO_REGIONS = """\
 name: failover
@@ -32,16 +29,13 @@ failures:
 
 
 def simulate_text(text, overrides=()):
-    loaded = parse_scenario(text, overrides=overrides)
-    scenario = loaded.scenario
-    log = []
-    result = simulate(scenario, build_world(scenario), [log.append], Streams(scenario.seed))
-    return result, log
+    run = traced_text(text, overrides)
+    return run, run.records
 
 
 def active(log, region, t):
-    """Active GPUs of ``region``'s pool at time ``t`` (the last PoolState at or before t)."""
-    states = [r for r in log if isinstance(r, PoolState) and r.region == region and r.t_s <= t]
+    """Active GPUs of ``region``'s pool at time ``t`` (the last CapacityChanged at or before t)."""
+    states = [r for r in log if isinstance(r, CapacityChanged) and r.region == region and r.t_s <= t]
     return states[-1].active_gpus
 
 
@@ -60,11 +54,11 @@ def test_outage_fails_over_to_the_standby_after_detection_and_warmup():
     assert active(log, "b", 4 * hour + 1) == 16
     assert active(log, "a", 5 * hour + 299) == 0
     assert active(log, "a", 5 * hour + 300) == 16 and active(log, "b", 5 * hour + 300) == 0
-    records = result.failures.records
+    records = result.failures
     assert [(r.kind, r.region, r.start_s, r.end_s) for r in records] == [("region", "a", 7200.0, 18000.0)]
     # Availability: a's GPUs were up 7 of 10 h, b's all the time.
-    assert result.failures.availability(result.end_s) == {"a": pytest.approx(0.7, abs=1e-12), "b": 1.0}
-    assert result.failures.gpu_hours_down(result.end_s) == pytest.approx(32 * 3)
+    assert result.availability() == {"a": pytest.approx(0.7, abs=1e-12), "b": 1.0}
+    assert result.gpu_hours_down() == pytest.approx(32 * 3)
 
 
 TRACE = "time_s,region,pool,replicas,duration_s\n3600,a,p,2,7200\n7200,a,p,1,1800\n"
@@ -144,19 +138,19 @@ failures:
 @pytest.mark.parametrize("mode", ["retry", "drop"])
 def test_requests_on_failed_replicas_are_retried_or_dropped_and_conserved(mode):
     result, _ = simulate_text(SERVING, [f"failures.inference={mode}"])
-    log, engine = result.requests, result.inference
+    log = result.log
     status = log.status
     counts = {code: int((status == code).sum()) for code in range(6)}
     assert counts[0] == 0  # every request ends in a state
     assert len(status) == counts[1] + counts[2] + counts[3] + counts[4] + counts[5]
-    hits = sum(1 for r in result.failures.records if r.hit == "inference")
+    hits = sum(1 for r in result.failures if r.hit == "inference")
     assert hits > 5
     if mode == "drop":
-        assert engine.retries == 0 and engine.failed == counts[5] > 0
+        assert result.retries == 0 and result.lost == counts[5] > 0
     else:
-        assert engine.retries > 0
+        assert result.retries > 0
         retried = log.retry_s > 0
-        assert 0 < retried.sum() <= engine.retries  # a request may be retried more than once
+        assert 0 < retried.sum() <= result.retries  # a request may be retried more than once
         # A retried request's latency counts the time lost before its last routing.
         done = retried & (status == 1)
         assert done.any()

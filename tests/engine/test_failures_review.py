@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from sim.metrics.records import STATUS
+from sim.records import CapacityChanged, FailureDetected, RequestStatus
 from sim.models.reliability import random_outages
 from sim.scenario import parse_scenario
 from sim.streams import Streams
@@ -55,10 +55,10 @@ def test_a_failure_at_the_instant_of_a_repair_still_takes_the_replica_down(tmp_p
     # recorded as hit "down" and never applied: availability 0.9, 8 GPU-hours down.
     trace = trace_file(tmp_path, ["3600,a,p,1,3600", "7200,a,p,1,3600"])
     result, _ = simulate_text(ONE_REPLICA.format(n=1, trace=trace))
-    fe = result.failures
-    assert [r.hit for r in fe.records] == ["idle", "idle"]
-    assert fe.availability(result.end_s)["a"] == pytest.approx(0.8, abs=1e-12)
-    assert fe.gpu_hours_down(result.end_s) == pytest.approx(16.0)
+    fe = result
+    assert [r.hit for r in fe.failures] == ["idle", "idle"]
+    assert fe.availability()["a"] == pytest.approx(0.8, abs=1e-12)
+    assert fe.gpu_hours_down() == pytest.approx(16.0)
 
 
 def test_a_trace_asking_more_replicas_than_the_pool_has_takes_down_only_what_exists(tmp_path, write_yaml):
@@ -113,7 +113,7 @@ def test_detection_does_not_take_a_second_replica_out_of_service(tmp_path):
     # from 1 h + 60 s until the "replacement" warms at 1 h + 300 s.
     trace = trace_file(tmp_path, ["3600,a,p,1,18000"])
     result, log = simulate_text(FULL_LOAD.format(trace=trace))
-    assert [r.hit for r in result.failures.records] == ["inference"]
+    assert [r.hit for r in result.failures] == ["inference"]
     assert active(log, "a", HOUR - 1) == 32
     assert active(log, "a", HOUR) == 24
     assert active(log, "a", HOUR + 61) == 24
@@ -204,12 +204,14 @@ failures:
 def test_a_node_failure_overlapping_an_outage_by_hand(tmp_path, row, up_gpu_h):
     # 2 replicas x 8 GPUs, dark from 2 h to 5 h: up GPU-hours counted piece by piece.
     result, _ = simulate_text(OUTAGE_AND_NODES.format(trace=trace_file(tmp_path, [row])))
-    fe = result.failures
-    assert fe.availability(result.end_s)["a"] == pytest.approx(up_gpu_h / 160, abs=1e-12)
-    assert fe.node_failures == 1 and fe.region_outages == 1
+    fe = result
+    assert fe.availability()["a"] == pytest.approx(up_gpu_h / 160, abs=1e-12)
+    assert fe.count_failures("node") == 1 and fe.count_failures("region") == 1
     # By the end every change has been detected: the scheduler's view matches the truth.
-    (pool,) = fe.pools
-    assert (pool.down, pool.dark, pool.known_down, pool.known_dark, pool.lost) == (0, 0, 0, 0, 0)
+    detected = fe.of(FailureDetected)
+    assert sum(r.down for r in detected) == 0 and sum(r.dark for r in detected) == 0
+    last = fe.of(CapacityChanged)[-1]
+    assert last.up_gpus == 16
 
 
 def test_overlapping_scheduled_and_random_outages_of_one_region(tmp_path):
@@ -228,9 +230,9 @@ def test_overlapping_scheduled_and_random_outages_of_one_region(tmp_path):
         if b > reach:
             union += b - max(a, reach)
             reach = b
-    fe = result.failures
-    assert fe.region_outages == 1 + len(spans)
-    assert fe.availability(result.end_s)["a"] == pytest.approx(1 - union / (10 * HOUR), abs=1e-12)
+    fe = result
+    assert fe.count_failures("region") == 1 + len(spans)
+    assert fe.availability()["a"] == pytest.approx(1 - union / (10 * HOUR), abs=1e-12)
 
 
 # -- requests: retries, timeouts ---------------------------------------------------------
@@ -263,9 +265,9 @@ def queued_text(tmp_path, timeout=""):
 @pytest.mark.parametrize("max_retries,status,retries", [(0, [5, 5, 5], 0), (1, [1, 1, 1], 3)])
 def test_max_retries_zero_loses_every_request_of_a_dark_pool(tmp_path, max_retries, status, retries):
     result, _ = simulate_text(queued_text(tmp_path), [f"failures.max_retries={max_retries}"])
-    log, engine = result.requests, result.inference
+    log = result.log
     assert log.status.tolist() == status
-    assert engine.retries == retries and engine.failed == status.count(5)
+    assert result.retries == retries and result.lost == status.count(5)
     if retries:
         # Retried at 60 s to b (10 ms away), served at once in its 3 slots.
         assert log.retry_s.tolist() == [60.0, 59.0, 58.0]
@@ -280,9 +282,9 @@ def test_a_request_queued_past_its_timeout_is_not_revived_by_a_failure(tmp_path)
     # dark: they are past their timeout and must count as timed out (status 3). Actual:
     # they are retried to b and complete, with latencies of 159 s and 158 s.
     result, _ = simulate_text(queued_text(tmp_path, "\n    timeout_ms: 5000"))
-    log = result.requests
-    assert log.status.tolist() == [STATUS["completed"], STATUS["timed_out"], STATUS["timed_out"]]
-    assert result.inference.timed_out == 2
+    log = result.log
+    assert log.status.tolist() == [RequestStatus.COMPLETED, RequestStatus.TIMED_OUT, RequestStatus.TIMED_OUT]
+    assert result.count(RequestStatus.TIMED_OUT) == 2
 
 
 STALE = """\
@@ -312,8 +314,8 @@ def test_a_retry_does_not_refresh_the_stale_routing_view(tmp_path):
     # thousands of new requests go to q. With failures.inference=drop none does.
     trace = trace_file(tmp_path, ["1800,a,p,1,600"])
     result, _ = simulate_text(STALE.format(trace=trace))
-    log = result.requests
-    assert result.inference.retries >= 1
+    log = result.log
+    assert result.retries >= 1
     assert int(((log.pool == 1) & (log.retry_s == 0)).sum()) == 0
 
 
@@ -352,7 +354,7 @@ def test_a_spanning_job_hit_by_an_outage_does_not_depend_on_region_names():
     outcomes = []
     for first in ("a", "d"):
         result, _ = simulate_text(SPAN.format(first=first))
-        (job,) = result.training.records(result.end_s)
+        (job,) = result.jobs
         assert job.regions == "b;c" and job.interruptions == 1 and job.status == "completed"
         outcomes.append((round(job.lost_gpu_h, 6), round(job.end_s, 3)))
     assert outcomes[0] == outcomes[1]
@@ -384,9 +386,9 @@ def test_a_replica_failure_under_a_job_is_not_a_free_preemption(tmp_path):
     # *preempted* instead: it checkpoints for free and loses nothing (0 GPU-h instead of 12,
     # ends at 19,800 s instead of 23,400 s).
     result, _ = simulate_text(IDLE_HIT.format(trace=trace_file(tmp_path, ["3600,a,p,1,3600"])))
-    (job,) = result.training.records(result.end_s)
+    (job,) = result.jobs
     assert (job.interruptions, job.preemptions) == (1, 0)
-    assert [r.hit for r in result.failures.records] == ["training"]
+    assert [r.hit for r in result.failures] == ["training"]
 
 
 DATASET_CUT = """\
@@ -418,7 +420,7 @@ def test_a_dataset_copy_with_no_path_waits_instead_of_crashing():
     # starts when the link returns at 1 h, takes 100 GB x 8 / 8 Gbit/s + 5 ms, then 1 h of
     # compute.
     result, _ = simulate_text(DATASET_CUT)
-    (job,) = result.training.records(result.end_s)
+    (job,) = result.jobs
     assert job.status == "completed"
     assert job.end_s >= HOUR + 100 + HOUR - 1e-6
 
@@ -443,7 +445,7 @@ def test_a_region_unreachable_until_the_end_never_gets_the_version(tmp_path, wri
     # (no region ever switches); eventual, those started in far after it.
     log = np.load(out / "requests.npz")
     start = log["t_s"] + log["retry_s"] + log["rtt_ms"] / 2000 + np.nan_to_num(log["wait_s"])
-    done = log["status"] == STATUS["completed"]
+    done = log["status"] == RequestStatus.COMPLETED
     stale = done & (start >= 3600.0)
     if mode == "strong":
         assert c["lag_s"]["mean"] is None and c["mixed_version_s"] == 0.0
@@ -463,7 +465,7 @@ def test_overlapping_cuts_of_one_link_cut_an_origin_off_for_their_union(tmp_path
     log = np.load(out / "requests.npz")
     island = log["origin"] == 2
     during = island & (log["t_s"] >= HOUR) & (log["t_s"] < 3 * HOUR)
-    assert (log["status"][during] == STATUS["rejected"]).all()
+    assert (log["status"][during] == RequestStatus.REJECTED).all()
     f, i = summary["failures"], summary["inference"]
     assert f["link_failures"] == 2
     assert f["requests_cut_off"] == int(during.sum()) == i["rejected"] == i["dropped"]
@@ -519,14 +521,13 @@ failures:
 
 def test_every_request_and_job_is_counted_once_under_overlapping_failures():
     result, _ = simulate_text(STRESS)
-    log, engine = result.requests, result.inference
-    counts = {name: int((log.status == code).sum()) for name, code in STATUS.items()}
+    log = result.log
+    counts = {status.name.lower(): result.count(status) for status in RequestStatus}
     assert counts["pending"] == 0
     assert sum(counts.values()) == len(log.status)
-    assert counts["rejected"] == engine.rejected and counts["failed"] == engine.failed
-    assert counts["timed_out"] == engine.timed_out and counts["completed"] == engine.completed
-    assert engine.retries > 0
-    jobs = result.training.records(result.end_s)
+    assert counts["failed"] == result.lost  # each lost request lost once
+    assert result.retries > 0
+    jobs = result.jobs
     by_status = {s: sum(1 for j in jobs if j.status == s) for s in ("completed", "running", "queued")}
     assert sum(by_status.values()) == len(jobs) > 0
     assert sum(j.interruptions for j in jobs) > 0

@@ -1,6 +1,6 @@
 """The scheduler process, observed as a time-stamped event log."""
 from sim.engine import simulate
-from sim.metrics import LoadSample, PoolState
+from sim.records import CapacityChanged, LoadSample
 from sim.scenario import parse_scenario
 from sim.world import build_world
 
@@ -30,7 +30,7 @@ def test_scheduler_ticks_hourly_and_wakes_the_standby_when_load_exceeds_l_max():
     ticks = [(r.t_s, r.load, r.resources, r.unmet_gpus) for r in log if isinstance(r, LoadSample)]
     # L = 50, 100, 150 at t = 0, 1, 2 h; R = sum r_i L / L_max; D = L / 100 * 64 GPUs
     assert ticks == [(0.0, 50.0, 0.5, 0.0), (3600.0, 100.0, 1.0, 0.0), (7200.0, 150.0, 1.5, 0.0)]
-    active = [(r.t_s, r.region, r.active_gpus) for r in log if isinstance(r, PoolState)]
+    active = [(r.t_s, r.region, r.active_gpus) for r in log if isinstance(r, CapacityChanged)]
     assert active == [
         (0.0, "a", 16), (0.0, "b", 16), (0.0, "s", 0),
         (3600.0, "a", 32), (3600.0, "b", 32), (3600.0, "s", 0),

@@ -6,6 +6,7 @@ import json
 import pytest
 
 from sim.engine import simulate
+from sim.records import JobChanged, JobRecord
 from sim.scenario import parse_scenario
 from sim.streams import Streams
 from sim.world import build_world
@@ -54,9 +55,13 @@ def test_checkpointed_job_interrupted_by_hand():
         yield env.timeout(first + 2.5 * 3600)
         engine.interrupt(0, "failure")
 
-    result, engine, _ = run_with(ONE_JOB, inject)
-    (job,) = engine.records(result.end_s)
+    result, engine, log = run_with(ONE_JOB, inject)
+    (job,) = [r for r in log if isinstance(r, JobRecord)]
     t0 = float(engine.batch.arrival_s[0])
+    # The job's life as the engine published it (hours after its arrival); requeued at 2.5 h.
+    events = [(r.event, round(float(r.t_s - t0) / 3600, 6)) for r in log if isinstance(r, JobChanged)]
+    assert events == [("submitted", 0), ("placed", 0), ("started", 0), ("interrupted", 2.5),
+                      ("placed", 2.5), ("started", 2.5), ("completed", 11.4)]
     # 0-1 h compute, 1-1.1 write, 1.1-2.1 compute, 2.1-2.2 write (8 h left), 2.2-2.5 compute,
     # failure: 0.3 GPU-h lost, restart 0.2 h, then 8 h of compute with 7 writes: ends at 11.4 h.
     assert job.status == "completed" and job.interruptions == 1
@@ -71,8 +76,8 @@ def test_preemption_keeps_progress():
         yield env.timeout(float(engine.batch.arrival_s[0]) + 3 * 3600)
         engine.interrupt(0, "preempt")
 
-    result, engine, _ = run_with(ONE_JOB.replace("restart: 12m", "restart: 0s"), inject)
-    (job,) = engine.records(result.end_s)
+    result, engine, log = run_with(ONE_JOB.replace("restart: 12m", "restart: 0s"), inject)
+    (job,) = [r for r in log if isinstance(r, JobRecord)]
     # 3 h: 1 + 0.1 + 1 + 0.1 + 0.8 h compute = 2.8 h done; nothing lost; 7.2 h left with
     # 7 writes -> ends at 3 + 7.2 + 0.7 = 10.9 h.
     assert job.preemptions == 1 and job.lost_gpu_h == 0.0

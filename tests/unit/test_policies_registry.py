@@ -165,7 +165,7 @@ def test_bad_params_name_each_field_rule_and_value():
 
 
 def test_params_defaults_and_scheduler_string_form():
-    spec = Scheduler(routing="latency_aware").routing_spec
+    spec = Scheduler(routing="latency_aware").routing
     policy = create("routing", spec, np.random.default_rng(0))
     assert policy.params.rtt_weight == 1.0
     assert make("latency_aware", rtt_weight=2).params.rtt_weight == 2.0

@@ -13,6 +13,7 @@ from sim.scenario import load_scenario, parse_scenario
 from sim.streams import Streams
 from sim.world import build_world
 from tests.conftest import SCENARIOS, run_cli
+from tests.traced import traced
 
 POOL = """\
 name: availability
@@ -28,7 +29,7 @@ failures:
 def run_pool(seed, days, n, mtbf_h, mttr_h):
     text = POOL.format(seed=seed, days=days, n=n, mtbf_h=mtbf_h, mttr_h=mttr_h)
     scenario = parse_scenario(text).scenario
-    return simulate(scenario, build_world(scenario), [], Streams(scenario.seed))
+    return traced(scenario)
 
 
 def ctmc_expectations(m, r, T):
@@ -51,11 +52,11 @@ def test_pool_availability_and_failure_count_match_the_ctmc(mtbf_h, mttr_h):
     result = run_pool(11, days, n, mtbf_h, mttr_h)
     T = days * 24.0
     up, sd_up, failures, var_failures = ctmc_expectations(mtbf_h, mttr_h, T)
-    measured = result.failures.availability(result.end_s)["a"]
+    measured = result.availability()["a"]
     # The steady-state figure MTBF / (MTBF + MTTR), plus the small start-up transient.
     assert up == pytest.approx(mtbf_h / (mtbf_h + mttr_h), abs=2e-3)
     assert abs(measured - up) < 4 * sd_up / math.sqrt(n)
-    count = result.failures.node_failures
+    count = result.count_failures("node")
     assert abs(count - n * failures) < 4 * math.sqrt(n * var_failures)
 
 
@@ -113,8 +114,7 @@ def test_best_checkpoint_interval_is_near_young():
     means = []
     for tau in grid:
         scenario = parse_scenario(YOUNG, overrides=[f"training.0.checkpoint.interval={tau * 3600:.3f}"]).scenario
-        result = simulate(scenario, build_world(scenario), [], Streams(scenario.seed))
-        jobs = result.training.records(result.end_s)
+        jobs = traced(scenario).jobs
         assert all(j.status == "completed" for j in jobs)
         means.append(np.mean([j.end_s - j.arrival_s for j in jobs]) / 3600)
     best = grid[int(np.argmin(means))]
@@ -214,8 +214,8 @@ def main() -> None:
     for m, r in [(24, 4), (200, 3)]:
         result = run_pool(11, days, n, m, r)
         up, sd_up, f, var_f = ctmc_expectations(m, r, days * 24.0)
-        print(f"| {m} | {r} | {m / (m + r):.5f} | {up:.5f} | {result.failures.availability(result.end_s)['a']:.5f} | "
-              f"{4 * sd_up / math.sqrt(n):.5f} | {n * f:.1f} | {result.failures.node_failures} | "
+        print(f"| {m} | {r} | {m / (m + r):.5f} | {up:.5f} | {result.availability()['a']:.5f} | "
+              f"{4 * sd_up / math.sqrt(n):.5f} | {n * f:.1f} | {result.count_failures('node')} | "
               f"{4 * math.sqrt(n * var_f):.1f} |")
     tau_young = young_interval(0.1, 10.0)
     print(f"\nYoung: sqrt(2 d M) = {tau_young:.3f} h")
@@ -224,8 +224,7 @@ def main() -> None:
     for f in (0.4, 0.55, 0.7, 0.85, 1.0, 1.2, 1.45, 1.75, 2.2):
         tau = tau_young * f
         scenario = parse_scenario(YOUNG, overrides=[f"training.0.checkpoint.interval={tau * 3600:.3f}"]).scenario
-        result = simulate(scenario, build_world(scenario), [], Streams(scenario.seed))
-        jobs = result.training.records(result.end_s)
+        jobs = traced(scenario).jobs
         print(f"| {tau:.3f} | {f:.2f} | {np.mean([j.end_s - j.arrival_s for j in jobs]) / 3600:.3f} |")
     from sim.metrics import CapacityObserver
     from tests.validation.test_mmc import T99

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sim.engine import simulate
-from sim.metrics.records import STATUS
+from sim.records import RequestLog, RequestStatus
 from sim.scenario import load_scenario, parse_scenario
 from sim.streams import Streams
 from sim.workload import generate_requests
@@ -19,6 +19,23 @@ from tests.conftest import SCENARIOS, run_cli
 MMC = SCENARIOS / "validation" / "mmc.yaml"
 # Two-sided 99 % Student t quantiles by degrees of freedom.
 T99 = {4: 4.604, 5: 4.032, 7: 3.499, 9: 3.250}  # df = seeds - 1
+
+
+def request_log(scenario, world) -> RequestLog:
+    """The request log the engine publishes at the end of the run."""
+    logs: list[RequestLog] = []
+    logs_of = logs.append
+    simulate(scenario, world, [_Only(RequestLog, logs_of)], Streams(scenario.seed))
+    (log,) = logs
+    return log
+
+
+class _Only:
+    def __init__(self, kind, callback):
+        self.subscribes, self._callback = (kind,), callback
+
+    def __call__(self, record):
+        self._callback(record)
 
 
 def erlang_c(c: int, offered: float) -> float:
@@ -54,8 +71,8 @@ def measure(c, rate, mean_s, seeds=range(1, 7)):
                                        f"inference.req.arrival.rate_per_s={rate}",
                                        f"inference.req.service.mean_s={mean_s}"]).scenario
         world = build_world(scenario)
-        log = simulate(scenario, world, [], Streams(scenario.seed)).requests
-        measured = (log.status == STATUS["completed"]) & (log.t_s >= scenario.warmup)
+        log = request_log(scenario, world)
+        measured = (log.status == RequestStatus.COMPLETED) & (log.t_s >= scenario.warmup)
         waits = log.wait_s[measured]
         mean_waits.append(waits.mean())
         p_waits.append((waits > 0).mean())
@@ -98,7 +115,7 @@ def test_waits_equal_an_independent_fcfs_recursion_to_the_last_bit():
     scenario = load_scenario(MMC, ["duration=1h", "seed=5"]).scenario
     world = build_world(scenario)
     batch = generate_requests(scenario, world, Streams(scenario.seed), MMC.parent)
-    log = simulate(scenario, world, [], Streams(scenario.seed)).requests
+    log = request_log(scenario, world)
     free = [0.0] * 8  # Kiefer-Wolfowitz: each arrival takes the server that frees first
     expected = []
     for a, s in zip(batch.t_s.tolist(), batch.service_s.tolist()):
@@ -106,7 +123,7 @@ def test_waits_equal_an_independent_fcfs_recursion_to_the_last_bit():
         expected.append(start - a)
         heapq.heappush(free, start + s)
     expected = np.array(expected)
-    done = log.status == STATUS["completed"]
+    done = log.status == RequestStatus.COMPLETED
     assert done.sum() > 20000
     assert np.array_equal(log.wait_s[done], expected[done])
     assert np.array_equal(log.service_s, batch.service_s)
@@ -137,8 +154,8 @@ inference:
 
 def test_each_latency_is_rtt_plus_service_when_nothing_queues():
     scenario = parse_scenario(TWO_REGIONS).scenario
-    log = simulate(scenario, build_world(scenario), [], Streams(scenario.seed)).requests
-    done = log.status == STATUS["completed"]
+    log = request_log(scenario, build_world(scenario))
+    done = log.status == RequestStatus.COMPLETED
     assert done.sum() > 60000 and (log.wait_s[done] == 0).all()
     expected = np.where(log.origin[done] == 0, 2.0, 40.0) + 250.0
     assert np.array_equal(log.latency_ms[done], expected)

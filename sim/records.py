@@ -1,0 +1,324 @@
+"""Event records: the typed facts a simulation publishes, one type per fact.
+
+The engine emits each record at the simulated moment the fact happens; observers (the
+metrics, a user's tracer) subscribe by type and never see an engine object. Engines also
+react to each other's facts through the same stream (a failure strikes, routes change),
+never by writing into each other's fields. Records are frozen, plain data and importable
+from every layer: this module imports nothing from Meridian.
+
+Capacity and the scheduler:
+``LoadSample`` (a scheduler decision), ``CapacityChanged`` (a pool's active capacity and
+why it changed), ``TrainingUsage`` (GPUs training holds on a pool).
+
+Requests (bulk, once): ``RequestLog`` (per-request outcome arrays) with ``RequestStatus``;
+``RequestsDisplaced`` (requests a failure took off a pool).
+
+Training and data: ``JobChanged`` (a job's lifecycle), ``JobRecord`` (a job's totals, when
+it completes or when the run ends), ``TransferRecord``, ``BorderCrossing``,
+``ResidencyViolation``.
+
+Failures and routes: ``FailureRecord`` (a failure begins), ``ReplicaFailed`` (what one
+struck), ``RegionDown``, ``FailureDetected`` (the scheduler learns of a change),
+``RoutesChanged``.
+
+Model versions: ``VersionReleased``, ``RolloutRecord``.
+
+Public: every record type above, ``Record`` (their union), ``RequestStatus``,
+``FAILURE_CAUSES``, and the CSV column tuples ``JOB_COLUMNS``, ``TRANSFER_COLUMNS``,
+``CROSSING_COLUMNS``, ``FAILURE_COLUMNS``, ``ROLLOUT_COLUMNS``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from enum import IntEnum
+from typing import Literal, Union
+
+import numpy as np
+
+__all__ = ["LoadSample", "CapacityChanged", "TrainingUsage", "RequestStatus", "RequestLog", "RequestsDisplaced",
+           "JobChanged", "JobRecord", "TransferRecord", "BorderCrossing", "ResidencyViolation", "FailureRecord",
+           "ReplicaFailed", "RegionDown", "FailureDetected", "RoutesChanged", "VersionReleased", "RolloutRecord",
+           "Record", "CapacityCause", "FAILURE_CAUSES", "JOB_COLUMNS", "TRANSFER_COLUMNS", "CROSSING_COLUMNS",
+           "FAILURE_COLUMNS", "ROLLOUT_COLUMNS"]
+
+
+# -- capacity and the scheduler ------------------------------------------------------------
+@dataclass(frozen=True)
+class LoadSample:
+    """The scheduler evaluated the load and allocation models at time ``t_s``."""
+
+    t_s: float
+    load: float
+    resources: float
+    demand_gpus: float
+    unmet_gpus: float
+    forecast: float = float("nan")  # with an observed load model: its formula's value
+    observed: float = float("nan")  # with an observed load model: the measured estimate
+
+
+CapacityCause = Literal["start", "scheduler", "failover", "warmed", "failure", "replica_lost", "repair",
+                        "outage", "outage_end", "detected"]
+# Causes that come from the failure model (a replica or region went down or came back, or
+# a failure was detected): the points where a pool's up capacity may change.
+FAILURE_CAUSES = frozenset({"failure", "replica_lost", "repair", "outage", "outage_end", "detected"})
+
+
+@dataclass(frozen=True)
+class CapacityChanged:
+    """From ``t_s`` on, pool ``region/pool`` has this active capacity and use.
+
+    ``cause``: ``start`` (no scheduler: everything active), ``scheduler`` (a periodic
+    decision), ``failover`` (a decision after a detected failure), ``warmed`` (a warm-up or
+    hold ended), ``failure`` (a replica or, with ``outage``, the region went down under
+    idle or training capacity), ``replica_lost`` (a serving replica failed), ``repair``,
+    ``outage_end``, ``detected`` (a failed serving replica is being replaced)."""
+
+    t_s: float
+    region: str
+    pool: str
+    share: float
+    active_gpus: int
+    busy_gpus: float
+    up_gpus: int | None = None  # GPUs on replicas not failed (None: not reported, all up)
+    cause: CapacityCause = "scheduler"
+    pool_index: int = -1  # the pool's position in the world (for engines; -1 when hand-made)
+
+
+@dataclass(frozen=True)
+class TrainingUsage:
+    """From ``t_s`` on, training jobs hold ``gpus`` GPUs of pool ``region/pool``."""
+
+    t_s: float
+    region: str
+    pool: str
+    gpus: int
+
+
+# -- requests ------------------------------------------------------------------------------
+class RequestStatus(IntEnum):
+    """Outcome of a request, stored as int8 in :attr:`RequestLog.status`."""
+
+    PENDING = 0
+    COMPLETED = 1
+    REJECTED = 2  # routing found no pool
+    TIMED_OUT = 3  # queued longer than its workload's timeout
+    IN_FLIGHT = 4  # travelling, queued or in service when the run ended
+    FAILED = 5  # lost to a failure (not retried, or out of retries)
+
+
+@dataclass(frozen=True)
+class RequestLog:
+    """Per-request outcome arrays (index = request number in time order), published once
+    when the run ends."""
+
+    t_s: np.ndarray          # arrival at the origin
+    origin: np.ndarray       # region index
+    workload: np.ndarray
+    pool: np.ndarray         # pool index, -1 if rejected before routing
+    rtt_ms: np.ndarray       # path RTT origin <-> pool
+    wait_s: np.ndarray       # time queued at the pool (NaN while still queued); for a timed-out request, until it was dropped
+    service_s: np.ndarray    # service time at the chosen pool (NaN if never routed)
+    status: np.ndarray       # int8, see RequestStatus
+    retry_s: np.ndarray      # time from arrival to the last routing (a retry after a failure), else 0
+
+    @property
+    def pool_arrival_s(self) -> np.ndarray:
+        return self.t_s + self.retry_s + self.rtt_ms / 2000.0
+
+    @property
+    def latency_ms(self) -> np.ndarray:
+        return self.rtt_ms + (self.retry_s + self.wait_s + self.service_s) * 1000.0
+
+
+@dataclass(frozen=True)
+class RequestsDisplaced:
+    """A failure took requests off pool ``region/pool``: ``retried`` were routed again,
+    ``lost`` were dropped."""
+
+    t_s: float
+    region: str
+    pool: str
+    retried: int
+    lost: int
+
+
+# -- training and data ---------------------------------------------------------------------
+JobEvent = Literal["submitted", "placed", "started", "preempted", "interrupted", "completed"]
+
+
+@dataclass(frozen=True)
+class JobChanged:
+    """A training job's lifecycle: ``submitted`` (queued on arrival), ``placed`` (GPUs
+    assigned; its data may still be copying), ``started`` (computing, or restoring a
+    checkpoint), ``preempted`` / ``interrupted`` (stopped and requeued, keeping or losing
+    the work since its last checkpoint), ``completed``. ``region`` is where it runs (or
+    ran), empty while queued."""
+
+    t_s: float
+    job: int
+    workload: str
+    event: JobEvent
+    region: str = ""
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One training job's totals (a row of jobs.csv): published when it completes, and for
+    every other job when the run ends."""
+
+    job: int
+    workload: str
+    arrival_s: float
+    start_s: float        # first start (NaN if it never started)
+    end_s: float          # completion (NaN if not completed)
+    regions: str          # regions of its last placement, ';'-separated
+    pools: str            # region/pool:gpus of its last placement
+    gpus: int
+    wait_s: float         # total time queued (all attempts)
+    transfer_s: float     # total time waiting for its dataset to arrive
+    lost_gpu_h: float     # GPU-hours of work lost to interruptions (since the last checkpoint)
+    held_gpu_h: float     # GPU-hours its GPUs were held (transfers, restarts, checkpoints, compute)
+    useful_gpu_h: float   # GPU-hours of computation not lost to interruptions
+    preemptions: int
+    interruptions: int
+    status: str           # completed, running, queued
+    work: float           # work units of the job
+    remaining: float      # work units left
+
+
+@dataclass(frozen=True)
+class TransferRecord:
+    """A copy over the WAN landed (a row of transfers.csv)."""
+
+    transfer: int
+    dataset: str
+    job: int
+    src: str
+    dst: str
+    route: str
+    bytes: float
+    start_s: float
+    end_s: float
+    cost_usd: float
+
+
+@dataclass(frozen=True)
+class BorderCrossing:
+    """Bytes that crossed a jurisdiction border on one hop (a row of border_crossings.csv)."""
+
+    t_s: float
+    dataset: str
+    src: str
+    dst: str
+    bytes: float
+    src_jurisdiction: str
+    dst_jurisdiction: str
+
+
+@dataclass(frozen=True)
+class ResidencyViolation:
+    """A copy of ``dataset`` to ``region`` began although a soft residency rule forbids it."""
+
+    t_s: float
+    dataset: str
+    region: str
+
+
+# -- failures and routes -------------------------------------------------------------------
+@dataclass(frozen=True)
+class FailureRecord:
+    """A failure began: a replica (``node``), a whole region, a link or a partition."""
+
+    kind: str  # "node", "region", "link" or "partition"
+    region: str
+    pool: str  # "*" for a region
+    replicas: int
+    start_s: float
+    end_s: float  # repair or end of the outage (may lie after the run)
+    hit: str  # node: inference, training, idle, dark (region already out), down; else the kind
+
+
+@dataclass(frozen=True)
+class ReplicaFailed:
+    """Replicas of pool ``pool_index`` failed under ``hit``: ``inference`` (serving
+    replicas, ``replicas`` of the ``serving_before`` that served), ``training`` (the GPU
+    ``offset_gpus`` counted over the pool's training GPUs, jobs in id order) or ``region``
+    (an outage took every serving replica). ``u`` is the uniform draw that picks, among a
+    replica's share of the requests in service, how many are lost when it is fractional."""
+
+    t_s: float
+    pool_index: int
+    hit: Literal["inference", "training", "region"]
+    replicas: int = 1
+    serving_before: int = 0
+    u: float = 0.0
+    offset_gpus: float = 0.0
+
+
+@dataclass(frozen=True)
+class RegionDown:
+    """An outage takes every replica of ``region`` down (published before its pools go dark)."""
+
+    t_s: float
+    region: str
+    pool_indices: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class FailureDetected:
+    """After the detection delay the scheduler learns that pools' failed replicas changed
+    by ``down`` and their region outages by ``dark`` (negative: a repair, a return)."""
+
+    t_s: float
+    pool_indices: tuple[int, ...]
+    down: int = 0
+    dark: int = 0
+
+
+@dataclass(frozen=True)
+class RoutesChanged:
+    """Links failed or came back: the new path RTTs (region x region, ms, inf when cut
+    off, in the world's region order) and the regions that reach no serving pool."""
+
+    t_s: float
+    rtt_ms: np.ndarray
+    unreachable: tuple[str, ...]
+
+
+# -- model versions ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class VersionReleased:
+    """Model version ``version`` was released from ``source``."""
+
+    t_s: float
+    version: int
+    source: str
+
+
+@dataclass(frozen=True)
+class RolloutRecord:
+    """One model version in one serving region: published when every region has it, or
+    when the run ends (``inf``: not yet)."""
+
+    version: int
+    source: str
+    region: str
+    start_s: float  # release
+    landed_s: float  # its copy arrived (inf: not yet)
+    switched_s: float  # the region serves it from then on (inf: not yet)
+
+
+Record = Union[LoadSample, CapacityChanged, TrainingUsage, RequestLog, RequestsDisplaced, JobChanged, JobRecord,
+               TransferRecord, BorderCrossing, ResidencyViolation, FailureRecord, ReplicaFailed, RegionDown,
+               FailureDetected, RoutesChanged, VersionReleased, RolloutRecord]
+
+
+def _columns(record_type: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(record_type))
+
+
+JOB_COLUMNS = _columns(JobRecord)
+TRANSFER_COLUMNS = _columns(TransferRecord)
+CROSSING_COLUMNS = _columns(BorderCrossing)
+FAILURE_COLUMNS = _columns(FailureRecord)
+ROLLOUT_COLUMNS = _columns(RolloutRecord)
