@@ -41,6 +41,7 @@ from sim.metrics.inference import (INFERENCE_COLUMNS, LATENCY_CDF_COLUMNS, Infer
 from sim.scenario import LoadedScenario
 from sim.scenario.yaml_io import dump_yaml
 from sim.streams import Streams
+from sim.workload.inputs import check_inputs
 from sim.world import build_world
 
 __all__ = ["RunOutcome", "run_scenario", "execute", "preflight", "default_run_dir", "PACKAGES"]
@@ -162,10 +163,10 @@ def _bucket_start(scenario) -> float:
 
 
 def preflight(loaded: LoadedScenario) -> None:
-    """Checks that need more than the schema: policies resolve, trace files exist.
+    """Checks that need more than the schema: policies resolve, trace files read cleanly.
 
-    Raises :class:`ScenarioError` located in the scenario file, so that ``validate`` finds
-    these problems too, not only ``run``."""
+    Raises :class:`ScenarioError` located in the scenario file (or a trace file's line), so
+    that ``validate`` finds these problems too, and ``run`` before it creates a run folder."""
     scenario = loaded.scenario
     problems = []
     if scenario.scheduler is not None:
@@ -181,14 +182,7 @@ def preflight(loaded: LoadedScenario) -> None:
             except PolicyError as exc:
                 where = path + (("name",) if isinstance(value, PolicySpec) else ())
                 problems.append(loaded.problem(where, str(exc).split(": ", 1)[1], spec.name))
-    base = Path(loaded.source).parent
-    for i, wl in enumerate(scenario.inference):
-        if wl.arrival.process == "trace" and not (base / wl.arrival.path).is_file():
-            problems.append(loaded.problem(("inference", i, "arrival", "path"),
-                                           f"file not found (looked in {base})", wl.arrival.path))
-    failures = scenario.failures
-    if failures is not None and failures.trace and not (base / failures.trace).is_file():
-        problems.append(loaded.problem(("failures", "trace"), f"file not found (looked in {base})", failures.trace))
+    problems += check_inputs(loaded)
     if problems:
         raise ScenarioError(problems)
 

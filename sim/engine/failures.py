@@ -25,7 +25,6 @@ Public: ``FailureEngine``.
 """
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Sequence
 
@@ -33,15 +32,13 @@ import numpy as np
 import simpy
 from simpy.core import URGENT
 
-from sim.errors import Problem, ScenarioError
 from sim.metrics.records import FailureRecord
 from sim.models.reliability import default_mtbf_s, random_outages, replica_failures
 from sim.scenario.model import Scenario
 from sim.streams import Streams
+from sim.workload.failure_trace import read_failure_trace
 
 __all__ = ["FailureEngine"]
-
-TRACE_COLUMNS = ("time_s", "region", "pool", "replicas", "duration_s")
 
 
 class FailureEngine:
@@ -292,39 +289,3 @@ class FailureEngine:
     def gpu_hours_down(self, end_s: float) -> float:
         areas = [self._up_area[p] + self._up_now[p] * (end_s - self._since[p]) for p in range(len(self.pools))]
         return (sum(p.info.total_gpus for p in self.pools) * end_s - sum(areas)) / 3600.0
-
-
-def read_failure_trace(path: Path, name: str, source: str, pools: dict) -> list[tuple[float, str, int, float]]:
-    """Rows ``(time_s, region/pool, replicas, duration_s)`` of a failure trace CSV."""
-    problems: list[Problem] = []
-    rows = []
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None or tuple(h.strip() for h in header) != TRACE_COLUMNS:
-            raise ScenarioError([Problem(name, 1, "", f"header must be {','.join(TRACE_COLUMNS)}",
-                                         ",".join(header or []))])
-        for line, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            if len(row) != len(TRACE_COLUMNS):
-                problems.append(Problem(name, line, "", f"has {len(row)} fields, expected {len(TRACE_COLUMNS)}"))
-                continue
-            t, region, pool, replicas, duration = (x.strip() for x in row)
-            key = f"{region}/{pool}"
-            try:
-                values = (float(t), int(replicas), float(duration))
-            except ValueError:
-                problems.append(Problem(name, line, "", "time_s and duration_s must be numbers, replicas an integer",
-                                        ",".join(row)))
-                continue
-            if key not in pools:
-                problems.append(Problem(name, line, "region,pool", "no such pool in the scenario", key))
-            elif not (np.isfinite(values[0]) and values[0] >= 0 and values[1] >= 1 and values[2] > 0):
-                problems.append(Problem(name, line, "", "needs time_s >= 0, replicas >= 1, duration_s > 0",
-                                        ",".join(row)))
-            else:
-                rows.append((values[0], key, values[1], values[2]))
-    if problems:
-        raise ScenarioError(problems)
-    return rows
