@@ -37,6 +37,7 @@ from sim.scenario.kinds import policy_specs
 from sim.scenario.model import Scenario
 from sim.scenario.yaml_io import dump_yaml
 from sim.streams import Streams
+from sim.workload.inputs import check_inputs
 from sim.world import World, build_world
 
 __all__ = ["RunOutcome", "RunObservers", "run_scenario", "execute", "preflight", "default_run_dir", "PACKAGES"]
@@ -138,21 +139,11 @@ def _bucket_start(scenario) -> float:
 
 
 def preflight(loaded: LoadedScenario) -> None:
-    """Checks that need more than the schema: policies resolve, trace files exist.
+    """Checks that need more than the schema: policies resolve, trace files read cleanly.
 
-    Raises :class:`ScenarioError` located in the scenario file, so that ``validate`` finds
-    these problems too, not only ``run``."""
-    scenario = loaded.scenario
-    problems = []
-    problems += _policy_problems(loaded)
-    base = Path(loaded.source).parent
-    for i, wl in enumerate(scenario.inference):
-        if wl.arrival.process == "trace" and not (base / wl.arrival.path).is_file():
-            problems.append(loaded.problem(("inference", i, "arrival", "path"),
-                                           f"file not found (looked in {base})", wl.arrival.path))
-    failures = scenario.failures
-    if failures is not None and failures.trace and not (base / failures.trace).is_file():
-        problems.append(loaded.problem(("failures", "trace"), f"file not found (looked in {base})", failures.trace))
+    Raises :class:`ScenarioError` located in the scenario file (or a trace file's line), so
+    that ``validate`` finds these problems too, and ``run`` before it creates a run folder."""
+    problems = _policy_problems(loaded) + check_inputs(loaded)
     if problems:
         raise ScenarioError(problems)
 

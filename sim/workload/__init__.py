@@ -11,11 +11,16 @@ Public: ``RequestBatch``, ``generate_requests``, ``token_coefficients``,
 ``token_service_s``, ``default_coefficients``, ``poisson_arrivals``, ``thinned_poisson``,
 ``multiplier_bound``, ``Trace``, ``read_trace``, ``replay_trace``, ``draw_service_s``,
 ``draw_token_counts``; for training ``JobBatch``, ``generate_jobs``,
-``draw_philly_runtime_s`` (:mod:`~sim.workload.training`, :mod:`~sim.workload.philly_fit`).
+``draw_philly_runtime_s`` (:mod:`~sim.workload.training`, :mod:`~sim.workload.philly_fit`);
+the failure trace reader ``read_failure_trace`` (:mod:`~sim.workload.failure_trace`); and
+``check_inputs`` (:mod:`~sim.workload.inputs`), which reads every trace file a scenario
+names before a run, so that ``validate`` and ``run`` report bad files alike.
 """
 from __future__ import annotations
 
 from sim.workload.arrivals import multiplier_bound, poisson_arrivals, thinned_poisson
+from sim.workload.failure_trace import read_failure_trace
+from sim.workload.inputs import check_inputs
 from sim.workload.requests import RequestBatch, generate_requests
 from sim.workload.service import draw_service_s, draw_token_counts
 from sim.workload.token_model import default_coefficients, token_coefficients, token_service_s
@@ -27,5 +32,5 @@ __all__ = [
     "RequestBatch", "generate_requests", "token_coefficients", "token_service_s",
     "default_coefficients", "poisson_arrivals", "thinned_poisson", "multiplier_bound",
     "Trace", "read_trace", "replay_trace", "draw_service_s", "draw_token_counts",
-    "JobBatch", "generate_jobs", "draw_philly_runtime_s",
+    "JobBatch", "generate_jobs", "draw_philly_runtime_s", "read_failure_trace", "check_inputs",
 ]

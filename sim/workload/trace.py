@@ -9,13 +9,19 @@ sorted; they are sorted stably), divided by the workload's ``time_scale`` and, w
 plus its mean inter-arrival gap, so the seam between two copies looks like any other gap.
 
 Every bad row is reported with its file and line (``trace.csv:17: ContextTokens: must be a
-non-negative integer (got 'x')``) through :class:`sim.errors.ScenarioError`.
+non-negative integer (got 'x')``) through :class:`sim.errors.ScenarioError`, and so is a file
+that cannot be read: missing, a folder, not UTF-8, or with a field longer than the csv
+module's limit (131,072 characters). A number of seconds must lie within ``MAX_TRACE_S``
+of zero, so that microsecond timestamps fit in int64 and a typo like ``1e20`` is caught.
 
-Public: ``Trace``, ``read_trace``, ``replay_trace``.
+Public: ``Trace``, ``read_trace``, ``replay_trace``, ``LOOP_RULE``; shared by every trace
+reader: ``csv_rows`` (a CSV file's rows, read errors as problems) and ``MAX_TRACE_S``.
 """
 from __future__ import annotations
 
 import csv
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -24,9 +30,13 @@ import numpy as np
 
 from sim.errors import Problem, ScenarioError
 
-__all__ = ["Trace", "read_trace", "replay_trace", "COLUMNS"]
+__all__ = ["Trace", "read_trace", "replay_trace", "COLUMNS", "LOOP_RULE", "MAX_TRACE_S", "csv_rows"]
 
 COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
+LOOP_RULE = "a looped trace needs requests at two or more distinct times"
+# The largest time or duration a trace may hold, in seconds (about 31,700 years): far above
+# any real trace, and twice it in microseconds still fits in int64 (9.2e18).
+MAX_TRACE_S = 1e12
 _MAX_PROBLEMS = 20
 _EPOCH = datetime(1970, 1, 1)
 _INT32_MAX = int(np.iinfo(np.int32).max)
@@ -55,13 +65,28 @@ class Trace:
         return self.span_s * n / (n - 1) if n > 1 else 0.0
 
 
-def read_trace(path: Path, name: str) -> Trace:
-    """Read and check a trace file; ``name`` is how errors refer to it (the path as written)."""
+def csv_rows(path: Path, name: str, problems: list[Problem]) -> Iterator[tuple[int, list[str]]]:
+    """(line, fields) of every row of a CSV file (UTF-8, an optional BOM), header included.
+
+    A file that cannot be opened or decoded, or a row the csv module cannot split, ends the
+    rows with a problem appended to ``problems``, so a reader reports it like a bad row."""
     try:
         with Path(path).open(newline="", encoding="utf-8-sig") as f:
-            rows = list(_parse_rows(csv.reader(f), name))
+            reader = csv.reader(f)
+            try:
+                for row in reader:
+                    yield reader.line_num, row
+            except csv.Error as exc:  # e.g. a field over csv.field_size_limit()
+                problems.append(Problem(name, reader.line_num, "", f"cannot be split into CSV fields: {exc}"))
     except UnicodeDecodeError:
-        raise ScenarioError([Problem(name, None, "", "is not a UTF-8 text file")]) from None
+        problems.append(Problem(name, None, "", "is not a UTF-8 text file"))
+    except OSError as exc:
+        problems.append(Problem(name, None, "", f"cannot be read ({exc.strerror or exc})"))
+
+
+def read_trace(path: Path, name: str) -> Trace:
+    """Read and check a trace file; ``name`` is how errors refer to it (the path as written)."""
+    rows = _parse_rows(path, name)
     if not rows:
         raise ScenarioError([Problem(name, None, "", "trace has no requests")])
     stamps = np.array([r[0] for r in rows], dtype=np.int64)
@@ -71,19 +96,25 @@ def read_trace(path: Path, name: str) -> Trace:
     return Trace(t_us / 1e6, tokens[:, 0].copy(), tokens[:, 1].copy())
 
 
-def _parse_rows(reader, name: str):
-    """Yield (timestamp_us, input, output) per data row; raise every problem found at once."""
-    columns = _header(next(reader, []), name)
+def _parse_rows(path: Path, name: str) -> list[tuple[int, int, int]]:
+    """(timestamp_us, input, output) per data row; raise every problem found at once."""
     problems: list[Problem] = []
-    first_kind: list[str] = []
-    for row in reader:
-        if not row or len(problems) >= _MAX_PROBLEMS:
-            continue
-        parsed = _parse_row(row, columns, name, reader.line_num, first_kind, problems)
-        if parsed is not None:
-            yield parsed
+    lines = csv_rows(path, name, problems)
+    header = next(lines, (1, []))[1]
     if problems:
         raise ScenarioError(problems)
+    columns = _header(header, name)
+    first_kind: list[str] = []
+    rows = []
+    for line, row in lines:
+        if not row or len(problems) >= _MAX_PROBLEMS:
+            continue
+        parsed = _parse_row(row, columns, name, line, first_kind, problems)
+        if parsed is not None:
+            rows.append(parsed)
+    if problems:
+        raise ScenarioError(problems)
+    return rows
 
 
 def _header(header: list[str], name: str) -> list[int]:
@@ -115,28 +146,37 @@ def _timestamp(text: str, name: str, line: int, first_kind: list[str],
         problems.append(Problem(name, line, "TIMESTAMP", "must be a date-time or a number of seconds", text))
     elif first_kind and kind != first_kind[0]:
         problems.append(Problem(name, line, "TIMESTAMP", f"must be a {first_kind[0]} like the first row", text))
+    elif value is None:
+        problems.append(Problem(name, line, "TIMESTAMP", f"must be within {MAX_TRACE_S:g} s of zero", text))
     elif not first_kind:
         first_kind.append(kind)
-    return value
+    return value or 0
 
 
-def _parse_time(text: str) -> tuple[str | None, int]:
+def _parse_time(text: str) -> tuple[str | None, int | None]:
+    """(kind, microseconds); kind None if unreadable, value None if out of range."""
     try:
         seconds = float(text)
-        return ("number of seconds", round(seconds * 1e6)) if np.isfinite(seconds) else (None, 0)
     except ValueError:
-        pass
+        return _parse_date_time(text)
+    if not math.isfinite(seconds):
+        return None, 0
+    return "number of seconds", round(seconds * 1e6) if abs(seconds) <= MAX_TRACE_S else None
+
+
+def _parse_date_time(text: str) -> tuple[str | None, int]:
     try:
         stamp = datetime.fromisoformat(text)
-    except ValueError:
+        if stamp.tzinfo is not None:
+            stamp = stamp.astimezone(timezone.utc).replace(tzinfo=None)
+    except (ValueError, OverflowError):  # OverflowError: an offset moves it past year 1 or 9999
         return None, 0
-    if stamp.tzinfo is not None:
-        stamp = stamp.astimezone(timezone.utc).replace(tzinfo=None)
     return "date-time", (stamp - _EPOCH) // _US
 
 
 def _count(text: str, column: str, name: str, line: int, problems: list[Problem]) -> int:
-    if text.isdigit() and text.isascii() and int(text) <= _INT32_MAX:
+    # Ten significant digits at most: int() of a huge digit string is slow, then refused.
+    if text.isdigit() and text.isascii() and len(text.lstrip("0")) <= 10 and int(text) <= _INT32_MAX:
         return int(text)
     problems.append(Problem(name, line, column, "must be a non-negative integer", text))
     return 0

@@ -37,15 +37,16 @@ workload's first jobs. Trace clocks are divided by ``time_scale``; run times are
 Randomness comes from named streams: ``jobs/<name>`` for arrivals and ``jobwork/<name>`` for
 gang sizes and work (split in two children, so the k-th job's size and work do not depend on
 how many jobs arrive), so every placement policy sees the same jobs. Bad trace rows are
-reported with file and line through :class:`sim.errors.ScenarioError`.
+reported with file and line through :class:`sim.errors.ScenarioError`, and so are files
+that cannot be read (:func:`sim.workload.trace.csv_rows`); trace times are at most
+``MAX_TRACE_S``.
 
 Public: ``JobBatch``, ``generate_jobs``, ``V100_TENSOR_TFLOPS``, ``GavelJobs``,
-``read_gavel_trace``, ``read_gavel_throughputs``, ``gavel_gang_rate``, ``AlibabaPods``,
-``read_alibaba_pods``, ``catalogue_gpu_types``.
+``read_gavel``, ``read_gavel_trace``, ``read_gavel_throughputs``, ``gavel_gang_rate``,
+``AlibabaPods``, ``read_alibaba_pods``, ``catalogue_gpu_types``.
 """
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,8 +61,9 @@ from sim.streams import Streams
 from sim.world.catalogue import gpu_catalogue
 from sim.workload.philly_fit import draw_philly_runtime_s
 from sim.workload.service import lognormal_params
+from sim.workload.trace import MAX_TRACE_S, csv_rows
 
-__all__ = ["JobBatch", "generate_jobs", "V100_TENSOR_TFLOPS", "GavelJobs", "read_gavel_trace",
+__all__ = ["JobBatch", "generate_jobs", "V100_TENSOR_TFLOPS", "GavelJobs", "read_gavel", "read_gavel_trace",
            "read_gavel_throughputs", "gavel_gang_rate", "AlibabaPods", "read_alibaba_pods",
            "catalogue_gpu_types"]
 
@@ -282,18 +284,18 @@ def _read_rows(path: Path, name: str, columns: tuple[str, ...], parse: Parser) -
     """(line, parsed value) of every data row parse accepts; every problem raised at once.
 
     ``parse`` returns ``None`` for a row to skip and records problems in the list it gets."""
-    try:
-        with Path(path).open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            index = _header(next(reader, []), name, columns)
-            rows, problems = [], []
-            for row in reader:
-                if row and len(problems) < _MAX_PROBLEMS:
-                    value = _parse_row(row, index, name, reader.line_num, parse, problems)
-                    if value is not None:
-                        rows.append((reader.line_num, value))
-    except UnicodeDecodeError:
-        raise ScenarioError([Problem(name, None, "", "is not a UTF-8 text file")]) from None
+    problems: list[Problem] = []
+    lines = csv_rows(path, name, problems)
+    header = next(lines, (1, []))[1]
+    if problems:
+        raise ScenarioError(problems)
+    index = _header(header, name, columns)
+    rows = []
+    for line, row in lines:
+        if row and len(problems) < _MAX_PROBLEMS:
+            value = _parse_row(row, index, name, line, parse, problems)
+            if value is not None:
+                rows.append((line, value))
     if problems:
         raise ScenarioError(problems)
     return rows
@@ -320,7 +322,8 @@ def _parse_row(row: list[str], index: dict[str, int], name: str, line: int, pars
 
 def _integer(text: str, column: str, name: str, line: int, problems: list[Problem],
              low: int = 0, high: int = _INT32_MAX) -> int:
-    if text.isascii() and text.isdigit() and low <= int(text) <= high:
+    # Ten significant digits at most: int() of a huge digit string is slow, then refused.
+    if text.isascii() and text.isdigit() and len(text.lstrip("0")) <= 10 and low <= int(text) <= high:
         return int(text)
     rule = {0: "must be a non-negative integer", 1: "must be a positive integer"}.get(low)
     if high != _INT32_MAX or rule is None:
@@ -330,14 +333,15 @@ def _integer(text: str, column: str, name: str, line: int, problems: list[Proble
 
 
 def _seconds(text: str, column: str, name: str, line: int, problems: list[Problem]) -> float:
-    """A finite, non-negative number of seconds."""
+    """A finite, non-negative number of seconds, at most ``MAX_TRACE_S``."""
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if math.isfinite(value) and value >= 0:
+    if math.isfinite(value) and 0 <= value <= MAX_TRACE_S:
         return value
-    problems.append(Problem(name, line, column, "must be a non-negative number of seconds", text))
+    rule = f"must be at most {MAX_TRACE_S:g} s" if value > MAX_TRACE_S else "must be a non-negative number of seconds"
+    problems.append(Problem(name, line, column, rule, text))
     return 0.0
 
 
@@ -407,13 +411,21 @@ def gavel_gang_rate(measured: dict[int, float], scale: int) -> float:
     return measured[s0] * scale / s0
 
 
+def read_gavel(jobs: GavelTrace, trace_file: Path,
+               throughputs_file: Path) -> tuple[GavelJobs, dict[str, dict[int, float]]]:
+    """A Gavel trace and its job types' V100 throughputs (job type -> scale -> steps/s).
+
+    Every job type of the trace needs a V100 throughput; ``jobs`` names the files in errors."""
+    trace = read_gavel_trace(trace_file, jobs.path)
+    table = read_gavel_throughputs(throughputs_file, jobs.throughputs_path).get(GAVEL_GPU, {})
+    _check_job_types(trace, table, jobs)
+    return trace, table
+
+
 def _gavel_jobs(where: str, name: str, jobs: GavelTrace, duration_s: float, base_dir: Path,
                 source: str, types: tuple[str, ...]) -> _Jobs:
-    trace = read_gavel_trace(_open(jobs.path, base_dir, source, f"{where}.jobs.path"), jobs.path)
-    table = read_gavel_throughputs(
-        _open(jobs.throughputs_path, base_dir, source, f"{where}.jobs.throughputs_path"),
-        jobs.throughputs_path).get(GAVEL_GPU, {})
-    _check_job_types(trace, table, jobs)
+    trace, table = read_gavel(jobs, _open(jobs.path, base_dir, source, f"{where}.jobs.path"),
+                              _open(jobs.throughputs_path, base_dir, source, f"{where}.jobs.throughputs_path"))
     arrival = trace.arrival_time_s / jobs.time_scale
     order = np.argsort(arrival, kind="stable")
     order = order[arrival[order] < duration_s]
