@@ -1,0 +1,166 @@
+"""Datasets and checkpoints: where their copies are, and the WAN copies that move them.
+
+A :class:`DataMover` knows which regions hold each dataset (its home, its replicas and
+every copy made during the run) and, per job, where its checkpoint copies are. It starts
+copies on the :class:`~sim.engine.network.TransferManager` (sharing links with every other
+transfer) from the nearest region holding one, along the routes of the moment, and
+publishes a :class:`~sim.records.TransferRecord` per copy that lands, a
+:class:`~sim.records.BorderCrossing` per jurisdiction border it crossed, and a
+:class:`~sim.records.ResidencyViolation` when a soft residency rule is broken.
+
+Public: ``DataMover``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import simpy
+
+from sim.engine.bus import Bus
+from sim.engine.datacenter import PoolRuntime
+from sim.engine.job import Job
+from sim.engine.network import TransferManager
+from sim.records import BorderCrossing, ResidencyViolation, TransferRecord
+from sim.scenario.checks import residency_allows
+from sim.scenario.model import Scenario
+from sim.world import World
+from sim.world.egress import egress_usd_per_gb
+
+__all__ = ["DataMover"]
+
+
+class DataMover:
+    """Copies of datasets and checkpoints over the WAN."""
+
+    def __init__(self, env: simpy.Environment, scenario: Scenario, world: World, pools: Sequence[PoolRuntime],
+                 transfers: TransferManager, bus: Bus):
+        self.env, self.scenario, self.pools, self.transfers, self.bus = env, scenario, list(pools), transfers, bus
+        self.workloads = scenario.training
+        self.datasets = {d.name: d for d in scenario.datasets}
+        self.copies = {d.name: {d.home, *d.replicas} for d in scenario.datasets}
+        self._copying: dict[tuple[str, str], simpy.Event] = {}
+        self._jurisdiction = {r.name: r.jurisdiction for r in world.regions}
+        self.route_changed = env.event()  # fires when links fail or come back
+
+    def rerouted(self) -> None:
+        """Links failed or came back: wake the jobs waiting for a route."""
+        waiting, self.route_changed = self.route_changed, self.env.event()
+        waiting.succeed()
+
+    # -- datasets --------------------------------------------------------------------------
+    def source_for(self, dataset: str, region: str) -> str | None:
+        """Nearest region (by path RTT) holding a copy, or None if ``region`` has one."""
+        copies = self.copies[dataset]
+        if region in copies:
+            return None
+        topo = self.transfers.topology  # the routes of the moment (links may be cut)
+        reachable = [c for c in copies if topo.path(c, region) is not None]
+        return min(reachable, key=lambda c: (topo.path_rtt_ms(c, region), c)) if reachable else None
+
+    def egress(self, src: str, dst: str) -> float:
+        flat = self.scenario.network.egress_usd_per_gb
+        if flat is not None:
+            return flat
+        return egress_usd_per_gb(src, dst, self._jurisdiction[src], self._jurisdiction[dst])
+
+
+    def unreachable(self, job: Job) -> bool:
+        """Some region of the job lacks its dataset and no copy can reach it now."""
+        wl = self.workloads[job.workload]
+        if wl.dataset is None:
+            return False
+        name = wl.dataset
+        return any(r not in self.copies[name] and (name, r) not in self._copying and self.source_for(name, r) is None
+                   for r in job.regions)
+
+    def data_ready(self, job: Job):
+        """Events to wait for so that every region of the job holds its dataset."""
+        wl = self.workloads[job.workload]
+        if wl.dataset is None:
+            return []
+        ds = self.datasets[wl.dataset]
+        events = []
+        for region in job.regions:
+            if region in self.copies[ds.name]:
+                continue
+            key = (ds.name, region)
+            if key not in self._copying:
+                self._copying[key] = self._copy(ds, region, job)
+            events.append(self._copying[key])
+        return events
+
+    def _copy(self, ds, region: str, job: Job) -> simpy.Event:
+        src = self.source_for(ds.name, region)
+        size = ds.size_gb * 1e9
+        flow_id, done, route = self.transfers.start(src, region, size)
+        started = self.env.now
+        cost = ds.size_gb * self.egress(src, region)
+        if not residency_allows(self.scenario, ds, region):
+            self.bus.emit(ResidencyViolation(self.env.now, ds.name, region))
+        finished = self.env.event()
+
+        def landed(event):
+            self.copies[ds.name].add(region)
+            del self._copying[(ds.name, region)]
+            self._record_transfer(flow_id, ds.name, job.id, route, size, started, cost)
+            finished.succeed()
+        done.callbacks.append(landed)
+        return finished
+
+    def _record_transfer(self, flow_id: int, what: str, job_id: int, route: tuple[str, ...], size: float,
+                         started: float, cost: float) -> None:
+        """A copy landed: one transfers.csv row, and an audit row per border it crossed."""
+        self.bus.emit(TransferRecord(flow_id, what, job_id, route[0], route[-1], "-".join(route),
+                                     size, started, self.env.now, cost))
+        for u, v in zip(route, route[1:]):
+            if self._jurisdiction[u] != self._jurisdiction[v]:
+                self.bus.emit(BorderCrossing(self.env.now, what, u, v, size,
+                                             self._jurisdiction[u], self._jurisdiction[v]))
+
+    # -- checkpoints (checkpoint.size_gb > 0) ----------------------------------------------
+    def dark(self, region: str) -> bool:
+        pools = [p for p in self.pools if p.info.region == region]
+        return bool(pools) and all(p.dark for p in pools)
+
+    def checkpointed(self, job: Job) -> None:
+        """A checkpoint was written (or taken on preemption) where the job runs: it is the
+        newest copy there; replicate it to the configured regions over the WAN."""
+        ckpt = self.workloads[job.workload].checkpoint
+        if ckpt.size_gb <= 0 or not job.home:
+            return
+        here, value = job.home, job.saved
+        job.copies[here] = min(job.copies.get(here, math.inf), value)
+        for target in ckpt.replicate_to:
+            if target != here and self.transfers.topology.path(here, target) is not None:
+                self._ship_checkpoint(job, here, target, value)
+
+    def _ship_checkpoint(self, job: Job, src: str, dst: str, value: float) -> simpy.Event:
+        ckpt = self.workloads[job.workload].checkpoint
+        size = ckpt.size_gb * 1e9
+        flow_id, done, route = self.transfers.start(src, dst, size)
+        started, cost = self.env.now, ckpt.size_gb * self.egress(src, dst)
+
+        def landed(event):
+            job.copies[dst] = min(job.copies.get(dst, math.inf), value)
+            self._record_transfer(flow_id, f"checkpoint:{job.id}", job.id, route, size, started, cost)
+        done.callbacks.append(landed)
+        return done
+
+    def restore(self, job: Job, total: float):
+        """Before a restart at ``job.home``: resume from the most advanced copy that is
+        reachable and not in a dark region, fetching it over the WAN if it is elsewhere;
+        with no such copy, start again from the beginning."""
+        here, topology = job.home, self.transfers.topology
+        usable = [(value, region != here, topology.path_rtt_ms(region, here), region)
+                  for region, value in job.copies.items()
+                  if not self.dark(region) and (region == here or topology.path(region, here) is not None)]
+        value, _, _, source = min(usable) if usable else (total, False, 0.0, None)
+        if value > job.saved:  # older than the newest checkpoint: more work is lost
+            job.lost_gpu_s += (value - job.saved) / job.rate * job.gpus if job.rate > 0 else 0.0
+        job.remaining = job.saved = value
+        if source is not None and source != here:
+            began = self.env.now
+            yield self._ship_checkpoint(job, source, here, value)
+            job.transfer_s += self.env.now - began
+
