@@ -54,7 +54,7 @@ def bare_simpy(n: int, c: int = 8, rate: float = 7.2, mean_s: float = 1.0, seed:
             yield env.timeout(service)
 
     def source():
-        for gap, service in zip(gaps, services):
+        for gap, service in zip(gaps, services, strict=True):
             yield env.timeout(gap)
             env.process(customer(service))
 

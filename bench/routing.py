@@ -18,8 +18,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sim.policies import RoutingView, available, create  # noqa: E402
-from sim.scenario.model import PolicySpec  # noqa: E402
+from sim.policies import RoutingView, available, create
+from sim.scenario.model import PolicySpec
 
 N_POOLS, N_REGIONS = 12, 4
 

@@ -18,14 +18,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sim.experiment import parse_grid, plan_sweep, run_sweep  # noqa: E402
+from sim.experiment import parse_grid, plan_sweep, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "scenarios" / "validation" / "mmc.yaml"
 
 
 def rates(runs: int) -> str:
-    return "inference.req.arrival.rate_per_s=" + ",".join(f"{6.0 + 1.5 * k / max(runs - 1, 1):.3f}" for k in range(runs))
+    values = (f"{6.0 + 1.5 * k / max(runs - 1, 1):.3f}" for k in range(runs))
+    return "inference.req.arrival.rate_per_s=" + ",".join(values)
 
 
 def timed_sweep(out: Path, runs: int, duration: str, backend: str, workers: int) -> float:

@@ -13,10 +13,12 @@ import io
 import json
 import math
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
-__all__ = ["write_requests", "write_text_atomic", "write_json_atomic", "write_csv_atomic", "clean_numbers", "format_number"]
+__all__ = ["write_requests", "write_text_atomic", "write_json_atomic", "write_csv_atomic", "clean_numbers",
+           "format_number"]
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:

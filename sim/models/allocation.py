@@ -86,7 +86,7 @@ def _water_fill(amount: float, caps: list[float], weights: list[float]) -> tuple
 def _replicas(gpus: float, entity: Entity) -> tuple[int, ...]:
     cap = entity.capacity_gpus
     result = []
-    for pool_gpus, per in zip(entity.pool_gpus, entity.gpus_per_replica):
+    for pool_gpus, per in zip(entity.pool_gpus, entity.gpus_per_replica, strict=True):
         share = gpus * pool_gpus / cap if cap else 0.0
         result.append(min(pool_gpus // per, math.ceil(share / per - _EPS)))
     return tuple(result)
@@ -101,9 +101,9 @@ def allocate(entities: list[Entity], load: float, L_max: float,
     shrinking the demand."""
     weights, caps, demand = _inputs(entities, load, L_max, nominal)
     served, rest = _water_fill(demand, caps, weights)
-    standby = [c if w == 0 else 0.0 for c, w in zip(caps, weights)]
+    standby = [c if w == 0 else 0.0 for c, w in zip(caps, weights, strict=True)]
     extra, unmet = _water_fill(rest, standby, standby)
-    return _result(entities, load, L_max, demand, [a + b for a, b in zip(served, extra)], unmet)
+    return _result(entities, load, L_max, demand, [a + b for a, b in zip(served, extra, strict=True)], unmet)
 
 
 def _inputs(entities: list[Entity], load: float, L_max: float,
@@ -112,7 +112,7 @@ def _inputs(entities: list[Entity], load: float, L_max: float,
     weights = [e.weight for e in entities]
     caps = [float(e.capacity_gpus) for e in entities]
     full = [float(e.capacity_gpus) for e in (nominal if nominal is not None else entities)]
-    return weights, caps, load / L_max * sum(c for c, w in zip(full, weights) if w > 0)
+    return weights, caps, load / L_max * sum(c for c, w in zip(full, weights, strict=True) if w > 0)
 
 
 def _result(entities: list[Entity], load: float, L_max: float, demand: float, target: list[float],
@@ -123,7 +123,7 @@ def _result(entities: list[Entity], load: float, L_max: float, demand: float, ta
         load=load, resources=resources(weights, load, L_max),
         shares=tuple(w / total_w for w in weights), demand_gpus=demand,
         target_gpus=tuple(target), unmet_gpus=unmet,
-        active_replicas=tuple(_replicas(t, e) for t, e in zip(target, entities)))
+        active_replicas=tuple(_replicas(t, e) for t, e in zip(target, entities, strict=True)))
 
 
 def _fill_in_order(amount: float, caps: list[float], order: list[int]) -> tuple[list[float], float]:
@@ -145,4 +145,4 @@ def allocate_packed(entities: list[Entity], load: float, L_max: float,
     served, rest = _fill_in_order(demand, caps, weighted)
     standby = sorted((i for i, w in enumerate(weights) if w == 0), key=lambda i: (-caps[i], i))
     extra, unmet = _fill_in_order(rest, caps, standby)
-    return _result(entities, load, L_max, demand, [a + b for a, b in zip(served, extra)], unmet)
+    return _result(entities, load, L_max, demand, [a + b for a, b in zip(served, extra, strict=True)], unmet)

@@ -21,8 +21,9 @@ Public: ``max_min_rates``, ``tcp_weights``, ``route_links``, ``FlowNetwork``,
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Hashable, Mapping, Sequence
+from itertools import pairwise
 
 import numpy as np
 
@@ -39,7 +40,7 @@ _TIME_RTOL = 1e-12
 
 def route_links(route: Sequence[str]) -> list[frozenset[str]]:
     """The undirected links ``frozenset({u, v})`` of a region route ``(a, ..., b)``."""
-    return [frozenset((u, v)) for u, v in zip(route, route[1:])]
+    return [frozenset((u, v)) for u, v in pairwise(route)]
 
 
 def tcp_weights(rtt_ms: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -217,7 +218,7 @@ class FlowNetwork:
         ids = self.sending()
         flows = [self._flows[fid] for fid in ids]
         rates = max_min_rates([f.links for f in flows], self._capacity, [f.weight for f in flows])
-        for f, rate in zip(flows, rates):
+        for f, rate in zip(flows, rates, strict=True):
             # An unchanged rate keeps its finish time, so a flow undisturbed by others ends
             # at exactly start + size * 8 / rate rather than a re-derived approximation.
             if float(rate) != f.rate_bps or not math.isfinite(f.finish_s):

@@ -13,6 +13,8 @@ Public: ``load_at``, ``linear_load``, ``diurnal_factor``, ``ObservedRate``.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from sim.scenario.model import ConstantLoad, DiurnalLoad, LinearLoad, PiecewiseLoad, StepLoad
@@ -64,7 +66,7 @@ class ObservedRate:
         self.rate = initial_rate
         self.last_s: float | None = None
 
-    def update(self, now_s: float, count_between) -> float:
+    def update(self, now_s: float, count_between: Callable[[float, float], float]) -> float:
         """Fold in the arrivals since the previous update; return the estimate."""
         if self.last_s is not None and now_s > self.last_s:
             dt = now_s - self.last_s

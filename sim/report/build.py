@@ -13,19 +13,32 @@ Public: ``Report``, ``CAPTIONS``, ``parse_formats``, ``build_report``.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence, Union
+from typing import Any
 
 from sim.errors import UsageError
 from sim.fileio import write_text_atomic
 from sim.report.chartspec import Chart, Rendered, Skipped, render_charts
-from sim.report.compare import (chosen_metrics, comparison_charts, read_comparison, read_index, sweep_charts,
-                                sweep_columns)
+from sim.report.compare import (
+    chosen_metrics,
+    comparison_charts,
+    read_comparison,
+    read_index,
+    sweep_charts,
+    sweep_columns,
+)
 from sim.report.document import Document, Figure, Section, Table, to_html, to_markdown
 from sim.report.files import folder_kind, read_json
-from sim.report.kpis import (comparison_tables, experiment_provenance, reproduce_command, run_provenance,
-                             run_tables, sweep_tables)
+from sim.report.kpis import (
+    comparison_tables,
+    experiment_provenance,
+    reproduce_command,
+    run_provenance,
+    run_tables,
+    sweep_tables,
+)
 from sim.report.runcharts import read_run, run_charts
 from sim.report.style import FORMATS
 
@@ -78,7 +91,7 @@ class _Content:
     command: str
     provenance: Table
     tables: list[Table]
-    charts: list[Union[Chart, Skipped]]
+    charts: list[Chart | Skipped]
 
 
 def parse_formats(text: str) -> tuple[str, ...]:

@@ -22,7 +22,10 @@ import numpy as np
 from sim.records import RequestStatus
 from sim.report.style import apply_style, save_figures
 
-import matplotlib.pyplot as plt  # noqa: E402  (after the style module chose Agg)
+# isort: split
+# pyplot after sim.report.style, which chose the Agg backend.
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
 
 __all__ = ["RunTable", "read_timeseries", "read_latency_cdf", "plot_load", "plot_active_gpus",
            "plot_utilization", "plot_latency_cdf", "plot_region_series", "plot_utilization_heatmap",
@@ -58,7 +61,7 @@ def read_timeseries(path: Path) -> RunTable:
     return RunTable(tuple(regions), columns)
 
 
-def plot_load(ax, table: RunTable) -> None:
+def plot_load(ax: Axes, table: RunTable) -> None:
     """L(t) on the left axis, R(t) on the right (both identical across regions)."""
     first = table.regions[0]
     hours = table.hours(first)
@@ -78,12 +81,12 @@ def plot_load(ax, table: RunTable) -> None:
         right.set_ylabel("R(t)")
         right.grid(False)
         lines = ax.get_lines() + right.get_lines()
-        ax.legend(lines, [l.get_label() for l in lines], loc="upper left", bbox_to_anchor=(1.08, 1.0))
+        ax.legend(lines, [str(line.get_label()) for line in lines], loc="upper left", bbox_to_anchor=(1.08, 1.0))
     ax.set_ylabel("load (units)")
     ax.set_title("Load and allocation model")
 
 
-def plot_active_gpus(ax, table: RunTable) -> None:
+def plot_active_gpus(ax: Axes, table: RunTable) -> None:
     for k, region in enumerate(table.regions):
         cols = table.columns[region]
         share = np.nanmean(cols["share"]) * 100
@@ -94,7 +97,7 @@ def plot_active_gpus(ax, table: RunTable) -> None:
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
-def plot_utilization(ax, table: RunTable) -> None:
+def plot_utilization(ax: Axes, table: RunTable) -> None:
     for k, region in enumerate(table.regions):
         ax.step(table.hours(region), table.columns[region]["utilization"] * 100, where="post",
                 linestyle=_STYLES[k % 4], label=region)
@@ -116,7 +119,7 @@ def read_latency_cdf(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return {k: (np.asarray(q), np.asarray(v)) for k, (q, v) in data.items()}
 
 
-def plot_latency_cdf(ax, cdf: dict[str, tuple[np.ndarray, np.ndarray]], slo_ms: float | None = None) -> None:
+def plot_latency_cdf(ax: Axes, cdf: dict[str, tuple[np.ndarray, np.ndarray]], slo_ms: float | None = None) -> None:
     """Latency CDF per origin region (log latency axis), all requests in black."""
     for k, (origin, (q, v)) in enumerate(sorted(cdf.items(), key=lambda kv: kv[0] == "*")):
         label = "all origins" if origin == "*" else origin
@@ -132,7 +135,7 @@ def plot_latency_cdf(ax, cdf: dict[str, tuple[np.ndarray, np.ndarray]], slo_ms: 
     ax.legend(loc="lower right")
 
 
-def plot_region_series(ax, table: RunTable, column: str, ylabel: str, title: str) -> None:
+def plot_region_series(ax: Axes, table: RunTable, column: str, ylabel: str, title: str) -> None:
     for k, region in enumerate(table.regions):
         values = table.columns[region].get(column)
         if values is None or np.all(np.isnan(values)) or not np.nansum(values):
@@ -144,7 +147,7 @@ def plot_region_series(ax, table: RunTable, column: str, ylabel: str, title: str
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
-def plot_utilization_heatmap(ax, table: RunTable) -> None:
+def plot_utilization_heatmap(ax: Axes, table: RunTable) -> None:
     """Utilisation (%) of each region (rows) in each bucket (columns); regions without GPUs are left out."""
     regions = [r for r in table.regions if np.nansum(table.columns[r]["total_gpus"]) > 0]
     first = table.columns[regions[0]]
@@ -188,7 +191,7 @@ def slo_series(requests: dict[str, np.ndarray], edges_s: np.ndarray, slo_ms: lis
     return out
 
 
-def plot_slo_series(ax, hours: np.ndarray, series: dict[str, np.ndarray]) -> None:
+def plot_slo_series(ax: Axes, hours: np.ndarray, series: dict[str, np.ndarray]) -> None:
     """SLO attainment (%) per bucket: all requests in black, each origin dashed."""
     for k, (origin, values) in enumerate(sorted(series.items(), key=lambda kv: kv[0] != "*")):
         style = {"color": "#000000", "linewidth": 2.2} if origin == "*" else {"linestyle": _STYLES[k % 4]}
@@ -208,7 +211,8 @@ def warmup_hours(run_dir: Path) -> float:
     return float(json.loads(summary.read_text()).get("warmup_s", 0.0)) / 3600.0
 
 
-def shade_warmup(axes, warmup_h: float) -> None:
+def shade_warmup(axes: np.ndarray, warmup_h: float) -> None:
+    """Grey out the warm-up hours on each panel of ``axes`` (a column of Axes), labelled on the first."""
     if warmup_h > 0:
         for ax in axes:
             ax.axvspan(0, warmup_h, color="#999999", alpha=0.15, linewidth=0)
@@ -216,7 +220,7 @@ def shade_warmup(axes, warmup_h: float) -> None:
                      ha="center", va="top", fontsize=8, color="#555555")
 
 
-def overview_figure(table: RunTable, warmup_h: float = 0.0) -> "plt.Figure":
+def overview_figure(table: RunTable, warmup_h: float = 0.0) -> plt.Figure:
     """Load and allocation, active GPUs and utilisation over time, one panel each."""
     fig, axes = plt.subplots(3, 1, figsize=(10, 9), sharex=True)
     plot_load(axes[0], table)
@@ -227,13 +231,13 @@ def overview_figure(table: RunTable, warmup_h: float = 0.0) -> "plt.Figure":
     return fig
 
 
-def latency_cdf_figure(cdf: dict[str, tuple[np.ndarray, np.ndarray]], slo_ms: float | None = None) -> "plt.Figure":
+def latency_cdf_figure(cdf: dict[str, tuple[np.ndarray, np.ndarray]], slo_ms: float | None = None) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(8, 5))
     plot_latency_cdf(ax, cdf, slo_ms)
     return fig
 
 
-def inference_figure(table: RunTable, warmup_h: float = 0.0) -> "plt.Figure":
+def inference_figure(table: RunTable, warmup_h: float = 0.0) -> plt.Figure:
     """Requests reaching each region, queue length and p99 latency over time."""
     fig, axes = plt.subplots(3, 1, figsize=(10, 9), sharex=True)
     plot_region_series(axes[0], table, "arrivals", "requests / bucket", "Requests reaching each region")

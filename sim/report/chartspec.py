@@ -8,11 +8,16 @@ Public: ``Chart``, ``Skipped``, ``Rendered``, ``one_axes``, ``render_charts``.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence, Union
+from typing import TYPE_CHECKING
 
 from sim.report.style import apply_style, save_figures
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["Chart", "Skipped", "Rendered", "one_axes", "render_charts"]
 
@@ -24,7 +29,7 @@ class Chart:
     name: str
     title: str
     reads: str
-    draw: Callable[[], object]
+    draw: Callable[[], Figure]
 
 
 @dataclass(frozen=True)
@@ -43,9 +48,9 @@ class Rendered:
     files: dict[str, Path]
 
 
-def one_axes(draw: Callable[[object], None], size: tuple[float, float]) -> Callable[[], object]:
+def one_axes(draw: Callable[[Axes], None], size: tuple[float, float]) -> Callable[[], Figure]:
     """A ``Chart.draw`` for a one-panel chart: a figure of ``size`` inches, ``draw(ax)`` on it."""
-    def make() -> object:
+    def make() -> Figure:
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(figsize=size)
@@ -54,7 +59,7 @@ def one_axes(draw: Callable[[object], None], size: tuple[float, float]) -> Calla
     return make
 
 
-def render_charts(entries: Sequence[Union[Chart, Skipped]], charts_dir: Path,
+def render_charts(entries: Sequence[Chart | Skipped], charts_dir: Path,
                   formats: Sequence[str]) -> tuple[list[Rendered], list[Skipped]]:
     """Draw every :class:`Chart` in ``entries`` to ``charts_dir/<name>.<fmt>``."""
     apply_style()

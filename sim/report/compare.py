@@ -17,8 +17,9 @@ Public: ``read_comparison``, ``read_index``, ``sweep_columns``, ``latency_bands`
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Sequence, Union
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,11 @@ from sim.report.files import read_json, read_rows
 from sim.report.runcharts import map_chart
 from sim.report.style import PALETTE
 
-import matplotlib.pyplot as plt  # noqa: E402  (after the style module chose Agg)
+# isort: split
+# pyplot after sim.report.style, which chose the Agg backend.
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 __all__ = ["read_comparison", "read_index", "sweep_columns", "latency_bands", "utilization_bands",
            "plot_latency_bands", "plot_origin_bands", "plot_utilization_bands", "plot_metric_bars",
@@ -38,7 +43,7 @@ __all__ = ["read_comparison", "read_index", "sweep_columns", "latency_bands", "u
            "draw_sweep_charts"]
 
 Band = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # x, median, low, high
-Entry = Union[Chart, Skipped]
+Entry = Chart | Skipped
 DONE = ("ok", "skipped")
 
 
@@ -106,7 +111,7 @@ def utilization_bands(folder: Path, report: dict[str, Any]) -> dict[str, Band]:
     return bands
 
 
-def plot_latency_bands(ax, bands: dict[str, Band], title: str | None = None) -> None:
+def plot_latency_bands(ax: Axes, bands: dict[str, Band], title: str | None = None) -> None:
     """Latency CDF per policy: median across seeds, shaded from the lowest to the highest seed."""
     for k, (label, (q, mid, low, high)) in enumerate(bands.items()):
         color = PALETTE[k % len(PALETTE)]
@@ -121,12 +126,12 @@ def plot_latency_bands(ax, bands: dict[str, Band], title: str | None = None) -> 
         ax.legend(loc="lower right")
 
 
-def plot_origin_bands(fig, by_origin: dict[str, dict[str, Band]]) -> None:
+def plot_origin_bands(fig: Figure, by_origin: dict[str, dict[str, Band]]) -> None:
     """One latency-band panel per origin region, sharing the latency axis."""
     cols = min(3, len(by_origin))
     rows = -(-len(by_origin) // cols)
     axes = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey=True)
-    for ax, (origin, bands) in zip(axes.flat, by_origin.items()):
+    for ax, (origin, bands) in zip(axes.flat, by_origin.items(), strict=False):
         plot_latency_bands(ax, bands, title=f"from {origin}")
         ax.label_outer()
     for ax in list(axes.flat)[len(by_origin):]:
@@ -134,7 +139,7 @@ def plot_origin_bands(fig, by_origin: dict[str, dict[str, Band]]) -> None:
     fig.suptitle("Latency CDF by origin and policy (line: median seed; band: range across seeds)")
 
 
-def plot_utilization_bands(ax, bands: dict[str, Band]) -> None:
+def plot_utilization_bands(ax: Axes, bands: dict[str, Band]) -> None:
     """Total utilisation over time per policy, with its range across seeds."""
     for k, (label, (hours, mid, low, high)) in enumerate(bands.items()):
         color = PALETTE[k % len(PALETTE)]
@@ -148,13 +153,18 @@ def plot_utilization_bands(ax, bands: dict[str, Band]) -> None:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
-def plot_metric_bars(ax, report: dict[str, Any], metric: str) -> None:
+def _ci_end(stat: dict[str, Any], end: int) -> Any:
+    """One end of a metric's 95 % interval, or its mean where there is none (a single seed)."""
+    return stat["ci"][end] if stat["ci"][end] is not None else stat["mean"]
+
+
+def plot_metric_bars(ax: Axes, report: dict[str, Any], metric: str) -> None:
     """One bar per policy: mean over seeds with its 95 % t interval."""
     stats = report["results"][metric]
     labels = list(stats)
     means = np.array([stats[p]["mean"] for p in labels], dtype=float)
-    low = np.array([stats[p]["ci"][0] if stats[p]["ci"][0] is not None else stats[p]["mean"] for p in labels], dtype=float)
-    high = np.array([stats[p]["ci"][1] if stats[p]["ci"][1] is not None else stats[p]["mean"] for p in labels], dtype=float)
+    low = np.array([_ci_end(stats[p], 0) for p in labels], dtype=float)
+    high = np.array([_ci_end(stats[p], 1) for p in labels], dtype=float)
     x = np.arange(len(labels))
     ax.bar(x, means, color=[PALETTE[k % len(PALETTE)] for k in range(len(labels))],
            yerr=np.vstack([means - low, high - means]), capsize=4)
@@ -162,12 +172,13 @@ def plot_metric_bars(ax, report: dict[str, Any], metric: str) -> None:
     ax.set_title(metric, fontsize=9)
 
 
-def _grid(metrics: Sequence[str], draw, title: str, size: tuple[float, float]) -> "plt.Figure":
+def _grid(metrics: Sequence[str], draw: Callable[[Axes, str], None], title: str,
+          size: tuple[float, float]) -> plt.Figure:
     """Small multiples: ``draw(ax, metric)`` for each metric, three to a row."""
     cols = min(3, len(metrics))
     rows = -(-len(metrics) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(size[0] * cols, size[1] * rows), squeeze=False)
-    for ax, metric in zip(axes.flat, metrics):
+    for ax, metric in zip(axes.flat, metrics, strict=False):
         draw(ax, metric)
     for ax in list(axes.flat)[len(metrics):]:
         ax.set_visible(False)
@@ -186,7 +197,7 @@ def chosen_metrics(available: Sequence[str], wanted: Sequence[str] | None, where
     return list(wanted)
 
 
-def _single(name: str, title: str, reads: str, draw, size: tuple[float, float]) -> Chart:
+def _single(name: str, title: str, reads: str, draw: Callable[[Axes], None], size: tuple[float, float]) -> Chart:
     return Chart(name, title, reads, one_axes(draw, size))
 
 
@@ -220,7 +231,7 @@ def comparison_charts(folder: Path, metrics: Sequence[str] | None = None) -> lis
     return entries
 
 
-def _origin_figure(by_origin: dict[str, dict[str, Band]]) -> "plt.Figure":
+def _origin_figure(by_origin: dict[str, dict[str, Band]]) -> plt.Figure:
     cols = min(3, len(by_origin))
     fig = plt.figure(figsize=(4.6 * cols, 3.8 * -(-len(by_origin) // cols)), layout="constrained")
     plot_origin_bands(fig, by_origin)
@@ -262,7 +273,7 @@ def _x_values(rows: list[dict[str, str]], param: str) -> tuple[np.ndarray, list[
     return np.array([labels.index(v) for v in values], dtype=float), labels
 
 
-def plot_sweep_metric(ax, rows: list[dict[str, str]], param: str, metric: str,
+def plot_sweep_metric(ax: Axes, rows: list[dict[str, str]], param: str, metric: str,
                       group: str | Sequence[str] | None = None) -> None:
     """``metric`` against ``param``: seeds as dots, the mean over seeds as a line with its
     95 % t interval shaded; a line per value of ``group`` (one parameter, or several: a line
@@ -274,15 +285,18 @@ def plot_sweep_metric(ax, rows: list[dict[str, str]], param: str, metric: str,
     xs_all, labels = _x_values(done, param) if done else (np.zeros(0), None)
     for k, g in enumerate(groups):
         mine = np.array([c == g for c in combo], dtype=bool) if keys else np.ones(len(done), dtype=bool)
-        xs, ys = xs_all[mine], np.array([float(r[metric]) for r, m in zip(done, mine) if m])
+        xs, ys = xs_all[mine], np.array([float(r[metric]) for r, m in zip(done, mine, strict=True) if m])
         color = PALETTE[k % len(PALETTE)]
         ax.scatter(xs, ys, color=color, s=10, alpha=0.5)
         levels = np.unique(xs)
         ci = [t_interval(list(ys[xs == v])) for v in levels]
-        ax.plot(levels, [c.mean for c in ci], color=color, marker="o",
-                label=", ".join(f"{name} = {value}" for name, value in zip(keys, g)) if keys else "mean over seeds")
-        low = [c.low if c.low is not None else c.mean for c in ci]
-        high = [c.high if c.high is not None else c.mean for c in ci]
+        label = (", ".join(f"{name} = {value}" for name, value in zip(keys, g, strict=True)) if keys
+                 else "mean over seeds")
+        # A level whose values are all non-finite has no mean: a gap in the line.
+        means = [np.nan if c.mean is None else c.mean for c in ci]
+        ax.plot(levels, means, color=color, marker="o", label=label)
+        low = [mean if c.low is None else c.low for c, mean in zip(ci, means, strict=True)]
+        high = [mean if c.high is None else c.high for c, mean in zip(ci, means, strict=True)]
         ax.fill_between(levels, low, high, color=color, alpha=0.2, linewidth=0)
     if labels is not None:
         ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right")

@@ -11,7 +11,10 @@ import numpy as np
 
 from sim.report.style import PALETTE
 
-import matplotlib.pyplot as plt  # noqa: E402  (after the style module chose Agg)
+# isort: split
+# pyplot after sim.report.style, which chose the Agg backend.
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
 
 __all__ = ["ENERGY_PANELS", "plot_energy_by_region", "energy_figure"]
 
@@ -20,7 +23,7 @@ ENERGY_PANELS = (("kwh", "energy (kWh)", PALETTE[0]), ("co2_kg", "carbon (kg CO2
                  ("cost_usd", "electricity cost (USD)", PALETTE[1]))
 
 
-def plot_energy_by_region(ax, energy: dict[str, Any], key: str, label: str, color: str) -> None:
+def plot_energy_by_region(ax: Axes, energy: dict[str, Any], key: str, label: str, color: str) -> None:
     """One bar per region of ``energy.by_region[*][key]``; the title gives the total."""
     regions = list(energy["by_region"])
     values = np.array([energy["by_region"][r].get(key) or 0.0 for r in regions], dtype=float)
@@ -31,9 +34,9 @@ def plot_energy_by_region(ax, energy: dict[str, Any], key: str, label: str, colo
     ax.set_title(f"total {total:,.4g}" if isinstance(total, (int, float)) else "", fontsize=9)
 
 
-def energy_figure(energy: dict[str, Any]) -> "plt.Figure":
+def energy_figure(energy: dict[str, Any]) -> plt.Figure:
     fig, axes = plt.subplots(1, 3, figsize=(12, 4))
-    for ax, (key, label, color) in zip(axes, ENERGY_PANELS):
+    for ax, (key, label, color) in zip(axes, ENERGY_PANELS, strict=True):
         plot_energy_by_region(ax, energy, key, label, color)
     fig.suptitle("Energy, carbon and electricity cost by region (after the warm-up, PUE included)")
     fig.tight_layout()

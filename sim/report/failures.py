@@ -12,8 +12,10 @@ import numpy as np
 
 from sim.report.style import PALETTE
 
-import matplotlib.pyplot as plt  # noqa: E402  (after the style module chose Agg)
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+# isort: split
+# pyplot after sim.report.style, which chose the Agg backend.
+import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 __all__ = ["down_series", "failures_figure"]
 
@@ -39,7 +41,7 @@ def down_series(rows: Rows, end_s: float) -> dict[str, tuple[np.ndarray, np.ndar
     return series
 
 
-def failures_figure(rows: Rows, end_s: float) -> "plt.Figure":
+def failures_figure(rows: Rows, end_s: float) -> plt.Figure:
     series = down_series(rows, end_s)
     spans = [r for r in rows if r["kind"] != "node"]
     lanes = list(dict.fromkeys(f"{r['kind']}: {r['region']}" for r in spans))
@@ -65,7 +67,8 @@ def failures_figure(rows: Rows, end_s: float) -> "plt.Figure":
                 if f"{r['kind']}: {r['region']}" == lane:
                     start = float(r["start_s"]) / 3600.0
                     stop = min(float(r["end_s"]), end_s) / 3600.0
-                    bottom.broken_barh([(start, stop - start)], (i - 0.35, 0.7), color=colours.get(r["kind"], PALETTE[0]))
+                    bottom.broken_barh([(start, stop - start)], (i - 0.35, 0.7),
+                                       color=colours.get(r["kind"], PALETTE[0]))
         bottom.set_yticks(range(len(lanes)), lanes)
         bottom.set_ylim(-0.6, len(lanes) - 0.4)
         bottom.invert_yaxis()

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import math
 import shlex
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sim.experiment.stats import t_interval
 from sim.report.document import Table

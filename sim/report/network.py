@@ -13,7 +13,10 @@ import numpy as np
 
 from sim.report.style import PALETTE
 
-import matplotlib.pyplot as plt  # noqa: E402  (after the style module chose Agg)
+# isort: split
+# pyplot after sim.report.style, which chose the Agg backend.
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
 
 __all__ = ["transfer_matrix", "plot_matrix", "plot_border_crossings", "transfers_figure"]
 
@@ -29,7 +32,7 @@ def transfer_matrix(rows: Rows, column: str) -> tuple[list[str], np.ndarray]:
     return names, matrix
 
 
-def plot_matrix(ax, names: list[str], matrix: np.ndarray, title: str, unit: str) -> None:
+def plot_matrix(ax: Axes, names: list[str], matrix: np.ndarray, title: str, unit: str) -> None:
     """A matrix as a heat map with each non-zero cell's value written in it."""
     top = float(matrix.max()) if matrix.size and matrix.max() > 0 else 1.0
     image = ax.imshow(np.where(matrix > 0, matrix, np.nan), cmap="viridis", vmin=0.0, vmax=top)
@@ -46,7 +49,7 @@ def plot_matrix(ax, names: list[str], matrix: np.ndarray, title: str, unit: str)
     ax.figure.colorbar(image, ax=ax, label=unit, shrink=0.8)
 
 
-def plot_border_crossings(ax, rows: Rows) -> None:
+def plot_border_crossings(ax: Axes, rows: Rows) -> None:
     """Horizontal bars: TB that crossed each border, per dataset and direction."""
     totals: dict[str, float] = {}
     for row in rows:
@@ -60,7 +63,7 @@ def plot_border_crossings(ax, rows: Rows) -> None:
     ax.set_title("Border crossings (audit, hop by hop)")
 
 
-def transfers_figure(transfers: Rows, crossings: Rows) -> "plt.Figure":
+def transfers_figure(transfers: Rows, crossings: Rows) -> plt.Figure:
     bars = len({(r["dataset"], r["src_jurisdiction"], r["dst_jurisdiction"]) for r in crossings})
     lower = 1.4 + 0.35 * bars if crossings else 0.0
     fig = plt.figure(figsize=(11, 4.8 + lower))

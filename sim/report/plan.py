@@ -17,7 +17,10 @@ import numpy as np
 
 from sim.report.style import PALETTE, apply_style, save_figure
 
-import matplotlib.pyplot as plt  # noqa: E402  (after the style module chose Agg)
+# isort: split
+# pyplot after sim.report.style, which chose the Agg backend.
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
 
 __all__ = ["read_plan", "plot_plan", "draw_plan_chart"]
 
@@ -26,7 +29,7 @@ def read_plan(folder: Path) -> dict[str, Any]:
     return json.loads((Path(folder) / "plan.json").read_text(encoding="utf-8"))
 
 
-def plot_plan(ax, report: dict[str, Any]) -> None:
+def plot_plan(ax: Axes, report: dict[str, Any]) -> None:
     """Metric against capacity: seeds as dots, mean line, 95 % band, target and answer lines."""
     points = [p for p in report["points"] if p["mean"] is not None]
     x = np.array([p["value"] for p in points], dtype=float)
@@ -50,7 +53,7 @@ def plot_plan(ax, report: dict[str, Any]) -> None:
     ax.legend(fontsize=8)
 
 
-def _scale(ax, values: list[float], threshold: float) -> None:
+def _scale(ax: Axes, values: list[float], threshold: float) -> None:
     """A log axis when the values span more than a factor of 30 (queues blow up below
     capacity); symmetric-log, linear up to a tenth of the target, when some are <= 0."""
     positive = [v for v in [*values, threshold] if v > 0]

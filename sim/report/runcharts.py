@@ -11,14 +11,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import yaml
 
-from sim.report.charts import (RunTable, inference_figure, latency_cdf_figure, overview_figure,
-                               plot_slo_series, plot_utilization_heatmap, read_latency_cdf, read_timeseries,
-                               slo_series)
+from sim.report.charts import (
+    RunTable,
+    inference_figure,
+    latency_cdf_figure,
+    overview_figure,
+    plot_slo_series,
+    plot_utilization_heatmap,
+    read_latency_cdf,
+    read_timeseries,
+    slo_series,
+)
 from sim.report.chartspec import Chart, Skipped, one_axes
 from sim.report.energy import energy_figure
 from sim.report.failures import failures_figure
@@ -29,7 +37,7 @@ from sim.report.worldmap import plot_world_map, read_map_data
 
 __all__ = ["RunData", "read_run", "run_charts", "map_chart"]
 
-Entry = Union[Chart, Skipped]
+Entry = Chart | Skipped
 
 
 @dataclass(frozen=True)

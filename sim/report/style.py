@@ -9,14 +9,14 @@ Public: ``PALETTE``, ``FORMATS``, ``apply_style``, ``save_figure``, ``save_figur
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from cycler import cycler  # noqa: E402
+import matplotlib.pyplot as plt
+from cycler import cycler
 
 __all__ = ["PALETTE", "FORMATS", "apply_style", "save_figure", "save_figures"]
 
@@ -40,7 +40,7 @@ def apply_style() -> None:
     })
 
 
-def save_figures(fig: "plt.Figure", paths: Sequence[Path]) -> list[Path]:
+def save_figures(fig: plt.Figure, paths: Sequence[Path]) -> list[Path]:
     """Save ``fig`` to each path (format from the suffix) atomically and deterministically, then close it."""
     for path in paths:
         path = Path(path)
@@ -52,6 +52,6 @@ def save_figures(fig: "plt.Figure", paths: Sequence[Path]) -> list[Path]:
     return [Path(p) for p in paths]
 
 
-def save_figure(fig: "plt.Figure", path: Path) -> None:
+def save_figure(fig: plt.Figure, path: Path) -> None:
     """Save to one file deterministically and close."""
     save_figures(fig, [path])

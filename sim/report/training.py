@@ -9,11 +9,16 @@ Public: ``ecdf``, ``plot_jct_cdf``, ``plot_wait_cdf``, ``plot_gpu_hours``, ``tra
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from sim.report.style import PALETTE
 
-import matplotlib.pyplot as plt  # noqa: E402  (after the style module chose Agg)
+# isort: split
+# pyplot after sim.report.style, which chose the Agg backend.
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
 
 __all__ = ["ecdf", "plot_jct_cdf", "plot_wait_cdf", "plot_gpu_hours", "training_figure"]
 
@@ -30,7 +35,7 @@ def _number(text: str) -> float:
     return float(text) if text not in ("", None) else np.nan
 
 
-def _by_workload(rows: Rows, value) -> dict[str, np.ndarray]:
+def _by_workload(rows: Rows, value: Callable[[dict[str, str]], float]) -> dict[str, np.ndarray]:
     """Workload -> finite values of ``value(row)``, plus ``"*"`` for all workloads."""
     groups: dict[str, list[float]] = {}
     for row in rows:
@@ -43,7 +48,7 @@ def _by_workload(rows: Rows, value) -> dict[str, np.ndarray]:
     return {k: np.asarray(v) for k, v in sorted(groups.items(), key=lambda kv: (kv[0] != "*", kv[0]))}
 
 
-def _plot_cdfs(ax, groups: dict[str, np.ndarray], xlabel: str, title: str) -> None:
+def _plot_cdfs(ax: Axes, groups: dict[str, np.ndarray], xlabel: str, title: str) -> None:
     for k, (name, values) in enumerate(groups.items()):
         x, y = ecdf(values)
         style = {"color": "#000000", "linewidth": 2.2} if name == "*" else {"color": PALETTE[k % len(PALETTE)]}
@@ -58,19 +63,19 @@ def _plot_cdfs(ax, groups: dict[str, np.ndarray], xlabel: str, title: str) -> No
         ax.text(0.5, 0.5, "no jobs", ha="center", transform=ax.transAxes)
 
 
-def plot_jct_cdf(ax, rows: Rows) -> None:
+def plot_jct_cdf(ax: Axes, rows: Rows) -> None:
     done = [r for r in rows if r["status"] == "completed"]
     groups = _by_workload(done, lambda r: (_number(r["end_s"]) - _number(r["arrival_s"])) / 3600.0)
     _plot_cdfs(ax, groups, "job completion time (h)", "Job completion time (completed jobs)")
 
 
-def plot_wait_cdf(ax, rows: Rows) -> None:
+def plot_wait_cdf(ax: Axes, rows: Rows) -> None:
     started = [r for r in rows if r["start_s"] != ""]
     groups = _by_workload(started, lambda r: _number(r["wait_s"]) / 3600.0)
     _plot_cdfs(ax, groups, "queueing delay (h)", "Queueing delay (jobs that started)")
 
 
-def plot_gpu_hours(ax, rows: Rows) -> None:
+def plot_gpu_hours(ax: Axes, rows: Rows) -> None:
     """Stacked horizontal bars per workload: useful, lost to interruptions, other held GPU-hours."""
     names = sorted({r["workload"] for r in rows})
     total = {k: np.zeros(len(names)) for k in ("held_gpu_h", "useful_gpu_h", "lost_gpu_h")}
@@ -93,7 +98,7 @@ def plot_gpu_hours(ax, rows: Rows) -> None:
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=8)
 
 
-def training_figure(rows: Rows) -> "plt.Figure":
+def training_figure(rows: Rows) -> plt.Figure:
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
     plot_jct_cdf(axes[0], rows)
     plot_wait_cdf(axes[1], rows)

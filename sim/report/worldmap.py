@@ -15,7 +15,9 @@ Public: ``MapData``, ``great_circle``, ``read_map_data``, ``plot_world_map``.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +27,11 @@ from sim.report.style import PALETTE
 from sim.scenario import load_scenario
 from sim.world import build_world
 
-import matplotlib.pyplot as plt  # noqa: E402  (after the style module chose Agg)
-from matplotlib.colors import LogNorm, Normalize  # noqa: E402
+# isort: split
+# pyplot after sim.report.style, which chose the Agg backend.
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.colors import LogNorm, Normalize
 
 __all__ = ["MapData", "great_circle", "read_map_data", "plot_world_map"]
 
@@ -68,7 +73,7 @@ def great_circle(lat1: float, lon1: float, lat2: float, lon2: float, n: int = 64
     return np.insert(lat, jumps, np.nan), np.insert(lon, jumps, np.nan)
 
 
-def _link_traffic(run_dir: Path, paths) -> dict[frozenset[str], float]:
+def _link_traffic(run_dir: Path, paths: Callable[[str, str], tuple[str, ...] | None]) -> dict[frozenset[str], float]:
     """Bytes per undirected link: every copy in ``transfers.csv`` counted on each hop of its route."""
     traffic: dict[frozenset[str], float] = {}
     path = run_dir / "transfers.csv"
@@ -77,7 +82,7 @@ def _link_traffic(run_dir: Path, paths) -> dict[frozenset[str], float]:
     with open(path, newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
             route = paths(row.get("src", ""), row.get("dst", "")) or ()
-            for u, v in zip(route, route[1:]):
+            for u, v in pairwise(route):
                 key = frozenset((u, v))
                 traffic[key] = traffic.get(key, 0.0) + float(row.get("bytes") or 0.0)
     return traffic
@@ -100,7 +105,7 @@ def read_map_data(run_dir: Path) -> MapData | None:
     return MapData(regions, links)
 
 
-def _link_colours(data: MapData):
+def _link_colours(data: MapData) -> tuple[np.ndarray, Normalize, str]:
     """(values, norm, label) of the quantity that colours the links."""
     if data.has_traffic:
         values = np.array([link[3] for link in data.links]) / 1e12
@@ -113,16 +118,16 @@ def _link_colours(data: MapData):
     return values, Normalize(values.min(), max(values.max(), values.min() + 1.0)), "link RTT (ms)"
 
 
-def plot_world_map(ax, data: MapData) -> None:
+def plot_world_map(ax: Axes, data: MapData) -> None:
     """Regions (marker area ~ GPUs) and links (great-circle arcs coloured by traffic or RTT)."""
     cmap = plt.get_cmap("viridis")
     where = {name: (lat, lon) for name, lat, lon, _ in data.regions}
     if data.links:
         values, norm, label = _link_colours(data)
-        for (a, b, _, _), value in zip(data.links, values):
-            lat, lon = great_circle(*where[a], *where[b])
+        for (a, b, _, _), value in zip(data.links, values, strict=True):
+            arc_lat, arc_lon = great_circle(*where[a], *where[b])
             quiet = data.has_traffic and value <= 0
-            ax.plot(lon, lat, color="#BBBBBB" if quiet else cmap(norm(value)),
+            ax.plot(arc_lon, arc_lat, color="#BBBBBB" if quiet else cmap(norm(value)),
                     linewidth=1.0 if quiet else 2.0, zorder=2)
         mappable = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
         ax.figure.colorbar(mappable, ax=ax, label=label, shrink=0.7, pad=0.01)

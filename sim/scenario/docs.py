@@ -12,8 +12,9 @@ from __future__ import annotations
 import sys
 import types
 import typing
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
@@ -50,20 +51,25 @@ def _tag(model: type[BaseModel]) -> str | None:
     return None
 
 
+def _is_duration(metadata: Iterable[Any]) -> bool:
+    """Whether a field's metadata holds the ``parse_duration`` validator."""
+    return any(getattr(getattr(m, "func", None), "__name__", "") == "parse_duration" for m in metadata)
+
+
 def _field_type(field: FieldInfo) -> str:
-    if any(getattr(getattr(m, "func", None), "__name__", "") == "parse_duration" for m in field.metadata):
+    if _is_duration(field.metadata):
         return "duration"
     return _type_name(field.annotation)
 
 
 def _type_name(annotation: Any) -> str:
     models = _models(annotation)
-    if len(models) > 1 and all(_tag(m) for m in models):
-        return "one of: " + ", ".join(_tag(m) for m in models)
+    tags = [tag for tag in map(_tag, models) if tag]
+    if len(models) > 1 and len(tags) == len(models):
+        return "one of: " + ", ".join(tags)
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
-        metadata = typing.get_args(annotation)[1:]
-        if any(getattr(m, "func", None).__name__ == "parse_duration" for m in metadata if hasattr(m, "func")):
+        if _is_duration(typing.get_args(annotation)[1:]):
             return "duration"
         return _type_name(typing.get_args(annotation)[0])
     if origin in (typing.Union, types.UnionType):
@@ -91,7 +97,7 @@ def _unit(name: str, type_name: str) -> str:
 def _default(field: FieldInfo) -> str:
     if field.default is PydanticUndefined and field.default_factory is None:
         return "required"
-    value = field.default if field.default_factory is None else field.default_factory()
+    value = field.get_default(call_default_factory=True)
     if isinstance(value, BaseModel):
         return "(defaults)"
     if value is None:

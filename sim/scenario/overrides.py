@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from sim.errors import Problem, ScenarioError
 from sim.scenario.yaml_io import load_yaml_text
@@ -23,7 +24,7 @@ _INDEX = re.compile(r"\[(\d+)\]")
 
 def split_path(path: str) -> list[str]:
     """``regions[0].pools.a100`` -> ``['regions', '0', 'pools', 'a100']``."""
-    parts = [p for p in _INDEX.sub(r".\1", path).split(".")]
+    parts = _INDEX.sub(r".\1", path).split(".")
     if not path or any(p == "" for p in parts):
         raise ValueError(f"malformed path {path!r}")
     return parts

@@ -11,8 +11,9 @@ Public: ``LineMap``, ``load_yaml_text``, ``load_yaml_file``, ``dump_yaml``, ``fo
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -101,7 +102,7 @@ def load_yaml_file(path: str | Path) -> tuple[Any, LineMap, str]:
     return data, lines, text
 
 
-def _build(node: yaml.Node, path: PathKey, loader: yaml.Loader, lines: LineMap,
+def _build(node: yaml.Node, path: PathKey, loader: _StrictLoader, lines: LineMap,
            problems: list[Problem], filename: str) -> Any:
     lines.set(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
@@ -117,7 +118,7 @@ def _build(node: yaml.Node, path: PathKey, loader: yaml.Loader, lines: LineMap,
         return None
 
 
-def _build_mapping(node: yaml.MappingNode, path: PathKey, loader: yaml.Loader, lines: LineMap,
+def _build_mapping(node: yaml.MappingNode, path: PathKey, loader: _StrictLoader, lines: LineMap,
                    problems: list[Problem], filename: str) -> dict[Any, Any]:
     result: dict[Any, Any] = {}
     for key_node, value_node in node.value:

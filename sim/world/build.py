@@ -89,7 +89,7 @@ class World:
 def _resolve_region(r: Region) -> RegionInfo:
     cat = catalogue_region(r.name)
 
-    def pick(value, attr, default):
+    def pick(value: float | str | None, attr: str, default: float | str) -> float | str:
         if value is not None:
             return value
         inherited = getattr(cat, attr, None) if cat is not None else None
@@ -116,8 +116,8 @@ def default_rtt_ms(a: RegionInfo, b: RegionInfo) -> tuple[float, str]:
 
 
 def _links(s: Scenario, regions: dict[str, RegionInfo]) -> list[LinkSpec]:
-    given = {frozenset((l.a, l.b)): l for l in s.links}
-    pairs = [frozenset((l.a, l.b)) for l in s.links] if s.explicit_mesh else [
+    given = {frozenset((link.a, link.b)): link for link in s.links}
+    pairs = [frozenset((link.a, link.b)) for link in s.links] if s.explicit_mesh else [
         frozenset(p) for p in combinations(regions, 2)]
     specs = []
     for pair in pairs:
@@ -126,7 +126,8 @@ def _links(s: Scenario, regions: dict[str, RegionInfo]) -> list[LinkSpec]:
         rtt, source = default_rtt_ms(regions[a], regions[b])
         if link is not None and link.rtt_ms is not None:
             rtt, source = link.rtt_ms, "scenario"
-        bandwidth = link.bandwidth_gbps if link is not None and link.bandwidth_gbps else s.network.default_bandwidth_gbps
+        bandwidth = (link.bandwidth_gbps if link is not None and link.bandwidth_gbps
+                     else s.network.default_bandwidth_gbps)
         specs.append(LinkSpec(a, b, rtt, bandwidth, source))
     return specs
 

@@ -22,11 +22,11 @@ Public: ``GpuSpec``, ``CatalogueRegion``, ``gpu_catalogue``, ``gpu_spec``,
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping
 
 __all__ = ["GpuSpec", "CatalogueRegion", "gpu_catalogue", "gpu_spec", "region_catalogue",
            "catalogue_region", "catalogue_rtt_ms", "DATA_DIR"]

@@ -22,8 +22,8 @@ import argparse
 import csv
 import json
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -137,10 +137,15 @@ def azure_rtts(shared: Path) -> dict[tuple[str, str], float]:
     arm = {r["region_display_name"]: r["arm_name"] for r in azure_coords(shared)}
     with (shared / AZURE_RTT).open(newline="", encoding="utf-8") as f:
         header, *rows = list(csv.reader(f))
-    matrix = {row[0]: dict(zip(header[1:], map(float, row[1:]))) for row in rows}
+    matrix = {row[0]: dict(zip(header[1:], map(float, row[1:]), strict=True)) for row in rows}
     names = header[1:]
-    return {tuple(sorted((arm[a], arm[b]))): (matrix[a][b] + matrix[b][a]) / 2
+    return {_unordered(arm[a], arm[b]): (matrix[a][b] + matrix[b][a]) / 2
             for i, a in enumerate(names) for b in names[i + 1:]}
+
+
+def _unordered(a: str, b: str) -> tuple[str, str]:
+    """The pair in sorted order, the key of an undirected pair."""
+    return (a, b) if a <= b else (b, a)
 
 
 def _aws_matrix(shared: Path) -> dict[str, dict[str, float]]:

@@ -26,10 +26,10 @@ import argparse
 import csv
 import statistics
 import sys
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import Iterable, Mapping, Sequence
 
 from sim.world.catalogue import catalogue_region
 
@@ -100,7 +100,7 @@ def _matrix(path: Path) -> dict[tuple[str, str], float]:
     with path.open(newline="", encoding="utf-8") as f:
         header, *rows = csv.reader(f)
     return {(row[0], dst): float(cell) for row in rows
-            for dst, cell in zip(header[1:], row[1:]) if row[0] != dst}
+            for dst, cell in zip(header[1:], row[1:], strict=True) if row[0] != dst}
 
 
 def _azure_prices(shared: Path) -> dict[tuple[str, str], float]:

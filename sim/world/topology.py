@@ -11,9 +11,9 @@ Public: ``Topology``, ``build_topology``, ``without_links``, ``LinkSpec``.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import combinations
-from typing import Sequence
+from itertools import combinations, pairwise
 
 import networkx as nx
 import numpy as np
@@ -36,7 +36,7 @@ class LinkSpec:
 class Topology:
     """The graph plus the all-pairs routing table (RTT along the chosen path, the path)."""
 
-    graph: nx.Graph
+    graph: nx.Graph[str]
     names: tuple[str, ...]
     rtt_ms: np.ndarray  # [i, j] = path RTT, inf when unreachable; diagonal = intra RTT
     paths: dict[tuple[str, str], tuple[str, ...]]
@@ -55,15 +55,15 @@ class Topology:
         route = self.paths.get((a, b))
         if route is None:
             return 0.0
-        hops = zip(route, route[1:])
+        hops = pairwise(route)
         return min((self.graph.edges[u, v]["bandwidth_gbps"] for u, v in hops), default=float("inf"))
 
 
 def build_topology(names: Sequence[str], intra_rtt_ms: Sequence[float],
                    links: Sequence[LinkSpec]) -> Topology:
     """Graph and routing table over ``names`` (declaration order) joined by ``links``."""
-    graph = nx.Graph()
-    for name, intra in zip(names, intra_rtt_ms):
+    graph: nx.Graph[str] = nx.Graph()
+    for name, intra in zip(names, intra_rtt_ms, strict=True):
         graph.add_node(name, intra_rtt_ms=float(intra))
     for link in links:
         graph.add_edge(link.a, link.b, rtt_ms=float(link.rtt_ms), rtt_us=round(link.rtt_ms * 1000),
@@ -74,11 +74,11 @@ def build_topology(names: Sequence[str], intra_rtt_ms: Sequence[float],
 def without_links(topology: Topology, cut: set[frozenset[str]]) -> Topology:
     """The topology with the links in ``cut`` (as ``frozenset({a, b})``) removed, re-routed."""
     graph = topology.graph.copy()
-    graph.remove_edges_from([tuple(edge) for edge in cut if graph.has_edge(*tuple(edge))])
+    graph.remove_edges_from([(a, b) for a, b in cut if graph.has_edge(a, b)])
     return _routed(graph, topology.names, [float(topology.rtt_ms[i, i]) for i in range(len(topology.names))])
 
 
-def _routed(graph: nx.Graph, names: tuple[str, ...], intra_rtt_ms: Sequence[float]) -> Topology:
+def _routed(graph: nx.Graph[str], names: tuple[str, ...], intra_rtt_ms: Sequence[float]) -> Topology:
     """The routing table of ``graph``: lowest-RTT paths (ties: fewest hops, then names)."""
     n = len(names)
     rtt = np.full((n, n), np.inf)
@@ -90,7 +90,7 @@ def _routed(graph: nx.Graph, names: tuple[str, ...], intra_rtt_ms: Sequence[floa
         route = _best_path(graph, a, b)
         if route is None:
             continue
-        total = sum(graph.edges[u, v]["rtt_ms"] for u, v in zip(route, route[1:]))
+        total = sum(graph.edges[u, v]["rtt_ms"] for u, v in pairwise(route))
         i, j = names.index(a), names.index(b)
         rtt[i, j] = rtt[j, i] = total
         paths[(a, b)] = route
@@ -98,7 +98,7 @@ def _routed(graph: nx.Graph, names: tuple[str, ...], intra_rtt_ms: Sequence[floa
     return Topology(graph, names, rtt, paths)
 
 
-def _best_path(graph: nx.Graph, a: str, b: str) -> tuple[str, ...] | None:
+def _best_path(graph: nx.Graph[str], a: str, b: str) -> tuple[str, ...] | None:
     try:
         candidates = nx.all_shortest_paths(graph, a, b, weight="rtt_us")
         return min((tuple(p) for p in candidates), key=lambda p: (len(p), p))
