@@ -10,8 +10,9 @@ Capacity and the scheduler:
 ``LoadSample`` (a scheduler decision), ``CapacityChanged`` (a pool's active capacity and
 why it changed), ``TrainingUsage`` (GPUs training holds on a pool).
 
-Requests (bulk, once): ``RequestLog`` (per-request outcome arrays) with ``RequestStatus``;
-``RequestsDisplaced`` (requests a failure took off a pool).
+Requests (bulk, once): ``RequestLog`` (per-request outcome arrays) with ``RequestStatus``,
+``BatchLog`` (what the batching replicas did); ``RequestsDisplaced`` (requests a failure
+took off a pool).
 
 Training and data: ``JobChanged`` (a job's lifecycle), ``JobRecord`` (a job's totals, when
 it completes or when the run ends), ``TransferRecord``, ``BorderCrossing``,
@@ -35,7 +36,8 @@ from typing import Literal, Union
 
 import numpy as np
 
-__all__ = ["LoadSample", "CapacityChanged", "TrainingUsage", "RequestStatus", "RequestLog", "RequestsDisplaced",
+__all__ = ["LoadSample", "CapacityChanged", "TrainingUsage", "RequestStatus", "RequestLog", "BatchLog",
+           "RequestsDisplaced",
            "JobChanged", "JobRecord", "TransferRecord", "BorderCrossing", "ResidencyViolation", "FailureRecord",
            "ReplicaFailed", "RegionDown", "FailureDetected", "RoutesChanged", "VersionReleased", "RolloutRecord",
            "Record", "CapacityCause", "FAILURE_CAUSES", "JOB_COLUMNS", "TRANSFER_COLUMNS", "CROSSING_COLUMNS",
@@ -120,6 +122,8 @@ class RequestLog:
     service_s: np.ndarray    # service time at the chosen pool (NaN if never routed)
     status: np.ndarray       # int8, see RequestStatus
     retry_s: np.ndarray      # time from arrival to the last routing (a retry after a failure), else 0
+    first_token_s: np.ndarray  # from reaching the pool to the first output token (NaN: none, or not a token workload)
+    tpot_s: np.ndarray       # mean time between output tokens after the first (NaN: one token, or none)
 
     @property
     def pool_arrival_s(self) -> np.ndarray:
@@ -128,6 +132,30 @@ class RequestLog:
     @property
     def latency_ms(self) -> np.ndarray:
         return self.rtt_ms + (self.retry_s + self.wait_s + self.service_s) * 1000.0
+
+    @property
+    def ttft_ms(self) -> np.ndarray:
+        """Time to first token as the user sees it: network both ways, queue, prefill."""
+        return self.rtt_ms + (self.retry_s + self.first_token_s) * 1000.0
+
+
+@dataclass(frozen=True)
+class BatchLog:
+    """What the batching replicas did, published once when the run ends: one row per
+    segment (one iteration, or a run of decode iterations of an unchanged batch), plus
+    per-pool figures for the pools listed in ``pools``."""
+
+    pool: np.ndarray            # int16, pool index of the segment
+    replica: np.ndarray         # int32, replica within the pool
+    start_s: np.ndarray         # float64
+    end_s: np.ndarray           # float64
+    seqs: np.ndarray            # int32, sequences in each iteration of the segment
+    prefill_tokens: np.ndarray  # float64, prompt tokens prefilled in the segment
+    output_tokens: np.ndarray   # float64, output tokens generated in the segment
+    kv_tokens: np.ndarray       # int64, KV cache in use at the segment's end, before sequences left
+    pools: np.ndarray           # int16, the batching pools
+    kv_capacity: np.ndarray     # int64, KV tokens per replica, per batching pool
+    preemptions: np.ndarray     # int64, sequences preempted (recomputed later), per batching pool
 
 
 @dataclass(frozen=True)
@@ -308,7 +336,7 @@ class RolloutRecord:
     switched_s: float  # the region serves it from then on (inf: not yet)
 
 
-Record = Union[LoadSample, CapacityChanged, TrainingUsage, RequestLog, RequestsDisplaced, JobChanged, JobRecord,
+Record = Union[LoadSample, CapacityChanged, TrainingUsage, RequestLog, BatchLog, RequestsDisplaced, JobChanged, JobRecord,
                TransferRecord, BorderCrossing, ResidencyViolation, FailureRecord, ReplicaFailed, RegionDown,
                FailureDetected, RoutesChanged, VersionReleased, RolloutRecord]
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import operator
+from dataclasses import dataclass
 from array import array
 from collections import deque
 from heapq import heapify, heappop, heappush
@@ -37,6 +38,7 @@ from typing import Sequence
 
 import numpy as np
 
+from sim.engine.batching import BatchingServers, batch1_service_s, serving_spec
 from sim.engine.bus import Bus
 from sim.errors import PolicyError
 from sim.policies import RoutingView
@@ -51,6 +53,18 @@ _INF = math.inf
 # Request statuses as plain ints: the hot loop stores them in an int8 array.
 _COMPLETED, _REJECTED, _TIMED_OUT = int(RequestStatus.COMPLETED), int(RequestStatus.REJECTED), int(RequestStatus.TIMED_OUT)
 _IN_FLIGHT, _FAILED = int(RequestStatus.IN_FLIGHT), int(RequestStatus.FAILED)
+
+
+@dataclass(frozen=True)
+class _Outcomes:
+    """The per-request outcome arrays the batching replicas fill in."""
+
+    status: array
+    wait: array
+    service: array
+    at_pool: array
+    first_token: array
+    tpot: array
 
 
 class InferenceEngine:
@@ -70,8 +84,10 @@ class InferenceEngine:
         self._pool_region = np.array([region_index[p.region] for p in self.pools], dtype=np.int64)
         self.rtt_ms = np.ascontiguousarray(rtt_ms[:, self._pool_region])  # origin x pool
         self._rtt_rows = self.rtt_ms.tolist()
-        # A training-only pool never serves requests: its slots count as 0.
-        self._slots = [0 if p.serves == "training" else p.slots_per_replica for p in self.pools]
+        # A training-only pool never serves requests: its slots count as 0. A batching
+        # replica counts as max_batch slots (its running sequences are its busy slots).
+        self._slots = [0 if p.serves == "training" else p.serving.max_batch if p.serving else p.slots_per_replica
+                       for p in self.pools]
         self.total_slots = [p.replicas * k for p, k in zip(self.pools, self._slots)]
         self.active = [p.replicas * k for p, k in zip(self.pools, self._slots)]
         self.busy = [0] * n_pools
@@ -83,6 +99,7 @@ class InferenceEngine:
         self.timeout_s = [wl.timeout_ms / 1000.0 if wl.timeout_ms else _INF for wl in workloads]
         self.view = self._make_view()
         self._allocate_outcomes(len(requests))
+        self.batching = self._batching_servers()
         self.events_processed = 0
         failures = scenario.failures
         self.on_failure = failures.inference if failures else "drop"
@@ -99,7 +116,8 @@ class InferenceEngine:
         counts = np.bincount(self.requests.workload, minlength=len(workloads)).astype(float)
         mix = counts if len(self.requests) else np.ones(len(workloads))
         mix = mix / mix.sum() if mix.sum() else mix
-        return np.array([sum(w * expected_service_s(wl.service, p.gpu) for w, wl in zip(mix, workloads))
+        return np.array([sum(w * (batch1_service_s(serving_spec(p), wl.service) if p.serving
+                                  else expected_service_s(wl.service, p.gpu)) for w, wl in zip(mix, workloads))
                          for p in self.pools])
 
     def _allocate_outcomes(self, n: int) -> None:
@@ -110,6 +128,8 @@ class InferenceEngine:
         self.service = array("d", [math.nan]) * n
         self.status = array("b", [0]) * n
         self.arrival_at_pool = array("d", [0.0]) * n
+        self.first_token = array("d", [math.nan]) * n
+        self.tpot = array("d", [math.nan]) * n
         r = self.requests
         self._times = r.t_s.tolist()
         self._origins = r.origin.tolist()
@@ -120,6 +140,17 @@ class InferenceEngine:
         self._next = 0
         self._travel: list[tuple[float, int, int]] = []   # (time at pool, request, pool)
         self._done: list[tuple[float, int, int]] = []     # (finish time, request, pool)
+
+    def _batching_servers(self) -> BatchingServers | None:
+        """The batching replicas of the pools that have a ``serving`` section, if any."""
+        specs = {p: serving_spec(info) for p, info in enumerate(self.pools)
+                 if info.serving is not None and info.serves != "training"}
+        if not specs:
+            return None
+        outcomes = _Outcomes(self.status, self.wait, self.service, self.arrival_at_pool, self.first_token, self.tpot)
+        timeouts, workloads = self.timeout_s, self._workloads
+        return BatchingServers(specs, {p: self.pools[p].replicas for p in specs}, outcomes, self._in_tokens,
+                               self._out_tokens, lambda j: timeouts[workloads[j]])
 
     def _make_view(self) -> RoutingView:
         view = RoutingView.build(
@@ -149,7 +180,10 @@ class InferenceEngine:
         self.active[index] = replicas * self._slots[index]
         self.shares[index] = record.share
         self._refresh_view_static()
-        self._drain(index, record.t_s)
+        if self.batching is not None and index in self.batching.specs:
+            self.batching.set_active(index, replicas, record.t_s)
+        else:
+            self._drain(index, record.t_s)
 
     def _refresh_view_static(self) -> None:
         view = self.view
@@ -183,7 +217,10 @@ class InferenceEngine:
             return
         p, t_s = record.pool_index, record.t_s
         everything = record.replicas >= record.serving_before
-        victims = self._in_service_victims(p, record.replicas, record.serving_before, record.u, everything)
+        if self.batching is not None and p in self.batching.specs:
+            victims = self._batching_victims(p, record, everything)
+        else:
+            victims = self._in_service_victims(p, record.replicas, record.serving_before, record.u, everything)
         if everything:
             victims += self._queued_victims(p, t_s)
         retried = lost = 0
@@ -195,6 +232,15 @@ class InferenceEngine:
         if victims:
             info = self.pools[p]
             self.bus.emit(RequestsDisplaced(t_s, info.region, info.name, retried, lost))
+
+    def _batching_victims(self, p: int, record: ReplicaFailed, everything: bool) -> list[int]:
+        """The requests held by the failed replicas: all of them, or the one drawn by ``u``
+        among those that served (exactly its own requests)."""
+        servers = self.batching
+        assert servers is not None
+        if everything:
+            return [j for k in range(len(servers.replicas[p])) for j in servers.fail(p, k)]
+        return servers.fail(p, min(int(record.u * record.serving_before), record.serving_before - 1))
 
     def _in_service_victims(self, p: int, replicas: int, serving_before: int, u: float,
                             everything: bool) -> list[int]:
@@ -249,7 +295,7 @@ class InferenceEngine:
         self.pool_of[j] = p
         self.rtt_of[j] = rtt
         self._retry_s[j] = t_s - self._times[j]
-        self.wait[j] = math.nan
+        self.wait[j] = self.first_token[j] = self.tpot[j] = math.nan
         self.service[j] = self._service_time(j, p)
         heappush(self._travel, (t_s + rtt / 2000.0, j, p))
         return True
@@ -258,6 +304,11 @@ class InferenceEngine:
     def _sync_load(self) -> None:
         self._queue_np[:] = [len(q) for q in self.queues]
         self._busy_np[:] = self.busy
+        servers = self.batching
+        if servers is not None:
+            for p in servers.specs:
+                self._queue_np[p] = servers.waiting[p]
+                self._busy_np[p] = servers.running[p]
 
     def _service_time(self, i: int, pool: int) -> float:
         times = self._times_by_pool[self._workloads[i]][pool]
@@ -338,14 +389,22 @@ class InferenceEngine:
         timeout, service_time, drain, route = self.timeout_s, self._service_time, self._drain, self._router()
         drawn = all(times_ is None for row in self._times_by_pool for times_ in row)
         services = self._services if drawn else None
-        i, travelled, completed = self._next, 0, 0
+        servers = self.batching
+        batch_events: list = servers.events if servers is not None else []
+        batch_fire = servers.fire if servers is not None else None
+        batch_arrive = servers.arrive if servers is not None else None
+        batching = [servers is not None and p in servers.specs for p in range(len(self.pools))]
+        i, travelled, completed, boundaries = self._next, 0, 0, 0
         t_sim = peek()
         while True:
-            # Ties: completions first (they free slots), then pool arrivals, then new requests.
+            # Ties: completions first (they free slots), then batching iterations ending,
+            # then pool arrivals, then new requests.
             t = times[i] if i < n else _INF
             kind = 2
             if travel and travel[0][0] <= t:
                 t, kind = travel[0][0], 1
+            if batch_events and batch_events[0][0] <= t:
+                t, kind = batch_events[0][0], 3
             if done and done[0][0] <= t:
                 t, kind = done[0][0], 0
             if t_sim <= t:
@@ -372,6 +431,10 @@ class InferenceEngine:
                     else:
                         drain(p, t)
                 continue
+            if kind == 3:  # batching iterations end at a replica
+                batch_fire()
+                boundaries += 1
+                continue
             if kind == 1:  # a request reaches its pool after travelling
                 _, j, p = heappop(travel)
                 travelled += 1
@@ -396,6 +459,9 @@ class InferenceEngine:
                     heappush(travel, (t + rtt / 2000.0, j, p))
                     continue
             at_pool[j] = t  # join the pool's FCFS queue
+            if batching[p]:
+                batch_arrive(j, p, t)
+                continue
             queue = queues[p]
             if not queue and busy[p] < active[p]:
                 wait[j] = 0.0
@@ -404,26 +470,55 @@ class InferenceEngine:
             else:
                 queue.append(j)
         self._next = i
-        self.events_processed = i + travelled + completed
+        self.events_processed = i + travelled + completed + boundaries
         self._finish(until)
+        if servers is not None:
+            self.bus.emit(servers.log())
         self.bus.emit(self.log())
 
     def _finish(self, end_s: float) -> None:
         """Close the books: expired queued requests are timed out, the rest are in flight."""
-        for queue in self.queues:
-            for j in queue:
-                self._expire(j, end_s)
+        queued = [j for queue in self.queues for j in queue]
+        if self.batching is not None:
+            queued += self.batching.queued()
+        for j in queued:
+            self._expire(j, end_s)
         status = np.frombuffer(self.status, dtype=np.int8)
         status[status == RequestStatus.PENDING] = _IN_FLIGHT
 
+    def _slot_token_times(self) -> None:
+        """First token and time per token of requests a slot pool served with the token
+        model: the first token comes after the prefill and one decode step, then one per
+        ``decode_s_per_token`` (so service = first token + (out - 1) x decode)."""
+        decode = np.full((len(self._times_by_pool), len(self.pools)), np.nan)
+        for w, row in enumerate(self._times_by_pool):
+            for p, times in enumerate(row):
+                if times is not None and self.pools[p].serving is None:
+                    decode[w, p] = times.decode_s_per_token
+        if np.isnan(decode).all():
+            return
+        r = self.requests
+        pool = np.frombuffer(self.pool_of, dtype=np.int16).astype(np.int64)
+        per_token = np.where(pool >= 0, decode[r.workload, np.maximum(pool, 0)], np.nan)
+        mine = ~np.isnan(per_token)
+        out = r.output_tokens[mine].astype(float)
+        wait = np.frombuffer(self.wait, dtype=np.float64)[mine]
+        service = np.frombuffer(self.service, dtype=np.float64)[mine]
+        first = np.frombuffer(self.first_token, dtype=np.float64)
+        tpot = np.frombuffer(self.tpot, dtype=np.float64)
+        first[mine] = wait + service - (out - 1.0) * per_token[mine]
+        tpot[mine] = np.where(out > 1, per_token[mine], np.nan)
+
     def log(self) -> RequestLog:
+        self._slot_token_times()
         r = self.requests
         as_np = lambda a, dtype: np.frombuffer(a, dtype=dtype)  # noqa: E731  (zero copy)
         return RequestLog(
             t_s=r.t_s, origin=r.origin, workload=r.workload,
             pool=as_np(self.pool_of, np.int16), rtt_ms=as_np(self.rtt_of, np.float64),
             wait_s=as_np(self.wait, np.float64), service_s=as_np(self.service, np.float64),
-            status=as_np(self.status, np.int8), retry_s=self._retry_array())
+            status=as_np(self.status, np.int8), retry_s=self._retry_array(),
+            first_token_s=as_np(self.first_token, np.float64), tpot_s=as_np(self.tpot, np.float64))
 
     def _retry_array(self) -> np.ndarray:
         out = np.zeros(len(self.requests))

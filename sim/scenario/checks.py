@@ -14,6 +14,7 @@ import networkx as nx
 
 from sim.scenario.model import Scenario
 from sim.world.catalogue import catalogue_region, gpu_catalogue
+from sim.world.llm_catalogue import LLM_CATALOGUE, kv_capacity_tokens, llm_spec
 
 __all__ = ["check_scenario"]
 
@@ -23,7 +24,7 @@ _NO_VALUE = object()
 
 def check_scenario(s: Scenario) -> list[Finding]:
     """All semantic problems of ``s``, in document order."""
-    checks = (_check_times, _check_regions, _check_links, _check_reachability, _check_scheduler,
+    checks = (_check_times, _check_regions, _check_serving, _check_links, _check_reachability, _check_scheduler,
               _check_allocation, _check_inference, _check_datasets, _check_training, _check_failures,
               _check_consistency)
     return [finding for check in checks for finding in check(s)]
@@ -81,6 +82,51 @@ def _check_regions(s: Scenario) -> Iterator[Finding]:
                 yield ("regions", i, "pools", j, "gpu"), f"unknown GPU type (valid: {valid})", pool.gpu
     if not any(region.pools for region in s.regions):
         yield ("regions",), "no region has a GPU pool, so nothing can ever be served", _NO_VALUE
+
+
+def _check_serving(s: Scenario) -> Iterator[Finding]:
+    """Batching pools: a known model that fits the replica's memory, one server per replica,
+    and workloads with token counts."""
+    batching = []
+    for i, region in enumerate(s.regions):
+        for j, pool in enumerate(region.pools):
+            if pool.serving is None:
+                continue
+            path = ("regions", i, "pools", j)
+            batching.append(path)
+            yield from _serving_findings(pool, path)
+    if batching:
+        for k, wl in enumerate(s.inference):
+            if wl.service.dist != "tokens":
+                yield (("inference", k, "service", "dist"), "batching pools serve token workloads only "
+                       f"(regions[{batching[0][1]}].pools[{batching[0][3]}] has serving): use dist: tokens",
+                       wl.service.dist)
+
+
+def _serving_findings(pool, path: tuple) -> Iterator[Finding]:
+    serving = pool.serving
+    if pool.serves == "training":
+        yield path + ("serving",), "applies to pools that serve inference (serves is training)", pool.serves
+    if "slots_per_replica" in pool.model_fields_set:
+        yield path + ("slots_per_replica",), "a batching replica's concurrency comes from its KV cache and " \
+            "serving.max_batch: remove slots_per_replica", pool.slots_per_replica
+    tp = serving.tensor_parallel
+    if tp is not None and tp != pool.gpus_per_replica:
+        yield (path + ("serving", "tensor_parallel"), f"must equal gpus_per_replica ({pool.gpus_per_replica}): "
+               "a replica is one server", tp)
+    try:
+        model = llm_spec(serving.model)
+    except KeyError:
+        yield (path + ("serving", "model"), f"unknown model (valid: {', '.join(sorted(LLM_CATALOGUE))})",
+               serving.model)
+        return
+    gpus = gpu_catalogue()
+    if pool.gpu not in gpus:
+        return
+    try:
+        kv_capacity_tokens(model, gpus[pool.gpu], pool.gpus_per_replica, serving.gpu_memory_utilization)
+    except ValueError as exc:
+        yield path + ("serving", "model"), str(exc), serving.model
 
 
 def _check_links(s: Scenario) -> Iterator[Finding]:
@@ -157,8 +203,11 @@ def _check_inference(s: Scenario) -> Iterator[Finding]:
                 if key not in gpus:
                     yield (("inference", i, "service", "coefficients", key),
                            f"unknown GPU type (valid: {', '.join(sorted(gpus))})", key)
-        if wl.timeout_ms is not None and wl.slo_ms is not None and wl.timeout_ms < wl.slo_ms:
-            yield ("inference", i, "timeout_ms"), f"is shorter than slo_ms ({wl.slo_ms:g})", wl.timeout_ms
+        if wl.slo_ms is not None and wl.slo.e2e_ms is not None:
+            yield ("inference", i, "slo_ms"), "is an alias of slo.e2e_ms: give one of them", wl.slo_ms
+        e2e = wl.e2e_slo_ms
+        if wl.timeout_ms is not None and e2e is not None and wl.timeout_ms < e2e:
+            yield ("inference", i, "timeout_ms"), f"is shorter than the end-to-end SLO ({e2e:g} ms)", wl.timeout_ms
 
 
 def _graph(s: Scenario) -> "nx.Graph | None":

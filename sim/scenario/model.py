@@ -44,6 +44,23 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+class Serving(_Model):
+    """Each replica is a batching LLM server (vLLM-like): continuous batching, KV-cache memory,
+    chunked prefill. Defaults follow vLLM's."""
+
+    model: str = Field(description="Served model from the catalogue (Llama-2-70B, Llama-3.1-8B, Llama-3.1-70B, "
+                       "Llama-3.1-405B-FP8, Mixtral-8x7B, BLOOM-176B); see docs/serving_model.md.")
+    tensor_parallel: int | None = Field(None, ge=1, le=1024, description="GPUs one replica spans (default: "
+                                        "gpus_per_replica; if given it must equal it).")
+    max_batch: int = Field(256, ge=1, description="Sequences a replica runs at once at most (vLLM max_num_seqs).")
+    max_batched_tokens: int = Field(8192, ge=1, description="Tokens one iteration processes at most (vLLM "
+                                    "max_num_batched_tokens): decodes plus prefill chunks.")
+    chunked_prefill: bool = Field(True, description="Split prompts into chunks that share iterations with decodes; "
+                                  "without it an iteration either prefills whole prompts or decodes.")
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="Fraction of GPU memory the server uses; "
+                                          "what the weights leave of it holds the KV cache.")
+
+
 class Pool(_Model):
     """A pool of identical GPU replicas (a replica is one serving/training instance)."""
 
@@ -54,6 +71,8 @@ class Pool(_Model):
     slots_per_replica: int = Field(1, ge=1, description="Requests one replica serves concurrently.")
     serves: Literal["both", "inference", "training"] = Field(
         "both", description="Workloads the pool may run; inference has priority on shared pools.")
+    serving: Serving | None = Field(None, description="Batching LLM servers (none: each replica serves "
+                                    "slots_per_replica requests at a time at batch-1 speed).")
 
 
 class Region(_Model):
@@ -242,6 +261,15 @@ Service = Annotated[
 ]
 
 
+class Slo(_Model):
+    """Service-level objectives of a workload; a request meets them when it completes within
+    every one that is set."""
+
+    ttft_ms: float | None = Field(None, gt=0, description="Time to first token, ms (network, queue and prefill).")
+    tpot_ms: float | None = Field(None, gt=0, description="Mean time per output token after the first, ms.")
+    e2e_ms: float | None = Field(None, gt=0, description="End-to-end latency, ms.")
+
+
 class InferenceWorkload(_Model):
     """Inference requests sent by users in the ``origin`` regions."""
 
@@ -250,7 +278,13 @@ class InferenceWorkload(_Model):
         min_length=1, description="Where the users are: weight per region (normalised).")
     arrival: Arrival = Field(description="poisson (with an optional profile) or trace replay.")
     service: Service = Field(description="Service time model.")
-    slo_ms: float | None = Field(None, gt=0, description="Latency objective, ms (for SLO attainment).")
+    slo: Slo = Field(default_factory=Slo, description="Latency objectives (for SLO attainment and goodput).")
+    slo_ms: float | None = Field(None, gt=0, description="Alias of slo.e2e_ms (end-to-end objective), ms.")
+
+    @property
+    def e2e_slo_ms(self) -> float | None:
+        """The end-to-end objective, however it was written."""
+        return self.slo.e2e_ms if self.slo.e2e_ms is not None else self.slo_ms
     timeout_ms: float | None = Field(None, gt=0, description="A request still queued this long is dropped, ms.")
 
 

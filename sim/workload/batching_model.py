@@ -197,6 +197,16 @@ class IterationModel:
                           (prefill_tokens, prefill_pairs, decode_seqs, decode_context_tokens))
         return cast(np.ndarray, self._iteration(p, pairs, b, c, np.maximum))
 
+    def decode_terms(self, decode_seqs: int) -> tuple[float, float, float, float, float]:
+        """``(a, b, w, c, d)`` such that a decode-only iteration of ``decode_seqs`` sequences
+        holding ``C`` context tokens takes ``a + b C + max(w, c + d C)`` ms (the form a run
+        of decode iterations is summed in closed form with)."""
+        b = float(decode_seqs)
+        a = (self.fixed_ms + self.ms_per_sequence * b + self.ms_per_token_comm * b
+             + self.ms_per_token_above_knee * max(b - self.knee_tokens, 0.0))
+        return (a, self.ms_per_context_token, float(self._weights_ms(b)), self.ms_per_token_compute * b,
+                self.ms_per_attention_pair)
+
     def prefill_ms(self, batch: float, prompt_tokens: float) -> float:
         """One iteration prefilling ``batch`` whole prompts of ``prompt_tokens`` each."""
         return self.iteration_ms(batch * prompt_tokens, batch * prefill_attention_pairs(prompt_tokens), 0, 0)

@@ -1,0 +1,477 @@
+"""Batching replicas: LLM servers that run iterations over a continuous batch, as vLLM does.
+
+A pool with a ``serving`` section is a set of replicas, each one model on
+``tensor_parallel`` GPUs. A request reaching the pool joins the waiting queue of the
+active replica with the fewest outstanding requests (running + waiting; ties: lowest
+index). Each replica runs *iterations*; before each one its scheduler decides, like vLLM's:
+
+* every running sequence that has finished its prefill decodes one token, if the KV cache
+  has room for one more token per sequence; otherwise the most recently admitted sequence
+  is preempted (its KV cache freed; it returns to the front of the queue and later
+  prefills its prompt and the tokens it had generated again: recompute);
+* with ``chunked_prefill`` the remaining token budget (``max_batched_tokens`` minus the
+  decodes) goes to prompt chunks: first the sequences part-way through their prefill, then
+  waiting requests admitted FCFS while the batch holds fewer than ``max_batch`` sequences
+  and the KV cache has room for the chunk. Without it, an iteration either prefills whole
+  prompts of newly admitted requests (decodes wait) or decodes.
+
+A sequence's KV cache holds its context (prompt + generated tokens). The iteration takes
+:meth:`~sim.workload.batching_model.IterationModel.iteration_ms` of its prefill tokens,
+decoding sequences and their context. A prefill that completes yields the request's first
+token at the end of that iteration; each decode yields one more; a request is done with
+its last output token.
+
+Speed without iterating: a replica whose next iterations would all be decodes of the same
+batch (nothing to admit) jumps to the first iteration at which a sequence finishes or the
+KV cache fills, summing the iteration times in closed form (context grows by one token per
+sequence per iteration, so the times form an arithmetic progression, with one kink where
+compute overtakes the weight reads). A request arriving meanwhile ends the jump at the
+iteration in progress. Iteration boundaries stay exact (to float rounding); every decoding
+sequence's progress is kept as a virtual iteration count, so an iteration costs O(1) plus
+O(1) per sequence that joins or leaves.
+
+Public: ``ServingSpec``, ``serving_spec``, ``batch1_service_s``, ``BatchingServers``, ``run_time_ms``.
+"""
+from __future__ import annotations
+
+import math
+from array import array
+from collections import deque
+from dataclasses import dataclass
+from heapq import heappop, heappush
+from typing import Callable
+
+import numpy as np
+
+from sim.records import BatchLog, RequestStatus
+from sim.workload.batching_model import IterationModel, prefill_attention_pairs
+from sim.world import PoolInfo
+from sim.world.llm_catalogue import kv_capacity_tokens, llm_spec
+
+__all__ = ["ServingSpec", "serving_spec", "batch1_service_s", "BatchingServers", "run_time_ms"]
+
+_COMPLETED, _TIMED_OUT = int(RequestStatus.COMPLETED), int(RequestStatus.TIMED_OUT)
+_REJECTED = int(RequestStatus.REJECTED)
+
+
+@dataclass(frozen=True)
+class ServingSpec:
+    """One pool's serving configuration, resolved: the iteration model and its limits."""
+
+    iteration: IterationModel
+    max_batch: int
+    max_batched_tokens: int
+    chunked_prefill: bool
+    kv_capacity: int  # tokens of KV cache per replica
+
+
+def serving_spec(pool: PoolInfo) -> ServingSpec:
+    """The resolved serving configuration of a pool with a ``serving`` section."""
+    serving = pool.serving
+    assert serving is not None
+    model = llm_spec(serving.model)
+    tp = serving.tensor_parallel or pool.gpus_per_replica
+    return ServingSpec(IterationModel.build(model, pool.gpu, tp), serving.max_batch, serving.max_batched_tokens,
+                       serving.chunked_prefill, kv_capacity_tokens(model, pool.gpu, tp, serving.gpu_memory_utilization))
+
+
+def batch1_service_s(spec: ServingSpec, service: object) -> float:
+    """A mean request served alone (batch 1): one prefill, then a decode per further token.
+    What a routing policy may plan with for a batching pool."""
+    prompt = float(getattr(getattr(service, "input_tokens", None), "mean", 0.0))
+    out = float(getattr(getattr(service, "output_tokens", None), "mean", 1.0))
+    it = spec.iteration
+    ms = it.prefill_ms(1, prompt) + max(out - 1.0, 0.0) * it.decode_ms(1, prompt + out / 2.0)
+    return ms / 1000.0
+
+
+def run_time_ms(terms: tuple[float, float, float, float, float], batch: int, context0: float, k: int) -> float:
+    """Total time of ``k`` decode iterations of ``batch`` sequences whose context starts at
+    ``context0`` tokens and grows by ``batch`` per iteration: the sum over ``j < k`` of
+    ``a + b C_j + max(w, c + d C_j)`` with ``C_j = context0 + j batch``."""
+    if k <= 0:
+        return 0.0
+    a, b, w, c, d = terms
+    linear = k * a + b * (k * context0 + batch * k * (k - 1) / 2.0)
+    slope = d * batch
+    base = c + d * context0
+    if slope <= 0.0:
+        first = 0 if base >= w else k
+    else:
+        first = max(0, math.ceil((w - base) / slope))
+    if first >= k:
+        return linear + w * k
+    tail = (k - first) * base + slope * (k * (k - 1) - first * (first - 1)) / 2.0
+    return linear + w * first + tail
+
+
+class _Seq:
+    """A request admitted to a replica (prefilling or decoding)."""
+
+    __slots__ = ("j", "order", "prompt", "out", "prefill_left", "generated", "start_it", "context0", "kv")
+
+    def __init__(self, j: int, order: int, prompt: int, out: int, generated: int):
+        self.j, self.order, self.prompt, self.out = j, order, prompt, out
+        self.generated = generated
+        # A recomputed sequence prefills its generated tokens too (it lost their KV cache).
+        self.prefill_left = prompt + generated
+        self.start_it = 0  # the replica's decode count when this sequence started decoding
+        self.context0 = 0  # its context then
+        self.kv = 0  # KV tokens held while prefilling
+
+
+def _current(decoding: dict[int, _Seq], entry: tuple[int, int, int]) -> bool:
+    """Is this finish entry the one of the request's present admission?"""
+    seq = decoding.get(entry[2])
+    return seq is not None and seq.order == entry[1]
+
+
+class _Replica:
+    """One server: a waiting queue, the running batch, and the run of iterations in progress."""
+
+    __slots__ = ("pool", "index", "waiting", "prefilling", "decoding", "finish", "it", "b", "context",
+                 "kv_prefill", "version", "busy", "run", "admitted")
+
+    def __init__(self, pool: int, index: int):
+        self.pool, self.index = pool, index
+        self.waiting: deque[tuple[int, int]] = deque()  # (request, tokens generated before: recompute)
+        self.prefilling: list[_Seq] = []  # in admission order
+        self.decoding: dict[int, _Seq] = {}
+        self.finish: list[tuple[int, int, int]] = []  # (finish decode count, order, request), lazy
+        self.it = 0  # decode iterations run (virtual clock of every decoding sequence)
+        self.b = 0  # decoding sequences
+        self.context = 0  # their total context, tokens
+        self.kv_prefill = 0  # KV tokens held by sequences still prefilling
+        self.version = 0
+        self.busy = False
+        self.run: tuple | None = None  # the iterations in progress, see BatchingServers._plan
+        self.admitted = 0
+
+    @property
+    def outstanding(self) -> int:
+        return len(self.waiting) + len(self.prefilling) + self.b
+
+    @property
+    def running(self) -> int:
+        return len(self.prefilling) + self.b
+
+    @property
+    def kv_used(self) -> int:
+        return self.context + self.kv_prefill
+
+
+class BatchingServers:
+    """Every batching replica of a run, their event heap and the per-segment log.
+
+    ``pools`` maps a pool index to its :class:`ServingSpec` and replica count. The engine
+    owns the per-request outcome arrays and passes them in; this class writes wait,
+    service, status, first-token and time-per-token figures into them."""
+
+    def __init__(self, specs: dict[int, ServingSpec], replicas: dict[int, int], outcomes, in_tokens: list[int],
+                 out_tokens: list[int], timeout: Callable[[int], float]):
+        self.specs = specs
+        self.replicas = {p: [_Replica(p, k) for k in range(n)] for p, n in replicas.items()}
+        self.active = dict(replicas)
+        self.o = outcomes
+        self.in_tokens, self.out_tokens, self.timeout = in_tokens, out_tokens, timeout
+        self.events: list[tuple[float, int, _Replica, int]] = []  # (time, seq, replica, version)
+        self._seq = 0
+        self._order = 0
+        self.preemptions = {p: 0 for p in specs}
+        self.waiting = {p: 0 for p in specs}
+        self.running = {p: 0 for p in specs}
+        self._terms: dict[tuple[int, int], tuple[float, float, float, float, float]] = {}
+        # Per segment (one iteration, or a jump of identical ones): where, when, how full.
+        self.log_pool, self.log_replica = array("h"), array("i")
+        self.log_start, self.log_end = array("d"), array("d")
+        self.log_seqs, self.log_prefill, self.log_output, self.log_kv = array("i"), array("d"), array("d"), array("q")
+
+    # -- requests arriving and leaving ------------------------------------------------------
+    def arrive(self, j: int, p: int, t: float) -> None:
+        """Request ``j`` reaches pool ``p`` at ``t``: queue it at the least busy active replica."""
+        spec = self.specs[p]
+        if self.in_tokens[j] + self.out_tokens[j] > spec.kv_capacity:
+            self.o.status[j] = _REJECTED  # could never fit: a server refuses it
+            return
+        replicas = self.replicas[p][:max(self.active[p], 1)]
+        replica = min(replicas, key=lambda r: (r.outstanding, r.index))
+        replica.waiting.append((j, 0))
+        self.waiting[p] += 1
+        self._poke(replica, t)
+
+    def _poke(self, replica: _Replica, t: float) -> None:
+        """Something to admit: start an idle replica, or end its jump at the iteration in progress."""
+        if not replica.busy:
+            self._start(replica, t)
+            return
+        run = replica.run
+        spec = self.specs[replica.pool]
+        if run is None or run[0] != "decode" or replica.running >= spec.max_batch:
+            return
+        _, t0, k_total, terms, b, context0 = run
+        elapsed = (t - t0) * 1000.0
+        lo, hi = 0, k_total  # largest k with run_time(k) <= elapsed
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if run_time_ms(terms, b, context0, mid) <= elapsed:
+                lo = mid
+            else:
+                hi = mid - 1
+        k = min(lo + 1, k_total)
+        if k < k_total:
+            end = t0 + run_time_ms(terms, b, context0, k) / 1000.0
+            replica.run = ("decode", t0, k, terms, b, context0)
+            self._schedule(replica, end)
+
+    # -- the event loop's side ----------------------------------------------------------------
+    def next_time(self) -> float:
+        return self.events[0][0] if self.events else math.inf
+
+    def fire(self) -> None:
+        """The earliest pending boundary: finish the iterations that end there, plan the next."""
+        t, _, replica, version = heappop(self.events)
+        if version != replica.version:
+            return  # superseded by a shorter jump
+        self._complete(replica, t)
+        self._start(replica, t)
+
+    def _schedule(self, replica: _Replica, t: float) -> None:
+        replica.version += 1
+        self._seq += 1
+        heappush(self.events, (t, self._seq, replica, replica.version))
+
+    # -- planning an iteration ----------------------------------------------------------------
+    def _start(self, replica: _Replica, t: float) -> None:
+        """At a boundary (or when idle): plan and schedule the next iteration(s), or go idle."""
+        spec = self.specs[replica.pool]
+        self._make_room(replica, spec)
+        chunks = self._admit(replica, spec, t) if replica.index < self.active[replica.pool] else []
+        b = replica.b if spec.chunked_prefill or not chunks else 0
+        if not chunks and b == 0:
+            replica.busy, replica.run = False, None
+            return
+        replica.busy = True
+        it = spec.iteration
+        if chunks:
+            tokens = sum(n for _, n in chunks)
+            pairs = sum(prefill_attention_pairs(n, seq.prompt + seq.generated - seq.prefill_left)
+                        for seq, n in chunks)
+            context = replica.context if b else 0
+            ms = it.iteration_ms(tokens, pairs, b, context)
+            replica.run = ("mixed", t, 1, chunks, b)
+            self._schedule(replica, t + ms / 1000.0)
+            return
+        k = self._jump_length(replica, spec)
+        terms = self._decode_terms(spec, replica.pool, b)
+        ms = run_time_ms(terms, b, replica.context, k)
+        replica.run = ("decode", t, k, terms, b, replica.context)
+        self._schedule(replica, t + ms / 1000.0)
+
+    def _decode_terms(self, spec: ServingSpec, p: int, b: int) -> tuple[float, float, float, float, float]:
+        key = (p, b)
+        terms = self._terms.get(key)
+        if terms is None:
+            terms = self._terms[key] = spec.iteration.decode_terms(b)
+        return terms
+
+    def _jump_length(self, replica: _Replica, spec: ServingSpec) -> int:
+        """Decode iterations until a sequence finishes or the KV cache fills (>= 1)."""
+        finish, decoding = replica.finish, replica.decoding
+        while finish and not _current(decoding, finish[0]):
+            heappop(finish)  # preempted meanwhile
+        k = finish[0][0] - replica.it if finish else 1
+        room = (spec.kv_capacity - replica.kv_used) // replica.b
+        return max(1, min(k, room))
+
+    def _make_room(self, replica: _Replica, spec: ServingSpec) -> None:
+        """Preempt the newest sequences until every decode has room for one more token."""
+        while replica.b and replica.kv_used + replica.b > spec.kv_capacity:
+            victims = list(replica.decoding.values()) + replica.prefilling
+            newest = max(victims, key=lambda s: s.order)
+            self._preempt(replica, newest)
+
+    def _preempt(self, replica: _Replica, seq: _Seq) -> None:
+        if seq.j in replica.decoding:
+            del replica.decoding[seq.j]
+            replica.b -= 1
+            generated = seq.generated + (replica.it - seq.start_it)
+            replica.context -= seq.context0 + (replica.it - seq.start_it)
+        else:
+            replica.prefilling.remove(seq)
+            replica.kv_prefill -= seq.kv
+            generated = seq.generated
+        replica.waiting.appendleft((seq.j, generated))
+        self.preemptions[replica.pool] += 1
+        self.waiting[replica.pool] += 1
+        self.running[replica.pool] -= 1
+
+    def _admit(self, replica: _Replica, spec: ServingSpec, t: float) -> list[tuple[_Seq, int]]:
+        """Prefill chunks for the next iteration, ``[(sequence, tokens)]`` ([]: it only decodes)."""
+        o = self.o
+        budget = spec.max_batched_tokens - (replica.b if spec.chunked_prefill else 0)
+        free_kv = spec.kv_capacity - replica.kv_used - replica.b
+        chunks: list[tuple[_Seq, int]] = []
+        if spec.chunked_prefill:
+            for seq in replica.prefilling:
+                n = min(seq.prefill_left, budget, free_kv)
+                if n <= 0:
+                    break
+                chunks.append((seq, n))
+                budget -= n
+                free_kv -= n
+        waiting = replica.waiting
+        while waiting and replica.running < spec.max_batch and budget > 0:
+            j, generated = waiting[0]
+            need = self.in_tokens[j] + generated
+            n = min(need, budget) if spec.chunked_prefill else need
+            if n > free_kv or (not spec.chunked_prefill and chunks and n > budget):
+                break
+            waiting.popleft()
+            self.waiting[replica.pool] -= 1
+            if generated == 0 and t - o.at_pool[j] > self.timeout(j):
+                o.wait[j] = t - o.at_pool[j]
+                o.status[j] = _TIMED_OUT
+                continue
+            if generated == 0:
+                o.wait[j] = t - o.at_pool[j]
+            self._order += 1
+            seq = _Seq(j, self._order, self.in_tokens[j], self.out_tokens[j], generated)
+            replica.prefilling.append(seq)
+            self.running[replica.pool] += 1
+            chunks.append((seq, n))
+            budget -= n
+            free_kv -= n
+        return chunks
+
+    # -- finishing iterations ------------------------------------------------------------------
+    def _complete(self, replica: _Replica, t: float) -> None:
+        run = replica.run
+        assert run is not None
+        kind, t0 = run[0], run[1]
+        if kind == "mixed":
+            _, _, _, chunks, b = run
+            if b:
+                replica.it += 1
+                replica.context += b
+            tokens = 0
+            for seq, n in chunks:
+                seq.prefill_left -= n
+                seq.kv += n
+                replica.kv_prefill += n
+                tokens += n
+            # The KV cache at its fullest: before finished sequences let go.
+            self._log(replica, t0, t, b + len(chunks), tokens, b + sum(1 for seq, _ in chunks if not seq.prefill_left))
+            for seq, _ in chunks:
+                if seq.prefill_left == 0:
+                    self._prefilled(replica, seq, t)
+        else:
+            _, _, k, _, b, _ = run
+            replica.it += k
+            replica.context += b * k
+            self._log(replica, t0, t, b, 0.0, b * k)
+        self._finish_decodes(replica, t)
+
+    def _prefilled(self, replica: _Replica, seq: _Seq, t: float) -> None:
+        """A prefill completed at ``t``: it yields a token; the sequence decodes from now on."""
+        o, j = self.o, seq.j
+        replica.prefilling.remove(seq)
+        replica.kv_prefill -= seq.kv
+        seq.generated += 1
+        if math.isnan(o.first_token[j]):
+            o.first_token[j] = t - o.at_pool[j]
+        if seq.generated >= seq.out:
+            self._done(replica, seq, t)
+            return
+        seq.start_it, seq.context0 = replica.it, seq.prompt + seq.generated
+        replica.decoding[seq.j] = seq
+        replica.b += 1
+        replica.context += seq.context0
+        heappush(replica.finish, (replica.it + seq.out - seq.generated, seq.order, seq.j))
+
+    def _finish_decodes(self, replica: _Replica, t: float) -> None:
+        finish, decoding = replica.finish, replica.decoding
+        while finish and finish[0][0] <= replica.it:
+            entry = heappop(finish)
+            if not _current(decoding, entry):
+                continue  # preempted earlier (it may be decoding again, with a later entry)
+            seq = decoding.pop(entry[2])
+            replica.b -= 1
+            replica.context -= seq.context0 + (replica.it - seq.start_it)
+            self._done(replica, seq, t)
+
+    def _done(self, replica: _Replica, seq: _Seq, t: float) -> None:
+        o, j = self.o, seq.j
+        o.status[j] = _COMPLETED
+        o.service[j] = t - o.at_pool[j] - o.wait[j]
+        if seq.out > 1:
+            o.tpot[j] = (t - o.at_pool[j] - o.first_token[j]) / (seq.out - 1)
+        self.running[replica.pool] -= 1
+
+    def _log(self, replica: _Replica, start: float, end: float, seqs: int, prefill: float, output: float) -> None:
+        self.log_pool.append(replica.pool)
+        self.log_replica.append(replica.index)
+        self.log_start.append(start)
+        self.log_end.append(end)
+        self.log_seqs.append(seqs)
+        self.log_prefill.append(prefill)
+        self.log_output.append(output)
+        self.log_kv.append(replica.kv_used)
+
+    # -- capacity -----------------------------------------------------------------------------
+    def set_active(self, p: int, n: int, t: float) -> None:
+        """Pool ``p`` now has ``n`` active replicas (the first ``n``): the others finish their
+        batch but admit nothing, and their queued requests move to the active ones (with no
+        active replica they wait where they are)."""
+        self.active[p] = n
+        replicas = self.replicas[p]
+        if n == 0:
+            return
+        moved = [m for replica in replicas[n:] for m in replica.waiting]
+        for replica in replicas[n:]:
+            self.waiting[p] -= len(replica.waiting)
+            replica.waiting.clear()
+        for j, generated in sorted(moved, key=lambda m: (self.o.at_pool[m[0]], m[0])):
+            replica = min(replicas[:n], key=lambda r: (r.outstanding, r.index))
+            replica.waiting.append((j, generated))
+            self.waiting[p] += 1
+        for replica in replicas[:n]:
+            if replica.waiting:
+                self._poke(replica, t)
+
+    def fail(self, p: int, k: int) -> list[int]:
+        """Replica ``k`` of pool ``p`` failed: every request it held, running or waiting, is
+        returned (to retry or lose), oldest first. An empty replica takes its place; the
+        pool having already shrunk, the healthy replica made inactive moves into the failed
+        one's active slot and keeps serving its batch."""
+        replicas = self.replicas[p]
+        replica = replicas[k]
+        held = sorted(list(replica.decoding.values()) + replica.prefilling, key=lambda s: s.order)
+        victims = [s.j for s in held] + [j for j, _ in replica.waiting]
+        self.waiting[p] -= len(replica.waiting)
+        self.running[p] -= replica.running
+        fresh = _Replica(p, k)
+        replica.version += 1  # its pending boundary is void
+        replicas[k] = fresh
+        last = self.active[p]
+        if k < last < len(replicas):
+            replicas[k], replicas[last] = replicas[last], fresh
+            replicas[k].index, fresh.index = k, last
+        return victims
+
+    def queued(self) -> list[int]:
+        """Requests still waiting at any replica (never admitted)."""
+        return [j for replicas in self.replicas.values() for r in replicas for j, g in r.waiting if g == 0]
+
+    # -- results -------------------------------------------------------------------------------
+    def log(self) -> BatchLog:
+        as_np = np.frombuffer
+        pools = sorted(self.specs)
+        return BatchLog(pool=as_np(self.log_pool, dtype=np.int16), replica=as_np(self.log_replica, dtype=np.int32),
+                        start_s=as_np(self.log_start, dtype=np.float64), end_s=as_np(self.log_end, dtype=np.float64),
+                        seqs=as_np(self.log_seqs, dtype=np.int32),
+                        prefill_tokens=as_np(self.log_prefill, dtype=np.float64),
+                        output_tokens=as_np(self.log_output, dtype=np.float64),
+                        kv_tokens=as_np(self.log_kv, dtype=np.int64),
+                        pools=np.array(pools, dtype=np.int16),
+                        kv_capacity=np.array([self.specs[p].kv_capacity for p in pools], dtype=np.int64),
+                        preemptions=np.array([self.preemptions[p] for p in pools], dtype=np.int64))
