@@ -127,10 +127,14 @@ def _current(decoding: dict[int, _Seq], entry: tuple[int, int, int]) -> bool:
 
 
 class _Replica:
-    """One server: a waiting queue, the running batch, and the run of iterations in progress."""
+    """One server: a waiting queue, the running batch, and the run of iterations in progress.
+
+    The run in progress starts at ``t0``: either one iteration with prefill chunks
+    (``chunks``, with ``mb`` decodes alongside) or ``k`` decode iterations of ``b``
+    sequences whose context starts at ``c0`` (``terms``: their cost, see :func:`run_time_ms`)."""
 
     __slots__ = ("pool", "index", "waiting", "prefilling", "decoding", "finish", "it", "b", "context",
-                 "kv_prefill", "version", "busy", "run", "admitted")
+                 "kv_prefill", "version", "busy", "t0", "chunks", "mb", "k", "c0", "terms")
 
     def __init__(self, pool: int, index: int):
         self.pool, self.index = pool, index
@@ -144,33 +148,29 @@ class _Replica:
         self.kv_prefill = 0  # KV tokens held by sequences still prefilling
         self.version = 0
         self.busy = False
-        self.run: tuple | None = None  # the iterations in progress, see BatchingServers._plan
-        self.admitted = 0
-
-    @property
-    def outstanding(self) -> int:
-        return len(self.waiting) + len(self.prefilling) + self.b
+        self.t0 = 0.0
+        self.chunks: list[tuple[_Seq, int]] | None = None
+        self.mb = self.k = self.c0 = 0
+        self.terms: tuple[float, float, float, float, float] = (0.0, 0.0, 0.0, 0.0, 0.0)
 
     @property
     def running(self) -> int:
         return len(self.prefilling) + self.b
 
-    @property
-    def kv_used(self) -> int:
-        return self.context + self.kv_prefill
-
 
 class BatchingServers:
     """Every batching replica of a run, their event heap and the per-segment log.
 
-    ``pools`` maps a pool index to its :class:`ServingSpec` and replica count. The engine
-    owns the per-request outcome arrays and passes them in; this class writes wait,
-    service, status, first-token and time-per-token figures into them."""
+    ``specs`` maps a pool index to its :class:`ServingSpec`, ``replicas`` to its replica
+    count. The engine owns the per-request outcome arrays and passes them in; this class
+    writes wait, service, status, first-token and time-per-token figures into them."""
 
     def __init__(self, specs: dict[int, ServingSpec], replicas: dict[int, int], outcomes, in_tokens: list[int],
                  out_tokens: list[int], timeout: Callable[[int], float]):
         self.specs = specs
         self.replicas = {p: [_Replica(p, k) for k in range(n)] for p, n in replicas.items()}
+        # Requests each replica holds (waiting + running): the dispatcher's measure.
+        self.outstanding = {p: [0] * n for p, n in replicas.items()}
         self.active = dict(replicas)
         self.o = outcomes
         self.in_tokens, self.out_tokens, self.timeout = in_tokens, out_tokens, timeout
@@ -181,47 +181,46 @@ class BatchingServers:
         self.waiting = {p: 0 for p in specs}
         self.running = {p: 0 for p in specs}
         self._terms: dict[tuple[int, int], tuple[float, float, float, float, float]] = {}
-        # Per segment (one iteration, or a jump of identical ones): where, when, how full.
-        self.log_pool, self.log_replica = array("h"), array("i")
-        self.log_start, self.log_end = array("d"), array("d")
-        self.log_seqs, self.log_prefill, self.log_output, self.log_kv = array("i"), array("d"), array("d"), array("q")
+        # Per segment (one iteration, or a run of decode iterations): pool, replica, start,
+        # end, sequences, prefill tokens, output tokens, KV tokens at the end; flat.
+        self._segments = array("d")
 
     # -- requests arriving and leaving ------------------------------------------------------
     def arrive(self, j: int, p: int, t: float) -> None:
-        """Request ``j`` reaches pool ``p`` at ``t``: queue it at the least busy active replica."""
+        """Request ``j`` reaches pool ``p`` at ``t``: queue it at the active replica holding
+        the fewest requests (ties: the lowest index)."""
         spec = self.specs[p]
         if self.in_tokens[j] + self.out_tokens[j] > spec.kv_capacity:
             self.o.status[j] = _REJECTED  # could never fit: a server refuses it
             return
-        replicas = self.replicas[p][:max(self.active[p], 1)]
-        replica = min(replicas, key=lambda r: (r.outstanding, r.index))
+        counts = self.outstanding[p]
+        active = self.active[p] or 1
+        k = counts.index(min(counts[:active])) if active < len(counts) else counts.index(min(counts))
+        replica = self.replicas[p][k]
         replica.waiting.append((j, 0))
+        counts[k] += 1
         self.waiting[p] += 1
-        self._poke(replica, t)
-
-    def _poke(self, replica: _Replica, t: float) -> None:
-        """Something to admit: start an idle replica, or end its jump at the iteration in progress."""
         if not replica.busy:
             self._start(replica, t)
-            return
-        run = replica.run
-        spec = self.specs[replica.pool]
-        if run is None or run[0] != "decode" or replica.running >= spec.max_batch:
-            return
-        _, t0, k_total, terms, b, context0 = run
-        elapsed = (t - t0) * 1000.0
-        lo, hi = 0, k_total  # largest k with run_time(k) <= elapsed
+        elif replica.chunks is None and replica.k > 1 and replica.running < spec.max_batch:
+            self._cut(replica, t)
+
+    def _cut(self, replica: _Replica, t: float) -> None:
+        """End a run of decode iterations at the one in progress at ``t`` (so that a newly
+        waiting request is considered at the next boundary)."""
+        terms, b, c0, k_total = replica.terms, replica.b, replica.c0, replica.k
+        elapsed = (t - replica.t0) * 1000.0
+        lo, hi = 0, k_total  # the largest k whose iterations all ended by t
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            if run_time_ms(terms, b, context0, mid) <= elapsed:
+            if run_time_ms(terms, b, c0, mid) <= elapsed:
                 lo = mid
             else:
                 hi = mid - 1
-        k = min(lo + 1, k_total)
+        k = lo + 1
         if k < k_total:
-            end = t0 + run_time_ms(terms, b, context0, k) / 1000.0
-            replica.run = ("decode", t0, k, terms, b, context0)
-            self._schedule(replica, end)
+            replica.k = k
+            self._schedule(replica, replica.t0 + run_time_ms(terms, b, c0, k) / 1000.0)
 
     # -- the event loop's side ----------------------------------------------------------------
     def next_time(self) -> float:
@@ -231,7 +230,7 @@ class BatchingServers:
         """The earliest pending boundary: finish the iterations that end there, plan the next."""
         t, _, replica, version = heappop(self.events)
         if version != replica.version:
-            return  # superseded by a shorter jump
+            return  # superseded by a shorter run
         self._complete(replica, t)
         self._start(replica, t)
 
@@ -244,50 +243,47 @@ class BatchingServers:
     def _start(self, replica: _Replica, t: float) -> None:
         """At a boundary (or when idle): plan and schedule the next iteration(s), or go idle."""
         spec = self.specs[replica.pool]
-        self._make_room(replica, spec)
-        chunks = self._admit(replica, spec, t) if replica.index < self.active[replica.pool] else []
-        b = replica.b if spec.chunked_prefill or not chunks else 0
-        if not chunks and b == 0:
-            replica.busy, replica.run = False, None
-            return
-        replica.busy = True
-        it = spec.iteration
+        if replica.b and replica.context + replica.kv_prefill + replica.b > spec.kv_capacity:
+            self._make_room(replica, spec)
+        chunks: list[tuple[_Seq, int]] = []
+        if (replica.waiting or replica.prefilling) and replica.index < self.active[replica.pool]:
+            chunks = self._admit(replica, spec, t)
+        b = replica.b
+        replica.t0 = t
         if chunks:
-            tokens = sum(n for _, n in chunks)
-            pairs = sum(prefill_attention_pairs(n, seq.prompt + seq.generated - seq.prefill_left)
-                        for seq, n in chunks)
-            context = replica.context if b else 0
-            ms = it.iteration_ms(tokens, pairs, b, context)
-            replica.run = ("mixed", t, 1, chunks, b)
+            if not spec.chunked_prefill:
+                b = 0  # whole prompts: the decodes wait for this iteration
+            tokens = pairs = 0
+            for seq, n in chunks:
+                tokens += n
+                pairs += prefill_attention_pairs(n, seq.prompt + seq.generated - seq.prefill_left)
+            ms = spec.iteration.iteration_ms(tokens, pairs, b, replica.context if b else 0)
+            replica.busy, replica.chunks, replica.mb = True, chunks, b
             self._schedule(replica, t + ms / 1000.0)
             return
-        k = self._jump_length(replica, spec)
-        terms = self._decode_terms(spec, replica.pool, b)
-        ms = run_time_ms(terms, b, replica.context, k)
-        replica.run = ("decode", t, k, terms, b, replica.context)
-        self._schedule(replica, t + ms / 1000.0)
-
-    def _decode_terms(self, spec: ServingSpec, p: int, b: int) -> tuple[float, float, float, float, float]:
-        key = (p, b)
-        terms = self._terms.get(key)
+        if b == 0:
+            replica.busy, replica.chunks = False, None
+            return
+        k = self._run_length(replica, spec)
+        terms = self._terms.get((replica.pool, b))
         if terms is None:
-            terms = self._terms[key] = spec.iteration.decode_terms(b)
-        return terms
+            terms = self._terms[(replica.pool, b)] = spec.iteration.decode_terms(b)
+        replica.busy, replica.chunks, replica.k, replica.c0, replica.terms = True, None, k, replica.context, terms
+        self._schedule(replica, t + run_time_ms(terms, b, replica.context, k) / 1000.0)
 
-    def _jump_length(self, replica: _Replica, spec: ServingSpec) -> int:
+    def _run_length(self, replica: _Replica, spec: ServingSpec) -> int:
         """Decode iterations until a sequence finishes or the KV cache fills (>= 1)."""
         finish, decoding = replica.finish, replica.decoding
         while finish and not _current(decoding, finish[0]):
             heappop(finish)  # preempted meanwhile
         k = finish[0][0] - replica.it if finish else 1
-        room = (spec.kv_capacity - replica.kv_used) // replica.b
+        room = (spec.kv_capacity - replica.context - replica.kv_prefill) // replica.b
         return max(1, min(k, room))
 
     def _make_room(self, replica: _Replica, spec: ServingSpec) -> None:
         """Preempt the newest sequences until every decode has room for one more token."""
-        while replica.b and replica.kv_used + replica.b > spec.kv_capacity:
-            victims = list(replica.decoding.values()) + replica.prefilling
-            newest = max(victims, key=lambda s: s.order)
+        while replica.b and replica.context + replica.kv_prefill + replica.b > spec.kv_capacity:
+            newest = max([*replica.decoding.values(), *replica.prefilling], key=lambda s: s.order)
             self._preempt(replica, newest)
 
     def _preempt(self, replica: _Replica, seq: _Seq) -> None:
@@ -307,11 +303,11 @@ class BatchingServers:
 
     def _admit(self, replica: _Replica, spec: ServingSpec, t: float) -> list[tuple[_Seq, int]]:
         """Prefill chunks for the next iteration, ``[(sequence, tokens)]`` ([]: it only decodes)."""
-        o = self.o
-        budget = spec.max_batched_tokens - (replica.b if spec.chunked_prefill else 0)
-        free_kv = spec.kv_capacity - replica.kv_used - replica.b
+        o, chunked = self.o, spec.chunked_prefill
+        budget = spec.max_batched_tokens - (replica.b if chunked else 0)
+        free_kv = spec.kv_capacity - replica.context - replica.kv_prefill - replica.b
         chunks: list[tuple[_Seq, int]] = []
-        if spec.chunked_prefill:
+        if chunked:
             for seq in replica.prefilling:
                 n = min(seq.prefill_left, budget, free_kv)
                 if n <= 0:
@@ -319,25 +315,28 @@ class BatchingServers:
                 chunks.append((seq, n))
                 budget -= n
                 free_kv -= n
-        waiting = replica.waiting
-        while waiting and replica.running < spec.max_batch and budget > 0:
+        waiting, p = replica.waiting, replica.pool
+        running = len(replica.prefilling) + replica.b
+        while waiting and running < spec.max_batch and budget > 0:
             j, generated = waiting[0]
             need = self.in_tokens[j] + generated
-            n = min(need, budget) if spec.chunked_prefill else need
-            if n > free_kv or (not spec.chunked_prefill and chunks and n > budget):
+            n = min(need, budget) if chunked else need
+            if n > free_kv or (not chunked and chunks and n > budget):
                 break
             waiting.popleft()
-            self.waiting[replica.pool] -= 1
-            if generated == 0 and t - o.at_pool[j] > self.timeout(j):
-                o.wait[j] = t - o.at_pool[j]
-                o.status[j] = _TIMED_OUT
-                continue
+            self.waiting[p] -= 1
             if generated == 0:
+                if t - o.at_pool[j] > self.timeout(j):
+                    o.wait[j] = t - o.at_pool[j]
+                    o.status[j] = _TIMED_OUT
+                    self.outstanding[p][replica.index] -= 1
+                    continue
                 o.wait[j] = t - o.at_pool[j]
             self._order += 1
             seq = _Seq(j, self._order, self.in_tokens[j], self.out_tokens[j], generated)
             replica.prefilling.append(seq)
-            self.running[replica.pool] += 1
+            running += 1
+            self.running[p] += 1
             chunks.append((seq, n))
             budget -= n
             free_kv -= n
@@ -345,31 +344,36 @@ class BatchingServers:
 
     # -- finishing iterations ------------------------------------------------------------------
     def _complete(self, replica: _Replica, t: float) -> None:
-        run = replica.run
-        assert run is not None
-        kind, t0 = run[0], run[1]
-        if kind == "mixed":
-            _, _, _, chunks, b = run
+        chunks = replica.chunks
+        if chunks is not None:
+            b = replica.mb
             if b:
                 replica.it += 1
                 replica.context += b
-            tokens = 0
+            tokens = finished = 0
             for seq, n in chunks:
                 seq.prefill_left -= n
                 seq.kv += n
-                replica.kv_prefill += n
                 tokens += n
+                if not seq.prefill_left:
+                    finished += 1
+            replica.kv_prefill += tokens
             # The KV cache at its fullest: before finished sequences let go.
-            self._log(replica, t0, t, b + len(chunks), tokens, b + sum(1 for seq, _ in chunks if not seq.prefill_left))
-            for seq, _ in chunks:
-                if seq.prefill_left == 0:
-                    self._prefilled(replica, seq, t)
+            self._segments.extend((replica.pool, replica.index, replica.t0, t, b + len(chunks), tokens,
+                                   b + finished, replica.context + replica.kv_prefill))
+            if finished:
+                for seq, _ in chunks:
+                    if not seq.prefill_left:
+                        self._prefilled(replica, seq, t)
         else:
-            _, _, k, _, b, _ = run
+            b, k = replica.b, replica.k
             replica.it += k
             replica.context += b * k
-            self._log(replica, t0, t, b, 0.0, b * k)
-        self._finish_decodes(replica, t)
+            self._segments.extend((replica.pool, replica.index, replica.t0, t, b, 0.0, b * k,
+                                   replica.context + replica.kv_prefill))
+        finish = replica.finish
+        if finish and finish[0][0] <= replica.it:
+            self._finish_decodes(replica, t)
 
     def _prefilled(self, replica: _Replica, seq: _Seq, t: float) -> None:
         """A prefill completed at ``t``: it yields a token; the sequence decodes from now on."""
@@ -377,16 +381,16 @@ class BatchingServers:
         replica.prefilling.remove(seq)
         replica.kv_prefill -= seq.kv
         seq.generated += 1
-        if math.isnan(o.first_token[j]):
+        if o.first_token[j] != o.first_token[j]:  # NaN: the first token of this request
             o.first_token[j] = t - o.at_pool[j]
         if seq.generated >= seq.out:
             self._done(replica, seq, t)
             return
         seq.start_it, seq.context0 = replica.it, seq.prompt + seq.generated
-        replica.decoding[seq.j] = seq
+        replica.decoding[j] = seq
         replica.b += 1
         replica.context += seq.context0
-        heappush(replica.finish, (replica.it + seq.out - seq.generated, seq.order, seq.j))
+        heappush(replica.finish, (replica.it + seq.out - seq.generated, seq.order, j))
 
     def _finish_decodes(self, replica: _Replica, t: float) -> None:
         finish, decoding = replica.finish, replica.decoding
@@ -406,16 +410,7 @@ class BatchingServers:
         if seq.out > 1:
             o.tpot[j] = (t - o.at_pool[j] - o.first_token[j]) / (seq.out - 1)
         self.running[replica.pool] -= 1
-
-    def _log(self, replica: _Replica, start: float, end: float, seqs: int, prefill: float, output: float) -> None:
-        self.log_pool.append(replica.pool)
-        self.log_replica.append(replica.index)
-        self.log_start.append(start)
-        self.log_end.append(end)
-        self.log_seqs.append(seqs)
-        self.log_prefill.append(prefill)
-        self.log_output.append(output)
-        self.log_kv.append(replica.kv_used)
+        self.outstanding[replica.pool][replica.index] -= 1
 
     # -- capacity -----------------------------------------------------------------------------
     def set_active(self, p: int, n: int, t: float) -> None:
@@ -423,39 +418,44 @@ class BatchingServers:
         batch but admit nothing, and their queued requests move to the active ones (with no
         active replica they wait where they are)."""
         self.active[p] = n
-        replicas = self.replicas[p]
+        replicas, counts = self.replicas[p], self.outstanding[p]
         if n == 0:
             return
         moved = [m for replica in replicas[n:] for m in replica.waiting]
         for replica in replicas[n:]:
             self.waiting[p] -= len(replica.waiting)
+            counts[replica.index] -= len(replica.waiting)
             replica.waiting.clear()
         for j, generated in sorted(moved, key=lambda m: (self.o.at_pool[m[0]], m[0])):
-            replica = min(replicas[:n], key=lambda r: (r.outstanding, r.index))
-            replica.waiting.append((j, generated))
+            k = counts.index(min(counts[:n]))
+            replicas[k].waiting.append((j, generated))
+            counts[k] += 1
             self.waiting[p] += 1
         for replica in replicas[:n]:
-            if replica.waiting:
-                self._poke(replica, t)
+            if replica.waiting and not replica.busy:
+                self._start(replica, t)
+            elif replica.waiting and replica.chunks is None and replica.k > 1:
+                self._cut(replica, t)
 
     def fail(self, p: int, k: int) -> list[int]:
         """Replica ``k`` of pool ``p`` failed: every request it held, running or waiting, is
         returned (to retry or lose), oldest first. An empty replica takes its place; the
         pool having already shrunk, the healthy replica made inactive moves into the failed
         one's active slot and keeps serving its batch."""
-        replicas = self.replicas[p]
+        replicas, counts = self.replicas[p], self.outstanding[p]
         replica = replicas[k]
-        held = sorted(list(replica.decoding.values()) + replica.prefilling, key=lambda s: s.order)
+        held = sorted([*replica.decoding.values(), *replica.prefilling], key=lambda s: s.order)
         victims = [s.j for s in held] + [j for j, _ in replica.waiting]
         self.waiting[p] -= len(replica.waiting)
         self.running[p] -= replica.running
         fresh = _Replica(p, k)
         replica.version += 1  # its pending boundary is void
-        replicas[k] = fresh
+        replicas[k], counts[k] = fresh, 0
         last = self.active[p]
         if k < last < len(replicas):
             replicas[k], replicas[last] = replicas[last], fresh
             replicas[k].index, fresh.index = k, last
+            counts[k], counts[last] = counts[last], 0
         return victims
 
     def queued(self) -> list[int]:
@@ -464,14 +464,11 @@ class BatchingServers:
 
     # -- results -------------------------------------------------------------------------------
     def log(self) -> BatchLog:
-        as_np = np.frombuffer
+        seg = np.frombuffer(self._segments, dtype=np.float64).reshape(-1, 8)
         pools = sorted(self.specs)
-        return BatchLog(pool=as_np(self.log_pool, dtype=np.int16), replica=as_np(self.log_replica, dtype=np.int32),
-                        start_s=as_np(self.log_start, dtype=np.float64), end_s=as_np(self.log_end, dtype=np.float64),
-                        seqs=as_np(self.log_seqs, dtype=np.int32),
-                        prefill_tokens=as_np(self.log_prefill, dtype=np.float64),
-                        output_tokens=as_np(self.log_output, dtype=np.float64),
-                        kv_tokens=as_np(self.log_kv, dtype=np.int64),
-                        pools=np.array(pools, dtype=np.int16),
+        return BatchLog(pool=seg[:, 0].astype(np.int16), replica=seg[:, 1].astype(np.int32),
+                        start_s=seg[:, 2].copy(), end_s=seg[:, 3].copy(), seqs=seg[:, 4].astype(np.int32),
+                        prefill_tokens=seg[:, 5].copy(), output_tokens=seg[:, 6].copy(),
+                        kv_tokens=seg[:, 7].astype(np.int64), pools=np.array(pools, dtype=np.int16),
                         kv_capacity=np.array([self.specs[p].kv_capacity for p in pools], dtype=np.int64),
                         preemptions=np.array([self.preemptions[p] for p in pools], dtype=np.int64))

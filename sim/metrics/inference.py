@@ -18,13 +18,14 @@ Public: ``InferenceLayout``, ``InferenceObserver``, ``inference_summary``,
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
 
+from sim.metrics.serving import batch_columns, pool_summary
 from sim.metrics.signals import bucket_edges
-from sim.records import RequestLog, RequestStatus
+from sim.records import BatchLog, RequestLog, RequestStatus
 from sim.scenario.model import Scenario
 from sim.world import World
 
@@ -36,7 +37,8 @@ LATENCY_CDF_COLUMNS = ("origin", "quantile", "latency_ms")
 _DROPPED = (RequestStatus.REJECTED, RequestStatus.TIMED_OUT, RequestStatus.FAILED)
 _CDF_QUANTILES = np.round(np.concatenate((np.linspace(0, 0.99, 100), np.linspace(0.991, 1.0, 10))), 6)
 INFERENCE_COLUMNS = ("arrivals", "completions", "dropped", "queue_len", "busy_slots",
-                     "latency_p50_ms", "latency_p99_ms")
+                     "latency_p50_ms", "latency_p99_ms", "ttft_p50_ms", "ttft_p99_ms", "tpot_mean_ms",
+                     "batch_size", "kv_fraction")
 
 
 @dataclass(frozen=True)
@@ -48,32 +50,56 @@ class InferenceLayout:
     pool_slots: np.ndarray         # total slots per pool
     pool_gpus_per_slot: np.ndarray  # gpus_per_replica / slots_per_replica
     workloads: tuple[str, ...]
-    slo_ms: tuple[float | None, ...]
+    slo_ms: tuple[float | None, ...]  # end-to-end objective per workload
+    slo_ttft_ms: tuple[float | None, ...] = ()
+    slo_tpot_ms: tuple[float | None, ...] = ()
+    pool_keys: tuple[str, ...] = ()  # "region.pool"
+    batching: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # per pool
+    pool_gpus_per_replica: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    pool_replicas: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @classmethod
     def of(cls, scenario: Scenario, world: World) -> InferenceLayout:
         names = world.topology.names
         pools = world.pools
+        batching = np.array([p.serving is not None for p in pools], dtype=bool)
+        # A batching replica's GPUs are busy while it iterates (from the batch log), not
+        # per request; its "slots" are its max_batch sequences.
+        slots = [p.replicas * (p.serving.max_batch if p.serving else p.slots_per_replica) for p in pools]
+        per_slot = [0.0 if p.serving else p.gpus_per_replica / p.slots_per_replica for p in pools]
+        wls = scenario.inference
         return cls(regions=tuple(names),
                    pool_region=np.array([names.index(p.region) for p in pools], dtype=np.int64),
-                   pool_slots=np.array([p.replicas * p.slots_per_replica for p in pools], dtype=np.int64),
-                   pool_gpus_per_slot=np.array([p.gpus_per_replica / p.slots_per_replica for p in pools]),
-                   workloads=tuple(w.name for w in scenario.inference),
-                   slo_ms=tuple(w.slo_ms for w in scenario.inference))
+                   pool_slots=np.array(slots, dtype=np.int64), pool_gpus_per_slot=np.array(per_slot),
+                   workloads=tuple(w.name for w in wls), slo_ms=tuple(w.e2e_slo_ms for w in wls),
+                   slo_ttft_ms=tuple(w.slo.ttft_ms for w in wls), slo_tpot_ms=tuple(w.slo.tpot_ms for w in wls),
+                   pool_keys=tuple(f"{p.region}.{p.name}" for p in pools), batching=batching,
+                   pool_gpus_per_replica=np.array([float(p.gpus_per_replica) for p in pools]),
+                   pool_replicas=np.array([p.replicas for p in pools], dtype=np.int64))
+
+    def limits(self) -> np.ndarray:
+        """Per workload, the (TTFT, TPOT, end-to-end) objectives in ms, NaN where unset."""
+        n = len(self.workloads)
+        cols = [self.slo_ttft_ms or (None,) * n, self.slo_tpot_ms or (None,) * n, self.slo_ms]
+        return np.array([[np.nan if v is None else v for v in col] for col in cols], dtype=float).T.reshape(n, 3)
 
 
 class InferenceObserver:
-    """Keeps the request log; computes the ``inference`` section, the request columns of
-    the time series and ``latency_cdf.csv`` from it."""
+    """Keeps the request log (and the batching replicas' log); computes the ``inference``
+    section, the request columns of the time series and ``latency_cdf.csv`` from them."""
 
-    subscribes = (RequestLog,)
+    subscribes = (RequestLog, BatchLog)
 
     def __init__(self, layout: InferenceLayout, warmup_s: float):
         self.layout, self.warmup_s = layout, warmup_s
         self.log: RequestLog | None = None
+        self.batches: BatchLog | None = None
 
-    def __call__(self, record: RequestLog) -> None:
-        self.log = record
+    def __call__(self, record: RequestLog | BatchLog) -> None:
+        if isinstance(record, BatchLog):
+            self.batches = record
+        else:
+            self.log = record
 
     def _require(self) -> RequestLog:
         if self.log is None:
@@ -81,14 +107,29 @@ class InferenceObserver:
         return self.log
 
     def summary(self, end_s: float) -> dict[str, Any]:
-        return inference_summary(self._require(), self.layout, self.warmup_s, end_s)
+        summary = inference_summary(self._require(), self.layout, self.warmup_s, end_s)
+        if self.batches is not None:
+            summary["by_pool"] = pool_summary(self.batches, self.layout, self.warmup_s, end_s)
+        return summary
 
     def columns(self, end_s: float, bucket_s: float) -> dict[str, dict[str, np.ndarray]]:
-        return inference_timeseries(self._require(), self.layout, end_s, bucket_s)
+        columns = inference_timeseries(self._require(), self.layout, end_s, bucket_s)
+        edges = bucket_edges(0.0, end_s, bucket_s)
+        batching = batch_columns(self.batches, self.layout, edges)
+        for region, cols in columns.items():
+            extra = batching[region]
+            cols["busy_gpus"] = cols["busy_gpus"] + extra.pop("busy_gpus")
+            cols.update(extra)
+        return columns
 
     def busy_gpus(self, end_s: float) -> dict[str, float]:
         """Time-average GPUs serving requests per region over [warm-up, end)."""
-        return busy_gpu_means(self._require(), self.layout, self.warmup_s, end_s)
+        busy = busy_gpu_means(self._require(), self.layout, self.warmup_s, end_s)
+        if self.batches is None:
+            return busy
+        edges = np.array([self.warmup_s, end_s])
+        extra = batch_columns(self.batches, self.layout, edges)
+        return {r: busy[r] + float(extra[r]["busy_gpus"][0]) for r in busy}
 
     def latency_cdf(self) -> list[dict[str, Any]]:
         return latency_cdf_rows(self._require(), self.layout, self.warmup_s)
@@ -131,24 +172,48 @@ def _mask_stats(log: RequestLog, mask: np.ndarray, layout: InferenceLayout, warm
     dropped = np.isin(status, _DROPPED)
     measured = log.t_s[mask] >= warmup_s
     latency = log.latency_ms[mask]
-    result = {
+    ttft = log.ttft_ms[mask]
+    tpot = log.tpot_s[mask] * 1000.0
+    counted = done & measured
+    return {
         "arrived": int(mask.sum()), "completed": int(done.sum()), "dropped": int(dropped.sum()),
         "in_flight": int((status == RequestStatus.IN_FLIGHT).sum()),
-        "latency_ms": latency_stats(latency[done & measured]),
-        "wait_ms": latency_stats(log.wait_s[mask][done & measured] * 1000.0),
-        "slo_attainment": _slo(latency, log.workload[mask], done, dropped, measured, layout.slo_ms),
+        "latency_ms": latency_stats(latency[counted]),
+        "wait_ms": latency_stats(log.wait_s[mask][counted] * 1000.0),
+        "ttft_ms": latency_stats(ttft[counted & ~np.isnan(ttft)]),
+        "tpot_ms": latency_stats(tpot[counted & ~np.isnan(tpot)]),
+        "slo_attainment": _slo(_meets(latency, ttft, tpot, log.workload[mask], layout), log.workload[mask],
+                               done, dropped, measured, layout),
     }
-    return result
 
 
-def _slo(latency, workload, done, dropped, measured, slo_ms) -> float | None:
-    limits = np.array([np.nan if s is None else s for s in slo_ms], dtype=float)
-    limit = limits[workload] if len(workload) else np.zeros(0)
-    counted = measured & ~np.isnan(limit) & (done | dropped)
+def _meets(latency: np.ndarray, ttft: np.ndarray, tpot: np.ndarray, workload: np.ndarray,
+           layout: InferenceLayout) -> np.ndarray:
+    """Whether each request met every objective its workload sets (a figure it does not
+    have, such as the TPOT of a one-token answer, cannot miss)."""
+    limits = layout.limits()[workload] if len(workload) else np.zeros((0, 3))
+    met = np.ones(len(workload), dtype=bool)
+    for k, value in enumerate((ttft, tpot, latency)):
+        limit = limits[:, k]
+        met &= np.isnan(limit) | np.isnan(value) | (value <= np.nan_to_num(limit, nan=np.inf))
+    return met
+
+
+def _slo(met, workload, done, dropped, measured, layout: InferenceLayout) -> float | None:
+    """Completed within every objective over completed + dropped, for workloads with one."""
+    has = ~np.isnan(layout.limits()).all(axis=1)
+    counted = measured & has[workload] & (done | dropped) if len(workload) else np.zeros(0, dtype=bool)
     if not counted.any():
         return None
-    met = counted & done & (latency <= np.nan_to_num(limit, nan=np.inf))
-    return float(met.sum() / counted.sum())
+    return float((counted & done & met).sum() / counted.sum())
+
+
+def goodput_rps(log: RequestLog, layout: InferenceLayout, warmup_s: float, end_s: float) -> float:
+    """Completed requests per second (arrived in [warm-up, end)) that met every objective
+    their workload sets (all completed requests when it sets none)."""
+    done = (log.status == RequestStatus.COMPLETED) & (log.t_s >= warmup_s)
+    met = _meets(log.latency_ms, log.ttft_ms, log.tpot_s * 1000.0, log.workload, layout)
+    return float((done & met).sum() / (end_s - warmup_s)) if end_s > warmup_s else 0.0
 
 
 def inference_summary(log: RequestLog, layout: InferenceLayout, warmup_s: float, end_s: float) -> dict[str, Any]:
@@ -158,6 +223,7 @@ def inference_summary(log: RequestLog, layout: InferenceLayout, warmup_s: float,
     summary["rejected"] = int((log.status == RequestStatus.REJECTED).sum())
     summary["timed_out"] = int((log.status == RequestStatus.TIMED_OUT).sum())
     summary["failed"] = int((log.status == RequestStatus.FAILED).sum())
+    summary["goodput_rps"] = goodput_rps(log, layout, warmup_s, end_s)
     summary["by_origin"] = {name: _mask_stats(log, log.origin == i, layout, warmup_s)
                             for i, name in enumerate(layout.regions) if (log.origin == i).any()}
     region_of = np.where(log.pool >= 0, layout.pool_region[np.maximum(log.pool, 0)], -1)
@@ -177,6 +243,7 @@ def inference_timeseries(log: RequestLog, layout: InferenceLayout, end_s: float,
     pool = np.maximum(log.pool, 0)
     region_of = np.where(log.pool >= 0, layout.pool_region[pool], -1)
     latency = log.latency_ms
+    ttft, tpot = log.ttft_ms, log.tpot_s * 1000.0
     completed = log.status == RequestStatus.COMPLETED
     dropped = np.isin(log.status, _DROPPED)
     drop_time = np.where(log.status == RequestStatus.TIMED_OUT, queued_until, log.t_s)
@@ -198,8 +265,19 @@ def inference_timeseries(log: RequestLog, layout: InferenceLayout, end_s: float,
             "busy_gpus": busy_gpu_time,
             "latency_p50_ms": _bucket_percentile(latency[mine & completed], done_bucket, len(edges) - 1, 50),
             "latency_p99_ms": _bucket_percentile(latency[mine & completed], done_bucket, len(edges) - 1, 99),
+            "ttft_p50_ms": _bucket_percentile(ttft[mine & completed], done_bucket, len(edges) - 1, 50),
+            "ttft_p99_ms": _bucket_percentile(ttft[mine & completed], done_bucket, len(edges) - 1, 99),
+            "tpot_mean_ms": _bucket_mean(tpot[mine & completed], done_bucket, len(edges) - 1),
         }
     return result
+
+
+def _bucket_mean(values, buckets, n_buckets) -> np.ndarray:
+    """Mean of the finite values per bucket (NaN where none)."""
+    ok = ~np.isnan(values)
+    total = np.bincount(buckets[ok], weights=values[ok], minlength=n_buckets)[:n_buckets]
+    count = np.bincount(buckets[ok], minlength=n_buckets)[:n_buckets]
+    return np.divide(total, count, out=np.full(n_buckets, np.nan), where=count > 0)
 
 
 def _weighted_cumulative(starts, ends, weights, points):
@@ -213,6 +291,8 @@ def _weighted_cumulative(starts, ends, weights, points):
 
 def _bucket_percentile(values, buckets, n_buckets, q) -> np.ndarray:
     out = np.full(n_buckets, np.nan)
+    finite = ~np.isnan(values)
+    values, buckets = values[finite], buckets[finite]
     if values.size == 0:
         return out
     order = np.argsort(buckets, kind="stable")
