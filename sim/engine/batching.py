@@ -184,6 +184,10 @@ class BatchingServers:
         # Per segment (one iteration, or a run of decode iterations): pool, replica, start,
         # end, sequences, prefill tokens, output tokens, KV tokens at the end; flat.
         self._segments = array("d")
+        # Idle replicas that received work at ``kick_t``: they start once every request
+        # arriving at that instant has been queued (simultaneous arrivals share a batch).
+        self.kicked: list[_Replica] = []
+        self.kick_t = -math.inf
 
     # -- requests arriving and leaving ------------------------------------------------------
     def arrive(self, j: int, p: int, t: float) -> None:
@@ -201,9 +205,21 @@ class BatchingServers:
         counts[k] += 1
         self.waiting[p] += 1
         if not replica.busy:
-            self._start(replica, t)
+            self._kick(replica, t)
         elif replica.chunks is None and replica.k > 1 and replica.running < spec.max_batch:
             self._cut(replica, t)
+
+    def _kick(self, replica: _Replica, t: float) -> None:
+        replica.busy = True  # reserved: it starts when the instant is over
+        self.kicked.append(replica)
+        self.kick_t = t
+
+    def flush(self) -> None:
+        """Start the replicas kicked at ``kick_t`` (called once that instant is over)."""
+        kicked = self.kicked[:]
+        self.kicked.clear()  # the engine's loop holds this list
+        for replica in kicked:
+            self._start(replica, self.kick_t)
 
     def _cut(self, replica: _Replica, t: float) -> None:
         """End a run of decode iterations at the one in progress at ``t`` (so that a newly
@@ -433,7 +449,7 @@ class BatchingServers:
             self.waiting[p] += 1
         for replica in replicas[:n]:
             if replica.waiting and not replica.busy:
-                self._start(replica, t)
+                self._kick(replica, t)
             elif replica.waiting and replica.chunks is None and replica.k > 1:
                 self._cut(replica, t)
 

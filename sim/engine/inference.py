@@ -393,6 +393,7 @@ class InferenceEngine:
         batch_events: list = servers.events if servers is not None else []
         batch_fire = servers.fire if servers is not None else None
         batch_arrive = servers.arrive if servers is not None else None
+        kicked: list = servers.kicked if servers is not None else []
         batching = [servers is not None and p in servers.specs for p in range(len(self.pools))]
         i, travelled, completed, boundaries = self._next, 0, 0, 0
         t_sim = peek()
@@ -407,6 +408,9 @@ class InferenceEngine:
                 t, kind = batch_events[0][0], 3
             if done and done[0][0] <= t:
                 t, kind = done[0][0], 0
+            if kicked and min(t, t_sim) > servers.kick_t:
+                servers.flush()  # the instant of their arrivals is over: idle replicas start
+                continue
             if t_sim <= t:
                 if t_sim >= until:
                     break
