@@ -133,11 +133,13 @@ class _Replica:
     (``chunks``, with ``mb`` decodes alongside) or ``k`` decode iterations of ``b``
     sequences whose context starts at ``c0`` (``terms``: their cost, see :func:`run_time_ms`)."""
 
-    __slots__ = ("pool", "index", "waiting", "prefilling", "decoding", "finish", "it", "b", "context",
-                 "kv_prefill", "version", "busy", "t0", "chunks", "mb", "k", "c0", "terms")
+    __slots__ = ("pool", "index", "spec", "admits", "costs", "waiting", "prefilling", "decoding", "finish", "it",
+                 "b", "context", "kv_prefill", "version", "busy", "t0", "chunks", "mb", "k", "c0", "terms")
 
-    def __init__(self, pool: int, index: int):
-        self.pool, self.index = pool, index
+    def __init__(self, pool: int, index: int, spec: ServingSpec, costs: dict):
+        self.pool, self.index, self.spec = pool, index, spec
+        self.admits = True  # one of the pool's active replicas
+        self.costs = costs  # the pool's decode terms by batch size (shared)
         self.waiting: deque[tuple[int, int]] = deque()  # (request, tokens generated before: recompute)
         self.prefilling: list[_Seq] = []  # in admission order
         self.decoding: dict[int, _Seq] = {}
@@ -168,7 +170,8 @@ class BatchingServers:
     def __init__(self, specs: dict[int, ServingSpec], replicas: dict[int, int], outcomes, in_tokens: list[int],
                  out_tokens: list[int], timeout: Callable[[int], float]):
         self.specs = specs
-        self.replicas = {p: [_Replica(p, k) for k in range(n)] for p, n in replicas.items()}
+        self._costs: dict[int, dict[int, tuple[float, float, float, float, float]]] = {p: {} for p in specs}
+        self.replicas = {p: [_Replica(p, k, specs[p], self._costs[p]) for k in range(n)] for p, n in replicas.items()}
         # Requests each replica holds (waiting + running): the dispatcher's measure.
         self.outstanding = {p: [0] * n for p, n in replicas.items()}
         self.active = dict(replicas)
@@ -180,7 +183,6 @@ class BatchingServers:
         self.preemptions = {p: 0 for p in specs}
         self.waiting = {p: 0 for p in specs}
         self.running = {p: 0 for p in specs}
-        self._terms: dict[tuple[int, int], tuple[float, float, float, float, float]] = {}
         # Per segment (one iteration, or a run of decode iterations): pool, replica, start,
         # end, sequences, prefill tokens, output tokens, KV tokens at the end; flat.
         self._segments = array("d")
@@ -193,14 +195,15 @@ class BatchingServers:
     def arrive(self, j: int, p: int, t: float) -> None:
         """Request ``j`` reaches pool ``p`` at ``t``: queue it at the active replica holding
         the fewest requests (ties: the lowest index)."""
-        spec = self.specs[p]
+        replicas = self.replicas[p]
+        spec = replicas[0].spec
         if self.in_tokens[j] + self.out_tokens[j] > spec.kv_capacity:
             self.o.status[j] = _REJECTED  # could never fit: a server refuses it
             return
         counts = self.outstanding[p]
         active = self.active[p] or 1
         k = counts.index(min(counts[:active])) if active < len(counts) else counts.index(min(counts))
-        replica = self.replicas[p][k]
+        replica = replicas[k]
         replica.waiting.append((j, 0))
         counts[k] += 1
         self.waiting[p] += 1
@@ -258,11 +261,11 @@ class BatchingServers:
     # -- planning an iteration ----------------------------------------------------------------
     def _start(self, replica: _Replica, t: float) -> None:
         """At a boundary (or when idle): plan and schedule the next iteration(s), or go idle."""
-        spec = self.specs[replica.pool]
+        spec = replica.spec
         if replica.b and replica.context + replica.kv_prefill + replica.b > spec.kv_capacity:
             self._make_room(replica, spec)
         chunks: list[tuple[_Seq, int]] = []
-        if (replica.waiting or replica.prefilling) and replica.index < self.active[replica.pool]:
+        if (replica.waiting or replica.prefilling) and replica.admits:
             chunks = self._admit(replica, spec, t)
         b = replica.b
         replica.t0 = t
@@ -280,21 +283,24 @@ class BatchingServers:
         if b == 0:
             replica.busy, replica.chunks = False, None
             return
-        k = self._run_length(replica, spec)
-        terms = self._terms.get((replica.pool, b))
-        if terms is None:
-            terms = self._terms[(replica.pool, b)] = spec.iteration.decode_terms(b)
-        replica.busy, replica.chunks, replica.k, replica.c0, replica.terms = True, None, k, replica.context, terms
-        self._schedule(replica, t + run_time_ms(terms, b, replica.context, k) / 1000.0)
-
-    def _run_length(self, replica: _Replica, spec: ServingSpec) -> int:
-        """Decode iterations until a sequence finishes or the KV cache fills (>= 1)."""
+        # Decode iterations until a sequence finishes or the KV cache fills (>= 1).
         finish, decoding = replica.finish, replica.decoding
         while finish and not _current(decoding, finish[0]):
             heappop(finish)  # preempted meanwhile
+        context = replica.context
         k = finish[0][0] - replica.it if finish else 1
-        room = (spec.kv_capacity - replica.context - replica.kv_prefill) // replica.b
-        return max(1, min(k, room))
+        room = (spec.kv_capacity - context - replica.kv_prefill) // b
+        if room < k:
+            k = room
+        if k < 1:
+            k = 1
+        terms = replica.costs.get(b)
+        if terms is None:
+            terms = replica.costs[b] = spec.iteration.decode_terms(b)
+        replica.busy, replica.chunks, replica.k, replica.c0, replica.terms = True, None, k, context, terms
+        replica.version += 1
+        self._seq += 1
+        heappush(self.events, (t + run_time_ms(terms, b, context, k) / 1000.0, self._seq, replica, replica.version))
 
     def _make_room(self, replica: _Replica, spec: ServingSpec) -> None:
         """Preempt the newest sequences until every decode has room for one more token."""
@@ -435,6 +441,8 @@ class BatchingServers:
         active replica they wait where they are)."""
         self.active[p] = n
         replicas, counts = self.replicas[p], self.outstanding[p]
+        for replica in replicas:
+            replica.admits = replica.index < n
         if n == 0:
             return
         moved = [m for replica in replicas[n:] for m in replica.waiting]
@@ -464,7 +472,7 @@ class BatchingServers:
         victims = [s.j for s in held] + [j for j, _ in replica.waiting]
         self.waiting[p] -= len(replica.waiting)
         self.running[p] -= replica.running
-        fresh = _Replica(p, k)
+        fresh = _Replica(p, k, replica.spec, replica.costs)
         replica.version += 1  # its pending boundary is void
         replicas[k], counts[k] = fresh, 0
         last = self.active[p]
@@ -472,6 +480,8 @@ class BatchingServers:
             replicas[k], replicas[last] = replicas[last], fresh
             replicas[k].index, fresh.index = k, last
             counts[k], counts[last] = counts[last], 0
+        for r in replicas:
+            r.admits = r.index < last
         return victims
 
     def queued(self) -> list[int]:
