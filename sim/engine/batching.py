@@ -134,7 +134,7 @@ class _Replica:
     sequences whose context starts at ``c0`` (``terms``: their cost, see :func:`run_time_ms`)."""
 
     __slots__ = ("pool", "index", "spec", "admits", "costs", "waiting", "prefilling", "decoding", "finish", "it",
-                 "b", "context", "kv_prefill", "version", "busy", "t0", "chunks", "mb", "k", "c0", "terms")
+                 "b", "context", "kv_prefill", "version", "busy", "t0", "chunks", "mb", "k", "c0", "terms", "run_ms")
 
     def __init__(self, pool: int, index: int, spec: ServingSpec, costs: dict):
         self.pool, self.index, self.spec = pool, index, spec
@@ -153,6 +153,7 @@ class _Replica:
         self.t0 = 0.0
         self.chunks: list[tuple[_Seq, int]] | None = None
         self.mb = self.k = self.c0 = 0
+        self.run_ms = 0.0
         self.terms: tuple[float, float, float, float, float] = (0.0, 0.0, 0.0, 0.0, 0.0)
 
     @property
@@ -229,14 +230,14 @@ class BatchingServers:
         waiting request is considered at the next boundary)."""
         terms, b, c0, k_total = replica.terms, replica.b, replica.c0, replica.k
         elapsed = (t - replica.t0) * 1000.0
-        lo, hi = 0, k_total  # the largest k whose iterations all ended by t
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if run_time_ms(terms, b, c0, mid) <= elapsed:
-                lo = mid
-            else:
-                hi = mid - 1
-        k = lo + 1
+        # Iteration times grow along the run: the mean one gives a first guess, then step
+        # to the largest k whose iterations all ended by t.
+        k = min(int(elapsed * k_total / replica.run_ms), k_total) if replica.run_ms > 0 else 0
+        while k > 0 and run_time_ms(terms, b, c0, k) > elapsed:
+            k -= 1
+        while k < k_total and run_time_ms(terms, b, c0, k + 1) <= elapsed:
+            k += 1
+        k += 1  # the iteration in progress
         if k < k_total:
             replica.k = k
             self._schedule(replica, replica.t0 + run_time_ms(terms, b, c0, k) / 1000.0)
@@ -297,10 +298,12 @@ class BatchingServers:
         terms = replica.costs.get(b)
         if terms is None:
             terms = replica.costs[b] = spec.iteration.decode_terms(b)
-        replica.busy, replica.chunks, replica.k, replica.c0, replica.terms = True, None, k, context, terms
+        ms = run_time_ms(terms, b, context, k)
+        replica.busy, replica.chunks, replica.k, replica.c0, replica.terms, replica.run_ms = \
+            True, None, k, context, terms, ms
         replica.version += 1
         self._seq += 1
-        heappush(self.events, (t + run_time_ms(terms, b, context, k) / 1000.0, self._seq, replica, replica.version))
+        heappush(self.events, (t + ms / 1000.0, self._seq, replica, replica.version))
 
     def _make_room(self, replica: _Replica, spec: ServingSpec) -> None:
         """Preempt the newest sequences until every decode has room for one more token."""
