@@ -28,9 +28,22 @@ from sim.engine import SimulationResult, simulate
 from sim.engine.consistency import rollout_regions
 from sim.errors import PolicyError, Problem, ScenarioError
 from sim.fileio import write_csv_atomic, write_json_atomic, write_requests, write_text_atomic
-from sim.metrics import (INFERENCE_COLUMNS, LATENCY_CDF_COLUMNS, TIMESERIES_COLUMNS, CapacityObserver,
-                         ConsistencyObserver, FailuresObserver, InferenceLayout, InferenceObserver, NetworkObserver,
-                         TrainingObserver, bucket_edges, energy_summary, timeseries_rows, with_request_busy)
+from sim.metrics import (
+    INFERENCE_COLUMNS,
+    LATENCY_CDF_COLUMNS,
+    TIMESERIES_COLUMNS,
+    CapacityObserver,
+    ConsistencyObserver,
+    FailuresObserver,
+    InferenceLayout,
+    InferenceObserver,
+    NetworkObserver,
+    TrainingObserver,
+    bucket_edges,
+    energy_summary,
+    timeseries_rows,
+    with_request_busy,
+)
 from sim.policies import create
 from sim.scenario import LoadedScenario
 from sim.scenario.kinds import policy_specs

@@ -14,7 +14,7 @@ SCENARIOS = ROOT / "scenarios"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT))
 
-import simulate  # noqa: E402
+import simulate
 
 
 @dataclass

@@ -14,8 +14,15 @@ import pytest
 
 import simulate
 from sim.scenario import parse_scenario
-from sim.serve import (Limits, Service, ServiceError, file_and_module_problems, make_server, override_problems,
-                       run_bounded)
+from sim.serve import (
+    Limits,
+    Service,
+    ServiceError,
+    file_and_module_problems,
+    make_server,
+    override_problems,
+    run_bounded,
+)
 from tests.conftest import SCENARIOS, run_cli
 
 

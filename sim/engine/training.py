@@ -30,17 +30,24 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-import numpy as np
 import simpy
 
 from sim.engine.bus import Bus
 from sim.engine.data import DataMover
 from sim.engine.job import Job
-from sim.engine.training_view import PlacementViews
 from sim.engine.network import TransferManager
-from sim.records import (CapacityChanged, JobChanged, JobEvent, JobRecord, RegionDown, ReplicaFailed, RoutesChanged,
-                         TrainingUsage)
+from sim.engine.training_view import PlacementViews
 from sim.policies import validate_assignments
+from sim.records import (
+    CapacityChanged,
+    JobChanged,
+    JobEvent,
+    JobRecord,
+    RegionDown,
+    ReplicaFailed,
+    RoutesChanged,
+    TrainingUsage,
+)
 from sim.scenario.model import Scenario
 from sim.workload.training import JobBatch
 from sim.world import World

@@ -28,7 +28,6 @@ import numpy as np
 
 from sim.errors import PolicyError, UsageError
 from sim.experiment.executors import check_executor, execute_tasks
-from sim.experiment.plan import render_value
 from sim.experiment.stats import DEFAULT_METRICS, paired_interval, t_interval
 from sim.experiment.sweep import claim_folder
 from sim.experiment.tasks import RunTask

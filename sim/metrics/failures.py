@@ -14,8 +14,17 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from sim.records import (FAILURE_CAUSES, FAILURE_COLUMNS, CapacityChanged, FailureRecord, JobRecord, RequestLog,
-                         RequestsDisplaced, RequestStatus, RoutesChanged)
+from sim.records import (
+    FAILURE_CAUSES,
+    FAILURE_COLUMNS,
+    CapacityChanged,
+    FailureRecord,
+    JobRecord,
+    RequestLog,
+    RequestsDisplaced,
+    RequestStatus,
+    RoutesChanged,
+)
 
 __all__ = ["FailuresObserver", "failures_summary", "cut_off_requests"]
 

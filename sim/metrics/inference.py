@@ -19,7 +19,7 @@ Public: ``InferenceLayout``, ``InferenceObserver``, ``inference_summary``,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

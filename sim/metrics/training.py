@@ -18,8 +18,15 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from sim.records import (CROSSING_COLUMNS, JOB_COLUMNS, TRANSFER_COLUMNS, BorderCrossing, JobRecord,
-                         ResidencyViolation, TransferRecord)
+from sim.records import (
+    CROSSING_COLUMNS,
+    JOB_COLUMNS,
+    TRANSFER_COLUMNS,
+    BorderCrossing,
+    JobRecord,
+    ResidencyViolation,
+    TransferRecord,
+)
 
 __all__ = ["TrainingObserver", "NetworkObserver", "training_summary", "network_summary"]
 

@@ -22,11 +22,11 @@ import numpy as np
 from sim.errors import Problem, ScenarioError
 from sim.scenario.model import InferenceWorkload, PoissonArrival, Scenario, TokenService
 from sim.streams import Streams
-from sim.world.build import World
-from sim.world.catalogue import gpu_catalogue
 from sim.workload.arrivals import poisson_arrivals
 from sim.workload.service import draw_service_s, draw_token_counts
 from sim.workload.trace import read_trace, replay_trace
+from sim.world.build import World
+from sim.world.catalogue import gpu_catalogue
 
 __all__ = ["RequestBatch", "generate_requests"]
 

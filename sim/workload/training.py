@@ -55,13 +55,22 @@ from typing import Callable
 import numpy as np
 
 from sim.errors import Problem, ScenarioError
-from sim.scenario.model import (AlibabaTrace, GavelTrace, GpuChoice, GpuHoursWork, PhillyWork,
-                                PoissonJobs, Scenario, StepsWork, TrainingWorkload)
+from sim.scenario.model import (
+    AlibabaTrace,
+    GavelTrace,
+    GpuChoice,
+    GpuHoursWork,
+    PhillyWork,
+    PoissonJobs,
+    Scenario,
+    StepsWork,
+    TrainingWorkload,
+)
 from sim.streams import Streams
-from sim.world.catalogue import gpu_catalogue
 from sim.workload.philly_fit import draw_philly_runtime_s
 from sim.workload.service import lognormal_params
 from sim.workload.trace import MAX_TRACE_S, csv_rows
+from sim.world.catalogue import gpu_catalogue
 
 __all__ = ["JobBatch", "generate_jobs", "V100_TENSOR_TFLOPS", "GavelJobs", "read_gavel", "read_gavel_trace",
            "read_gavel_throughputs", "gavel_gang_rate", "AlibabaPods", "read_alibaba_pods",

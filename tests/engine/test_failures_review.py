@@ -11,8 +11,8 @@ import math
 import numpy as np
 import pytest
 
-from sim.records import CapacityChanged, FailureDetected, RequestStatus
 from sim.models.reliability import random_outages
+from sim.records import CapacityChanged, FailureDetected, RequestStatus
 from sim.scenario import parse_scenario
 from sim.streams import Streams
 from tests.conftest import run_cli
@@ -121,7 +121,7 @@ def test_detection_does_not_take_a_second_replica_out_of_service(tmp_path):
 
 
 # -- failover and failback ----------------------------------------------------------------
-from tests.engine.test_failures import TWO_REGIONS  # noqa: E402  (a outage 2-5 h, detection 60 s, warm-up 4 min)
+from tests.engine.test_failures import TWO_REGIONS
 
 
 def test_an_unrelated_detection_does_not_restart_a_warming_standby(tmp_path):

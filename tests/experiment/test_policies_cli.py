@@ -6,8 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from sim.policies import available, describe
-from sim.policies import registry
+from sim.policies import available, describe, registry
 from tests.conftest import ROOT
 from tests.experiment import DEFAULT, DEFAULT_TINY, cli_sets
 

@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.experiment import parse_grid, plan_sweep, run_sweep
-from sim.experiment import tasks as tasks_module
+from sim.experiment import parse_grid, plan_sweep, run_sweep, tasks as tasks_module
 from sim.experiment.plan import Axis
 from tests.experiment import MMC, TINY, cli_sets
 

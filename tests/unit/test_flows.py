@@ -7,8 +7,7 @@ import math
 import networkx as nx
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from sim.models.flows import FlowNetwork, max_min_rates, route_links, tcp_weights
 

@@ -3,8 +3,7 @@ located message, never a traceback."""
 import copy
 
 import yaml
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.conftest import SCENARIOS, run_cli
 

@@ -11,8 +11,14 @@ from sim.errors import ScenarioError
 from sim.scenario.model import Scenario
 from sim.streams import Streams
 from sim.workload.philly_fit import PHILLY_MAX_S, PHILLY_MIN_S
-from sim.workload.training import (V100_TENSOR_TFLOPS, JobBatch, catalogue_gpu_types,
-                                   gavel_gang_rate, generate_jobs, read_alibaba_pods)
+from sim.workload.training import (
+    V100_TENSOR_TFLOPS,
+    JobBatch,
+    catalogue_gpu_types,
+    gavel_gang_rate,
+    generate_jobs,
+    read_alibaba_pods,
+)
 from tests.conftest import SHARED_DATA
 
 H = 3600.0
