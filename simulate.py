@@ -21,8 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SCENARIO = HERE / "scenarios" / "default.yaml"

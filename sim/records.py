@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from enum import IntEnum
-from typing import Literal, Union
+from typing import Literal
 
 import numpy as np
 
@@ -308,9 +308,9 @@ class RolloutRecord:
     switched_s: float  # the region serves it from then on (inf: not yet)
 
 
-Record = Union[LoadSample, CapacityChanged, TrainingUsage, RequestLog, RequestsDisplaced, JobChanged, JobRecord,
-               TransferRecord, BorderCrossing, ResidencyViolation, FailureRecord, ReplicaFailed, RegionDown,
-               FailureDetected, RoutesChanged, VersionReleased, RolloutRecord]
+Record = (LoadSample | CapacityChanged | TrainingUsage | RequestLog | RequestsDisplaced | JobChanged | JobRecord
+          | TransferRecord | BorderCrossing | ResidencyViolation | FailureRecord | ReplicaFailed | RegionDown
+          | FailureDetected | RoutesChanged | VersionReleased | RolloutRecord)
 
 
 def _columns(record_type: type) -> tuple[str, ...]:

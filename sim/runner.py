@@ -17,10 +17,11 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -224,7 +225,7 @@ def run_scenario(loaded: LoadedScenario, out: Path | None = None, root: Path = P
                  command: Sequence[str] = (), finishers: Sequence[Finisher] = ()) -> Path:
     """Simulate ``loaded`` and write its run folder; return the folder's path."""
     preflight(loaded)
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     run_dir = _reserve(out if out is not None else default_run_dir(loaded, root, started))
     manifest = {
         "run_id": run_dir.name, "scenario": loaded.scenario.name, "source": loaded.source,

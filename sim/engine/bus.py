@@ -10,7 +10,8 @@ Public: ``Bus``, ``Subscriber``.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from sim.records import Record
 

@@ -13,7 +13,7 @@ Public: ``DataMover``.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import simpy
 

@@ -30,7 +30,7 @@ Public: ``FailureEngine``.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import simpy
 

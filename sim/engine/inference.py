@@ -32,8 +32,8 @@ import math
 import operator
 from array import array
 from collections import deque
+from collections.abc import Sequence
 from heapq import heapify, heappop, heappush
-from typing import Sequence
 
 import numpy as np
 

@@ -18,7 +18,8 @@ Public: ``Routes``, ``TransferManager``.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import simpy

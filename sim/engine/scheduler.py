@@ -13,7 +13,7 @@ Public: ``entities_for``, ``SchedulerProcess``, ``activate_all``.
 """
 from __future__ import annotations
 
-from typing import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 
 import simpy
 

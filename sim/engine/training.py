@@ -28,7 +28,7 @@ Public: ``TrainingEngine``.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import simpy
 

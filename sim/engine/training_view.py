@@ -10,7 +10,7 @@ Public: ``PlacementViews``.
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from sim.engine.data import DataMover
 from sim.engine.datacenter import PoolRuntime

@@ -36,9 +36,10 @@ import json
 import math
 import operator
 import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from sim.errors import ScenarioError, UsageError
 from sim.experiment.plan import Axis

@@ -20,9 +20,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -105,7 +106,7 @@ def plan_comparison(scenario: str | Path, policies: Sequence[PolicyChoice], seed
     first = base.scenario.seed
     seed_list = tuple(first + k for k in range(seeds))
     if out is None:
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         out = root / base.scenario.name / f"compare-{stamp}"
     explicit = bool(metrics)
     metrics = tuple(metrics or DEFAULT_METRICS)

@@ -23,8 +23,9 @@ import contextlib
 import logging
 import multiprocessing
 import os
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from sim.errors import UsageError
 from sim.experiment.tasks import RunTask, describe_error, run_task

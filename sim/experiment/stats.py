@@ -15,8 +15,9 @@ Public: ``DEFAULT_METRICS``, ``lookup``, ``select``, ``Interval``, ``t_interval`
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -16,7 +16,8 @@ Public: ``CapacityObserver``, ``TIMESERIES_COLUMNS``, ``timeseries_rows``, ``wit
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 

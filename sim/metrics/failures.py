@@ -10,7 +10,8 @@ Public: ``FailuresObserver``, ``failures_summary``, ``cut_off_requests``.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

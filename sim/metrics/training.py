@@ -14,7 +14,8 @@ Public: ``TrainingObserver``, ``NetworkObserver``, ``training_summary``, ``netwo
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -20,7 +20,8 @@ Public: ``register``, ``create``, ``available``, ``describe``, ``declare_kind``,
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError

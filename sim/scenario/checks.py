@@ -8,7 +8,8 @@ Public: ``check_scenario``.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import networkx as nx
 
@@ -161,7 +162,7 @@ def _check_inference(s: Scenario) -> Iterator[Finding]:
             yield ("inference", i, "timeout_ms"), f"is shorter than slo_ms ({wl.slo_ms:g})", wl.timeout_ms
 
 
-def _graph(s: Scenario) -> "nx.Graph | None":
+def _graph(s: Scenario) -> nx.Graph | None:
     """The link graph when it is explicit (a full mesh connects everything)."""
     if not s.explicit_mesh:
         return None

@@ -12,7 +12,7 @@ Public: ``Scenario`` and its parts ``Region``, ``Pool``, ``Link``, ``Network``,
 """
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
@@ -144,7 +144,7 @@ class PiecewiseLoad(_Model):
 
 
 Profile = Annotated[
-    Union[LinearLoad, ConstantLoad, DiurnalLoad, StepLoad, PiecewiseLoad],
+    LinearLoad | ConstantLoad | DiurnalLoad | StepLoad | PiecewiseLoad,
     Field(discriminator="kind"),
 ]
 class ObservedLoad(_Model):
@@ -164,7 +164,7 @@ class ObservedLoad(_Model):
 
 
 LoadModel = Annotated[
-    Union[LinearLoad, ConstantLoad, DiurnalLoad, StepLoad, PiecewiseLoad, ObservedLoad],
+    LinearLoad | ConstantLoad | DiurnalLoad | StepLoad | PiecewiseLoad | ObservedLoad,
     Field(discriminator="kind"),
 ]
 
@@ -187,7 +187,7 @@ class TraceArrival(_Model):
     loop: bool = Field(True, description="Repeat the trace to fill the run.")
 
 
-Arrival = Annotated[Union[PoissonArrival, TraceArrival], Field(discriminator="process")]
+Arrival = Annotated[PoissonArrival | TraceArrival, Field(discriminator="process")]
 
 
 class ConstantService(_Model):
@@ -237,7 +237,7 @@ class TokenService(_Model):
 
 
 Service = Annotated[
-    Union[ConstantService, ExponentialService, LognormalService, EmpiricalService, TokenService],
+    ConstantService | ExponentialService | LognormalService | EmpiricalService | TokenService,
     Field(discriminator="dist"),
 ]
 
@@ -321,7 +321,7 @@ class PhillyWork(_Model):
     reference_gpu: str = Field("H100", description="GPU type on which the fitted run time holds.")
 
 
-Work = Annotated[Union[GpuHoursWork, StepsWork, PhillyWork], Field(discriminator="kind")]
+Work = Annotated[GpuHoursWork | StepsWork | PhillyWork, Field(discriminator="kind")]
 
 
 class PoissonJobs(_Model):
@@ -351,7 +351,7 @@ class AlibabaTrace(_Model):
     reference_gpu: str = Field("H100", description="GPU type on which the traced run times hold.")
 
 
-JobSource = Annotated[Union[PoissonJobs, GavelTrace, AlibabaTrace], Field(discriminator="source")]
+JobSource = Annotated[PoissonJobs | GavelTrace | AlibabaTrace, Field(discriminator="source")]
 
 
 class TrainingWorkload(_Model):
@@ -384,7 +384,7 @@ def _policy_field(kind: str, description: str) -> Any:
 
 
 # Written as a name or a {name, params} mapping; always a PolicySpec once validated.
-Policy = Annotated[PolicySpec, BeforeValidator(_spec_from_name, json_schema_input_type=Union[str, PolicySpec])]
+Policy = Annotated[PolicySpec, BeforeValidator(_spec_from_name, json_schema_input_type=str | PolicySpec)]
 
 
 class Allocation(_Model):

@@ -23,7 +23,7 @@ import csv
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -168,7 +168,7 @@ def _parse_date_time(text: str) -> tuple[str | None, int]:
     try:
         stamp = datetime.fromisoformat(text)
         if stamp.tzinfo is not None:
-            stamp = stamp.astimezone(timezone.utc).replace(tzinfo=None)
+            stamp = stamp.astimezone(UTC).replace(tzinfo=None)
     except (ValueError, OverflowError):  # OverflowError: an offset moves it past year 1 or 9999
         return None, 0
     return "date-time", (stamp - _EPOCH) // _US

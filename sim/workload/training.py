@@ -48,9 +48,9 @@ Public: ``JobBatch``, ``generate_jobs``, ``V100_TENSOR_TFLOPS``, ``GavelJobs``,
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
