@@ -23,8 +23,8 @@ import simpy
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sim.runner import execute
-from sim.scenario import load_scenario
+from sim.runner import execute  # noqa: E402  (needs ROOT on sys.path, set just above)
+from sim.scenario import load_scenario  # noqa: E402
 
 MMC = ROOT / "scenarios" / "validation" / "mmc.yaml"
 

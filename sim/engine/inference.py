@@ -418,7 +418,9 @@ class InferenceEngine:
 
     def log(self) -> RequestLog:
         r = self.requests
-        as_np = lambda a, dtype: np.frombuffer(a, dtype=dtype)  # zero copy
+
+        def as_np(a: array, dtype: type[np.generic]) -> np.ndarray:  # zero copy
+            return np.frombuffer(a, dtype=dtype)
         return RequestLog(
             t_s=r.t_s, origin=r.origin, workload=r.workload,
             pool=as_np(self.pool_of, np.int16), rtt_ms=as_np(self.rtt_of, np.float64),

@@ -17,7 +17,7 @@ from sim.scenario import parse_scenario
 from sim.streams import Streams
 from tests.conftest import run_cli
 from tests.engine.test_consistency import ROLLOUT as CONSISTENCY_ROLLOUT
-from tests.engine.test_failures import active, simulate_text
+from tests.engine.test_failures import TWO_REGIONS, active, simulate_text
 
 HOUR = 3600.0
 TRACE_HEADER = "time_s,region,pool,replicas,duration_s\n"
@@ -121,7 +121,7 @@ def test_detection_does_not_take_a_second_replica_out_of_service(tmp_path):
 
 
 # -- failover and failback ----------------------------------------------------------------
-from tests.engine.test_failures import TWO_REGIONS
+# TWO_REGIONS: a outage 2-5 h, detection 60 s, warm-up 4 min.
 
 
 def test_an_unrelated_detection_does_not_restart_a_warming_standby(tmp_path):
