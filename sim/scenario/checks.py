@@ -101,7 +101,7 @@ def _check_links(s: Scenario) -> Iterator[Finding]:
 
 def _check_reachability(s: Scenario) -> Iterator[Finding]:
     names = {r.name for r in s.regions}
-    if not s.explicit_mesh or len(s.regions) < 2 or any({l.a, l.b} - names for l in s.links):
+    if not s.explicit_mesh or len(s.regions) < 2 or any({link.a, link.b} - names for link in s.links):
         return  # a link to an unknown region is reported already
     graph = _graph(s)
     first = s.regions[0].name
@@ -168,7 +168,7 @@ def _graph(s: Scenario) -> nx.Graph | None:
         return None
     graph = nx.Graph()
     graph.add_nodes_from(r.name for r in s.regions)
-    graph.add_edges_from((l.a, l.b) for l in s.links if l.a in graph and l.b in graph)
+    graph.add_edges_from((link.a, link.b) for link in s.links if link.a in graph and link.b in graph)
     return graph
 
 

@@ -183,7 +183,7 @@ def test_arrivals_do_not_depend_on_the_work_model():
 def test_sizes_and_work_do_not_depend_on_the_arrivals():
     # Own stream (jobwork/<name>): the k-th job's size and work stay put when the rate changes.
     for work in ({"kind": "gpu_hours", "mean": 3.0, "cv": 1.0}, {"kind": "philly"}):
-        spec = dict(gpus={"choices": [1, 2, 8]}, work=work)
+        spec = {"gpus": {"choices": [1, 2, 8]}, "work": work}
         few = jobs(scenario(poisson(rate_per_h=5.0, **spec)))
         many = jobs(scenario(poisson(rate_per_h=50.0, **spec)))
         assert np.array_equal(few.gpus, many.gpus[:len(few)]), work
