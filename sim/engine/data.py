@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import pairwise
 
 import simpy
 
@@ -113,7 +114,7 @@ class DataMover:
         """A copy landed: one transfers.csv row, and an audit row per border it crossed."""
         self.bus.emit(TransferRecord(flow_id, what, job_id, route[0], route[-1], "-".join(route),
                                      size, started, self.env.now, cost))
-        for u, v in zip(route, route[1:]):
+        for u, v in pairwise(route):
             if self._jurisdiction[u] != self._jurisdiction[v]:
                 self.bus.emit(BorderCrossing(self.env.now, what, u, v, size,
                                              self._jurisdiction[u], self._jurisdiction[v]))

@@ -72,8 +72,8 @@ class InferenceEngine:
         self._rtt_rows = self.rtt_ms.tolist()
         # A training-only pool never serves requests: its slots count as 0.
         self._slots = [0 if p.serves == "training" else p.slots_per_replica for p in self.pools]
-        self.total_slots = [p.replicas * k for p, k in zip(self.pools, self._slots)]
-        self.active = [p.replicas * k for p, k in zip(self.pools, self._slots)]
+        self.total_slots = [p.replicas * k for p, k in zip(self.pools, self._slots, strict=True)]
+        self.active = [p.replicas * k for p, k in zip(self.pools, self._slots, strict=True)]
         self.busy = [0] * n_pools
         self.queues: list[deque[int]] = [deque() for _ in range(n_pools)]
         self.shares = np.zeros(n_pools)
@@ -99,7 +99,7 @@ class InferenceEngine:
         counts = np.bincount(self.requests.workload, minlength=len(workloads)).astype(float)
         mix = counts if len(self.requests) else np.ones(len(workloads))
         mix = mix / mix.sum() if mix.sum() else mix
-        return np.array([sum(w * expected_service_s(wl.service, p.gpu) for w, wl in zip(mix, workloads))
+        return np.array([sum(w * expected_service_s(wl.service, p.gpu) for w, wl in zip(mix, workloads, strict=True))
                          for p in self.pools])
 
     def _allocate_outcomes(self, n: int) -> None:
@@ -165,7 +165,7 @@ class InferenceEngine:
         """Links failed or came back: new path RTTs. Requests already travelling keep their path."""
         new = record.rtt_ms[:, self._pool_region]
         self.rtt_ms[:] = new
-        for row, values in zip(self._rtt_rows, new.tolist()):
+        for row, values in zip(self._rtt_rows, new.tolist(), strict=True):
             row[:] = values
         view = self.view
         view.rtt_ms.flags.writeable = True

@@ -57,7 +57,7 @@ class Routes:
         if not self._serving:
             return ()
         reach = np.isfinite(topology.rtt_ms[:, self._serving]).any(axis=1)
-        return tuple(name for name, ok in zip(topology.names, reach) if not ok)
+        return tuple(name for name, ok in zip(topology.names, reach, strict=True) if not ok)
 
 
 class TransferManager:

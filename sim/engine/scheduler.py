@@ -48,9 +48,9 @@ def entities_for(weights: dict[str, float], pools: Sequence[PoolRuntime],
 
 def _apply(t_s: float, groups, decision, fluid_busy: bool, cause: str) -> None:
     for (entity, members), share, target, replicas in zip(
-            groups, decision.shares, decision.target_gpus, decision.active_replicas):
+            groups, decision.shares, decision.target_gpus, decision.active_replicas, strict=True):
         cap = entity.capacity_gpus
-        for pool, pool_gpus, n in zip(members, entity.pool_gpus, replicas):
+        for pool, pool_gpus, n in zip(members, entity.pool_gpus, replicas, strict=True):
             fraction = pool_gpus / cap if cap else 0.0
             pool.set_state(t_s, n, target * fraction if fluid_busy else 0.0, share * fraction, cause)
 
@@ -94,8 +94,8 @@ class SchedulerProcess:
         if warm and self.warmup_s > 0:
             now = self.env.now
             until = now + self.warmup_s
-            wishes = [(p, n) for (_, members), replicas in zip(groups, decision.active_replicas)
-                      for p, n in zip(members, replicas)]
+            wishes = [(p, n) for (_, members), replicas in zip(groups, decision.active_replicas, strict=True)
+                      for p, n in zip(members, replicas, strict=True)]
             rising = [p for p, n in wishes if p.rises_to(n, now)]
             for pool in rising:
                 pool.warm_up_until(until)

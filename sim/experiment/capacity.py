@@ -245,7 +245,7 @@ class _Evaluator:
         self.asked.update(values)
         wanted = sorted(self.asked)
         outcome = run_sweep(self._sweep(wanted), self.backend, self.workers, self.scheduler, self.progress)
-        for (value, seed), result in zip(self._pairs(wanted), outcome.results):
+        for (value, seed), result in zip(self._pairs(wanted), outcome.results, strict=True):
             if result is not None:  # the first status seen wins: 'ok' now, not 'skipped' next round
                 self.results.setdefault((value, seed), result)
         write_index(self.outcome())
@@ -351,12 +351,12 @@ def _point(plan: CapacityPlan, evaluate: _Evaluator, value: int) -> dict[str, An
     interval = t_interval(found)
     gpus = _installed_gpus(plan, value)
     window_h = _mean([(t - w) / 3600 for t, w in zip(evaluate.metric_values(value, "sim_time_s"),
-                                                     evaluate.metric_values(value, "warmup_s"))
+                                                     evaluate.metric_values(value, "warmup_s"), strict=True)
                       if t is not None and w is not None])
     return {"value": value, "meets": point_meets(plan.target, plan.rule, values), "n": interval.n,
             "mean": interval.mean, "ci": [interval.low, interval.high],
             "min": min(found, default=None), "max": max(found, default=None),
-            "values": {str(s): v for s, v in zip(plan.seeds, values)},
+            "values": {str(s): v for s, v in zip(plan.seeds, values, strict=True)},
             "gpus": gpus, "window_h": window_h, "gpu_hours": None if window_h is None else gpus * window_h,
             "energy_kwh": _mean(evaluate.metric_values(value, "energy.kwh")),
             "cost_usd": _mean(evaluate.metric_values(value, "energy.cost_usd"))}
@@ -407,7 +407,7 @@ def _table(report: dict[str, Any]) -> str:
                         _fmt(p["min"]), _fmt(p["max"]), str(p["gpus"]), _fmt(p["cost_usd"]))
                        for p in report["points"]]
     widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
-    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows)
+    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows)
 
 
 def _verdict(report: dict[str, Any]) -> list[str]:

@@ -212,7 +212,7 @@ def format_table(report: dict[str, Any]) -> str:
             lines.append((metric if k == 0 else "", label, _fmt(stats["mean"]),
                           _fmt(diff["mean"]) if diff else "", _fmt_ci(diff["ci"]) if diff else "", str(stats["n"])))
     widths = [max(len(row[c]) for row in lines) for c in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in lines)
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in lines)
 
 
 def _fmt(value: float | None) -> str:

@@ -91,7 +91,7 @@ class FailuresObserver:
         """Per region: time-average fraction of its GPUs that were up over [0, end_s]."""
         up: dict[str, float] = {}
         total: dict[str, float] = {}
-        for (region, _, gpus), area in zip(self.pools, self._areas(end_s)):
+        for (region, _, gpus), area in zip(self.pools, self._areas(end_s), strict=True):
             up[region] = up.get(region, 0.0) + area
             total[region] = total.get(region, 0.0) + gpus * end_s
         return {r: up[r] / total[r] for r in up if total[r] > 0}

@@ -235,7 +235,7 @@ def latency_cdf_rows(log: RequestLog, layout: InferenceLayout, warmup_s: float) 
         if not mask.any():
             continue
         values = np.quantile(latency[mask], _CDF_QUANTILES)
-        rows += [{"origin": name, "quantile": q, "latency_ms": v} for q, v in zip(_CDF_QUANTILES, values)]
+        rows += [{"origin": name, "quantile": q, "latency_ms": v} for q, v in zip(_CDF_QUANTILES, values, strict=True)]
     return rows
 
 

@@ -180,7 +180,7 @@ class LatencyAware(RoutingPolicy):
         rtt_term = self.params.rtt_weight * view.rtt_ms[origin, pools]
         if len(pools) >= self.vector_from:
             return True, pools, rtt_term, active, 1 - active
-        return False, list(zip(pools.tolist(), rtt_term.tolist(), active.tolist()))
+        return False, list(zip(pools.tolist(), rtt_term.tolist(), active.tolist(), strict=True))
 
     def choose(self, view: RoutingView) -> int | None:
         entry = self.cached(view)

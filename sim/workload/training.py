@@ -452,7 +452,7 @@ def _gavel_jobs(where: str, name: str, jobs: GavelTrace, duration_s: float, base
 def _check_job_types(trace: GavelJobs, table: dict[str, dict[int, float]], jobs: GavelTrace) -> None:
     """Every job type needs a V100 throughput; one problem per missing type, at its first line."""
     first: dict[str, int] = {}
-    for job_type, line in zip(trace.job_type, trace.line):
+    for job_type, line in zip(trace.job_type, trace.line, strict=True):
         if job_type not in table:
             first.setdefault(job_type, int(line))
     if first:

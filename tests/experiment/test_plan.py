@@ -155,7 +155,7 @@ def test_a_target_not_met_at_the_top_of_the_range_exits_1_after_one_point(tmp_pa
     (["--target", "x<=1", "--workers", "0"], "--workers: must be >= 1 (got 0)"),
 ])
 def test_bad_input_exits_2_with_the_message_before_anything_runs(tmp_path, cli, options, message):
-    args = {"--vary": VARY, **dict(zip(options[::2], options[1::2]))}
+    args = {"--vary": VARY, **dict(zip(options[::2], options[1::2], strict=True))}
     result = cli("plan", MMC, *cli_sets(TINY), *[x for kv in args.items() for x in kv], "--root", str(tmp_path))
     assert (result.code, result.err.strip()) == (2, message)
     assert "Traceback" not in result.err

@@ -118,7 +118,7 @@ def test_waits_equal_an_independent_fcfs_recursion_to_the_last_bit():
     log = request_log(scenario, world)
     free = [0.0] * 8  # Kiefer-Wolfowitz: each arrival takes the server that frees first
     expected = []
-    for a, s in zip(batch.t_s.tolist(), batch.service_s.tolist()):
+    for a, s in zip(batch.t_s.tolist(), batch.service_s.tolist(), strict=True):
         start = max(a, heapq.heappop(free))
         expected.append(start - a)
         heapq.heappush(free, start + s)
