@@ -116,7 +116,7 @@ class RequestLog:
     workload: np.ndarray
     pool: np.ndarray         # pool index, -1 if rejected before routing
     rtt_ms: np.ndarray       # path RTT origin <-> pool
-    wait_s: np.ndarray       # time queued at the pool (NaN while still queued); for a timed-out request, until it was dropped
+    wait_s: np.ndarray       # time queued at the pool (NaN while still queued); if timed out, until it was dropped
     service_s: np.ndarray    # service time at the chosen pool (NaN if never routed)
     status: np.ndarray       # int8, see RequestStatus
     retry_s: np.ndarray      # time from arrival to the last routing (a retry after a failure), else 0

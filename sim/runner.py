@@ -4,11 +4,12 @@ A run folder (``results/<scenario>/<UTC time>-<hash8>-s<seed>/`` unless ``--out`
 one) holds ``scenario.yaml`` (verbatim), ``resolved.yaml`` (after defaults and overrides,
 durations in seconds), ``manifest.json`` (identity, versions, status, wall time),
 ``summary.json``, ``timeseries.csv``, with inference ``latency_cdf.csv`` (latency quantiles
-per origin) and, if ``metrics.requests`` is set, ``requests.npz`` (every request), whatever the finishers add (charts), and
-``_SUCCESS``, written last. An existing folder is never reused: a clash gets a ``-2``,
+per origin) and, if ``metrics.requests`` is set, ``requests.npz`` (every request), whatever the
+finishers add (charts), and ``_SUCCESS``, written last. An existing folder is never reused: a clash gets a ``-2``,
 ``-3``... suffix. Every file is written atomically.
 
-Public: ``RunOutcome``, ``RunObservers``, ``run_scenario``, ``execute``, ``preflight``, ``default_run_dir``.
+Public: ``RunOutcome``, ``RunObservers``, ``run_scenario``, ``execute``, ``preflight``,
+``default_run_dir``.
 """
 from __future__ import annotations
 

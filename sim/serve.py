@@ -78,7 +78,8 @@ class Limits:
     def __post_init__(self) -> None:
         for name in ("max_duration_s", "max_wall_s", "max_runs"):
             if not getattr(self, name) > 0:
-                raise UsageError(f"serve: {name.removesuffix('_s').replace('_', '-')} must be > 0, got {getattr(self, name)}")
+                option = name.removesuffix("_s").replace("_", "-")
+                raise UsageError(f"serve: {option} must be > 0, got {getattr(self, name)}")
 
 
 class _Request(BaseModel):

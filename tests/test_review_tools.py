@@ -2,8 +2,8 @@
 
 Tests marked ``# Was a bug:`` failed on the reviewed commit (the comment says what the docs,
 or plain correctness, expected and what happened then); they now guard the fixes. The
-others pin tricky behaviour that was already correct. Everything uses the 10-minute M/M/8 queue (``tests.experiment.TINY``)
-or hand-made result folders, so the file runs in a few seconds.
+others pin tricky behaviour that was already correct. Everything uses the 10-minute M/M/8
+queue (``tests.experiment.TINY``) or hand-made result folders, so the file runs in a few seconds.
 """
 from __future__ import annotations
 

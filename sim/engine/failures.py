@@ -69,7 +69,8 @@ class FailureEngine:
                 mtbf = spec.mtbf if spec.mtbf is not None else default_mtbf_s(pool.info.gpus_per_replica)
                 fail, back = replica_failures(rng, pool.info.replicas, horizon, mtbf, spec.shape,
                                               spec.repair.kind, spec.repair.mean, spec.repair.cv)
-                env.process(self._replay(pool, [(float(a), float(b) - float(a), 1) for a, b in zip(fail, back, strict=True)]))
+                spans = [(float(a), float(b) - float(a), 1) for a, b in zip(fail, back, strict=True)]
+                env.process(self._replay(pool, spans))
         for i, outage in enumerate(self.config.outages):
             if outage.at is not None:
                 spans = [(float(outage.at), float(outage.at) + float(outage.duration))]

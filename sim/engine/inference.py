@@ -49,7 +49,8 @@ from sim.world import PoolInfo
 __all__ = ["InferenceEngine"]
 _INF = math.inf
 # Request statuses as plain ints: the hot loop stores them in an int8 array.
-_COMPLETED, _REJECTED, _TIMED_OUT = int(RequestStatus.COMPLETED), int(RequestStatus.REJECTED), int(RequestStatus.TIMED_OUT)
+_COMPLETED, _REJECTED = int(RequestStatus.COMPLETED), int(RequestStatus.REJECTED)
+_TIMED_OUT = int(RequestStatus.TIMED_OUT)
 _IN_FLIGHT, _FAILED = int(RequestStatus.IN_FLIGHT), int(RequestStatus.FAILED)
 
 

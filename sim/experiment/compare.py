@@ -79,7 +79,8 @@ def policy_label(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", name)
 
 
-def parse_policy_params(policies: Sequence[str], assignments: Sequence[str], kind: str = "routing") -> list[PolicyChoice]:
+def parse_policy_params(policies: Sequence[str], assignments: Sequence[str],
+                        kind: str = "routing") -> list[PolicyChoice]:
     """Attach ``POLICY.key=value`` assignments (``--policy-param``) to their policies."""
     params: dict[str, dict[str, Any]] = {name: {} for name in policies}
     for text in assignments:

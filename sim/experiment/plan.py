@@ -61,9 +61,11 @@ class SweepFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     scenario: str = Field(min_length=1, description="Scenario file, relative to the sweep file.")
-    grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(min_length=1, description="Dotted scenario path -> values.")
+    grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(
+        min_length=1, description="Dotted scenario path -> values.")
     seeds: int = Field(1, ge=1, strict=True, description="Seeds per point: s, s+1, ... from the scenario's seed.")
-    set: list[Annotated[str, AfterValidator(_assignment)]] = Field(default_factory=list, description="Fixed overrides, like --set.")
+    set: list[Annotated[str, AfterValidator(_assignment)]] = Field(
+        default_factory=list, description="Fixed overrides, like --set.")
     metrics: list[str] | None = Field(None, min_length=1, description="Dotted summary paths for index.csv.")
     out: str | None = Field(None, min_length=1, description="Sweep folder, relative to the sweep file.")
 

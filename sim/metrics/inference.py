@@ -162,7 +162,8 @@ def inference_summary(log: RequestLog, layout: InferenceLayout, warmup_s: float,
                             for i, name in enumerate(layout.regions) if (log.origin == i).any()}
     region_of = np.where(log.pool >= 0, layout.pool_region[np.maximum(log.pool, 0)], -1)
     summary["by_region"] = {name: _mask_stats(log, region_of == i, layout, warmup_s)
-                            for i, name in enumerate(layout.regions) if layout.pool_slots[layout.pool_region == i].sum()}
+                            for i, name in enumerate(layout.regions)
+                            if layout.pool_slots[layout.pool_region == i].sum()}
     summary["by_workload"] = {name: _mask_stats(log, log.workload == i, layout, warmup_s)
                               for i, name in enumerate(layout.workloads)}
     return summary

@@ -157,7 +157,7 @@ class DataLocal(RankedPlacement):
 
 @register("placement", "least_loaded")
 class LeastLoadedPlacement(RankedPlacement):
-    """Pool with the largest free fraction (free / total GPUs, counting this call's starts); skips jobs that cannot start."""
+    """Pool with the largest free fraction (free / total GPUs, counting this call's starts); skips jobs that cannot start."""  # noqa: E501  (one-line summary: `simulate.py policies`)
 
     def rank(self, view: PlacementView, job: QueuedJob, pool: int, free: Sequence[int]) -> float:
         total = view.pools[pool].total_gpus

@@ -61,7 +61,8 @@ def register(kind: str, name: str) -> Callable[[T], T]:
         policies = _policies(kind)
         if name in policies:
             raise ValueError(f"{kind} policy {name!r} is already registered ({_qualname(policies[name])})")
-        problem = _shape_problem(kind, cls) or (None if _summary(cls) else "needs a docstring (its first line describes it)")
+        problem = _shape_problem(kind, cls) or (
+            None if _summary(cls) else "needs a docstring (its first line describes it)")
         if problem:
             raise TypeError(f"{kind} policy {name!r} ({_qualname(cls)}): {problem}")
         policies[name] = cls

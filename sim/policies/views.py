@@ -102,7 +102,8 @@ class RoutingView:
 
     def __repr__(self) -> str:
         origin = getattr(self, "origin", None)
-        return f"RoutingView(n_pools={getattr(self, 'n_pools', None)}, origin={origin}, version={getattr(self, 'version', None)})"
+        return (f"RoutingView(n_pools={getattr(self, 'n_pools', None)}, origin={origin}, "
+                f"version={getattr(self, 'version', None)})")
 
 
 def _or(value, default):

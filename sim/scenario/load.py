@@ -66,7 +66,8 @@ def parse_scenario(text: str, source: str = "<string>", overrides: Sequence[str]
 def _validate(data: Any, lines: LineMap, text: str, source: str,
               overrides: Sequence[str]) -> LoadedScenario:
     if not isinstance(data, dict):
-        raise ScenarioError([Problem(source, lines.line(()), "", "a scenario must be a mapping of keys", type(data).__name__)])
+        raise ScenarioError([Problem(source, lines.line(()), "", "a scenario must be a mapping of keys",
+                                     type(data).__name__)])
     data = apply_overrides(data, overrides)
     try:
         scenario = Scenario.model_validate(data)

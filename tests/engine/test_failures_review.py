@@ -240,8 +240,10 @@ QUEUED = """\
 name: queued-at-outage
 duration: 10m
 regions:
-  - {{name: a, lat: 0, lon: 0, pools: [{{name: p, gpu: H100, replicas: 1, gpus_per_replica: 8, slots_per_replica: 1}}]}}
-  - {{name: b, lat: 0, lon: 10, pools: [{{name: p, gpu: H100, replicas: 1, gpus_per_replica: 8, slots_per_replica: 3}}]}}
+  - {{name: a, lat: 0, lon: 0,
+      pools: [{{name: p, gpu: H100, replicas: 1, gpus_per_replica: 8, slots_per_replica: 1}}]}}
+  - {{name: b, lat: 0, lon: 10,
+      pools: [{{name: p, gpu: H100, replicas: 1, gpus_per_replica: 8, slots_per_replica: 3}}]}}
 links:
   - {{a: a, b: b, rtt_ms: 20, bandwidth_gbps: 100}}
 inference:
@@ -513,7 +515,8 @@ training:
 scheduler: {routing: least_loaded, sync_delay: 30s}
 failures:
   nodes: [{mtbf: 6h, repair: {mean: 1h}}]
-  outages: [{region: a, at: 3h, duration: 2h}, {region: a, at: 4h, duration: 2h}, {region: b, rate_per_year: 2000, duration: 1h}]
+  outages: [{region: a, at: 3h, duration: 2h}, {region: a, at: 4h, duration: 2h},
+            {region: b, rate_per_year: 2000, duration: 1h}]
   links: [{a: a, b: b, at: 7h, duration: 1h}, {regions: [c], at: 450m, duration: 1h}]
   max_retries: 1
 """

@@ -162,7 +162,8 @@ def test_each_latency_is_rtt_plus_service_when_nothing_queues():
 
 
 if __name__ == "__main__":  # python -m tests.validation.test_mmc prints the VALIDATION.md table
-    print("| c | lambda (1/s) | mean service (s) | rho | Wq Erlang C (s) | Wq measured (99 % CI) | P(wait) Erlang C | P(wait) measured (99 % CI) |")
+    print("| c | lambda (1/s) | mean service (s) | rho | Wq Erlang C (s) | Wq measured (99 % CI) "
+          "| P(wait) Erlang C | P(wait) measured (99 % CI) |")
     print("|---|---|---|---|---|---|---|---|")
     for c, rate, mean_s in CASES + [(4, 3.8, 1.0)]:
         wq, pw = theory(c, rate, mean_s)
