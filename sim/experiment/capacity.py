@@ -43,10 +43,10 @@ from typing import Any
 
 from sim.errors import ScenarioError, UsageError
 from sim.experiment.plan import Axis
-from sim.experiment.stats import t_interval
 from sim.experiment.sweep import SweepOutcome, SweepPlan, run_sweep, write_index
 from sim.experiment.tasks import RunTask
 from sim.fileio import write_csv_atomic, write_json_atomic
+from sim.metrics.stats import t_interval
 from sim.scenario import LoadedScenario, load_scenario
 from sim.scenario.overrides import resolve_path, split_path
 

@@ -29,10 +29,11 @@ import numpy as np
 
 from sim.errors import PolicyError, UsageError
 from sim.experiment.executors import check_executor, execute_tasks
-from sim.experiment.stats import DEFAULT_METRICS, paired_interval, t_interval
+from sim.experiment.stats import DEFAULT_METRICS
 from sim.experiment.sweep import claim_folder
 from sim.experiment.tasks import RunTask
 from sim.fileio import write_csv_atomic, write_json_atomic
+from sim.metrics.stats import paired_interval, t_interval
 from sim.policies import create
 from sim.scenario import load_scenario
 from sim.scenario.kinds import kind_path
