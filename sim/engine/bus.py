@@ -17,7 +17,7 @@ from sim.records import Record
 
 __all__ = ["Bus", "Subscriber"]
 
-Subscriber = Callable[[Any], None]
+Subscriber = Callable[[Any], object]  # what a callback returns is ignored
 
 
 class Bus:

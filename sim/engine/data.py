@@ -93,6 +93,8 @@ class DataMover:
 
     def _copy(self, ds, region: str, job: Job) -> simpy.Event:
         src = self.source_for(ds.name, region)
+        if src is None:  # placement only picks regions that hold a copy or can reach one
+            raise ValueError(f"dataset {ds.name!r}: no reachable copy to send to {region}")
         size = ds.size_gb * 1e9
         flow_id, done, route = self.transfers.start(src, region, size)
         started = self.env.now

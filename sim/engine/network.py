@@ -18,7 +18,7 @@ Public: ``Routes``, ``TransferManager``.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from typing import Any
 
 import numpy as np
@@ -67,7 +67,8 @@ class TransferManager:
         self.env = env
         self.routes = routes
         graph = routes.base.graph
-        capacity = {frozenset((u, v)): data["bandwidth_gbps"] * 1e9 for u, v, data in graph.edges(data=True)}
+        capacity: dict[Hashable, float] = {frozenset((u, v)): data["bandwidth_gbps"] * 1e9
+                                           for u, v, data in graph.edges(data=True)}
         self.network = FlowNetwork(capacity, weighted=weighted)
         self._done: dict[Any, simpy.Event] = {}
         self._wake = env.event()

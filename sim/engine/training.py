@@ -266,7 +266,7 @@ class TrainingEngine:
         job.process = None
         self.request_placement()
 
-    def _stopped(self, job: Job, cause: str) -> None:
+    def _stopped(self, job: Job, cause: str | None) -> None:
         if job.segment is not None:  # compute done in the interrupted segment
             start, rate = job.segment
             job.remaining = max(job.remaining - (self.env.now - start) * rate, 0.0)
