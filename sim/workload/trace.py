@@ -133,9 +133,9 @@ def _parse_row(row: list[str], columns: list[int], name: str, line: int,
         return None
     found = len(problems)
     stamp = _timestamp(row[columns[0]].strip(), name, line, first_kind, problems)
-    counts = [_count(row[c].strip(), COLUMNS[i + 1], name, line, problems)
-              for i, c in enumerate(columns[1:])]
-    return None if len(problems) > found else (stamp, *counts)
+    context, generated = (_count(row[c].strip(), COLUMNS[i + 1], name, line, problems)
+                          for i, c in enumerate(columns[1:]))
+    return None if len(problems) > found else (stamp, context, generated)
 
 
 def _timestamp(text: str, name: str, line: int, first_kind: list[str],
