@@ -20,7 +20,7 @@ Public: ``register``, ``create``, ``available``, ``describe``, ``declare_kind``,
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import numpy as np
@@ -160,7 +160,7 @@ def _validate(name: str, model: type[BaseModel], params: dict[str, Any]) -> Base
         raise PolicyError(name, f"invalid params: {problems}") from None
 
 
-def _format_error(error: dict[str, Any]) -> str:
+def _format_error(error: Mapping[str, Any]) -> str:
     path = ".".join(["params", *(str(p) for p in error["loc"])])
     rule = error["msg"][:1].lower() + error["msg"][1:]
     if error["type"] == "missing":
