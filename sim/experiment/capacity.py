@@ -280,11 +280,12 @@ class _Evaluator:
 
 def point_meets(target: Target, rule: str, values: Sequence[float | None]) -> bool:
     """Whether a point's per-seed values meet ``target`` under ``rule``."""
-    if not values or any(v is None for v in values):
+    numbers = [v for v in values if v is not None]
+    if not values or len(numbers) < len(values):
         return False
     if rule == "all":
-        return all(target.holds(v) for v in values)
-    return target.holds(sum(values) / len(values))
+        return all(target.holds(v) for v in numbers)
+    return target.holds(sum(numbers) / len(numbers))
 
 
 def _check_target_found(plan: CapacityPlan, results: list[dict[str, Any]]) -> None:
@@ -411,7 +412,8 @@ def _table(report: dict[str, Any]) -> str:
 
 
 def _verdict(report: dict[str, Any]) -> list[str]:
-    vary, answer, low, high = report["vary"], report["answer"], *report["range"]
+    vary, answer = report["vary"], report["answer"]
+    low, high = report["range"]
     if report["status"] == "not met":
         return [f"not met within range {low}:{high}: {report['target']} fails at {vary}={high}"]
     if report["status"] != "met":

@@ -158,7 +158,7 @@ def run_comparison(plan: ComparisonPlan, backend: str = "process", workers: int 
 def summarise(plan: ComparisonPlan, results: Sequence[dict[str, Any] | None]) -> dict[str, Any]:
     """Per-metric, per-policy means and intervals, and paired differences to the baseline."""
     n_seeds = len(plan.seeds)
-    values = {c.label: {} for c in plan.policies}  # label -> metric -> {seed: value}
+    values: dict[str, dict[str, dict[int, float]]] = {c.label: {} for c in plan.policies}  # label -> metric -> seed
     runs = []
     for i, result in enumerate(results):
         choice, seed = plan.policies[i // n_seeds], plan.seeds[i % n_seeds]
