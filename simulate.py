@@ -21,8 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SCENARIO = HERE / "scenarios" / "default.yaml"
@@ -34,7 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="simulate a scenario and write a run folder")
     run.add_argument("scenario", nargs="?", default=str(DEFAULT_SCENARIO))
     run.add_argument("--seed", type=int, help="override the scenario's seed")
-    run.add_argument("--out", type=Path, help="run folder to create (default: results/<scenario>/<time>-<hash>-s<seed>)")
+    run.add_argument("--out", type=Path,
+                     help="run folder to create (default: results/<scenario>/<time>-<hash>-s<seed>)")
     run.add_argument("--root", type=Path, default=Path("results"), help="results root for the default folder")
     run.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
                      help="override a scenario value before validation (repeatable)")
@@ -50,17 +51,20 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     serve.add_argument("--port", type=int, default=8000, help="port (0: any free port)")
     serve.add_argument("--max-duration", default="7d", help="longest simulated duration a run may ask for (default 7d)")
-    serve.add_argument("--max-wall", type=float, default=60.0, help="seconds a run may take before it is killed (default 60)")
+    serve.add_argument("--max-wall", type=float, default=60.0,
+                       help="seconds a run may take before it is killed (default 60)")
     serve.add_argument("--max-runs", type=int, default=2, help="runs at a time; more are answered 503 (default 2)")
     policies = sub.add_parser("policies", help="list the built-in policies and their parameters")
     policies.add_argument("--json", action="store_true", help="print JSON instead of text")
     compare = sub.add_parser("compare", help="run routing policies on the same seeds and compare them")
     compare.add_argument("scenario")
     compare.add_argument("--policy", dest="policies", action="append", required=True, metavar="NAME",
-                         help="a registered policy of --kind or package.module:Class (repeat; the first is the baseline)")
+                         help="a registered policy of --kind or package.module:Class "
+                              "(repeat; the first is the baseline)")
     compare.add_argument("--policy-param", dest="policy_params", action="append", default=[],
                          metavar="NAME.KEY=VALUE", help="a parameter of one --policy (repeatable)")
-    compare.add_argument("--seeds", type=int, default=10, help="seeds s, s+1, ... from the scenario's seed (default 10)")
+    compare.add_argument("--seeds", type=int, default=10,
+                         help="seeds s, s+1, ... from the scenario's seed (default 10)")
     compare.add_argument("--kind", choices=tuple(POLICY_KINDS), default="routing",
                          help="which kind of policy --policy names (default routing)")
     sweep = sub.add_parser("sweep", help="run the cross product of grid values and seeds (resumable)")
@@ -78,13 +82,16 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--workers", type=int, default=1, help="runs at a time (default 1: serial)")
         cmd.add_argument("--backend", choices=("process", "dask"), default="process",
                          help="process: local process pool; dask: dask.distributed")
-        cmd.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (tcp://host:8786); default a LocalCluster")
+        cmd.add_argument("--scheduler", metavar="ADDRESS",
+                         help="Dask scheduler (tcp://host:8786); default a LocalCluster")
     plan = sub.add_parser("plan", help="find the least capacity that meets a target (bisection over runs, resumable)")
     plan.add_argument("scenario")
     plan.add_argument("--target", required=True, metavar="PATH<=NUMBER",
                       help="DOTTED.PATH OP NUMBER on summary.json, OP one of <=, <, >=, > (quote it in a shell)")
-    plan.add_argument("--vary", required=True, metavar="DOTTED.PATH", help="an integer scenario value, named as --set names it")
-    plan.add_argument("--range", dest="value_range", metavar="LO:HI", help="values to search (default 1:2x the scenario's value)")
+    plan.add_argument("--vary", required=True, metavar="DOTTED.PATH",
+                      help="an integer scenario value, named as --set names it")
+    plan.add_argument("--range", dest="value_range", metavar="LO:HI",
+                      help="values to search (default 1:2x the scenario's value)")
     plan.add_argument("--seeds", type=int, default=3, help="seeds s, s+1, ... from the scenario's seed (default 3)")
     plan.add_argument("--rule", choices=("all", "mean"), default="all",
                       help="a value meets the target when every seed does (all, default) or their mean does")
@@ -184,7 +191,10 @@ def _cmd_policies(args: argparse.Namespace) -> int:
     from sim.experiment import format_catalogue, policy_catalogue
 
     catalogue = policy_catalogue()
-    print(json.dumps([dataclasses.asdict(p) for p in catalogue], indent=2) if args.json else format_catalogue(catalogue))
+    if args.json:
+        print(json.dumps([dataclasses.asdict(p) for p in catalogue], indent=2))
+    else:
+        print(format_catalogue(catalogue))
     return 0
 
 
@@ -250,8 +260,8 @@ def _sweep_inputs(args: argparse.Namespace) -> tuple:
         return args.scenario, [], 1 if args.seeds is None else args.seeds, args.sets, args.metrics, args.out
     spec, base = read_sweep_file(args.scenario)
     out = args.out or (base / spec.out if spec.out else None)
-    return (base / spec.scenario, spec.axes(), spec.seeds if args.seeds is None else args.seeds, [*spec.set, *args.sets],
-            args.metrics or spec.metrics, out)
+    seeds = spec.seeds if args.seeds is None else args.seeds
+    return base / spec.scenario, spec.axes(), seeds, [*spec.set, *args.sets], args.metrics or spec.metrics, out
 
 
 def main(argv: Sequence[str] | None = None) -> int:

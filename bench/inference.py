@@ -23,7 +23,7 @@ import simpy
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sim.runner import execute  # noqa: E402
+from sim.runner import execute  # noqa: E402  (needs ROOT on sys.path, set just above)
 from sim.scenario import load_scenario  # noqa: E402
 
 MMC = ROOT / "scenarios" / "validation" / "mmc.yaml"

@@ -75,9 +75,10 @@ def main() -> None:
     for name, r in runs.items():
         print(f"{name:9} {r['arrived']:>10,} requests  {r['arrived'] / r['seconds']:>10,.0f} requests/s  "
               f"({r['seconds']:.2f} s)  completed {r['completed']:,}  peak RSS {r['peak_rss_mib']:.0f} MiB")
-    ratio = (runs["batching"]["seconds"] / runs["batching"]["arrived"]) / (runs["slots"]["seconds"] / runs["slots"]["arrived"])
-    print(f"batching / slot model, time per request: {ratio:.2f}x")
-    print(f"TTFT p99: batching {runs['batching']['ttft_p99_ms']:.0f} ms, slot model {runs['slots']['ttft_p99_ms']:.0f} ms")
+    per_request = {name: r["seconds"] / r["arrived"] for name, r in runs.items()}
+    print(f"batching / slot model, time per request: {per_request['batching'] / per_request['slots']:.2f}x")
+    ttft = {name: r["ttft_p99_ms"] for name, r in runs.items()}
+    print(f"TTFT p99: batching {ttft['batching']:.0f} ms, slot model {ttft['slots']:.0f} ms")
 
 
 if __name__ == "__main__":

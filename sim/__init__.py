@@ -11,11 +11,11 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from sim.engine import simulate
 from sim.errors import MeridianError, PolicyError, ScenarioError
+from sim.runner import run_scenario
 from sim.scenario import Scenario, load_scenario
 from sim.world import World, build_world
-from sim.engine import simulate
-from sim.runner import run_scenario
 
 __all__ = [
     "__version__", "MeridianError", "PolicyError", "ScenarioError", "Scenario",

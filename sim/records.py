@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from enum import IntEnum
-from typing import Literal, Union
+from typing import Literal
 
 import numpy as np
 
@@ -118,7 +118,7 @@ class RequestLog:
     workload: np.ndarray
     pool: np.ndarray         # pool index, -1 if rejected before routing
     rtt_ms: np.ndarray       # path RTT origin <-> pool
-    wait_s: np.ndarray       # time queued at the pool (NaN while still queued); for a timed-out request, until it was dropped
+    wait_s: np.ndarray       # time queued at the pool (NaN while still queued); if timed out, until it was dropped
     service_s: np.ndarray    # service time at the chosen pool (NaN if never routed)
     status: np.ndarray       # int8, see RequestStatus
     retry_s: np.ndarray      # time from arrival to the last routing (a retry after a failure), else 0
@@ -336,9 +336,9 @@ class RolloutRecord:
     switched_s: float  # the region serves it from then on (inf: not yet)
 
 
-Record = Union[LoadSample, CapacityChanged, TrainingUsage, RequestLog, BatchLog, RequestsDisplaced, JobChanged, JobRecord,
-               TransferRecord, BorderCrossing, ResidencyViolation, FailureRecord, ReplicaFailed, RegionDown,
-               FailureDetected, RoutesChanged, VersionReleased, RolloutRecord]
+Record = (LoadSample | CapacityChanged | TrainingUsage | RequestLog | BatchLog | RequestsDisplaced | JobChanged
+          | JobRecord | TransferRecord | BorderCrossing | ResidencyViolation | FailureRecord | ReplicaFailed
+          | RegionDown | FailureDetected | RoutesChanged | VersionReleased | RolloutRecord)
 
 
 def _columns(record_type: type) -> tuple[str, ...]:

@@ -4,11 +4,12 @@ A run folder (``results/<scenario>/<UTC time>-<hash8>-s<seed>/`` unless ``--out`
 one) holds ``scenario.yaml`` (verbatim), ``resolved.yaml`` (after defaults and overrides,
 durations in seconds), ``manifest.json`` (identity, versions, status, wall time),
 ``summary.json``, ``timeseries.csv``, with inference ``latency_cdf.csv`` (latency quantiles
-per origin) and, if ``metrics.requests`` is set, ``requests.npz`` (every request), whatever the finishers add (charts), and
-``_SUCCESS``, written last. An existing folder is never reused: a clash gets a ``-2``,
+per origin) and, if ``metrics.requests`` is set, ``requests.npz`` (every request), whatever the
+finishers add (charts), and ``_SUCCESS``, written last. An existing folder is never reused: a clash gets a ``-2``,
 ``-3``... suffix. Every file is written atomically.
 
-Public: ``RunOutcome``, ``RunObservers``, ``run_scenario``, ``execute``, ``preflight``, ``default_run_dir``.
+Public: ``RunOutcome``, ``RunObservers``, ``run_scenario``, ``execute``, ``preflight``,
+``default_run_dir``.
 """
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -28,9 +30,22 @@ from sim.engine import SimulationResult, simulate
 from sim.engine.consistency import rollout_regions
 from sim.errors import PolicyError, Problem, ScenarioError
 from sim.fileio import write_csv_atomic, write_json_atomic, write_requests, write_text_atomic
-from sim.metrics import (INFERENCE_COLUMNS, LATENCY_CDF_COLUMNS, TIMESERIES_COLUMNS, CapacityObserver,
-                         ConsistencyObserver, FailuresObserver, InferenceLayout, InferenceObserver, NetworkObserver,
-                         TrainingObserver, bucket_edges, energy_summary, timeseries_rows, with_request_busy)
+from sim.metrics import (
+    INFERENCE_COLUMNS,
+    LATENCY_CDF_COLUMNS,
+    TIMESERIES_COLUMNS,
+    CapacityObserver,
+    ConsistencyObserver,
+    FailuresObserver,
+    InferenceLayout,
+    InferenceObserver,
+    NetworkObserver,
+    TrainingObserver,
+    bucket_edges,
+    energy_summary,
+    timeseries_rows,
+    with_request_busy,
+)
 from sim.policies import create
 from sim.scenario import LoadedScenario
 from sim.scenario.kinds import policy_specs
@@ -211,7 +226,7 @@ def run_scenario(loaded: LoadedScenario, out: Path | None = None, root: Path = P
                  command: Sequence[str] = (), finishers: Sequence[Finisher] = ()) -> Path:
     """Simulate ``loaded`` and write its run folder; return the folder's path."""
     preflight(loaded)
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     run_dir = _reserve(out if out is not None else default_run_dir(loaded, root, started))
     manifest = {
         "run_id": run_dir.name, "scenario": loaded.scenario.name, "source": loaded.source,

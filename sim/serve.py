@@ -27,10 +27,11 @@ import re
 import sys
 import tempfile
 import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -77,7 +78,8 @@ class Limits:
     def __post_init__(self) -> None:
         for name in ("max_duration_s", "max_wall_s", "max_runs"):
             if not getattr(self, name) > 0:
-                raise UsageError(f"serve: {name.removesuffix('_s').replace('_', '-')} must be > 0, got {getattr(self, name)}")
+                option = name.removesuffix("_s").replace("_", "-")
+                raise UsageError(f"serve: {option} must be > 0, got {getattr(self, name)}")
 
 
 class _Request(BaseModel):

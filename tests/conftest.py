@@ -14,7 +14,7 @@ SCENARIOS = ROOT / "scenarios"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT))
 
-import simulate  # noqa: E402
+import simulate  # noqa: E402  (needs ROOT on sys.path, set just above)
 
 
 @dataclass

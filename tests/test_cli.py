@@ -16,10 +16,15 @@ def run_process(*args, env=None, cwd=None):
 
 BAD_FILES = {
     "unknown_key.yaml": (MINIMAL + "colour: blue\n", "unknown_key.yaml:12: colour: unknown key (got 'blue')"),
-    "duplicate.yaml": (MINIMAL + "duration: 3h\n", "duplicate.yaml:12: duration: duplicate key (first defined on line 2)"),
-    "replicas.yaml": (MINIMAL.replace("replicas: 4", "replicas: 0"), "replicas.yaml:7: regions[0].pools[0].replicas: must be >= 1 (got 0)"),
-    "link.yaml": (MINIMAL + "links:\n  - {a: alpha, b: mars}\n", "link.yaml:13: links[0].b: unknown region (known: alpha, beta) (got 'mars')"),
-    "duration.yaml": (MINIMAL.replace("2h", "2 weeks"), "duration.yaml:2: duration: must be a duration such as 500ms, 90s, 15m, 24h, 7d or a number of seconds (got '2 weeks')"),
+    "duplicate.yaml": (MINIMAL + "duration: 3h\n",
+                       "duplicate.yaml:12: duration: duplicate key (first defined on line 2)"),
+    "replicas.yaml": (MINIMAL.replace("replicas: 4", "replicas: 0"),
+                      "replicas.yaml:7: regions[0].pools[0].replicas: must be >= 1 (got 0)"),
+    "link.yaml": (MINIMAL + "links:\n  - {a: alpha, b: mars}\n",
+                  "link.yaml:13: links[0].b: unknown region (known: alpha, beta) (got 'mars')"),
+    "duration.yaml": (MINIMAL.replace("2h", "2 weeks"),
+                      "duration.yaml:2: duration: must be a duration such as 500ms, 90s, 15m, 24h, 7d "
+                      "or a number of seconds (got '2 weeks')"),
 }
 
 

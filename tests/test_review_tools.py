@@ -2,8 +2,8 @@
 
 Tests marked ``# Was a bug:`` failed on the reviewed commit (the comment says what the docs,
 or plain correctness, expected and what happened then); they now guard the fixes. The
-others pin tricky behaviour that was already correct. Everything uses the 10-minute M/M/8 queue (``tests.experiment.TINY``)
-or hand-made result folders, so the file runs in a few seconds.
+others pin tricky behaviour that was already correct. Everything uses the 10-minute M/M/8
+queue (``tests.experiment.TINY``) or hand-made result folders, so the file runs in a few seconds.
 """
 from __future__ import annotations
 
@@ -15,17 +15,16 @@ import matplotlib
 import pytest
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-import simulate  # noqa: E402
-from sim.experiment import paired_interval, parse_target, t_interval  # noqa: E402
-from sim.experiment.capacity import _probes, search  # noqa: E402
-from sim.report import build_report  # noqa: E402
-from sim.report.compare import plot_sweep_metric  # noqa: E402
-from sim.scenario import parse_scenario  # noqa: E402
-from sim.serve import Limits, Service, file_and_module_problems  # noqa: E402
-from tests.conftest import SCENARIOS, run_cli  # noqa: E402
-from tests.experiment import MMC, TINY, cli_sets  # noqa: E402
+from sim.experiment import paired_interval, parse_target, t_interval
+from sim.experiment.capacity import _probes, search
+from sim.report import build_report
+from sim.report.compare import plot_sweep_metric
+from sim.scenario import parse_scenario
+from sim.serve import Limits, Service, file_and_module_problems
+from tests.conftest import SCENARIOS, run_cli
+from tests.experiment import MMC, TINY, cli_sets
 
 REPLICAS = "regions.solo.pools.gpu.replicas"
 RATE = "inference.req.arrival.rate_per_s"

@@ -8,14 +8,22 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 import simulate
 from sim.scenario import parse_scenario
-from sim.serve import (Limits, Service, ServiceError, file_and_module_problems, make_server, override_problems,
-                       run_bounded)
+from sim.serve import (
+    Limits,
+    Service,
+    ServiceError,
+    file_and_module_problems,
+    make_server,
+    override_problems,
+    run_bounded,
+)
 from tests.conftest import SCENARIOS, run_cli
 
 
@@ -90,7 +98,8 @@ def test_run_reports_validation_errors_with_file_line_and_path(url):
 def test_run_caps_the_simulated_duration(url):
     status, answer = call(url, "/run", {"scenario": "two_regions", "set": ["duration=30d"]})
     assert status == 400
-    assert answer["error"] == "scenarios/two_regions.yaml:3: duration: must be <= 7d in the service (--max-duration) (got '30d')"
+    assert answer["error"] == ("scenarios/two_regions.yaml:3: duration: must be <= 7d in the service (--max-duration) "
+                               "(got '30d')")
 
 
 def test_run_is_killed_at_the_wall_time_limit():
@@ -103,7 +112,8 @@ def test_run_is_killed_at_the_wall_time_limit():
 
 def test_runs_beyond_max_runs_are_turned_away():
     with serving(Limits(max_wall_s=2.0, max_runs=1)) as base:
-        long_run = threading.Thread(target=call, args=(base, "/run", {"scenario": "validation/mmc", "set": ["duration=7d"]}))
+        week = {"scenario": "validation/mmc", "set": ["duration=7d"]}
+        long_run = threading.Thread(target=call, args=(base, "/run", week))
         long_run.start()
         time.sleep(0.5)  # the long run holds the only slot until it is killed at 2 s
         status, answer = call(base, "/run", {"scenario": "two_regions", "set": ["duration=2h"]})

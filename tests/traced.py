@@ -6,8 +6,9 @@ every record in the order it was emitted, so a test can assert an event log
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from sim.engine import SimulationResult, simulate
 from sim.records import FailureRecord, JobRecord, RequestLog, RequestsDisplaced, RequestStatus

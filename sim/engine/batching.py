@@ -37,9 +37,9 @@ from __future__ import annotations
 import math
 from array import array
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from heapq import heappop, heappush
-from typing import Callable
 
 import numpy as np
 
@@ -181,9 +181,9 @@ class BatchingServers:
         self.events: list[tuple[float, int, _Replica, int]] = []  # (time, seq, replica, version)
         self._seq = 0
         self._order = 0
-        self.preemptions = {p: 0 for p in specs}
-        self.waiting = {p: 0 for p in specs}
-        self.running = {p: 0 for p in specs}
+        self.preemptions = dict.fromkeys(specs, 0)
+        self.waiting = dict.fromkeys(specs, 0)
+        self.running = dict.fromkeys(specs, 0)
         # Per segment (one iteration, or a run of decode iterations): pool, replica, start,
         # end, sequences, prefill tokens, output tokens, KV tokens at the end; flat.
         self._segments = array("d")
@@ -191,6 +191,11 @@ class BatchingServers:
         # arriving at that instant has been queued (simultaneous arrivals share a batch).
         self.kicked: list[_Replica] = []
         self.kick_t = -math.inf
+
+    @classmethod
+    def none(cls) -> BatchingServers:
+        """No batching pool: an empty set (the engine's loop then never hears of it)."""
+        return cls({}, {}, None, [], [], lambda j: math.inf)
 
     # -- requests arriving and leaving ------------------------------------------------------
     def arrive(self, j: int, p: int, t: float) -> None:
@@ -273,7 +278,7 @@ class BatchingServers:
         if chunks:
             if not spec.chunked_prefill:
                 b = 0  # whole prompts: the decodes wait for this iteration
-            tokens = pairs = 0
+            tokens, pairs = 0, 0.0
             for seq, n in chunks:
                 tokens += n
                 pairs += prefill_attention_pairs(n, seq.prompt + seq.generated - seq.prefill_left)

@@ -10,13 +10,14 @@ Public: ``Bus``, ``Subscriber``.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from sim.records import Record
 
 __all__ = ["Bus", "Subscriber"]
 
-Subscriber = Callable[[Any], None]
+Subscriber = Callable[[Any], object]  # what a callback returns is ignored
 
 
 class Bus:

@@ -23,6 +23,7 @@ Public: ``ConsistencyEngine``, ``rollout_regions``.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import simpy
 
@@ -31,6 +32,17 @@ from sim.engine.network import TransferManager
 from sim.records import JobChanged, RolloutRecord, RoutesChanged, VersionReleased
 
 __all__ = ["ConsistencyEngine", "rollout_regions"]
+
+
+@dataclass
+class _Rollout:
+    """One version on its way: released at ``start`` from ``source``; when its copy landed
+    in each region so far, and the regions still waiting for one."""
+
+    start: float
+    source: str
+    waiting: set[str]
+    landed: dict[str, float] = field(default_factory=dict)
 
 
 class ConsistencyEngine:
@@ -44,7 +56,7 @@ class ConsistencyEngine:
         with_gpus = [p.region for p in world.pools]
         self.default_source = self.config.source or (with_gpus[0] if with_gpus else None)
         self._pending: list[tuple[int, str, str]] = []  # (version, source, region) waiting for a path
-        self._open: dict[int, dict] = {}
+        self._open: dict[int, _Rollout] = {}
         self.versions = 0
         for t in self.config.at:
             env.process(self._release_at(float(t)))
@@ -75,10 +87,10 @@ class ConsistencyEngine:
         version, now = self.versions, self.env.now
         self.bus.emit(VersionReleased(now, version, source))
         targets = [r for r in self.regions if r != source]
-        state = {"start": now, "source": source, "landed": {}, "waiting": set(targets)}
+        state = _Rollout(now, source, set(targets))
         self._open[version] = state
         if source in self.regions:
-            state["landed"][source] = now
+            state.landed[source] = now
         for region in targets:
             self._copy(version, source, region)
         self._maybe_done(version)
@@ -98,28 +110,28 @@ class ConsistencyEngine:
 
     def _landed(self, version: int, region: str) -> None:
         state = self._open[version]
-        state["landed"][region] = self.env.now
-        state["waiting"].discard(region)
+        state.landed[region] = self.env.now
+        state.waiting.discard(region)
         self._maybe_done(version)
 
     def _maybe_done(self, version: int) -> None:
         state = self._open[version]
-        if state["waiting"]:
+        if state.waiting:
             return
         del self._open[version]
-        last = max(state["landed"].values(), default=state["start"])
+        last = max(state.landed.values(), default=state.start)
         for region in self.regions:
-            landed = state["landed"].get(region, state["start"])
+            landed = state.landed.get(region, state.start)
             switched = landed if self.config.mode == "eventual" else last
-            self.bus.emit(RolloutRecord(version, state["source"], region, state["start"], landed, switched))
+            self.bus.emit(RolloutRecord(version, state.source, region, state.start, landed, switched))
 
     def close(self) -> None:
         """The run ends: publish the rollouts still under way (landed/switched = inf if not yet)."""
         for version, state in sorted(self._open.items()):
             for region in self.regions:
-                landed = state["landed"].get(region, math.inf)
+                landed = state.landed.get(region, math.inf)
                 switched = landed if self.config.mode == "eventual" else math.inf
-                self.bus.emit(RolloutRecord(version, state["source"], region, state["start"], landed, switched))
+                self.bus.emit(RolloutRecord(version, state.source, region, state.start, landed, switched))
 
 
 def rollout_regions(world) -> list[str]:

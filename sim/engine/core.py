@@ -4,7 +4,8 @@ Public: ``Environment``, ``UrgentTimeout``.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import simpy
 from simpy.core import URGENT

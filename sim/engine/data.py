@@ -13,7 +13,8 @@ Public: ``DataMover``.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
+from itertools import pairwise
 
 import simpy
 
@@ -92,6 +93,8 @@ class DataMover:
 
     def _copy(self, ds, region: str, job: Job) -> simpy.Event:
         src = self.source_for(ds.name, region)
+        if src is None:  # placement only picks regions that hold a copy or can reach one
+            raise ValueError(f"dataset {ds.name!r}: no reachable copy to send to {region}")
         size = ds.size_gb * 1e9
         flow_id, done, route = self.transfers.start(src, region, size)
         started = self.env.now
@@ -113,7 +116,7 @@ class DataMover:
         """A copy landed: one transfers.csv row, and an audit row per border it crossed."""
         self.bus.emit(TransferRecord(flow_id, what, job_id, route[0], route[-1], "-".join(route),
                                      size, started, self.env.now, cost))
-        for u, v in zip(route, route[1:]):
+        for u, v in pairwise(route):
             if self._jurisdiction[u] != self._jurisdiction[v]:
                 self.bus.emit(BorderCrossing(self.env.now, what, u, v, size,
                                              self._jurisdiction[u], self._jurisdiction[v]))

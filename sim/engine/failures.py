@@ -30,7 +30,7 @@ Public: ``FailureEngine``.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import simpy
 
@@ -57,6 +57,8 @@ class FailureEngine:
         """``serving``: inference workloads exist; ``training_gpus(pool)``: GPUs running
         training jobs hold on a pool (None without training)."""
         self.env, self.scenario, self.pools, self.bus, self.routes = env, scenario, list(pools), bus, routes
+        if scenario.failures is None:
+            raise ValueError("FailureEngine needs a scenario with a failures section")
         self.config = scenario.failures
         self.serving, self.training_gpus = serving, training_gpus
         self._hits = streams.get("failures/hits")
@@ -69,11 +71,13 @@ class FailureEngine:
                 mtbf = spec.mtbf if spec.mtbf is not None else default_mtbf_s(pool.info.gpus_per_replica)
                 fail, back = replica_failures(rng, pool.info.replicas, horizon, mtbf, spec.shape,
                                               spec.repair.kind, spec.repair.mean, spec.repair.cv)
-                env.process(self._replay(pool, [(float(a), float(b) - float(a), 1) for a, b in zip(fail, back)]))
+                events = [(float(a), float(b) - float(a), 1) for a, b in zip(fail, back, strict=True)]
+                env.process(self._replay(pool, events))
         for i, outage in enumerate(self.config.outages):
             if outage.at is not None:
                 spans = [(float(outage.at), float(outage.at) + float(outage.duration))]
             else:
+                assert outage.rate_per_year is not None  # the scenario checks demand exactly one of the two
                 spans = random_outages(streams.get(f"failures/outages/{i}"), outage.rate_per_year,
                                        float(outage.duration), horizon)
             members = [p for p in self.pools if p.info.region == outage.region]

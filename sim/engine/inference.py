@@ -30,11 +30,11 @@ from __future__ import annotations
 
 import math
 import operator
-from dataclasses import dataclass
 from array import array
 from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
 from heapq import heapify, heappop, heappush
-from typing import Sequence
 
 import numpy as np
 
@@ -51,7 +51,8 @@ from sim.world import PoolInfo
 __all__ = ["InferenceEngine"]
 _INF = math.inf
 # Request statuses as plain ints: the hot loop stores them in an int8 array.
-_COMPLETED, _REJECTED, _TIMED_OUT = int(RequestStatus.COMPLETED), int(RequestStatus.REJECTED), int(RequestStatus.TIMED_OUT)
+_COMPLETED, _REJECTED = int(RequestStatus.COMPLETED), int(RequestStatus.REJECTED)
+_TIMED_OUT = int(RequestStatus.TIMED_OUT)
 _IN_FLIGHT, _FAILED = int(RequestStatus.IN_FLIGHT), int(RequestStatus.FAILED)
 
 
@@ -88,8 +89,8 @@ class InferenceEngine:
         # replica counts as max_batch slots (its running sequences are its busy slots).
         self._slots = [0 if p.serves == "training" else p.serving.max_batch if p.serving else p.slots_per_replica
                        for p in self.pools]
-        self.total_slots = [p.replicas * k for p, k in zip(self.pools, self._slots)]
-        self.active = [p.replicas * k for p, k in zip(self.pools, self._slots)]
+        self.total_slots = [p.replicas * k for p, k in zip(self.pools, self._slots, strict=True)]
+        self.active = [p.replicas * k for p, k in zip(self.pools, self._slots, strict=True)]
         self.busy = [0] * n_pools
         self.queues: list[deque[int]] = [deque() for _ in range(n_pools)]
         self.shares = np.zeros(n_pools)
@@ -117,7 +118,8 @@ class InferenceEngine:
         mix = counts if len(self.requests) else np.ones(len(workloads))
         mix = mix / mix.sum() if mix.sum() else mix
         return np.array([sum(w * (batch1_service_s(serving_spec(p), wl.service) if p.serving
-                                  else expected_service_s(wl.service, p.gpu)) for w, wl in zip(mix, workloads))
+                                  else expected_service_s(wl.service, p.gpu))
+                             for w, wl in zip(mix, workloads, strict=True))
                          for p in self.pools])
 
     def _allocate_outcomes(self, n: int) -> None:
@@ -199,7 +201,7 @@ class InferenceEngine:
         """Links failed or came back: new path RTTs. Requests already travelling keep their path."""
         new = record.rtt_ms[:, self._pool_region]
         self.rtt_ms[:] = new
-        for row, values in zip(self._rtt_rows, new.tolist()):
+        for row, values in zip(self._rtt_rows, new.tolist(), strict=True):
             row[:] = values
         view = self.view
         view.rtt_ms.flags.writeable = True
@@ -389,12 +391,9 @@ class InferenceEngine:
         timeout, service_time, drain, route = self.timeout_s, self._service_time, self._drain, self._router()
         drawn = all(times_ is None for row in self._times_by_pool for times_ in row)
         services = self._services if drawn else None
-        servers = self.batching
-        batch_events: list = servers.events if servers is not None else []
-        batch_fire = servers.fire if servers is not None else None
-        batch_arrive = servers.arrive if servers is not None else None
-        kicked: list = servers.kicked if servers is not None else []
-        batching = [servers is not None and p in servers.specs for p in range(len(self.pools))]
+        servers = self.batching if self.batching is not None else BatchingServers.none()
+        batch_events, batch_fire, batch_arrive, kicked = servers.events, servers.fire, servers.arrive, servers.kicked
+        batching = [p in servers.specs for p in range(len(self.pools))]
         i, travelled, completed, boundaries = self._next, 0, 0, 0
         t_sim = peek()
         while True:
@@ -476,8 +475,8 @@ class InferenceEngine:
         self._next = i
         self.events_processed = i + travelled + completed + boundaries
         self._finish(until)
-        if servers is not None:
-            self.bus.emit(servers.log())
+        if self.batching is not None:
+            self.bus.emit(self.batching.log())
         self.bus.emit(self.log())
 
     def _finish(self, end_s: float) -> None:
@@ -516,7 +515,9 @@ class InferenceEngine:
     def log(self) -> RequestLog:
         self._slot_token_times()
         r = self.requests
-        as_np = lambda a, dtype: np.frombuffer(a, dtype=dtype)  # noqa: E731  (zero copy)
+
+        def as_np(a: array, dtype: type[np.generic]) -> np.ndarray:  # zero copy
+            return np.frombuffer(a, dtype=dtype)
         return RequestLog(
             t_s=r.t_s, origin=r.origin, workload=r.workload,
             pool=as_np(self.pool_of, np.int16), rtt_ms=as_np(self.rtt_of, np.float64),

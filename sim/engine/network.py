@@ -18,7 +18,8 @@ Public: ``Routes``, ``TransferManager``.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Hashable, Iterable
+from typing import Any
 
 import numpy as np
 import simpy
@@ -56,7 +57,7 @@ class Routes:
         if not self._serving:
             return ()
         reach = np.isfinite(topology.rtt_ms[:, self._serving]).any(axis=1)
-        return tuple(name for name, ok in zip(topology.names, reach) if not ok)
+        return tuple(name for name, ok in zip(topology.names, reach, strict=True) if not ok)
 
 
 class TransferManager:
@@ -66,7 +67,8 @@ class TransferManager:
         self.env = env
         self.routes = routes
         graph = routes.base.graph
-        capacity = {frozenset((u, v)): data["bandwidth_gbps"] * 1e9 for u, v, data in graph.edges(data=True)}
+        capacity: dict[Hashable, float] = {frozenset((u, v)): data["bandwidth_gbps"] * 1e9
+                                           for u, v, data in graph.edges(data=True)}
         self.network = FlowNetwork(capacity, weighted=weighted)
         self._done: dict[Any, simpy.Event] = {}
         self._wake = env.event()

@@ -13,7 +13,7 @@ Public: ``entities_for``, ``SchedulerProcess``, ``activate_all``.
 """
 from __future__ import annotations
 
-from typing import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 
 import simpy
 
@@ -21,7 +21,7 @@ from sim.engine.bus import Bus
 from sim.engine.datacenter import PoolRuntime
 from sim.models import Entity, ObservedRate, load_at
 from sim.records import FailureDetected, LoadSample
-from sim.scenario.model import ObservedLoad, Scheduler
+from sim.scenario.model import LoadModel, ObservedLoad, Scheduler
 
 __all__ = ["entities_for", "SchedulerProcess", "activate_all"]
 
@@ -48,9 +48,9 @@ def entities_for(weights: dict[str, float], pools: Sequence[PoolRuntime],
 
 def _apply(t_s: float, groups, decision, fluid_busy: bool, cause: str) -> None:
     for (entity, members), share, target, replicas in zip(
-            groups, decision.shares, decision.target_gpus, decision.active_replicas):
+            groups, decision.shares, decision.target_gpus, decision.active_replicas, strict=True):
         cap = entity.capacity_gpus
-        for pool, pool_gpus, n in zip(members, entity.pool_gpus, replicas):
+        for pool, pool_gpus, n in zip(members, entity.pool_gpus, replicas, strict=True):
             fraction = pool_gpus / cap if cap else 0.0
             pool.set_state(t_s, n, target * fraction if fluid_busy else 0.0, share * fraction, cause)
 
@@ -65,7 +65,10 @@ class SchedulerProcess:
 
     def __init__(self, env: simpy.Environment, config: Scheduler, pools: Sequence[PoolRuntime], bus: Bus,
                  policy, arrivals: Callable[[float, float], int] | None = None, warmup_s: float = 0.0):
+        if config.load_model is None or config.allocation is None:
+            raise ValueError("SchedulerProcess needs scheduler.load_model and scheduler.allocation")
         self.env, self.config, self.pools, self.bus = env, config, list(pools), bus
+        self._load_model, self._allocation = config.load_model, config.allocation
         self.allocate = policy.allocate
         self.arrivals = arrivals
         self.warmup_s = warmup_s
@@ -90,12 +93,12 @@ class SchedulerProcess:
 
     def _decide(self, load: float, warm: bool):
         groups = entities_for(self.weights, self.pools, self.known_up)
-        decision = self.allocate([e for e, _ in groups], load, self.config.allocation.L_max, self.nominal)
+        decision = self.allocate([e for e, _ in groups], load, self._allocation.L_max, self.nominal)
         if warm and self.warmup_s > 0:
             now = self.env.now
             until = now + self.warmup_s
-            wishes = [(p, n) for (_, members), replicas in zip(groups, decision.active_replicas)
-                      for p, n in zip(members, replicas)]
+            wishes = [(p, n) for (_, members), replicas in zip(groups, decision.active_replicas, strict=True)
+                      for p, n in zip(members, replicas, strict=True)]
             rising = [p for p, n in wishes if p.rises_to(n, now)]
             for pool in rising:
                 pool.warm_up_until(until)
@@ -124,22 +127,34 @@ class SchedulerProcess:
 
     def run(self) -> Generator[simpy.Event, None, None]:
         config, env = self.config, self.env
-        model = config.load_model
-        observed = ObservedRate(model.window, model.initial / model.scale) if isinstance(model, ObservedLoad) else None
+        measure = self._measure(self._load_model)
         while True:
-            forecast = seen = float("nan")
-            if observed is not None:
-                load = seen = model.scale * observed.update(env.now, self.arrivals)
-                if model.forecast is not None:
-                    forecast = float(load_at(model.forecast, env.now))
-                    load = forecast if model.drive == "forecast" else seen
-            else:
-                load = float(load_at(model, env.now))
+            load, forecast, seen = measure(env.now)
             self.load = load
             decision = self._decide(load, warm=False)
             self.bus.emit(LoadSample(env.now, load, decision.resources, decision.demand_gpus, decision.unmet_gpus,
                                      forecast, seen))
             yield env.timeout(config.interval)
+
+    def _measure(self, model: LoadModel) -> Callable[[float], tuple[float, float, float]]:
+        """``now -> (load, forecast, seen)``: the load the allocation is given and, for an
+        observed model, its forecast and the observed load (else NaN)."""
+        nan = float("nan")
+        if not isinstance(model, ObservedLoad):
+            return lambda now: (float(load_at(model, now)), nan, nan)
+        arrivals = self.arrivals
+        if arrivals is None:
+            raise ValueError("an observed load model needs the request arrivals to observe")
+        observed = ObservedRate(model.window, model.initial / model.scale)
+
+        def measure(now: float) -> tuple[float, float, float]:
+            load = seen = model.scale * observed.update(now, arrivals)
+            forecast = nan
+            if model.forecast is not None:
+                forecast = float(load_at(model.forecast, now))
+                load = forecast if model.drive == "forecast" else seen
+            return load, forecast, seen
+        return measure
 
 
 def activate_all(t_s: float, pools: Sequence[PoolRuntime]) -> None:

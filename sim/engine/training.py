@@ -28,19 +28,26 @@ Public: ``TrainingEngine``.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
-import numpy as np
 import simpy
 
 from sim.engine.bus import Bus
 from sim.engine.data import DataMover
 from sim.engine.job import Job
-from sim.engine.training_view import PlacementViews
 from sim.engine.network import TransferManager
-from sim.records import (CapacityChanged, JobChanged, JobEvent, JobRecord, RegionDown, ReplicaFailed, RoutesChanged,
-                         TrainingUsage)
+from sim.engine.training_view import PlacementViews
 from sim.policies import validate_assignments
+from sim.records import (
+    CapacityChanged,
+    JobChanged,
+    JobEvent,
+    JobRecord,
+    RegionDown,
+    ReplicaFailed,
+    RoutesChanged,
+    TrainingUsage,
+)
 from sim.scenario.model import Scenario
 from sim.workload.training import JobBatch
 from sim.world import World
@@ -259,7 +266,7 @@ class TrainingEngine:
         job.process = None
         self.request_placement()
 
-    def _stopped(self, job: Job, cause: str) -> None:
+    def _stopped(self, job: Job, cause: str | None) -> None:
         if job.segment is not None:  # compute done in the interrupted segment
             start, rate = job.segment
             job.remaining = max(job.remaining - (self.env.now - start) * rate, 0.0)

@@ -10,7 +10,7 @@ Public: ``PlacementViews``.
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from sim.engine.data import DataMover
 from sim.engine.datacenter import PoolRuntime
@@ -41,6 +41,7 @@ class PlacementViews:
     def _queued_view(self, job: Job) -> QueuedJob:
         wl = self.scenario.training[job.workload]
         ds = self.data.datasets.get(wl.dataset) if wl.dataset else None
+        rule = ds.residency if ds is not None else None  # not None wherever ``ok`` is False
         durations, allowed, gb, cost, secs, penalty = [], [], [], [], [], []
         for p, pool in enumerate(self.pools):
             region = pool.info.region
@@ -49,14 +50,14 @@ class PlacementViews:
             ok = ds is None or residency_allows(self.scenario, ds, region)
             src = self.data.source_for(ds.name, region) if ds is not None else None
             cut_off = ds is not None and src is None and region not in self.data.copies[ds.name]
-            allowed.append((ok or ds.residency.mode == "soft") and not cut_off)
-            size = ds.size_gb if src is not None else 0.0
+            allowed.append((ok or (rule is not None and rule.mode == "soft")) and not cut_off)
+            size = ds.size_gb if ds is not None and src is not None else 0.0
             gb.append(size)
             cost.append(size * self.data.egress(src, region) if src else 0.0)
             topo = self.data.transfers.topology
             secs.append(topo.path_rtt_ms(src, region) / 2000 + size * 8 / topo.bottleneck_gbps(src, region)
                         if src else 0.0)
-            penalty.append(0.0 if ok or ds is None else size * ds.residency.penalty_usd_per_gb)
+            penalty.append(0.0 if ok or rule is None else size * rule.penalty_usd_per_gb)
         return QueuedJob(id=job.id, workload=job.workload, gpus=job.gpus, arrival_s=job.arrival_s,
                          priority=job.priority, deadline_s=job.deadline_s, dataset=wl.dataset,
                          span_regions=wl.span_regions, duration_s=tuple(durations), allowed=tuple(allowed),

@@ -18,11 +18,17 @@ Public: ``RunTask``, ``run_task``, ``execute_tasks``, ``plan_sweep``, ``run_swee
 """
 from __future__ import annotations
 
-from sim.experiment.capacity import (CapacityPlan, Target, format_plan, parse_range, parse_target,
-                                     plan_capacity, run_capacity_plan)
+from sim.experiment.capacity import (
+    CapacityPlan,
+    Target,
+    format_plan,
+    parse_range,
+    parse_target,
+    plan_capacity,
+    run_capacity_plan,
+)
 from sim.experiment.catalogue import format_catalogue, policy_catalogue
-from sim.experiment.compare import (PolicyChoice, format_table, parse_policy_params, plan_comparison,
-                                    run_comparison)
+from sim.experiment.compare import PolicyChoice, format_table, parse_policy_params, plan_comparison, run_comparison
 from sim.experiment.executors import BACKENDS, execute_tasks
 from sim.experiment.plan import Axis, is_sweep_file, parse_grid, read_sweep_file
 from sim.experiment.stats import DEFAULT_METRICS, lookup, paired_interval, t_interval

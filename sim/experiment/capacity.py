@@ -36,16 +36,17 @@ import json
 import math
 import operator
 import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from sim.errors import ScenarioError, UsageError
 from sim.experiment.plan import Axis
-from sim.experiment.stats import t_interval
 from sim.experiment.sweep import SweepOutcome, SweepPlan, run_sweep, write_index
 from sim.experiment.tasks import RunTask
 from sim.fileio import write_csv_atomic, write_json_atomic
+from sim.metrics.stats import t_interval
 from sim.scenario import LoadedScenario, load_scenario
 from sim.scenario.overrides import resolve_path, split_path
 
@@ -244,7 +245,7 @@ class _Evaluator:
         self.asked.update(values)
         wanted = sorted(self.asked)
         outcome = run_sweep(self._sweep(wanted), self.backend, self.workers, self.scheduler, self.progress)
-        for (value, seed), result in zip(self._pairs(wanted), outcome.results):
+        for (value, seed), result in zip(self._pairs(wanted), outcome.results, strict=True):
             if result is not None:  # the first status seen wins: 'ok' now, not 'skipped' next round
                 self.results.setdefault((value, seed), result)
         write_index(self.outcome())
@@ -279,11 +280,12 @@ class _Evaluator:
 
 def point_meets(target: Target, rule: str, values: Sequence[float | None]) -> bool:
     """Whether a point's per-seed values meet ``target`` under ``rule``."""
-    if not values or any(v is None for v in values):
+    numbers = [v for v in values if v is not None]
+    if not values or len(numbers) < len(values):
         return False
     if rule == "all":
-        return all(target.holds(v) for v in values)
-    return target.holds(sum(values) / len(values))
+        return all(target.holds(v) for v in numbers)
+    return target.holds(sum(numbers) / len(numbers))
 
 
 def _check_target_found(plan: CapacityPlan, results: list[dict[str, Any]]) -> None:
@@ -350,12 +352,12 @@ def _point(plan: CapacityPlan, evaluate: _Evaluator, value: int) -> dict[str, An
     interval = t_interval(found)
     gpus = _installed_gpus(plan, value)
     window_h = _mean([(t - w) / 3600 for t, w in zip(evaluate.metric_values(value, "sim_time_s"),
-                                                     evaluate.metric_values(value, "warmup_s"))
+                                                     evaluate.metric_values(value, "warmup_s"), strict=True)
                       if t is not None and w is not None])
     return {"value": value, "meets": point_meets(plan.target, plan.rule, values), "n": interval.n,
             "mean": interval.mean, "ci": [interval.low, interval.high],
             "min": min(found, default=None), "max": max(found, default=None),
-            "values": {str(s): v for s, v in zip(plan.seeds, values)},
+            "values": {str(s): v for s, v in zip(plan.seeds, values, strict=True)},
             "gpus": gpus, "window_h": window_h, "gpu_hours": None if window_h is None else gpus * window_h,
             "energy_kwh": _mean(evaluate.metric_values(value, "energy.kwh")),
             "cost_usd": _mean(evaluate.metric_values(value, "energy.cost_usd"))}
@@ -406,11 +408,12 @@ def _table(report: dict[str, Any]) -> str:
                         _fmt(p["min"]), _fmt(p["max"]), str(p["gpus"]), _fmt(p["cost_usd"]))
                        for p in report["points"]]
     widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
-    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows)
+    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows)
 
 
 def _verdict(report: dict[str, Any]) -> list[str]:
-    vary, answer, low, high = report["vary"], report["answer"], *report["range"]
+    vary, answer = report["vary"], report["answer"]
+    low, high = report["range"]
     if report["status"] == "not met":
         return [f"not met within range {low}:{high}: {report['target']} fails at {vary}={high}"]
     if report["status"] != "met":

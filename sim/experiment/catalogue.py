@@ -11,8 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sim.policies import describe
-from sim.policies import registry
+from sim.policies import describe, registry
 
 __all__ = ["ParamInfo", "PolicyInfo", "policy_catalogue", "format_catalogue"]
 

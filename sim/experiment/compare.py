@@ -20,19 +20,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from sim.errors import PolicyError, UsageError
 from sim.experiment.executors import check_executor, execute_tasks
-from sim.experiment.plan import render_value
-from sim.experiment.stats import DEFAULT_METRICS, paired_interval, t_interval
+from sim.experiment.stats import DEFAULT_METRICS
 from sim.experiment.sweep import claim_folder
 from sim.experiment.tasks import RunTask
 from sim.fileio import write_csv_atomic, write_json_atomic
+from sim.metrics.stats import paired_interval, t_interval
 from sim.policies import create
 from sim.scenario import load_scenario
 from sim.scenario.kinds import kind_path
@@ -79,7 +80,8 @@ def policy_label(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", name)
 
 
-def parse_policy_params(policies: Sequence[str], assignments: Sequence[str], kind: str = "routing") -> list[PolicyChoice]:
+def parse_policy_params(policies: Sequence[str], assignments: Sequence[str],
+                        kind: str = "routing") -> list[PolicyChoice]:
     """Attach ``POLICY.key=value`` assignments (``--policy-param``) to their policies."""
     params: dict[str, dict[str, Any]] = {name: {} for name in policies}
     for text in assignments:
@@ -106,7 +108,7 @@ def plan_comparison(scenario: str | Path, policies: Sequence[PolicyChoice], seed
     first = base.scenario.seed
     seed_list = tuple(first + k for k in range(seeds))
     if out is None:
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         out = root / base.scenario.name / f"compare-{stamp}"
     explicit = bool(metrics)
     metrics = tuple(metrics or DEFAULT_METRICS)
@@ -156,7 +158,7 @@ def run_comparison(plan: ComparisonPlan, backend: str = "process", workers: int 
 def summarise(plan: ComparisonPlan, results: Sequence[dict[str, Any] | None]) -> dict[str, Any]:
     """Per-metric, per-policy means and intervals, and paired differences to the baseline."""
     n_seeds = len(plan.seeds)
-    values = {c.label: {} for c in plan.policies}  # label -> metric -> {seed: value}
+    values: dict[str, dict[str, dict[int, float]]] = {c.label: {} for c in plan.policies}  # label -> metric -> seed
     runs = []
     for i, result in enumerate(results):
         choice, seed = plan.policies[i // n_seeds], plan.seeds[i % n_seeds]
@@ -212,7 +214,7 @@ def format_table(report: dict[str, Any]) -> str:
             lines.append((metric if k == 0 else "", label, _fmt(stats["mean"]),
                           _fmt(diff["mean"]) if diff else "", _fmt_ci(diff["ci"]) if diff else "", str(stats["n"])))
     widths = [max(len(row[c]) for row in lines) for c in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in lines)
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in lines)
 
 
 def _fmt(value: float | None) -> str:

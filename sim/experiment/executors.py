@@ -23,8 +23,9 @@ import contextlib
 import logging
 import multiprocessing
 import os
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from sim.errors import UsageError
 from sim.experiment.tasks import RunTask, describe_error, run_task
@@ -37,6 +38,8 @@ BACKENDS = ("process", "dask")
 # Dask's nanny sets the same variables for its workers.
 SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 Result = tuple[int, dict[str, Any]]
+# A generator, not just an iterator: closing it early shuts the pool or cluster down.
+Results = Generator[Result, None, None]
 
 
 def check_executor(backend: str = "process", workers: int = 1, scheduler: str | None = None) -> None:
@@ -50,7 +53,7 @@ def check_executor(backend: str = "process", workers: int = 1, scheduler: str | 
 
 
 def execute_tasks(tasks: Sequence[RunTask], backend: str = "process", workers: int = 1,
-                  scheduler: str | None = None) -> Iterator[Result]:
+                  scheduler: str | None = None) -> Results:
     """Run every task on ``backend``; yield ``(task index, result)`` as each finishes."""
     check_executor(backend, workers, scheduler)
     if backend == "dask":
@@ -60,7 +63,7 @@ def execute_tasks(tasks: Sequence[RunTask], backend: str = "process", workers: i
     return _pool(tasks, workers)
 
 
-def _serial(tasks: Sequence[RunTask]) -> Iterator[Result]:
+def _serial(tasks: Sequence[RunTask]) -> Results:
     for index, task in enumerate(tasks):
         yield index, run_task(task)
 
@@ -81,7 +84,7 @@ def _child_environment(values: dict[str, str]) -> Iterator[None]:
             os.environ.pop(key, None)
 
 
-def _pool(tasks: Sequence[RunTask], workers: int) -> Iterator[Result]:
+def _pool(tasks: Sequence[RunTask], workers: int) -> Results:
     context = multiprocessing.get_context("spawn")
     with _child_environment(SINGLE_THREAD_ENV):
         pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context)
@@ -97,7 +100,7 @@ def _pool(tasks: Sequence[RunTask], workers: int) -> Iterator[Result]:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _dask(tasks: Sequence[RunTask], workers: int, scheduler: str | None) -> Iterator[Result]:
+def _dask(tasks: Sequence[RunTask], workers: int, scheduler: str | None) -> Results:
     try:
         from dask.distributed import Client, LocalCluster, as_completed as dask_completed
     except ImportError as exc:
@@ -115,7 +118,7 @@ def _dask(tasks: Sequence[RunTask], workers: int, scheduler: str | None) -> Iter
     return _dask_results(client, cluster, tasks, dask_completed)
 
 
-def _dask_results(client, cluster, tasks: Sequence[RunTask], dask_completed) -> Iterator[Result]:
+def _dask_results(client, cluster, tasks: Sequence[RunTask], dask_completed) -> Results:
     try:
         # pure=False: a task's key must not dedupe two runs, and retries would re-run work.
         futures = [client.submit(run_task, task, pure=False) for task in tasks]

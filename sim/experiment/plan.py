@@ -34,9 +34,9 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sim.errors import ScenarioError, UsageError
-from sim.scenario.load import _problem  # the scenario's own error wording, reused
+from sim.scenario.load import validation_problem  # the scenario's own error wording, reused
 from sim.scenario.overrides import split_path
-from sim.scenario.yaml_io import LineMap, load_yaml_file, load_yaml_text
+from sim.scenario.yaml_io import load_yaml_file, load_yaml_text
 
 __all__ = ["Axis", "SweepFile", "parse_grid", "read_sweep_file", "is_sweep_file", "render_value"]
 
@@ -61,9 +61,11 @@ class SweepFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     scenario: str = Field(min_length=1, description="Scenario file, relative to the sweep file.")
-    grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(min_length=1, description="Dotted scenario path -> values.")
+    grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(
+        min_length=1, description="Dotted scenario path -> values.")
     seeds: int = Field(1, ge=1, strict=True, description="Seeds per point: s, s+1, ... from the scenario's seed.")
-    set: list[Annotated[str, AfterValidator(_assignment)]] = Field(default_factory=list, description="Fixed overrides, like --set.")
+    set: list[Annotated[str, AfterValidator(_assignment)]] = Field(
+        default_factory=list, description="Fixed overrides, like --set.")
     metrics: list[str] | None = Field(None, min_length=1, description="Dotted summary paths for index.csv.")
     out: str | None = Field(None, min_length=1, description="Sweep folder, relative to the sweep file.")
 
@@ -94,12 +96,12 @@ def read_sweep_file(path: str | Path) -> tuple[SweepFile, Path]:
     """Validate the sweep file at ``path``; return it and the folder its paths are relative to."""
     data, lines, _ = load_yaml_file(path)
     if not isinstance(data, dict):
-        raise ScenarioError([_problem(str(path), lines, data, {"type": "model_type", "loc": (), "msg": "",
-                                                               "input": type(data).__name__})])
+        raise ScenarioError([validation_problem(str(path), lines, data, {"type": "model_type", "loc": (), "msg": "",
+                                                                         "input": type(data).__name__})])
     try:
         spec = SweepFile.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError([_problem(str(path), lines or LineMap(), data, err) for err in exc.errors()]) from None
+        raise ScenarioError([validation_problem(str(path), lines, data, err) for err in exc.errors()]) from None
     return spec, Path(path).resolve().parent
 
 

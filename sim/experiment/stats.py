@@ -7,18 +7,18 @@ default list names the key results; a path a summary does not have is simply abs
 Confidence intervals are Student-t intervals over seeds: for one policy, the mean of its
 per-seed values; for a policy against the baseline, the mean of the *paired* per-seed
 differences (same seed, same arrivals), whose spread is far smaller than either policy's
-own because common random numbers cancel most of the noise.
+own because common random numbers cancel most of the noise. They live in
+:mod:`sim.metrics.stats` (reports compute them too) and are re-exported here.
 
 Public: ``DEFAULT_METRICS``, ``lookup``, ``select``, ``Interval``, ``t_interval``,
 ``paired_interval``.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-import numpy as np
+from sim.metrics.stats import Interval, paired_interval, t_interval
 
 __all__ = ["DEFAULT_METRICS", "lookup", "select", "Interval", "t_interval", "paired_interval"]
 
@@ -47,39 +47,3 @@ def select(summary: Mapping[str, Any], metrics: Sequence[str]) -> dict[str, floa
     """``{path: value}`` for each metric the summary has."""
     found = {path: lookup(summary, path) for path in metrics}
     return {path: value for path, value in found.items() if value is not None}
-
-
-@dataclass(frozen=True)
-class Interval:
-    """Mean of ``n`` values and its two-sided confidence interval (None when n < 2)."""
-
-    n: int
-    mean: float | None
-    low: float | None
-    high: float | None
-
-
-def t_interval(values: Sequence[float], confidence: float = 0.95) -> Interval:
-    """Student-t interval for the mean of ``values`` (independent replications)."""
-    data = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
-    n = len(data)
-    if n == 0:
-        return Interval(0, None, None, None)
-    mean = float(data.mean())
-    if n < 2:
-        return Interval(1, mean, None, None)
-    half = _t_quantile(0.5 + confidence / 2, n - 1) * float(data.std(ddof=1)) / math.sqrt(n)
-    return Interval(n, mean, mean - half, mean + half)
-
-
-def paired_interval(values: Mapping[int, float], baseline: Mapping[int, float],
-                    confidence: float = 0.95) -> Interval:
-    """Interval of ``value - baseline`` over the seeds both have (a paired t interval)."""
-    seeds = sorted(set(values) & set(baseline))
-    return t_interval([values[s] - baseline[s] for s in seeds], confidence)
-
-
-def _t_quantile(p: float, dof: int) -> float:
-    from scipy.stats import t  # imported late: only comparisons need it
-
-    return float(t.ppf(p, dof))

@@ -20,9 +20,10 @@ import hashlib
 import itertools
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from tqdm import tqdm
 
@@ -81,7 +82,7 @@ def plan_sweep(scenario: str | Path, axes: Sequence[Axis], seeds: int = 1, sets:
     width = max(3, len(str(len(points) - 1)))
     tasks, task_points, task_seeds = [], [], []
     for p, point in enumerate(points):
-        grid_sets = [f"{a.path}={render_value(v)}" for a, v in zip(axes, point)]
+        grid_sets = [f"{a.path}={render_value(v)}" for a, v in zip(axes, point, strict=True)]
         for seed in seed_list:
             run = Path(out).resolve() / f"p{p:0{width}d}-s{seed}"
             overrides = (*sets, *grid_sets, f"seed={seed}")
@@ -166,7 +167,7 @@ def index_rows(outcome: SweepOutcome) -> tuple[list[str], list[dict[str, Any]]]:
         row = {"run": Path(task.out).name, "point": i // len(plan.seeds),
                "seed": plan.task_seeds[i], "status": result["status"], "error": result["error"],
                "path": str(plan.out / Path(task.out).name)}
-        row.update({a.path: _cell(v) for a, v in zip(plan.axes, plan.points[i])})
+        row.update({a.path: _cell(v) for a, v in zip(plan.axes, plan.points[i], strict=True)})
         row.update({m: result["metrics"].get(m, "") for m in metrics})
         rows.append(row)
     return columns, rows

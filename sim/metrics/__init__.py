@@ -8,7 +8,8 @@ One observer per summary section: :class:`CapacityObserver` (``load``, ``resourc
 (``network``, ``transfers.csv``, ``border_crossings.csv``), :class:`FailuresObserver`
 (``failures``, ``failures.csv``), :class:`ConsistencyObserver` (``consistency``,
 ``rollouts.csv``); ``energy`` is computed from the time series (:func:`energy_summary`).
-Each can be fed hand-made records in a test.
+Each can be fed hand-made records in a test. :mod:`sim.metrics.stats` holds the confidence
+intervals over seeds that the experiment and report layers both compute.
 
 Public: the observers above, ``InferenceLayout``, ``StepSignal``, ``bucket_edges``,
 ``timeseries_rows``, ``with_request_busy``, ``energy_summary``, ``TIMESERIES_COLUMNS``,

@@ -16,7 +16,8 @@ Public: ``CapacityObserver``, ``TIMESERIES_COLUMNS``, ``timeseries_rows``, ``wit
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -101,7 +102,9 @@ class CapacityObserver:
     def summary(self, start_s: float, end_s: float) -> dict[str, Any]:
         """The ``load``, ``resources``, ``allocation`` and ``utilization`` summary sections."""
         edges = np.array([start_s, end_s])
-        mean = lambda s: float(s.mean_over(start_s, end_s))  # noqa: E731
+
+        def mean(s: StepSignal) -> float:
+            return float(s.mean_over(start_s, end_s))
         by_region = {r: {n: float(self._region_means(r, n, edges)[0]) for n in _SIGNALS} for r in self.total_gpus}
         total = sum(self.total_gpus.values())
         busy = sum(v["busy_gpus"] + v["training_gpus"] for v in by_region.values())

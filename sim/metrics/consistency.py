@@ -13,7 +13,8 @@ Public: ``ConsistencyObserver``, ``consistency_summary``.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -15,7 +15,8 @@ Public: ``IDLE_FRACTION``, ``energy_summary``.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["IDLE_FRACTION", "energy_summary"]
 

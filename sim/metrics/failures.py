@@ -10,12 +10,22 @@ Public: ``FailuresObserver``, ``failures_summary``, ``cut_off_requests``.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from sim.records import (FAILURE_CAUSES, FAILURE_COLUMNS, CapacityChanged, FailureRecord, JobRecord, RequestLog,
-                         RequestsDisplaced, RequestStatus, RoutesChanged)
+from sim.records import (
+    FAILURE_CAUSES,
+    FAILURE_COLUMNS,
+    CapacityChanged,
+    FailureRecord,
+    JobRecord,
+    RequestLog,
+    RequestsDisplaced,
+    RequestStatus,
+    RoutesChanged,
+)
 
 __all__ = ["FailuresObserver", "failures_summary", "cut_off_requests"]
 
@@ -81,7 +91,7 @@ class FailuresObserver:
         """Per region: time-average fraction of its GPUs that were up over [0, end_s]."""
         up: dict[str, float] = {}
         total: dict[str, float] = {}
-        for (region, _, gpus), area in zip(self.pools, self._areas(end_s)):
+        for (region, _, gpus), area in zip(self.pools, self._areas(end_s), strict=True):
             up[region] = up.get(region, 0.0) + area
             total[region] = total.get(region, 0.0) + gpus * end_s
         return {r: up[r] / total[r] for r in up if total[r] > 0}

@@ -19,7 +19,7 @@ Public: ``InferenceLayout``, ``InferenceObserver``, ``inference_summary``,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -228,7 +228,8 @@ def inference_summary(log: RequestLog, layout: InferenceLayout, warmup_s: float,
                             for i, name in enumerate(layout.regions) if (log.origin == i).any()}
     region_of = np.where(log.pool >= 0, layout.pool_region[np.maximum(log.pool, 0)], -1)
     summary["by_region"] = {name: _mask_stats(log, region_of == i, layout, warmup_s)
-                            for i, name in enumerate(layout.regions) if layout.pool_slots[layout.pool_region == i].sum()}
+                            for i, name in enumerate(layout.regions)
+                            if layout.pool_slots[layout.pool_region == i].sum()}
     summary["by_workload"] = {name: _mask_stats(log, log.workload == i, layout, warmup_s)
                               for i, name in enumerate(layout.workloads)}
     return summary
@@ -315,7 +316,7 @@ def latency_cdf_rows(log: RequestLog, layout: InferenceLayout, warmup_s: float) 
         if not mask.any():
             continue
         values = np.quantile(latency[mask], _CDF_QUANTILES)
-        rows += [{"origin": name, "quantile": q, "latency_ms": v} for q, v in zip(_CDF_QUANTILES, values)]
+        rows += [{"origin": name, "quantile": q, "latency_ms": v} for q, v in zip(_CDF_QUANTILES, values, strict=True)]
     return rows
 
 

@@ -82,7 +82,7 @@ def batch_columns(batches: BatchLog | None, layout, edges: np.ndarray) -> dict[s
     for r, name in enumerate(layout.regions):
         cols = {"busy_gpus": np.zeros(n), "batch_size": np.full(n, np.nan), "kv_fraction": np.full(n, np.nan)}
         result[name] = cols
-        pools = [p for p in np.flatnonzero((layout.pool_region == r) & layout.batching)]
+        pools = [int(p) for p in np.flatnonzero((layout.pool_region == r) & layout.batching)]
         if batches is None or not pools:
             continue
         mine = np.isin(batches.pool, pools)

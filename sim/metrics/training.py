@@ -14,12 +14,20 @@ Public: ``TrainingObserver``, ``NetworkObserver``, ``training_summary``, ``netwo
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from sim.records import (CROSSING_COLUMNS, JOB_COLUMNS, TRANSFER_COLUMNS, BorderCrossing, JobRecord,
-                         ResidencyViolation, TransferRecord)
+from sim.records import (
+    CROSSING_COLUMNS,
+    JOB_COLUMNS,
+    TRANSFER_COLUMNS,
+    BorderCrossing,
+    JobRecord,
+    ResidencyViolation,
+    TransferRecord,
+)
 
 __all__ = ["TrainingObserver", "NetworkObserver", "training_summary", "network_summary"]
 

@@ -8,8 +8,9 @@ Public: ``predict``, ``SEED_PARAMS``.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from sim.errors import UsageError
 from sim.fileio import clean_numbers

@@ -19,14 +19,20 @@ the helper ``gang_fit`` and the built-ins ``FifoFirstFit``, ``DataLocal``,
 from __future__ import annotations
 
 from sim.policies.allocation import AllocationPolicy, Packed, Proportional
-from sim.policies.placement import (Cheapest, DataLocal, EasyBackfill, FifoFirstFit, Greenest,
-                                    LeastLoadedPlacement, PlacementPolicy, RankedPlacement, gang_fit)
-from sim.policies.placement_view import (Assignment, PlacementView, PoolSlot, QueuedJob, RunningJob,
-                                         validate_assignments)
-from sim.policies.registry import (PolicyParams, available, create, declare_kind, describe, kinds,
-                                   register)
-from sim.policies.routing import (LatencyAware, LeastLoaded, Nearest, PowerOfTwo, RoundRobin,
-                                  RoutingPolicy, Weighted)
+from sim.policies.placement import (
+    Cheapest,
+    DataLocal,
+    EasyBackfill,
+    FifoFirstFit,
+    Greenest,
+    LeastLoadedPlacement,
+    PlacementPolicy,
+    RankedPlacement,
+    gang_fit,
+)
+from sim.policies.placement_view import Assignment, PlacementView, PoolSlot, QueuedJob, RunningJob, validate_assignments
+from sim.policies.registry import PolicyParams, available, create, declare_kind, describe, kinds, register
+from sim.policies.routing import LatencyAware, LeastLoaded, Nearest, PowerOfTwo, RoundRobin, RoutingPolicy, Weighted
 from sim.policies.views import RoutingView
 
 __all__ = [

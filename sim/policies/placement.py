@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterable, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -76,7 +77,8 @@ def gang_fit(job: QueuedJob, order: Sequence[int], free: Sequence[int],
 
 def _spread(job: QueuedJob, order: Sequence[int], free: Sequence[int], limited: frozenset[int],
             budget: float) -> Parts | None:
-    need, parts = job.gpus, []
+    need: float = job.gpus  # typed float by the budget (default inf); the values stay whole
+    parts: list[tuple[int, int]] = []
     for pool in order:
         gpus = min(need, free[pool], budget if pool in limited else need)
         if gpus > 0:
@@ -156,7 +158,7 @@ class DataLocal(RankedPlacement):
 
 @register("placement", "least_loaded")
 class LeastLoadedPlacement(RankedPlacement):
-    """Pool with the largest free fraction (free / total GPUs, counting this call's starts); skips jobs that cannot start."""
+    """Pool with the largest free fraction (free / total GPUs, counting this call's starts); skips jobs that cannot start."""  # noqa: E501  (one-line summary: `simulate.py policies`)
 
     def rank(self, view: PlacementView, job: QueuedJob, pool: int, free: Sequence[int]) -> float:
         total = view.pools[pool].total_gpus
@@ -257,9 +259,9 @@ class EasyBackfill(PlacementPolicy):
                   head: Reservation) -> Parts | None:
         """Parts on which ``job`` starts now without delaying ``head``, or None."""
         for pool in runnable:  # a single pool first, like gang_fit
-            parts = ((pool, job.gpus),)
-            if free[pool] >= job.gpus and _shadow_gpus(view, job, parts, head) <= head.extra:
-                return parts
+            single = ((pool, job.gpus),)
+            if free[pool] >= job.gpus and _shadow_gpus(view, job, single, head) <= head.extra:
+                return single
         if not job.span_regions:
             return None
         parts = gang_fit(job, runnable, free)

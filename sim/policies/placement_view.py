@@ -18,8 +18,9 @@ Public: ``PoolSlot``, ``QueuedJob``, ``RunningJob``, ``PlacementView``, ``Assign
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

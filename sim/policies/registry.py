@@ -20,7 +20,8 @@ Public: ``register``, ``create``, ``available``, ``describe``, ``declare_kind``,
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -60,7 +61,8 @@ def register(kind: str, name: str) -> Callable[[T], T]:
         policies = _policies(kind)
         if name in policies:
             raise ValueError(f"{kind} policy {name!r} is already registered ({_qualname(policies[name])})")
-        problem = _shape_problem(kind, cls) or (None if _summary(cls) else "needs a docstring (its first line describes it)")
+        problem = _shape_problem(kind, cls) or (
+            None if _summary(cls) else "needs a docstring (its first line describes it)")
         if problem:
             raise TypeError(f"{kind} policy {name!r} ({_qualname(cls)}): {problem}")
         policies[name] = cls
@@ -158,7 +160,7 @@ def _validate(name: str, model: type[BaseModel], params: dict[str, Any]) -> Base
         raise PolicyError(name, f"invalid params: {problems}") from None
 
 
-def _format_error(error: dict[str, Any]) -> str:
+def _format_error(error: Mapping[str, Any]) -> str:
     path = ".".join(["params", *(str(p) for p in error["loc"])])
     rule = error["msg"][:1].lower() + error["msg"][1:]
     if error["type"] == "missing":

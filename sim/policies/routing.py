@@ -169,6 +169,8 @@ class LatencyAware(RoutingPolicy):
     class Params(PolicyParams):
         rtt_weight: float = Field(1.0, ge=0, description="Multiplier of the RTT term (0 ignores distance).")
 
+    params: Params  # the registry validates them with the class above
+
     # Below this many available pools a plain loop beats numpy's per-call overhead.
     vector_from: ClassVar[int] = 32
 
@@ -180,7 +182,7 @@ class LatencyAware(RoutingPolicy):
         rtt_term = self.params.rtt_weight * view.rtt_ms[origin, pools]
         if len(pools) >= self.vector_from:
             return True, pools, rtt_term, active, 1 - active
-        return False, list(zip(pools.tolist(), rtt_term.tolist(), active.tolist()))
+        return False, list(zip(pools.tolist(), rtt_term.tolist(), active.tolist(), strict=True))
 
     def choose(self, view: RoutingView) -> int | None:
         entry = self.cached(view)
@@ -215,6 +217,8 @@ class PowerOfTwo(RoutingPolicy):
 
     class Params(PolicyParams):
         d: int = Field(2, ge=1, description="Pools sampled per request (>= 1; 1 is uniform random).")
+
+    params: Params  # the registry validates them with the class above
 
     def prepare(self, view: RoutingView, origin: int) -> tuple[list[int], list[float], list[int]]:
         pools = view.available(origin)

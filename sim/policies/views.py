@@ -16,9 +16,10 @@ Public: ``RoutingView``.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = ["RoutingView"]
 
@@ -67,12 +68,12 @@ class RoutingView:
     version: int
 
     @classmethod
-    def build(cls, *, pool_region: Sequence[int], rtt_ms: Sequence[Sequence[float]],
+    def build(cls, *, pool_region: npt.ArrayLike, rtt_ms: npt.ArrayLike,
               total_slots: Sequence[int], active_slots: Sequence[int] | None = None,
               queue_len: Sequence[int] | None = None, busy_slots: Sequence[int] | None = None,
-              share: Sequence[float] | None = None, mean_service_s: Sequence[float] | None = None,
+              share: npt.ArrayLike | None = None, mean_service_s: npt.ArrayLike | None = None,
               t_s: float = 0.0, origin: int = 0, workload: int = 0, version: int = 0) -> RoutingView:
-        """A view over fresh read-only copies of plain lists (for tests and for the engine).
+        """A view over fresh read-only copies of plain lists or arrays (for tests and for the engine).
 
         Defaults: every slot active, empty queues, no busy slots, shares proportional to
         ``total_slots``, a mean service time of 1 s. Each array owns its data, so its owner
@@ -102,7 +103,8 @@ class RoutingView:
 
     def __repr__(self) -> str:
         origin = getattr(self, "origin", None)
-        return f"RoutingView(n_pools={getattr(self, 'n_pools', None)}, origin={origin}, version={getattr(self, 'version', None)})"
+        return (f"RoutingView(n_pools={getattr(self, 'n_pools', None)}, origin={origin}, "
+                f"version={getattr(self, 'version', None)})")
 
 
 def _or(value, default):

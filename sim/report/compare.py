@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from sim.errors import UsageError
-from sim.experiment.stats import t_interval
+from sim.metrics.stats import t_interval
 from sim.report.charts import read_latency_cdf, read_timeseries
 from sim.report.chartspec import Chart, Skipped, one_axes, render_charts
 from sim.report.files import read_json, read_rows

@@ -20,7 +20,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sim.experiment.stats import t_interval
+from sim.metrics.stats import t_interval
 from sim.report.document import Table
 
 __all__ = ["Row", "fmt", "run_tables", "run_provenance", "comparison_tables", "sweep_tables",

@@ -8,11 +8,12 @@ Public: ``check_scenario``.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import networkx as nx
 
-from sim.scenario.model import Scenario
+from sim.scenario.model import Dataset, ObservedLoad, Scenario, TrainingWorkload
 from sim.world.catalogue import catalogue_region, gpu_catalogue
 from sim.world.llm_catalogue import LLM_CATALOGUE, kv_capacity_tokens, llm_spec
 
@@ -53,10 +54,11 @@ def _check_scheduler(s: Scenario) -> Iterator[Finding]:
     if has_load != has_alloc:
         missing = "allocation" if has_load else "load_model"
         yield ("scheduler",), f"load_model and allocation go together: {missing} is missing", _NO_VALUE
-    if has_load and s.scheduler.load_model.kind == "observed":
-        model = s.scheduler.load_model
+    model = s.scheduler.load_model
+    if isinstance(model, ObservedLoad):
         if not s.inference:
-            yield ("scheduler", "load_model", "kind"), "an observed load needs inference workloads to observe", "observed"
+            yield (("scheduler", "load_model", "kind"), "an observed load needs inference workloads to observe",
+                   "observed")
         if model.drive == "forecast" and model.forecast is None:
             yield ("scheduler", "load_model", "drive"), "drive: forecast needs a forecast formula", "forecast"
 
@@ -135,7 +137,8 @@ def _check_links(s: Scenario) -> Iterator[Finding]:
     for i, link in enumerate(s.links):
         for end in ("a", "b"):
             if getattr(link, end) not in names:
-                yield ("links", i, end), f"unknown region (known: {', '.join(r.name for r in s.regions)})", getattr(link, end)
+                known = ", ".join(r.name for r in s.regions)
+                yield ("links", i, end), f"unknown region (known: {known})", getattr(link, end)
         if link.a == link.b:
             yield ("links", i), "a link must join two different regions", link.a
         pair = frozenset((link.a, link.b))
@@ -146,9 +149,9 @@ def _check_links(s: Scenario) -> Iterator[Finding]:
 
 def _check_reachability(s: Scenario) -> Iterator[Finding]:
     names = {r.name for r in s.regions}
-    if not s.explicit_mesh or len(s.regions) < 2 or any({l.a, l.b} - names for l in s.links):
+    if not s.explicit_mesh or len(s.regions) < 2 or any({link.a, link.b} - names for link in s.links):
         return  # a link to an unknown region is reported already
-    graph = _graph(s)
+    graph = _link_graph(s)
     first = s.regions[0].name
     reachable = nx.node_connected_component(graph, first)
     for i, region in enumerate(s.regions):
@@ -194,7 +197,8 @@ def _check_inference(s: Scenario) -> Iterator[Finding]:
                 yield ("inference", i, "origin", origin), f"unknown region (known: {', '.join(names)})", origin
             elif graph is not None and not serving & nx.node_connected_component(graph, origin):
                 yield (("inference", i, "origin", origin),
-                       "no region with GPU pools is reachable from this origin: the workload can never be served", origin)
+                       "no region with GPU pools is reachable from this origin: the workload can never be served",
+                       origin)
         if sum(wl.origin.values()) <= 0:
             yield ("inference", i, "origin"), "origin weights must not sum to zero", dict(wl.origin)
         if wl.service.dist == "tokens":
@@ -210,13 +214,16 @@ def _check_inference(s: Scenario) -> Iterator[Finding]:
             yield ("inference", i, "timeout_ms"), f"is shorter than the end-to-end SLO ({e2e:g} ms)", wl.timeout_ms
 
 
-def _graph(s: Scenario) -> "nx.Graph | None":
+def _graph(s: Scenario) -> nx.Graph | None:
     """The link graph when it is explicit (a full mesh connects everything)."""
-    if not s.explicit_mesh:
-        return None
-    graph = nx.Graph()
+    return _link_graph(s) if s.explicit_mesh else None
+
+
+def _link_graph(s: Scenario) -> nx.Graph:
+    """The regions joined by the scenario's ``links`` (links to unknown regions left out)."""
+    graph: nx.Graph = nx.Graph()
     graph.add_nodes_from(r.name for r in s.regions)
-    graph.add_edges_from((l.a, l.b) for l in s.links if l.a in graph and l.b in graph)
+    graph.add_edges_from((link.a, link.b) for link in s.links if link.a in graph and link.b in graph)
     return graph
 
 
@@ -278,7 +285,7 @@ def _check_training(s: Scenario) -> Iterator[Finding]:
         seen.add(wl.name)
         if wl.dataset is not None and wl.dataset not in datasets:
             yield ("training", i, "dataset"), f"unknown dataset (known: {', '.join(datasets) or 'none'})", wl.dataset
-        named = [(("gpu_types", k), g) for k, g in enumerate(wl.gpu_types or [])]
+        named: list[tuple[tuple[Any, ...], str]] = [(("gpu_types", k), g) for k, g in enumerate(wl.gpu_types or [])]
         work = getattr(wl.jobs, "work", None)
         if work is not None and work.kind == "steps":
             named += [(("jobs", "work", "throughput_steps_per_s", g), g) for g in work.throughput_steps_per_s]
@@ -296,10 +303,10 @@ def _check_training(s: Scenario) -> Iterator[Finding]:
                        f"unknown region (known: {', '.join(regions)})", name)
         if wl.checkpoint.replicate_to and wl.checkpoint.size_gb <= 0:
             yield ("training", i, "checkpoint", "size_gb"), "must be > 0 when replicate_to is given", 0.0
-        yield from _check_trainable(s, i, wl, datasets.get(wl.dataset))
+        yield from _check_trainable(s, i, wl, datasets.get(wl.dataset) if wl.dataset is not None else None)
 
 
-def _check_trainable(s: Scenario, i: int, wl, dataset) -> Iterator[Finding]:
+def _check_trainable(s: Scenario, i: int, wl: TrainingWorkload, dataset: Dataset | None) -> Iterator[Finding]:
     """A workload that no pool could ever run is an error, not an empty result."""
     pools = [(r.name, p) for r in s.regions for p in r.pools if p.serves != "inference"]
     if wl.gpu_types is not None:
@@ -311,7 +318,8 @@ def _check_trainable(s: Scenario, i: int, wl, dataset) -> Iterator[Finding]:
         yield ("training", i), "no pool can ever run these jobs (GPU types, pool roles, residency)", wl.name
         return
     jobs = wl.jobs
-    sizes = [jobs.gpus] if isinstance(getattr(jobs, "gpus", None), int) else list(getattr(getattr(jobs, "gpus", None), "choices", []))
+    gang = getattr(jobs, "gpus", None)
+    sizes = [gang] if isinstance(gang, int) else list(getattr(gang, "choices", []))
     per_region: dict[str, int] = {}
     for region, pool in pools:
         per_region[region] = per_region.get(region, 0) + pool.replicas * pool.gpus_per_replica
@@ -344,10 +352,11 @@ def _check_failures(s: Scenario) -> Iterator[Finding]:
         pair = cut.a is not None or cut.b is not None
         if pair == (cut.regions is not None) or (pair and (cut.a is None or cut.b is None)):
             yield ("failures", "links", i), "give a and b (one link) or regions (a partition)", _NO_VALUE
-        for key, name in [("a", cut.a), ("b", cut.b)] + [(("regions", k), r) for k, r in enumerate(cut.regions or [])]:
-            if name is not None and name not in regions:
-                path = ("failures", "links", i) + (key if isinstance(key, tuple) else (key,))
-                yield path, f"unknown region (known: {', '.join(regions)})", name
+        ends: list[tuple[tuple[Any, ...], str | None]] = [(("a",), cut.a), (("b",), cut.b)]
+        for key, end in ends + [(("regions", k), r) for k, r in enumerate(cut.regions or [])]:
+            if end is not None and end not in regions:
+                path = ("failures", "links", i) + key
+                yield path, f"unknown region (known: {', '.join(regions)})", end
         if cut.at >= s.duration:
             yield ("failures", "links", i, "at"), f"must be before the end of the run ({s.duration:g} s)", cut.at
 
@@ -364,7 +373,8 @@ def _check_consistency(s: Scenario) -> Iterator[Finding]:
     names = [w.name for w in s.training]
     for k, name in enumerate(c.on_training):
         if name not in names:
-            yield ("consistency", "on_training", k), f"unknown training workload (known: {', '.join(names) or 'none'})", name
+            known = ", ".join(names) or "none"
+            yield ("consistency", "on_training", k), f"unknown training workload (known: {known})", name
     for k, t in enumerate(c.at):
         if t >= s.duration:
             yield ("consistency", "at", k), f"must be before the end of the run ({s.duration:g} s)", t

@@ -9,9 +9,10 @@ Public: ``PolicyKind``, ``POLICY_KINDS``, ``kind_path``, ``policy_specs``.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 __all__ = ["PolicyKind", "POLICY_KINDS", "kind_path", "policy_specs"]
 

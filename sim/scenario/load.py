@@ -5,15 +5,16 @@ schema -> semantic checks. Every problem found is reported together, each as
 ``FILE:LINE: dotted.path: rule (got VALUE)``.
 
 Public: ``LoadedScenario``, ``load_scenario``, ``parse_scenario``, ``resolved_dict``,
-``config_hash``.
+``config_hash``, ``validation_problem``.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -23,7 +24,7 @@ from sim.scenario.model import Scenario
 from sim.scenario.overrides import apply_overrides
 from sim.scenario.yaml_io import LineMap, format_path, load_yaml_file, load_yaml_text
 
-__all__ = ["LoadedScenario", "load_scenario", "parse_scenario", "resolved_dict", "config_hash"]
+__all__ = ["LoadedScenario", "load_scenario", "parse_scenario", "resolved_dict", "config_hash", "validation_problem"]
 
 
 @dataclass(frozen=True)
@@ -65,12 +66,13 @@ def parse_scenario(text: str, source: str = "<string>", overrides: Sequence[str]
 def _validate(data: Any, lines: LineMap, text: str, source: str,
               overrides: Sequence[str]) -> LoadedScenario:
     if not isinstance(data, dict):
-        raise ScenarioError([Problem(source, lines.line(()), "", "a scenario must be a mapping of keys", type(data).__name__)])
+        raise ScenarioError([Problem(source, lines.line(()), "", "a scenario must be a mapping of keys",
+                                     type(data).__name__)])
     data = apply_overrides(data, overrides)
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError([_problem(source, lines, data, err) for err in exc.errors()]) from None
+        raise ScenarioError([validation_problem(source, lines, data, err) for err in exc.errors()]) from None
     findings = check_scenario(scenario)
     if findings:
         raise ScenarioError([_finding_problem(source, lines, data, f) for f in findings])
@@ -121,7 +123,7 @@ _RULES = {
 }
 
 
-def _rule(err: dict[str, Any]) -> str:
+def _rule(err: Mapping[str, Any]) -> str:
     template = _RULES.get(err["type"])
     if template is not None:
         try:
@@ -137,7 +139,14 @@ def _number(value: Any) -> Any:
     return f"{value:g}" if isinstance(value, float) else value
 
 
-def _problem(source: str, lines: LineMap, data: Any, err: dict[str, Any]) -> Problem:
+def validation_problem(source: str, lines: LineMap, data: Any, err: Mapping[str, Any]) -> Problem:
+    """One pydantic validation error (an item of ``ValidationError.errors()``) as a
+    :class:`Problem` located in the YAML document ``data`` read from ``source``.
+
+    The path keeps only the keys the document has (union tags dropped), the line comes from
+    ``lines``, the rule is worded as for every scenario error (``must be >= 1``, ``unknown
+    key``) and the bad value follows, except for a missing key. Other YAML files validated
+    with pydantic (sweep files) use it so that their errors read like a scenario's."""
     path = _data_path(data, err["loc"])
     if err["type"] == "missing":
         return Problem(source, lines.line(path), format_path(path), _rule(err))

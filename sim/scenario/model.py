@@ -12,7 +12,7 @@ Public: ``Scenario`` and its parts ``Region``, ``Pool``, ``Link``, ``Network``,
 """
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
@@ -27,7 +27,8 @@ __all__ = [
     "TokenCoefficients", "TokenService", "Service", "InferenceWorkload", "Residency", "Dataset",
     "Checkpoint", "GpuChoice", "GpuHoursWork", "StepsWork", "PhillyWork", "Work", "PoissonJobs",
     "GavelTrace", "AlibabaTrace", "JobSource", "TrainingWorkload", "PolicySpec",
-    "Scheduler", "Metrics", "RepairTime", "NodeFailures", "RegionOutage", "LinkFailure", "Failures", "Consistency", "Scenario",
+    "Scheduler", "Metrics", "RepairTime", "NodeFailures", "RegionOutage", "LinkFailure", "Failures", "Consistency",
+    "Scenario",
 ]
 
 Duration = Annotated[
@@ -83,12 +84,16 @@ class Region(_Model):
     lat: float | None = Field(None, ge=-90, le=90, description="Latitude, degrees north.")
     lon: float | None = Field(None, ge=-180, le=180, description="Longitude, degrees east.")
     utc_offset_h: float | None = Field(None, ge=-12, le=14, description="Local standard time minus UTC, hours.")
-    jurisdiction: str | None = Field(None, min_length=1, description="Legal jurisdiction for data residency (e.g. US, EU).")
-    intra_rtt_ms: float | None = Field(None, ge=0, description="Round-trip time inside the region, ms (default: catalogue, else 1.0).")
+    jurisdiction: str | None = Field(
+        None, min_length=1, description="Legal jurisdiction for data residency (e.g. US, EU).")
+    intra_rtt_ms: float | None = Field(
+        None, ge=0, description="Round-trip time inside the region, ms (default: catalogue, else 1.0).")
     price_usd_per_kwh: float = Field(0.10, ge=0, description="Electricity price, USD per kWh.")
-    carbon_g_per_kwh: float | None = Field(None, ge=0, description="Grid carbon intensity, gCO2e per kWh (default: catalogue, else 450).")
+    carbon_g_per_kwh: float | None = Field(
+        None, ge=0, description="Grid carbon intensity, gCO2e per kWh (default: catalogue, else 450).")
     pue: float = Field(1.2, ge=1.0, le=3.0, description="Power usage effectiveness of the datacenter.")
-    pools: list[Pool] = Field(default_factory=list, description="GPU pools; a region with none only originates traffic.")
+    pools: list[Pool] = Field(
+        default_factory=list, description="GPU pools; a region with none only originates traffic.")
 
 
 class Link(_Model):
@@ -96,18 +101,22 @@ class Link(_Model):
 
     a: str = Field(description="One end (region name).")
     b: str = Field(description="Other end (region name).")
-    rtt_ms: float | None = Field(None, gt=0, description="Round-trip time, ms (default: measured catalogue RTT, else the great-circle fit).")
-    bandwidth_gbps: float | None = Field(None, gt=0, description="Capacity, Gbit/s (default: network.default_bandwidth_gbps).")
+    rtt_ms: float | None = Field(
+        None, gt=0, description="Round-trip time, ms (default: measured catalogue RTT, else the great-circle fit).")
+    bandwidth_gbps: float | None = Field(
+        None, gt=0, description="Capacity, Gbit/s (default: network.default_bandwidth_gbps).")
 
 
 class Network(_Model):
     """How the inter-region graph is formed."""
 
     mesh: Literal["auto", "full", "explicit"] = Field(
-        "auto", description="full: every pair linked; explicit: only `links`; auto: explicit if `links` is non-empty, else full.")
+        "auto", description="full: every pair linked; explicit: only `links`; "
+                            "auto: explicit if `links` is non-empty, else full.")
     default_bandwidth_gbps: float = Field(100.0, gt=0, description="Bandwidth of links that do not give one, Gbit/s.")
     sharing: Literal["rtt_weighted", "max_min"] = Field(
-        "rtt_weighted", description="How concurrent transfers share links: max-min fair, weighted by 1/RTT (TCP-like) or plain.")
+        "rtt_weighted",
+        description="How concurrent transfers share links: max-min fair, weighted by 1/RTT (TCP-like) or plain.")
     egress_usd_per_gb: float | None = Field(
         None, ge=0, description="Egress price for every inter-region byte (default: cloud price tables).")
 
@@ -163,7 +172,7 @@ class PiecewiseLoad(_Model):
 
 
 Profile = Annotated[
-    Union[LinearLoad, ConstantLoad, DiurnalLoad, StepLoad, PiecewiseLoad],
+    LinearLoad | ConstantLoad | DiurnalLoad | StepLoad | PiecewiseLoad,
     Field(discriminator="kind"),
 ]
 class ObservedLoad(_Model):
@@ -183,7 +192,7 @@ class ObservedLoad(_Model):
 
 
 LoadModel = Annotated[
-    Union[LinearLoad, ConstantLoad, DiurnalLoad, StepLoad, PiecewiseLoad, ObservedLoad],
+    LinearLoad | ConstantLoad | DiurnalLoad | StepLoad | PiecewiseLoad | ObservedLoad,
     Field(discriminator="kind"),
 ]
 
@@ -194,7 +203,8 @@ class PoissonArrival(_Model):
     process: Literal["poisson"]
     rate_per_s: float = Field(gt=0, description="Base arrival rate, requests per second, summed over origins.")
     profile: Profile | None = Field(
-        None, description="Multiplier of the rate over time (same kinds as load models; diurnal follows each origin's local time).")
+        None, description="Multiplier of the rate over time (same kinds as load models; diurnal follows each origin's "
+                          "local time).")
 
 
 class TraceArrival(_Model):
@@ -202,11 +212,12 @@ class TraceArrival(_Model):
 
     process: Literal["trace"]
     path: str = Field(min_length=1, description="CSV file; a relative path is taken from the scenario file's folder.")
-    time_scale: float = Field(1.0, gt=0, description="Speed-up of the trace clock (2 = twice as many requests per second).")
+    time_scale: float = Field(
+        1.0, gt=0, description="Speed-up of the trace clock (2 = twice as many requests per second).")
     loop: bool = Field(True, description="Repeat the trace to fill the run.")
 
 
-Arrival = Annotated[Union[PoissonArrival, TraceArrival], Field(discriminator="process")]
+Arrival = Annotated[PoissonArrival | TraceArrival, Field(discriminator="process")]
 
 
 class ConstantService(_Model):
@@ -227,7 +238,8 @@ class LognormalService(_Model):
 
 class EmpiricalService(_Model):
     dist: Literal["empirical"]
-    samples_s: list[Annotated[float, Field(gt=0)]] = Field(min_length=1, description="Service times drawn uniformly at random, s.")
+    samples_s: list[Annotated[float, Field(gt=0)]] = Field(
+        min_length=1, description="Service times drawn uniformly at random, s.")
 
 
 class TokenCount(_Model):
@@ -256,7 +268,7 @@ class TokenService(_Model):
 
 
 Service = Annotated[
-    Union[ConstantService, ExponentialService, LognormalService, EmpiricalService, TokenService],
+    ConstantService | ExponentialService | LognormalService | EmpiricalService | TokenService,
     Field(discriminator="dist"),
 ]
 
@@ -294,7 +306,8 @@ class Residency(_Model):
     allowed_regions: list[str] | None = Field(None, description="Regions the data may be in.")
     allowed_jurisdictions: list[str] | None = Field(None, description="Jurisdictions the data may be in (e.g. EU).")
     mode: Literal["hard", "soft"] = Field(
-        "hard", description="hard: placement elsewhere is forbidden; soft: allowed, counted as a violation and penalised.")
+        "hard",
+        description="hard: placement elsewhere is forbidden; soft: allowed, counted as a violation and penalised.")
     penalty_usd_per_gb: float = Field(0.0, ge=0, description="Soft rule: cost per GB moved outside, seen by policies.")
 
 
@@ -333,7 +346,8 @@ class GpuHoursWork(_Model):
 
     kind: Literal["gpu_hours"]
     mean: float = Field(gt=0, description="Mean GPU-hours per job on the reference GPU.")
-    cv: float = Field(0.0, ge=0, description="Coefficient of variation (lognormal; 0 = constant; 1 with dist exponential).")
+    cv: float = Field(
+        0.0, ge=0, description="Coefficient of variation (lognormal; 0 = constant; 1 with dist exponential).")
     dist: Literal["lognormal", "exponential"] = Field("lognormal", description="Distribution of the work.")
     reference_gpu: str = Field("H100", description="GPU type the GPU-hours are measured on.")
 
@@ -355,7 +369,7 @@ class PhillyWork(_Model):
     reference_gpu: str = Field("H100", description="GPU type on which the fitted run time holds.")
 
 
-Work = Annotated[Union[GpuHoursWork, StepsWork, PhillyWork], Field(discriminator="kind")]
+Work = Annotated[GpuHoursWork | StepsWork | PhillyWork, Field(discriminator="kind")]
 
 
 class PoissonJobs(_Model):
@@ -372,7 +386,8 @@ class GavelTrace(_Model):
 
     source: Literal["gavel"]
     path: str = Field(description="Trace CSV (relative to the scenario file).")
-    throughputs_path: str = Field(description="Gavel isolated throughputs CSV (gpu_type,job_type,scale_factor_gpus,throughput_steps_per_s).")
+    throughputs_path: str = Field(
+        description="Gavel isolated throughputs CSV (gpu_type,job_type,scale_factor_gpus,throughput_steps_per_s).")
     time_scale: float = Field(1.0, gt=0, description="Speed-up of the trace clock.")
 
 
@@ -385,7 +400,7 @@ class AlibabaTrace(_Model):
     reference_gpu: str = Field("H100", description="GPU type on which the traced run times hold.")
 
 
-JobSource = Annotated[Union[PoissonJobs, GavelTrace, AlibabaTrace], Field(discriminator="source")]
+JobSource = Annotated[PoissonJobs | GavelTrace | AlibabaTrace, Field(discriminator="source")]
 
 
 class TrainingWorkload(_Model):
@@ -418,7 +433,7 @@ def _policy_field(kind: str, description: str) -> Any:
 
 
 # Written as a name or a {name, params} mapping; always a PolicySpec once validated.
-Policy = Annotated[PolicySpec, BeforeValidator(_spec_from_name, json_schema_input_type=Union[str, PolicySpec])]
+Policy = Annotated[PolicySpec, BeforeValidator(_spec_from_name, json_schema_input_type=str | PolicySpec)]
 
 
 class Allocation(_Model):

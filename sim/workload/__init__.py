@@ -21,11 +21,11 @@ from __future__ import annotations
 from sim.workload.arrivals import multiplier_bound, poisson_arrivals, thinned_poisson
 from sim.workload.failure_trace import read_failure_trace
 from sim.workload.inputs import check_inputs
+from sim.workload.philly_fit import draw_philly_runtime_s
 from sim.workload.requests import RequestBatch, generate_requests
 from sim.workload.service import draw_service_s, draw_token_counts
 from sim.workload.token_model import default_coefficients, token_coefficients, token_service_s
 from sim.workload.trace import Trace, read_trace, replay_trace
-from sim.workload.philly_fit import draw_philly_runtime_s
 from sim.workload.training import JobBatch, generate_jobs
 
 __all__ = [

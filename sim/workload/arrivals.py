@@ -18,7 +18,7 @@ Public: ``poisson_arrivals``, ``thinned_poisson``, ``multiplier_bound``,
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

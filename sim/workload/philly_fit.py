@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = ["PHILLY_WEIGHTS", "PHILLY_MU", "PHILLY_SIGMA", "PHILLY_MIN_S", "PHILLY_MAX_S",
            "PHILLY_FILE", "PhillyFit", "load_runtimes", "fit_mixture", "mixture_cdf",
@@ -110,7 +111,7 @@ def _m_step(x, n, resp) -> tuple[np.ndarray, ...]:
 _ERFC = np.frompyfunc(math.erfc, 1, 1)
 
 
-def mixture_cdf(t_s: np.ndarray, fit: PhillyFit = SHIPPED) -> np.ndarray:
+def mixture_cdf(t_s: npt.ArrayLike, fit: PhillyFit = SHIPPED) -> np.ndarray:
     """P(run time <= t) under the (unclipped) mixture."""
     z = (np.log(np.asarray(t_s, dtype=float))[..., None] - np.array(fit.mu)) / np.array(fit.sigma)
     phi = 0.5 * _ERFC(-z / math.sqrt(2)).astype(float)

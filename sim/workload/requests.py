@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from sim.errors import Problem, ScenarioError
-from sim.scenario.model import InferenceWorkload, PoissonArrival, Scenario, TokenService
+from sim.scenario.model import InferenceWorkload, PoissonArrival, Scenario, TokenService, TraceArrival
 from sim.streams import Streams
-from sim.world.build import World
-from sim.world.catalogue import gpu_catalogue
 from sim.workload.arrivals import poisson_arrivals
 from sim.workload.service import draw_service_s, draw_token_counts
 from sim.workload.trace import read_trace, replay_trace
+from sim.world.build import World
+from sim.world.catalogue import gpu_catalogue
 
 __all__ = ["RequestBatch", "generate_requests"]
 
@@ -76,7 +76,7 @@ def _workload_requests(k: int, wl: InferenceWorkload, duration_s: float, world: 
                                      streams.get(f"arrivals/{wl.name}"))
         tokens_in, tokens_out = _drawn_tokens(wl, len(t), streams)
     else:
-        t, origin, tokens_in, tokens_out = _trace_requests(k, wl, weights, duration_s, streams,
+        t, origin, tokens_in, tokens_out = _trace_requests(k, wl, wl.arrival, weights, duration_s, streams,
                                                            base_dir, source)
     service_s = draw_service_s(wl.service, len(t), streams.get(f"service/{wl.name}"))
     return RequestBatch(t, origin.astype(np.int16), np.full(len(t), k, dtype=np.int16),
@@ -91,10 +91,9 @@ def _drawn_tokens(wl: InferenceWorkload, n: int, streams: Streams) -> tuple[np.n
             draw_token_counts(wl.service.output_tokens, n, rng))
 
 
-def _trace_requests(k: int, wl: InferenceWorkload, weights: np.ndarray, duration_s: float,
+def _trace_requests(k: int, wl: InferenceWorkload, arrival: TraceArrival, weights: np.ndarray, duration_s: float,
                     streams: Streams, base_dir: Path, source: str) -> tuple[np.ndarray, ...]:
-    """Times, origins and token counts of a replayed trace."""
-    arrival = wl.arrival
+    """Times, origins and token counts of a replayed trace (``arrival``, the workload's)."""
     path = base_dir / arrival.path
     if not path.is_file():
         raise ScenarioError([Problem(source, None, f"inference[{k}].arrival.path", "file not found", arrival.path)])

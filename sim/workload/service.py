@@ -24,8 +24,14 @@ import math
 
 import numpy as np
 
-from sim.scenario.model import (ConstantService, EmpiricalService, ExponentialService,
-                                LognormalService, TokenCount, TokenService)
+from sim.scenario.model import (
+    ConstantService,
+    EmpiricalService,
+    ExponentialService,
+    LognormalService,
+    TokenCount,
+    TokenService,
+)
 from sim.workload.token_model import TokenTimes, token_coefficients
 from sim.world.catalogue import GpuSpec
 

@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import csv
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping
 
 import numpy as np
 

@@ -23,7 +23,7 @@ import csv
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -133,9 +133,9 @@ def _parse_row(row: list[str], columns: list[int], name: str, line: int,
         return None
     found = len(problems)
     stamp = _timestamp(row[columns[0]].strip(), name, line, first_kind, problems)
-    counts = [_count(row[c].strip(), COLUMNS[i + 1], name, line, problems)
-              for i, c in enumerate(columns[1:])]
-    return None if len(problems) > found else (stamp, *counts)
+    context, generated = (_count(row[c].strip(), COLUMNS[i + 1], name, line, problems)
+                          for i, c in enumerate(columns[1:]))
+    return None if len(problems) > found else (stamp, context, generated)
 
 
 def _timestamp(text: str, name: str, line: int, first_kind: list[str],
@@ -168,7 +168,7 @@ def _parse_date_time(text: str) -> tuple[str | None, int]:
     try:
         stamp = datetime.fromisoformat(text)
         if stamp.tzinfo is not None:
-            stamp = stamp.astimezone(timezone.utc).replace(tzinfo=None)
+            stamp = stamp.astimezone(UTC).replace(tzinfo=None)
     except (ValueError, OverflowError):  # OverflowError: an offset moves it past year 1 or 9999
         return None, 0
     return "date-time", (stamp - _EPOCH) // _US

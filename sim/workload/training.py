@@ -48,20 +48,30 @@ Public: ``JobBatch``, ``generate_jobs``, ``V100_TENSOR_TFLOPS``, ``GavelJobs``,
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TypeVar
 
 import numpy as np
 
 from sim.errors import Problem, ScenarioError
-from sim.scenario.model import (AlibabaTrace, GavelTrace, GpuChoice, GpuHoursWork, PhillyWork,
-                                PoissonJobs, Scenario, StepsWork, TrainingWorkload)
+from sim.scenario.model import (
+    AlibabaTrace,
+    GavelTrace,
+    GpuChoice,
+    GpuHoursWork,
+    PhillyWork,
+    PoissonJobs,
+    Scenario,
+    StepsWork,
+    TrainingWorkload,
+)
 from sim.streams import Streams
-from sim.world.catalogue import gpu_catalogue
 from sim.workload.philly_fit import draw_philly_runtime_s
 from sim.workload.service import lognormal_params
 from sim.workload.trace import MAX_TRACE_S, csv_rows
+from sim.world.catalogue import gpu_catalogue
 
 __all__ = ["JobBatch", "generate_jobs", "V100_TENSOR_TFLOPS", "GavelJobs", "read_gavel", "read_gavel_trace",
            "read_gavel_throughputs", "gavel_gang_rate", "AlibabaPods", "read_alibaba_pods",
@@ -277,10 +287,11 @@ def _lognormal(mean: float, cv: float, n: int, rng: np.random.Generator) -> np.n
 
 
 # -- reading CSV files ----------------------------------------------------------------------
-Parser = Callable[[dict[str, str], str, int, list[Problem]], object]
+Row = TypeVar("Row")
+Parser = Callable[[dict[str, str], str, int, list[Problem]], Row]
 
 
-def _read_rows(path: Path, name: str, columns: tuple[str, ...], parse: Parser) -> list[tuple[int, object]]:
+def _read_rows(path: Path, name: str, columns: tuple[str, ...], parse: Parser[Row]) -> list[tuple[int, Row]]:
     """(line, parsed value) of every data row parse accepts; every problem raised at once.
 
     ``parse`` returns ``None`` for a row to skip and records problems in the list it gets."""
@@ -310,8 +321,8 @@ def _header(header: list[str], name: str, columns: tuple[str, ...]) -> dict[str,
     return {c: names.index(c) for c in columns}
 
 
-def _parse_row(row: list[str], index: dict[str, int], name: str, line: int, parse: Parser,
-               problems: list[Problem]) -> object:
+def _parse_row(row: list[str], index: dict[str, int], name: str, line: int, parse: Parser[Row],
+               problems: list[Problem]) -> Row | None:
     if len(row) <= max(index.values()):
         problems.append(Problem(name, line, "", f"has {len(row)} fields, expected {max(index.values()) + 1}"))
         return None
@@ -373,7 +384,7 @@ def read_gavel_trace(path: Path, name: str) -> GavelJobs:
                      np.array([line for line, _ in rows], np.int64))
 
 
-def _gavel_row(f: dict[str, str], name: str, line: int, problems: list[Problem]) -> tuple:
+def _gavel_row(f: dict[str, str], name: str, line: int, problems: list[Problem]) -> tuple[str, int, float, int]:
     if not f["job_type"]:
         problems.append(Problem(name, line, "job_type", "must not be empty"))
     return (f["job_type"], _integer(f["total_steps"], "total_steps", name, line, problems, low=1),
@@ -389,7 +400,8 @@ def read_gavel_throughputs(path: Path, name: str) -> dict[str, dict[str, dict[in
     return table
 
 
-def _throughput_row(f: dict[str, str], name: str, line: int, problems: list[Problem]) -> tuple:
+def _throughput_row(f: dict[str, str], name: str, line: int,
+                    problems: list[Problem]) -> tuple[str, str, int, float]:
     try:
         rate = float(f["throughput_steps_per_s"])
     except ValueError:
@@ -443,7 +455,7 @@ def _gavel_jobs(where: str, name: str, jobs: GavelTrace, duration_s: float, base
 def _check_job_types(trace: GavelJobs, table: dict[str, dict[int, float]], jobs: GavelTrace) -> None:
     """Every job type needs a V100 throughput; one problem per missing type, at its first line."""
     first: dict[str, int] = {}
-    for job_type, line in zip(trace.job_type, trace.line):
+    for job_type, line in zip(trace.job_type, trace.line, strict=True):
         if job_type not in table:
             first.setdefault(job_type, int(line))
     if first:
@@ -470,16 +482,19 @@ def read_alibaba_pods(path: Path, name: str) -> AlibabaPods:
     """Read and check a pod list; ``name`` is how errors refer to the file."""
     rows = [v for _, v in _read_rows(path, name, ALIBABA_COLUMNS, _pod_row)]
     gpu = [r for r in rows if r[0] >= 1]
-    ran = [r for r in gpu if r[4] is not None and r[3] - r[4] > 0]
-    return AlibabaPods(np.array([r[2] for r in ran], float), np.array([r[3] - r[4] for r in ran], float),
+    scheduled = [(r, s) for r in gpu if (s := r[4]) is not None]
+    ran = [r for r, s in scheduled if r[3] - s > 0]
+    return AlibabaPods(np.array([r[2] for r in ran], float),
+                       np.array([r[3] - s for r, s in scheduled if r[3] - s > 0], float),
                        np.array([r[0] for r in ran], np.int32),
                        fractional=sum(1 for r in ran if r[0] == 1 and r[1] < 1000),
                        cpu_only=len(rows) - len(gpu),
                        never_scheduled=sum(1 for r in gpu if r[4] is None),
-                       non_positive=sum(1 for r in gpu if r[4] is not None and r[3] - r[4] <= 0))
+                       non_positive=sum(1 for r, s in scheduled if r[3] - s <= 0))
 
 
-def _pod_row(f: dict[str, str], name: str, line: int, problems: list[Problem]) -> tuple:
+def _pod_row(f: dict[str, str], name: str, line: int,
+             problems: list[Problem]) -> tuple[int, int, float, float, float | None]:
     scheduled = f["scheduled_time"]
     return (_integer(f["num_gpu"], "num_gpu", name, line, problems),
             _integer(f["gpu_milli"], "gpu_milli", name, line, problems, high=1000),

@@ -64,7 +64,9 @@ def test_strong_rollout_switches_everyone_at_the_last_landing(tmp_path, write_ya
 
 
 def test_a_partition_holds_the_copy_back_and_cuts_an_origin_off(tmp_path, write_yaml):
-    text = ROLLOUT + "failures:\n  links: [{a: src, b: far, at: 50m, duration: 1h}, {regions: [island], at: 2h, duration: 30m}]\n"
+    text = ROLLOUT + ("failures:\n"
+                      "  links: [{a: src, b: far, at: 50m, duration: 1h},"
+                      " {regions: [island], at: 2h, duration: 30m}]\n")
     summary, rows = run(tmp_path, write_yaml, text)
     by_region = {r["region"]: r for r in rows}
     # The release at 1 h finds src and far split until 1 h 50 m; the copy then takes 100.05 s.

@@ -11,13 +11,13 @@ import math
 import numpy as np
 import pytest
 
-from sim.records import CapacityChanged, FailureDetected, RequestStatus
 from sim.models.reliability import random_outages
+from sim.records import CapacityChanged, FailureDetected, RequestStatus
 from sim.scenario import parse_scenario
 from sim.streams import Streams
 from tests.conftest import run_cli
 from tests.engine.test_consistency import ROLLOUT as CONSISTENCY_ROLLOUT
-from tests.engine.test_failures import active, simulate_text
+from tests.engine.test_failures import TWO_REGIONS, active, simulate_text
 
 HOUR = 3600.0
 TRACE_HEADER = "time_s,region,pool,replicas,duration_s\n"
@@ -121,7 +121,7 @@ def test_detection_does_not_take_a_second_replica_out_of_service(tmp_path):
 
 
 # -- failover and failback ----------------------------------------------------------------
-from tests.engine.test_failures import TWO_REGIONS  # noqa: E402  (a outage 2-5 h, detection 60 s, warm-up 4 min)
+# TWO_REGIONS: a outage 2-5 h, detection 60 s, warm-up 4 min.
 
 
 def test_an_unrelated_detection_does_not_restart_a_warming_standby(tmp_path):
@@ -240,8 +240,10 @@ QUEUED = """\
 name: queued-at-outage
 duration: 10m
 regions:
-  - {{name: a, lat: 0, lon: 0, pools: [{{name: p, gpu: H100, replicas: 1, gpus_per_replica: 8, slots_per_replica: 1}}]}}
-  - {{name: b, lat: 0, lon: 10, pools: [{{name: p, gpu: H100, replicas: 1, gpus_per_replica: 8, slots_per_replica: 3}}]}}
+  - {{name: a, lat: 0, lon: 0,
+      pools: [{{name: p, gpu: H100, replicas: 1, gpus_per_replica: 8, slots_per_replica: 1}}]}}
+  - {{name: b, lat: 0, lon: 10,
+      pools: [{{name: p, gpu: H100, replicas: 1, gpus_per_replica: 8, slots_per_replica: 3}}]}}
 links:
   - {{a: a, b: b, rtt_ms: 20, bandwidth_gbps: 100}}
 inference:
@@ -513,7 +515,8 @@ training:
 scheduler: {routing: least_loaded, sync_delay: 30s}
 failures:
   nodes: [{mtbf: 6h, repair: {mean: 1h}}]
-  outages: [{region: a, at: 3h, duration: 2h}, {region: a, at: 4h, duration: 2h}, {region: b, rate_per_year: 2000, duration: 1h}]
+  outages: [{region: a, at: 3h, duration: 2h}, {region: a, at: 4h, duration: 2h},
+            {region: b, rate_per_year: 2000, duration: 1h}]
   links: [{a: a, b: b, at: 7h, duration: 1h}, {regions: [c], at: 450m, duration: 1h}]
   max_retries: 1
 """

@@ -49,7 +49,8 @@ def test_compare_writes_runs_tables_and_charts(tmp_path, cli):
     assert result.out.splitlines()[0].split() == ["metric", "policy", "mean", "diff", "vs", "nearest", "95%", "CI",
                                                   "of", "diff", "n"]
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [
-        "charts", "least_loaded-s42", "least_loaded-s43", "least_loaded-s44", "nearest-s42", "nearest-s43", "nearest-s44"]
+        "charts", "least_loaded-s42", "least_loaded-s43", "least_loaded-s44",
+        "nearest-s42", "nearest-s43", "nearest-s44"]
     assert sorted(p.name for p in (out / "charts").iterdir()) == ["latency_cdf.png", "metrics.png", "utilization.png"]
     report = json.loads((out / "comparison.json").read_text())
     assert report["baseline"] == "nearest" and report["seeds"] == [42, 43, 44]

@@ -138,7 +138,8 @@ def test_a_target_not_met_at_the_top_of_the_range_exits_1_after_one_point(tmp_pa
 
 
 @pytest.mark.parametrize("options, message", [
-    (["--target", "latency=5"], "--target: expects DOTTED.PATH OP NUMBER with OP one of <=, <, >=, > (got 'latency=5')"),
+    (["--target", "latency=5"],
+     "--target: expects DOTTED.PATH OP NUMBER with OP one of <=, <, >=, > (got 'latency=5')"),
     (["--target", "a..b<=1"], "--target: malformed path 'a..b' (got 'a..b<=1')"),
     (["--target", "inference.wait_ms.mean<=fast"], "--target: the threshold must be a finite number (got 'fast')"),
     (["--target", "x<=1", "--vary", "regions.sun.pools.gpu.replicas"],
@@ -147,7 +148,8 @@ def test_a_target_not_met_at_the_top_of_the_range_exits_1_after_one_point(tmp_pa
      f"--vary: regions.solo.pools.gpu.replics: no such key (in {MMC})"),
     (["--target", "x<=1", "--vary", "regions.solo.pools.gpu.gpu"],
      "--vary: regions.solo.pools.gpu.gpu: must name an integer scenario value (got 'H100')"),
-    (["--target", "x<=1", "--vary", "seed"], "--vary: seed is set by --seeds (seeds s, s+1, ... from the scenario's seed)"),
+    (["--target", "x<=1", "--vary", "seed"],
+     "--vary: seed is set by --seeds (seeds s, s+1, ... from the scenario's seed)"),
     (["--target", "x<=1", "--range", "9:4"], "--range: expects LO:HI, two integers with LO <= HI (got '9:4')"),
     (["--target", "x<=1", "--range", "0:4"], f"--range: {VARY}=0 is not a valid scenario: "
                                             f"{MMC}:14: regions[0].pools[0].replicas: must be >= 1 (got 0)"),
@@ -155,7 +157,7 @@ def test_a_target_not_met_at_the_top_of_the_range_exits_1_after_one_point(tmp_pa
     (["--target", "x<=1", "--workers", "0"], "--workers: must be >= 1 (got 0)"),
 ])
 def test_bad_input_exits_2_with_the_message_before_anything_runs(tmp_path, cli, options, message):
-    args = {"--vary": VARY, **dict(zip(options[::2], options[1::2]))}
+    args = {"--vary": VARY, **dict(zip(options[::2], options[1::2], strict=True))}
     result = cli("plan", MMC, *cli_sets(TINY), *[x for kv in args.items() for x in kv], "--root", str(tmp_path))
     assert (result.code, result.err.strip()) == (2, message)
     assert "Traceback" not in result.err

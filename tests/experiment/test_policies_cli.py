@@ -6,8 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from sim.policies import available, describe
-from sim.policies import registry
+from sim.policies import available, describe, registry
 from tests.conftest import ROOT
 from tests.experiment import DEFAULT, DEFAULT_TINY, cli_sets
 
@@ -80,8 +79,8 @@ def test_external_policy_in_a_comparison(my_pkg, tmp_path, cli):
 
 
 def test_bad_external_policy_params_exit_2(my_pkg, tmp_path, cli):
-    result = cli("run", DEFAULT, *cli_sets([*DEFAULT_TINY, 'scheduler.routing={name: "my_pkg.my_mod:NearbyRandom", params: {k: 0}}']),
-                 "--root", str(tmp_path))
+    routing = 'scheduler.routing={name: "my_pkg.my_mod:NearbyRandom", params: {k: 0}}'
+    result = cli("run", DEFAULT, *cli_sets([*DEFAULT_TINY, routing]), "--root", str(tmp_path))
     assert result.code == 2
     assert result.err.strip() == (f"{DEFAULT}:44: scheduler.routing.name: invalid params: params.k: input should be "
                                   "greater than or equal to 1 (got 0) (got 'my_pkg.my_mod:NearbyRandom')")

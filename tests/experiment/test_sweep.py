@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.experiment import parse_grid, plan_sweep, run_sweep
-from sim.experiment import tasks as tasks_module
+from sim.experiment import parse_grid, plan_sweep, run_sweep, tasks as tasks_module
 from sim.experiment.plan import Axis
 from tests.experiment import MMC, TINY, cli_sets
 
@@ -21,7 +20,8 @@ def read_index(folder):
 def fingerprint(run_dir):
     """What proves a run was not redone: its manifest (run id, start time) and file mtimes."""
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    return manifest["started_utc"], (run_dir / "summary.json").stat().st_mtime_ns, (run_dir / "_SUCCESS").stat().st_mtime_ns
+    return (manifest["started_utc"], (run_dir / "summary.json").stat().st_mtime_ns,
+            (run_dir / "_SUCCESS").stat().st_mtime_ns)
 
 
 def test_sweep_writes_one_folder_per_point_and_seed_and_an_index(tmp_path, cli):
@@ -126,7 +126,8 @@ def test_same_command_finds_the_same_default_folder(tmp_path, cli):
 
 def test_a_folder_holding_another_sweep_is_refused(tmp_path, cli):
     out = tmp_path / "sw"
-    assert cli("sweep", MMC, *cli_sets(TINY), "--grid", "inference.req.arrival.rate_per_s=6", "--out", str(out)).code == 0
+    first = cli("sweep", MMC, *cli_sets(TINY), "--grid", "inference.req.arrival.rate_per_s=6", "--out", str(out))
+    assert first.code == 0
     result = cli("sweep", MMC, *cli_sets(TINY), "--grid", "inference.req.arrival.rate_per_s=7", "--out", str(out))
     assert result.code == 2
     assert result.err.strip() == (f"{out}: holds a different sweep (see its sweep.json); "
@@ -155,7 +156,8 @@ def test_bad_grid_exits_2_with_the_message(tmp_path, cli, grid, message):
 
 
 def test_other_usage_errors_exit_2(tmp_path, cli):
-    assert cli("sweep", MMC, "--root", str(tmp_path)).err.strip() == "sweep: needs at least one --grid dotted.path=v1,v2,..."
+    no_grid = cli("sweep", MMC, "--root", str(tmp_path))
+    assert no_grid.err.strip() == "sweep: needs at least one --grid dotted.path=v1,v2,..."
     result = cli("sweep", MMC, "--grid", "seed=1", "--grid", "a=1", "--grid", "a=2")
     assert result.code == 2
     result = cli("sweep", MMC, "--grid", "a=1", "--scheduler", "tcp://x:1", "--root", str(tmp_path))
@@ -193,11 +195,14 @@ def test_sweep_file_runs_with_paths_relative_to_it(tmp_path, cli):
 @pytest.mark.parametrize("edit, message", [
     (lambda t: t.replace("seeds: 1", "seeds: 0"), "sweep.yaml:4: seeds: must be >= 1 (got 0)"),
     (lambda t: t + "colour: blue\n", "sweep.yaml:8: colour: unknown key (got 'blue')"),
-    (lambda t: t.replace("[6, 7]", "[]"), "sweep.yaml:3: grid.inference.req.arrival.rate_per_s: must have at least 1 item(s) (got [])"),
+    (lambda t: t.replace("[6, 7]", "[]"),
+     "sweep.yaml:3: grid.inference.req.arrival.rate_per_s: must have at least 1 item(s) (got [])"),
     (lambda t: t.replace("seeds: 1", "seeds: two"), "sweep.yaml:4: seeds: must be an integer (got 'two')"),
-    (lambda t: t.replace("[duration=10m, warmup=1m]", "[duration]"), "sweep.yaml:5: set[0]: must be dotted.path=value (got 'duration')"),
+    (lambda t: t.replace("[duration=10m, warmup=1m]", "[duration]"),
+     "sweep.yaml:5: set[0]: must be dotted.path=value (got 'duration')"),
     (lambda t: t.replace("scenario: ", "scenery: "), "sweep.yaml:1: scenario: required key is missing"),
-    (lambda t: t.replace("inference.req", "inference..req"), "sweep.yaml:3: grid: malformed path 'inference..req.arrival.rate_per_s'"),
+    (lambda t: t.replace("inference.req", "inference..req"),
+     "sweep.yaml:3: grid: malformed path 'inference..req.arrival.rate_per_s'"),
     (lambda t: t + "seeds: 3\n", "sweep.yaml:8: seeds: duplicate key (first defined on line 4)"),
 ])
 def test_bad_sweep_file_exits_2_with_located_message(tmp_path, cli, edit, message):

@@ -6,10 +6,15 @@ import math
 import numpy as np
 import pytest
 
-from sim.world.catalogue import (DATA_DIR, catalogue_region, catalogue_rtt_ms, gpu_catalogue,
-                                 gpu_spec, region_catalogue)
-from sim.world.geo import (EARTH_RADIUS_KM, RTT_FIT_INTERCEPT_MS, RTT_FIT_MS_PER_KM,
-                           fit_rtt_model, fitted_rtt_ms, great_circle_km)
+from sim.world.catalogue import DATA_DIR, catalogue_region, catalogue_rtt_ms, gpu_catalogue, gpu_spec, region_catalogue
+from sim.world.geo import (
+    EARTH_RADIUS_KM,
+    RTT_FIT_INTERCEPT_MS,
+    RTT_FIT_MS_PER_KM,
+    fit_rtt_model,
+    fitted_rtt_ms,
+    great_circle_km,
+)
 
 LONDON = (51.5074, -0.1278)
 NEW_YORK = (40.7128, -74.0060)

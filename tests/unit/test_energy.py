@@ -27,4 +27,5 @@ def test_energy_by_hand():
     assert summary["kwh"] == pytest.approx(kwh)
     assert summary["co2_kg"] == pytest.approx(kwh * 0.4)
     assert summary["cost_usd"] == pytest.approx(kwh * 0.1)
-    assert energy_summary(rows, world.regions, 3600.0)["kwh"] == pytest.approx(1.5 * (16 * idle + 8 * (700 - idle)) / 1000)
+    kwh_at_load = 1.5 * (16 * idle + 8 * (700 - idle)) / 1000
+    assert energy_summary(rows, world.regions, 3600.0)["kwh"] == pytest.approx(kwh_at_load)

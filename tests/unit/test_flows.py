@@ -7,8 +7,7 @@ import math
 import networkx as nx
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from sim.models.flows import FlowNetwork, max_min_rates, route_links, tcp_weights
 
@@ -111,20 +110,20 @@ def random_network(draw):
 
 
 def assert_max_min_fair(flows, cap, weights, rates):
-    load = {link: 0.0 for link in cap}
-    for links, rate in zip(flows, rates):
+    load = dict.fromkeys(cap, 0.0)
+    for links, rate in zip(flows, rates, strict=True):
         for link in set(links):
             load[link] += rate
     for link, used in load.items():
         assert used <= cap[link] * (1 + 1e-9)
+    # Bottleneck property: some link on f's path is full and no flow on it gets a
+    # larger share per unit weight than f does.
+    def is_bottleneck(f, link):
+        share = max(rates[g] / weights[g] for g, other in enumerate(flows) if link in other)
+        return (load[link] >= cap[link] * (1 - 1e-9)
+                and rates[f] / weights[f] >= share * (1 - 1e-9))
     for f, links in enumerate(flows):
-        # Bottleneck property: some link on f's path is full and no flow on it gets a
-        # larger share per unit weight than f does.
-        def is_bottleneck(link):
-            share = max(rates[g] / weights[g] for g, other in enumerate(flows) if link in other)
-            return (load[link] >= cap[link] * (1 - 1e-9)
-                    and rates[f] / weights[f] >= share * (1 - 1e-9))
-        assert any(is_bottleneck(link) for link in links), f"flow {f} has no bottleneck"
+        assert any(is_bottleneck(f, link) for link in links), f"flow {f} has no bottleneck"
 
 
 @settings(max_examples=200, deadline=None)

@@ -32,18 +32,18 @@ H = 3600.0
 BUILT_IN = ["backfill", "cheapest", "data_local", "fifo_first_fit", "greenest", "least_loaded"]
 
 POOLS = [
-    dict(region="us", name="a", gpu="A100", total_gpus=8, price_usd_per_kwh=0.08, carbon_g_per_kwh=400.0,
-         pue=1.25),
-    dict(region="us", name="b", gpu="H100", total_gpus=16, price_usd_per_kwh=0.08, carbon_g_per_kwh=400.0,
-         pue=1.25),
-    dict(region="eu", name="c", gpu="H100", total_gpus=8, price_usd_per_kwh=0.20, carbon_g_per_kwh=50.0,
-         pue=1.10),
+    {"region": "us", "name": "a", "gpu": "A100", "total_gpus": 8, "price_usd_per_kwh": 0.08, "carbon_g_per_kwh": 400.0,
+         "pue": 1.25},
+    {"region": "us", "name": "b", "gpu": "H100", "total_gpus": 16, "price_usd_per_kwh": 0.08, "carbon_g_per_kwh": 400.0,
+         "pue": 1.25},
+    {"region": "eu", "name": "c", "gpu": "H100", "total_gpus": 8, "price_usd_per_kwh": 0.20, "carbon_g_per_kwh": 50.0,
+         "pue": 1.10},
 ]
 
 
 def job(id, gpus=4, egress=0.2, dataset="corpus", **fields):
     """A job of the standard view; without a dataset nothing is copied."""
-    values = dict(id=id, gpus=gpus, dataset=dataset, duration_s=(2 * H, H, H))
+    values = {"id": id, "gpus": gpus, "dataset": dataset, "duration_s": (2 * H, H, H)}
     if dataset:
         values.update(transfer_gb=(100.0, 100.0, 0.0), transfer_s=(900.0, 900.0, 0.0),
                       transfer_cost_usd=(egress, egress, 0.0))
@@ -51,7 +51,7 @@ def job(id, gpus=4, egress=0.2, dataset="corpus", **fields):
 
 
 def view(*jobs, free=(6, 16, 8), running=(), t_s=0.0) -> PlacementView:
-    pools = [{**p, "free_gpus": f} for p, f in zip(POOLS, free)]
+    pools = [{**p, "free_gpus": f} for p, f in zip(POOLS, free, strict=True)]
     return PlacementView.build(pools=pools, queue=jobs, running=running, t_s=t_s)
 
 
@@ -130,8 +130,8 @@ def test_greenest_breaks_carbon_ties_by_cost_not_index():
 
 def test_hard_residency_and_gpu_type_are_respected():
     # ``ledger`` lives in us and a hard rule keeps it there.
-    ledger = dict(dataset="ledger", transfer_gb=(0.0, 0.0, 100.0), transfer_s=(0.0, 0.0, 900.0),
-                  transfer_cost_usd=(0.0, 0.0, 0.2))
+    ledger = {"dataset": "ledger", "transfer_gb": (0.0, 0.0, 100.0), "transfer_s": (0.0, 0.0, 900.0),
+                  "transfer_cost_usd": (0.0, 0.0, 0.2)}
     assert place("greenest", view(job(1, **ledger))) == [(1, ((2, 4),))]
     assert place("greenest", view(job(1, **ledger, allowed=(True, True, False)))) == [(1, ((1, 4),))]
     assert place("data_local", view(job(1, **ledger, allowed=(False, True, False)))) == [(1, ((1, 4),))]
@@ -193,7 +193,7 @@ RUNNING = ({"id": 90, "pools": ((0, 6),), "expected_end_s": 5000.0},
            {"id": 91, "pools": ((1, 16),), "expected_end_s": 20000.0},
            {"id": 92, "pools": ((2, 4),), "expected_end_s": 3000.0},
            {"id": 93, "pools": ((2, 2),), "expected_end_s": 8000.0})
-HEAD = dict(id=1, gpus=8, dataset=None, duration_s=(H, H, H))
+HEAD = {"id": 1, "gpus": 8, "dataset": None, "duration_s": (H, H, H)}
 NOT_POOL_2 = (H, H, INF)
 
 

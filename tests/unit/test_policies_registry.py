@@ -8,8 +8,7 @@ import pytest
 from pydantic import ConfigDict, Field
 
 from sim.errors import PolicyError
-from sim.policies import (PolicyParams, RoutingPolicy, RoutingView, available, create, describe,
-                          register, registry)
+from sim.policies import PolicyParams, RoutingPolicy, RoutingView, available, create, describe, register, registry
 from sim.scenario.model import PolicySpec, Scheduler
 
 ROOT = Path(__file__).resolve().parents[2]

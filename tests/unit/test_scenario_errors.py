@@ -51,7 +51,8 @@ def test_link_to_unknown_region():
 def test_unreachable_region_in_explicit_graph():
     text = MINIMAL + ("  - name: gamma\n    lat: 0\n    lon: 0\n"
                       "links:\n  - {a: alpha, b: beta, rtt_ms: 80}\n")
-    assert problems(text) == ["s.yaml:12: regions[2].name: region is unreachable from 'alpha' in the link graph (got 'gamma')"]
+    assert problems(text) == [
+        "s.yaml:12: regions[2].name: region is unreachable from 'alpha' in the link graph (got 'gamma')"]
 
 
 def test_weights_sum_to_zero_and_lmax():
@@ -59,7 +60,8 @@ def test_weights_sum_to_zero_and_lmax():
                       "  allocation: {weights: {alpha: 0, beta: 0}, L_max: 0}\n")
     assert problems(text) == ["s.yaml:14: scheduler.allocation.L_max: must be > 0 (got 0)"]
     fixed = text.replace("L_max: 0", "L_max: 10")
-    assert problems(fixed) == ["s.yaml:14: scheduler.allocation.weights: weights must not sum to zero (got {'alpha': 0.0, 'beta': 0.0})"]
+    assert problems(fixed) == [
+        "s.yaml:14: scheduler.allocation.weights: weights must not sum to zero (got {'alpha': 0.0, 'beta': 0.0})"]
 
 
 def test_weight_for_unknown_region_and_pool():

@@ -3,8 +3,7 @@ located message, never a traceback."""
 import copy
 
 import yaml
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from tests.conftest import SCENARIOS, run_cli
 
@@ -57,7 +56,8 @@ def mutated(draw):
     text = yaml.safe_dump(data, sort_keys=False)
     if kind == "text":
         cut = draw(st.integers(0, len(text)))
-        text = text[:cut] + draw(st.sampled_from(["", ":", "- ", "\t", "[", "{a: 1", "\n  x: y\n", "&a *b"])) + text[cut:]
+        junk = draw(st.sampled_from(["", ":", "- ", "\t", "[", "{a: 1", "\n  x: y\n", "&a *b"]))
+        text = text[:cut] + junk + text[cut:]
     return text
 
 

@@ -11,8 +11,14 @@ from sim.errors import ScenarioError
 from sim.scenario.model import Scenario
 from sim.streams import Streams
 from sim.workload.philly_fit import PHILLY_MAX_S, PHILLY_MIN_S
-from sim.workload.training import (V100_TENSOR_TFLOPS, JobBatch, catalogue_gpu_types,
-                                   gavel_gang_rate, generate_jobs, read_alibaba_pods)
+from sim.workload.training import (
+    V100_TENSOR_TFLOPS,
+    JobBatch,
+    catalogue_gpu_types,
+    gavel_gang_rate,
+    generate_jobs,
+    read_alibaba_pods,
+)
 from tests.conftest import SHARED_DATA
 
 H = 3600.0
@@ -177,7 +183,7 @@ def test_arrivals_do_not_depend_on_the_work_model():
 def test_sizes_and_work_do_not_depend_on_the_arrivals():
     # Own stream (jobwork/<name>): the k-th job's size and work stay put when the rate changes.
     for work in ({"kind": "gpu_hours", "mean": 3.0, "cv": 1.0}, {"kind": "philly"}):
-        spec = dict(gpus={"choices": [1, 2, 8]}, work=work)
+        spec = {"gpus": {"choices": [1, 2, 8]}, "work": work}
         few = jobs(scenario(poisson(rate_per_h=5.0, **spec)))
         many = jobs(scenario(poisson(rate_per_h=50.0, **spec)))
         assert np.array_equal(few.gpus, many.gpus[:len(few)]), work

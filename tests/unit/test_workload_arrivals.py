@@ -6,8 +6,7 @@ import pytest
 from hypothesis import example, given, settings, strategies as st
 
 from sim.models.load import load_at
-from sim.scenario.model import (DiurnalLoad, LinearLoad, PiecewiseLoad, PoissonArrival,
-                                StepLoad)
+from sim.scenario.model import DiurnalLoad, LinearLoad, PiecewiseLoad, PoissonArrival, StepLoad
 from sim.workload import multiplier_bound, poisson_arrivals, thinned_poisson
 
 Z999 = 3.2905  # two-sided 99.9 % normal quantile; counts here are in the thousands

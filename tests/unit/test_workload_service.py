@@ -4,8 +4,14 @@ import math
 import numpy as np
 import pytest
 
-from sim.scenario.model import (ConstantService, EmpiricalService, ExponentialService,
-                                LognormalService, TokenCount, TokenService)
+from sim.scenario.model import (
+    ConstantService,
+    EmpiricalService,
+    ExponentialService,
+    LognormalService,
+    TokenCount,
+    TokenService,
+)
 from sim.workload import draw_service_s, draw_token_counts
 
 

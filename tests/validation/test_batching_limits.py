@@ -40,8 +40,8 @@ inference:
 
 
 def run(**kw):
-    args = dict(duration="1h", gpu="H100", replicas=1, tp=8, model="Llama-2-70B", max_batch=256, extra="",
-                rate=1.0, prompt=1000, out=200, cv=0.0)
+    args = {"duration": "1h", "gpu": "H100", "replicas": 1, "tp": 8, "model": "Llama-2-70B", "max_batch": 256,
+            "extra": "", "rate": 1.0, "prompt": 1000, "out": 200, "cv": 0.0}
     args.update(kw)
     scenario = parse_scenario(POOL.format(**args)).scenario
     result = traced(scenario)

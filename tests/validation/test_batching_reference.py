@@ -71,7 +71,7 @@ class Replica:
 def reference(arrivals, prompts, outs, spec, replicas, events=None):
     """Per request: (first token time, finish time), and the preemption count (``events``
     collects ``(time, request)`` of each preemption)."""
-    first = {j: math.nan for j in range(len(arrivals))}
+    first = dict.fromkeys(range(len(arrivals)), math.nan)
     finish = dict(first)
     reps = [Replica(k) for k in range(replicas)]
     order = 0

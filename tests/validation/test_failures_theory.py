@@ -118,7 +118,7 @@ def test_best_checkpoint_interval_is_near_young():
         assert all(j.status == "completed" for j in jobs)
         means.append(np.mean([j.end_s - j.arrival_s for j in jobs]) / 3600)
     best = grid[int(np.argmin(means))]
-    assert abs(best / tau_young - 1) <= 0.25, list(zip(grid, means))
+    assert abs(best / tau_young - 1) <= 0.25, list(zip(grid, means, strict=True))
     # And the expected waste per hour of work near the optimum, d / tau + tau / (2 M) + ...,
     # makes the curve flat there but steep at the ends.
     assert means[0] > min(means) + 1 and means[-1] > min(means) + 1

@@ -118,7 +118,7 @@ def test_waits_equal_an_independent_fcfs_recursion_to_the_last_bit():
     log = request_log(scenario, world)
     free = [0.0] * 8  # Kiefer-Wolfowitz: each arrival takes the server that frees first
     expected = []
-    for a, s in zip(batch.t_s.tolist(), batch.service_s.tolist()):
+    for a, s in zip(batch.t_s.tolist(), batch.service_s.tolist(), strict=True):
         start = max(a, heapq.heappop(free))
         expected.append(start - a)
         heapq.heappush(free, start + s)
@@ -162,7 +162,8 @@ def test_each_latency_is_rtt_plus_service_when_nothing_queues():
 
 
 if __name__ == "__main__":  # python -m tests.validation.test_mmc prints the VALIDATION.md table
-    print("| c | lambda (1/s) | mean service (s) | rho | Wq Erlang C (s) | Wq measured (99 % CI) | P(wait) Erlang C | P(wait) measured (99 % CI) |")
+    print("| c | lambda (1/s) | mean service (s) | rho | Wq Erlang C (s) | Wq measured (99 % CI) "
+          "| P(wait) Erlang C | P(wait) measured (99 % CI) |")
     print("|---|---|---|---|---|---|---|---|")
     for c, rate, mean_s in CASES + [(4, 3.8, 1.0)]:
         wq, pw = theory(c, rate, mean_s)

@@ -12,8 +12,14 @@ import numpy as np
 import pytest
 
 from sim.workload import philly_fit
-from sim.workload.philly_fit import (SHIPPED, draw_philly_runtime_s, fit_mixture, ks_distance,
-                                     load_runtimes, mixture_quantile)
+from sim.workload.philly_fit import (
+    SHIPPED,
+    draw_philly_runtime_s,
+    fit_mixture,
+    ks_distance,
+    load_runtimes,
+    mixture_quantile,
+)
 from tests.conftest import SHARED_DATA
 
 pytestmark = pytest.mark.skipif(

@@ -18,8 +18,13 @@ import numpy as np
 import pytest
 
 from sim.scenario import parse_scenario
-from sim.workload.batching_model import (SPLITWISE_HARDWARE, excluded_reason, generated_tokens, median_points,
-                                         read_measurements)
+from sim.workload.batching_model import (
+    SPLITWISE_HARDWARE,
+    excluded_reason,
+    generated_tokens,
+    median_points,
+    read_measurements,
+)
 from tests.conftest import SHARED_DATA
 from tests.traced import traced
 
