@@ -18,6 +18,7 @@ Public: ``InferenceLayout``, ``InferenceObserver``, ``inference_summary``,
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,7 @@ from sim.scenario.model import Scenario
 from sim.world import World
 
 __all__ = ["busy_gpu_means", "LATENCY_CDF_COLUMNS", "latency_cdf_rows", "InferenceLayout", "InferenceObserver",
+           "objective_limits", "meets_objectives",
            "inference_summary", "inference_timeseries", "interval_means", "latency_stats", "INFERENCE_COLUMNS"]
 
 LATENCY_CDF_COLUMNS = ("origin", "quantile", "latency_ms")
@@ -80,8 +82,25 @@ class InferenceLayout:
     def limits(self) -> np.ndarray:
         """Per workload, the (TTFT, TPOT, end-to-end) objectives in ms, NaN where unset."""
         n = len(self.workloads)
-        cols = [self.slo_ttft_ms or (None,) * n, self.slo_tpot_ms or (None,) * n, self.slo_ms]
-        return np.array([[np.nan if v is None else v for v in col] for col in cols], dtype=float).T.reshape(n, 3)
+        return objective_limits(list(zip(self.slo_ttft_ms or (None,) * n, self.slo_tpot_ms or (None,) * n,
+                                         self.slo_ms, strict=True)))
+
+
+def objective_limits(objectives: Sequence[tuple[float | None, float | None, float | None]]) -> np.ndarray:
+    """``(n_workloads, 3)`` array of (TTFT, TPOT, end-to-end) objectives in ms, NaN where unset."""
+    return np.array([[np.nan if v is None else v for v in row] for row in objectives], dtype=float).reshape(-1, 3)
+
+
+def meets_objectives(latency_ms: np.ndarray, ttft_ms: np.ndarray, tpot_ms: np.ndarray, workload: np.ndarray,
+                     limits: np.ndarray) -> np.ndarray:
+    """Whether each request met every objective its workload sets (a figure it does not
+    have, such as the TPOT of a one-token answer, cannot miss)."""
+    per_request = limits[workload] if len(workload) else np.zeros((0, 3))
+    met = np.ones(len(workload), dtype=bool)
+    for k, value in enumerate((ttft_ms, tpot_ms, latency_ms)):
+        limit = per_request[:, k]
+        met &= np.isnan(limit) | np.isnan(value) | (value <= np.nan_to_num(limit, nan=np.inf))
+    return met
 
 
 class InferenceObserver:
@@ -189,14 +208,7 @@ def _mask_stats(log: RequestLog, mask: np.ndarray, layout: InferenceLayout, warm
 
 def _meets(latency: np.ndarray, ttft: np.ndarray, tpot: np.ndarray, workload: np.ndarray,
            layout: InferenceLayout) -> np.ndarray:
-    """Whether each request met every objective its workload sets (a figure it does not
-    have, such as the TPOT of a one-token answer, cannot miss)."""
-    limits = layout.limits()[workload] if len(workload) else np.zeros((0, 3))
-    met = np.ones(len(workload), dtype=bool)
-    for k, value in enumerate((ttft, tpot, latency)):
-        limit = limits[:, k]
-        met &= np.isnan(limit) | np.isnan(value) | (value <= np.nan_to_num(limit, nan=np.inf))
-    return met
+    return meets_objectives(latency, ttft, tpot, workload, layout.limits())
 
 
 def _slo(met, workload, done, dropped, measured, layout: InferenceLayout) -> float | None:

@@ -56,7 +56,13 @@ CAPTIONS = {
                    "origin region and for all requests; the dotted line is the SLO when one applies.",
     "inference": "Requests reaching each region's pools, mean queue length and the p99 latency of requests "
                  "completing, per bucket.",
-    "slo": "Share of requests (by arrival bucket) completed within their workload's slo_ms, over completed "
+    "serving": "Each point is one time bucket of one region: the rate of requests reaching its pools against "
+               "the p99 time to first token (network, queue and prefill; log scale) and the mean time per "
+               "output token of the requests completing in it.",
+    "batching": "Sequences per iteration of each region's busy batching replicas, and the share of their "
+                "KV cache in use (time averages per bucket).",
+    "slo": "Share of requests (by arrival bucket) completed within every objective of their workload (TTFT, "
+           "TPOT, end-to-end), over completed "
            "plus dropped, for all origins and each origin.",
     "training": "Job completion time (end - arrival) and queueing delay as CDFs per workload; GPU-hours "
                 "held split into useful work, work lost to interruptions and other held time.",

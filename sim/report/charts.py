@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sim.metrics.inference import meets_objectives, objective_limits
 from sim.records import RequestStatus
 from sim.report.style import apply_style, save_figures
 
@@ -163,23 +164,29 @@ def plot_utilization_heatmap(ax: Axes, table: RunTable) -> None:
     ax.figure.colorbar(mesh, ax=ax, label="utilisation (%)", pad=0.01)
 
 
-def slo_series(requests: dict[str, np.ndarray], edges_s: np.ndarray, slo_ms: list[float | None],
+def slo_series(requests: dict[str, np.ndarray], edges_s: np.ndarray,
+               objectives: list[tuple[float | None, float | None, float | None]],
                origins: list[str]) -> dict[str, np.ndarray]:
     """SLO attainment per bucket of arrival time, for all origins (``"*"``) and each origin.
 
-    Same rule as ``summary.json``: completed within ``slo_ms`` over completed + dropped, for
-    workloads with an SLO; in-flight requests are left out; a bucket with none is NaN.
+    Same rule as ``summary.json`` (:func:`~sim.metrics.inference.meets_objectives`): completed
+    within every objective of its workload (TTFT, TPOT, end-to-end) over completed + dropped,
+    for workloads with one; in-flight requests are left out; a bucket with none is NaN.
     """
-    limits = np.array([np.nan if s is None else s for s in slo_ms], dtype=float)
-    limit = limits[requests["workload"]] if len(slo_ms) else np.full(len(requests["t_s"]), np.nan)
+    limits = objective_limits(objectives)
+    has = ~np.isnan(limits).all(axis=1)
+    workload = requests["workload"]
     status = requests["status"]
     done = status == RequestStatus.COMPLETED
     # Every outcome other than completed, pending or in flight is a drop (rejected, timed out, failed...).
     dropped = ~np.isin(status, (RequestStatus.PENDING, RequestStatus.COMPLETED, RequestStatus.IN_FLIGHT))
     retry_s = requests.get("retry_s", 0.0)
     latency = requests["rtt_ms"] + (retry_s + requests["wait_s"] + requests["service_s"]) * 1000.0
-    counted = ~np.isnan(limit) & (done | dropped)
-    met = counted & done & (latency <= np.nan_to_num(limit, nan=np.inf))
+    nan = np.full(len(status), np.nan)
+    ttft = requests["rtt_ms"] + (retry_s + requests.get("first_token_s", nan)) * 1000.0
+    tpot = requests.get("tpot_s", nan) * 1000.0
+    counted = (has[workload] if len(objectives) else np.zeros(len(status), dtype=bool)) & (done | dropped)
+    met = counted & done & meets_objectives(latency, ttft, tpot, workload, limits)
     bucket = np.searchsorted(edges_s, requests["t_s"], side="right") - 1
     n = len(edges_s) - 1
     out = {}

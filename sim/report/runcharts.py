@@ -32,6 +32,7 @@ from sim.report.energy import energy_figure
 from sim.report.failures import failures_figure
 from sim.report.files import has_columns, read_json, read_rows
 from sim.report.network import transfers_figure
+from sim.report.serving import batching_figure, serving_load_figure
 from sim.report.training import training_figure
 from sim.report.worldmap import plot_world_map, read_map_data
 
@@ -86,8 +87,15 @@ def _heatmap(run: RunData) -> Entry:
                  one_axes(lambda ax: plot_utilization_heatmap(ax, run.table), (11, rows)))
 
 
+def _objectives(workload: dict[str, Any]) -> tuple[float | None, float | None, float | None]:
+    """A resolved workload's (TTFT, TPOT, end-to-end) objectives, ms (slo_ms is the e2e alias)."""
+    slo = workload.get("slo") or {}
+    e2e = slo.get("e2e_ms") if slo.get("e2e_ms") is not None else workload.get("slo_ms")
+    return slo.get("ttft_ms"), slo.get("tpot_ms"), e2e
+
+
 def _single_slo(run: RunData) -> float | None:
-    slos = {w.get("slo_ms") for w in _resolved(run.folder).get("inference") or []}
+    slos = {_objectives(w)[2] for w in _resolved(run.folder).get("inference") or []}
     return slos.pop() if len(slos) == 1 else None
 
 
@@ -107,6 +115,25 @@ def _inference(run: RunData) -> Entry:
                  lambda: inference_figure(run.table, run.warmup_h))
 
 
+def _has(run: RunData, column: str) -> bool:
+    """Some region has finite values in this time-series column."""
+    return any(np.isfinite(run.table.columns[r].get(column, np.full(1, np.nan))).any() for r in run.table.regions)
+
+
+def _serving(run: RunData) -> Entry:
+    if not _has(run, "ttft_p99_ms"):
+        return Skipped("serving", "timeseries.csv has no time to first token (no token workload)")
+    return Chart("serving", "Time to first token and time per output token against load", "timeseries.csv",
+                 lambda: serving_load_figure(run.table))
+
+
+def _batching(run: RunData) -> Entry:
+    if not _has(run, "batch_size"):
+        return Skipped("batching", "timeseries.csv has no batch sizes (no pool with serving)")
+    return Chart("batching", "Batch size and KV-cache use of the batching replicas", "timeseries.csv",
+                 lambda: batching_figure(run.table, run.warmup_h))
+
+
 def _resolved(folder: Path) -> dict[str, Any]:
     path = folder / "resolved.yaml"
     data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
@@ -118,17 +145,17 @@ def _slo(run: RunData) -> Entry:
     if not path.is_file():
         return Skipped("slo", "requests.npz absent (set metrics.requests: true in the scenario)")
     resolved = _resolved(run.folder)
-    slo_ms = [w.get("slo_ms") for w in resolved.get("inference") or []]
-    if not any(s is not None for s in slo_ms) or not run.table.regions:
-        return Skipped("slo", "no inference workload sets slo_ms")
+    objectives = [_objectives(w) for w in resolved.get("inference") or []]
+    if not any(v is not None for row in objectives for v in row) or not run.table.regions:
+        return Skipped("slo", "no inference workload sets an SLO")
     origins = [r["name"] for r in resolved.get("regions") or []]
     first = run.table.columns[run.table.regions[0]]
     edges = np.append(first["t_start_s"], first["t_end_s"][-1:])
     with np.load(path) as npz:
-        series = slo_series({k: npz[k] for k in npz.files}, edges, slo_ms, origins)
+        series = slo_series({k: npz[k] for k in npz.files}, edges, objectives, origins)
     if not series:
         return Skipped("slo", "no request with an SLO completed or was dropped")
-    return Chart("slo", "SLO attainment over time", "requests.npz, resolved.yaml (slo_ms), timeseries.csv (buckets)",
+    return Chart("slo", "SLO attainment over time", "requests.npz, resolved.yaml (slo), timeseries.csv (buckets)",
                  one_axes(lambda ax: plot_slo_series(ax, edges[:-1] / 3600.0, series), (10, 3.8)))
 
 
@@ -171,4 +198,5 @@ def _failures(run: RunData) -> Entry:
 def run_charts(run: RunData) -> list[Entry]:
     """Every chart of a run folder, in report order (skips included)."""
     return [map_chart(run.folder)] + [build(run) for build in (
-        _overview, _heatmap, _latency_cdf, _inference, _slo, _training, _transfers, _failures, _energy)]
+        _overview, _heatmap, _latency_cdf, _inference, _serving, _batching, _slo, _training, _transfers, _failures,
+        _energy)]

@@ -109,7 +109,7 @@ def _serving_findings(pool, path: tuple) -> Iterator[Finding]:
     serving = pool.serving
     if pool.serves == "training":
         yield path + ("serving",), "applies to pools that serve inference (serves is training)", pool.serves
-    if "slots_per_replica" in pool.model_fields_set:
+    if pool.slots_per_replica != 1:  # 1, the default, is what resolved.yaml writes back
         yield path + ("slots_per_replica",), "a batching replica's concurrency comes from its KV cache and " \
             "serving.max_batch: remove slots_per_replica", pool.slots_per_replica
     tp = serving.tensor_parallel

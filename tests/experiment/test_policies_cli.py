@@ -2,6 +2,7 @@
 import json
 import re
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -82,5 +83,6 @@ def test_bad_external_policy_params_exit_2(my_pkg, tmp_path, cli):
     routing = 'scheduler.routing={name: "my_pkg.my_mod:NearbyRandom", params: {k: 0}}'
     result = cli("run", DEFAULT, *cli_sets([*DEFAULT_TINY, routing]), "--root", str(tmp_path))
     assert result.code == 2
-    assert result.err.strip() == (f"{DEFAULT}:44: scheduler.routing.name: invalid params: params.k: input should be "
-                                  "greater than or equal to 1 (got 0) (got 'my_pkg.my_mod:NearbyRandom')")
+    line = next(n for n, text in enumerate(Path(DEFAULT).read_text().splitlines(), 1) if "routing:" in text)
+    assert result.err.strip() == (f"{DEFAULT}:{line}: scheduler.routing.name: invalid params: params.k: input "
+                                  "should be greater than or equal to 1 (got 0) (got 'my_pkg.my_mod:NearbyRandom')")

@@ -1,6 +1,7 @@
 """Result folders built once per session from small scenarios, and their reports.
 
-``FULL`` has every kind of data a run can have: inference with an SLO and ``requests.npz``,
+``FULL`` has every kind of data a run can have: inference served by batching replicas
+with TTFT, TPOT and end-to-end objectives and ``requests.npz``,
 training on a dataset whose cheapest placement copies it across a border, a users-only
 region, and energy; it simulates in about a second.
 """
@@ -23,12 +24,12 @@ regions:
   - name: eastus
     price_usd_per_kwh: 0.40
     pools:
-      - {name: inf, gpu: H100, replicas: 2, gpus_per_replica: 8, slots_per_replica: 4, serves: inference}
+      - {name: inf, gpu: H100, replicas: 2, gpus_per_replica: 8, serves: inference, serving: {model: Llama-2-70B}}
       - {name: train, gpu: H100, replicas: 1, gpus_per_replica: 8, serves: training}
   - name: westeurope
     price_usd_per_kwh: 0.03
     pools:
-      - {name: inf, gpu: H100, replicas: 1, gpus_per_replica: 8, slots_per_replica: 4, serves: inference}
+      - {name: inf, gpu: H100, replicas: 1, gpus_per_replica: 8, serves: inference, serving: {model: Llama-2-70B}}
       - {name: train, gpu: H100, replicas: 1, gpus_per_replica: 8, serves: training}
   - name: japaneast
     pools: []
@@ -38,8 +39,8 @@ inference:
   - name: chat
     origin: {eastus: 0.5, westeurope: 0.3, japaneast: 0.2}
     arrival: {process: poisson, rate_per_s: 1}
-    service: {dist: exponential, mean_s: 2.0}
-    slo_ms: 2500
+    service: {dist: tokens, input_tokens: {mean: 800, cv: 1.0}, output_tokens: {mean: 60, cv: 1.0}}
+    slo: {ttft_ms: 1000, tpot_ms: 60, e2e_ms: 4000}
 training:
   - name: tune
     dataset: crawl

@@ -41,11 +41,17 @@ def test_slo_series_follows_the_summary_rule_per_bucket():
         "service_s": np.array([0.5, 0.5, np.nan, 0.5, np.nan, 9.0]),
         "status": np.array([1, 1, 3, 1, 4, 1], dtype=np.int8),
     }
-    series = slo_series(requests, np.array([0.0, 10.0, 20.0]), [1000.0, None], ["a", "b"])
+    e2e_only = [(None, None, 1000.0), (None, None, None)]
+    series = slo_series(requests, np.array([0.0, 10.0, 20.0]), e2e_only, ["a", "b"])
     assert series["*"] == pytest.approx([1 / 3, 1.0])
     assert series["a"][0] == pytest.approx(0.5) and np.isnan(series["a"][1])
     assert series["b"] == pytest.approx([0.0, 1.0])
-    assert slo_series(requests, np.array([0.0, 20.0]), [None, None], ["a", "b"]) == {}
+    assert slo_series(requests, np.array([0.0, 20.0]), [(None, None, None)] * 2, ["a", "b"]) == {}
+    # A TTFT objective too: request 0's first token came after 150 ms (100 ms RTT + 50 ms),
+    # request 3's after 850 ms; with ttft_ms 500 request 3 misses although it met 1000 ms.
+    requests["first_token_s"] = np.array([0.05, 0.1, np.nan, 0.8, np.nan, np.nan])
+    both = slo_series(requests, np.array([0.0, 10.0, 20.0]), [(500.0, None, 1000.0), (None, None, None)], ["a", "b"])
+    assert both["*"] == pytest.approx([1 / 3, 0.0])
 
 
 def test_number_formats():

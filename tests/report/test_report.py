@@ -10,8 +10,8 @@ from sim.report import build_report
 from tests.conftest import MINIMAL, ROOT
 from tests.report.conftest import digests
 
-RUN_CHARTS = ["energy", "failures", "inference", "latency_cdf", "map", "overview", "slo", "training", "transfers",
-              "utilization_heatmap"]
+RUN_CHARTS = ["batching", "energy", "failures", "inference", "latency_cdf", "map", "overview", "serving", "slo",
+              "training", "transfers", "utilization_heatmap"]
 
 
 def chart_names(report):

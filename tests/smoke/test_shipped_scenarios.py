@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from sim.scenario import load_scenario
 from tests.conftest import SCENARIOS, run_cli
 
 FILES = sorted(SCENARIOS.rglob("*.yaml"))
@@ -23,3 +24,6 @@ def test_shipped_scenario_runs(path, tmp_path):
         for part in ("by_origin", "by_workload"):
             assert sum(v["arrived"] for v in inference[part].values()) == inference["arrived"]
         assert (run_dir / "charts" / "latency_cdf.png").exists()
+    # The resolved scenario is itself a valid scenario that means the same thing.
+    again = load_scenario(run_dir / "resolved.yaml")
+    assert again.resolved == load_scenario(path).resolved

@@ -1,0 +1,75 @@
+"""Serving charts: time to first token and time per output token against load, and how full
+the batching replicas ran, from ``timeseries.csv`` only.
+
+Each point of the load chart is one time bucket of one region: the rate of requests that
+reached the region's pools in the bucket (requests/s) against the p99 TTFT and the mean
+TPOT of the requests that completed in it. The batching chart shows, per region and
+bucket, the sequences per iteration of its busy batching replicas and the share of their
+KV cache in use.
+
+Public: ``plot_latency_against_load``, ``serving_load_figure``, ``batching_figure``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from sim.report.charts import RunTable, plot_region_series, shade_warmup
+
+# isort: split
+# pyplot after sim.report.style (imported by sim.report.charts), which chose the Agg backend.
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+
+__all__ = ["plot_latency_against_load", "serving_load_figure", "batching_figure"]
+
+_MARKERS = ("o", "s", "^", "D", "v", "P")
+
+
+def _rate(table: RunTable, region: str) -> np.ndarray:
+    cols = table.columns[region]
+    return cols["arrivals"] / (cols["t_end_s"] - cols["t_start_s"])
+
+
+def plot_latency_against_load(ax: Axes, table: RunTable, column: str, ylabel: str, title: str,
+                              log: bool = False) -> None:
+    """One marker per bucket and region: requests/s reaching the region against ``column``."""
+    for k, region in enumerate(table.regions):
+        values = table.columns[region].get(column)
+        if values is None or not np.isfinite(values).any():
+            continue
+        ok = np.isfinite(values)
+        ax.scatter(_rate(table, region)[ok], values[ok], s=14, alpha=0.7, marker=_MARKERS[k % len(_MARKERS)],
+                   label=region)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("requests reaching the region (requests/s, per bucket)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if ax.collections:
+        ax.legend(loc="upper left", fontsize=8)
+
+
+def serving_load_figure(table: RunTable) -> plt.Figure:
+    """p99 time to first token and mean time per output token against each region's load."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4))
+    plot_latency_against_load(axes[0], table, "ttft_p99_ms", "p99 TTFT (ms)", "Time to first token (p99) vs load",
+                              log=True)
+    plot_latency_against_load(axes[1], table, "tpot_mean_ms", "mean TPOT (ms)",
+                              "Time per output token (mean) vs load")
+    fig.tight_layout()
+    return fig
+
+
+def batching_figure(table: RunTable, warmup_h: float = 0.0) -> plt.Figure:
+    """Sequences per iteration and KV-cache use of each region's batching replicas over time."""
+    fig, axes = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True)
+    plot_region_series(axes[0], table, "batch_size", "sequences per iteration",
+                       "Batch size of busy replicas (mean per bucket)")
+    scaled = RunTable(table.regions, {r: {**c, "kv_percent": c.get("kv_fraction", np.full(1, np.nan)) * 100.0}
+                                      for r, c in table.columns.items()})
+    plot_region_series(axes[1], scaled, "kv_percent", "KV cache in use (%)",
+                       "KV-cache use (share of the region's batching replicas' capacity)")
+    axes[1].set_xlabel("time since start (h)")
+    shade_warmup(axes, warmup_h)
+    fig.align_ylabels(axes)
+    return fig
