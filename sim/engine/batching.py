@@ -187,10 +187,6 @@ class BatchingServers:
         # Per segment (one iteration, or a run of decode iterations): pool, replica, start,
         # end, sequences, prefill tokens, output tokens, KV tokens at the end; flat.
         self._segments = array("d")
-        # Idle replicas that received work at ``kick_t``: they start once every request
-        # arriving at that instant has been queued (simultaneous arrivals share a batch).
-        self.kicked: list[_Replica] = []
-        self.kick_t = -math.inf
 
     @classmethod
     def none(cls) -> BatchingServers:
@@ -219,16 +215,11 @@ class BatchingServers:
             self._cut(replica, t)
 
     def _kick(self, replica: _Replica, t: float) -> None:
-        replica.busy = True  # reserved: it starts when the instant is over
-        self.kicked.append(replica)
-        self.kick_t = t
-
-    def flush(self) -> None:
-        """Start the replicas kicked at ``kick_t`` (called once that instant is over)."""
-        kicked = self.kicked[:]
-        self.kicked.clear()  # the engine's loop holds this list
-        for replica in kicked:
-            self._start(replica, self.kick_t)
+        """Start an idle replica at ``t``, once every request arriving at that instant has
+        been queued (the engine hears replicas after arrivals at the same time), so
+        simultaneous arrivals share its first batch."""
+        replica.busy, replica.chunks, replica.k = True, None, 0  # an empty run ending now
+        self._schedule(replica, t)
 
     def _cut(self, replica: _Replica, t: float) -> None:
         """End a run of decode iterations at the one in progress at ``t`` (so that a newly
@@ -395,7 +386,7 @@ class BatchingServers:
                 for seq, _ in chunks:
                     if not seq.prefill_left:
                         self._prefilled(replica, seq, t)
-        else:
+        elif replica.k:
             b, k = replica.b, replica.k
             replica.it += k
             replica.context += b * k

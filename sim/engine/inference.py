@@ -392,24 +392,22 @@ class InferenceEngine:
         drawn = all(times_ is None for row in self._times_by_pool for times_ in row)
         services = self._services if drawn else None
         servers = self.batching if self.batching is not None else BatchingServers.none()
-        batch_events, batch_fire, batch_arrive, kicked = servers.events, servers.fire, servers.arrive, servers.kicked
+        batch_events, batch_fire, batch_arrive = servers.events, servers.fire, servers.arrive
         batching = [p in servers.specs for p in range(len(self.pools))]
         i, travelled, completed, boundaries = self._next, 0, 0, 0
         t_sim = peek()
         while True:
-            # Ties: completions first (they free slots), then batching iterations ending,
-            # then pool arrivals, then new requests.
+            # Ties: completions first (they free slots), then pool arrivals, then new
+            # requests, then batching replicas' iterations ending (so every request that
+            # arrived by then is there when a replica plans its next iteration).
             t = times[i] if i < n else _INF
             kind = 2
+            if batch_events and batch_events[0][0] < t:
+                t, kind = batch_events[0][0], 3
             if travel and travel[0][0] <= t:
                 t, kind = travel[0][0], 1
-            if batch_events and batch_events[0][0] <= t:
-                t, kind = batch_events[0][0], 3
             if done and done[0][0] <= t:
                 t, kind = done[0][0], 0
-            if kicked and min(t, t_sim) > servers.kick_t:
-                servers.flush()  # the instant of their arrivals is over: idle replicas start
-                continue
             if t_sim <= t:
                 if t_sim >= until:
                     break

@@ -185,64 +185,76 @@ def _intervals(log: RequestLog, end_s: float):
     return reached, arrive, queued_until, started, finish
 
 
-def _mask_stats(log: RequestLog, mask: np.ndarray, layout: InferenceLayout, warmup_s: float) -> dict[str, Any]:
-    status = log.status[mask]
-    done = status == RequestStatus.COMPLETED
-    dropped = np.isin(status, _DROPPED)
-    measured = log.t_s[mask] >= warmup_s
-    latency = log.latency_ms[mask]
-    ttft = log.ttft_ms[mask]
-    tpot = log.tpot_s[mask] * 1000.0
+@dataclass(frozen=True)
+class _Requests:
+    """The per-request figures every group's statistics are drawn from, computed once."""
+
+    status: np.ndarray
+    done: np.ndarray
+    dropped: np.ndarray
+    measured: np.ndarray
+    latency: np.ndarray
+    wait_ms: np.ndarray
+    ttft: np.ndarray
+    tpot: np.ndarray
+    met: np.ndarray  # met every objective of its workload
+    judged: np.ndarray  # its workload sets an objective
+
+    @classmethod
+    def of(cls, log: RequestLog, layout: InferenceLayout, warmup_s: float) -> _Requests:
+        latency, ttft, tpot = log.latency_ms, log.ttft_ms, log.tpot_s * 1000.0
+        limits = layout.limits()
+        judged = ~np.isnan(limits).all(axis=1)
+        return cls(status=log.status, done=log.status == RequestStatus.COMPLETED,
+                   dropped=np.isin(log.status, _DROPPED), measured=log.t_s >= warmup_s, latency=latency,
+                   wait_ms=log.wait_s * 1000.0, ttft=ttft, tpot=tpot,
+                   met=meets_objectives(latency, ttft, tpot, log.workload, limits),
+                   judged=judged[log.workload] if len(log.workload) else np.zeros(0, dtype=bool))
+
+
+def _mask_stats(r: _Requests, mask: np.ndarray | slice) -> dict[str, Any]:
+    done, dropped, measured = r.done[mask], r.dropped[mask], r.measured[mask]
     counted = done & measured
+    ttft, tpot = r.ttft[mask], r.tpot[mask]
+    judged = measured & r.judged[mask] & (done | dropped)
     return {
-        "arrived": int(mask.sum()), "completed": int(done.sum()), "dropped": int(dropped.sum()),
-        "in_flight": int((status == RequestStatus.IN_FLIGHT).sum()),
-        "latency_ms": latency_stats(latency[counted]),
-        "wait_ms": latency_stats(log.wait_s[mask][counted] * 1000.0),
+        "arrived": int(done.size), "completed": int(done.sum()), "dropped": int(dropped.sum()),
+        "in_flight": int((r.status[mask] == RequestStatus.IN_FLIGHT).sum()),
+        "latency_ms": latency_stats(r.latency[mask][counted]),
+        "wait_ms": latency_stats(r.wait_ms[mask][counted]),
         "ttft_ms": latency_stats(ttft[counted & ~np.isnan(ttft)]),
         "tpot_ms": latency_stats(tpot[counted & ~np.isnan(tpot)]),
-        "slo_attainment": _slo(_meets(latency, ttft, tpot, log.workload[mask], layout), log.workload[mask],
-                               done, dropped, measured, layout),
+        # Completed within every objective over completed + dropped, for workloads with one.
+        "slo_attainment": float((judged & done & r.met[mask]).sum() / judged.sum()) if judged.any() else None,
     }
-
-
-def _meets(latency: np.ndarray, ttft: np.ndarray, tpot: np.ndarray, workload: np.ndarray,
-           layout: InferenceLayout) -> np.ndarray:
-    return meets_objectives(latency, ttft, tpot, workload, layout.limits())
-
-
-def _slo(met, workload, done, dropped, measured, layout: InferenceLayout) -> float | None:
-    """Completed within every objective over completed + dropped, for workloads with one."""
-    has = ~np.isnan(layout.limits()).all(axis=1)
-    counted = measured & has[workload] & (done | dropped) if len(workload) else np.zeros(0, dtype=bool)
-    if not counted.any():
-        return None
-    return float((counted & done & met).sum() / counted.sum())
 
 
 def goodput_rps(log: RequestLog, layout: InferenceLayout, warmup_s: float, end_s: float) -> float:
     """Completed requests per second (arrived in [warm-up, end)) that met every objective
     their workload sets (all completed requests when it sets none)."""
-    done = (log.status == RequestStatus.COMPLETED) & (log.t_s >= warmup_s)
-    met = _meets(log.latency_ms, log.ttft_ms, log.tpot_s * 1000.0, log.workload, layout)
-    return float((done & met).sum() / (end_s - warmup_s)) if end_s > warmup_s else 0.0
+    r = _Requests.of(log, layout, warmup_s)
+    return _goodput(r, warmup_s, end_s)
+
+
+def _goodput(r: _Requests, warmup_s: float, end_s: float) -> float:
+    return float((r.done & r.measured & r.met).sum() / (end_s - warmup_s)) if end_s > warmup_s else 0.0
 
 
 def inference_summary(log: RequestLog, layout: InferenceLayout, warmup_s: float, end_s: float) -> dict[str, Any]:
     """The ``inference`` section of summary.json."""
-    everything = np.ones(len(log.t_s), dtype=bool)
-    summary = _mask_stats(log, everything, layout, warmup_s)
+    r = _Requests.of(log, layout, warmup_s)
+    summary = _mask_stats(r, slice(None))
     summary["rejected"] = int((log.status == RequestStatus.REJECTED).sum())
     summary["timed_out"] = int((log.status == RequestStatus.TIMED_OUT).sum())
     summary["failed"] = int((log.status == RequestStatus.FAILED).sum())
-    summary["goodput_rps"] = goodput_rps(log, layout, warmup_s, end_s)
-    summary["by_origin"] = {name: _mask_stats(log, log.origin == i, layout, warmup_s)
+    summary["goodput_rps"] = _goodput(r, warmup_s, end_s)
+    summary["by_origin"] = {name: _mask_stats(r, log.origin == i)
                             for i, name in enumerate(layout.regions) if (log.origin == i).any()}
     region_of = np.where(log.pool >= 0, layout.pool_region[np.maximum(log.pool, 0)], -1)
-    summary["by_region"] = {name: _mask_stats(log, region_of == i, layout, warmup_s)
+    summary["by_region"] = {name: _mask_stats(r, region_of == i)
                             for i, name in enumerate(layout.regions)
                             if layout.pool_slots[layout.pool_region == i].sum()}
-    summary["by_workload"] = {name: _mask_stats(log, log.workload == i, layout, warmup_s)
+    summary["by_workload"] = {name: _mask_stats(r, log.workload == i)
                               for i, name in enumerate(layout.workloads)}
     return summary
 

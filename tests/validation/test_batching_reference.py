@@ -63,6 +63,7 @@ class Replica:
         self.waiting = []  # [(request, generated)]
         self.running = []  # Seq, admission order
         self.next_t = math.inf
+        self.plan = None
 
     def outstanding(self):
         return len(self.waiting) + len(self.running)
@@ -148,16 +149,17 @@ def reference(arrivals, prompts, outs, spec, replicas, events=None):
     while queue or any(r.next_t < math.inf for r in reps):
         t_arrival = queue[0][0] if queue else math.inf
         r = min(reps, key=lambda r: (r.next_t, r.index))
-        if r.next_t <= t_arrival:  # boundaries before arrivals at the same instant
+        if r.next_t < t_arrival:  # arrivals at the same instant come first
             t = r.next_t
-            complete(r, t)
+            if r.plan is not None:
+                complete(r, t)
             plan(r, t)
             continue
         t, _, j = heapq.heappop(queue)
         r = min(reps, key=lambda r: (r.outstanding(), r.index))
         r.waiting.append((j, 0))
         if r.next_t == math.inf:
-            plan(r, t)
+            r.next_t, r.plan = t, None  # an idle replica starts once this instant's arrivals are in
     return first, finish, preempted
 
 
