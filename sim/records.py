@@ -124,6 +124,8 @@ class RequestLog:
     retry_s: np.ndarray      # time from arrival to the last routing (a retry after a failure), else 0
     first_token_s: np.ndarray  # from reaching the pool to the first output token (NaN: none, or not a token workload)
     tpot_s: np.ndarray       # mean time between output tokens after the first (NaN: one token, or none)
+    prefix: np.ndarray       # int32, the shared prompt it opens with (-1: none)
+    cached_tokens: np.ndarray  # int32, prompt tokens a replica's prefix cache spared its prefill (first admission)
 
     @property
     def pool_arrival_s(self) -> np.ndarray:

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from heapq import heappop, heappush
@@ -63,6 +63,9 @@ class ServingSpec:
     max_batched_tokens: int
     chunked_prefill: bool
     kv_capacity: int  # tokens of KV cache per replica
+    prefix_caching: bool = False
+    prefix_cache_tokens: int | None = None  # cap on the prefix cache (None: free KV memory)
+    affinity: bool = False  # dispatch to a replica holding the request's shared prompt
 
 
 def serving_spec(pool: PoolInfo) -> ServingSpec:
@@ -72,7 +75,8 @@ def serving_spec(pool: PoolInfo) -> ServingSpec:
     model = llm_spec(serving.model)
     tp = serving.tensor_parallel or pool.gpus_per_replica
     return ServingSpec(IterationModel.build(model, pool.gpu, tp), serving.max_batch, serving.max_batched_tokens,
-                       serving.chunked_prefill, kv_capacity_tokens(model, pool.gpu, tp, serving.gpu_memory_utilization))
+                       serving.chunked_prefill, kv_capacity_tokens(model, pool.gpu, tp, serving.gpu_memory_utilization),
+                       serving.prefix_caching, serving.prefix_cache_tokens, serving.dispatch == "cache_affinity")
 
 
 def batch1_service_s(spec: ServingSpec, service: object) -> float:
@@ -108,16 +112,27 @@ def run_time_ms(terms: tuple[float, float, float, float, float], batch: int, con
 class _Seq:
     """A request admitted to a replica (prefilling or decoding)."""
 
-    __slots__ = ("j", "order", "prompt", "out", "prefill_left", "generated", "start_it", "context0", "kv")
+    __slots__ = ("j", "order", "prompt", "out", "prefill_left", "generated", "start_it", "context0", "kv",
+                 "prefix", "cached")
 
-    def __init__(self, j: int, order: int, prompt: int, out: int, generated: int):
+    def __init__(self, j: int, order: int, prompt: int, out: int, generated: int, prefix: int = -1,
+                 cached: int = 0):
         self.j, self.order, self.prompt, self.out = j, order, prompt, out
         self.generated = generated
-        # A recomputed sequence prefills its generated tokens too (it lost their KV cache).
-        self.prefill_left = prompt + generated
+        self.prefix = prefix  # shared prompt id (-1: none)
+        self.cached = cached  # its tokens held by the replica's prefix cache, not by this sequence
+        # A recomputed sequence prefills its generated tokens too (it lost their KV cache);
+        # a cached shared prompt is not prefilled.
+        self.prefill_left = prompt + generated - cached
         self.start_it = 0  # the replica's decode count when this sequence started decoding
         self.context0 = 0  # its context then
         self.kv = 0  # KV tokens held while prefilling
+
+
+def _used(replica: _Replica) -> int:
+    """KV tokens in use: sequences' own context, prefills in progress, cache entries in use
+    (idle cache entries are free memory that still holds a prompt)."""
+    return replica.context - replica.shared + replica.kv_prefill + replica.pinned
 
 
 def _current(decoding: dict[int, _Seq], entry: tuple[int, int, int]) -> bool:
@@ -134,7 +149,8 @@ class _Replica:
     sequences whose context starts at ``c0`` (``terms``: their cost, see :func:`run_time_ms`)."""
 
     __slots__ = ("pool", "index", "spec", "admits", "costs", "waiting", "prefilling", "decoding", "finish", "it",
-                 "b", "context", "kv_prefill", "version", "busy", "t0", "chunks", "mb", "k", "c0", "terms", "run_ms")
+                 "b", "context", "kv_prefill", "version", "busy", "t0", "chunks", "mb", "k", "c0", "terms", "run_ms",
+                 "cache", "pinned", "idle", "shared")
 
     def __init__(self, pool: int, index: int, spec: ServingSpec, costs: dict):
         self.pool, self.index, self.spec = pool, index, spec
@@ -148,6 +164,11 @@ class _Replica:
         self.b = 0  # decoding sequences
         self.context = 0  # their total context, tokens
         self.kv_prefill = 0  # KV tokens held by sequences still prefilling
+        # The prefix cache: shared prompt -> [tokens, sequences using it], least recently
+        # used first. Entries in use are pinned; idle ones give way when memory is needed.
+        self.cache: OrderedDict[int, list[int]] = OrderedDict()
+        self.pinned = self.idle = 0  # tokens of cache entries in use / not in use
+        self.shared = 0  # context of decoding sequences that lives in pinned cache entries
         self.version = 0
         self.busy = False
         self.t0 = 0.0
@@ -169,7 +190,8 @@ class BatchingServers:
     writes wait, service, status, first-token and time-per-token figures into them."""
 
     def __init__(self, specs: dict[int, ServingSpec], replicas: dict[int, int], outcomes, in_tokens: list[int],
-                 out_tokens: list[int], timeout: Callable[[int], float]):
+                 out_tokens: list[int], timeout: Callable[[int], float], prefix: list[int] | None = None,
+                 prefix_tokens: list[int] | None = None):
         self.specs = specs
         self._costs: dict[int, dict[int, tuple[float, float, float, float, float]]] = {p: {} for p in specs}
         self.replicas = {p: [_Replica(p, k, specs[p], self._costs[p]) for k in range(n)] for p, n in replicas.items()}
@@ -178,6 +200,10 @@ class BatchingServers:
         self.active = dict(replicas)
         self.o = outcomes
         self.in_tokens, self.out_tokens, self.timeout = in_tokens, out_tokens, timeout
+        self.prefix = prefix if prefix is not None else [-1] * len(in_tokens)
+        self.prefix_tokens = prefix_tokens if prefix_tokens is not None else [0] * len(in_tokens)
+        # Per pool: shared prompt -> replicas whose prefix cache holds it (what a router may see).
+        self.pool_cached: dict[int, dict[int, int]] = {p: {} for p in specs}
         self.events: list[tuple[float, int, _Replica, int]] = []  # (time, seq, replica, version)
         self._seq = 0
         self._order = 0
@@ -204,7 +230,10 @@ class BatchingServers:
             return
         counts = self.outstanding[p]
         active = self.active[p] or 1
-        k = counts.index(min(counts[:active])) if active < len(counts) else counts.index(min(counts))
+        least = min(counts[:active])
+        k = counts.index(least)
+        if spec.affinity and self.prefix[j] >= 0:
+            k = self._affine(replicas, counts, active, self.prefix[j], least, spec.max_batch // 4 or 1, k)
         replica = replicas[k]
         replica.waiting.append((j, 0))
         counts[k] += 1
@@ -213,6 +242,17 @@ class BatchingServers:
             self._kick(replica, t)
         elif replica.chunks is None and replica.k > 1 and replica.running < spec.max_batch:
             self._cut(replica, t)
+
+    @staticmethod
+    def _affine(replicas: list[_Replica], counts: list[int], active: int, prefix: int, least: int, slack: int,
+                k: int) -> int:
+        """The least busy active replica holding ``prefix``, unless it has more than ``slack``
+        requests above the least busy one (then ``k``, the least busy)."""
+        holders = [r.index for r in replicas[:active] if prefix in r.cache]
+        if not holders:
+            return k
+        best = min(holders, key=lambda i: (counts[i], i))
+        return best if counts[best] <= least + slack else k
 
     def _kick(self, replica: _Replica, t: float) -> None:
         """Start an idle replica at ``t``, once every request arriving at that instant has
@@ -259,7 +299,7 @@ class BatchingServers:
     def _start(self, replica: _Replica, t: float) -> None:
         """At a boundary (or when idle): plan and schedule the next iteration(s), or go idle."""
         spec = replica.spec
-        if replica.b and replica.context + replica.kv_prefill + replica.b > spec.kv_capacity:
+        if replica.b and _used(replica) + replica.b > spec.kv_capacity:
             self._make_room(replica, spec)
         chunks: list[tuple[_Seq, int]] = []
         if (replica.waiting or replica.prefilling) and replica.admits:
@@ -280,13 +320,17 @@ class BatchingServers:
         if b == 0:
             replica.busy, replica.chunks = False, None
             return
-        # Decode iterations until a sequence finishes or the KV cache fills (>= 1).
+        if replica.idle and _used(replica) + replica.idle + b > spec.kv_capacity:
+            self._evict(replica, spec.kv_capacity - b)  # the decodes need the memory idle entries hold
+        # Decode iterations until a sequence finishes or the KV cache fills (>= 1); idle
+        # cache entries the growing context needs give way at the next boundary (nobody
+        # looks into the cache in between).
         finish, decoding = replica.finish, replica.decoding
         while finish and not _current(decoding, finish[0]):
             heappop(finish)  # preempted meanwhile
         context = replica.context
         k = finish[0][0] - replica.it if finish else 1
-        room = (spec.kv_capacity - context - replica.kv_prefill) // b
+        room = (spec.kv_capacity - _used(replica)) // b
         if room < k:
             k = room
         if k < 1:
@@ -303,7 +347,7 @@ class BatchingServers:
 
     def _make_room(self, replica: _Replica, spec: ServingSpec) -> None:
         """Preempt the newest sequences until every decode has room for one more token."""
-        while replica.b and replica.context + replica.kv_prefill + replica.b > spec.kv_capacity:
+        while replica.b and _used(replica) + replica.b > spec.kv_capacity:
             newest = max([*replica.decoding.values(), *replica.prefilling], key=lambda s: s.order)
             self._preempt(replica, newest)
 
@@ -313,10 +357,12 @@ class BatchingServers:
             replica.b -= 1
             generated = seq.generated + (replica.it - seq.start_it)
             replica.context -= seq.context0 + (replica.it - seq.start_it)
+            replica.shared -= seq.cached
         else:
             replica.prefilling.remove(seq)
             replica.kv_prefill -= seq.kv
             generated = seq.generated
+        self._release(replica, seq)
         replica.waiting.appendleft((seq.j, generated))
         self.preemptions[replica.pool] += 1
         self.waiting[replica.pool] += 1
@@ -326,7 +372,7 @@ class BatchingServers:
         """Prefill chunks for the next iteration, ``[(sequence, tokens)]`` ([]: it only decodes)."""
         o, chunked = self.o, spec.chunked_prefill
         budget = spec.max_batched_tokens - (replica.b if chunked else 0)
-        free_kv = spec.kv_capacity - replica.context - replica.kv_prefill - replica.b
+        free_kv = spec.kv_capacity - _used(replica) - replica.b  # idle cache entries give way
         chunks: list[tuple[_Seq, int]] = []
         if chunked:
             for seq in replica.prefilling:
@@ -340,9 +386,13 @@ class BatchingServers:
         running = len(replica.prefilling) + replica.b
         while waiting and running < spec.max_batch and budget > 0:
             j, generated = waiting[0]
-            need = self.in_tokens[j] + generated
+            prefix = self.prefix[j] if spec.prefix_caching else -1
+            entry = replica.cache.get(prefix) if prefix >= 0 else None
+            cached = entry[0] if entry is not None else 0
+            pin = cached if entry is not None and entry[1] == 0 else 0  # an idle entry becomes in use
+            need = self.in_tokens[j] + generated - cached
             n = min(need, budget) if chunked else need
-            if n > free_kv or (not chunked and chunks and n > budget):
+            if n + pin > free_kv or (not chunked and chunks and n > budget):
                 break
             waiting.popleft()
             self.waiting[p] -= 1
@@ -353,14 +403,19 @@ class BatchingServers:
                     self.outstanding[p][replica.index] -= 1
                     continue
                 o.wait[j] = t - o.at_pool[j]
+                o.cached[j] = cached
             self._order += 1
-            seq = _Seq(j, self._order, self.in_tokens[j], self.out_tokens[j], generated)
+            seq = _Seq(j, self._order, self.in_tokens[j], self.out_tokens[j], generated, prefix, cached)
+            if entry is not None:
+                self._pin(replica, prefix, entry)
             replica.prefilling.append(seq)
             running += 1
             self.running[p] += 1
             chunks.append((seq, n))
             budget -= n
-            free_kv -= n
+            free_kv -= n + pin
+        if chunks and replica.idle:
+            self._evict(replica, spec.kv_capacity - replica.b - sum(n for _, n in chunks))
         return chunks
 
     # -- finishing iterations ------------------------------------------------------------------
@@ -381,7 +436,7 @@ class BatchingServers:
             replica.kv_prefill += tokens
             # The KV cache at its fullest: before finished sequences let go.
             self._segments.extend((replica.pool, replica.index, replica.t0, t, b + len(chunks), tokens,
-                                   b + finished, replica.context + replica.kv_prefill))
+                                   b + finished, _used(replica)))
             if finished:
                 for seq, _ in chunks:
                     if not seq.prefill_left:
@@ -390,17 +445,22 @@ class BatchingServers:
             b, k = replica.b, replica.k
             replica.it += k
             replica.context += b * k
-            self._segments.extend((replica.pool, replica.index, replica.t0, t, b, 0.0, b * k,
-                                   replica.context + replica.kv_prefill))
+            self._segments.extend((replica.pool, replica.index, replica.t0, t, b, 0.0, b * k, _used(replica)))
+            if k > 1 and replica.idle and _used(replica) + replica.idle > replica.spec.kv_capacity:
+                # What each iteration after the first would have evicted for its decodes.
+                self._evict(replica, replica.spec.kv_capacity)
         finish = replica.finish
         if finish and finish[0][0] <= replica.it:
             self._finish_decodes(replica, t)
 
     def _prefilled(self, replica: _Replica, seq: _Seq, t: float) -> None:
-        """A prefill completed at ``t``: it yields a token; the sequence decodes from now on."""
+        """A prefill completed at ``t``: it yields a token; the sequence decodes from now on.
+        A shared prompt it computed itself goes to the prefix cache."""
         o, j = self.o, seq.j
         replica.prefilling.remove(seq)
         replica.kv_prefill -= seq.kv
+        if seq.prefix >= 0 and not seq.cached:
+            self._insert(replica, seq)
         seq.generated += 1
         if o.first_token[j] != o.first_token[j]:  # NaN: the first token of this request
             o.first_token[j] = t - o.at_pool[j]
@@ -411,6 +471,7 @@ class BatchingServers:
         replica.decoding[j] = seq
         replica.b += 1
         replica.context += seq.context0
+        replica.shared += seq.cached
         heappush(replica.finish, (replica.it + seq.out - seq.generated, seq.order, j))
 
     def _finish_decodes(self, replica: _Replica, t: float) -> None:
@@ -422,6 +483,7 @@ class BatchingServers:
             seq = decoding.pop(entry[2])
             replica.b -= 1
             replica.context -= seq.context0 + (replica.it - seq.start_it)
+            replica.shared -= seq.cached
             self._done(replica, seq, t)
 
     def _done(self, replica: _Replica, seq: _Seq, t: float) -> None:
@@ -432,6 +494,58 @@ class BatchingServers:
             o.tpot[j] = (t - o.at_pool[j] - o.first_token[j]) / (seq.out - 1)
         self.running[replica.pool] -= 1
         self.outstanding[replica.pool][replica.index] -= 1
+        self._release(replica, seq)
+
+    # -- the prefix cache ------------------------------------------------------------------------
+    def _pin(self, replica: _Replica, prefix: int, entry: list[int]) -> None:
+        """A sequence uses a cached shared prompt: the entry is in use and most recent."""
+        if entry[1] == 0:
+            replica.idle -= entry[0]
+            replica.pinned += entry[0]
+        entry[1] += 1
+        replica.cache.move_to_end(prefix)
+
+    def _release(self, replica: _Replica, seq: _Seq) -> None:
+        """A sequence leaves (done or preempted): its shared prompt's entry may go idle."""
+        if seq.cached:
+            entry = replica.cache[seq.prefix]
+            entry[1] -= 1
+            if entry[1] == 0:
+                replica.pinned -= entry[0]
+                replica.idle += entry[0]
+
+    def _insert(self, replica: _Replica, seq: _Seq) -> None:
+        """Keep the KV cache of the shared prompt ``seq`` just prefilled (its tokens move from
+        the sequence to the cache); within the cache's cap, the least recently used idle
+        entries give way."""
+        tokens, prefix = self.prefix_tokens[seq.j], seq.prefix
+        entry = replica.cache.get(prefix)
+        if entry is None:
+            replica.cache[prefix] = [tokens, 1]
+            replica.pinned += tokens
+            held = self.pool_cached[replica.pool]
+            held[prefix] = held.get(prefix, 0) + 1
+        else:
+            self._pin(replica, prefix, entry)
+        seq.cached = tokens
+        cap = replica.spec.prefix_cache_tokens
+        if cap is not None and replica.pinned + replica.idle > cap:
+            self._evict(replica, _used(replica) + cap - replica.pinned)
+
+    def _evict(self, replica: _Replica, limit: int) -> None:
+        """Drop least recently used idle entries until ``used + idle <= limit``."""
+        cache, used = replica.cache, _used(replica)
+        held = self.pool_cached[replica.pool]
+        for prefix in list(cache):
+            if used + replica.idle <= limit or not replica.idle:
+                return
+            tokens, users = cache[prefix]
+            if users == 0:
+                del cache[prefix]
+                replica.idle -= tokens
+                held[prefix] -= 1
+                if not held[prefix]:
+                    del held[prefix]
 
     # -- capacity -----------------------------------------------------------------------------
     def set_active(self, p: int, n: int, t: float) -> None:
@@ -467,6 +581,11 @@ class BatchingServers:
         one's active slot and keeps serving its batch."""
         replicas, counts = self.replicas[p], self.outstanding[p]
         replica = replicas[k]
+        cached = self.pool_cached[p]
+        for prefix in replica.cache:  # its prefix cache is gone with it
+            cached[prefix] -= 1
+            if not cached[prefix]:
+                del cached[prefix]
         held = sorted([*replica.decoding.values(), *replica.prefilling], key=lambda s: s.order)
         victims = [s.j for s in held] + [j for j, _ in replica.waiting]
         self.waiting[p] -= len(replica.waiting)

@@ -66,6 +66,7 @@ class _Outcomes:
     at_pool: array
     first_token: array
     tpot: array
+    cached: array
 
 
 class InferenceEngine:
@@ -101,6 +102,7 @@ class InferenceEngine:
         self.view = self._make_view()
         self._allocate_outcomes(len(requests))
         self.batching = self._batching_servers()
+        self._cache_known: dict[int, dict[int, int]] = self.batching.pool_cached if self.batching else {}
         self.events_processed = 0
         failures = scenario.failures
         self.on_failure = failures.inference if failures else "drop"
@@ -132,6 +134,7 @@ class InferenceEngine:
         self.arrival_at_pool = array("d", [0.0]) * n
         self.first_token = array("d", [math.nan]) * n
         self.tpot = array("d", [math.nan]) * n
+        self.cached = array("i", [0]) * n
         r = self.requests
         self._times = r.t_s.tolist()
         self._origins = r.origin.tolist()
@@ -149,10 +152,13 @@ class InferenceEngine:
                  if info.serving is not None and info.serves != "training"}
         if not specs:
             return None
-        outcomes = _Outcomes(self.status, self.wait, self.service, self.arrival_at_pool, self.first_token, self.tpot)
+        outcomes = _Outcomes(self.status, self.wait, self.service, self.arrival_at_pool, self.first_token, self.tpot,
+                             self.cached)
         timeouts, workloads = self.timeout_s, self._workloads
+        r = self.requests
         return BatchingServers(specs, {p: self.pools[p].replicas for p in specs}, outcomes, self._in_tokens,
-                               self._out_tokens, lambda j: timeouts[workloads[j]])
+                               self._out_tokens, lambda j: timeouts[workloads[j]], r.prefix.tolist(),
+                               r.prefix_tokens.tolist())
 
     def _make_view(self) -> RoutingView:
         view = RoutingView.build(
@@ -163,9 +169,23 @@ class InferenceEngine:
         # views of them, so no writeable flag is flipped per request.
         self._queue_np = np.zeros(len(self.pools), dtype=np.int64)
         self._busy_np = np.zeros(len(self.pools), dtype=np.int64)
+        self._replicas_np = np.array([p.replicas for p in self.pools], dtype=np.int64)
+        self._cached_np = np.zeros(len(self.pools), dtype=np.bool_)
         view.queue_len, view.busy_slots = self._queue_np.view(), self._busy_np.view()
-        view.queue_len.flags.writeable = view.busy_slots.flags.writeable = False
+        view.active_replicas, view.prefix_cached = self._replicas_np.view(), self._cached_np.view()
+        for array_ in (view.queue_len, view.busy_slots, view.active_replicas, view.prefix_cached):
+            array_.flags.writeable = False
+        view.prefill_ms_per_token = np.array([self._prefill_ms_per_token(p) for p in range(len(self.pools))])
+        view.prefill_ms_per_token.flags.writeable = False
         return view
+
+    def _prefill_ms_per_token(self, p: int) -> float:
+        """What a policy may plan a prompt token's prefill with at pool ``p``, ms."""
+        info = self.pools[p]
+        if info.serving is not None and info.serves != "training":
+            return serving_spec(info).iteration.prefill_ms(1, 1000) / 1000.0
+        times = next((row[p] for row in self._times_by_pool if row[p] is not None), None)
+        return times.prefill_s_per_token * 1000.0 if times is not None else 0.0
 
     def _view_shares(self) -> np.ndarray:
         shares = self.shares
@@ -180,6 +200,7 @@ class InferenceEngine:
         index = record.pool_index
         replicas = record.active_gpus // self.pools[index].gpus_per_replica
         self.active[index] = replicas * self._slots[index]
+        self._replicas_np[index] = replicas
         self.shares[index] = record.share
         self._refresh_view_static()
         if self.batching is not None and index in self.batching.specs:
@@ -298,6 +319,7 @@ class InferenceEngine:
         self.rtt_of[j] = rtt
         self._retry_s[j] = t_s - self._times[j]
         self.wait[j] = self.first_token[j] = self.tpot[j] = math.nan
+        self.cached[j] = 0
         self.service[j] = self._service_time(j, p)
         heappush(self._travel, (t_s + rtt / 2000.0, j, p))
         return True
@@ -311,6 +333,19 @@ class InferenceEngine:
             for p in servers.specs:
                 self._queue_np[p] = servers.waiting[p]
                 self._busy_np[p] = servers.running[p]
+            # What the router knows of the prefix caches: live without staleness, else a
+            # copy taken now.
+            live = servers.pool_cached
+            self._cache_known = live if self.sync_delay == 0 else {p: dict(c) for p, c in live.items()}
+
+    def _cached_view(self, prefix: int) -> None:
+        """``view.prefix_cached`` for ``prefix``: pools some of whose replicas hold it."""
+        cached = self._cached_np
+        cached[:] = False
+        if prefix >= 0:
+            for p, held in self._cache_known.items():
+                if prefix in held:
+                    cached[p] = True
 
     def _service_time(self, i: int, pool: int) -> float:
         times = self._times_by_pool[self._workloads[i]][pool]
@@ -338,23 +373,32 @@ class InferenceEngine:
             heappush(self._done, (now + self.service[j], j, pool))
 
     def _router(self):
-        """``route(t, origin, workload) -> pool or None``: the policy's answer, asked once per
+        """``route(t, origin, request) -> pool or None``: the policy's answer, asked once per
         origin (until the view's version changes) when it depends on nothing else, with the
         load view refreshed at most every ``sync_delay``."""
         view, choose, sync = self.view, self.policy.choose, self._sync_load
         per_origin = getattr(self.policy, "decision_per_origin", False)
         reads_load, sync_delay = self.reads_load, self.sync_delay
+        reads_tokens = getattr(self.policy, "reads_tokens", False)
+        reads_cache = getattr(self.policy, "reads_cache", False) and self.batching is not None
+        workloads, in_tokens, out_tokens = self._workloads, self._in_tokens, self._out_tokens
+        prefixes, prefix_tokens = self.requests.prefix.tolist(), self.requests.prefix_tokens.tolist()
         decided: dict[int, int | None] = {}
         decided_version, next_sync = -1, -_INF
 
-        def route(t: float, origin: int, workload: int) -> int | None:
+        def route(t: float, origin: int, j: int) -> int | None:
             nonlocal decided_version, next_sync
             if per_origin and view.version == decided_version and origin in decided:
                 return decided[origin]
-            view.t_s, view.origin, view.workload = t, origin, workload
+            view.t_s, view.origin, view.workload = t, origin, workloads[j]
             if reads_load and t >= next_sync:
                 sync()
                 next_sync = t + sync_delay
+            if reads_tokens:
+                view.input_tokens, view.output_tokens = in_tokens[j], out_tokens[j]
+                view.prefix, view.prefix_tokens = prefixes[j], prefix_tokens[j]
+            if reads_cache:
+                self._cached_view(prefixes[j])
             p = choose(view)
             if per_origin:
                 if view.version != decided_version:
@@ -443,7 +487,7 @@ class InferenceEngine:
                 j = i
                 i += 1
                 origin = origins[j]
-                p = route(t, origin, workloads[j])
+                p = route(t, origin, j)
                 if p is None:
                     status[j] = _REJECTED
                     continue
@@ -521,7 +565,8 @@ class InferenceEngine:
             pool=as_np(self.pool_of, np.int16), rtt_ms=as_np(self.rtt_of, np.float64),
             wait_s=as_np(self.wait, np.float64), service_s=as_np(self.service, np.float64),
             status=as_np(self.status, np.int8), retry_s=self._retry_array(),
-            first_token_s=as_np(self.first_token, np.float64), tpot_s=as_np(self.tpot, np.float64))
+            first_token_s=as_np(self.first_token, np.float64), tpot_s=as_np(self.tpot, np.float64),
+            prefix=r.prefix, cached_tokens=as_np(self.cached, np.int32))
 
     def _retry_array(self) -> np.ndarray:
         out = np.zeros(len(self.requests))

@@ -240,6 +240,21 @@ def _goodput(r: _Requests, warmup_s: float, end_s: float) -> float:
     return float((r.done & r.measured & r.met).sum() / (end_s - warmup_s)) if end_s > warmup_s else 0.0
 
 
+def prefix_cache_summary(log: RequestLog, r: _Requests) -> dict[str, Any]:
+    """How much the replicas' prefix caches saved: over post-warm-up requests that opened
+    with a shared prompt and were admitted to a batching replica."""
+    admitted = r.measured & (log.prefix >= 0) & ~np.isnan(log.wait_s) & r.done
+    hit = admitted & (log.cached_tokens > 0)
+    ttft = r.ttft
+    return {
+        "requests": int(admitted.sum()),
+        "hit_rate": float(hit.sum() / admitted.sum()) if admitted.any() else None,
+        "prefill_tokens_saved": int(log.cached_tokens[admitted].sum()),
+        "ttft_ms_hit": latency_stats(ttft[hit & ~np.isnan(ttft)]),
+        "ttft_ms_miss": latency_stats(ttft[admitted & ~hit & ~np.isnan(ttft)]),
+    }
+
+
 def inference_summary(log: RequestLog, layout: InferenceLayout, warmup_s: float, end_s: float) -> dict[str, Any]:
     """The ``inference`` section of summary.json."""
     r = _Requests.of(log, layout, warmup_s)
@@ -248,6 +263,8 @@ def inference_summary(log: RequestLog, layout: InferenceLayout, warmup_s: float,
     summary["timed_out"] = int((log.status == RequestStatus.TIMED_OUT).sum())
     summary["failed"] = int((log.status == RequestStatus.FAILED).sum())
     summary["goodput_rps"] = _goodput(r, warmup_s, end_s)
+    if (log.prefix >= 0).any():
+        summary["prefix_cache"] = prefix_cache_summary(log, r)
     summary["by_origin"] = {name: _mask_stats(r, log.origin == i)
                             for i, name in enumerate(layout.regions) if (log.origin == i).any()}
     region_of = np.where(log.pool >= 0, layout.pool_region[np.maximum(log.pool, 0)], -1)

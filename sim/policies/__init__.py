@@ -9,7 +9,8 @@ live outside Meridian load from ``package.module:ClassName``. See ``docs/policie
 
 Public: ``register``, ``create``, ``available``, ``describe``, ``declare_kind``, ``kinds``,
 ``PolicyParams``, ``RoutingView``, ``RoutingPolicy`` and the built-in routing policies
-``Nearest``, ``RoundRobin``, ``Weighted``, ``LeastLoaded``, ``LatencyAware``, ``PowerOfTwo``;
+``Nearest``, ``RoundRobin``, ``Weighted``, ``LeastLoaded``, ``LatencyAware``, ``PowerOfTwo``,
+``TtftAware``, ``CacheAware``;
 for placement the view ``PlacementView``, ``PoolSlot``, ``QueuedJob``, ``RunningJob``,
 ``Assignment``, ``validate_assignments``, the bases ``PlacementPolicy``, ``RankedPlacement``,
 the helper ``gang_fit`` and the built-ins ``FifoFirstFit``, ``DataLocal``,
@@ -38,7 +39,7 @@ from sim.policies.views import RoutingView
 __all__ = [
     "register", "create", "available", "describe", "declare_kind", "kinds", "PolicyParams",
     "RoutingView", "RoutingPolicy", "Nearest", "RoundRobin", "Weighted", "LeastLoaded",
-    "LatencyAware", "PowerOfTwo",
+    "LatencyAware", "PowerOfTwo", "TtftAware", "CacheAware",
     "PlacementView", "PoolSlot", "QueuedJob", "RunningJob", "Assignment", "validate_assignments",
     "PlacementPolicy", "RankedPlacement", "gang_fit", "FifoFirstFit", "DataLocal",
     "LeastLoadedPlacement", "Cheapest", "Greenest", "EasyBackfill",

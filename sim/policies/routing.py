@@ -13,11 +13,15 @@ availability is computed once per ``(origin, view.version)`` and reused.
 ``reads_load`` tells the engine whether a policy looks at ``queue_len`` / ``busy_slots``;
 when it is False the engine may skip refreshing them before each call.
 
+``reads_tokens`` and ``reads_cache`` ask the engine to set the request's token counts and
+shared prompt, and which pools hold that prompt in a prefix cache, on the view.
+
 Built-ins: ``nearest``, ``round_robin``, ``weighted``, ``least_loaded``, ``latency_aware``,
-``power_of_two``.
+``power_of_two``, ``ttft_aware`` (RTT plus the prefill work ahead, cache-blind) and
+``cache_aware`` (the same, counting a cached shared prompt as done).
 
 Public: ``RoutingPolicy`` and the built-in classes ``Nearest``, ``RoundRobin``,
-``Weighted``, ``LeastLoaded``, ``LatencyAware``, ``PowerOfTwo``.
+``Weighted``, ``LeastLoaded``, ``LatencyAware``, ``PowerOfTwo``, ``TtftAware``, ``CacheAware``.
 """
 from __future__ import annotations
 
@@ -33,7 +37,7 @@ from sim.policies.registry import PolicyParams, declare_kind, register
 from sim.policies.views import RoutingView
 
 __all__ = ["RoutingPolicy", "Nearest", "RoundRobin", "Weighted", "LeastLoaded",
-           "LatencyAware", "PowerOfTwo"]
+           "LatencyAware", "PowerOfTwo", "TtftAware", "CacheAware"]
 
 declare_kind("routing", ("choose",))
 
@@ -242,3 +246,44 @@ class PowerOfTwo(RoutingPolicy):
             if best_key is None or key < best_key:
                 best, best_key = pool, key
         return best
+
+
+@register("routing", "ttft_aware")
+class TtftAware(RoutingPolicy):
+    """Minimises RTT + the prefill work ahead of and for the request (cache-blind)."""
+
+    class Params(PolicyParams):
+        rtt_weight: float = Field(1.0, ge=0, description="Multiplier of the RTT term (0 ignores distance).")
+
+    params: Params  # the registry validates them with the class above
+    reads_tokens: ClassVar[bool] = True
+    uses_cache: ClassVar[bool] = False
+
+    def prepare(self, view: RoutingView, origin: int) -> list[tuple[int, float]]:
+        pools = by_distance(view, origin)
+        rtt = view.rtt_ms[origin]
+        return [(int(p), self.params.rtt_weight * float(rtt[p])) for p in pools]
+
+    def choose(self, view: RoutingView) -> int | None:
+        pools = self.cached(view)
+        if not pools:
+            return None
+        queue, replicas = view.queue_len, view.active_replicas
+        per_token, cached = view.prefill_ms_per_token, view.prefix_cached
+        tokens, saved = view.input_tokens, view.prefix_tokens if self.uses_cache else 0
+        best, best_cost = pools[0][0], np.inf
+        for pool, rtt_term in pools:  # nearest first, so strict < breaks ties by RTT
+            own = tokens - saved if saved and cached[pool] else tokens
+            # The prompts waiting per replica (taken as long as this one), then this one.
+            cost = rtt_term + per_token[pool] * (queue[pool] * tokens / max(int(replicas[pool]), 1) + own)
+            if cost < best_cost:
+                best, best_cost = pool, cost
+        return best
+
+
+@register("routing", "cache_aware")
+class CacheAware(TtftAware):
+    """ttft_aware, counting a shared prompt cached at the pool as prefill already done."""
+
+    reads_cache: ClassVar[bool] = True
+    uses_cache: ClassVar[bool] = True

@@ -48,10 +48,25 @@ class RoutingView:
     - ``mean_service_s``: float per pool, the engine's running estimate of mean service time.
     - ``version``: bumped by the engine whenever ``active_slots``, ``share`` or
       reachability change.
+    - ``active_replicas``: int per pool, replicas active now.
+    - ``prefill_ms_per_token``: float per pool, the time one prompt token takes to prefill
+      on one replica (a batching replica at batch 1; the token model on slot pools; 0 when
+      the service is not token-based), ms (static).
+
+    Set for each request only for a policy that asks (class attributes ``reads_tokens`` and
+    ``reads_cache``; otherwise left at their defaults):
+
+    - ``input_tokens``, ``output_tokens``: the request's prompt (shared prompt included)
+      and answer lengths, tokens;
+    - ``prefix``, ``prefix_tokens``: the shared prompt it opens with (-1 and 0: none);
+    - ``prefix_cached``: bool per pool, some active replica of the pool holds that shared
+      prompt in its prefix cache, as of the last refresh (``scheduler.sync_delay``).
     """
 
     __slots__ = ("t_s", "origin", "workload", "n_pools", "pool_region", "rtt_ms", "queue_len",
-                 "busy_slots", "active_slots", "total_slots", "share", "mean_service_s", "version")
+                 "busy_slots", "active_slots", "total_slots", "share", "mean_service_s", "version",
+                 "active_replicas", "prefill_ms_per_token", "input_tokens", "output_tokens", "prefix",
+                 "prefix_tokens", "prefix_cached")
 
     t_s: float
     origin: int
@@ -66,13 +81,23 @@ class RoutingView:
     share: np.ndarray
     mean_service_s: np.ndarray
     version: int
+    active_replicas: np.ndarray
+    prefill_ms_per_token: np.ndarray
+    input_tokens: int
+    output_tokens: int
+    prefix: int
+    prefix_tokens: int
+    prefix_cached: np.ndarray
 
     @classmethod
     def build(cls, *, pool_region: npt.ArrayLike, rtt_ms: npt.ArrayLike,
               total_slots: Sequence[int], active_slots: Sequence[int] | None = None,
               queue_len: Sequence[int] | None = None, busy_slots: Sequence[int] | None = None,
               share: npt.ArrayLike | None = None, mean_service_s: npt.ArrayLike | None = None,
-              t_s: float = 0.0, origin: int = 0, workload: int = 0, version: int = 0) -> RoutingView:
+              t_s: float = 0.0, origin: int = 0, workload: int = 0, version: int = 0,
+              active_replicas: Sequence[int] | None = None, prefill_ms_per_token: npt.ArrayLike | None = None,
+              prefix_cached: Sequence[bool] | None = None, input_tokens: int = 0, output_tokens: int = 0,
+              prefix: int = -1, prefix_tokens: int = 0) -> RoutingView:
         """A view over fresh read-only copies of plain lists or arrays (for tests and for the engine).
 
         Defaults: every slot active, empty queues, no busy slots, shares proportional to
@@ -94,6 +119,12 @@ class RoutingView:
         view.rtt_ms = _frozen("rtt_ms", rtt, np.float64, (rtt.shape[0], n_pools))
         view.n_pools, view.t_s, view.origin = n_pools, float(t_s), int(origin)
         view.workload, view.version = int(workload), int(version)
+        view.active_replicas = _frozen("active_replicas", _or(active_replicas, [1] * n_pools), np.int64, (n_pools,))
+        view.prefill_ms_per_token = _frozen("prefill_ms_per_token", _or(prefill_ms_per_token, [0.0] * n_pools),
+                                            np.float64, (n_pools,))
+        view.prefix_cached = _frozen("prefix_cached", _or(prefix_cached, [False] * n_pools), np.bool_, (n_pools,))
+        view.input_tokens, view.output_tokens = int(input_tokens), int(output_tokens)
+        view.prefix, view.prefix_tokens = int(prefix), int(prefix_tokens)
         return view
 
     def available(self, origin: int | None = None) -> np.ndarray:

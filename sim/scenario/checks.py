@@ -207,6 +207,9 @@ def _check_inference(s: Scenario) -> Iterator[Finding]:
                 if key not in gpus:
                     yield (("inference", i, "service", "coefficients", key),
                            f"unknown GPU type (valid: {', '.join(sorted(gpus))})", key)
+        if wl.shared_prefix is not None and wl.service.dist != "tokens":
+            yield (("inference", i, "shared_prefix"), "needs a token workload (service.dist: tokens): a shared "
+                   "prompt is counted in tokens", wl.service.dist)
         if wl.slo_ms is not None and wl.slo.e2e_ms is not None:
             yield ("inference", i, "slo_ms"), "is an alias of slo.e2e_ms: give one of them", wl.slo_ms
         e2e = wl.e2e_slo_ms

@@ -60,6 +60,15 @@ class Serving(_Model):
                                   "without it an iteration either prefills whole prompts or decodes.")
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="Fraction of GPU memory the server uses; "
                                           "what the weights leave of it holds the KV cache.")
+    prefix_caching: bool = Field(True, description="Keep the KV cache of shared prompts after their requests end "
+                                 "(LRU, in free KV memory) and skip their prefill on a hit (vLLM's automatic "
+                                 "prefix caching).")
+    prefix_cache_tokens: int | None = Field(None, ge=1, description="Cap on the tokens the prefix cache holds "
+                                            "(none: whatever KV memory is free).")
+    dispatch: Literal["least_outstanding", "cache_affinity"] = Field(
+        "least_outstanding", description="How a request picks a replica of the pool: the fewest outstanding "
+        "requests, or (cache_affinity) among replicas that hold its shared prompt, the least busy unless it has "
+        "more than max_batch / 4 requests above the least busy replica.")
 
 
 class Pool(_Model):
@@ -282,6 +291,19 @@ class Slo(_Model):
     e2e_ms: float | None = Field(None, gt=0, description="End-to-end latency, ms.")
 
 
+class SharedPrefix(_Model):
+    """Shared prompts (system prompts, few-shot examples, documents) that requests open with.
+
+    Prompt ``k`` (1..``prompts``) is chosen with probability proportional to ``k^-popularity``
+    (Zipf; 0: uniform); its length is drawn once. A request's prompt is the shared prompt
+    followed by its own ``input_tokens``."""
+
+    prompts: int = Field(ge=1, le=10_000_000, description="Distinct shared prompts.")
+    tokens: TokenCount = Field(description="Length of each shared prompt, tokens (drawn once per prompt).")
+    popularity: float = Field(1.0, ge=0, description="Zipf exponent of the prompts' popularity (0: uniform).")
+    share: float = Field(1.0, ge=0, le=1, description="Fraction of requests that open with a shared prompt.")
+
+
 class InferenceWorkload(_Model):
     """Inference requests sent by users in the ``origin`` regions."""
 
@@ -292,12 +314,14 @@ class InferenceWorkload(_Model):
     service: Service = Field(description="Service time model.")
     slo: Slo = Field(default_factory=Slo, description="Latency objectives (for SLO attainment and goodput).")
     slo_ms: float | None = Field(None, gt=0, description="Alias of slo.e2e_ms (end-to-end objective), ms.")
+    timeout_ms: float | None = Field(None, gt=0, description="A request still queued this long is dropped, ms.")
+    shared_prefix: SharedPrefix | None = Field(None, description="Requests open with one of a pool of shared "
+                                               "prompts, which batching replicas can cache (token workloads).")
 
     @property
     def e2e_slo_ms(self) -> float | None:
         """The end-to-end objective, however it was written."""
         return self.slo.e2e_ms if self.slo.e2e_ms is not None else self.slo_ms
-    timeout_ms: float | None = Field(None, gt=0, description="A request still queued this long is dropped, ms.")
 
 
 class Residency(_Model):

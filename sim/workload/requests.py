@@ -41,6 +41,8 @@ class RequestBatch:
     input_tokens: np.ndarray   # int32, 0 when the workload has no token counts
     output_tokens: np.ndarray  # int32
     service_s: np.ndarray      # float64, NaN for token-based workloads (pool-dependent)
+    prefix: np.ndarray         # int32, the shared prompt the request opens with (-1: none), unique in the run
+    prefix_tokens: np.ndarray  # int32, its length (included in input_tokens); 0 without one
 
     def __len__(self) -> int:
         return len(self.t_s)
@@ -48,7 +50,8 @@ class RequestBatch:
     @staticmethod
     def empty() -> RequestBatch:
         return RequestBatch(np.empty(0), np.empty(0, np.int16), np.empty(0, np.int16),
-                            np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0))
+                            np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0), np.empty(0, np.int32),
+                            np.empty(0, np.int32))
 
 
 def generate_requests(scenario: Scenario, world: World, streams: Streams, base_dir: Path,
@@ -57,8 +60,9 @@ def generate_requests(scenario: Scenario, world: World, streams: Streams, base_d
 
     ``base_dir`` resolves relative trace paths; ``source`` names the scenario in errors.
     """
+    offsets = np.cumsum([0] + [wl.shared_prefix.prompts if wl.shared_prefix else 0 for wl in scenario.inference])
     parts = [RequestBatch.empty()] + [
-        _workload_requests(k, wl, scenario.duration, world, streams, Path(base_dir), source)
+        _workload_requests(k, wl, scenario.duration, world, streams, Path(base_dir), source, int(offsets[k]))
         for k, wl in enumerate(scenario.inference)]
     merged = RequestBatch(*(np.concatenate([getattr(p, f) for p in parts])
                             for f in RequestBatch.__dataclass_fields__))
@@ -67,7 +71,7 @@ def generate_requests(scenario: Scenario, world: World, streams: Streams, base_d
 
 
 def _workload_requests(k: int, wl: InferenceWorkload, duration_s: float, world: World,
-                       streams: Streams, base_dir: Path, source: str) -> RequestBatch:
+                       streams: Streams, base_dir: Path, source: str, prefix_offset: int = 0) -> RequestBatch:
     _check_coefficients(k, wl, source)
     weights = _origin_weights(k, wl, world, source)
     if isinstance(wl.arrival, PoissonArrival):
@@ -79,8 +83,24 @@ def _workload_requests(k: int, wl: InferenceWorkload, duration_s: float, world: 
         t, origin, tokens_in, tokens_out = _trace_requests(k, wl, wl.arrival, weights, duration_s, streams,
                                                            base_dir, source)
     service_s = draw_service_s(wl.service, len(t), streams.get(f"service/{wl.name}"))
+    prefix, prefix_tokens = _shared_prefixes(wl, len(t), streams, prefix_offset)
     return RequestBatch(t, origin.astype(np.int16), np.full(len(t), k, dtype=np.int16),
-                        tokens_in, tokens_out, service_s)
+                        (tokens_in + prefix_tokens).astype(np.int32), tokens_out, service_s, prefix, prefix_tokens)
+
+
+def _shared_prefixes(wl: InferenceWorkload, n: int, streams: Streams, offset: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which shared prompt each request opens with (-1: none; ids start at ``offset``) and
+    its length. Prompt k of K is chosen with probability proportional to k^-popularity."""
+    spec = wl.shared_prefix
+    if spec is None:
+        return np.full(n, -1, np.int32), np.zeros(n, np.int32)
+    rng = streams.get(f"prefix/{wl.name}")
+    lengths = draw_token_counts(spec.tokens, spec.prompts, rng)
+    weights = np.arange(1, spec.prompts + 1, dtype=float) ** -spec.popularity
+    chosen = rng.choice(spec.prompts, size=n, p=weights / weights.sum())
+    opens = rng.random(n) < spec.share
+    prefix = np.where(opens, chosen + offset, -1).astype(np.int32)
+    return prefix, np.where(opens, lengths[chosen], 0).astype(np.int32)
 
 
 def _drawn_tokens(wl: InferenceWorkload, n: int, streams: Streams) -> tuple[np.ndarray, np.ndarray]:

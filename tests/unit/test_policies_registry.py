@@ -12,7 +12,7 @@ from sim.policies import PolicyParams, RoutingPolicy, RoutingView, available, cr
 from sim.scenario.model import PolicySpec, Scheduler
 
 ROOT = Path(__file__).resolve().parents[2]
-BUILT_IN = ["latency_aware", "least_loaded", "nearest", "power_of_two", "round_robin", "weighted"]
+BUILT_IN = ["cache_aware", "latency_aware", "least_loaded", "nearest", "power_of_two", "round_robin", "ttft_aware", "weighted"]
 
 
 @pytest.fixture
@@ -149,7 +149,7 @@ def test_unknown_kind_is_a_programming_error():
 def test_unknown_name_lists_the_valid_ones():
     assert error_of("neerest") == (
         "policy 'neerest': unknown routing policy 'neerest' "
-        "(valid: latency_aware, least_loaded, nearest, power_of_two, round_robin, weighted)")
+        "(valid: cache_aware, latency_aware, least_loaded, nearest, power_of_two, round_robin, ttft_aware, weighted)")
 
 
 def test_bad_params_name_each_field_rule_and_value():

@@ -124,8 +124,8 @@ def test_unknown_routing_policy_is_located_and_lists_the_valid_ones(write_yaml, 
     result = cli("validate", str(path))
     assert result.code == 2
     assert result.err.strip() == (
-        f"{path}:13: scheduler.routing: unknown routing policy 'neerest' (valid: latency_aware, "
-        "least_loaded, nearest, power_of_two, round_robin, weighted) (got 'neerest')")
+        f"{path}:13: scheduler.routing: unknown routing policy 'neerest' (valid: cache_aware, latency_aware, "
+        "least_loaded, nearest, power_of_two, round_robin, ttft_aware, weighted) (got 'neerest')")
 
 
 def test_missing_trace_file_is_found_by_validate(write_yaml, cli):

@@ -27,7 +27,8 @@ def log(**overrides) -> RequestLog:
             "rtt_ms": np.array([10.0, 10.0, 10.0, 0.0]), "wait_s": np.array([0.1, 0.0, 1.5, np.nan]),
             "service_s": np.array([2.0, 3.0, 1.0, np.nan]), "status": np.array([1, 1, 1, 2], dtype=np.int8),
             "retry_s": np.zeros(4), "first_token_s": np.array([0.3, 0.2, 1.6, np.nan]),
-            "tpot_s": np.array([0.04, 0.06, 0.01, np.nan])}
+            "tpot_s": np.array([0.04, 0.06, 0.01, np.nan]), "prefix": np.full(4, -1, np.int32),
+            "cached_tokens": np.zeros(4, np.int32)}
     base.update(overrides)
     return RequestLog(**base)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -49,11 +50,12 @@ inference:
 
 
 class Seq:
-    def __init__(self, j, order, prompt, out, generated):
+    def __init__(self, j, order, prompt, out, generated, prefix=-1, cached=0):
         self.j, self.order, self.prompt, self.out = j, order, prompt, out
         self.generated = generated
-        self.left = prompt + generated  # tokens still to prefill
-        self.kv = 0  # tokens in the KV cache
+        self.prefix, self.cached = prefix, cached  # shared prompt, and its tokens held by the cache
+        self.left = prompt + generated - cached  # tokens still to prefill
+        self.kv = 0  # tokens of its own in the KV cache
         self.decoding = False
 
 
@@ -62,36 +64,64 @@ class Replica:
         self.index = index
         self.waiting = []  # [(request, generated)]
         self.running = []  # Seq, admission order
+        self.cache = OrderedDict()  # shared prompt -> [tokens, users], least recently used first
         self.next_t = math.inf
         self.plan = None
 
     def outstanding(self):
         return len(self.waiting) + len(self.running)
 
+    def pinned(self):
+        return sum(t for t, users in self.cache.values() if users)
 
-def reference(arrivals, prompts, outs, spec, replicas, events=None):
-    """Per request: (first token time, finish time), and the preemption count (``events``
-    collects ``(time, request)`` of each preemption)."""
-    first = dict.fromkeys(range(len(arrivals)), math.nan)
+    def idle(self):
+        return sum(t for t, users in self.cache.values() if not users)
+
+    def used(self):
+        return sum(s.kv for s in self.running) + self.pinned()
+
+    def evict(self, limit):
+        """Least recently used idle entries go until used + idle <= limit."""
+        for prefix in list(self.cache):
+            if self.used() + self.idle() <= limit:
+                return
+            if not self.cache[prefix][1]:
+                del self.cache[prefix]
+
+    def release(self, seq):
+        if seq.cached:
+            self.cache[seq.prefix][1] -= 1
+
+
+def reference(arrivals, prompts, outs, spec, replicas, events=None, prefixes=None, prefix_tokens=None):
+    """Per request: (first token time, finish time, cached tokens), and the preemption count
+    (``events`` collects ``(time, request)`` of each preemption)."""
+    n_requests = len(arrivals)
+    prefixes = prefixes or [-1] * n_requests
+    prefix_tokens = prefix_tokens or [0] * n_requests
+    first = dict.fromkeys(range(n_requests), math.nan)
     finish = dict(first)
+    cached_at = dict.fromkeys(range(n_requests), 0)
     reps = [Replica(k) for k in range(replicas)]
     order = 0
     preempted = 0
     it = spec.iteration
+    cap = spec.kv_capacity
 
     def plan(r, t):
         nonlocal order, preempted
         decoding = [s for s in r.running if s.decoding]
-        while decoding and sum(s.kv for s in r.running) + len(decoding) > spec.kv_capacity:
+        while decoding and r.used() + len(decoding) > cap:
             victim = max(r.running, key=lambda s: s.order)
             if events is not None:
                 events.append((t, victim.j))
             r.running.remove(victim)
+            r.release(victim)
             r.waiting.insert(0, (victim.j, victim.generated))
             preempted += 1
             decoding = [s for s in r.running if s.decoding]
         budget = spec.max_batched_tokens - (len(decoding) if spec.chunked_prefill else 0)
-        free = spec.kv_capacity - sum(s.kv for s in r.running) - len(decoding)
+        free = cap - r.used() - len(decoding)
         chunks = []
         if spec.chunked_prefill:
             for s in [s for s in r.running if not s.decoding]:
@@ -103,18 +133,31 @@ def reference(arrivals, prompts, outs, spec, replicas, events=None):
                 free -= n
         while r.waiting and len(r.running) < spec.max_batch and budget > 0:
             j, g = r.waiting[0]
-            need = prompts[j] + g
+            prefix = prefixes[j] if spec.prefix_caching else -1
+            entry = r.cache.get(prefix) if prefix >= 0 else None
+            cached = entry[0] if entry else 0
+            pin = cached if entry and entry[1] == 0 else 0
+            need = prompts[j] + g - cached
             n = min(need, budget) if spec.chunked_prefill else need
-            if n > free or (not spec.chunked_prefill and chunks and n > budget):
+            if n + pin > free or (not spec.chunked_prefill and chunks and n > budget):
                 break
             r.waiting.pop(0)
+            if g == 0:
+                cached_at[j] = cached
             order += 1
-            s = Seq(j, order, prompts[j], outs[j], g)
+            s = Seq(j, order, prompts[j], outs[j], g, prefix, cached)
+            if entry:
+                entry[1] += 1
+                r.cache.move_to_end(prefix)
             r.running.append(s)
             chunks.append((s, n))
             budget -= n
-            free -= n
+            free -= n + pin
         decodes = decoding if (spec.chunked_prefill or not chunks) else []
+        if chunks:
+            r.evict(cap - len(decoding) - sum(n for _, n in chunks))
+        elif decodes:
+            r.evict(cap - len(decodes))
         if not chunks and not decodes:
             r.next_t, r.plan = math.inf, None
             return
@@ -134,6 +177,18 @@ def reference(arrivals, prompts, outs, spec, replicas, events=None):
             s.left -= n
             s.kv += n
             if s.left == 0:
+                if s.prefix >= 0 and not s.cached:  # its shared prompt goes to the prefix cache
+                    tokens = prefix_tokens[s.j]
+                    entry = r.cache.get(s.prefix)
+                    if entry is None:
+                        r.cache[s.prefix] = [tokens, 1]
+                    else:
+                        entry[1] += 1
+                        r.cache.move_to_end(s.prefix)
+                    s.cached = tokens
+                    s.kv -= tokens
+                    if spec.prefix_cache_tokens is not None and r.pinned() + r.idle() > spec.prefix_cache_tokens:
+                        r.evict(r.used() + spec.prefix_cache_tokens - r.pinned())
                 s.generated += 1
                 s.kv += 1
                 s.decoding = True
@@ -142,6 +197,7 @@ def reference(arrivals, prompts, outs, spec, replicas, events=None):
         for s in list(r.running):
             if s.decoding and s.generated >= s.out:
                 r.running.remove(s)
+                r.release(s)
                 finish[s.j] = t
 
     queue = [(t, 1, j) for j, t in enumerate(arrivals)]
@@ -156,11 +212,18 @@ def reference(arrivals, prompts, outs, spec, replicas, events=None):
             plan(r, t)
             continue
         t, _, j = heapq.heappop(queue)
-        r = min(reps, key=lambda r: (r.outstanding(), r.index))
+        counts = [q.outstanding() for q in reps]
+        r = reps[counts.index(min(counts))]
+        if spec.affinity and prefixes[j] >= 0:
+            holders = [q for q in reps if prefixes[j] in q.cache]
+            if holders:
+                best = min(holders, key=lambda q: (q.outstanding(), q.index))
+                if best.outstanding() <= min(counts) + (spec.max_batch // 4 or 1):
+                    r = best
         r.waiting.append((j, 0))
         if r.next_t == math.inf:
             r.next_t, r.plan = t, None  # an idle replica starts once this instant's arrivals are in
-    return first, finish, preempted
+    return first, finish, preempted, cached_at
 
 
 CASES = [
@@ -191,7 +254,7 @@ def test_fast_model_equals_the_iteration_by_iteration_reference(case, seed):
     prompts = [int(x) for x in requests.input_tokens[order]]
     outs = [int(x) for x in requests.output_tokens[order]]
     events: list = []
-    first, finish, _ = reference(list(arrivals), prompts, outs, spec, replicas, events)
+    first, finish, _, _ = reference(list(arrivals), prompts, outs, spec, replicas, events)
     preempted = sum(1 for t, _ in events if t < scenario.duration)  # the reference runs on until all is done
     done = log.status[order] == RequestStatus.COMPLETED
     assert done.sum() > 50
@@ -208,3 +271,67 @@ def test_fast_model_equals_the_iteration_by_iteration_reference(case, seed):
     assert int(batch.kv_tokens.max()) <= int(batch.kv_capacity[0])
     if model == "Llama-2-70B" and tp == 2:
         assert preempted > 0  # the memory-bound case does exercise preemption
+
+
+PREFIX = """\
+name: reference-prefix
+seed: {seed}
+duration: {duration}
+regions:
+  - name: a
+    lat: 0
+    lon: 0
+    pools:
+      - name: p
+        gpu: H100
+        replicas: {replicas}
+        gpus_per_replica: {tp}
+        serving: {{model: Llama-2-70B, chunked_prefill: {chunked}, gpu_memory_utilization: {util},
+                   max_batched_tokens: 4096, dispatch: {dispatch}{cap}}}
+inference:
+  - name: chat
+    origin: {{a: 1}}
+    arrival: {{process: poisson, rate_per_s: {rate}}}
+    service: {{dist: tokens, input_tokens: {{mean: 300, cv: 1.0}}, output_tokens: {{mean: {out}, cv: 1.0}}}}
+    shared_prefix: {{prompts: {prompts}, tokens: {{mean: 1500, cv: 0.5}}, popularity: 1.0, share: 0.8}}
+"""
+
+PREFIX_CASES = [
+    # (tp, replicas, chunked, util, dispatch, cap, rate, out, prompts, duration)
+    (8, 2, "true", 0.9, "least_outstanding", ", prefix_cache_tokens: 20000", 5.0, 150, 60, "4m"),  # LRU under a cap
+    (8, 3, "true", 0.9, "cache_affinity", "", 6.0, 150, 40, "4m"),
+    (2, 1, "false", 0.86, "least_outstanding", "", 0.8, 300, 30, "6m"),  # the cache competes for memory
+    (2, 1, "true", 0.86, "cache_affinity", ", prefix_cache_tokens: 6000", 0.8, 300, 30, "6m"),
+]
+
+
+@pytest.mark.parametrize("case", PREFIX_CASES, ids=lambda c: f"tp{c[0]}-x{c[1]}-{c[2]}-{c[4]}{'-cap' if c[5] else ''}")
+def test_prefix_caching_equals_the_reference(case):
+    tp, replicas, chunked, util, dispatch, cap, rate, out, prompts, duration = case
+    scenario = parse_scenario(PREFIX.format(seed=2, duration=duration, replicas=replicas, tp=tp, chunked=chunked,
+                                            util=util, dispatch=dispatch, cap=cap, rate=rate, out=out,
+                                            prompts=prompts)).scenario
+    run = traced(scenario)
+    log = run.log
+    world = build_world(scenario)
+    spec = serving_spec(world.pools[0])
+    requests = generate_requests(scenario, world, Streams(scenario.seed), Path("."))
+    order = np.argsort(log.pool_arrival_s, kind="stable")
+    events: list = []
+    first, finish, _, cached = reference(
+        list(log.pool_arrival_s[order]), [int(x) for x in requests.input_tokens[order]],
+        [int(x) for x in requests.output_tokens[order]], spec, replicas, events,
+        [int(x) for x in requests.prefix[order]], [int(x) for x in requests.prefix_tokens[order]])
+    done = log.status[order] == RequestStatus.COMPLETED
+    hits = log.cached_tokens[order] > 0
+    assert done.sum() > 50 and hits.sum() > 20 and (~hits & (requests.prefix[order] >= 0)).sum() > 5
+    admitted = ~np.isnan(log.wait_s[order])  # the reference runs on past the end
+    np.testing.assert_array_equal(log.cached_tokens[order][admitted],
+                                  np.array([cached[k] for k in range(len(order))])[admitted])
+    got_first = (log.pool_arrival_s + log.first_token_s)[order]
+    got_finish = (log.pool_arrival_s + log.wait_s + log.service_s)[order]
+    np.testing.assert_allclose(got_first[done], np.array([first[k] for k in range(len(order))])[done], atol=1e-6)
+    np.testing.assert_allclose(got_finish[done], np.array([finish[k] for k in range(len(order))])[done], atol=1e-6)
+    (batch,) = run.of(BatchLog)
+    assert int(batch.preemptions.sum()) == sum(1 for t, _ in events if t < scenario.duration)
+    assert int(batch.kv_tokens.max()) <= int(batch.kv_capacity[0])
