@@ -304,46 +304,46 @@ class BatchingServers:
         chunks: list[tuple[_Seq, int]] = []
         if (replica.waiting or replica.prefilling) and replica.admits:
             chunks = self._admit(replica, spec, t)
-        b = replica.b
         replica.t0 = t
         if chunks:
-            if not spec.chunked_prefill:
-                b = 0  # whole prompts: the decodes wait for this iteration
-            tokens, pairs = 0, 0.0
-            for seq, n in chunks:
-                tokens += n
-                pairs += prefill_attention_pairs(n, seq.prompt + seq.generated - seq.prefill_left)
-            ms = spec.iteration.iteration_ms(tokens, pairs, b, replica.context if b else 0)
-            replica.busy, replica.chunks, replica.mb = True, chunks, b
-            self._schedule(replica, t + ms / 1000.0)
-            return
-        if b == 0:
+            self._plan_prefill(replica, spec, chunks, t)
+        elif replica.b:
+            self._plan_decodes(replica, spec, t)
+        else:
             replica.busy, replica.chunks = False, None
-            return
+
+    def _plan_prefill(self, replica: _Replica, spec: ServingSpec, chunks: list[tuple[_Seq, int]], t: float) -> None:
+        """One iteration with these prefill chunks (and, with chunked prefill, the decodes)."""
+        b = replica.b if spec.chunked_prefill else 0  # whole prompts: the decodes wait
+        tokens, pairs = 0, 0.0
+        for seq, n in chunks:
+            tokens += n
+            pairs += prefill_attention_pairs(n, seq.prompt + seq.generated - seq.prefill_left)
+        ms = spec.iteration.iteration_ms(tokens, pairs, b, replica.context if b else 0)
+        replica.busy, replica.chunks, replica.mb = True, chunks, b
+        self._schedule(replica, t + ms / 1000.0)
+
+    def _plan_decodes(self, replica: _Replica, spec: ServingSpec, t: float) -> None:
+        """Decode iterations of the batch until a sequence finishes or the KV cache fills
+        (>= 1), summed in closed form. Idle cache entries the growing context needs give way
+        at the next boundary (nobody looks into the cache in between)."""
+        b = replica.b
         if replica.idle and _used(replica) + replica.idle + b > spec.kv_capacity:
-            self._evict(replica, spec.kv_capacity - b)  # the decodes need the memory idle entries hold
-        # Decode iterations until a sequence finishes or the KV cache fills (>= 1); idle
-        # cache entries the growing context needs give way at the next boundary (nobody
-        # looks into the cache in between).
+            self._evict(replica, spec.kv_capacity - b)
         finish, decoding = replica.finish, replica.decoding
         while finish and not _current(decoding, finish[0]):
             heappop(finish)  # preempted meanwhile
         context = replica.context
         k = finish[0][0] - replica.it if finish else 1
         room = (spec.kv_capacity - _used(replica)) // b
-        if room < k:
-            k = room
-        if k < 1:
-            k = 1
+        k = max(1, min(k, room))
         terms = replica.costs.get(b)
         if terms is None:
             terms = replica.costs[b] = spec.iteration.decode_terms(b)
         ms = run_time_ms(terms, b, context, k)
         replica.busy, replica.chunks, replica.k, replica.c0, replica.terms, replica.run_ms = \
             True, None, k, context, terms, ms
-        replica.version += 1
-        self._seq += 1
-        heappush(self.events, (t + ms / 1000.0, self._seq, replica, replica.version))
+        self._schedule(replica, t + ms / 1000.0)
 
     def _make_room(self, replica: _Replica, spec: ServingSpec) -> None:
         """Preempt the newest sequences until every decode has room for one more token."""
@@ -369,8 +369,9 @@ class BatchingServers:
         self.running[replica.pool] -= 1
 
     def _admit(self, replica: _Replica, spec: ServingSpec, t: float) -> list[tuple[_Seq, int]]:
-        """Prefill chunks for the next iteration, ``[(sequence, tokens)]`` ([]: it only decodes)."""
-        o, chunked = self.o, spec.chunked_prefill
+        """Prefill chunks for the next iteration, ``[(sequence, tokens)]`` ([]: it only decodes):
+        first the prefills under way (chunked prefill), then waiting requests, FCFS."""
+        chunked = spec.chunked_prefill
         budget = spec.max_batched_tokens - (replica.b if chunked else 0)
         free_kv = spec.kv_capacity - _used(replica) - replica.b  # idle cache entries give way
         chunks: list[tuple[_Seq, int]] = []
@@ -382,41 +383,51 @@ class BatchingServers:
                 chunks.append((seq, n))
                 budget -= n
                 free_kv -= n
-        waiting, p = replica.waiting, replica.pool
         running = len(replica.prefilling) + replica.b
-        while waiting and running < spec.max_batch and budget > 0:
-            j, generated = waiting[0]
-            prefix = self.prefix[j] if spec.prefix_caching else -1
-            entry = replica.cache.get(prefix) if prefix >= 0 else None
-            cached = entry[0] if entry is not None else 0
-            pin = cached if entry is not None and entry[1] == 0 else 0  # an idle entry becomes in use
-            need = self.in_tokens[j] + generated - cached
-            n = min(need, budget) if chunked else need
-            if n + pin > free_kv or (not chunked and chunks and n > budget):
-                break
-            waiting.popleft()
-            self.waiting[p] -= 1
-            if generated == 0:
-                if t - o.at_pool[j] > self.timeout(j):
-                    o.wait[j] = t - o.at_pool[j]
-                    o.status[j] = _TIMED_OUT
-                    self.outstanding[p][replica.index] -= 1
-                    continue
-                o.wait[j] = t - o.at_pool[j]
-                o.cached[j] = cached
-            self._order += 1
-            seq = _Seq(j, self._order, self.in_tokens[j], self.out_tokens[j], generated, prefix, cached)
-            if entry is not None:
-                self._pin(replica, prefix, entry)
-            replica.prefilling.append(seq)
-            running += 1
-            self.running[p] += 1
-            chunks.append((seq, n))
-            budget -= n
-            free_kv -= n + pin
+        while replica.waiting and running < spec.max_batch and budget > 0:
+            taken = self._take(replica, spec, t, budget, free_kv, bool(chunks))
+            if taken is None:
+                break  # the head of the queue does not fit: it blocks the others
+            admitted, n, pin = taken
+            if admitted is not None:
+                running += 1
+                chunks.append((admitted, n))
+                budget -= n
+                free_kv -= n + pin
         if chunks and replica.idle:
             self._evict(replica, spec.kv_capacity - replica.b - sum(n for _, n in chunks))
         return chunks
+
+    def _take(self, replica: _Replica, spec: ServingSpec, t: float, budget: int, free_kv: int,
+              others: bool) -> tuple[_Seq | None, int, int] | None:
+        """Admit the head of the queue: ``(sequence, chunk tokens, cache tokens it pins)``,
+        ``(None, 0, 0)`` if it timed out, None if it does not fit."""
+        o, p = self.o, replica.pool
+        j, generated = replica.waiting[0]
+        prefix = self.prefix[j] if spec.prefix_caching else -1
+        entry = replica.cache.get(prefix) if prefix >= 0 else None
+        cached = entry[0] if entry is not None else 0
+        pin = cached if entry is not None and entry[1] == 0 else 0  # an idle entry becomes in use
+        need = self.in_tokens[j] + generated - cached
+        n = min(need, budget) if spec.chunked_prefill else need
+        if n + pin > free_kv or (not spec.chunked_prefill and others and n > budget):
+            return None
+        replica.waiting.popleft()
+        self.waiting[p] -= 1
+        if generated == 0:
+            o.wait[j] = t - o.at_pool[j]
+            if o.wait[j] > self.timeout(j):
+                o.status[j] = _TIMED_OUT
+                self.outstanding[p][replica.index] -= 1
+                return None, 0, 0
+            o.cached[j] = cached
+        self._order += 1
+        seq = _Seq(j, self._order, self.in_tokens[j], self.out_tokens[j], generated, prefix, cached)
+        if entry is not None:
+            self._pin(replica, prefix, entry)
+        replica.prefilling.append(seq)
+        self.running[p] += 1
+        return seq, n, pin
 
     # -- finishing iterations ------------------------------------------------------------------
     def _complete(self, replica: _Replica, t: float) -> None:
