@@ -95,7 +95,8 @@ def test_a_failed_batching_replica_loses_exactly_the_requests_it_held(tmp_path, 
     # A request every 2 s, 2,000 output tokens each (about a minute); the only replica fails
     # at 100 s: the requests that arrived before and had not finished are lost, no other.
     requests = tmp_path / "requests.csv"
-    requests.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n" + "".join(f"{2 * k},500,2000\n" for k in range(150)))
+    rows = "".join(f"{2 * k},500,2000\n" for k in range(150))
+    requests.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n" + rows)
     failures = tmp_path / "failures.csv"
     failures.write_text("time_s,region,pool,replicas,duration_s\n100,a,p,1,60\n")
     run = traced_text(ONE_REPLICA.format(trace=requests, failures=failures))

@@ -12,7 +12,8 @@ from sim.policies import PolicyParams, RoutingPolicy, RoutingView, available, cr
 from sim.scenario.model import PolicySpec, Scheduler
 
 ROOT = Path(__file__).resolve().parents[2]
-BUILT_IN = ["cache_aware", "latency_aware", "least_loaded", "nearest", "power_of_two", "round_robin", "ttft_aware", "weighted"]
+BUILT_IN = ["cache_aware", "latency_aware", "least_loaded", "nearest", "power_of_two", "round_robin", "ttft_aware",
+            "weighted"]
 
 
 @pytest.fixture
