@@ -82,8 +82,8 @@ def test_policy_params_reach_the_runs(tmp_path, cli):
 
 @pytest.mark.parametrize("args, message", [
     (["--policy", "nearest", "--policy", "nope"],
-     "--policy: policy 'nope': unknown routing policy 'nope' (valid: latency_aware, least_loaded, nearest, "
-     "power_of_two, round_robin, weighted)"),
+     "--policy: policy 'nope': unknown routing policy 'nope' (valid: cache_aware, latency_aware, least_loaded, "
+     "nearest, power_of_two, round_robin, ttft_aware, weighted)"),
     (["--policy", "no_such_pkg.mod:X"],
      "--policy: policy 'no_such_pkg.mod:X': cannot import module 'no_such_pkg.mod' "
      "(ModuleNotFoundError: No module named 'no_such_pkg')"),

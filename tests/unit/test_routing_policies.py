@@ -273,5 +273,5 @@ def test_only_available_pools_are_chosen(name):
 
 def test_reads_load_flags():
     flags = {name: cls.reads_load for name, cls in available("routing").items()}
-    assert flags == {"latency_aware": True, "least_loaded": True, "nearest": False,
-                     "power_of_two": True, "round_robin": False, "weighted": False}
+    assert flags == {"cache_aware": True, "latency_aware": True, "least_loaded": True, "nearest": False,
+                     "power_of_two": True, "round_robin": False, "ttft_aware": True, "weighted": False}
