@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import threading
 import time
 import urllib.error
@@ -91,15 +90,14 @@ def test_run_of_a_scenario_without_inference(url):
 def test_run_reports_validation_errors_with_file_line_and_path(url):
     status, answer = call(url, "/run", {"scenario": "two_regions", "set": ["regions.us-east.pools.h100.replicas=0"]})
     assert status == 400
-    assert re.fullmatch(r"scenarios/two_regions\.yaml:\d+: regions\[0\]\.pools\[0\]\.replicas: must be >= 1 \(got 0\)",
-                        answer["error"])
+    assert answer["error"] == ("--set regions.us-east.pools.h100.replicas=0: regions[0].pools[0].replicas: "
+                               "must be >= 1 (got 0)")
 
 
 def test_run_caps_the_simulated_duration(url):
     status, answer = call(url, "/run", {"scenario": "two_regions", "set": ["duration=30d"]})
     assert status == 400
-    assert answer["error"] == ("scenarios/two_regions.yaml:3: duration: must be <= 7d in the service (--max-duration) "
-                               "(got '30d')")
+    assert answer["error"] == "--set duration=30d: duration: must be <= 7d in the service (--max-duration) (got '30d')"
 
 
 def test_run_is_killed_at_the_wall_time_limit():
@@ -144,8 +142,9 @@ def test_file_read_by_the_resolved_scenario_is_refused(url):
     trace = "inference.0.arrival={process: trace, path: trace.csv}"
     status, answer = call(url, "/run", {"scenario": "validation/mmc", "set": [trace]})
     assert status == 400
-    assert re.fullmatch(r"scenarios/validation/mmc\.yaml:\d+: inference\[0\]\.arrival\.path: names a file; "
-                        r"the service accepts no file paths \(got 'trace\.csv'\)", answer["error"])
+    assert answer["error"] == ("--set inference.0.arrival={process: trace, path: trace.csv}: "
+                               "inference[0].arrival.path: names a file; the service accepts no file paths "
+                               "(got 'trace.csv')")
 
 
 def test_override_values_may_name_pools_but_no_paths():
