@@ -97,7 +97,7 @@ TAGS = ["!!python/object/apply:os.system ['true']", "!!python/name:os.system", "
         "!!bool yes", "!!null ''", "! 12"]
 NUMBERS = [".inf", "-.inf", ".nan", ".NaN", "1e400", "-1e999", "1e9", "1.0e+9", "0x7fffffffffffffff", "0o777",
            "9223372036854775808", "-9223372036854775809", "1e-320", "2020-02-30", "1_000", "0777"]
-CONTROL = [chr(c) for c in (*range(0, 9), 11, 12, *range(14, 32), 127, 0x85, 0xFEFF, 0xFFFE, 0xD800, 0xDFFF)]
+CONTROL = [chr(c) for c in (*range(9), 11, 12, *range(14, 32), 127, 0x85, 0xFEFF, 0xFFFE, 0xD800, 0xDFFF)]
 
 
 @st.composite
