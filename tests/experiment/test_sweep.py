@@ -101,7 +101,8 @@ def test_ctrl_c_keeps_finished_runs_and_a_consistent_index(tmp_path, monkeypatch
     def interrupted(loaded, out, **kwargs):
         if out.name == "p001-s1":
             out.mkdir()
-            (out / "manifest.json").write_text("{}")  # a half-written folder
+            # A half-written folder, as run_scenario leaves it (a folder no run made is left alone).
+            (out / "manifest.json").write_text(json.dumps({"run_id": out.name, "status": "running"}))
             raise KeyboardInterrupt
         return real(loaded, out=out, **kwargs)
 
