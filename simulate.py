@@ -153,6 +153,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from sim.report import build_report, parse_formats
 
     report = build_report(args.path, parse_formats(args.formats), args.metrics)
+    if report.incomplete:
+        print(f"warning: {args.path}: {report.incomplete}; the report is marked INCOMPLETE", file=sys.stderr)
     print(f"{report.kind} report: {len(report.charts)} charts, {len(report.skipped)} skipped "
           f"(no data); {report.markdown}")
     print(report.html)

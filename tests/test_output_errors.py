@@ -92,3 +92,14 @@ def test_rewrite_json_falls_back_to_rewriting_in_place(tmp_path, monkeypatch):
     monkeypatch.setattr(fileio, "write_json_atomic", full)
     assert fileio.rewrite_json(path, {"status": "failed"})
     assert json.loads(path.read_text()) == {"status": "failed"}
+
+
+def test_report_in_a_read_only_folder(tmp_path, mount):
+    folder = mount("size=4m")
+    run = folder / "run"
+    assert run_cli("run", TWO, "--out", str(run)).code == 0
+    subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+    result = run_cli("report", str(run))
+    assert result.code == 2
+    assert result.err.startswith(f"cannot write the report in {run}: Read-only file system (")
+    assert leftovers(run) == []
