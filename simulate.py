@@ -11,7 +11,7 @@
     python simulate.py sweep FILE --grid path=v1,v2 [--seeds N] [--workers N] [--backend dask]
     python simulate.py sweep SWEEP.yaml      a sweep described in a file
     python simulate.py report PATH [--format png,svg,pdf]   redraw charts, write report.html/.md
-    python simulate.py serve [--host 127.0.0.1] [--port 8000]   what-if HTTP service (docs/serve.md)
+    python simulate.py serve [--host 127.0.0.1] [--port 8000] [--max-wall 60] [--max-memory 2GB]  (docs/serve.md)
     python simulate.py plan FILE --target "inference.latency_ms.p99<=800" --vary PATH [--range LO:HI]
 
 Input errors print ``FILE:LINE: path: rule (got VALUE)`` and exit with code 2.
@@ -58,7 +58,8 @@ def _size(text: str) -> float:
 
 def _parser() -> argparse.ArgumentParser:
     from sim.scenario.kinds import POLICY_KINDS
-    from sim.workload.cost import DEFAULT_MAX_REQUESTS
+    from sim.serve import Limits
+    from sim.workload.cost import DEFAULT_MAX_REQUESTS, format_bytes
 
     parser = argparse.ArgumentParser(prog="simulate.py", description="Meridian: simulate global AI clusters.")
     sub = parser.add_subparsers(dest="command")
@@ -90,6 +91,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-wall", type=_positive, default=60.0,
                        help="seconds a run may take before it is killed (default 60)")
     serve.add_argument("--max-runs", type=int, default=2, help="runs at a time; more are answered 503 (default 2)")
+    limits = Limits()
+    serve.add_argument("--max-requests", type=_positive, default=limits.max_requests, metavar="N",
+                       help=f"refuse a run expected to simulate more requests (default {limits.max_requests:,.0f})")
+    serve.add_argument("--max-memory", type=_size, default=limits.max_memory_bytes, metavar="SIZE",
+                       help="refuse a run expected to need more memory, and cap each run's process at it "
+                            f"(default {format_bytes(limits.max_memory_bytes)})")
+    serve.add_argument("--max-connections", type=int, default=limits.max_connections, metavar="N",
+                       help=f"connections served at once; more are answered 503 (default {limits.max_connections})")
     policies = sub.add_parser("policies", help="list the built-in policies and their parameters")
     policies.add_argument("--json", action="store_true", help="print JSON instead of text")
     compare = sub.add_parser("compare", help="run routing policies on the same seeds and compare them")
@@ -232,7 +241,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         max_duration_s = parse_duration(args.max_duration)
     except ValueError as exc:
         raise UsageError(f"--max-duration: {exc} (got {args.max_duration!r})") from None
-    limits = Limits(max_duration_s=max_duration_s, max_wall_s=args.max_wall, max_runs=args.max_runs)
+    limits = Limits(max_duration_s=max_duration_s, max_wall_s=args.max_wall, max_runs=args.max_runs,
+                    max_requests=args.max_requests, max_memory_bytes=args.max_memory,
+                    max_connections=args.max_connections)
     return serve(Service(HERE / "scenarios", limits), args.host, args.port)
 
 

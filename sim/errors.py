@@ -36,14 +36,17 @@ class Problem:
 
     def format(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
-        path = self.path or "<top>"
+        path = _shorten(self.path or "<top>", 160)
         got = "" if self.value is _MISSING else f" (got {_show(self.value)})"
         return f"{where}: {path}: {self.rule}{got}"
 
 
 def _show(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return _shorten(repr(value) if isinstance(value, str) else str(value), 80)
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 class ScenarioError(MeridianError):
