@@ -197,7 +197,9 @@ def test_sweep_file_runs_with_paths_relative_to_it(tmp_path, cli):
 
 @pytest.mark.parametrize("edit, message", [
     (lambda t: t.replace("seeds: 1", "seeds: 0"), "sweep.yaml:4: seeds: must be >= 1 (got 0)"),
-    (lambda t: t + "colour: blue\n", "sweep.yaml:8: colour: unknown key (got 'blue')"),
+    (lambda t: t + "colour: blue\n", "sweep.yaml:8: colour: unknown key; expected one of: scenario, grid, seeds, set, "
+                                     "metrics, out (got 'blue')"),
+    (lambda t: t + "seedz: 2\n", "sweep.yaml:8: seedz: unknown key; did you mean 'seeds'? (got 2)"),
     (lambda t: t.replace("[6, 7]", "[]"),
      "sweep.yaml:3: grid.inference.req.arrival.rate_per_s: must have at least 1 item(s) (got [])"),
     (lambda t: t.replace("seeds: 1", "seeds: two"), "sweep.yaml:4: seeds: must be an integer (got 'two')"),
