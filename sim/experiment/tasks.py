@@ -11,6 +11,8 @@ complete or reports why it could not:
   it, or it holds nothing else than what a run writes before its manifest); any other
   folder is left alone and the run fails, saying so;
 - a finished folder whose ``summary.json`` cannot be read is ``failed``, not a crash;
+- a run whose cost estimate is over the default budget of ``run`` (:mod:`sim.workload.cost`)
+  is ``failed`` with the estimate's message, before its folder exists;
 - any exception becomes ``failed`` with a one-line error, so one bad run never stops the
   others. Ctrl-C (``KeyboardInterrupt``) is not caught.
 
@@ -24,14 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sim.errors import MeridianError
+from sim.errors import MeridianError, ScenarioError
 from sim.experiment.stats import select
-from sim.runner import run_scenario
+from sim.runner import preflight, run_scenario
 from sim.scenario import load_scenario
+from sim.workload.cost import Budget, budget_problems, estimate_cost
 
 __all__ = ["RunTask", "run_task", "finished_result", "is_complete", "made_by_a_run"]
 
 _BEFORE_MANIFEST = frozenset({"scenario.yaml", "resolved.yaml"})  # what run_scenario writes first
+_HINTS = ("the budget of each run of an experiment",) * 3
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,10 @@ def run_task(task: RunTask) -> dict[str, Any]:
         shutil.rmtree(out)  # an attempt that never wrote _SUCCESS: start clean
     try:
         loaded = load_scenario(task.scenario, task.overrides)
+        preflight(loaded)
+        over = budget_problems(loaded, estimate_cost(loaded), Budget(hints=_HINTS))
+        if over:  # a grid value no machine of this class holds: refused, like `run` does
+            raise ScenarioError(over)
         run_scenario(loaded, out=out, command=task.command)
     except Exception as exc:  # recorded, never raised: the other runs go on
         return {"status": "failed", "error": describe_error(exc), "metrics": {}, "path": task.out}

@@ -300,9 +300,9 @@ def _count(n: float) -> str:
 
 def format_bytes(n: float) -> str:
     """``1.5 GB``, ``600 MB``, ``3.1 TB`` (two significant digits, powers of 1000)."""
-    for unit, size in (("TB", 1e12), ("GB", 1e9)):
+    for unit, size in (("PB", 1e15), ("TB", 1e12), ("GB", 1e9)):
         if n >= size:
-            return f"{float(f'{n / size:.2g}'):g} {unit}" if n < 1e16 else f"{n:.2g} bytes"  # inf: 'inf bytes'
+            return f"{float(f'{n / size:.2g}'):g} {unit}" if n < 1e19 else f"{n:.2g} bytes"  # inf: 'inf bytes'
     return f"{float(f'{n / 1e6:.2g}'):g} MB"
 
 

@@ -219,3 +219,16 @@ def test_bad_sweep_file_exits_2_with_located_message(tmp_path, cli, edit, messag
     assert message in result.err.splitlines()[0], result.err
     assert result.err.startswith(str(path))
     assert not (tmp_path / "results").exists()
+
+
+def test_a_run_over_the_budget_fails_before_its_folder_exists(tmp_path, cli):
+    out = tmp_path / "sw"
+    result = cli("sweep", MMC, *cli_sets(TINY), "--grid", "metrics.bucket=60,1e-9", "--out", str(out))
+    assert result.code == 1
+    rows = read_index(out)
+    assert [r["status"] for r in rows] == ["ok", "failed"]
+    assert rows[1]["error"] == ("--set metrics.bucket=1.0e-09: metrics.bucket: about 1 PB of memory for 600 billion "
+                                "time-series rows (duration / metrics.bucket), over the budget of "
+                                f"{rows[1]['error'].split('over the budget of ')[1].split(' (')[0]} (the budget of "
+                                "each run of an experiment) (got 1e-09)")
+    assert not (out / "p001-s1").exists()
