@@ -138,3 +138,12 @@ def test_missing_trace_file_is_found_by_validate(write_yaml, cli):
     result = cli("validate", str(path))
     assert result.code == 2
     assert result.err.startswith(f"{path}:15: inference[0].arrival.path: file not found (looked in ")
+
+
+def test_counts_that_would_overflow_the_engine_are_bounded():
+    # replicas x slots must fit the engine's 64-bit arrays: each is at most a million.
+    text = MINIMAL.replace("replicas: 4", "replicas: 2000000, slots_per_replica: 4611686018427387904")
+    assert problems(text) == [
+        "s.yaml:7: regions[0].pools[0].replicas: must be <= 1000000 (got 2000000)",
+        "s.yaml:7: regions[0].pools[0].slots_per_replica: must be <= 1000000 (got 4611686018427387904)",
+    ]
