@@ -2,7 +2,7 @@
 """Meridian's command line: a thin layer over :mod:`sim`.
 
     python simulate.py                       run scenarios/default.yaml
-    python simulate.py run FILE [--seed N] [--out DIR] [--set path=value]...
+    python simulate.py run FILE [--seed N] [--out DIR] [--set path=value]... [--max-memory 8GB] [--force]
     python simulate.py validate FILE... [--set path=value]...
     python simulate.py schema                JSON Schema of scenario files
     python simulate.py predict --t HOURS [--scenario FILE]
@@ -11,7 +11,7 @@
     python simulate.py sweep FILE --grid path=v1,v2 [--seeds N] [--workers N] [--backend dask]
     python simulate.py sweep SWEEP.yaml      a sweep described in a file
     python simulate.py report PATH [--format png,svg,pdf]   redraw charts, write report.html/.md
-    python simulate.py serve [--host 127.0.0.1] [--port 8000]   what-if HTTP service (docs/serve.md)
+    python simulate.py serve [--host 127.0.0.1] [--port 8000] [--max-wall 60] [--max-memory 2GB]  (docs/serve.md)
     python simulate.py plan FILE --target "inference.latency_ms.p99<=800" --vary PATH [--range LO:HI]
 
 Input errors print ``FILE:LINE: path: rule (got VALUE)`` and exit with code 2.
@@ -20,14 +20,46 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_SCENARIO = HERE / "scenarios" / "default.yaml"
+
+
+def _finite(text: str) -> float:
+    """An argparse type: a finite number (``nan`` and ``inf`` are refused with exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number (got {text!r})") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number (got {text!r})")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = _finite(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0 (got {text!r})")
+    return value
+
+
+def _size(text: str) -> float:
+    from sim.units import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (got {text!r})") from None
+
+
 def _parser() -> argparse.ArgumentParser:
     from sim.scenario.kinds import POLICY_KINDS
+    from sim.serve import Limits
+    from sim.workload.cost import DEFAULT_MAX_REQUESTS, format_bytes
 
     parser = argparse.ArgumentParser(prog="simulate.py", description="Meridian: simulate global AI clusters.")
     sub = parser.add_subparsers(dest="command")
@@ -39,21 +71,34 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--root", type=Path, default=Path("results"), help="results root for the default folder")
     run.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
                      help="override a scenario value before validation (repeatable)")
+    run.add_argument("--max-requests", type=_positive, default=DEFAULT_MAX_REQUESTS, metavar="N",
+                     help=f"refuse a run expected to simulate more requests (default {DEFAULT_MAX_REQUESTS:,})")
+    run.add_argument("--max-memory", type=_size, metavar="SIZE",
+                     help="refuse a run expected to need more memory, e.g. 8GB (default: half of this machine's)")
+    run.add_argument("--force", action="store_true", help="run even above --max-requests or --max-memory")
     validate = sub.add_parser("validate", help="check scenario files")
     validate.add_argument("files", nargs="+")
     validate.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE")
     sub.add_parser("schema", help="print the JSON Schema of scenario files")
     predict = sub.add_parser("predict", help="evaluate the load and allocation formulas at time t")
-    predict.add_argument("--t", type=float, required=True, help="hours since the start")
+    predict.add_argument("--t", type=_finite, required=True, help="hours since the start")
     predict.add_argument("--scenario", help="take the parameters from this scenario (default: the seed's)")
     predict.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE")
     serve = sub.add_parser("serve", help="answer predict and run requests over HTTP (docs/serve.md)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     serve.add_argument("--port", type=int, default=8000, help="port (0: any free port)")
     serve.add_argument("--max-duration", default="7d", help="longest simulated duration a run may ask for (default 7d)")
-    serve.add_argument("--max-wall", type=float, default=60.0,
+    serve.add_argument("--max-wall", type=_positive, default=60.0,
                        help="seconds a run may take before it is killed (default 60)")
     serve.add_argument("--max-runs", type=int, default=2, help="runs at a time; more are answered 503 (default 2)")
+    limits = Limits()
+    serve.add_argument("--max-requests", type=_positive, default=limits.max_requests, metavar="N",
+                       help=f"refuse a run expected to simulate more requests (default {limits.max_requests:,.0f})")
+    serve.add_argument("--max-memory", type=_size, default=limits.max_memory_bytes, metavar="SIZE",
+                       help="refuse a run expected to need more memory, and cap each run's process at it "
+                            f"(default {format_bytes(limits.max_memory_bytes)})")
+    serve.add_argument("--max-connections", type=int, default=limits.max_connections, metavar="N",
+                       help=f"connections served at once; more are answered 503 (default {limits.max_connections})")
     policies = sub.add_parser("policies", help="list the built-in policies and their parameters")
     policies.add_argument("--json", action="store_true", help="print JSON instead of text")
     compare = sub.add_parser("compare", help="run routing policies on the same seeds and compare them")
@@ -117,6 +162,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from sim.report import build_report, parse_formats
 
     report = build_report(args.path, parse_formats(args.formats), args.metrics)
+    if report.incomplete:
+        print(f"warning: {args.path}: {report.incomplete}; the report is marked INCOMPLETE", file=sys.stderr)
     print(f"{report.kind} report: {len(report.charts)} charts, {len(report.skipped)} skipped "
           f"(no data); {report.markdown}")
     print(report.html)
@@ -124,12 +171,20 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from sim.errors import ScenarioError
     from sim.report import draw_run_charts
-    from sim.runner import run_scenario
+    from sim.runner import preflight, run_scenario
     from sim.scenario import load_scenario
+    from sim.workload.cost import Budget, budget_problems, estimate_cost
 
     sets = list(args.sets) + ([f"seed={args.seed}"] if args.seed is not None else [])
     loaded = load_scenario(args.scenario, sets)
+    preflight(loaded)  # before the estimate, which reads the same trace files
+    estimate = estimate_cost(loaded)
+    print(f"estimate: {estimate.describe()}", flush=True)
+    over = budget_problems(loaded, estimate, Budget(args.max_requests, args.max_memory))
+    if over and not args.force:
+        raise ScenarioError(over)
     run_dir = run_scenario(loaded, out=args.out, root=args.root,
                            command=["simulate.py", *argv], finishers=[draw_run_charts])
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -144,12 +199,17 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from sim.errors import ScenarioError
     from sim.runner import preflight
     from sim.scenario import load_scenario
+    from sim.workload.cost import Budget, budget_problems, estimate_cost
 
     failed = False
     for name in args.files:
         try:
-            preflight(load_scenario(name, args.sets))
-            print(f"{name}: ok")
+            loaded = load_scenario(name, args.sets)
+            preflight(loaded)
+            estimate = estimate_cost(loaded)
+            print(f"{name}: ok ({estimate.describe()})")
+            for problem in budget_problems(loaded, estimate, Budget()):
+                print(f"warning: {problem.format()}; run refuses it", file=sys.stderr)
         except ScenarioError as exc:
             print(exc, file=sys.stderr)
             failed = True
@@ -181,7 +241,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         max_duration_s = parse_duration(args.max_duration)
     except ValueError as exc:
         raise UsageError(f"--max-duration: {exc} (got {args.max_duration!r})") from None
-    limits = Limits(max_duration_s=max_duration_s, max_wall_s=args.max_wall, max_runs=args.max_runs)
+    limits = Limits(max_duration_s=max_duration_s, max_wall_s=args.max_wall, max_runs=args.max_runs,
+                    max_requests=args.max_requests, max_memory_bytes=args.max_memory,
+                    max_connections=args.max_connections)
     return serve(Service(HERE / "scenarios", limits), args.host, args.port)
 
 

@@ -3,16 +3,19 @@
 A user's mistake is never a traceback. Input problems become :class:`Problem` records
 (file, line, dotted path, rule, offending value) collected into one
 :class:`ScenarioError`, which the CLI prints one per line before exiting with code 2.
-A policy that returns an impossible decision raises :class:`PolicyError` naming itself.
+A policy that returns an impossible decision raises :class:`PolicyError` naming itself. A
+result that cannot be written (a read-only folder, a full disk, a path under a file) is an
+:class:`OutputError` naming the path.
 
-Public: ``MeridianError``, ``Problem``, ``ScenarioError``, ``PolicyError``, ``UsageError``.
+Public: ``MeridianError``, ``Problem``, ``ScenarioError``, ``PolicyError``, ``UsageError``,
+``OutputError``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MeridianError", "Problem", "ScenarioError", "PolicyError", "UsageError"]
+__all__ = ["MeridianError", "Problem", "ScenarioError", "PolicyError", "UsageError", "OutputError"]
 
 _MISSING = object()
 
@@ -33,14 +36,17 @@ class Problem:
 
     def format(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
-        path = self.path or "<top>"
+        path = _shorten(self.path or "<top>", 160)
         got = "" if self.value is _MISSING else f" (got {_show(self.value)})"
         return f"{where}: {path}: {self.rule}{got}"
 
 
 def _show(value: Any) -> str:
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return _shorten(repr(value) if isinstance(value, str) else str(value), 80)
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 class ScenarioError(MeridianError):
@@ -61,3 +67,9 @@ class PolicyError(MeridianError):
 
 class UsageError(MeridianError):
     """A command-line argument is wrong (unknown file, malformed --set, ...)."""
+
+
+
+class OutputError(MeridianError):
+    """A result folder or file cannot be created or written (read-only, full disk, a path
+    under a file); the message names the path."""

@@ -1,10 +1,14 @@
 """Atomic file writing and deterministic serialisation of results.
 
 A file appears whole or not at all: it is written to a temporary name in the same folder
-and renamed. JSON is written with a fixed key order and floats rounded to 12 significant
+and renamed; if writing fails (a full disk, a read-only folder) the temporary file is
+removed and the error raised. :func:`rewrite_json` is for a file that must change even on a
+full disk (a manifest marked failed): it falls back to rewriting the file in place, which
+reuses the blocks the file already holds. JSON is written with a fixed key order and floats rounded to 12 significant
 digits (so results do not carry last-bit noise into diffs); CSV floats likewise.
 
-Public: ``write_text_atomic``, ``write_json_atomic``, ``write_csv_atomic``, ``clean_numbers``.
+Public: ``write_text_atomic``, ``write_json_atomic``, ``write_csv_atomic``, ``rewrite_json``,
+``write_requests``, ``discard``, ``clean_numbers``, ``format_number``.
 """
 from __future__ import annotations
 
@@ -17,19 +21,46 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_requests", "write_text_atomic", "write_json_atomic", "write_csv_atomic", "clean_numbers",
-           "format_number"]
+__all__ = ["write_requests", "write_text_atomic", "write_json_atomic", "write_csv_atomic", "rewrite_json",
+           "discard", "clean_numbers", "format_number"]
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` so that readers never see a partial file."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        discard(tmp)
+        raise
+
+
+def discard(path: Path) -> None:
+    """Remove a temporary file if it exists and can be removed (cleanup never hides an error)."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def rewrite_json(path: str | Path, data: Any) -> bool:
+    """Replace ``path`` with ``data`` atomically, else in place; False if neither worked."""
+    try:
+        write_json_atomic(path, data)
+        return True
+    except OSError:
+        pass
+    try:
+        with open(path, "w", encoding="utf-8") as handle:  # truncating frees the blocks the text needs
+            handle.write(json.dumps(clean_numbers(data), indent=2, allow_nan=False) + "\n")
+        return True
+    except OSError:
+        return False
 
 
 def clean_numbers(value: Any) -> Any:
@@ -72,5 +103,9 @@ def write_requests(path: str | Path, log: Any) -> None:
     import numpy as np
 
     arrays = {name: getattr(log, name) for name in log.__dataclass_fields__}
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, path)
+    try:
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        discard(tmp)
+        raise

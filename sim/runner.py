@@ -8,8 +8,12 @@ per origin) and, if ``metrics.requests`` is set, ``requests.npz`` (every request
 finishers add (charts), and ``_SUCCESS``, written last. An existing folder is never reused: a clash gets a ``-2``,
 ``-3``... suffix. Every file is written atomically.
 
+A folder that cannot be created or written (read-only, a full disk, a path under a file) is
+an :class:`~sim.errors.OutputError` (exit 2): the manifest is marked ``failed`` (in place if
+the disk is full) and no temporary file is left behind.
+
 Public: ``RunOutcome``, ``RunObservers``, ``run_scenario``, ``execute``, ``preflight``,
-``default_run_dir``.
+``default_run_dir``, ``why_not_a_folder``.
 """
 from __future__ import annotations
 
@@ -28,8 +32,8 @@ import numpy as np
 
 from sim.engine import SimulationResult, simulate
 from sim.engine.consistency import rollout_regions
-from sim.errors import PolicyError, Problem, ScenarioError
-from sim.fileio import write_csv_atomic, write_json_atomic, write_requests, write_text_atomic
+from sim.errors import OutputError, PolicyError, Problem, ScenarioError
+from sim.fileio import rewrite_json, write_csv_atomic, write_json_atomic, write_requests, write_text_atomic
 from sim.metrics import (
     INFERENCE_COLUMNS,
     LATENCY_CDF_COLUMNS,
@@ -55,7 +59,8 @@ from sim.streams import Streams
 from sim.workload.inputs import check_inputs
 from sim.world import World, build_world
 
-__all__ = ["RunOutcome", "RunObservers", "run_scenario", "execute", "preflight", "default_run_dir", "PACKAGES"]
+__all__ = ["RunOutcome", "RunObservers", "run_scenario", "execute", "preflight", "default_run_dir", "PACKAGES",
+           "why_not_a_folder"]
 
 PACKAGES = ("simpy", "numpy", "networkx", "matplotlib", "pydantic", "PyYAML")
 Finisher = Callable[[Path], None]
@@ -190,16 +195,28 @@ def default_run_dir(loaded: LoadedScenario, root: Path, now: dt.datetime) -> Pat
 
 
 def _reserve(path: Path) -> Path:
-    """Create ``path`` (or the first free ``path-N``) exclusively and return it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    candidate, n = path, 1
-    while True:
-        try:
-            candidate.mkdir()
-            return candidate
-        except FileExistsError:
-            n += 1
-            candidate = path.with_name(f"{path.name}-{n}")
+    """Create ``path`` (or the first free ``path-N``) exclusively and return it; a folder that
+    cannot be made (read-only, under a file) is an :class:`OutputError`."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        candidate, n = path, 1
+        while True:
+            try:
+                candidate.mkdir()
+                return candidate
+            except FileExistsError:
+                n += 1
+                candidate = path.with_name(f"{path.name}-{n}")
+    except OSError as exc:
+        raise OutputError(f"cannot create the run folder {path}: {why_not_a_folder(path, exc)}") from None
+
+
+def why_not_a_folder(path: Path, exc: OSError) -> str:
+    """Why ``path`` cannot be made: a file in its way, else the system's reason."""
+    for parent in reversed((path, *path.parents)):
+        if parent.exists() and not parent.is_dir():
+            return f"{parent} is a file, not a folder"
+    return f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
 
 
 def _versions() -> dict[str, str]:
@@ -235,11 +252,11 @@ def run_scenario(loaded: LoadedScenario, out: Path | None = None, root: Path = P
         "command": list(command) or sys.argv, "started_utc": started.isoformat(timespec="seconds"),
         "status": "running",
     }
-    write_text_atomic(run_dir / "scenario.yaml", loaded.text)
-    write_text_atomic(run_dir / "resolved.yaml", dump_yaml(loaded.resolved))
-    write_json_atomic(run_dir / "manifest.json", manifest)
     clock = time.perf_counter()
     try:
+        write_text_atomic(run_dir / "scenario.yaml", loaded.text)
+        write_text_atomic(run_dir / "resolved.yaml", dump_yaml(loaded.resolved))
+        write_json_atomic(run_dir / "manifest.json", manifest)
         outcome = execute(loaded)
         write_json_atomic(run_dir / "summary.json", outcome.summary)
         write_csv_atomic(run_dir / "timeseries.csv", outcome.columns, outcome.timeseries)
@@ -251,13 +268,17 @@ def run_scenario(loaded: LoadedScenario, out: Path | None = None, root: Path = P
             write_requests(run_dir / "requests.npz", outcome.extra["requests"])
         for finish in finishers:
             finish(run_dir)
+        manifest.update(status="ok", wall_seconds=time.perf_counter() - clock,
+                        events_processed=outcome.events_processed)
+        write_json_atomic(run_dir / "manifest.json", manifest)
+        write_text_atomic(run_dir / "_SUCCESS", "")
     except BaseException as exc:
+        manifest.pop("events_processed", None)
         manifest.update(status="failed", error=f"{type(exc).__name__}: {exc}",
                         wall_seconds=time.perf_counter() - clock)
-        write_json_atomic(run_dir / "manifest.json", manifest)
+        rewrite_json(run_dir / "manifest.json", manifest)  # even on a full disk
+        if isinstance(exc, OSError):  # a full disk, a folder made read-only: the user's to fix
+            raise OutputError(f"cannot write the run folder {run_dir}: {exc.strerror or exc}"
+                              + (f" ({exc.filename})" if exc.filename else "")) from None
         raise
-    manifest.update(status="ok", wall_seconds=time.perf_counter() - clock,
-                    events_processed=outcome.events_processed)
-    write_json_atomic(run_dir / "manifest.json", manifest)
-    write_text_atomic(run_dir / "_SUCCESS", "")
     return run_dir

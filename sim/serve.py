@@ -9,9 +9,16 @@ The service faces callers it cannot trust, so a request carries data, never code
 (docs/serve.md): a scenario is a NAME looked up in the catalogue of shipped files built at
 start-up, never joined to a path; overrides and the resolved scenario may name no file and
 no module (:func:`override_problems`, :func:`file_and_module_problems`); simulated time is
-capped; every run happens in its own process, working in an empty folder and killed at the
-wall-time limit; at most ``max_runs`` run at once; run folders live in a temporary folder
-removed once the summary is read.
+capped; the run's cost is estimated before it starts (:mod:`sim.workload.cost`) and refused
+above the service's requests, memory or wall-time limits; every run happens in its own
+process, with its address space capped at the memory limit, working in an empty folder and
+killed at the wall-time limit; at most ``max_runs`` run at once; run folders live in a
+temporary folder removed once the summary is read.
+
+The HTTP side is bounded too: a listen backlog of 128 so a burst of clients queues rather
+than being reset, at most ``max_connections`` connections served at once (more are answered
+503 by one refusing thread, which reads each request first so the answer is not lost to a
+reset), a body that does not arrive within 30 s is answered 408.
 
 Public: ``Limits``, ``Service``, ``ServiceError``, ``PredictRequest``, ``RunRequest``,
 ``shipped_scenarios``, ``override_problems``, ``file_and_module_problems``, ``run_bounded``,
@@ -21,12 +28,18 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import multiprocessing
 import os
+import queue
 import re
+import resource
+import selectors
+import socket
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,6 +57,7 @@ from sim.scenario.kinds import POLICY_KINDS
 from sim.scenario.overrides import parse_assignment
 from sim.scenario.yaml_io import format_path
 from sim.units import DAY, format_duration
+from sim.workload.cost import Budget, budget_problems, estimate_cost, format_bytes
 
 __all__ = ["Limits", "Service", "ServiceError", "PredictRequest", "RunRequest", "shipped_scenarios",
            "override_problems", "file_and_module_problems", "run_bounded", "MeridianServer",
@@ -69,17 +83,29 @@ class ServiceError(Exception):
 
 @dataclass(frozen=True)
 class Limits:
-    """Bounds on one ``/run``: simulated time, wall time, and runs at once."""
+    """Bounds on one ``/run`` (simulated time, wall time, estimated requests and memory),
+    on runs at once and on connections at once."""
 
     max_duration_s: float = 7 * DAY
     max_wall_s: float = 60.0
     max_runs: int = 2
+    max_requests: float = 2_000_000
+    max_memory_bytes: float = 2e9
+    max_connections: int = 64
 
     def __post_init__(self) -> None:
-        for name in ("max_duration_s", "max_wall_s", "max_runs"):
-            if not getattr(self, name) > 0:
-                option = name.removesuffix("_s").replace("_", "-")
-                raise UsageError(f"serve: {option} must be > 0, got {getattr(self, name)}")
+        for name in ("max_duration_s", "max_wall_s", "max_runs", "max_requests", "max_memory_bytes",
+                     "max_connections"):
+            value = getattr(self, name)
+            if not (value > 0 and math.isfinite(value)):
+                option = name.removesuffix("_s").removesuffix("_bytes").replace("_", "-")
+                raise UsageError(f"serve: {option} must be > 0 and finite, got {value}")
+
+    @property
+    def budget(self) -> Budget:
+        """What the cost estimate of a ``/run`` must stay under."""
+        return Budget(self.max_requests, self.max_memory_bytes, self.max_wall_s,
+                      ("the service's --max-requests", "the service's --max-memory", "the service's --max-wall"))
 
 
 class _Request(BaseModel):
@@ -154,31 +180,54 @@ def _is_policy_path(path: tuple) -> bool:
 
 
 # -- bounded runs ----------------------------------------------------------------------------
-def _child(text: str, source: str, overrides: Sequence[str], folder: str, conn: Any) -> None:
+def _child(text: str, source: str, overrides: Sequence[str], folder: str, conn: Any,
+           max_memory_bytes: float | None = None) -> None:
     """In a fresh process: simulate into ``folder/run``, send ``(status, message)`` on ``conn``.
 
     The process works in the empty ``folder/sandbox``, so a file field the checks did not
-    know about resolves (relative to the scenario's folder) to nothing."""
+    know about resolves (relative to the scenario's folder) to nothing; its address space
+    may grow by ``max_memory_bytes`` at most (a MemoryError beyond)."""
     os.chdir(Path(folder) / "sandbox")
+    if max_memory_bytes is not None:
+        _cap_memory(max_memory_bytes)
     try:
         run_scenario(parse_scenario(text, source, overrides), out=Path(folder) / "run",
                      command=["simulate.py", "serve", "/run", source, *overrides])
         conn.send(("ok", ""))
     except MeridianError as exc:
         conn.send(("rejected", str(exc)))
+    except MemoryError:
+        limit = format_bytes(max_memory_bytes or 0)
+        conn.send(("rejected", f"run needed more than the service's memory limit of {limit} (--max-memory); "
+                               "shorten duration or lighten the workload"))
     except Exception as exc:  # reported to the caller, who cannot see this process's stderr
         conn.send(("failed", f"run failed: {type(exc).__name__}: {exc}"))
 
 
-def run_bounded(loaded: LoadedScenario, max_wall_s: float) -> dict[str, Any]:
-    """``summary.json`` of ``loaded`` simulated in a child process killed after ``max_wall_s``."""
+def _cap_memory(extra_bytes: float) -> None:
+    """Limit this process's address space to what it holds now plus ``extra_bytes``."""
+    status = Path("/proc/self/status")
+    now = 0
+    if status.is_file():
+        sizes = [line.split()[1] for line in status.read_text().splitlines() if line.startswith("VmSize:")]
+        now = int(sizes[0]) * 1024 if sizes else 0
+    limit = int(now + extra_bytes)
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def run_bounded(loaded: LoadedScenario, max_wall_s: float, max_memory_bytes: float | None = None) -> dict[str, Any]:
+    """``summary.json`` of ``loaded`` simulated in a child process killed after ``max_wall_s``
+    (and whose memory may grow by ``max_memory_bytes`` at most)."""
     ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no server threads or locks
     with tempfile.TemporaryDirectory(prefix="meridian-serve-") as tmp:
         (Path(tmp) / "sandbox").mkdir()
         receive, send = ctx.Pipe(duplex=False)
         with receive:
             child = ctx.Process(target=_child, daemon=True,
-                                args=(loaded.text, loaded.source, loaded.overrides, tmp, send))
+                                args=(loaded.text, loaded.source, loaded.overrides, tmp, send, max_memory_bytes))
             child.start()
             send.close()
             child.join(max_wall_s)
@@ -238,10 +287,11 @@ class Service:
         loaded = self._load(request.scenario, request.sets)
         _raise_if(file_and_module_problems(loaded) + self._duration_problems(loaded))
         preflight(loaded)  # only now: it would import a module policy
+        _raise_if(budget_problems(loaded, estimate_cost(loaded), self.limits.budget))
         if not self._slots.acquire(blocking=False):
             raise ServiceError(503, f"busy: {self.limits.max_runs} run(s) in progress (--max-runs); try again later")
         try:
-            return run_bounded(loaded, self.limits.max_wall_s)
+            return run_bounded(loaded, self.limits.max_wall_s, self.limits.max_memory_bytes)
         finally:
             self._slots.release()
 
@@ -309,13 +359,21 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _read_json(self) -> Any:
         length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
+        if length is None or not length.isascii() or not length.isdigit():
             raise ServiceError(411, "a Content-Length header is required")
-        if int(length) > MAX_BODY_BYTES:
+        if len(length) > 12 or int(length) > MAX_BODY_BYTES:
             raise ServiceError(413, f"request body over {MAX_BODY_BYTES} bytes")
         try:
-            return json.loads(self.rfile.read(int(length)) or b"null", parse_constant=_reject_constant)
-        except (ValueError, UnicodeDecodeError) as exc:
+            body = self.rfile.read(int(length))
+        except TimeoutError:
+            self.close_connection = True
+            raise ServiceError(408, f"the request body did not arrive within {self.timeout} s") from None
+        if len(body) < int(length):  # the client closed early
+            self.close_connection = True
+            raise ServiceError(400, f"the request body ended after {len(body)} of {length} bytes")
+        try:
+            return json.loads(body or b"null", parse_constant=_reject_constant)
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise ServiceError(400, f"bad JSON: {exc}") from None
 
     def _reply(self, status: int, answer: dict[str, Any]) -> None:
@@ -331,13 +389,123 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class MeridianServer(ThreadingHTTPServer):
-    """A threading HTTP server holding one :class:`Service`."""
+    """A threading HTTP server holding one :class:`Service`: a backlog for bursts and at
+    most ``service.limits.max_connections`` connections served at once; the others are
+    answered 503 by one :class:`_Refuser` thread."""
 
     daemon_threads = True
+    request_queue_size = 128  # listen backlog: a burst of clients waits instead of being reset
 
     def __init__(self, address: tuple[str, int], service: Service):
         self.service = service
+        self._connections = threading.BoundedSemaphore(service.limits.max_connections)
         super().__init__(address, _Handler)
+        self._refuser = _Refuser(service.limits.max_connections)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve in a new thread, or pass the connection on to be answered 503."""
+        if not self._connections.acquire(blocking=False):
+            self._refuser.refuse(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._connections.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._connections.release()
+
+
+class _Refuser:
+    """Answers 503 to connections over the limit, all at once in one thread.
+
+    Each refused request is read first (closing over unread data would reset the
+    connection, and the client would never see the answer), for at most ``READ_S``; a
+    client that sends nothing in that time is answered anyway. At most ``MAX`` wait at
+    once; beyond that a connection is closed outright (a flood)."""
+
+    MAX = 256
+    READ_S = 0.5
+
+    def __init__(self, limit: int):
+        message = json.dumps({"error": f"busy: {limit} connections open (--max-connections); try again later"})
+        self.answer = (f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                       f"Content-Length: {len(message)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+                       f"{message}").encode()
+        self.incoming: queue.Queue[socket.socket] = queue.Queue()
+        self.selector = selectors.DefaultSelector()
+        self.waiting: dict[socket.socket, tuple[float, bytearray]] = {}
+        threading.Thread(target=self._serve, name="refuse-busy", daemon=True).start()
+
+    def refuse(self, sock: socket.socket) -> None:
+        if self.incoming.qsize() + len(self.waiting) >= self.MAX:
+            _close(sock)
+        else:
+            self.incoming.put(sock)
+
+    def _serve(self) -> None:
+        while True:
+            self._take(block=not self.waiting)
+            for key, _ in self.selector.select(timeout=0.05):
+                self._read(key.fileobj)  # type: ignore[arg-type]
+            now = time.monotonic()
+            for sock in [s for s, (deadline, _) in self.waiting.items() if deadline <= now]:
+                self._answer(sock)
+
+    def _take(self, block: bool) -> None:
+        try:
+            while True:
+                sock = self.incoming.get(block=block)
+                block = False
+                sock.setblocking(False)
+                self.waiting[sock] = (time.monotonic() + self.READ_S, bytearray())
+                self.selector.register(sock, selectors.EVENT_READ)
+        except queue.Empty:
+            pass
+
+    def _read(self, sock: socket.socket) -> None:
+        data = self.waiting[sock][1]
+        try:
+            chunk = sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            chunk = b""
+        data += chunk
+        if not chunk or _request_complete(data) or len(data) > MAX_BODY_BYTES + 65536:
+            self._answer(sock)
+
+    def _answer(self, sock: socket.socket) -> None:
+        self.selector.unregister(sock)
+        del self.waiting[sock]
+        try:
+            sock.setblocking(True)
+            sock.settimeout(1.0)
+            sock.sendall(self.answer)
+        except OSError:
+            pass
+        _close(sock)
+
+
+def _request_complete(data: bytes | bytearray) -> bool:
+    """True once a request's head and its announced body have arrived."""
+    head, sep, rest = bytes(data).partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    match = re.search(rb"(?im)^content-length:\s*(\d{1,12})\s*$", head)
+    return len(rest) >= (int(match.group(1)) if match else 0)
+
+
+def _close(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+    sock.close()
 
 
 def make_server(service: Service, host: str = "127.0.0.1", port: int = 8000) -> MeridianServer:

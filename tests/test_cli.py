@@ -15,7 +15,10 @@ def run_process(*args, env=None, cwd=None):
 
 
 BAD_FILES = {
-    "unknown_key.yaml": (MINIMAL + "colour: blue\n", "unknown_key.yaml:12: colour: unknown key (got 'blue')"),
+    "unknown_key.yaml": (MINIMAL + "colour: blue\n", "unknown_key.yaml:12: colour: unknown key; expected one of: "
+                         "name, description, seed, duration, warmup, regions, links, network, inference, datasets, "
+                         "training, scheduler, metrics, failures, consistency (got 'blue')"),
+    "misspelt.yaml": (MINIMAL + "sede: 3\n", "misspelt.yaml:12: sede: unknown key; did you mean 'seed'? (got 3)"),
     "duplicate.yaml": (MINIMAL + "duration: 3h\n",
                        "duplicate.yaml:12: duration: duplicate key (first defined on line 2)"),
     "replicas.yaml": (MINIMAL.replace("replicas: 4", "replicas: 0"),
@@ -146,3 +149,49 @@ def test_predict_refuses_what_it_cannot_evaluate(cli):
     assert result.code == 2 and "observed load depends on simulated arrivals" in result.err
     result = cli("predict", "--t", "1", "--scenario", str(SCENARIOS / "follow_the_sun.yaml"))
     assert result.code == 2 and "predict needs a load model" in result.err
+
+
+def test_run_prints_its_estimate_and_refuses_a_run_over_budget(tmp_path, cli):
+    mmc = str(SCENARIOS / "validation" / "mmc.yaml")
+    result = cli("run", mmc, "--set", "inference.0.arrival.rate_per_s=1.0e+6", "--set", "duration=10m",
+                 "--set", "warmup=0", "--root", str(tmp_path))
+    assert result.code == 2
+    assert result.out == "estimate: about 600 million requests, 1.2 billion events, 210 GB of memory, 30 min\n"
+    assert result.err.splitlines()[0] == (
+        "--set inference.0.arrival.rate_per_s=1.0e+6: inference[0].arrival.rate_per_s: about 600 million requests, "
+        "over the budget of 20 million (--max-requests, or --force) (got 1000000.0)")
+    assert list(tmp_path.iterdir()) == []  # refused before any folder exists
+    small = cli("run", mmc, "--set", "duration=30m", "--set", "warmup=0", "--root", str(tmp_path),
+                "--max-memory", "50MB")
+    assert small.code == 2 and "over the budget of 50 MB (--max-memory, or --force)" in small.err
+    forced = cli("run", mmc, "--set", "duration=30m", "--set", "warmup=0", "--root", str(tmp_path),
+                 "--max-memory", "50MB", "--force")
+    assert forced.code == 0, forced.err
+    assert forced.out.splitlines()[0] == "estimate: about 13,000 requests, 26,000 events, 120 MB of memory, 1 s"
+
+
+def test_validate_prints_the_estimate_and_warns_above_the_budget(cli):
+    result = cli("validate", str(SCENARIOS / "two_regions.yaml"), "--set", "metrics.bucket=0.001")
+    assert result.code == 0
+    assert result.out == (f"{SCENARIOS / 'two_regions.yaml'}: ok (no requests, 290 events, 290 GB of memory, "
+                          "2.4 h)\n")
+    assert result.err.startswith("warning: --set metrics.bucket=0.001: metrics.bucket: about 290 GB of memory for "
+                                 "170 million time-series rows (duration / metrics.bucket, times 2 regions)")
+    assert result.err.endswith("; run refuses it\n")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["predict", "--t", "nan"], "argument --t: must be a finite number (got 'nan')"),
+    (["predict", "--t", "inf"], "argument --t: must be a finite number (got 'inf')"),
+    (["predict", "--t", "1e308", "--scenario", str(SCENARIOS / "two_regions.yaml")],
+     "t: the load is not a finite number at t = 1e+308 h (got inf)"),
+    (["serve", "--max-wall", "inf"], "argument --max-wall: must be a finite number (got 'inf')"),
+    (["serve", "--max-wall", "0"], "argument --max-wall: must be > 0 (got '0')"),
+    (["run", "--max-memory", "lots"], "argument --max-memory: must be a size such as 512MB, 8GB, 1.5GiB or a number "
+                                      "of bytes (got 'lots')"),
+    (["run", "--max-requests", "-1"], "argument --max-requests: must be > 0 (got '-1')"),
+])
+def test_numbers_on_the_command_line_must_be_finite(cli, args, message):
+    result = cli(*args)
+    assert result.code == 2
+    assert result.err.strip().splitlines()[-1].endswith(message)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.errors import PolicyError, UsageError
+from sim.errors import PolicyError, ScenarioError, UsageError
 from sim.experiment.executors import check_executor, execute_tasks
 from sim.experiment.stats import DEFAULT_METRICS
 from sim.experiment.sweep import claim_folder
@@ -89,6 +89,9 @@ def parse_policy_params(policies: Sequence[str], assignments: Sequence[str],
             target, value = parse_assignment(text)
         except ValueError:
             raise UsageError(f"--policy-param: expects POLICY.key=value (got {text!r})") from None
+        except ScenarioError as exc:  # a value that is not valid YAML, named as the option
+            rules = "; ".join(p.rule for p in exc.problems)
+            raise UsageError(f"--policy-param: {text!r}: {rules}") from None
         name, dot, key = target.rpartition(".")
         if not dot or name not in params:
             raise UsageError(f"--policy-param: {text!r} names no --policy (policies: {', '.join(policies)})")

@@ -13,9 +13,12 @@ of workers, so the same sweep gives byte-identical run folders everywhere.
   (``tcp://host:8786``). Its workers must import ``sim`` and see the output folder.
 
 A worker that dies turns its runs into ``failed`` results; Ctrl-C cancels what has not
-started and lets the runs in flight stop.
+started and lets the runs in flight stop. A pool worker dies with its parent: if the
+parent is killed (``kill -9``), each worker notices within a second, interrupts its run
+(whose manifest is marked failed) and exits, so no orphan goes on writing run folders, or
+holding the parent's stdout open, after it.
 
-Public: ``BACKENDS``, ``execute_tasks``.
+Public: ``BACKENDS``, ``execute_tasks``, ``watch_parent``.
 """
 from __future__ import annotations
 
@@ -23,6 +26,9 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import signal
+import threading
+import time
 from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
@@ -30,7 +36,7 @@ from typing import Any
 from sim.errors import UsageError
 from sim.experiment.tasks import RunTask, describe_error, run_task
 
-__all__ = ["BACKENDS", "execute_tasks"]
+__all__ = ["BACKENDS", "execute_tasks", "watch_parent"]
 
 BACKENDS = ("process", "dask")
 # One run is one single-threaded process: a BLAS thread pool per worker would fight the
@@ -87,8 +93,9 @@ def _child_environment(values: dict[str, str]) -> Iterator[None]:
 def _pool(tasks: Sequence[RunTask], workers: int) -> Results:
     context = multiprocessing.get_context("spawn")
     with _child_environment(SINGLE_THREAD_ENV):
-        pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context)
-        futures = {pool.submit(run_task, task): i for i, task in enumerate(tasks)}
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context,
+                                   initializer=watch_parent, initargs=(os.getpid(),))
+        futures = {pool.submit(_run_in_worker, task): i for i, task in enumerate(tasks)}
     try:
         for future in as_completed(futures):
             index = futures[future]
@@ -98,6 +105,39 @@ def _pool(tasks: Sequence[RunTask], workers: int) -> Results:
                 yield index, _failed(tasks[index], exc)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def watch_parent(parent_pid: int, period_s: float = 0.5, grace_s: float = 5.0) -> None:
+    """In a worker (its initializer): end this process once ``parent_pid`` is gone.
+
+    SIGTERM becomes a KeyboardInterrupt in the run in progress, so its manifest is marked
+    failed (SIGINT cannot serve: a shell starts background jobs with it ignored); a daemon
+    thread sends it when the parent is gone, and exits outright ``grace_s`` later."""
+    signal.signal(signal.SIGTERM, _terminated)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(period_s)
+        _orphaned.set()  # no further task starts
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(grace_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
+
+_orphaned = threading.Event()
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt("terminated: the worker's parent is gone, or SIGTERM")
+
+
+def _run_in_worker(task: RunTask) -> dict[str, Any]:
+    """``run_task`` in a pool worker, unless the worker is already orphaned."""
+    if _orphaned.is_set():
+        os._exit(1)
+    return run_task(task)
 
 
 def _dask(tasks: Sequence[RunTask], workers: int, scheduler: str | None) -> Results:

@@ -101,7 +101,8 @@ def read_sweep_file(path: str | Path) -> tuple[SweepFile, Path]:
     try:
         spec = SweepFile.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError([validation_problem(str(path), lines, data, err) for err in exc.errors()]) from None
+        problems = [validation_problem(str(path), lines, data, err, SweepFile) for err in exc.errors()]
+        raise ScenarioError(problems) from None
     return spec, Path(path).resolve().parent
 
 

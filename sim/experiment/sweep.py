@@ -6,10 +6,13 @@ folder) holds ``sweep.json`` (what is swept), one run folder per point and seed 
 ``p<point>-s<seed>`` (``p003-s2``), and ``index.csv``: one row per run with its grid
 values, seed, status (``ok``, ``failed``, ``skipped`` = complete from an earlier
 invocation, ``pending`` = not finished yet), error, metrics and path. ``index.csv`` is
-rewritten atomically each time a run finishes, so it is consistent even after Ctrl-C.
+rewritten atomically each time a run finishes, and once more after an interruption from
+what the run folders hold (a run that finished while the pool shut down is ``ok``), so
+it is exact even after Ctrl-C.
 
 Running the same sweep again skips every run whose folder has ``_SUCCESS`` and runs the
-rest; a folder that holds a different sweep is refused.
+rest; a folder that holds a different sweep is refused, and so is an existing folder that
+holds no sweep at all (a sweep never adopts, or deletes anything in, a user's folder).
 
 Public: ``SweepPlan``, ``SweepOutcome``, ``plan_sweep``, ``run_sweep``, ``INDEX_FIXED``.
 """
@@ -27,12 +30,13 @@ from typing import Any
 
 from tqdm import tqdm
 
-from sim.errors import UsageError
+from sim.errors import OutputError, UsageError
 from sim.experiment.executors import check_executor, execute_tasks
 from sim.experiment.plan import Axis, render_value
 from sim.experiment.stats import DEFAULT_METRICS
 from sim.experiment.tasks import RunTask, finished_result, is_complete
 from sim.fileio import write_csv_atomic, write_json_atomic
+from sim.runner import why_not_a_folder
 from sim.scenario import load_scenario
 
 __all__ = ["SweepPlan", "SweepOutcome", "plan_sweep", "run_sweep", "INDEX_FIXED"]
@@ -133,8 +137,16 @@ def run_sweep(plan: SweepPlan, backend: str = "process", workers: int = 1, sched
         outcome.interrupted = True
     finally:
         bar.close()
+        _reconcile(outcome)
         write_index(outcome)
     return outcome
+
+
+def _reconcile(outcome: SweepOutcome) -> None:
+    """Record runs that finished without being heard of (in flight when interrupted)."""
+    for i, task in enumerate(outcome.plan.tasks):
+        if outcome.results[i] is None and is_complete(task.out):
+            outcome.results[i] = finished_result(task, "ok")
 
 
 def _claim_folder(plan: SweepPlan) -> None:
@@ -146,13 +158,22 @@ def claim_folder(out: Path, marker_name: str, identity: dict[str, Any], what: st
     experiment (so a resumed run never mixes runs of another scenario or grid)."""
     marker = out / marker_name
     if marker.is_file():
-        found = json.loads(marker.read_text(encoding="utf-8"))
+        try:
+            found = json.loads(marker.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"{marker}: cannot be read ({exc}); choose another --out or remove the folder") from None
         if found != identity:
             raise UsageError(f"{out}: holds a different {what} (see its {marker_name}); "
                              "choose another --out or remove the folder")
         return
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(marker, identity)
+    if out.is_dir() and any(out.iterdir()):
+        raise UsageError(f"{out}: exists and holds no {what} (no {marker_name}); a {what} only resumes in its "
+                         "own folder: choose another --out or empty it")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(marker, identity)
+    except OSError as exc:
+        raise OutputError(f"cannot create the {what} folder {out}: {why_not_a_folder(out, exc)}") from None
 
 
 def index_rows(outcome: SweepOutcome) -> tuple[list[str], list[dict[str, Any]]]:
@@ -180,5 +201,8 @@ def _cell(value: Any) -> str:
 def write_index(outcome: SweepOutcome) -> Path:
     columns, rows = index_rows(outcome)
     path = outcome.plan.out / "index.csv"
-    write_csv_atomic(path, columns, rows)
+    try:
+        write_csv_atomic(path, columns, rows)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path

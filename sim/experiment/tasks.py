@@ -7,11 +7,16 @@ complete or reports why it could not:
 - a folder with ``_SUCCESS`` is finished: it is left alone (``skipped``) and its metrics
   are read back, which is what lets an interrupted sweep resume;
 - a folder without ``_SUCCESS`` is the debris of an interrupted or failed attempt: it is
-  removed and the run starts again;
+  removed and the run starts again, but only if a run made it (its ``manifest.json`` names
+  it, or it holds nothing else than what a run writes before its manifest); any other
+  folder is left alone and the run fails, saying so;
+- a finished folder whose ``summary.json`` cannot be read is ``failed``, not a crash;
+- a run whose cost estimate is over the default budget of ``run`` (:mod:`sim.workload.cost`)
+  is ``failed`` with the estimate's message, before its folder exists;
 - any exception becomes ``failed`` with a one-line error, so one bad run never stops the
   others. Ctrl-C (``KeyboardInterrupt``) is not caught.
 
-Public: ``RunTask``, ``run_task``, ``finished_result``, ``is_complete``.
+Public: ``RunTask``, ``run_task``, ``finished_result``, ``is_complete``, ``made_by_a_run``.
 """
 from __future__ import annotations
 
@@ -21,12 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sim.errors import MeridianError
+from sim.errors import MeridianError, ScenarioError
 from sim.experiment.stats import select
-from sim.runner import run_scenario
+from sim.runner import preflight, run_scenario
 from sim.scenario import load_scenario
+from sim.workload.cost import Budget, budget_problems, estimate_cost
 
-__all__ = ["RunTask", "run_task", "finished_result", "is_complete"]
+__all__ = ["RunTask", "run_task", "finished_result", "is_complete", "made_by_a_run"]
+
+_BEFORE_MANIFEST = frozenset({"scenario.yaml", "resolved.yaml"})  # what run_scenario writes first
+_HINTS = ("the budget of each run of an experiment",) * 3
 
 
 @dataclass(frozen=True)
@@ -49,20 +58,50 @@ def run_task(task: RunTask) -> dict[str, Any]:
     out = Path(task.out)
     if is_complete(out):
         return finished_result(task, "skipped")
-    if out.exists():
+    if out.exists() or out.is_symlink():
+        if not made_by_a_run(out):
+            return _failed(task, f"{out}: exists and was not made by a run; it is left untouched (remove it "
+                                 "or choose another --out)")
         shutil.rmtree(out)  # an attempt that never wrote _SUCCESS: start clean
     try:
         loaded = load_scenario(task.scenario, task.overrides)
+        preflight(loaded)
+        over = budget_problems(loaded, estimate_cost(loaded), Budget(hints=_HINTS))
+        if over:  # a grid value no machine of this class holds: refused, like `run` does
+            raise ScenarioError(over)
         run_scenario(loaded, out=out, command=task.command)
     except Exception as exc:  # recorded, never raised: the other runs go on
         return {"status": "failed", "error": describe_error(exc), "metrics": {}, "path": task.out}
     return finished_result(task, "ok")
 
 
+def made_by_a_run(folder: Path) -> bool:
+    """True for a real folder that a run created: its manifest names it, or it holds only
+    what a run writes before the manifest (empty, the two scenario files, temporary files)."""
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        return isinstance(manifest, dict) and manifest.get("run_id") == folder.name
+    except (OSError, ValueError):
+        pass
+    return all(p.name in _BEFORE_MANIFEST or (p.name.startswith(".") and ".tmp" in p.name) for p in folder.iterdir())
+
+
 def finished_result(task: RunTask, status: str) -> dict[str, Any]:
     """The result of a complete run folder, read from its ``summary.json``."""
-    summary = json.loads((Path(task.out) / "summary.json").read_text(encoding="utf-8"))
-    return {"status": status, "error": "", "metrics": select(summary, task.metrics), "path": task.out}
+    path = Path(task.out) / "summary.json"
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        metrics = select(summary, task.metrics)
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        return _failed(task, f"{path}: cannot be read ({type(exc).__name__}: {exc}); remove the run folder "
+                             "to run it again")
+    return {"status": status, "error": "", "metrics": metrics, "path": task.out}
+
+
+def _failed(task: RunTask, error: str) -> dict[str, Any]:
+    return {"status": "failed", "error": error, "metrics": {}, "path": task.out}
 
 
 def describe_error(exc: BaseException) -> str:

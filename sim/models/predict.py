@@ -8,6 +8,7 @@ Public: ``predict``, ``SEED_PARAMS``.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -41,4 +42,7 @@ def predict(t_h: float, scheduler: Scheduler | None = None, source: str = "",
                              "arrivals; predict evaluates formulas only")
         load = float(load_at(model, t_h * 3600.0))
         weights, l_max = list(allocation.weights.values()), allocation.L_max
-    return clean_numbers({"load": load, "resources": resources(weights, load, l_max)})
+    answer = {"load": load, "resources": resources(weights, load, l_max)}
+    if not all(math.isfinite(v) for v in answer.values()):  # t so far out that the formula overflows
+        raise UsageError(f"t: the load is not a finite number at t = {t_h:g} h (got {answer['load']})")
+    return clean_numbers(answer)

@@ -9,7 +9,10 @@ in each requested format (``png``, ``svg``, ``pdf``); the HTML page embeds the f
 or SVG requested (PNG if only PDF was asked for, drawn in addition). Everything written
 is deterministic: the same folder gives byte-identical files.
 
-Public: ``Report``, ``CAPTIONS``, ``parse_formats``, ``build_report``.
+A run folder without ``_SUCCESS`` (killed, failed, still running) is reported with its
+title marked INCOMPLETE and a first section saying why; ``Report.incomplete`` says so too.
+
+Public: ``Report``, ``CAPTIONS``, ``parse_formats``, ``build_report``, ``incomplete_run``.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sim.errors import UsageError
+from sim.errors import OutputError, UsageError
 from sim.fileio import write_text_atomic
 from sim.report.chartspec import Chart, Rendered, Skipped, render_charts
 from sim.report.compare import (
@@ -42,7 +45,7 @@ from sim.report.kpis import (
 from sim.report.runcharts import read_run, run_charts
 from sim.report.style import FORMATS
 
-__all__ = ["Report", "CAPTIONS", "parse_formats", "build_report"]
+__all__ = ["Report", "CAPTIONS", "parse_formats", "build_report", "incomplete_run"]
 
 # What each chart shows, in a sentence (docs/reports.md says the same at more length).
 CAPTIONS = {
@@ -88,6 +91,7 @@ class Report:
     markdown: Path
     charts: list[Rendered]
     skipped: list[Skipped]
+    incomplete: str = ""  # why a run folder's results are partial (no _SUCCESS); empty when complete
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,7 @@ class _Content:
     provenance: Table
     tables: list[Table]
     charts: list[Chart | Skipped]
+    incomplete: str = ""
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -113,11 +118,22 @@ def parse_formats(text: str) -> tuple[str, ...]:
 def _run_content(folder: Path, metrics: Sequence[str] | None) -> _Content:
     run = read_run(folder)
     m = run.manifest
-    return _Content(f"Run report: {m.get('scenario', folder.name)}",
+    incomplete = incomplete_run(folder, m)
+    title = f"{'INCOMPLETE ' if incomplete else ''}Run report: {m.get('scenario', folder.name)}"
+    return _Content(title,
                     f"Run folder {folder.name}: seed {m.get('seed')}, config {str(m.get('config_sha256'))[:12]}, "
                     f"status {m.get('status')}.",
                     reproduce_command(m.get("command") or []), run_provenance(m, run.summary),
-                    run_tables(run.summary), run_charts(run))
+                    run_tables(run.summary), run_charts(run), incomplete)
+
+
+def incomplete_run(folder: Path, manifest: dict[str, Any]) -> str:
+    """Why a run folder without ``_SUCCESS`` is partial ("" when the run finished)."""
+    if (folder / "_SUCCESS").is_file():
+        return ""
+    error = f": {manifest['error']}" if manifest.get("error") else ""
+    return (f"the run did not finish (no _SUCCESS; manifest status {manifest.get('status')}{error}): "
+            "its results may be partial or from before a failure")
 
 
 def _first_manifest(folder: Path, runs: Sequence[str]) -> dict[str, Any]:
@@ -180,7 +196,8 @@ def _figures(rendered: list[Rendered], embed: str, folder: Path) -> tuple[Figure
 def _document(content: _Content, folder: Path, rendered: list[Rendered], skipped: list[Skipped],
               embed: str) -> Document:
     redraw = f"python simulate.py report {folder.resolve()}"
-    sections = [
+    sections = [Section("Incomplete run", notes=(content.incomplete,))] if content.incomplete else []
+    sections += [
         Section("Reproduce", text="The command that produced these results, then the one that redraws this report:",
                 code=f"{content.command}\n{redraw}"),
         Section("Provenance", tables=(content.provenance,)),
@@ -198,9 +215,13 @@ def build_report(folder: Path, formats: Sequence[str] = ("png",), metrics: Seque
     kind = folder_kind(folder)
     embed = next((f for f in formats if f in ("png", "svg")), "png")
     content = _CONTENT[kind](folder, metrics)
-    rendered, skipped = render_charts(content.charts, folder / "charts", tuple(dict.fromkeys([*formats, embed])))
-    doc = _document(content, folder, rendered, skipped, embed)
     html_path, md_path = folder / "report.html", folder / "report.md"
-    write_text_atomic(html_path, to_html(doc))
-    write_text_atomic(md_path, to_markdown(doc))
-    return Report(kind, html_path, md_path, rendered, skipped)
+    try:
+        rendered, skipped = render_charts(content.charts, folder / "charts", tuple(dict.fromkeys([*formats, embed])))
+        doc = _document(content, folder, rendered, skipped, embed)
+        write_text_atomic(html_path, to_html(doc))
+        write_text_atomic(md_path, to_markdown(doc))
+    except OSError as exc:  # a read-only folder, a full disk
+        raise OutputError(f"cannot write the report in {folder}: {exc.strerror or exc}"
+                          + (f" ({exc.filename})" if exc.filename else "")) from None
+    return Report(kind, html_path, md_path, rendered, skipped, content.incomplete)

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
+from sim.errors import ScenarioError
 from sim.report.charts import (
     RunTable,
     inference_figure,
@@ -35,6 +35,7 @@ from sim.report.network import transfers_figure
 from sim.report.serving import batching_figure, serving_load_figure
 from sim.report.training import training_figure
 from sim.report.worldmap import plot_world_map, read_map_data
+from sim.scenario.yaml_io import load_yaml_file
 
 __all__ = ["RunData", "read_run", "run_charts", "map_chart"]
 
@@ -135,8 +136,12 @@ def _batching(run: RunData) -> Entry:
 
 
 def _resolved(folder: Path) -> dict[str, Any]:
+    """``resolved.yaml`` as data, read with the scenario loader's limits ({} if unreadable)."""
     path = folder / "resolved.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    try:
+        data = load_yaml_file(path)[0] if path.is_file() else None
+    except ScenarioError:
+        data = None
     return data if isinstance(data, dict) else {}
 
 

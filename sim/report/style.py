@@ -18,6 +18,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from cycler import cycler
 
+from sim.fileio import discard
+
 __all__ = ["PALETTE", "FORMATS", "apply_style", "save_figure", "save_figures"]
 
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
@@ -46,8 +48,13 @@ def save_figures(fig: plt.Figure, paths: Sequence[Path]) -> list[Path]:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-        fig.savefig(tmp, metadata=_METADATA.get(path.suffix, {}), bbox_inches="tight")
-        tmp.replace(path)
+        try:
+            fig.savefig(tmp, metadata=_METADATA.get(path.suffix, {}), bbox_inches="tight")
+            tmp.replace(path)
+        except BaseException:
+            discard(tmp)
+            plt.close(fig)
+            raise
     plt.close(fig)
     return [Path(p) for p in paths]
 

@@ -1,8 +1,11 @@
 """From a scenario file (plus ``--set`` overrides) to a validated, frozen :class:`Scenario`.
 
-Steps: strict YAML read (duplicate keys, YAML-1.2 booleans) -> overrides -> pydantic
+Steps: strict YAML read (duplicate keys, YAML 1.2 values, limits) -> overrides -> pydantic
 schema -> semantic checks. Every problem found is reported together, each as
-``FILE:LINE: dotted.path: rule (got VALUE)``.
+``FILE:LINE: dotted.path: rule (got VALUE)``; a problem inside a value an override wrote
+is reported as ``--set path=value: dotted.path: rule (got VALUE)``. The path is the field's
+as written (never a union tag pydantic adds) and an unknown key comes with the closest
+valid one (``unknown key; did you mean 'rate_per_s'?``).
 
 Public: ``LoadedScenario``, ``load_scenario``, ``parse_scenario``, ``resolved_dict``,
 ``config_hash``, ``validation_problem``.
@@ -16,12 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from sim.errors import Problem, ScenarioError
 from sim.scenario.checks import check_scenario
+from sim.scenario.fields import closest_key, unknown_key_rule, walk
 from sim.scenario.model import Scenario
-from sim.scenario.overrides import apply_overrides
+from sim.scenario.overrides import apply_overrides_traced
 from sim.scenario.yaml_io import LineMap, format_path, load_yaml_file, load_yaml_text
 
 __all__ = ["LoadedScenario", "load_scenario", "parse_scenario", "resolved_dict", "config_hash", "validation_problem"]
@@ -68,11 +72,12 @@ def _validate(data: Any, lines: LineMap, text: str, source: str,
     if not isinstance(data, dict):
         raise ScenarioError([Problem(source, lines.line(()), "", "a scenario must be a mapping of keys",
                                      type(data).__name__)])
-    data = apply_overrides(data, overrides)
+    data, written = apply_overrides_traced(data, overrides)
+    lines = lines.with_origins(written)
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError([validation_problem(source, lines, data, err) for err in exc.errors()]) from None
+        raise ScenarioError(validation_problems(source, lines, data, exc.errors(), Scenario)) from None
     findings = check_scenario(scenario)
     if findings:
         raise ScenarioError([_finding_problem(source, lines, data, f) for f in findings])
@@ -104,6 +109,7 @@ _RULES = {
     "less_than_equal": "must be <= {le}",
     "less_than": "must be < {lt}",
     "missing": "required key is missing",
+    "finite_number": "must be a finite number",
     "extra_forbidden": "unknown key",
     "int_type": "must be an integer",
     "int_from_float": "must be an integer",
@@ -139,26 +145,51 @@ def _number(value: Any) -> Any:
     return f"{value:g}" if isinstance(value, float) else value
 
 
-def validation_problem(source: str, lines: LineMap, data: Any, err: Mapping[str, Any]) -> Problem:
+def validation_problem(source: str, lines: LineMap, data: Any, err: Mapping[str, Any],
+                       model: type[BaseModel] | None = None) -> Problem:
     """One pydantic validation error (an item of ``ValidationError.errors()``) as a
     :class:`Problem` located in the YAML document ``data`` read from ``source``.
 
-    The path keeps only the keys the document has (union tags dropped), the line comes from
-    ``lines``, the rule is worded as for every scenario error (``must be >= 1``, ``unknown
-    key``) and the bad value follows, except for a missing key. Other YAML files validated
-    with pydantic (sweep files) use it so that their errors read like a scenario's."""
-    path = _data_path(data, err["loc"])
+    With the ``model`` validated, the path is the field's as written (union tags dropped,
+    :func:`sim.scenario.fields.walk`) and an unknown key gets the closest valid key; without
+    it, the path keeps only the keys the document has. The line comes from ``lines`` (or
+    the override that wrote the value), the rule is worded as for every scenario error
+    (``must be >= 1``, ``unknown key``) and the bad value follows, except for a missing key.
+    Other YAML files validated with pydantic (sweep files) use it so that their errors read
+    like a scenario's."""
+    if model is not None:
+        path, holder = walk(model, err["loc"])
+    else:
+        path, holder = _data_path(data, err["loc"]), None
+    rule = unknown_key_rule(path[-1], holder) if err["type"] == "extra_forbidden" and path else _rule(err)
+    file, line = lines.where(path, source)
     if err["type"] == "missing":
-        return Problem(source, lines.line(path), format_path(path), _rule(err))
-    return Problem(source, lines.line(path), format_path(path), _rule(err), err.get("input"))
+        return Problem(file, line, format_path(path), rule)
+    return Problem(file, line, format_path(path), rule, err.get("input"))
+
+
+def validation_problems(source: str, lines: LineMap, data: Any, errors: Sequence[Mapping[str, Any]],
+                        model: type[BaseModel]) -> list[Problem]:
+    """Every error of one validation as problems; a required key reported missing is left
+    out when an unknown key beside it is suggested as that key (the misspelling says all)."""
+    suggested = set()
+    for err in errors:
+        path, holder = walk(model, err["loc"])
+        if err["type"] == "extra_forbidden" and path:
+            close = closest_key(path[-1], holder)
+            if close is not None:
+                suggested.add(path[:-1] + (close,))
+    return [validation_problem(source, lines, data, err, model) for err in errors
+            if not (err["type"] == "missing" and walk(model, err["loc"])[0] in suggested)]
 
 
 def _finding_problem(source: str, lines: LineMap, data: Any, finding: tuple) -> Problem:
     path, rule, value = finding
     path = _data_path(data, path)
+    file, line = lines.where(path, source)
     if value is not None and not isinstance(value, (str, int, float, dict)):
-        return Problem(source, lines.line(path), format_path(path), rule)
-    return Problem(source, lines.line(path), format_path(path), rule, value)
+        return Problem(file, line, format_path(path), rule)
+    return Problem(file, line, format_path(path), rule, value)
 
 
 def resolved_dict(scenario: Scenario) -> dict[str, Any]:

@@ -42,7 +42,7 @@ Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class Serving(_Model):
@@ -53,7 +53,8 @@ class Serving(_Model):
                        "Llama-3.1-405B-FP8, Mixtral-8x7B, BLOOM-176B); see docs/serving_model.md.")
     tensor_parallel: int | None = Field(None, ge=1, le=1024, description="GPUs one replica spans (default: "
                                         "gpus_per_replica; if given it must equal it).")
-    max_batch: int = Field(256, ge=1, description="Sequences a replica runs at once at most (vLLM max_num_seqs).")
+    max_batch: int = Field(256, ge=1, le=1_000_000,
+                           description="Sequences a replica runs at once at most (vLLM max_num_seqs).")
     max_batched_tokens: int = Field(8192, ge=1, description="Tokens one iteration processes at most (vLLM "
                                     "max_num_batched_tokens): decodes plus prefill chunks.")
     chunked_prefill: bool = Field(True, description="Split prompts into chunks that share iterations with decodes; "
@@ -76,9 +77,9 @@ class Pool(_Model):
 
     name: Name = Field(description="Pool name, unique within its region.")
     gpu: str = Field(description="GPU type from the built-in catalogue (A100, H100, H200, B200, MI300X, ...).")
-    replicas: int = Field(ge=1, description="Number of replicas in the pool.")
+    replicas: int = Field(ge=1, le=1_000_000, description="Number of replicas in the pool.")
     gpus_per_replica: int = Field(8, ge=1, le=1024, description="GPUs in one replica.")
-    slots_per_replica: int = Field(1, ge=1, description="Requests one replica serves concurrently.")
+    slots_per_replica: int = Field(1, ge=1, le=1_000_000, description="Requests one replica serves concurrently.")
     serves: Literal["both", "inference", "training"] = Field(
         "both", description="Workloads the pool may run; inference has priority on shared pools.")
     serving: Serving | None = Field(None, description="Batching LLM servers (none: each replica serves "

@@ -91,6 +91,8 @@ def test_policy_params_reach_the_runs(tmp_path, cli):
      "--policy: policy 'power_of_two': invalid params: params.d: input should be greater than or equal to 1 (got 0)"),
     (["--policy", "nearest", "--policy-param", "weighted.d=2"],
      "--policy-param: 'weighted.d=2' names no --policy (policies: nearest)"),
+    (["--policy", "nearest", "--policy-param", "nearest.x=&a [*a]"],
+     "--policy-param: 'nearest.x=&a [*a]': alias *a is recursive: it refers to a value that contains it"),
     (["--policy", "nearest", "--policy", "nearest"], "--policy: nearest is given twice"),
     (["--policy", "nearest", "--seeds", "0"], "--seeds: must be >= 1 (got 0)"),
 ])

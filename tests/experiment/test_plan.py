@@ -152,7 +152,7 @@ def test_a_target_not_met_at_the_top_of_the_range_exits_1_after_one_point(tmp_pa
      "--vary: seed is set by --seeds (seeds s, s+1, ... from the scenario's seed)"),
     (["--target", "x<=1", "--range", "9:4"], "--range: expects LO:HI, two integers with LO <= HI (got '9:4')"),
     (["--target", "x<=1", "--range", "0:4"], f"--range: {VARY}=0 is not a valid scenario: "
-                                            f"{MMC}:14: regions[0].pools[0].replicas: must be >= 1 (got 0)"),
+                                            f"--set {VARY}=0: regions[0].pools[0].replicas: must be >= 1 (got 0)"),
     (["--target", "x<=1", "--seeds", "0"], "--seeds: must be >= 1 (got 0)"),
     (["--target", "x<=1", "--workers", "0"], "--workers: must be >= 1 (got 0)"),
 ])

@@ -2,7 +2,6 @@
 import json
 import re
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -83,6 +82,6 @@ def test_bad_external_policy_params_exit_2(my_pkg, tmp_path, cli):
     routing = 'scheduler.routing={name: "my_pkg.my_mod:NearbyRandom", params: {k: 0}}'
     result = cli("run", DEFAULT, *cli_sets([*DEFAULT_TINY, routing]), "--root", str(tmp_path))
     assert result.code == 2
-    line = next(n for n, text in enumerate(Path(DEFAULT).read_text().splitlines(), 1) if "routing:" in text)
-    assert result.err.strip() == (f"{DEFAULT}:{line}: scheduler.routing.name: invalid params: params.k: input "
+    assert result.err.strip() == ('--set scheduler.routing={name: "my_pkg.my_mod:NearbyRandom", pa...: '
+                                  "scheduler.routing.name: invalid params: params.k: input "
                                   "should be greater than or equal to 1 (got 0) (got 'my_pkg.my_mod:NearbyRandom')")

@@ -70,7 +70,9 @@ def test_failed_runs_are_recorded_and_do_not_stop_the_others(tmp_path, cli):
     assert result.code == 1
     rows = read_index(out)
     assert [r["status"] for r in rows] == ["ok", "failed", "ok"]
-    assert rows[1]["error"] == f"{MMC}:14: regions[0].pools[0].replicas: must be >= 1 (got 0)"
+    # The bad value came from the grid, so the message names the override, not a line of the file.
+    assert rows[1]["error"] == ("--set regions.solo.pools.gpu.replicas=0: regions[0].pools[0].replicas: "
+                                "must be >= 1 (got 0)")
     assert rows[1]["utilization.mean"] == ""
     assert "3 runs: 2 ok, 1 failed" in result.out
 
@@ -99,7 +101,8 @@ def test_ctrl_c_keeps_finished_runs_and_a_consistent_index(tmp_path, monkeypatch
     def interrupted(loaded, out, **kwargs):
         if out.name == "p001-s1":
             out.mkdir()
-            (out / "manifest.json").write_text("{}")  # a half-written folder
+            # A half-written folder, as run_scenario leaves it (a folder no run made is left alone).
+            (out / "manifest.json").write_text(json.dumps({"run_id": out.name, "status": "running"}))
             raise KeyboardInterrupt
         return real(loaded, out=out, **kwargs)
 
@@ -194,7 +197,9 @@ def test_sweep_file_runs_with_paths_relative_to_it(tmp_path, cli):
 
 @pytest.mark.parametrize("edit, message", [
     (lambda t: t.replace("seeds: 1", "seeds: 0"), "sweep.yaml:4: seeds: must be >= 1 (got 0)"),
-    (lambda t: t + "colour: blue\n", "sweep.yaml:8: colour: unknown key (got 'blue')"),
+    (lambda t: t + "colour: blue\n", "sweep.yaml:8: colour: unknown key; expected one of: scenario, grid, seeds, set, "
+                                     "metrics, out (got 'blue')"),
+    (lambda t: t + "seedz: 2\n", "sweep.yaml:8: seedz: unknown key; did you mean 'seeds'? (got 2)"),
     (lambda t: t.replace("[6, 7]", "[]"),
      "sweep.yaml:3: grid.inference.req.arrival.rate_per_s: must have at least 1 item(s) (got [])"),
     (lambda t: t.replace("seeds: 1", "seeds: two"), "sweep.yaml:4: seeds: must be an integer (got 'two')"),
@@ -214,3 +219,16 @@ def test_bad_sweep_file_exits_2_with_located_message(tmp_path, cli, edit, messag
     assert message in result.err.splitlines()[0], result.err
     assert result.err.startswith(str(path))
     assert not (tmp_path / "results").exists()
+
+
+def test_a_run_over_the_budget_fails_before_its_folder_exists(tmp_path, cli):
+    out = tmp_path / "sw"
+    result = cli("sweep", MMC, *cli_sets(TINY), "--grid", "metrics.bucket=60,1e-9", "--out", str(out))
+    assert result.code == 1
+    rows = read_index(out)
+    assert [r["status"] for r in rows] == ["ok", "failed"]
+    assert rows[1]["error"] == ("--set metrics.bucket=1.0e-09: metrics.bucket: about 1 PB of memory for 600 billion "
+                                "time-series rows (duration / metrics.bucket), over the budget of "
+                                f"{rows[1]['error'].split('over the budget of ')[1].split(' (')[0]} (the budget of "
+                                "each run of an experiment) (got 1e-09)")
+    assert not (out / "p001-s1").exists()

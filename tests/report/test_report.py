@@ -138,3 +138,28 @@ def test_other_input_errors(tmp_path, cli):
     (tmp_path / "comparison.json").write_text("{not json")
     result = cli("report", str(tmp_path))
     assert result.code == 2 and result.err.startswith(f"{tmp_path / 'comparison.json'}:1: not valid JSON")
+
+
+def test_a_run_without_success_is_reported_as_incomplete(tmp_path, cli):
+    (tmp_path / "mini.yaml").write_text(MINIMAL)
+    run = tmp_path / "run"
+    assert cli("run", str(tmp_path / "mini.yaml"), "--out", str(run)).code == 0
+    (run / "_SUCCESS").unlink()  # killed after summary.json, before _SUCCESS
+    manifest = json.loads((run / "manifest.json").read_text())
+    (run / "manifest.json").write_text(json.dumps({**manifest, "status": "running"}))
+    result = cli("report", str(run))
+    assert result.code == 0, result.err
+    why = "the run did not finish (no _SUCCESS; manifest status running): its results may be partial or from " \
+          "before a failure"
+    assert result.err == f"warning: {run}: {why}; the report is marked INCOMPLETE\n"
+    page = (run / "report.html").read_text()
+    assert "<h1>INCOMPLETE Run report: mini</h1>" in page and why in page
+    assert (run / "report.md").read_text().startswith("# INCOMPLETE Run report: mini")
+
+
+def test_a_summary_that_is_not_utf8(tmp_path, cli):
+    (tmp_path / "mini.yaml").write_text(MINIMAL)
+    run = tmp_path / "run"
+    assert cli("run", str(tmp_path / "mini.yaml"), "--out", str(run)).code == 0
+    (run / "summary.json").write_bytes(b"\xff\xfe{}")
+    assert cli("report", str(run)).err == f"{run / 'summary.json'}: not a UTF-8 text file\n"

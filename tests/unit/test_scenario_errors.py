@@ -21,7 +21,9 @@ def test_two_regions_example_is_valid():
 
 def test_unknown_key():
     text = MINIMAL.replace("    lat: 50.0\n", "    lat: 50.0\n    colour: blue\n")
-    assert problems(text) == ["s.yaml:10: regions[1].colour: unknown key (got 'blue')"]
+    assert problems(text) == ["s.yaml:10: regions[1].colour: unknown key; expected one of: name, lat, lon, "
+                              "utc_offset_h, jurisdiction, intra_rtt_ms, price_usd_per_kwh, carbon_g_per_kwh, pue, "
+                              "pools (got 'blue')"]
 
 
 def test_replicas_zero():
@@ -113,10 +115,11 @@ def test_set_overrides_by_name_and_index():
 
 def test_set_errors_name_the_assignment():
     assert problems(MINIMAL, ["regions.gamma.lat=1"]) == [
-        "--set: regions.gamma.lat=1: regions.gamma: no item named 'gamma' (names: alpha, beta)"]
+        "--set regions.gamma.lat=1: regions.gamma: no item named 'gamma' (names: alpha, beta)"]
+    # A bad value an override wrote is blamed on the override, not on the file's line 7.
     assert problems(MINIMAL, ["regions[0].pools[0].replicas=-1"]) == [
-        "s.yaml:7: regions[0].pools[0].replicas: must be >= 1 (got -1)"]
-    assert problems(MINIMAL, ["nonsense"]) == ["--set: nonsense: --set expects dotted.path=value, got 'nonsense'"]
+        "--set regions[0].pools[0].replicas=-1: regions[0].pools[0].replicas: must be >= 1 (got -1)"]
+    assert problems(MINIMAL, ["nonsense"]) == ["--set nonsense: nonsense: expects dotted.path=value"]
 
 
 def test_unknown_routing_policy_is_located_and_lists_the_valid_ones(write_yaml, cli):
@@ -135,3 +138,12 @@ def test_missing_trace_file_is_found_by_validate(write_yaml, cli):
     result = cli("validate", str(path))
     assert result.code == 2
     assert result.err.startswith(f"{path}:15: inference[0].arrival.path: file not found (looked in ")
+
+
+def test_counts_that_would_overflow_the_engine_are_bounded():
+    # replicas x slots must fit the engine's 64-bit arrays: each is at most a million.
+    text = MINIMAL.replace("replicas: 4", "replicas: 2000000, slots_per_replica: 4611686018427387904")
+    assert problems(text) == [
+        "s.yaml:7: regions[0].pools[0].replicas: must be <= 1000000 (got 2000000)",
+        "s.yaml:7: regions[0].pools[0].slots_per_replica: must be <= 1000000 (got 4611686018427387904)",
+    ]
