@@ -58,8 +58,8 @@ class LoadSample:
     observed: float = float("nan")  # with an observed load model: the measured estimate
 
 
-CapacityCause = Literal["start", "scheduler", "failover", "warmed", "failure", "replica_lost", "repair",
-                        "outage", "outage_end", "detected"]
+CapacityCause = Literal["start", "scheduler", "failover", "warmed", "rebalanced", "failure", "replica_lost",
+                        "repair", "outage", "outage_end", "detected"]
 # Causes that come from the failure model (a replica or region went down or came back, or
 # a failure was detected): the points where a pool's up capacity may change.
 FAILURE_CAUSES = frozenset({"failure", "replica_lost", "repair", "outage", "outage_end", "detected"})
@@ -71,8 +71,10 @@ class CapacityChanged:
 
     ``cause``: ``start`` (no scheduler: everything active), ``scheduler`` (a periodic
     decision), ``failover`` (a decision after a detected failure), ``warmed`` (a warm-up or
-    hold ended), ``failure`` (a replica or, with ``outage``, the region went down under
-    idle or training capacity), ``replica_lost`` (a serving replica failed), ``repair``,
+    hold ended), ``rebalanced`` (without request-level workloads: the demand the pool
+    carries moved because other pools' active capacity changed), ``failure`` (a replica
+    or, with ``outage``, the region went down under idle or training capacity),
+    ``replica_lost`` (a serving replica failed), ``repair``,
     ``outage_end``, ``detected`` (a failed serving replica is being replaced)."""
 
     t_s: float
