@@ -12,7 +12,10 @@ return leg is added arithmetically. Per-request state lives in preallocated type
 
 Serving is FCFS per pool with ``active_replicas x slots_per_replica`` slots. A capacity
 cut never interrupts a running request (slots drain); a capacity rise starts queued
-requests at once. A request still queued ``timeout_ms`` after reaching its pool is dropped
+requests at once. When the scenario has failures, each request in service on a slot pool
+sits on one replica (the active replica with the fewest requests when it starts; the
+active replicas are the pool's first ``active_replicas``), so a failed replica loses
+exactly the requests it held. A request still queued ``timeout_ms`` after reaching its pool is dropped
 when a slot would next take it (or at the end of the run).
 
 Latency = RTT(origin, pool) + wait + service, where the one-way delay RTT/2 is paid before
@@ -107,6 +110,12 @@ class InferenceEngine:
         self.max_retries = failures.max_retries if failures else 0
         self._tries: dict[int, int] = {}
         self._retry_s: dict[int, float] = {}
+        # Which replica each request in service sits on, and how many sit on each replica
+        # of each pool: kept only when replicas can fail, so that a failure loses its own.
+        self.seats = failures is not None
+        self._seat = array("i", [-1]) * (len(requests) if self.seats else 0)
+        self._seated = [[0] * p.replicas for p in self.pools]
+        self._serving = [p.replicas for p in self.pools]
         bus.subscribe(self.capacity_changed, (CapacityChanged,))
         bus.subscribe(self.replicas_failed, (ReplicaFailed,))
         bus.subscribe(self.routes_changed, (RoutesChanged,))
@@ -180,6 +189,7 @@ class InferenceEngine:
         index = record.pool_index
         replicas = record.active_gpus // self.pools[index].gpus_per_replica
         self.active[index] = replicas * self._slots[index]
+        self._serving[index] = replicas
         self.shares[index] = record.share
         self._refresh_view_static()
         if self.batching is not None and index in self.batching.specs:
@@ -221,10 +231,14 @@ class InferenceEngine:
         everything = record.replicas >= record.serving_before
         if self.batching is not None and p in self.batching.specs:
             victims = self._batching_victims(p, record, everything)
+        elif self.seats:
+            victims = self._seated_victims(p, record, everything)
         else:
             victims = self._in_service_victims(p, record.replicas, record.serving_before, record.u, everything)
         if everything:
             victims += self._queued_victims(p, t_s)
+        elif self.seats and victims:
+            self._drain(p, t_s)  # the pool may have room again for its queue
         retried = lost = 0
         for j in victims:
             if self._retry(j, t_s):
@@ -243,6 +257,45 @@ class InferenceEngine:
         if everything:
             return [j for k in range(len(servers.replicas[p])) for j in servers.fail(p, k)]
         return servers.fail(p, min(int(record.u * record.serving_before), record.serving_before - 1))
+
+    def _seated_victims(self, p: int, record: ReplicaFailed, everything: bool) -> list[int]:
+        """The requests in service on the failed replica (the one drawn by ``u`` among the
+        ``serving_before`` that served), or on every replica. The pool has already shrunk:
+        the healthy replica that the shrink made inactive takes the failed one's place and
+        keeps its requests, and an empty replica stands where it was."""
+        done, seat, counts = self._done, self._seat, self._seated[p]
+        before = record.serving_before
+        k = min(int(record.u * before), before - 1)
+        mine = [e for e in done if e[2] == p and (everything or seat[e[1]] == k)]
+        mine.sort(key=lambda e: (e[0] - self.service[e[1]], e[1]))
+        victims = [e[1] for e in mine]
+        if victims:
+            gone = set(victims)
+            done[:] = [e for e in done if not (e[2] == p and e[1] in gone)]
+            heapify(done)
+            self.busy[p] -= len(victims)
+        if everything:
+            counts[:] = [0] * len(counts)
+            return victims
+        counts[k] = 0
+        last = before - 1  # the replica the shrink made inactive
+        if k < last:
+            for _, j, q in done:
+                if q == p and seat[j] == last:
+                    seat[j] = k
+            counts[k], counts[last] = counts[last], 0
+        return victims
+
+    def _sit(self, j: int, p: int) -> None:
+        """Request ``j`` starts on the active replica of pool ``p`` with fewest requests."""
+        counts = self._seated[p]
+        k = counts.index(min(counts[:self._serving[p]]))
+        counts[k] += 1
+        self._seat[j] = k
+
+    def _stand(self, j: int, p: int) -> None:
+        """Request ``j`` leaves its replica of pool ``p``."""
+        self._seated[p][self._seat[j]] -= 1
 
     def _in_service_victims(self, p: int, replicas: int, serving_before: int, u: float,
                             everything: bool) -> list[int]:
@@ -335,6 +388,8 @@ class InferenceEngine:
                 continue
             self.wait[j] = now - self.arrival_at_pool[j]
             self.busy[pool] += 1
+            if self.seats:
+                self._sit(j, pool)
             heappush(self._done, (now + self.service[j], j, pool))
 
     def _router(self):
@@ -389,6 +444,7 @@ class InferenceEngine:
         status, wait, service, at_pool = self.status, self.wait, self.service, self.arrival_at_pool
         pool_of, rtt_of, rtt_rows = self.pool_of, self.rtt_of, self._rtt_rows
         timeout, service_time, drain, route = self.timeout_s, self._service_time, self._drain, self._router()
+        seats, sit, stand = self.seats, self._sit, self._stand
         drawn = all(times_ is None for row in self._times_by_pool for times_ in row)
         services = self._services if drawn else None
         servers = self.batching if self.batching is not None else BatchingServers.none()
@@ -421,6 +477,8 @@ class InferenceEngine:
                 status[j] = _COMPLETED
                 completed += 1
                 busy[p] -= 1
+                if seats:
+                    stand(j, p)
                 queue = queues[p]
                 if queue:
                     k = queue[0]
@@ -428,6 +486,8 @@ class InferenceEngine:
                         queue.popleft()
                         wait[k] = t - at_pool[k]
                         busy[p] += 1
+                        if seats:
+                            sit(k, p)
                         heappush(done, (t + service[k], k, p))
                     else:
                         drain(p, t)
@@ -467,6 +527,8 @@ class InferenceEngine:
             if not queue and busy[p] < active[p]:
                 wait[j] = 0.0
                 busy[p] += 1
+                if seats:
+                    sit(j, p)
                 heappush(done, (t + service[j], j, p))
             else:
                 queue.append(j)
