@@ -18,9 +18,9 @@ Training and data: ``JobChanged`` (a job's lifecycle), ``JobRecord`` (a job's to
 it completes or when the run ends), ``TransferRecord``, ``BorderCrossing``,
 ``ResidencyViolation``.
 
-Failures and routes: ``FailureRecord`` (a failure begins), ``ReplicaFailed`` (what one
-struck), ``RegionDown``, ``FailureDetected`` (the scheduler learns of a change),
-``RoutesChanged``.
+Failures and routes: ``FailureRecord`` (a failure begins; a failure domain's event, one per
+member replica), ``ReplicaFailed`` (what one struck), ``RegionDown``, ``FailureDetected``
+(the scheduler learns of a change), ``RoutesChanged``.
 
 Model versions: ``VersionReleased``, ``RolloutRecord``.
 
@@ -257,15 +257,18 @@ class ResidencyViolation:
 # -- failures and routes -------------------------------------------------------------------
 @dataclass(frozen=True)
 class FailureRecord:
-    """A failure began: a replica (``node``), a whole region, a link or a partition."""
+    """A failure began: a replica (``node``), a replica of a failure domain (``rack``,
+    ``power`` or ``software``: one record per member replica, ``domain`` naming it), a whole
+    region, a link or a partition."""
 
-    kind: str  # "node", "region", "link" or "partition"
+    kind: str  # "node", "rack", "power", "software", "region", "link" or "partition"
     region: str
     pool: str  # "*" for a region
     replicas: int
     start_s: float
     end_s: float  # repair or end of the outage (may lie after the run)
-    hit: str  # node: inference, training, idle, dark (region already out), down; else the kind
+    hit: str  # node, domain: inference, training, idle, dark (region already out), down; else the kind
+    domain: str = ""  # the failure domain whose event this is ("" for other failures)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 import networkx as nx
 
-from sim.scenario.model import Dataset, ObservedLoad, Scenario, TrainingWorkload
+from sim.scenario.model import Dataset, ObservedLoad, Scenario, TrainingWorkload, replica_range
 from sim.world.catalogue import catalogue_region, gpu_catalogue
 from sim.world.llm_catalogue import LLM_CATALOGUE, kv_capacity_tokens, llm_spec
 
@@ -341,6 +341,7 @@ def _check_failures(s: Scenario) -> Iterator[Finding]:
             if name not in keys and name not in regions:
                 yield (("failures", "nodes", i, "pools", k),
                        f"not a pool (region/pool) or region (pools: {', '.join(sorted(keys))})", name)
+    yield from _check_domains(s)
     for i, outage in enumerate(f.outages):
         if outage.region not in regions:
             yield ("failures", "outages", i, "region"), f"unknown region (known: {', '.join(regions)})", outage.region
@@ -359,6 +360,32 @@ def _check_failures(s: Scenario) -> Iterator[Finding]:
                 yield path, f"unknown region (known: {', '.join(regions)})", end
         if cut.at >= s.duration:
             yield ("failures", "links", i, "at"), f"must be before the end of the run ({s.duration:g} s)", cut.at
+
+
+def _check_domains(s: Scenario) -> Iterator[Finding]:
+    assert s.failures is not None
+    sizes = {f"{r.name}/{p.name}": p.replicas for r in s.regions for p in r.pools}
+    seen: set[str] = set()
+    for i, domain in enumerate(s.failures.domains):
+        path = ("failures", "domains", i)
+        if domain.name in seen:
+            yield path + ("name",), "duplicate domain name", domain.name
+        seen.add(domain.name)
+        if domain.mttf is None and not domain.at:
+            yield path, "give mttf (random events) or at (scheduled ones): the domain would never fail", _NO_VALUE
+        for k, t in enumerate(domain.at):
+            if t >= s.duration:
+                yield path + ("at", k), f"must be before the end of the run ({s.duration:g} s)", t
+        for key, text in domain.members.items():
+            if key not in sizes:
+                yield path + ("members", key), f"not a pool (region/pool) (pools: {', '.join(sorted(sizes))})", key
+                continue
+            indices = replica_range(text)
+            if indices is None:
+                yield path + ("members", key), "must be a replica range like \"0-3\", one index, or all", text
+            elif indices and indices.stop > sizes[key]:
+                yield (path + ("members", key),
+                       f"replica indices must lie in 0..{sizes[key] - 1} (the pool has {sizes[key]})", text)
 
 
 def _check_consistency(s: Scenario) -> Iterator[Finding]:

@@ -12,9 +12,11 @@ Public: ``Scenario`` and its parts ``Region``, ``Pool``, ``Link``, ``Network``,
 """
 from __future__ import annotations
 
+import re
+import warnings
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
 
 from sim.scenario.kinds import POLICY_KINDS
 from sim.units import parse_duration
@@ -27,7 +29,8 @@ __all__ = [
     "TokenCoefficients", "TokenService", "Service", "InferenceWorkload", "Residency", "Dataset",
     "Checkpoint", "GpuChoice", "GpuHoursWork", "StepsWork", "PhillyWork", "Work", "PoissonJobs",
     "GavelTrace", "AlibabaTrace", "JobSource", "TrainingWorkload", "PolicySpec",
-    "Scheduler", "Metrics", "RepairTime", "NodeFailures", "RegionOutage", "LinkFailure", "Failures", "Consistency",
+    "Scheduler", "Metrics", "RepairTime", "NodeFailures", "FailureDomain", "RegionOutage", "LinkFailure", "Failures",
+    "Consistency", "replica_range",
     "Scenario",
 ]
 
@@ -479,15 +482,74 @@ class RepairTime(_Model):
     cv: float = Field(1.0, gt=0, description="Coefficient of variation (lognormal only).")
 
 
+def _mtbf_is_mttf(data: Any) -> Any:
+    """``mtbf`` was the key's old name although it meant the mean up time: accept it, warn."""
+    if isinstance(data, dict) and "mtbf" in data:
+        if "mttf" in data:
+            raise ValueError("give mttf (mtbf is its deprecated name), not both")
+        warnings.warn("failures.nodes[].mtbf is deprecated: it is the mean time to failure (up time), not "
+                      "failure-to-failure (that is mttf + repair.mean); write mttf", FutureWarning, stacklevel=2)
+        data = {("mttf" if k == "mtbf" else k): v for k, v in data.items()}
+    return data
+
+
 class NodeFailures(_Model):
-    """Independent failures of replicas: each alternates up (MTBF) and down (repair)."""
+    """Independent failures of replicas: each alternates up (a time to failure of mean
+    ``mttf``) and down (a repair), so failures of one replica are ``mttf + repair.mean``
+    apart on average (its MTBF)."""
 
     pools: list[str] = Field(default_factory=list, description="Pools (`region/pool`) or regions it applies to "
                              "(empty: every pool).")
-    mtbf: Duration | None = Field(None, gt=0, description="Mean time between failures of one replica (default: "
-                                  "the Llama 3 rate, 0.000474 per GPU-day, times the replica's GPUs).")
+    mttf: Duration | None = Field(None, gt=0, description="Mean time to failure of one replica: its mean up time "
+                                  "from a repair to the next failure (default: the Llama 3 rate, 0.000474 per "
+                                  "GPU-day, times the replica's GPUs). `mtbf` is accepted as a deprecated name "
+                                  "with a warning.")
     shape: float = Field(1.0, gt=0, description="Weibull shape of the time to failure (1: exponential).")
     repair: RepairTime = Field(default_factory=RepairTime, description="Repair time distribution.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_mtbf(cls, data: Any) -> Any:
+        return _mtbf_is_mttf(data)
+
+
+_RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
+
+
+def replica_range(text: str | int) -> range | None:
+    """Replica indices of a domain member: ``"0-3"`` (inclusive), ``5`` or ``"5"``, or
+    ``"all"`` (``range(0)`` then: the caller substitutes the pool's size). None if malformed."""
+    if isinstance(text, int):
+        return range(text, text + 1) if text >= 0 else None
+    if text.strip() == "all":
+        return range(0)
+    match = _RANGE.match(text)
+    if match is None:
+        return None
+    first = int(match.group(1))
+    last = int(match.group(2)) if match.group(2) is not None else first
+    return range(first, last + 1) if last >= first else None
+
+
+class FailureDomain(_Model):
+    """Replicas that fail together: a rack, a power domain, a bad software push. One event
+    takes every member replica down at once; they come back together when it is repaired.
+    Domains may overlap (racks inside a power domain): a replica is down while any event
+    covering it lasts."""
+
+    name: Name = Field(description="Domain name (failures.csv `domain`).")
+    kind: Literal["rack", "power", "software"] = Field(
+        "rack", description="What the domain is (failures.csv `kind`): rack, power or software.")
+    members: dict[str, str | int] = Field(
+        min_length=1, description="Replicas in the domain by pool (`region/pool`): an inclusive index range "
+        "`0-3`, one index `5`, or `all`.")
+    mttf: Duration | None = Field(None, gt=0, description="Mean time between the end of one event and the next "
+                                  "(random events, Weibull with `shape`); none: only the events at `at`.")
+    shape: float = Field(1.0, gt=0, description="Weibull shape of the time to the next event (1: exponential).")
+    at: list[Duration] = Field(default_factory=list, description="Scheduled events (a software push at a known "
+                               "time), each lasting a repair time.")
+    repair: RepairTime = Field(default_factory=RepairTime, description="How long an event keeps the members down "
+                               "(for a push: until it is rolled back; `kind: constant` for a fixed time).")
 
 
 class RegionOutage(_Model):
@@ -515,6 +577,8 @@ class Failures(_Model):
     """What fails, and how the system reacts."""
 
     nodes: list[NodeFailures] = Field(default_factory=list, description="Replica failure models.")
+    domains: list[FailureDomain] = Field(default_factory=list, description="Failure domains (racks, power "
+                                         "domains, software pushes): correlated failures of their members.")
     outages: list[RegionOutage] = Field(default_factory=list, description="Region outages.")
     links: list[LinkFailure] = Field(default_factory=list, description="Link failures and network partitions; "
                                      "routing recomputes paths around them.")

@@ -79,7 +79,7 @@ def test_seed_case_outage_by_hand():
 def test_busy_gpus_never_exceed_active_nor_sum_past_the_demand():
     # Whatever rebalancing does, each pool's busy GPUs fit its active GPUs and, instant by
     # instant (the last record at each time), the pools carry no more than the demand.
-    sets = ["failures={outages: [{region: eastus, at: 10h, duration: 2h}], nodes: [{mtbf: 1d}]}"]
+    sets = ["failures={outages: [{region: eastus, at: 10h, duration: 2h}], nodes: [{mttf: 1d}]}"]
     run = traced(load_scenario(SCENARIOS / "seed_case.yaml", overrides=sets).scenario)
     state, demand = {}, {}
     for r in run.records:

@@ -514,7 +514,7 @@ training:
     checkpoint: {interval: 1h, write: 6m, restart: 12m}
 scheduler: {routing: least_loaded, sync_delay: 30s}
 failures:
-  nodes: [{mtbf: 6h, repair: {mean: 1h}}]
+  nodes: [{mttf: 6h, repair: {mean: 1h}}]
   outages: [{region: a, at: 3h, duration: 2h}, {region: a, at: 4h, duration: 2h},
             {region: b, rate_per_year: 2000, duration: 1h}]
   links: [{a: a, b: b, at: 7h, duration: 1h}, {regions: [c], at: 450m, duration: 1h}]

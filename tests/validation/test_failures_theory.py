@@ -22,7 +22,7 @@ duration: {days}d
 regions:
   - {{name: a, lat: 0, lon: 0, pools: [{{name: p, gpu: H100, replicas: {n}, gpus_per_replica: 8}}]}}
 failures:
-  nodes: [{{mtbf: {mtbf_h}h, repair: {{mean: {mttr_h}h}}}}]
+  nodes: [{{mttf: {mtbf_h}h, repair: {{mean: {mttr_h}h}}}}]
 """
 
 
@@ -97,7 +97,7 @@ training:
     max_jobs: 300
     checkpoint: {interval: 1h, write: 6m, restart: 0s}
 failures:
-  nodes: [{mtbf: 10h, repair: {kind: constant, mean: 1m}}]
+  nodes: [{mttf: 10h, repair: {kind: constant, mean: 1m}}]
   detection: 0s
 """
 
@@ -164,7 +164,7 @@ scheduler:
   load_model: {{kind: constant, L: 100}}
   allocation: {{weights: {{a/main: 1}}, L_max: 100}}
 failures:
-  nodes: [{{mtbf: 5d, repair: {{mean: 12h}}}}]
+  nodes: [{{mttf: 5d, repair: {{mean: 12h}}}}]
   detection: 0s
   warmup: 0s
 """
