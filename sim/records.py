@@ -173,7 +173,7 @@ class RequestsDisplaced:
 
 
 # -- training and data ---------------------------------------------------------------------
-JobEvent = Literal["submitted", "placed", "started", "preempted", "interrupted", "completed"]
+JobEvent = Literal["submitted", "placed", "started", "preempted", "interrupted", "waiting", "completed"]
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,8 @@ class JobChanged:
     """A training job's lifecycle: ``submitted`` (queued on arrival), ``placed`` (GPUs
     assigned; its data may still be copying), ``started`` (computing, or restoring a
     checkpoint), ``preempted`` / ``interrupted`` (stopped and requeued, keeping or losing
-    the work since its last checkpoint), ``completed``. ``region`` is where it runs (or
+    the work since its last checkpoint), ``waiting`` (queued, held back until its newest
+    checkpoint can be reached again: cheaper than redoing the work), ``completed``. ``region`` is where it runs (or
     ran), empty while queued."""
 
     t_s: float
@@ -290,11 +291,14 @@ class ReplicaFailed:
 
 @dataclass(frozen=True)
 class RegionDown:
-    """An outage takes every replica of ``region`` down (published before its pools go dark)."""
+    """An outage takes every replica of ``region`` down (published before its pools go dark).
+    ``expected_end_s``: when it is expected to end, as operators would know it: the end of a
+    scheduled outage, the start plus the mean length of a random one."""
 
     t_s: float
     region: str
     pool_indices: tuple[int, ...]
+    expected_end_s: float = float("inf")
 
 
 @dataclass(frozen=True)

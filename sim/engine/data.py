@@ -150,15 +150,39 @@ class DataMover:
         done.callbacks.append(landed)
         return done
 
+    def best_copy(self, job: Job, region: str, total: float) -> tuple[float, str | None]:
+        """The most advanced checkpoint copy a restart in ``region`` can use (not in a dark
+        region, reachable), nearest on a tie: ``(remaining work, its region)``, or
+        ``(total, None)`` when there is none (start again)."""
+        topology = self.transfers.topology
+        usable = [(value, where != region, topology.path_rtt_ms(where, region), where)
+                  for where, value in job.copies.items()
+                  if not self.dark(where) and (where == region or topology.path(where, region) is not None)]
+        value, _, _, source = min(usable) if usable else (total, False, 0.0, None)
+        return value, source
+
+    def resume_s(self, job: Job, region: str, total: float, rate: float) -> float:
+        """What restarting in ``region`` costs beyond resuming from the newest checkpoint:
+        fetching the best usable copy over the WAN, and computing again the work between it
+        and the newest (at ``rate`` work units per second). 0 for a job with no located
+        checkpoint."""
+        if self.workloads[job.workload].checkpoint.size_gb <= 0 or not job.copies:
+            return 0.0
+        value, source = self.best_copy(job, region, total)
+        redo = (value - job.saved) / rate if rate > 0 else math.inf
+        if source is None or source == region:
+            return redo
+        topology = self.transfers.topology
+        size_gb = self.workloads[job.workload].checkpoint.size_gb
+        return redo + topology.path_rtt_ms(source, region) / 2000 + size_gb * 8 / topology.bottleneck_gbps(source,
+                                                                                                          region)
+
     def restore(self, job: Job, total: float):
         """Before a restart at ``job.home``: resume from the most advanced copy that is
         reachable and not in a dark region, fetching it over the WAN if it is elsewhere;
         with no such copy, start again from the beginning."""
-        here, topology = job.home, self.transfers.topology
-        usable = [(value, region != here, topology.path_rtt_ms(region, here), region)
-                  for region, value in job.copies.items()
-                  if not self.dark(region) and (region == here or topology.path(region, here) is not None)]
-        value, _, _, source = min(usable) if usable else (total, False, 0.0, None)
+        here = job.home
+        value, source = self.best_copy(job, here, total)
         if value > job.saved:  # older than the newest checkpoint: more work is lost
             job.lost_gpu_s += (value - job.saved) / job.rate * job.gpus if job.rate > 0 else 0.0
         job.remaining = job.saved = value

@@ -84,7 +84,10 @@ class FailureEngine:
                 spans = random_outages(streams.get(f"failures/outages/{i}"), outage.rate_per_year,
                                        float(outage.duration), horizon)
             members = [p for p in self.pools if p.info.region == outage.region]
-            env.process(self._outages(outage.region, members, spans))
+            # Operators know when a scheduled outage ends; a random one is expected to last
+            # its mean length.
+            expected = [end if outage.at is not None else start + float(outage.duration) for start, end in spans]
+            env.process(self._outages(outage.region, members, spans, expected))
         by_key = {p.info.key: p for p in self.pools}
         # Per pool and replica: failure-domain events covering it now, and whether the
         # first of them took a replica down (the pool may have had none up to take).
@@ -259,9 +262,10 @@ class FailureEngine:
                     self._repaired(pool)
 
     # -- region outages ------------------------------------------------------------------
-    def _outages(self, region: str, members: list[PoolRuntime], spans: list[tuple[float, float]]):
+    def _outages(self, region: str, members: list[PoolRuntime], spans: list[tuple[float, float]],
+                 expected: list[float]):
         env = self.env
-        for start, end in spans:
+        for (start, end), expected_end in zip(spans, expected, strict=True):
             if start >= self.scenario.duration:
                 return
             if start > env.now:
@@ -270,7 +274,7 @@ class FailureEngine:
                                         start, end, "region"))
             serving = {p.index: self._serving(p) for p in members}
             # First, so that training stops by failure, not by preemption.
-            self.bus.emit(RegionDown(env.now, region, tuple(p.index for p in members)))
+            self.bus.emit(RegionDown(env.now, region, tuple(p.index for p in members), expected_end))
             for pool in members:
                 pool.set_dark(True)
                 self._changed(pool, "outage")
