@@ -71,6 +71,35 @@ class _Outcomes:
     tpot: array
 
 
+class _StaleLoad:
+    """The load figures routing sees through a stale control plane: the pools of each region
+    as of that region's last refresh (every ``delays[region]``), those of the router's own
+    region as they are now. It writes the routing view's queue and busy arrays in place."""
+
+    def __init__(self, pool_region: list[int], delays: list[float], queue: np.ndarray, busy: np.ndarray,
+                 live) -> None:
+        self.queue, self.busy, self.live, self.delays = queue, busy, live, delays
+        self.snap_queue, self.snap_busy = queue.copy(), busy.copy()
+        self.pools: dict[int, list[int]] = {}
+        for p, r in enumerate(pool_region):
+            self.pools.setdefault(r, []).append(p)
+        self.next = dict.fromkeys(self.pools, -_INF)
+        self.shown: list[int] = []  # pools currently shown as they are (the last origin's)
+
+    def show(self, t: float, origin: int) -> None:
+        queue, busy, snap_queue, snap_busy = self.queue, self.busy, self.snap_queue, self.snap_busy
+        for p in self.shown:
+            queue[p], busy[p] = snap_queue[p], snap_busy[p]
+        for region, pools in self.pools.items():
+            if t >= self.next[region]:
+                for p in pools:
+                    queue[p], busy[p] = snap_queue[p], snap_busy[p] = self.live(p)
+                self.next[region] = t + self.delays[region]
+        self.shown = self.pools.get(origin, [])
+        for p in self.shown:
+            queue[p], busy[p] = self.live(p)
+
+
 class InferenceEngine:
     """Routes, queues and serves one batch of requests over the world's pools."""
 
@@ -83,6 +112,8 @@ class InferenceEngine:
         self.bus = bus
         self.reads_load = getattr(policy, "reads_load", True)
         self.sync_delay = scenario.scheduler.sync_delay
+        by_region = scenario.scheduler.sync_delay_by_region
+        self._sync_delays = [by_region.get(name, self.sync_delay) for name in region_names]
         n_pools = len(self.pools)
         region_index = {name: i for i, name in enumerate(region_names)}
         self._pool_region = np.array([region_index[p.region] for p in self.pools], dtype=np.int64)
@@ -102,6 +133,9 @@ class InferenceEngine:
         self.mean_service = self._mean_service(workloads)
         self.timeout_s = [wl.timeout_ms / 1000.0 if wl.timeout_ms else _INF for wl in workloads]
         self.view = self._make_view()
+        self.stale = (_StaleLoad(self._pool_region.tolist(), self._sync_delays, self._queue_np, self._busy_np,
+                                 self._live_load)
+                      if self.reads_load and any(d > 0 for d in self._sync_delays) else None)
         self._allocate_outcomes(len(requests))
         self.batching = self._batching_servers()
         self.events_processed = 0
@@ -338,7 +372,9 @@ class InferenceEngine:
             self._tries[j] = tries
             view = self.view
             view.t_s, view.origin, view.workload = t_s, self._origins[j], self._workloads[j]
-            if self.reads_load and self.sync_delay == 0:  # a stale view stays stale
+            if self.stale is not None:  # a stale view stays stale (but the origin's region is seen as it is)
+                self.stale.show(t_s, self._origins[j])
+            elif self.reads_load:
                 self._sync_load()
             p = self.policy.choose(view)
             if p is not None and self._rtt_rows[self._origins[j]][p] == _INF:
@@ -364,6 +400,13 @@ class InferenceEngine:
             for p in servers.specs:
                 self._queue_np[p] = servers.waiting[p]
                 self._busy_np[p] = servers.running[p]
+
+    def _live_load(self, p: int) -> tuple[int, int]:
+        """Pool ``p``'s queue length and busy slots now."""
+        servers = self.batching
+        if servers is not None and p in servers.specs:
+            return servers.waiting[p], servers.running[p]
+        return len(self.queues[p]), self.busy[p]
 
     def _service_time(self, i: int, pool: int) -> float:
         times = self._times_by_pool[self._workloads[i]][pool]
@@ -395,21 +438,23 @@ class InferenceEngine:
     def _router(self):
         """``route(t, origin, workload) -> pool or None``: the policy's answer, asked once per
         origin (until the view's version changes) when it depends on nothing else, with the
-        load view refreshed at most every ``sync_delay``."""
+        load figures of each remote region refreshed at most every ``sync_delay`` (its own
+        in ``sync_delay_by_region``) and those of the origin's own region always current."""
         view, choose, sync = self.view, self.policy.choose, self._sync_load
         per_origin = getattr(self.policy, "decision_per_origin", False)
-        reads_load, sync_delay = self.reads_load, self.sync_delay
+        reads_load, stale = self.reads_load, self.stale
         decided: dict[int, int | None] = {}
-        decided_version, next_sync = -1, -_INF
+        decided_version = -1
 
         def route(t: float, origin: int, workload: int) -> int | None:
-            nonlocal decided_version, next_sync
+            nonlocal decided_version
             if per_origin and view.version == decided_version and origin in decided:
                 return decided[origin]
             view.t_s, view.origin, view.workload = t, origin, workload
-            if reads_load and t >= next_sync:
+            if stale is not None:
+                stale.show(t, origin)
+            elif reads_load:
                 sync()
-                next_sync = t + sync_delay
             p = choose(view)
             if per_origin:
                 if view.version != decided_version:

@@ -50,6 +50,12 @@ def _check_points(model, path: tuple) -> Iterator[Finding]:
 
 
 def _check_scheduler(s: Scenario) -> Iterator[Finding]:
+    regions = [r.name for r in s.regions]
+    for name, delay in s.scheduler.sync_delay_by_region.items():
+        if name not in regions:
+            yield ("scheduler", "sync_delay_by_region", name), f"unknown region (known: {', '.join(regions)})", name
+        elif delay < 0:
+            yield ("scheduler", "sync_delay_by_region", name), "must be >= 0", delay
     has_load, has_alloc = s.scheduler.load_model is not None, s.scheduler.allocation is not None
     if has_load != has_alloc:
         missing = "allocation" if has_load else "load_model"

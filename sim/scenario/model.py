@@ -461,8 +461,12 @@ class Scheduler(_Model):
     placement_interval: Duration | None = Field(
         None, gt=0, description="Also run placement periodically (default: only when a job arrives or GPUs free up).")
     sync_delay: Duration = Field(
-        0.0, ge=0, description="Control-plane staleness: routing policies see queue lengths and busy slots "
-        "refreshed at most once per this period (0: always current).")
+        0.0, ge=0, description="Control-plane staleness: routing policies see the queue lengths and busy slots "
+        "of other regions' pools refreshed at most once per this period (0: always current); those of the "
+        "requests' own region are always current.")
+    sync_delay_by_region: dict[str, Duration] = Field(
+        default_factory=dict, description="Staleness of particular regions' figures as seen from elsewhere "
+        "(a region far away, or with a slow control plane), overriding sync_delay for them.")
 
 
 class Metrics(_Model):

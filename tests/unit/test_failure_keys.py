@@ -1,4 +1,5 @@
-"""Scenario keys of failures: mttf and its deprecated name mtbf, failure domains' checks."""
+"""Scenario keys of failures and staleness: mttf and its deprecated name mtbf, failure domains'
+checks, per-region sync delays."""
 import pytest
 
 from sim.errors import ScenarioError
@@ -42,3 +43,11 @@ def test_duplicate_domain_names_are_refused():
     text = BASE + "  domains: [{name: r, members: {a/p: 0}, at: [1h]}, {name: r, members: {a/p: 1}, at: [2h]}]\n"
     with pytest.raises(ScenarioError, match=r"failures.domains\[1\].name: duplicate domain name"):
         parse_scenario(text)
+
+
+def test_sync_delay_by_region_names_known_regions():
+    text = BASE.replace("failures:\n", "scheduler: {sync_delay_by_region: {zz: 5s}}\n")
+    with pytest.raises(ScenarioError, match=r"scheduler.sync_delay_by_region.zz: unknown region \(known: a\)"):
+        parse_scenario(text)
+    ok = parse_scenario(BASE.replace("failures:\n", "scheduler: {sync_delay_by_region: {a: 5s}}\n")).scenario
+    assert ok.scheduler.sync_delay_by_region == {"a": 5.0}
