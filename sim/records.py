@@ -219,18 +219,22 @@ class JobRecord:
 
 @dataclass(frozen=True)
 class TransferRecord:
-    """A copy over the WAN landed (a row of transfers.csv)."""
+    """A copy over the WAN landed (a row of transfers.csv): a dataset, a checkpoint
+    (``checkpoint:<job>``) or a copy of the ``transfers`` section (its dataset, else
+    ``copy:<name>``; ``job`` -1)."""
 
     transfer: int
     dataset: str
     job: int
     src: str
     dst: str
-    route: str
+    route: str  # the path its last byte took
     bytes: float
     start_s: float
     end_s: float
     cost_usd: float
+    priority: int = 0
+    interruptions: int = 0  # times a cut link stopped it
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,8 @@ _NO_VALUE = object()
 def check_scenario(s: Scenario) -> list[Finding]:
     """All semantic problems of ``s``, in document order."""
     checks = (_check_times, _check_regions, _check_serving, _check_links, _check_reachability, _check_scheduler,
-              _check_allocation, _check_inference, _check_datasets, _check_training, _check_failures,
-              _check_consistency)
+              _check_allocation, _check_inference, _check_datasets, _check_training, _check_transfers,
+              _check_failures, _check_consistency)
     return [finding for check in checks for finding in check(s)]
 
 
@@ -334,6 +334,31 @@ def _check_trainable(s: Scenario, i: int, wl: TrainingWorkload, dataset: Dataset
         if size > largest:
             yield (("training", i, "jobs", "gpus"),
                    f"a gang of {size} GPUs fits in no region (largest usable: {largest} GPUs)", size)
+
+
+def _check_transfers(s: Scenario) -> Iterator[Finding]:
+    if s.transfers is None:
+        return
+    regions = [r.name for r in s.regions]
+    datasets = {d.name: d for d in s.datasets}
+    for i, copy in enumerate(s.transfers.copies):
+        path = ("transfers", "copies", i)
+        for key in ("src", "dst"):
+            if getattr(copy, key) not in regions:
+                yield path + (key,), f"unknown region (known: {', '.join(regions)})", getattr(copy, key)
+        dataset = datasets.get(copy.dataset) if copy.dataset is not None else None
+        if copy.dataset is not None and dataset is None:
+            yield path + ("dataset",), f"unknown dataset (known: {', '.join(datasets) or 'none'})", copy.dataset
+        if copy.size_gb is None and dataset is None:
+            yield path, "give size_gb (or the dataset it copies)", _NO_VALUE
+        if not copy.at and copy.rate_per_h is None:
+            yield path, "give at (copies at given times) or rate_per_h (a stream): nothing would be copied", _NO_VALUE
+        for k, t in enumerate(copy.at):
+            if t >= s.duration:
+                yield path + ("at", k), f"must be before the end of the run ({s.duration:g} s)", t
+        if (dataset is not None and copy.dst in regions and dataset.residency is not None
+                and dataset.residency.mode == "hard" and not residency_allows(s, dataset, copy.dst)):
+            yield path + ("dst",), f"dataset {dataset.name!r} may not be stored there (hard residency rule)", copy.dst
 
 
 def _check_failures(s: Scenario) -> Iterator[Finding]:

@@ -29,7 +29,8 @@ __all__ = [
     "TokenCoefficients", "TokenService", "Service", "InferenceWorkload", "Residency", "Dataset",
     "Checkpoint", "GpuChoice", "GpuHoursWork", "StepsWork", "PhillyWork", "Work", "PoissonJobs",
     "GavelTrace", "AlibabaTrace", "JobSource", "TrainingWorkload", "PolicySpec",
-    "Scheduler", "Metrics", "RepairTime", "NodeFailures", "FailureDomain", "RegionOutage", "LinkFailure", "Failures",
+    "Scheduler", "Metrics", "Copy", "Transfers", "RepairTime", "NodeFailures", "FailureDomain", "RegionOutage",
+    "LinkFailure", "Failures",
     "Consistency", "replica_range",
     "Scenario",
 ]
@@ -100,14 +101,18 @@ class Region(_Model):
 
 
 class Link(_Model):
-    """A network link between two regions (undirected)."""
+    """A network link between two regions; by default it carries each direction at its full
+    bandwidth (full duplex)."""
 
     a: str = Field(description="One end (region name).")
     b: str = Field(description="Other end (region name).")
     rtt_ms: float | None = Field(
         None, gt=0, description="Round-trip time, ms (default: measured catalogue RTT, else the great-circle fit).")
     bandwidth_gbps: float | None = Field(
-        None, gt=0, description="Capacity, Gbit/s (default: network.default_bandwidth_gbps).")
+        None, gt=0, description="Capacity of each direction, Gbit/s (default: network.default_bandwidth_gbps).")
+    duplex: Literal["full", "half"] | None = Field(
+        None, description="full: each direction carries bandwidth_gbps; half: one capacity shared by both "
+        "directions (a shared medium) (default: network.duplex).")
 
 
 class Network(_Model):
@@ -119,7 +124,21 @@ class Network(_Model):
     default_bandwidth_gbps: float = Field(100.0, gt=0, description="Bandwidth of links that do not give one, Gbit/s.")
     sharing: Literal["rtt_weighted", "max_min"] = Field(
         "rtt_weighted",
-        description="How concurrent transfers share links: max-min fair, weighted by 1/RTT (TCP-like) or plain.")
+        description="How concurrent transfers share links with model raw: max-min fair, weighted by 1/RTT "
+        "(TCP-like, SimGrid's raw) or plain.")
+    model: Literal["raw", "lv08"] = Field(
+        "raw", description="Flow model: raw (latency + size / fair share; SimGrid's raw) or lv08 (SimGrid's "
+        "default TCP model, Velho et al. 2013: latency x 13.01 for slow start, 97 % of the share, weights by "
+        "latency + 20537 B / bandwidth per link, 5 % cross-traffic on the reverse path, TCP-window bound).")
+    duplex: Literal["full", "half"] = Field(
+        "full", description="Links that do not say: full (each direction at full bandwidth, as NICs and WAN "
+        "links are) or half (one capacity for both directions).")
+    tcp_window_bytes: float | None = Field(
+        None, gt=0, description="Largest TCP window of a transfer, bytes: each flow is bounded by window / RTT "
+        "(default: none with raw, 4194304 with lv08, SimGrid's network/TCP-gamma).")
+    on_cut: Literal["resume", "restart"] = Field(
+        "resume", description="A transfer whose path loses a link: goes on from where it was (resume) or from "
+        "its first byte (restart), along a new path as soon as one exists.")
     egress_usd_per_gb: float | None = Field(
         None, ge=0, description="Egress price for every inter-region byte (default: cloud price tables).")
 
@@ -610,6 +629,34 @@ class Consistency(_Model):
         "keeps serving the previous version until all copies have landed, then all switch at once.")
 
 
+class Copy(_Model):
+    """Bulk copies from one region to another (a backup, a data set moving), at given times
+    and/or as a Poisson stream; each shares the links with every other transfer."""
+
+    name: Name = Field(description="Name of the copies (transfers.csv `dataset` is `copy:<name>`, or the "
+                       "dataset's name when they copy one).")
+    src: str = Field(description="Region the bytes leave.")
+    dst: str = Field(description="Region they go to.")
+    size_gb: float | None = Field(None, gt=0, description="Size of one copy, GB (10^9 bytes; default: the "
+                                  "dataset's size).")
+    dataset: str | None = Field(None, description="The dataset being copied: its residency rule applies (hard: "
+                                "the scenario is refused; soft: each copy counts as a violation).")
+    at: list[Duration] = Field(default_factory=list, description="Times at which one copy starts.")
+    rate_per_h: float | None = Field(None, gt=0, description="Also a Poisson stream of copies, this many per hour "
+                                     "from the start.")
+    max_copies: int | None = Field(None, ge=1, description="Stop the stream after this many copies.")
+    priority: int = Field(0, description="Strict priority class on the links: a higher class takes its share "
+                          "first, lower ones share what is left (dataset, checkpoint and model copies are 0).")
+
+
+class Transfers(_Model):
+    """Plain bulk copies over the WAN, outside training and rollouts."""
+
+    copies: list[Copy] = Field(default_factory=list, description="Copies described in the scenario.")
+    trace: str | None = Field(None, description="Copy trace CSV `time_s,src,dst,size_gb,priority,dataset` "
+                              "(dataset may be empty), relative to the scenario file.")
+
+
 class Scenario(_Model):
     """A complete simulation scenario."""
 
@@ -627,6 +674,7 @@ class Scenario(_Model):
     scheduler: Scheduler = Field(default_factory=Scheduler, description="Scheduler (without a load model and an "
                                  "allocation all capacity is active).")
     metrics: Metrics = Field(default_factory=Metrics, description="Metric aggregation.")
+    transfers: Transfers | None = Field(None, description="Bulk copies between regions (transfers.csv).")
     failures: Failures | None = Field(None, description="Failures and fault tolerance (none: nothing fails).")
     consistency: Consistency | None = Field(None, description="Model version rollouts across regions (none: a "
                                             "single version everywhere).")
