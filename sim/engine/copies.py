@@ -74,15 +74,16 @@ class CopyEngine:
             self._start(row)
 
     def _start(self, row: CopyRow) -> None:
-        if self.transfers.topology.path(row.src, row.dst) is None:
+        src, dst = row.src.partition("/")[0], row.dst.partition("/")[0]  # the regions
+        if self.transfers.topology.path(src, dst) is None:
             self._pending.append(row)
             return
         what = row.dataset or row.label
-        if row.dataset is not None and not residency_allows(self.scenario, self.datasets[row.dataset], row.dst):
-            self.bus.emit(ResidencyViolation(self.env.now, row.dataset, row.dst))
+        if row.dataset is not None and not residency_allows(self.scenario, self.datasets[row.dataset], dst):
+            self.bus.emit(ResidencyViolation(self.env.now, row.dataset, dst))
         size = row.size_gb * 1e9
         flow_id, done, _ = self.transfers.start(row.src, row.dst, size, row.priority)
-        started, cost = self.env.now, row.size_gb * self.book.egress(row.src, row.dst)
+        started, cost = self.env.now, row.size_gb * self.book.egress(src, dst)
         done.callbacks.append(lambda event: self.book.landed(flow_id, what, -1, size, started, cost, event.value,
                                                               self.env.now, row.priority))
 

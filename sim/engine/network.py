@@ -23,7 +23,7 @@ Public: ``Routes``, ``TransferManager``, ``Landed``, ``TransferBook``.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, cast
@@ -71,21 +71,27 @@ class Routes:
 
 @dataclass(frozen=True)
 class Landed:
-    """What a transfer's done event carries: the route its last byte took, and how many
-    times a cut link interrupted it."""
+    """What a transfer's done event carries: the regions its last byte went through, how
+    many times a cut link interrupted it, and its two ends (a region or ``region/host``)."""
 
     route: tuple[str, ...]
     interruptions: int
+    src: str = ""
+    dst: str = ""
 
 
 @dataclass
 class _Transfer:
-    src: str
+    src: str  # a region, or region/host
     dst: str
     size_bytes: float
     priority: int
-    route: tuple[str, ...] = ()
+    route: tuple[str, ...] = ()  # regions
     interruptions: int = 0
+
+    @property
+    def regions(self) -> tuple[str, str]:
+        return self.src.partition("/")[0], self.dst.partition("/")[0]
 
 
 class TransferManager:
@@ -95,13 +101,18 @@ class TransferManager:
     model is the scenario's ``network.model`` (``raw`` or ``lv08``). When links are cut, the
     transfers whose path crossed one stop and go on along a new path as soon as one exists,
     from where they were (``network.on_cut: resume``) or from their first byte
-    (``restart``), paying the new path's latency."""
+    (``restart``), paying the new path's latency.
+
+    A transfer's ends are regions or named hosts (``region/host``, with their NIC bandwidth
+    in ``nics``, bit/s): a host's NIC is a link of its own (each direction) between it and
+    its region, half the region's intra-region RTT away."""
 
     def __init__(self, env: simpy.Environment, routes: Routes, weighted: bool, model: FlowModel = RAW,
-                 on_cut: str = "resume"):
+                 on_cut: str = "resume", nics: Mapping[str, float] | None = None):
         self.env = env
         self.routes = routes
         self.on_cut = on_cut
+        self.nics = dict(nics or {})
         graph = routes.base.graph
         self.shared = {frozenset((u, v)) for u, v, data in graph.edges(data=True) if data.get("duplex") == "half"}
         capacity: dict[Hashable, float] = {}
@@ -109,6 +120,8 @@ class TransferManager:
             bps = data["bandwidth_gbps"] * 1e9
             for key in ([frozenset((u, v))] if frozenset((u, v)) in self.shared else [(u, v), (v, u)]):
                 capacity[key] = bps
+        for host, bps in self.nics.items():
+            capacity[(host, "out")] = capacity[(host, "in")] = bps
         self.network = FlowNetwork(capacity, weighted=weighted, model=model)
         self._done: dict[Any, simpy.Event] = {}
         self._transfers: dict[int, _Transfer] = {}
@@ -124,16 +137,17 @@ class TransferManager:
 
     def start(self, src: str, dst: str, size_bytes: float, priority: int = 0) -> tuple[int, simpy.Event,
                                                                                       tuple[str, ...]]:
-        """Begin moving ``size_bytes`` from ``src`` to ``dst``; return (id, done event, route).
-        The done event's value is a :class:`Landed`."""
-        route = self.topology.path(src, dst)
+        """Begin moving ``size_bytes`` from ``src`` to ``dst`` (regions or ``region/host``);
+        return (id, done event, route of regions). The done event's value is a :class:`Landed`."""
+        transfer = _Transfer(src, dst, float(size_bytes), priority)
+        route = self.topology.path(*transfer.regions)
         if route is None:
             raise ValueError(f"no route from {src} to {dst}")
         flow_id = self._next_id
         self._next_id += 1
         done = self.env.event()
         self._done[flow_id] = done
-        self._transfers[flow_id] = _Transfer(src, dst, float(size_bytes), priority)
+        self._transfers[flow_id] = transfer
         self.network.advance(self.env.now)
         self._send(flow_id, route, size_bytes)
         self._poke()
@@ -142,10 +156,16 @@ class TransferManager:
     def _send(self, flow_id: int, route: tuple[str, ...], size_bytes: float) -> None:
         transfer = self._transfers[flow_id]
         transfer.route = route
-        src, dst = transfer.src, transfer.dst
+        src, dst = transfer.regions
         rtt_s = self.topology.path_rtt_ms(src, dst) / 1000.0 if src != dst else 0.0
-        self.network.add(flow_id, route_links(route, self.shared), size_bytes, rtt_s, self.env.now,
-                         back_links=reverse_links(route, self.shared), priority=transfer.priority)
+        links, back = route_links(route, self.shared), reverse_links(route, self.shared)
+        for end, region, first, last in ((transfer.src, src, "out", "in"), (transfer.dst, dst, "in", "out")):
+            if end in self.nics:  # through the host's NIC, half the region's RTT away
+                links = [(end, first), *links] if first == "out" else [*links, (end, first)]
+                back = [*back, (end, last)] if last == "in" else [(end, last), *back]
+                rtt_s += self.topology.path_rtt_ms(region, region) / 2000.0
+        self.network.add(flow_id, links, size_bytes, rtt_s, self.env.now, back_links=back,
+                         priority=transfer.priority)
 
     def rerouted(self, record: RoutesChanged) -> None:
         """Links failed or came back: transfers on a cut link stop and wait for a path."""
@@ -161,7 +181,7 @@ class TransferManager:
                 self._parked[flow_id] = transfer.size_bytes if self.on_cut == "restart" else left
         for flow_id, left in list(self._parked.items()):
             transfer = self._transfers[flow_id]
-            route = self.topology.path(transfer.src, transfer.dst)
+            route = self.topology.path(*transfer.regions)
             if route is not None:
                 del self._parked[flow_id]
                 self._send(flow_id, route, left)
@@ -186,7 +206,7 @@ class TransferManager:
     def _landed(self, flow_id: int) -> None:
         """The transfer's last byte arrived: fire its done event."""
         transfer = self._transfers.pop(flow_id)
-        self._done.pop(flow_id).succeed(Landed(transfer.route, transfer.interruptions))
+        self._done.pop(flow_id).succeed(Landed(transfer.route, transfer.interruptions, transfer.src, transfer.dst))
 
     def busy(self) -> bool:
         return bool(self._done)
@@ -210,8 +230,8 @@ class TransferBook:
                landed: Landed, now: float, priority: int = 0) -> None:
         """A copy landed: one transfers.csv row, and an audit row per border it crossed."""
         route = landed.route
-        self.bus.emit(TransferRecord(flow_id, what, job_id, route[0], route[-1], "-".join(route), size, started,
-                                     now, cost, priority, landed.interruptions))
+        self.bus.emit(TransferRecord(flow_id, what, job_id, landed.src or route[0], landed.dst or route[-1],
+                                     "-".join(route), size, started, now, cost, priority, landed.interruptions))
         for u, v in pairwise(route):
             if self.jurisdiction[u] != self.jurisdiction[v]:
                 self.bus.emit(BorderCrossing(now, what, u, v, size, self.jurisdiction[u], self.jurisdiction[v]))

@@ -115,7 +115,8 @@ def _inference_engine(scenario: Scenario, world: World, streams: Streams, base_d
 
 def _transfers(env: Environment, scenario: Scenario, routes: Routes) -> TransferManager:
     network = scenario.network
-    return TransferManager(env, routes, network.sharing == "rtt_weighted", flow_model(network), network.on_cut)
+    nics = {f"{r.name}/{h.name}": h.nic_gbps * 1e9 for r in scenario.regions for h in r.hosts}
+    return TransferManager(env, routes, network.sharing == "rtt_weighted", flow_model(network), network.on_cut, nics)
 
 
 def _copies(env, scenario, world, transfers, bus, streams, base_dir, source):

@@ -17,7 +17,7 @@ from sim.scenario.model import Dataset, ObservedLoad, Scenario, TrainingWorkload
 from sim.world.catalogue import catalogue_region, gpu_catalogue
 from sim.world.llm_catalogue import LLM_CATALOGUE, kv_capacity_tokens, llm_spec
 
-__all__ = ["check_scenario"]
+__all__ = ["check_scenario", "residency_allows", "copy_endpoints"]
 
 Finding = tuple[tuple[Any, ...], str, Any]
 _NO_VALUE = object()
@@ -70,6 +70,11 @@ def _check_scheduler(s: Scenario) -> Iterator[Finding]:
 
 
 def _check_regions(s: Scenario) -> Iterator[Finding]:
+    for i, region in enumerate(s.regions):
+        names = [h.name for h in region.hosts]
+        for k, name in enumerate(names):
+            if name in names[:k]:
+                yield ("regions", i, "hosts", k, "name"), "duplicate host name in the region", name
     seen: dict[str, int] = {}
     gpus = gpu_catalogue()
     for i, region in enumerate(s.regions):
@@ -340,12 +345,14 @@ def _check_transfers(s: Scenario) -> Iterator[Finding]:
     if s.transfers is None:
         return
     regions = [r.name for r in s.regions]
+    places = copy_endpoints(s)
     datasets = {d.name: d for d in s.datasets}
     for i, copy in enumerate(s.transfers.copies):
         path = ("transfers", "copies", i)
         for key in ("src", "dst"):
-            if getattr(copy, key) not in regions:
-                yield path + (key,), f"unknown region (known: {', '.join(regions)})", getattr(copy, key)
+            if getattr(copy, key) not in places:
+                yield (path + (key,), f"unknown region or region/host (known: {', '.join(places)})",
+                       getattr(copy, key))
         dataset = datasets.get(copy.dataset) if copy.dataset is not None else None
         if copy.dataset is not None and dataset is None:
             yield path + ("dataset",), f"unknown dataset (known: {', '.join(datasets) or 'none'})", copy.dataset
@@ -356,9 +363,15 @@ def _check_transfers(s: Scenario) -> Iterator[Finding]:
         for k, t in enumerate(copy.at):
             if t >= s.duration:
                 yield path + ("at", k), f"must be before the end of the run ({s.duration:g} s)", t
-        if (dataset is not None and copy.dst in regions and dataset.residency is not None
-                and dataset.residency.mode == "hard" and not residency_allows(s, dataset, copy.dst)):
+        region = copy.dst.partition("/")[0]
+        if (dataset is not None and region in regions and dataset.residency is not None
+                and dataset.residency.mode == "hard" and not residency_allows(s, dataset, region)):
             yield path + ("dst",), f"dataset {dataset.name!r} may not be stored there (hard residency rule)", copy.dst
+
+
+def copy_endpoints(s: Scenario) -> list[str]:
+    """Where a copy may start or end: every region, and every ``region/host``."""
+    return [r.name for r in s.regions] + [f"{r.name}/{h.name}" for r in s.regions for h in r.hosts]
 
 
 def _check_failures(s: Scenario) -> Iterator[Finding]:

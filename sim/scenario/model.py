@@ -22,7 +22,7 @@ from sim.scenario.kinds import POLICY_KINDS
 from sim.units import parse_duration
 
 __all__ = [
-    "Duration", "Pool", "Region", "Link", "Network", "LinearLoad", "ConstantLoad",
+    "Duration", "Pool", "Host", "Region", "Link", "Network", "LinearLoad", "ConstantLoad",
     "DiurnalLoad", "StepLoad", "PiecewisePoint", "PiecewiseLoad", "ObservedLoad", "Profile",
     "LoadModel", "Allocation", "PoissonArrival", "TraceArrival", "Arrival", "ConstantService",
     "ExponentialService", "LognormalService", "EmpiricalService", "TokenCount",
@@ -80,6 +80,14 @@ class Pool(_Model):
                                     "slots_per_replica requests at a time at batch-1 speed).")
 
 
+class Host(_Model):
+    """A named machine (or NIC) inside a region, for studies where copies between hosts, or
+    a host's network card, matter."""
+
+    name: Name = Field(description="Host name, unique within its region; copies name it `region/host`.")
+    nic_gbps: float = Field(gt=0, description="Its network card's bandwidth, Gbit/s each direction.")
+
+
 class Region(_Model):
     """A datacenter region. Fields left out are taken from the region catalogue when the
     name is a known cloud region (``eastus``, ``eu-west-1``, ...), else from the defaults."""
@@ -98,6 +106,9 @@ class Region(_Model):
     pue: float = Field(1.2, ge=1.0, le=3.0, description="Power usage effectiveness of the datacenter.")
     pools: list[Pool] = Field(
         default_factory=list, description="GPU pools; a region with none only originates traffic.")
+    hosts: list[Host] = Field(
+        default_factory=list, description="Named hosts with their NIC bandwidth, for copies between hosts "
+        "(none: the region is one node and copies inside it are free).")
 
 
 class Link(_Model):
@@ -635,8 +646,8 @@ class Copy(_Model):
 
     name: Name = Field(description="Name of the copies (transfers.csv `dataset` is `copy:<name>`, or the "
                        "dataset's name when they copy one).")
-    src: str = Field(description="Region the bytes leave.")
-    dst: str = Field(description="Region they go to.")
+    src: str = Field(description="Region the bytes leave, or `region/host` (through that host's NIC).")
+    dst: str = Field(description="Region they go to, or `region/host`.")
     size_gb: float | None = Field(None, gt=0, description="Size of one copy, GB (10^9 bytes; default: the "
                                   "dataset's size).")
     dataset: str | None = Field(None, description="The dataset being copied: its residency rule applies (hard: "

@@ -1,7 +1,8 @@
 """Copy traces: bulk copies between regions read from a CSV, checked against the scenario.
 
 A copy trace (``transfers.trace``) has the header ``time_s,src,dst,size_gb,priority,dataset``;
-each row starts a copy of ``size_gb`` GB (10^9 bytes) from region ``src`` to region ``dst``
+each row starts a copy of ``size_gb`` GB (10^9 bytes) from ``src`` to ``dst`` (a region or
+a ``region/host``)
 at ``time_s``, in priority class ``priority`` (an integer), of the dataset ``dataset`` (may
 be empty: plain bytes). A copy of a dataset obeys its residency rule: a row sending it where
 a hard rule forbids is an error. The engine (:mod:`sim.engine.copies`) starts the copies;
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from sim.errors import Problem, ScenarioError
-from sim.scenario.checks import residency_allows
+from sim.scenario.checks import copy_endpoints, residency_allows
 from sim.scenario.model import Scenario
 from sim.workload.trace import MAX_TRACE_S, csv_rows
 
@@ -71,10 +72,11 @@ def _parse_row(row: list[str], name: str, line: int, scenario: Scenario, problem
                                 ",".join(row)))
         return None
     found = len(problems)
-    regions = [r.name for r in scenario.regions]
-    for column, region in (("src", src), ("dst", dst)):
-        if region not in regions:
-            problems.append(Problem(name, line, column, f"unknown region (known: {', '.join(regions)})", region))
+    places = copy_endpoints(scenario)
+    for column, place in (("src", src), ("dst", dst)):
+        if place not in places:
+            problems.append(Problem(name, line, column, f"unknown region or region/host (known: "
+                                    f"{', '.join(places)})", place))
     if not (math.isfinite(values[0]) and 0 <= values[0] <= MAX_TRACE_S):
         problems.append(Problem(name, line, "time_s", f"must be between 0 and {MAX_TRACE_S:g} s", t))
     if not (math.isfinite(values[1]) and values[1] > 0):
@@ -95,6 +97,7 @@ def _check_dataset(dataset: str, dst: str, scenario: Scenario, where: tuple[str,
                                 dataset))
         return
     rule = known[dataset].residency
-    if rule is not None and rule.mode == "hard" and not residency_allows(scenario, known[dataset], dst):
+    region = dst.partition("/")[0]
+    if rule is not None and rule.mode == "hard" and not residency_allows(scenario, known[dataset], region):
         problems.append(Problem(*where, "dst", f"dataset {dataset!r} may not be stored there (hard residency "
                                 "rule)", dst))

@@ -152,13 +152,68 @@ def test_copy_input_errors(tmp_path, write_yaml):
     bad = TWO.replace("{name: back, src: b, dst: a, size_gb: 100, at: [1h]}", "{name: back, src: zz, dst: a}")
     result = run_cli("validate", str(write_yaml(bad)))
     assert result.code == 2
-    assert "transfers.copies[1].src: unknown region (known: a, b) (got 'zz')" in result.err
+    assert "transfers.copies[1].src: unknown region or region/host (known: a, b) (got 'zz')" in result.err
     assert "transfers.copies[1]: give size_gb (or the dataset it copies)" in result.err
     assert "transfers.copies[1]: give at (copies at given times) or rate_per_h (a stream)" in result.err
     (tmp_path / "bad.csv").write_text("time_s,src,dst,size_gb,priority,dataset\n1,a,zz,1,0,\n2,a,b,-1,0,\nx\n")
     trace = TWO.split("transfers:")[0] + "transfers: {trace: bad.csv}\n"
     result = run_cli("validate", str(write_yaml(trace, "t.yaml")))
     assert result.code == 2 and "Traceback" not in result.err
-    assert "bad.csv:2: dst: unknown region (known: a, b) (got 'zz')" in result.err
+    assert "bad.csv:2: dst: unknown region or region/host (known: a, b) (got 'zz')" in result.err
     assert "bad.csv:3: size_gb: must be a number > 0 (got '-1')" in result.err
     assert "bad.csv:4: <top>: has 1 fields, expected 6" in result.err
+
+
+HOSTS = """\
+name: hosts
+duration: 1h
+regions:
+  - name: a
+    lat: 0
+    lon: 0
+    intra_rtt_ms: 2
+    pools: [{name: p, gpu: H100, replicas: 1}]
+    hosts: [{name: h1, nic_gbps: 10}, {name: h2, nic_gbps: 25}]
+  - {name: b, lat: 0, lon: 10, pools: [{name: p, gpu: H100, replicas: 1}]}
+links:
+  - {a: a, b: b, rtt_ms: 100, bandwidth_gbps: 100}
+transfers:
+  copies:
+COPIES"""
+
+
+def host_copies(tmp_path, write_yaml, copies):
+    out, _ = run(tmp_path, write_yaml, HOSTS.replace("COPIES", copies))
+    return {r["dataset"]: r for r in rows(out)}
+
+
+def test_a_copy_between_hosts_of_a_region_takes_time(tmp_path, write_yaml):
+    # h1 -> h2 inside a: 10 GB through h1's 10 Gbit/s NIC (h2's 25 does not limit); each
+    # NIC is half a's 2 ms RTT away, so the copy's RTT is 2 ms and it starts after 1 ms:
+    # 0.001 + 8 s. A region-level copy inside a is free.
+    table = host_copies(tmp_path, write_yaml, "    - {name: local, src: a/h1, dst: a/h2, size_gb: 10, at: [0s]}\n"
+                                              "    - {name: free, src: a, dst: a, size_gb: 10, at: [0s]}\n")
+    local = table["copy:local"]
+    assert (local["src"], local["dst"], local["route"]) == ("a/h1", "a/h2", "a")
+    assert float(local["end_s"]) == pytest.approx(0.001 + 8.0, abs=1e-9)
+    assert float(table["copy:free"]["end_s"]) == 0.0 and float(local["cost_usd"]) == 0.0
+
+
+def test_a_hosts_nic_is_shared_by_its_copies_and_bounds_a_wan_copy(tmp_path, write_yaml):
+    # Two 10 GB copies out of h1 (10 Gbit/s) to b share its NIC: 5 Gbit/s each, 16 s; they
+    # start after half their RTT, the link's 100 ms plus h1's half of a's 2 ms: 50.5 ms.
+    table = host_copies(tmp_path, write_yaml, "    - {name: one, src: a/h1, dst: b, size_gb: 10, at: [0s]}\n"
+                                              "    - {name: two, src: a/h1, dst: b, size_gb: 10, at: [0s]}\n")
+    assert [float(table[k]["end_s"]) for k in ("copy:one", "copy:two")] == pytest.approx([0.0505 + 16.0] * 2)
+    # From the region itself (no NIC named), the 100 Gbit/s link is the limit: 0.05 + 0.8 s.
+    table = host_copies(tmp_path / "r", write_yaml, "    - {name: one, src: a, dst: b, size_gb: 10, at: [0s]}\n")
+    assert float(table["copy:one"]["end_s"]) == pytest.approx(0.05 + 0.8)
+
+
+def test_host_errors(tmp_path, write_yaml):
+    text = HOSTS.replace("COPIES", "    - {name: x, src: a/h9, dst: b, size_gb: 1, at: [0s]}\n").replace(
+        "{name: h2, nic_gbps: 25}", "{name: h1, nic_gbps: 25}")
+    result = run_cli("validate", str(write_yaml(text)))
+    assert result.code == 2
+    assert "regions[0].hosts[1].name: duplicate host name in the region (got 'h1')" in result.err
+    assert "transfers.copies[0].src: unknown region or region/host" in result.err
