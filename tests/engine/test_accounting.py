@@ -89,3 +89,36 @@ def test_busy_gpus_never_exceed_active_nor_sum_past_the_demand():
             demand[r.t_s] = sum(state.values())
     assert len(demand) > 30
     assert max(demand.values()) <= 384 * 104.6 / 200 + 1e-6  # D at the last tick, 23 h
+
+
+ISSUE_CASE = """\
+name: failback
+duration: 10h
+regions:
+  - {name: a, lat: 0, lon: 0, pools: [{name: p, gpu: H100, replicas: 16, gpus_per_replica: 8}]}
+  - {name: b, lat: 0, lon: 10, pools: [{name: p, gpu: H100, replicas: 16, gpus_per_replica: 8}]}
+links: [{a: a, b: b, rtt_ms: 20}]
+scheduler:
+  interval: 1h
+  load_model: {kind: constant, L: 95}
+  allocation: {weights: {a: 1}, L_max: 100}
+failures:
+  outages: [{region: a, at: 2h, duration: 3h}]
+  detection: 0s
+"""
+
+
+def test_the_issues_failback_case_by_hand():
+    # a carries D = 95 / 100 x 128 = 121.6 GPUs on 16 replicas; b is the standby; the
+    # warm-up is the default 5 min and failures are detected at once. At 2 h the 121.6 GPUs
+    # are unplaced until b is warm (300 s): 10.133 GPU-hours. At 5 h a returns and warms for
+    # 300 s while b, held at 16 replicas, carries the 121.6 GPUs (the bug: b carried 0 and
+    # 121.6 GPUs went unplaced for 300 s, and the summary said 0 unmet).
+    run = traced_text(ISSUE_CASE)
+    log = run.records
+    for t in (5 * HOUR, 5 * HOUR + 299):
+        assert busy(log, "b", t) == pytest.approx(121.6) and busy(log, "a", t) == 0, t
+    assert busy(log, "a", 5 * HOUR + 300) == pytest.approx(121.6) and busy(log, "b", 5 * HOUR + 300) == 0
+    allocation = run.observers.capacity.summary(0.0, run.end_s)["allocation"]
+    assert allocation["unmet_gpu_hours"] == pytest.approx(121.6 * 300 / HOUR, rel=1e-12)
+    assert allocation["demand_gpu_hours"] == pytest.approx(121.6 * 10)
