@@ -18,9 +18,9 @@ Training and data: ``JobChanged`` (a job's lifecycle), ``JobRecord`` (a job's to
 it completes or when the run ends), ``TransferRecord``, ``BorderCrossing``,
 ``ResidencyViolation``.
 
-Failures and routes: ``FailureRecord`` (a failure begins), ``ReplicaFailed`` (what one
-struck), ``RegionDown``, ``FailureDetected`` (the scheduler learns of a change),
-``RoutesChanged``.
+Failures and routes: ``FailureRecord`` (a failure begins; a failure domain's event, one per
+member replica), ``ReplicaFailed`` (what one struck), ``RegionDown``, ``FailureDetected``
+(the scheduler learns of a change), ``RoutesChanged``.
 
 Model versions: ``VersionReleased``, ``RolloutRecord``.
 
@@ -58,8 +58,8 @@ class LoadSample:
     observed: float = float("nan")  # with an observed load model: the measured estimate
 
 
-CapacityCause = Literal["start", "scheduler", "failover", "warmed", "failure", "replica_lost", "repair",
-                        "outage", "outage_end", "detected"]
+CapacityCause = Literal["start", "scheduler", "failover", "warmed", "rebalanced", "failure", "replica_lost",
+                        "repair", "outage", "outage_end", "detected"]
 # Causes that come from the failure model (a replica or region went down or came back, or
 # a failure was detected): the points where a pool's up capacity may change.
 FAILURE_CAUSES = frozenset({"failure", "replica_lost", "repair", "outage", "outage_end", "detected"})
@@ -71,8 +71,10 @@ class CapacityChanged:
 
     ``cause``: ``start`` (no scheduler: everything active), ``scheduler`` (a periodic
     decision), ``failover`` (a decision after a detected failure), ``warmed`` (a warm-up or
-    hold ended), ``failure`` (a replica or, with ``outage``, the region went down under
-    idle or training capacity), ``replica_lost`` (a serving replica failed), ``repair``,
+    hold ended), ``rebalanced`` (without request-level workloads: the demand the pool
+    carries moved because other pools' active capacity changed), ``failure`` (a replica
+    or, with ``outage``, the region went down under idle or training capacity),
+    ``replica_lost`` (a serving replica failed), ``repair``,
     ``outage_end``, ``detected`` (a failed serving replica is being replaced)."""
 
     t_s: float
@@ -173,7 +175,7 @@ class RequestsDisplaced:
 
 
 # -- training and data ---------------------------------------------------------------------
-JobEvent = Literal["submitted", "placed", "started", "preempted", "interrupted", "completed"]
+JobEvent = Literal["submitted", "placed", "started", "preempted", "interrupted", "waiting", "completed"]
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,8 @@ class JobChanged:
     """A training job's lifecycle: ``submitted`` (queued on arrival), ``placed`` (GPUs
     assigned; its data may still be copying), ``started`` (computing, or restoring a
     checkpoint), ``preempted`` / ``interrupted`` (stopped and requeued, keeping or losing
-    the work since its last checkpoint), ``completed``. ``region`` is where it runs (or
+    the work since its last checkpoint), ``waiting`` (queued, held back until its newest
+    checkpoint can be reached again: cheaper than redoing the work), ``completed``. ``region`` is where it runs (or
     ran), empty while queued."""
 
     t_s: float
@@ -218,18 +221,22 @@ class JobRecord:
 
 @dataclass(frozen=True)
 class TransferRecord:
-    """A copy over the WAN landed (a row of transfers.csv)."""
+    """A copy over the WAN landed (a row of transfers.csv): a dataset, a checkpoint
+    (``checkpoint:<job>``) or a copy of the ``transfers`` section (its dataset, else
+    ``copy:<name>``; ``job`` -1)."""
 
     transfer: int
     dataset: str
     job: int
     src: str
     dst: str
-    route: str
+    route: str  # the path its last byte took
     bytes: float
     start_s: float
     end_s: float
     cost_usd: float
+    priority: int = 0
+    interruptions: int = 0  # times a cut link stopped it
 
 
 @dataclass(frozen=True)
@@ -257,15 +264,18 @@ class ResidencyViolation:
 # -- failures and routes -------------------------------------------------------------------
 @dataclass(frozen=True)
 class FailureRecord:
-    """A failure began: a replica (``node``), a whole region, a link or a partition."""
+    """A failure began: a replica (``node``), a replica of a failure domain (``rack``,
+    ``power`` or ``software``: one record per member replica, ``domain`` naming it), a whole
+    region, a link or a partition."""
 
-    kind: str  # "node", "region", "link" or "partition"
+    kind: str  # "node", "rack", "power", "software", "region", "link" or "partition"
     region: str
     pool: str  # "*" for a region
     replicas: int
     start_s: float
     end_s: float  # repair or end of the outage (may lie after the run)
-    hit: str  # node: inference, training, idle, dark (region already out), down; else the kind
+    hit: str  # node, domain: inference, training, idle, dark (region already out), down; else the kind
+    domain: str = ""  # the failure domain whose event this is ("" for other failures)
 
 
 @dataclass(frozen=True)
@@ -287,11 +297,14 @@ class ReplicaFailed:
 
 @dataclass(frozen=True)
 class RegionDown:
-    """An outage takes every replica of ``region`` down (published before its pools go dark)."""
+    """An outage takes every replica of ``region`` down (published before its pools go dark).
+    ``expected_end_s``: when it is expected to end, as operators would know it: the end of a
+    scheduled outage, the start plus the mean length of a random one."""
 
     t_s: float
     region: str
     pool_indices: tuple[int, ...]
+    expected_end_s: float = float("inf")
 
 
 @dataclass(frozen=True)

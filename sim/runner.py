@@ -104,7 +104,7 @@ class RunObservers:
             capacity=CapacityObserver({r.name: r.total_gpus for r in world.regions if r.total_gpus}),
             inference=InferenceObserver(layout, warmup) if layout is not None else None,
             training=TrainingObserver(warmup) if scenario.training else None,
-            network=NetworkObserver() if scenario.training else None,
+            network=NetworkObserver() if scenario.training or scenario.transfers else None,
             failures=FailuresObserver(pools, names, bool(scenario.training)) if scenario.failures else None,
             consistency=(ConsistencyObserver(rollout_regions(world), names,
                                              layout.pool_region if layout else None, warmup)
@@ -138,8 +138,9 @@ def _outcome(scenario: Scenario, world: World, o: RunObservers, result: Simulati
                                                    o.capacity.total_gpus)
         summary["inference"] = o.inference.summary(end)
         extra.update(latency_cdf=o.inference.latency_cdf(), requests=o.inference.log)
-    if o.training is not None and o.network is not None:
+    if o.training is not None:
         summary["training"] = o.training.summary()
+    if o.network is not None:
         summary["network"] = o.network.summary()
     if o.failures is not None:
         summary["failures"] = o.failures.summary(end, {r.name: r.total_gpus for r in world.regions})

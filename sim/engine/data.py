@@ -14,19 +14,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from itertools import pairwise
 
 import simpy
 
 from sim.engine.bus import Bus
 from sim.engine.datacenter import PoolRuntime
 from sim.engine.job import Job
-from sim.engine.network import TransferManager
-from sim.records import BorderCrossing, ResidencyViolation, TransferRecord
+from sim.engine.network import TransferBook, TransferManager
+from sim.records import ResidencyViolation
 from sim.scenario.checks import residency_allows
 from sim.scenario.model import Scenario
 from sim.world import World
-from sim.world.egress import egress_usd_per_gb
 
 __all__ = ["DataMover"]
 
@@ -41,7 +39,7 @@ class DataMover:
         self.datasets = {d.name: d for d in scenario.datasets}
         self.copies = {d.name: {d.home, *d.replicas} for d in scenario.datasets}
         self._copying: dict[tuple[str, str], simpy.Event] = {}
-        self._jurisdiction = {r.name: r.jurisdiction for r in world.regions}
+        self.book = TransferBook(scenario, world, bus)
         self.route_changed = env.event()  # fires when links fail or come back
 
     def rerouted(self) -> None:
@@ -60,10 +58,7 @@ class DataMover:
         return min(reachable, key=lambda c: (topo.path_rtt_ms(c, region), c)) if reachable else None
 
     def egress(self, src: str, dst: str) -> float:
-        flat = self.scenario.network.egress_usd_per_gb
-        if flat is not None:
-            return flat
-        return egress_usd_per_gb(src, dst, self._jurisdiction[src], self._jurisdiction[dst])
+        return self.book.egress(src, dst)
 
 
     def unreachable(self, job: Job) -> bool:
@@ -96,7 +91,7 @@ class DataMover:
         if src is None:  # placement only picks regions that hold a copy or can reach one
             raise ValueError(f"dataset {ds.name!r}: no reachable copy to send to {region}")
         size = ds.size_gb * 1e9
-        flow_id, done, route = self.transfers.start(src, region, size)
+        flow_id, done, _ = self.transfers.start(src, region, size)
         started = self.env.now
         cost = ds.size_gb * self.egress(src, region)
         if not residency_allows(self.scenario, ds, region):
@@ -106,20 +101,10 @@ class DataMover:
         def landed(event):
             self.copies[ds.name].add(region)
             del self._copying[(ds.name, region)]
-            self._record_transfer(flow_id, ds.name, job.id, route, size, started, cost)
+            self.book.landed(flow_id, ds.name, job.id, size, started, cost, event.value, self.env.now)
             finished.succeed()
         done.callbacks.append(landed)
         return finished
-
-    def _record_transfer(self, flow_id: int, what: str, job_id: int, route: tuple[str, ...], size: float,
-                         started: float, cost: float) -> None:
-        """A copy landed: one transfers.csv row, and an audit row per border it crossed."""
-        self.bus.emit(TransferRecord(flow_id, what, job_id, route[0], route[-1], "-".join(route),
-                                     size, started, self.env.now, cost))
-        for u, v in pairwise(route):
-            if self._jurisdiction[u] != self._jurisdiction[v]:
-                self.bus.emit(BorderCrossing(self.env.now, what, u, v, size,
-                                             self._jurisdiction[u], self._jurisdiction[v]))
 
     # -- checkpoints (checkpoint.size_gb > 0) ----------------------------------------------
     def dark(self, region: str) -> bool:
@@ -141,24 +126,48 @@ class DataMover:
     def _ship_checkpoint(self, job: Job, src: str, dst: str, value: float) -> simpy.Event:
         ckpt = self.workloads[job.workload].checkpoint
         size = ckpt.size_gb * 1e9
-        flow_id, done, route = self.transfers.start(src, dst, size)
+        flow_id, done, _ = self.transfers.start(src, dst, size)
         started, cost = self.env.now, ckpt.size_gb * self.egress(src, dst)
 
         def landed(event):
             job.copies[dst] = min(job.copies.get(dst, math.inf), value)
-            self._record_transfer(flow_id, f"checkpoint:{job.id}", job.id, route, size, started, cost)
+            self.book.landed(flow_id, f"checkpoint:{job.id}", job.id, size, started, cost, event.value, self.env.now)
         done.callbacks.append(landed)
         return done
+
+    def best_copy(self, job: Job, region: str, total: float) -> tuple[float, str | None]:
+        """The most advanced checkpoint copy a restart in ``region`` can use (not in a dark
+        region, reachable), nearest on a tie: ``(remaining work, its region)``, or
+        ``(total, None)`` when there is none (start again)."""
+        topology = self.transfers.topology
+        usable = [(value, where != region, topology.path_rtt_ms(where, region), where)
+                  for where, value in job.copies.items()
+                  if not self.dark(where) and (where == region or topology.path(where, region) is not None)]
+        value, _, _, source = min(usable) if usable else (total, False, 0.0, None)
+        return value, source
+
+    def resume_s(self, job: Job, region: str, total: float, rate: float) -> float:
+        """What restarting in ``region`` costs beyond resuming from the newest checkpoint:
+        fetching the best usable copy over the WAN, and computing again the work between it
+        and the newest (at ``rate`` work units per second). 0 for a job with no located
+        checkpoint."""
+        if self.workloads[job.workload].checkpoint.size_gb <= 0 or not job.copies:
+            return 0.0
+        value, source = self.best_copy(job, region, total)
+        redo = (value - job.saved) / rate if rate > 0 else math.inf
+        if source is None or source == region:
+            return redo
+        topology = self.transfers.topology
+        size_gb = self.workloads[job.workload].checkpoint.size_gb
+        return redo + topology.path_rtt_ms(source, region) / 2000 + size_gb * 8 / topology.bottleneck_gbps(source,
+                                                                                                          region)
 
     def restore(self, job: Job, total: float):
         """Before a restart at ``job.home``: resume from the most advanced copy that is
         reachable and not in a dark region, fetching it over the WAN if it is elsewhere;
         with no such copy, start again from the beginning."""
-        here, topology = job.home, self.transfers.topology
-        usable = [(value, region != here, topology.path_rtt_ms(region, here), region)
-                  for region, value in job.copies.items()
-                  if not self.dark(region) and (region == here or topology.path(region, here) is not None)]
-        value, _, _, source = min(usable) if usable else (total, False, 0.0, None)
+        here = job.home
+        value, source = self.best_copy(job, here, total)
         if value > job.saved:  # older than the newest checkpoint: more work is lost
             job.lost_gpu_s += (value - job.saved) / job.rate * job.gpus if job.rate > 0 else 0.0
         job.remaining = job.saved = value

@@ -10,6 +10,11 @@ and ``lost`` counts serving replicas that failed and whose failure is not yet de
 change is published as a :class:`~sim.records.CapacityChanged` record naming its cause;
 the serving and training engines react to those records.
 
+Without request-level workloads a pool's busy GPUs are the load-model demand it carries:
+its own share (``demand_gpus``) as far as its active capacity allows, plus, when the
+scheduler asks (:meth:`PoolRuntime.carry`), demand that other pools cannot carry yet
+(they are warming up or failed) and its own active capacity can.
+
 Public: ``PoolRuntime``.
 """
 from __future__ import annotations
@@ -36,7 +41,8 @@ class PoolRuntime:
         self.dark = 0  # outages of the region in progress
         self.lost = 0
         self.busy_gpus = 0.0
-        self._busy_wish = 0.0  # busy GPUs the scheduler's fluid model asks for
+        self.demand_gpus = 0.0  # the load-model demand the scheduler placed on this pool
+        self._busy_wish = 0.0  # demand it is asked to carry (its own, or more on a rebalance)
         self.share = 0.0
         self._bus = bus
 
@@ -64,9 +70,17 @@ class PoolRuntime:
             self.target = max(active_replicas, self.target)
         else:
             self.target = active_replicas
-        self._busy_wish = busy_gpus
+        self.demand_gpus = self._busy_wish = busy_gpus
         self.share = share
         self.refresh(t_s, cause)
+
+    def carry(self, t_s: float, busy_gpus: float) -> None:
+        """Carry ``busy_gpus`` of demand from now on (the scheduler moves demand that pools
+        still warming up, or failed, cannot carry onto active capacity with room). Announced
+        only when the busy GPUs change."""
+        self._busy_wish = busy_gpus
+        if min(busy_gpus, float(self.active_gpus)) != self.busy_gpus:
+            self.refresh(t_s, "rebalanced")
 
     def rises_to(self, replicas: int, t_s: float) -> bool:
         """Would ``replicas`` go beyond what the pool serves or is already warming towards?"""

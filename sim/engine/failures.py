@@ -12,6 +12,9 @@ run one SimPy process per source applies them:
   replaces it after ``detection + warmup``; a hit on a training job interrupts the job
   (it loses the work since its last checkpoint and requeues); a hit on an idle replica only
   shrinks what can be activated;
+* a failure domain's event (a rack, a power domain, a software push) takes every member
+  replica down at once, each struck as above, until the event is repaired; domains may
+  overlap (a replica stays down while any event covering it lasts);
 * a region outage takes every replica of the region's pools down for its duration: all
   their requests (in service, queued, travelling there) are retried elsewhere or dropped,
   and all their training jobs are interrupted;
@@ -38,9 +41,9 @@ from sim.engine.bus import Bus
 from sim.engine.core import UrgentTimeout
 from sim.engine.datacenter import PoolRuntime
 from sim.engine.network import Routes
-from sim.models.reliability import default_mtbf_s, random_outages, replica_failures
+from sim.models.reliability import default_mtbf_s, draw_repair, random_outages, replica_failures
 from sim.records import CapacityCause, FailureDetected, FailureRecord, RegionDown, ReplicaFailed
-from sim.scenario.model import Scenario
+from sim.scenario.model import FailureDomain, Scenario, replica_range
 from sim.streams import Streams
 
 __all__ = ["FailureEngine"]
@@ -68,7 +71,7 @@ class FailureEngine:
                       or p.info.region in spec.pools]
             for pool in chosen:
                 rng = streams.get(f"failures/nodes/{k}/{pool.info.key}")
-                mtbf = spec.mtbf if spec.mtbf is not None else default_mtbf_s(pool.info.gpus_per_replica)
+                mtbf = spec.mttf if spec.mttf is not None else default_mtbf_s(pool.info.gpus_per_replica)
                 fail, back = replica_failures(rng, pool.info.replicas, horizon, mtbf, spec.shape,
                                               spec.repair.kind, spec.repair.mean, spec.repair.cv)
                 events = [(float(a), float(b) - float(a), 1) for a, b in zip(fail, back, strict=True)]
@@ -81,10 +84,20 @@ class FailureEngine:
                 spans = random_outages(streams.get(f"failures/outages/{i}"), outage.rate_per_year,
                                        float(outage.duration), horizon)
             members = [p for p in self.pools if p.info.region == outage.region]
-            env.process(self._outages(outage.region, members, spans))
+            # Operators know when a scheduled outage ends; a random one is expected to last
+            # its mean length.
+            expected = [end if outage.at is not None else start + float(outage.duration) for start, end in spans]
+            env.process(self._outages(outage.region, members, spans, expected))
+        by_key = {p.info.key: p for p in self.pools}
+        # Per pool and replica: failure-domain events covering it now, and whether the
+        # first of them took a replica down (the pool may have had none up to take).
+        self._covered: dict[int, list[int]] = {}
+        self._taken: dict[int, list[bool]] = {}
+        for domain in self.config.domains:
+            env.process(self._domain(domain, self._members(domain, by_key),
+                                     self._domain_events(domain, streams, horizon)))
         for cut in self.config.links:
             env.process(self._links(cut))
-        by_key = {p.info.key: p for p in self.pools}
         for key in sorted({row[1] for row in trace}):
             env.process(self._replay(by_key[key], [(t, d, n) for t, k, n, d in trace if k == key]))
 
@@ -132,24 +145,30 @@ class FailureEngine:
 
     def _fail_one(self, pool: PoolRuntime, duration: float) -> None:
         now = self.env.now
-        u, u2 = self._hits.random(2)
+        hit = self._take_one(pool, duration)
         info = pool.info
-        if pool.down >= info.replicas:
-            hit = "down"  # nothing left to fail (a trace asking for more than the pool has)
-        elif pool.dark:
+        self.bus.emit(FailureRecord("node", info.region, info.name, 1, now, now + duration, hit))
+
+    def _take_one(self, pool: PoolRuntime, duration: float | None) -> str:
+        """Take one up replica of ``pool`` down; return what it struck. ``duration``: its
+        repair is due then (None: the caller brings it back)."""
+        u, u2 = self._hits.random(2)
+        if pool.down >= pool.info.replicas:
+            return "down"  # nothing left to fail (a trace asking for more than the pool has)
+        if pool.dark:
             hit = "dark"
             pool.take_down(serving=False)
         else:
             hit = self._strike(pool, u, u2)
-        if hit != "down":
-            if hit != "inference":
-                held = self._training(pool)
-                self._changed(pool, "failure")
-                if hit == "idle" and held and self._training(pool) < held:
-                    hit = "training"  # the replica held part of a job that no longer fits
+        if hit != "inference":
+            held = self._training(pool)
+            self._changed(pool, "failure")
+            if hit == "idle" and held and self._training(pool) < held:
+                hit = "training"  # the replica held part of a job that no longer fits
+        if duration is not None:
             self._repair_later(pool, duration)
-            self._detect_later([pool], down=1, replace=pool if hit == "inference" else None)
-        self.bus.emit(FailureRecord("node", info.region, info.name, 1, now, now + duration, hit))
+        self._detect_later([pool], down=1, replace=pool if hit == "inference" else None)
+        return hit
 
     def _strike(self, pool: PoolRuntime, u: float, u2: float) -> str:
         """A failure strikes a GPU drawn uniformly among the pool's up GPUs: serving replicas
@@ -181,10 +200,72 @@ class FailureEngine:
         self._changed(pool, "repair")
         self._detect_later([pool], down=-1)
 
-    # -- region outages ------------------------------------------------------------------
-    def _outages(self, region: str, members: list[PoolRuntime], spans: list[tuple[float, float]]):
+    # -- failure domains -----------------------------------------------------------------
+    def _members(self, domain: FailureDomain, by_key: dict[str, PoolRuntime]) -> list[tuple[PoolRuntime, range]]:
+        members = []
+        for key, text in domain.members.items():
+            pool = by_key[key]
+            indices = replica_range(text) or range(pool.info.replicas)
+            self._covered.setdefault(pool.index, [0] * pool.info.replicas)
+            self._taken.setdefault(pool.index, [False] * pool.info.replicas)
+            members.append((pool, indices))
+        return members
+
+    def _domain_events(self, domain: FailureDomain, streams: Streams, horizon: float) -> list[tuple[float, float]]:
+        """(start, duration) of the domain's events: its random renewal process, then the
+        scheduled ones, each lasting a repair time."""
+        rng = streams.get(f"failures/domains/{domain.name}")
+        repair = domain.repair
+        events: list[tuple[float, float]] = []
+        if domain.mttf is not None:
+            fail, back = replica_failures(rng, 1, horizon, domain.mttf, domain.shape, repair.kind, repair.mean,
+                                          repair.cv)
+            events += [(float(a), float(b) - float(a)) for a, b in zip(fail, back, strict=True)]
+        if domain.at:
+            lengths = draw_repair(rng, len(domain.at), repair.kind, repair.mean, repair.cv)
+            events += [(float(t), float(d)) for t, d in zip(domain.at, lengths, strict=True)]
+        return sorted(events)
+
+    def _domain(self, domain: FailureDomain, members: list[tuple[PoolRuntime, range]],
+                events: list[tuple[float, float]]):
+        """Apply the domain's events: every member replica goes down together."""
         env = self.env
-        for start, end in spans:
+        for start, duration in events:
+            if start >= self.scenario.duration:
+                return
+            if start > env.now:
+                yield env.timeout(start - env.now)
+            for pool, indices in members:
+                covered, taken = self._covered[pool.index], self._taken[pool.index]
+                info = pool.info
+                for i in indices:
+                    covered[i] += 1
+                    hit = "down"  # already down by another event covering it
+                    if covered[i] == 1:
+                        hit = self._take_one(pool, None)
+                        taken[i] = hit != "down"
+                    self.bus.emit(FailureRecord(domain.kind, info.region, info.name, 1, start, start + duration,
+                                                hit, domain.name))
+            self._domain_repair_later(members, duration)
+
+    def _domain_repair_later(self, members: list[tuple[PoolRuntime, range]], duration: float) -> None:
+        UrgentTimeout(self.env, duration, lambda _event: self._domain_repaired(members))
+
+    def _domain_repaired(self, members: list[tuple[PoolRuntime, range]]) -> None:
+        """An event of the domain ended: replicas no other event covers come back."""
+        for pool, indices in members:
+            covered, taken = self._covered[pool.index], self._taken[pool.index]
+            for i in indices:
+                covered[i] -= 1
+                if covered[i] == 0 and taken[i]:
+                    taken[i] = False
+                    self._repaired(pool)
+
+    # -- region outages ------------------------------------------------------------------
+    def _outages(self, region: str, members: list[PoolRuntime], spans: list[tuple[float, float]],
+                 expected: list[float]):
+        env = self.env
+        for (start, end), expected_end in zip(spans, expected, strict=True):
             if start >= self.scenario.duration:
                 return
             if start > env.now:
@@ -193,7 +274,7 @@ class FailureEngine:
                                         start, end, "region"))
             serving = {p.index: self._serving(p) for p in members}
             # First, so that training stops by failure, not by preemption.
-            self.bus.emit(RegionDown(env.now, region, tuple(p.index for p in members)))
+            self.bus.emit(RegionDown(env.now, region, tuple(p.index for p in members), expected_end))
             for pool in members:
                 pool.set_dark(True)
                 self._changed(pool, "outage")

@@ -12,7 +12,10 @@ return leg is added arithmetically. Per-request state lives in preallocated type
 
 Serving is FCFS per pool with ``active_replicas x slots_per_replica`` slots. A capacity
 cut never interrupts a running request (slots drain); a capacity rise starts queued
-requests at once. A request still queued ``timeout_ms`` after reaching its pool is dropped
+requests at once. When the scenario has failures, each request in service on a slot pool
+sits on one replica (the active replica with the fewest requests when it starts; the
+active replicas are the pool's first ``active_replicas``), so a failed replica loses
+exactly the requests it held. A request still queued ``timeout_ms`` after reaching its pool is dropped
 when a slot would next take it (or at the end of the run).
 
 Latency = RTT(origin, pool) + wait + service, where the one-way delay RTT/2 is paid before
@@ -69,6 +72,46 @@ class _Outcomes:
     cached: array
 
 
+class _StaleLoad:
+    """The load figures routing sees through a stale control plane: the pools of each region
+    as of that region's last refresh (every ``delays[region]``), those of the router's own
+    region as they are now. It writes the routing view's queue and busy arrays in place, and
+    keeps ``known``, the prefixes each batching pool is known to hold, on the same clock."""
+
+    def __init__(self, pool_region: list[int], delays: list[float], queue: np.ndarray, busy: np.ndarray,
+                 live, cached: dict[int, dict[int, int]]) -> None:
+        self.queue, self.busy, self.live, self.delays = queue, busy, live, delays
+        self.snap_queue, self.snap_busy = queue.copy(), busy.copy()
+        self.cached = cached  # live: pool -> {prefix: replicas holding it}
+        self.snap_cached = {p: dict(c) for p, c in cached.items()}
+        self.known: dict[int, dict[int, int]] = dict(self.snap_cached)
+        self.pools: dict[int, list[int]] = {}
+        for p, r in enumerate(pool_region):
+            self.pools.setdefault(r, []).append(p)
+        self.next = dict.fromkeys(self.pools, -_INF)
+        self.shown: list[int] = []  # pools currently shown as they are (the last origin's)
+
+    def show(self, t: float, origin: int) -> None:
+        queue, busy, snap_queue, snap_busy = self.queue, self.busy, self.snap_queue, self.snap_busy
+        cached, snap_cached, known = self.cached, self.snap_cached, self.known
+        for p in self.shown:
+            queue[p], busy[p] = snap_queue[p], snap_busy[p]
+            if p in cached:
+                known[p] = snap_cached[p]
+        for region, pools in self.pools.items():
+            if t >= self.next[region]:
+                for p in pools:
+                    queue[p], busy[p] = snap_queue[p], snap_busy[p] = self.live(p)
+                    if p in cached:
+                        known[p] = snap_cached[p] = dict(cached[p])
+                self.next[region] = t + self.delays[region]
+        self.shown = self.pools.get(origin, [])
+        for p in self.shown:
+            queue[p], busy[p] = self.live(p)
+            if p in cached:
+                known[p] = cached[p]
+
+
 class InferenceEngine:
     """Routes, queues and serves one batch of requests over the world's pools."""
 
@@ -81,6 +124,8 @@ class InferenceEngine:
         self.bus = bus
         self.reads_load = getattr(policy, "reads_load", True)
         self.sync_delay = scenario.scheduler.sync_delay
+        by_region = scenario.scheduler.sync_delay_by_region
+        self._sync_delays = [by_region.get(name, self.sync_delay) for name in region_names]
         n_pools = len(self.pools)
         region_index = {name: i for i, name in enumerate(region_names)}
         self._pool_region = np.array([region_index[p.region] for p in self.pools], dtype=np.int64)
@@ -102,13 +147,24 @@ class InferenceEngine:
         self.view = self._make_view()
         self._allocate_outcomes(len(requests))
         self.batching = self._batching_servers()
-        self._cache_known: dict[int, dict[int, int]] = self.batching.pool_cached if self.batching else {}
+        live_cached: dict[int, dict[int, int]] = self.batching.pool_cached if self.batching else {}
+        self.stale = (_StaleLoad(self._pool_region.tolist(), self._sync_delays, self._queue_np, self._busy_np,
+                                 self._live_load, live_cached)
+                      if self.reads_load and any(d > 0 for d in self._sync_delays) else None)
+        # What the router knows of the prefix caches: live, or as of each region's refresh.
+        self._cache_known = live_cached if self.stale is None else self.stale.known
         self.events_processed = 0
         failures = scenario.failures
         self.on_failure = failures.inference if failures else "drop"
         self.max_retries = failures.max_retries if failures else 0
         self._tries: dict[int, int] = {}
         self._retry_s: dict[int, float] = {}
+        # Which replica each request in service sits on, and how many sit on each replica
+        # of each pool: kept only when replicas can fail, so that a failure loses its own.
+        self.seats = failures is not None
+        self._seat = array("i", [-1]) * (len(requests) if self.seats else 0)
+        self._seated = [[0] * p.replicas for p in self.pools]
+        self._serving = [p.replicas for p in self.pools]
         bus.subscribe(self.capacity_changed, (CapacityChanged,))
         bus.subscribe(self.replicas_failed, (ReplicaFailed,))
         bus.subscribe(self.routes_changed, (RoutesChanged,))
@@ -201,6 +257,7 @@ class InferenceEngine:
         replicas = record.active_gpus // self.pools[index].gpus_per_replica
         self.active[index] = replicas * self._slots[index]
         self._replicas_np[index] = replicas
+        self._serving[index] = replicas
         self.shares[index] = record.share
         self._refresh_view_static()
         if self.batching is not None and index in self.batching.specs:
@@ -242,10 +299,14 @@ class InferenceEngine:
         everything = record.replicas >= record.serving_before
         if self.batching is not None and p in self.batching.specs:
             victims = self._batching_victims(p, record, everything)
+        elif self.seats:
+            victims = self._seated_victims(p, record, everything)
         else:
             victims = self._in_service_victims(p, record.replicas, record.serving_before, record.u, everything)
         if everything:
             victims += self._queued_victims(p, t_s)
+        elif self.seats and victims:
+            self._drain(p, t_s)  # the pool may have room again for its queue
         retried = lost = 0
         for j in victims:
             if self._retry(j, t_s):
@@ -264,6 +325,45 @@ class InferenceEngine:
         if everything:
             return [j for k in range(len(servers.replicas[p])) for j in servers.fail(p, k)]
         return servers.fail(p, min(int(record.u * record.serving_before), record.serving_before - 1))
+
+    def _seated_victims(self, p: int, record: ReplicaFailed, everything: bool) -> list[int]:
+        """The requests in service on the failed replica (the one drawn by ``u`` among the
+        ``serving_before`` that served), or on every replica. The pool has already shrunk:
+        the healthy replica that the shrink made inactive takes the failed one's place and
+        keeps its requests, and an empty replica stands where it was."""
+        done, seat, counts = self._done, self._seat, self._seated[p]
+        before = record.serving_before
+        k = min(int(record.u * before), before - 1)
+        mine = [e for e in done if e[2] == p and (everything or seat[e[1]] == k)]
+        mine.sort(key=lambda e: (e[0] - self.service[e[1]], e[1]))
+        victims = [e[1] for e in mine]
+        if victims:
+            gone = set(victims)
+            done[:] = [e for e in done if not (e[2] == p and e[1] in gone)]
+            heapify(done)
+            self.busy[p] -= len(victims)
+        if everything:
+            counts[:] = [0] * len(counts)
+            return victims
+        counts[k] = 0
+        last = before - 1  # the replica the shrink made inactive
+        if k < last:
+            for _, j, q in done:
+                if q == p and seat[j] == last:
+                    seat[j] = k
+            counts[k], counts[last] = counts[last], 0
+        return victims
+
+    def _sit(self, j: int, p: int) -> None:
+        """Request ``j`` starts on the active replica of pool ``p`` with fewest requests."""
+        counts = self._seated[p]
+        k = counts.index(min(counts[:self._serving[p]]))
+        counts[k] += 1
+        self._seat[j] = k
+
+    def _stand(self, j: int, p: int) -> None:
+        """Request ``j`` leaves its replica of pool ``p``."""
+        self._seated[p][self._seat[j]] -= 1
 
     def _in_service_victims(self, p: int, replicas: int, serving_before: int, u: float,
                             everything: bool) -> list[int]:
@@ -306,7 +406,9 @@ class InferenceEngine:
             self._tries[j] = tries
             view = self.view
             view.t_s, view.origin, view.workload = t_s, self._origins[j], self._workloads[j]
-            if self.reads_load and self.sync_delay == 0:  # a stale view stays stale
+            if self.stale is not None:  # a stale view stays stale (but the origin's region is seen as it is)
+                self.stale.show(t_s, self._origins[j])
+            elif self.reads_load:
                 self._sync_load()
             p = self.policy.choose(view)
             if p is not None and self._rtt_rows[self._origins[j]][p] == _INF:
@@ -333,10 +435,6 @@ class InferenceEngine:
             for p in servers.specs:
                 self._queue_np[p] = servers.waiting[p]
                 self._busy_np[p] = servers.running[p]
-            # What the router knows of the prefix caches: live without staleness, else a
-            # copy taken now.
-            live = servers.pool_cached
-            self._cache_known = live if self.sync_delay == 0 else {p: dict(c) for p, c in live.items()}
 
     def _cached_view(self, prefix: int) -> None:
         """``view.prefix_cached`` for ``prefix``: pools some of whose replicas hold it."""
@@ -346,6 +444,13 @@ class InferenceEngine:
             for p, held in self._cache_known.items():
                 if prefix in held:
                     cached[p] = True
+
+    def _live_load(self, p: int) -> tuple[int, int]:
+        """Pool ``p``'s queue length and busy slots now."""
+        servers = self.batching
+        if servers is not None and p in servers.specs:
+            return servers.waiting[p], servers.running[p]
+        return len(self.queues[p]), self.busy[p]
 
     def _service_time(self, i: int, pool: int) -> float:
         times = self._times_by_pool[self._workloads[i]][pool]
@@ -370,30 +475,34 @@ class InferenceEngine:
                 continue
             self.wait[j] = now - self.arrival_at_pool[j]
             self.busy[pool] += 1
+            if self.seats:
+                self._sit(j, pool)
             heappush(self._done, (now + self.service[j], j, pool))
 
     def _router(self):
         """``route(t, origin, request) -> pool or None``: the policy's answer, asked once per
         origin (until the view's version changes) when it depends on nothing else, with the
-        load view refreshed at most every ``sync_delay``."""
+        load figures of each remote region refreshed at most every ``sync_delay`` (its own
+        in ``sync_delay_by_region``) and those of the origin's own region always current."""
         view, choose, sync = self.view, self.policy.choose, self._sync_load
         per_origin = getattr(self.policy, "decision_per_origin", False)
-        reads_load, sync_delay = self.reads_load, self.sync_delay
+        reads_load, stale = self.reads_load, self.stale
         reads_tokens = getattr(self.policy, "reads_tokens", False)
         reads_cache = getattr(self.policy, "reads_cache", False) and self.batching is not None
         workloads, in_tokens, out_tokens = self._workloads, self._in_tokens, self._out_tokens
         prefixes, prefix_tokens = self.requests.prefix.tolist(), self.requests.prefix_tokens.tolist()
         decided: dict[int, int | None] = {}
-        decided_version, next_sync = -1, -_INF
+        decided_version = -1
 
         def route(t: float, origin: int, j: int) -> int | None:
-            nonlocal decided_version, next_sync
+            nonlocal decided_version
             if per_origin and view.version == decided_version and origin in decided:
                 return decided[origin]
             view.t_s, view.origin, view.workload = t, origin, workloads[j]
-            if reads_load and t >= next_sync:
+            if stale is not None:
+                stale.show(t, origin)
+            elif reads_load:
                 sync()
-                next_sync = t + sync_delay
             if reads_tokens:
                 view.input_tokens, view.output_tokens = in_tokens[j], out_tokens[j]
                 view.prefix, view.prefix_tokens = prefixes[j], prefix_tokens[j]
@@ -433,6 +542,7 @@ class InferenceEngine:
         status, wait, service, at_pool = self.status, self.wait, self.service, self.arrival_at_pool
         pool_of, rtt_of, rtt_rows = self.pool_of, self.rtt_of, self._rtt_rows
         timeout, service_time, drain, route = self.timeout_s, self._service_time, self._drain, self._router()
+        seats, sit, stand = self.seats, self._sit, self._stand
         drawn = all(times_ is None for row in self._times_by_pool for times_ in row)
         services = self._services if drawn else None
         servers = self.batching if self.batching is not None else BatchingServers.none()
@@ -465,6 +575,8 @@ class InferenceEngine:
                 status[j] = _COMPLETED
                 completed += 1
                 busy[p] -= 1
+                if seats:
+                    stand(j, p)
                 queue = queues[p]
                 if queue:
                     k = queue[0]
@@ -472,6 +584,8 @@ class InferenceEngine:
                         queue.popleft()
                         wait[k] = t - at_pool[k]
                         busy[p] += 1
+                        if seats:
+                            sit(k, p)
                         heappush(done, (t + service[k], k, p))
                     else:
                         drain(p, t)
@@ -511,6 +625,8 @@ class InferenceEngine:
             if not queue and busy[p] < active[p]:
                 wait[j] = 0.0
                 busy[p] += 1
+                if seats:
+                    sit(j, p)
                 heappush(done, (t + service[j], j, p))
             else:
                 queue.append(j)

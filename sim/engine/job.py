@@ -42,6 +42,7 @@ class Job:
     interruptions: int = 0
     ran_before: bool = False
     stopping: bool = False  # interrupted, not yet stopped (same instant)
+    waiting: bool = False  # queued, held back until its newest checkpoint's region returns
     rate: float = 0.0  # work units per second on the pools it holds (its slowest part)
     copies: dict[str, float] = field(default_factory=dict)  # region -> remaining work of its checkpoint copy
     home: str = ""  # region of the first part of its placement

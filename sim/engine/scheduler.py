@@ -3,7 +3,12 @@
 At each tick it evaluates ``L(t)``, asks the allocation policy for the active replicas of
 every pool, applies them and publishes a :class:`~sim.records.LoadSample`. Regions and
 pools the allocation weights do not name are standbys (``r_i = 0``). Without request-level
-workloads, the demand the allocation places on a pool is also its busy GPU count.
+workloads, the demand the allocation places on a pool is also its busy GPU count, and the
+scheduler keeps that demand on capacity that serves: whenever pools' active capacity
+changes (a failure, a warm-up ending, a pool held while others warm), the demand pools
+cannot carry moves to active capacity with room, in proportion to the room
+(:meth:`SchedulerProcess.rebalance`). So the busy GPUs sum to
+``min(placed demand, active GPUs)`` at every instant, and what is left is unmet.
 
 The scheduler knows of failures only through :class:`~sim.records.FailureDetected`
 records (after the detection delay): it keeps its own count of the replicas it believes
@@ -20,10 +25,12 @@ import simpy
 from sim.engine.bus import Bus
 from sim.engine.datacenter import PoolRuntime
 from sim.models import Entity, ObservedRate, load_at
-from sim.records import FailureDetected, LoadSample
+from sim.records import CapacityChanged, FailureDetected, LoadSample
 from sim.scenario.model import LoadModel, ObservedLoad, Scheduler
 
 __all__ = ["entities_for", "SchedulerProcess", "activate_all"]
+
+_EPS = 1e-9  # GPUs: less unplaced demand than this is rounding, not a shortfall
 
 
 def entities_for(weights: dict[str, float], pools: Sequence[PoolRuntime],
@@ -78,7 +85,10 @@ class SchedulerProcess:
         # What the scheduler knows of failed replicas and dark regions, per pool.
         self._known_down = [0] * len(self.pools)
         self._known_dark = [0] * len(self.pools)
+        self._quiet = False  # deciding or rebalancing: pools' changes are not reacted to one by one
         bus.subscribe(self.failure_detected, (FailureDetected,))
+        if arrivals is None:
+            bus.subscribe(self.capacity_changed, (CapacityChanged,))
 
     def known_up(self, pool: PoolRuntime) -> int:
         """Replicas the scheduler believes are up (failures reach it after a detection delay)."""
@@ -90,6 +100,33 @@ class SchedulerProcess:
             self._known_down[p] += record.down
             self._known_dark[p] += record.dark
         self.failover()
+
+    def capacity_changed(self, record: CapacityChanged) -> None:
+        """A pool's active capacity changed outside a decision (a failure, a repair, a
+        warm-up ending): carry the demand on what serves now."""
+        if not self._quiet:
+            self.rebalance()
+
+    def rebalance(self) -> None:
+        """Busy GPUs from the demand placed on each pool: a pool carries its own demand up
+        to its active GPUs; what pools cannot carry (warming up, failed) goes to pools with
+        active room, in proportion to the room, as far as it fits."""
+        if self.arrivals is not None:
+            return
+        pools, now = self.pools, self.env.now
+        room = [max(p.active_gpus - p.demand_gpus, 0.0) for p in pools]
+        short = sum(max(p.demand_gpus - p.active_gpus, 0.0) for p in pools)
+        spare = sum(room)
+        moved = min(short, spare) if short > _EPS and spare > 0 else 0.0
+        self._quiet = True
+        try:
+            # A pool short of capacity keeps asking for its own demand, so it carries it
+            # again the moment its capacity returns (and the next rebalance takes the
+            # spill back from the others).
+            for pool, r in zip(pools, room, strict=True):
+                pool.carry(now, pool.demand_gpus + moved * r / spare if moved else pool.demand_gpus)
+        finally:
+            self._quiet = False
 
     def _decide(self, load: float, warm: bool):
         groups = entities_for(self.weights, self.pools, self.known_up)
@@ -108,13 +145,23 @@ class SchedulerProcess:
                 pool.hold_until_time(until)
             if rising:
                 self.env.process(self._warmed(rising + falling, until))
-        _apply(self.env.now, groups, decision, self.arrivals is None, "failover" if warm else "scheduler")
+        self._quiet = True
+        try:
+            _apply(self.env.now, groups, decision, self.arrivals is None, "failover" if warm else "scheduler")
+        finally:
+            self._quiet = False
+        self.rebalance()
         return decision
 
     def _warmed(self, pools: list[PoolRuntime], until: float):
         yield self.env.timeout(until - self.env.now)
-        for pool in pools:
-            pool.warmed(self.env.now)
+        self._quiet = True
+        try:
+            for pool in pools:
+                pool.warmed(self.env.now)
+        finally:
+            self._quiet = False
+        self.rebalance()
 
     def failover(self) -> None:
         """Re-allocate now, on the capacity that is up; replicas it activates serve after

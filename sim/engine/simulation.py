@@ -3,7 +3,7 @@
 :func:`simulate` creates the environment and the record stream (:class:`~sim.engine.bus.Bus`),
 subscribes the caller's observers first, then builds the engines the scenario needs:
 pools, the request fast path (:class:`~sim.engine.inference.InferenceEngine`), training,
-the scheduler, failures and rollouts. Engines react to each other only through records.
+the scheduler, failures, rollouts and plain copies. Engines react to each other only through records.
 It runs to the scenario's duration, lets each engine publish what is still open, and
 returns what the engine alone knows: the end time and the number of events processed.
 
@@ -24,6 +24,7 @@ from sim.engine.bus import Bus, Subscriber
 from sim.engine.core import Environment
 from sim.engine.datacenter import PoolRuntime
 from sim.engine.network import Routes, TransferManager
+from sim.models.flows import flow_model
 from sim.policies import create
 from sim.scenario.model import Scenario
 from sim.streams import Streams
@@ -79,7 +80,10 @@ def simulate(scenario: Scenario, world: World, observers: Sequence[Subscriber],
     consistency = None
     if scenario.consistency is not None:
         from sim.engine.consistency import ConsistencyEngine
-        consistency = ConsistencyEngine(env, scenario, world, transfers or _transfers(env, scenario, routes), bus)
+        transfers = transfers or _transfers(env, scenario, routes)
+        consistency = ConsistencyEngine(env, scenario, world, transfers, bus)
+    if scenario.transfers is not None:
+        _copies(env, scenario, world, transfers or _transfers(env, scenario, routes), bus, streams, base_dir, source)
     del scheduler  # it runs as a SimPy process
     if serving is None:
         env.run(until=scenario.duration)
@@ -110,7 +114,19 @@ def _inference_engine(scenario: Scenario, world: World, streams: Streams, base_d
 
 
 def _transfers(env: Environment, scenario: Scenario, routes: Routes) -> TransferManager:
-    return TransferManager(env, routes, scenario.network.sharing == "rtt_weighted")
+    network = scenario.network
+    nics = {f"{r.name}/{h.name}": h.nic_gbps * 1e9 for r in scenario.regions for h in r.hosts}
+    return TransferManager(env, routes, network.sharing == "rtt_weighted", flow_model(network), network.on_cut, nics)
+
+
+def _copies(env, scenario, world, transfers, bus, streams, base_dir, source):
+    """The copies of the ``transfers`` section (and its trace)."""
+    from sim.engine.copies import CopyEngine
+    from sim.workload.copy_trace import read_copy_trace
+
+    trace = scenario.transfers.trace
+    rows = read_copy_trace(base_dir / trace, trace, scenario) if trace else []
+    return CopyEngine(env, scenario, world, transfers, bus, streams, rows)
 
 
 def _training_engine(env, scenario, world, pools, streams, base_dir, source, bus, transfers):

@@ -13,7 +13,10 @@ separated by checkpoint writes. Training GPUs are those of replicas that inferen
 not hold: when inference's allocation grows on a shared pool, the engine preempts training
 there (lowest priority, then most recently started first); a preempted job checkpoints and
 requeues with its progress. :meth:`TrainingEngine.interrupt` is the failure model's entry
-point: the job loses the work since its last checkpoint and requeues.
+point: the job loses the work since its last checkpoint and requeues. A requeued job whose
+newest checkpoint lies only in a dark region waits for that region (it is not offered to
+placement) when the outage is expected to end sooner than the time it would take to compute
+again the work between that checkpoint and the best one it can reach now.
 
 The engine reacts to records: :class:`~sim.records.CapacityChanged` (preempt what no longer
 fits; a shrink caused by a failure interrupts instead), :class:`~sim.records.ReplicaFailed`
@@ -73,6 +76,7 @@ class TrainingEngine:
         self.data = DataMover(env, scenario, world, self.pools, transfers, bus)
         self.views = PlacementViews(scenario, world, self.pools, batch, self.data, self.free)
         self._placing = False
+        self._back_by: dict[str, float] = {}  # region -> when its outage is expected to end
         env.process(self._arrivals())
         interval = scenario.scheduler.placement_interval
         if interval:
@@ -172,12 +176,47 @@ class TrainingEngine:
         self._placing = False
         if not self.queue:
             return
-        view = self.views.view(self.env.now, self.queue, self.jobs)
+        offered = [job for job in self.queue if not self._waits_for_checkpoint(job)]
+        if not offered:
+            return
+        view = self.views.view(self.env.now, offered, self.jobs)
         assignments = self.policy.place(view)
         validate_assignments(view, assignments, self.policy_name)
         by_id = {j.id: j for j in self.queue}
         for job_id, parts in assignments:
             self._start(by_id[job_id], tuple(parts))
+
+    def _waits_for_checkpoint(self, job: Job) -> bool:
+        """Whether ``job`` should wait for its newest checkpoint (only in dark regions)
+        rather than restart from the best copy it can reach now: the outage is expected to
+        end before the work in between could be computed again."""
+        if self.scenario.training[job.workload].checkpoint.size_gb <= 0 or not job.copies or job.rate <= 0:
+            return self._stop_waiting(job)
+        newest = min(job.copies.values())
+        holders = [r for r, v in job.copies.items() if v == newest]
+        if not all(self.data.dark(r) for r in holders):
+            return self._stop_waiting(job)
+        total = float(self.batch.work[job.index])
+        reachable = min(self.data.best_copy(job, region, total)[0] for region in self._regions())
+        wait = min(self._back_by.get(r, math.inf) for r in holders) - self.env.now
+        if not 0 < wait < (reachable - newest) / job.rate:
+            return self._stop_waiting(job)
+        if not job.waiting:
+            job.waiting = True
+            self._announce(job, "waiting")
+            self.env.process(self._wake_at(self.env.now + wait))
+        return True
+
+    def _stop_waiting(self, job: Job) -> bool:
+        job.waiting = False
+        return False
+
+    def _wake_at(self, t: float):
+        yield self.env.timeout(t - self.env.now)
+        self.request_placement()
+
+    def _regions(self) -> list[str]:
+        return sorted({p.info.region for p in self.pools if p.info.serves != "inference"})
 
     # -- running a job -------------------------------------------------------------------
     def _start(self, job: Job, parts: tuple[tuple[int, int], ...]) -> None:
@@ -313,6 +352,7 @@ class TrainingEngine:
 
     def region_down(self, record: RegionDown) -> None:
         """Every replica of these pools goes down (a region outage): interrupt their jobs."""
+        self._back_by[record.region] = record.expected_end_s
         pools = set(record.pool_indices)
         for job in self.jobs:
             if job.process is not None and any(q in pools for q, _ in job.parts):

@@ -2,7 +2,9 @@
 
 For every queued job and every pool it gives the job's run time there, whether its data
 may go there (hard residency, a copy reachable now), what moving its dataset would cost in
-bytes, dollars and seconds, and the soft-residency penalty; for every pool its free GPUs
+bytes, dollars and seconds, the soft-residency penalty, and what resuming there costs
+beyond the newest checkpoint (fetching the best copy it can reach, computing again what that
+copy lacks), with the regions holding its newest checkpoint; for every pool its free GPUs
 and the region's price, carbon and PUE; and the running jobs' expected ends.
 
 Public: ``PlacementViews``.
@@ -42,7 +44,8 @@ class PlacementViews:
         wl = self.scenario.training[job.workload]
         ds = self.data.datasets.get(wl.dataset) if wl.dataset else None
         rule = ds.residency if ds is not None else None  # not None wherever ``ok`` is False
-        durations, allowed, gb, cost, secs, penalty = [], [], [], [], [], []
+        durations, allowed, gb, cost, secs, penalty, resume = [], [], [], [], [], [], []
+        total = float(self.batch.work[job.index])
         for p, pool in enumerate(self.pools):
             region = pool.info.region
             rate = self.rate(job, p) if pool.info.serves != "inference" else 0.0
@@ -58,11 +61,14 @@ class PlacementViews:
             secs.append(topo.path_rtt_ms(src, region) / 2000 + size * 8 / topo.bottleneck_gbps(src, region)
                         if src else 0.0)
             penalty.append(0.0 if ok or rule is None else size * rule.penalty_usd_per_gb)
+            resume.append(self.data.resume_s(job, region, total, rate) if rate > 0 else 0.0)
+        newest = min(job.copies.values(), default=math.inf)
         return QueuedJob(id=job.id, workload=job.workload, gpus=job.gpus, arrival_s=job.arrival_s,
                          priority=job.priority, deadline_s=job.deadline_s, dataset=wl.dataset,
                          span_regions=wl.span_regions, duration_s=tuple(durations), allowed=tuple(allowed),
                          transfer_gb=tuple(gb), transfer_cost_usd=tuple(cost), transfer_s=tuple(secs),
-                         penalty_usd=tuple(penalty))
+                         penalty_usd=tuple(penalty), resume_s=tuple(resume),
+                         checkpoint_regions=tuple(sorted(r for r, v in job.copies.items() if v == newest)))
 
     def view(self, now: float, queue: Sequence[Job], jobs: Sequence[Job]) -> PlacementView:
         """The frozen view the placement policy decides over."""

@@ -6,6 +6,13 @@ signal. From those it derives the per-region time series columns (bucket means) 
 ``load``, ``resources``, ``allocation`` and ``utilization`` sections of ``summary.json``.
 Statistics in the summary cover ``[warmup, end)``; the time series covers the whole run.
 
+Demand is the load model's, in GPUs (``LoadSample.demand_gpus``). What the engine did with
+it is read from the pools' active capacity: at every instant the demand served is
+``min(demand - unplaceable, active GPUs of all pools)``, where ``unplaceable`` is what the
+allocation found no capacity for (``LoadSample.unmet_gpus``); the rest is unmet. So
+capacity that failed, is still warming up, or was never there all count as unmet demand,
+in both capacity modes, and ``demand = served + unmet`` by construction of the signals.
+
 Utilisation of a region = (inference-busy + training) GPU-time / installed GPU-time.
 Without request-level workloads, inference-busy is the load-model demand the scheduler
 placed on the region; with them, the GPUs serving requests (:func:`with_request_busy`,
@@ -45,10 +52,15 @@ class CapacityObserver:
         self.unmet_gpus = StepSignal()
         self.forecast = StepSignal()
         self.observed = StepSignal()
+        self.demand_gpus = StepSignal()
+        self.unplaced_gpus = StepSignal()  # demand no active capacity carried
         self.has_load = False
         self.has_forecast = self.has_observed = False
         self._pools: dict[str, dict[str, StepSignal]] = defaultdict(lambda: defaultdict(StepSignal))
         self._reports_up: set[str] = set()
+        self._active: dict[str, int] = {}
+        self._active_total = 0
+        self._demand = self._unplaceable = 0.0
 
     def __call__(self, record: Record) -> None:
         if isinstance(record, LoadSample):
@@ -56,6 +68,9 @@ class CapacityObserver:
             self.load.set(record.t_s, record.load)
             self.resources.set(record.t_s, record.resources)
             self.unmet_gpus.set(record.t_s, record.unmet_gpus)
+            self._demand, self._unplaceable = record.demand_gpus, record.unmet_gpus
+            self.demand_gpus.set(record.t_s, record.demand_gpus)
+            self._unplaced(record.t_s)
             if record.forecast == record.forecast:  # not NaN
                 self.has_forecast = True
                 self.forecast.set(record.t_s, record.forecast)
@@ -72,6 +87,17 @@ class CapacityObserver:
             if record.up_gpus is not None:
                 self._reports_up.add(record.region)
                 signals["up_gpus"].set(record.t_s, record.up_gpus)
+            key = f"{record.region}/{record.pool}"
+            self._active_total += record.active_gpus - self._active.get(key, 0)
+            self._active[key] = record.active_gpus
+            if self.has_load:
+                self._unplaced(record.t_s)
+
+    def _unplaced(self, t_s: float) -> None:
+        """Demand not served from ``t_s`` on: what the allocation could not place, plus
+        what the active capacity of the moment cannot carry of the rest."""
+        placed = self._demand - self._unplaceable
+        self.unplaced_gpus.set(t_s, self._unplaceable + max(placed - self._active_total, 0.0))
 
     def _region_means(self, region: str, name: str, edges: np.ndarray) -> np.ndarray:
         """Sum over the region's pools of the bucket means (integrals are linear)."""
@@ -117,7 +143,10 @@ class CapacityObserver:
             "allocation": {
                 "by_region": {r: v["share"] for r, v in by_region.items()},
                 "active_gpus": {r: v["active_gpus"] for r, v in by_region.items()},
-                "unmet_gpu_hours": mean(self.unmet_gpus) * hours if self.has_load else 0.0,
+                "demand_gpu_hours": mean(self.demand_gpus) * hours if self.has_load else None,
+                "served_gpu_hours": ((mean(self.demand_gpus) - mean(self.unplaced_gpus)) * hours
+                                     if self.has_load else None),
+                "unmet_gpu_hours": mean(self.unplaced_gpus) * hours if self.has_load else 0.0,
             },
             "utilization": {
                 "mean": busy / total if total else 0.0,

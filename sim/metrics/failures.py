@@ -118,6 +118,9 @@ def failures_summary(records: Sequence[FailureRecord], availability: Mapping[str
                      training_gpu_hours_lost: float, end_s: float) -> dict[str, Any]:
     """Counts, availability (GPU-time up / GPU-time, per region and overall), repairs.
 
+    ``domain_failures`` counts events of failure domains (each takes several replicas down);
+    ``failures_hit`` counts what every replica failure struck, a domain's members included.
+
     ``requests_cut_off`` counts requests dropped (rejected or lost) while their origin could
     reach no region with GPUs.
 
@@ -126,9 +129,11 @@ def failures_summary(records: Sequence[FailureRecord], availability: Mapping[str
     repaired = np.array([r.end_s - r.start_s for r in nodes if r.end_s <= end_s and r.hit != "down"], dtype=float)
     weights = {r: total_gpus[r] for r in availability}
     overall = (sum(availability[r] * w for r, w in weights.items()) / sum(weights.values())) if weights else None
-    hits = {kind: sum(1 for r in nodes if r.hit == kind) for kind in ("inference", "training", "idle")}
+    struck = nodes + [r for r in records if r.domain]
+    hits = {kind: sum(1 for r in struck if r.hit == kind) for kind in ("inference", "training", "idle")}
     return {
         "node_failures": len(nodes),
+        "domain_failures": len({(r.domain, r.start_s) for r in records if r.domain}),
         "region_outages": sum(1 for r in records if r.kind == "region"),
         "link_failures": sum(1 for r in records if r.kind == "link"),
         "partitions": sum(1 for r in records if r.kind == "partition"),

@@ -150,10 +150,12 @@ class FifoFirstFit(RankedPlacement):
 
 @register("placement", "data_local")
 class DataLocal(RankedPlacement):
-    """Pools whose region holds the job's data first, then least transfer time; skips jobs that cannot start."""
+    """Pools whose region holds the job's data first, then least time to get going there (its
+    dataset's copy, plus what resuming from the checkpoint copies it can reach there costs);
+    skips jobs that cannot start."""
 
     def rank(self, view: PlacementView, job: QueuedJob, pool: int, free: Sequence[int]) -> tuple[bool, float]:
-        return job.transfer_gb[pool] > 0, job.transfer_s[pool]
+        return job.transfer_gb[pool] > 0, job.transfer_s[pool] + job.resume_s[pool]
 
 
 @register("placement", "least_loaded")

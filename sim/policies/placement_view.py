@@ -4,7 +4,8 @@ Whenever something changes for training (a job arrives, GPUs free up, inference 
 moves) the engine freezes its state into a :class:`PlacementView`: the GPU pools
 (:class:`PoolSlot`), the waiting jobs in queue order (:class:`QueuedJob`, with everything
 that depends on where a job goes already worked out per pool: run time, residency,
-transfer size, time and cost, soft penalty) and the running jobs (:class:`RunningJob`).
+transfer size, time and cost, soft penalty, the cost of resuming from the checkpoint copies
+it can reach there) and the running jobs (:class:`RunningJob`).
 Everything is frozen dataclasses and tuples, so a policy can read it all and change nothing.
 
 A policy answers with a list of :data:`Assignment`\\ s, ``(job id, ((pool, gpus), ...))``;
@@ -32,7 +33,7 @@ __all__ = ["PoolSlot", "QueuedJob", "RunningJob", "PlacementView", "Assignment",
 Assignment = tuple[int, tuple[tuple[int, int], ...]]
 """``(job id, ((pool index, gpus), ...))``; the GPUs sum to the job's gang size."""
 
-_PER_POOL = ("duration_s", "allowed", "transfer_gb", "transfer_cost_usd", "transfer_s", "penalty_usd")
+_PER_POOL = ("duration_s", "allowed", "transfer_gb", "transfer_cost_usd", "transfer_s", "penalty_usd", "resume_s")
 _J_PER_KWH = 3.6e6
 
 
@@ -75,6 +76,11 @@ class QueuedJob:
     transfer_cost_usd: tuple[float, ...]  # egress cost of that copy
     transfer_s: tuple[float, ...]  # estimated time of that copy alone
     penalty_usd: tuple[float, ...]  # SOFT residency penalty; 0 where allowed
+    # Restarting there costs this much more than resuming from its newest checkpoint:
+    # fetching the best copy it can reach, and computing again what that copy lacks (s);
+    # 0 for a job that never wrote a located checkpoint (checkpoint.size_gb 0 or none yet).
+    resume_s: tuple[float, ...] = ()
+    checkpoint_regions: tuple[str, ...] = ()  # regions holding a copy of its newest checkpoint
 
 
 @dataclass(frozen=True)
@@ -159,7 +165,7 @@ def _job(position: int, spec: Mapping[str, Any], n_pools: int) -> QueuedJob:
     defaults = {"id": position, "workload": 0, "gpus": 1, "arrival_s": 0.0, "priority": 0,
                 "deadline_s": None, "dataset": None, "span_regions": False, "duration_s": 3600.0,
                 "allowed": True, "transfer_gb": 0.0, "transfer_cost_usd": 0.0, "transfer_s": 0.0,
-                "penalty_usd": 0.0}
+                "penalty_usd": 0.0, "resume_s": 0.0}
     values = {**defaults, **spec}
     for name in _PER_POOL:
         value = values[name]

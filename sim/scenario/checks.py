@@ -13,11 +13,11 @@ from typing import Any
 
 import networkx as nx
 
-from sim.scenario.model import Dataset, ObservedLoad, Scenario, TrainingWorkload
+from sim.scenario.model import Dataset, ObservedLoad, Scenario, TrainingWorkload, replica_range
 from sim.world.catalogue import catalogue_region, gpu_catalogue
 from sim.world.llm_catalogue import LLM_CATALOGUE, kv_capacity_tokens, llm_spec
 
-__all__ = ["check_scenario"]
+__all__ = ["check_scenario", "residency_allows", "copy_endpoints"]
 
 Finding = tuple[tuple[Any, ...], str, Any]
 _NO_VALUE = object()
@@ -26,8 +26,8 @@ _NO_VALUE = object()
 def check_scenario(s: Scenario) -> list[Finding]:
     """All semantic problems of ``s``, in document order."""
     checks = (_check_times, _check_regions, _check_serving, _check_links, _check_reachability, _check_scheduler,
-              _check_allocation, _check_inference, _check_datasets, _check_training, _check_failures,
-              _check_consistency)
+              _check_allocation, _check_inference, _check_datasets, _check_training, _check_transfers,
+              _check_failures, _check_consistency)
     return [finding for check in checks for finding in check(s)]
 
 
@@ -50,6 +50,12 @@ def _check_points(model, path: tuple) -> Iterator[Finding]:
 
 
 def _check_scheduler(s: Scenario) -> Iterator[Finding]:
+    regions = [r.name for r in s.regions]
+    for name, delay in s.scheduler.sync_delay_by_region.items():
+        if name not in regions:
+            yield ("scheduler", "sync_delay_by_region", name), f"unknown region (known: {', '.join(regions)})", name
+        elif delay < 0:
+            yield ("scheduler", "sync_delay_by_region", name), "must be >= 0", delay
     has_load, has_alloc = s.scheduler.load_model is not None, s.scheduler.allocation is not None
     if has_load != has_alloc:
         missing = "allocation" if has_load else "load_model"
@@ -64,6 +70,11 @@ def _check_scheduler(s: Scenario) -> Iterator[Finding]:
 
 
 def _check_regions(s: Scenario) -> Iterator[Finding]:
+    for i, region in enumerate(s.regions):
+        names = [h.name for h in region.hosts]
+        for k, name in enumerate(names):
+            if name in names[:k]:
+                yield ("regions", i, "hosts", k, "name"), "duplicate host name in the region", name
     seen: dict[str, int] = {}
     gpus = gpu_catalogue()
     for i, region in enumerate(s.regions):
@@ -333,6 +344,39 @@ def _check_trainable(s: Scenario, i: int, wl: TrainingWorkload, dataset: Dataset
                    f"a gang of {size} GPUs fits in no region (largest usable: {largest} GPUs)", size)
 
 
+def _check_transfers(s: Scenario) -> Iterator[Finding]:
+    if s.transfers is None:
+        return
+    regions = [r.name for r in s.regions]
+    places = copy_endpoints(s)
+    datasets = {d.name: d for d in s.datasets}
+    for i, copy in enumerate(s.transfers.copies):
+        path = ("transfers", "copies", i)
+        for key in ("src", "dst"):
+            if getattr(copy, key) not in places:
+                yield (path + (key,), f"unknown region or region/host (known: {', '.join(places)})",
+                       getattr(copy, key))
+        dataset = datasets.get(copy.dataset) if copy.dataset is not None else None
+        if copy.dataset is not None and dataset is None:
+            yield path + ("dataset",), f"unknown dataset (known: {', '.join(datasets) or 'none'})", copy.dataset
+        if copy.size_gb is None and dataset is None:
+            yield path, "give size_gb (or the dataset it copies)", _NO_VALUE
+        if not copy.at and copy.rate_per_h is None:
+            yield path, "give at (copies at given times) or rate_per_h (a stream): nothing would be copied", _NO_VALUE
+        for k, t in enumerate(copy.at):
+            if t >= s.duration:
+                yield path + ("at", k), f"must be before the end of the run ({s.duration:g} s)", t
+        region = copy.dst.partition("/")[0]
+        if (dataset is not None and region in regions and dataset.residency is not None
+                and dataset.residency.mode == "hard" and not residency_allows(s, dataset, region)):
+            yield path + ("dst",), f"dataset {dataset.name!r} may not be stored there (hard residency rule)", copy.dst
+
+
+def copy_endpoints(s: Scenario) -> list[str]:
+    """Where a copy may start or end: every region, and every ``region/host``."""
+    return [r.name for r in s.regions] + [f"{r.name}/{h.name}" for r in s.regions for h in r.hosts]
+
+
 def _check_failures(s: Scenario) -> Iterator[Finding]:
     f = s.failures
     if f is None:
@@ -344,6 +388,7 @@ def _check_failures(s: Scenario) -> Iterator[Finding]:
             if name not in keys and name not in regions:
                 yield (("failures", "nodes", i, "pools", k),
                        f"not a pool (region/pool) or region (pools: {', '.join(sorted(keys))})", name)
+    yield from _check_domains(s)
     for i, outage in enumerate(f.outages):
         if outage.region not in regions:
             yield ("failures", "outages", i, "region"), f"unknown region (known: {', '.join(regions)})", outage.region
@@ -362,6 +407,32 @@ def _check_failures(s: Scenario) -> Iterator[Finding]:
                 yield path, f"unknown region (known: {', '.join(regions)})", end
         if cut.at >= s.duration:
             yield ("failures", "links", i, "at"), f"must be before the end of the run ({s.duration:g} s)", cut.at
+
+
+def _check_domains(s: Scenario) -> Iterator[Finding]:
+    assert s.failures is not None
+    sizes = {f"{r.name}/{p.name}": p.replicas for r in s.regions for p in r.pools}
+    seen: set[str] = set()
+    for i, domain in enumerate(s.failures.domains):
+        path = ("failures", "domains", i)
+        if domain.name in seen:
+            yield path + ("name",), "duplicate domain name", domain.name
+        seen.add(domain.name)
+        if domain.mttf is None and not domain.at:
+            yield path, "give mttf (random events) or at (scheduled ones): the domain would never fail", _NO_VALUE
+        for k, t in enumerate(domain.at):
+            if t >= s.duration:
+                yield path + ("at", k), f"must be before the end of the run ({s.duration:g} s)", t
+        for key, text in domain.members.items():
+            if key not in sizes:
+                yield path + ("members", key), f"not a pool (region/pool) (pools: {', '.join(sorted(sizes))})", key
+                continue
+            indices = replica_range(text)
+            if indices is None:
+                yield path + ("members", key), "must be a replica range like \"0-3\", one index, or all", text
+            elif indices and indices.stop > sizes[key]:
+                yield (path + ("members", key),
+                       f"replica indices must lie in 0..{sizes[key] - 1} (the pool has {sizes[key]})", text)
 
 
 def _check_consistency(s: Scenario) -> Iterator[Finding]:

@@ -12,22 +12,26 @@ Public: ``Scenario`` and its parts ``Region``, ``Pool``, ``Link``, ``Network``,
 """
 from __future__ import annotations
 
+import re
+import warnings
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
 
 from sim.scenario.kinds import POLICY_KINDS
 from sim.units import parse_duration
 
 __all__ = [
-    "Duration", "Pool", "Region", "Link", "Network", "LinearLoad", "ConstantLoad",
+    "Duration", "Pool", "Host", "Region", "Link", "Network", "LinearLoad", "ConstantLoad",
     "DiurnalLoad", "StepLoad", "PiecewisePoint", "PiecewiseLoad", "ObservedLoad", "Profile",
     "LoadModel", "Allocation", "PoissonArrival", "TraceArrival", "Arrival", "ConstantService",
     "ExponentialService", "LognormalService", "EmpiricalService", "TokenCount",
     "TokenCoefficients", "TokenService", "Service", "InferenceWorkload", "Residency", "Dataset",
     "Checkpoint", "GpuChoice", "GpuHoursWork", "StepsWork", "PhillyWork", "Work", "PoissonJobs",
     "GavelTrace", "AlibabaTrace", "JobSource", "TrainingWorkload", "PolicySpec",
-    "Scheduler", "Metrics", "RepairTime", "NodeFailures", "RegionOutage", "LinkFailure", "Failures", "Consistency",
+    "Scheduler", "Metrics", "Copy", "Transfers", "RepairTime", "NodeFailures", "FailureDomain", "RegionOutage",
+    "LinkFailure", "Failures",
+    "Consistency", "replica_range",
     "Scenario",
 ]
 
@@ -86,6 +90,14 @@ class Pool(_Model):
                                     "slots_per_replica requests at a time at batch-1 speed).")
 
 
+class Host(_Model):
+    """A named machine (or NIC) inside a region, for studies where copies between hosts, or
+    a host's network card, matter."""
+
+    name: Name = Field(description="Host name, unique within its region; copies name it `region/host`.")
+    nic_gbps: float = Field(gt=0, description="Its network card's bandwidth, Gbit/s each direction.")
+
+
 class Region(_Model):
     """A datacenter region. Fields left out are taken from the region catalogue when the
     name is a known cloud region (``eastus``, ``eu-west-1``, ...), else from the defaults."""
@@ -104,17 +116,24 @@ class Region(_Model):
     pue: float = Field(1.2, ge=1.0, le=3.0, description="Power usage effectiveness of the datacenter.")
     pools: list[Pool] = Field(
         default_factory=list, description="GPU pools; a region with none only originates traffic.")
+    hosts: list[Host] = Field(
+        default_factory=list, description="Named hosts with their NIC bandwidth, for copies between hosts "
+        "(none: the region is one node and copies inside it are free).")
 
 
 class Link(_Model):
-    """A network link between two regions (undirected)."""
+    """A network link between two regions; by default it carries each direction at its full
+    bandwidth (full duplex)."""
 
     a: str = Field(description="One end (region name).")
     b: str = Field(description="Other end (region name).")
     rtt_ms: float | None = Field(
         None, gt=0, description="Round-trip time, ms (default: measured catalogue RTT, else the great-circle fit).")
     bandwidth_gbps: float | None = Field(
-        None, gt=0, description="Capacity, Gbit/s (default: network.default_bandwidth_gbps).")
+        None, gt=0, description="Capacity of each direction, Gbit/s (default: network.default_bandwidth_gbps).")
+    duplex: Literal["full", "half"] | None = Field(
+        None, description="full: each direction carries bandwidth_gbps; half: one capacity shared by both "
+        "directions (a shared medium) (default: network.duplex).")
 
 
 class Network(_Model):
@@ -126,7 +145,21 @@ class Network(_Model):
     default_bandwidth_gbps: float = Field(100.0, gt=0, description="Bandwidth of links that do not give one, Gbit/s.")
     sharing: Literal["rtt_weighted", "max_min"] = Field(
         "rtt_weighted",
-        description="How concurrent transfers share links: max-min fair, weighted by 1/RTT (TCP-like) or plain.")
+        description="How concurrent transfers share links with model raw: max-min fair, weighted by 1/RTT "
+        "(TCP-like, SimGrid's raw) or plain.")
+    model: Literal["raw", "lv08"] = Field(
+        "raw", description="Flow model: raw (latency + size / fair share; SimGrid's raw) or lv08 (SimGrid's "
+        "default TCP model, Velho et al. 2013: latency x 13.01 for slow start, 97 % of the share, weights by "
+        "latency + 20537 B / bandwidth per link, 5 % cross-traffic on the reverse path, TCP-window bound).")
+    duplex: Literal["full", "half"] = Field(
+        "full", description="Links that do not say: full (each direction at full bandwidth, as NICs and WAN "
+        "links are) or half (one capacity for both directions).")
+    tcp_window_bytes: float | None = Field(
+        None, gt=0, description="Largest TCP window of a transfer, bytes: each flow is bounded by window / RTT "
+        "(default: none with raw, 4194304 with lv08, SimGrid's network/TCP-gamma).")
+    on_cut: Literal["resume", "restart"] = Field(
+        "resume", description="A transfer whose path loses a link: goes on from where it was (resume) or from "
+        "its first byte (restart), along a new path as soon as one exists.")
     egress_usd_per_gb: float | None = Field(
         None, ge=0, description="Egress price for every inter-region byte (default: cloud price tables).")
 
@@ -483,8 +516,12 @@ class Scheduler(_Model):
     placement_interval: Duration | None = Field(
         None, gt=0, description="Also run placement periodically (default: only when a job arrives or GPUs free up).")
     sync_delay: Duration = Field(
-        0.0, ge=0, description="Control-plane staleness: routing policies see queue lengths and busy slots "
-        "refreshed at most once per this period (0: always current).")
+        0.0, ge=0, description="Control-plane staleness: routing policies see the queue lengths and busy slots "
+        "of other regions' pools refreshed at most once per this period (0: always current); those of the "
+        "requests' own region are always current.")
+    sync_delay_by_region: dict[str, Duration] = Field(
+        default_factory=dict, description="Staleness of particular regions' figures as seen from elsewhere "
+        "(a region far away, or with a slow control plane), overriding sync_delay for them.")
 
 
 class Metrics(_Model):
@@ -504,15 +541,74 @@ class RepairTime(_Model):
     cv: float = Field(1.0, gt=0, description="Coefficient of variation (lognormal only).")
 
 
+def _mtbf_is_mttf(data: Any) -> Any:
+    """``mtbf`` was the key's old name although it meant the mean up time: accept it, warn."""
+    if isinstance(data, dict) and "mtbf" in data:
+        if "mttf" in data:
+            raise ValueError("give mttf (mtbf is its deprecated name), not both")
+        warnings.warn("failures.nodes[].mtbf is deprecated: it is the mean time to failure (up time), not "
+                      "failure-to-failure (that is mttf + repair.mean); write mttf", FutureWarning, stacklevel=2)
+        data = {("mttf" if k == "mtbf" else k): v for k, v in data.items()}
+    return data
+
+
 class NodeFailures(_Model):
-    """Independent failures of replicas: each alternates up (MTBF) and down (repair)."""
+    """Independent failures of replicas: each alternates up (a time to failure of mean
+    ``mttf``) and down (a repair), so failures of one replica are ``mttf + repair.mean``
+    apart on average (its MTBF)."""
 
     pools: list[str] = Field(default_factory=list, description="Pools (`region/pool`) or regions it applies to "
                              "(empty: every pool).")
-    mtbf: Duration | None = Field(None, gt=0, description="Mean time between failures of one replica (default: "
-                                  "the Llama 3 rate, 0.000474 per GPU-day, times the replica's GPUs).")
+    mttf: Duration | None = Field(None, gt=0, description="Mean time to failure of one replica: its mean up time "
+                                  "from a repair to the next failure (default: the Llama 3 rate, 0.000474 per "
+                                  "GPU-day, times the replica's GPUs). `mtbf` is accepted as a deprecated name "
+                                  "with a warning.")
     shape: float = Field(1.0, gt=0, description="Weibull shape of the time to failure (1: exponential).")
     repair: RepairTime = Field(default_factory=RepairTime, description="Repair time distribution.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_mtbf(cls, data: Any) -> Any:
+        return _mtbf_is_mttf(data)
+
+
+_RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
+
+
+def replica_range(text: str | int) -> range | None:
+    """Replica indices of a domain member: ``"0-3"`` (inclusive), ``5`` or ``"5"``, or
+    ``"all"`` (``range(0)`` then: the caller substitutes the pool's size). None if malformed."""
+    if isinstance(text, int):
+        return range(text, text + 1) if text >= 0 else None
+    if text.strip() == "all":
+        return range(0)
+    match = _RANGE.match(text)
+    if match is None:
+        return None
+    first = int(match.group(1))
+    last = int(match.group(2)) if match.group(2) is not None else first
+    return range(first, last + 1) if last >= first else None
+
+
+class FailureDomain(_Model):
+    """Replicas that fail together: a rack, a power domain, a bad software push. One event
+    takes every member replica down at once; they come back together when it is repaired.
+    Domains may overlap (racks inside a power domain): a replica is down while any event
+    covering it lasts."""
+
+    name: Name = Field(description="Domain name (failures.csv `domain`).")
+    kind: Literal["rack", "power", "software"] = Field(
+        "rack", description="What the domain is (failures.csv `kind`): rack, power or software.")
+    members: dict[str, str | int] = Field(
+        min_length=1, description="Replicas in the domain by pool (`region/pool`): an inclusive index range "
+        "`0-3`, one index `5`, or `all`.")
+    mttf: Duration | None = Field(None, gt=0, description="Mean time between the end of one event and the next "
+                                  "(random events, Weibull with `shape`); none: only the events at `at`.")
+    shape: float = Field(1.0, gt=0, description="Weibull shape of the time to the next event (1: exponential).")
+    at: list[Duration] = Field(default_factory=list, description="Scheduled events (a software push at a known "
+                               "time), each lasting a repair time.")
+    repair: RepairTime = Field(default_factory=RepairTime, description="How long an event keeps the members down "
+                               "(for a push: until it is rolled back; `kind: constant` for a fixed time).")
 
 
 class RegionOutage(_Model):
@@ -540,6 +636,8 @@ class Failures(_Model):
     """What fails, and how the system reacts."""
 
     nodes: list[NodeFailures] = Field(default_factory=list, description="Replica failure models.")
+    domains: list[FailureDomain] = Field(default_factory=list, description="Failure domains (racks, power "
+                                         "domains, software pushes): correlated failures of their members.")
     outages: list[RegionOutage] = Field(default_factory=list, description="Region outages.")
     links: list[LinkFailure] = Field(default_factory=list, description="Link failures and network partitions; "
                                      "routing recomputes paths around them.")
@@ -567,6 +665,34 @@ class Consistency(_Model):
         "keeps serving the previous version until all copies have landed, then all switch at once.")
 
 
+class Copy(_Model):
+    """Bulk copies from one region to another (a backup, a data set moving), at given times
+    and/or as a Poisson stream; each shares the links with every other transfer."""
+
+    name: Name = Field(description="Name of the copies (transfers.csv `dataset` is `copy:<name>`, or the "
+                       "dataset's name when they copy one).")
+    src: str = Field(description="Region the bytes leave, or `region/host` (through that host's NIC).")
+    dst: str = Field(description="Region they go to, or `region/host`.")
+    size_gb: float | None = Field(None, gt=0, description="Size of one copy, GB (10^9 bytes; default: the "
+                                  "dataset's size).")
+    dataset: str | None = Field(None, description="The dataset being copied: its residency rule applies (hard: "
+                                "the scenario is refused; soft: each copy counts as a violation).")
+    at: list[Duration] = Field(default_factory=list, description="Times at which one copy starts.")
+    rate_per_h: float | None = Field(None, gt=0, description="Also a Poisson stream of copies, this many per hour "
+                                     "from the start.")
+    max_copies: int | None = Field(None, ge=1, description="Stop the stream after this many copies.")
+    priority: int = Field(0, description="Strict priority class on the links: a higher class takes its share "
+                          "first, lower ones share what is left (dataset, checkpoint and model copies are 0).")
+
+
+class Transfers(_Model):
+    """Plain bulk copies over the WAN, outside training and rollouts."""
+
+    copies: list[Copy] = Field(default_factory=list, description="Copies described in the scenario.")
+    trace: str | None = Field(None, description="Copy trace CSV `time_s,src,dst,size_gb,priority,dataset` "
+                              "(dataset may be empty), relative to the scenario file.")
+
+
 class Scenario(_Model):
     """A complete simulation scenario."""
 
@@ -584,6 +710,7 @@ class Scenario(_Model):
     scheduler: Scheduler = Field(default_factory=Scheduler, description="Scheduler (without a load model and an "
                                  "allocation all capacity is active).")
     metrics: Metrics = Field(default_factory=Metrics, description="Metric aggregation.")
+    transfers: Transfers | None = Field(None, description="Bulk copies between regions (transfers.csv).")
     failures: Failures | None = Field(None, description="Failures and fault tolerance (none: nothing fails).")
     consistency: Consistency | None = Field(None, description="Model version rollouts across regions (none: a "
                                             "single version everywhere).")

@@ -9,7 +9,7 @@ scenario field that sets it:
   evaluated on a grid, each origin in its own time zone), or a trace's rows times the copies
   that fill the run;
 - time-series rows: buckets times regions with GPUs; scheduler ticks; batching replicas;
-  replica failures at the configured (or Llama 3) MTBF; training jobs.
+  replica failures at the configured (or Llama 3) MTTF; training jobs.
 
 The coefficients were measured on the project's 2-core machine with ``bench/cost.py``
 (peak RSS and wall time of in-memory runs; see BENCHMARKS.md): a request served by slot
@@ -219,10 +219,10 @@ def _failure_terms(scenario: Scenario) -> Iterator[Term]:
         for region in scenario.regions:
             for pool in region.pools:
                 if not spec.pools or region.name in spec.pools or f"{region.name}/{pool.name}" in spec.pools:
-                    mtbf = spec.mtbf if spec.mtbf is not None else default_mtbf_s(pool.gpus_per_replica)
-                    count += pool.replicas * scenario.duration / mtbf
-        yield Term.of(("failures", "nodes", i, "mtbf"), "replica failures", count, FAILURE,
-                      "replicas x duration / mtbf")
+                    mttf = spec.mttf if spec.mttf is not None else default_mtbf_s(pool.gpus_per_replica)
+                    count += pool.replicas * scenario.duration / mttf
+        yield Term.of(("failures", "nodes", i, "mttf"), "replica failures", count, FAILURE,
+                      "replicas x duration / mttf")
 
 
 def _job_terms(scenario: Scenario, base: Path) -> Iterator[Term]:

@@ -1,12 +1,13 @@
 """The trace files a scenario names, read and checked before a run starts.
 
 A scenario may name an inference request trace (``inference[i].arrival.path``), Gavel or
-Alibaba job traces (``training[i].jobs.path`` and ``throughputs_path``) and a failure trace
-(``failures.trace``), each relative to the scenario file's folder. :func:`check_inputs`
-reads every one with the reader the run uses, so ``validate`` finds what ``run`` would, and
-``run`` finds it before it creates a run folder. A missing file or a folder is reported at
-the scenario field that names it (``scenario.yaml:12: failures.trace: file not found ...``),
-a bad row at its file and line (``fail.csv:3: replicas: ...``).
+Alibaba job traces (``training[i].jobs.path`` and ``throughputs_path``), a copy trace
+(``transfers.trace``) and a failure trace (``failures.trace``), each relative to the
+scenario file's folder. :func:`check_inputs` reads every one with the reader the run uses,
+so ``validate`` finds what ``run`` would, and ``run`` finds it before it creates a run
+folder. A missing file or a folder is reported at the scenario field that names it
+(``scenario.yaml:12: failures.trace: file not found ...``), a bad row at its file and line
+(``fail.csv:3: replicas: ...``).
 
 Reading a file here and again in the run is cheap: the 19,366-request Azure conversation
 trace takes about 70 ms.
@@ -22,6 +23,7 @@ from typing import Any
 from sim.errors import Problem, ScenarioError
 from sim.scenario import LoadedScenario
 from sim.scenario.model import AlibabaTrace, GavelTrace, TraceArrival
+from sim.workload.copy_trace import read_copy_trace
 from sim.workload.failure_trace import read_failure_trace
 from sim.workload.trace import LOOP_RULE, read_trace
 from sim.workload.training import read_alibaba_pods, read_gavel
@@ -56,6 +58,10 @@ def _readers(loaded: LoadedScenario) -> Iterator[tuple[Files, Reader]]:
                    lambda trace, throughputs, jobs=jobs: read_gavel(jobs, trace, throughputs))
         elif isinstance(jobs, AlibabaTrace):
             yield [(where + ("path",), jobs.path)], lambda pods, jobs=jobs: read_alibaba_pods(pods, jobs.path)
+    transfers = scenario.transfers
+    if transfers is not None and transfers.trace:
+        copies = transfers.trace
+        yield [(("transfers", "trace"), copies)], lambda trace: read_copy_trace(trace, copies, scenario)
     failures = scenario.failures
     if failures is not None and failures.trace:
         name = failures.trace

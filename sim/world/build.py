@@ -129,7 +129,8 @@ def _links(s: Scenario, regions: dict[str, RegionInfo]) -> list[LinkSpec]:
             rtt, source = link.rtt_ms, "scenario"
         bandwidth = (link.bandwidth_gbps if link is not None and link.bandwidth_gbps
                      else s.network.default_bandwidth_gbps)
-        specs.append(LinkSpec(a, b, rtt, bandwidth, source))
+        duplex = link.duplex if link is not None and link.duplex is not None else s.network.duplex
+        specs.append(LinkSpec(a, b, rtt, bandwidth, source, duplex))
     return specs
 
 

@@ -1,8 +1,9 @@
 """The inter-region network: a networkx graph and the routing table derived from it.
 
-Nodes are region names; each undirected edge carries ``rtt_ms``, ``bandwidth_gbps`` and
-``rtt_source`` (``scenario``, ``catalogue`` for a measured cloud RTT, or ``fit`` for the
-great-circle fit of :mod:`sim.world.geo`). Routing is the shortest path by RTT. To make
+Nodes are region names; each undirected edge carries ``rtt_ms``, ``bandwidth_gbps`` (of each
+direction; one shared capacity when ``duplex`` is ``half``), ``duplex`` and ``rtt_source``
+(``scenario``, ``catalogue`` for a measured cloud RTT, or ``fit`` for the great-circle fit
+of :mod:`sim.world.geo`). Routing is the shortest path by RTT. To make
 ties exact and their outcome independent of insertion order, the weight is the RTT in
 whole microseconds, and among equal-RTT paths the one with fewer hops, then the
 lexicographically smallest sequence of region names, wins.
@@ -30,6 +31,7 @@ class LinkSpec:
     rtt_ms: float
     bandwidth_gbps: float
     rtt_source: str
+    duplex: str = "full"  # "full": each direction at bandwidth_gbps; "half": one shared capacity
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ def build_topology(names: Sequence[str], intra_rtt_ms: Sequence[float],
         graph.add_node(name, intra_rtt_ms=float(intra))
     for link in links:
         graph.add_edge(link.a, link.b, rtt_ms=float(link.rtt_ms), rtt_us=round(link.rtt_ms * 1000),
-                       bandwidth_gbps=float(link.bandwidth_gbps), rtt_source=link.rtt_source)
+                       bandwidth_gbps=float(link.bandwidth_gbps), rtt_source=link.rtt_source, duplex=link.duplex)
     return _routed(graph, tuple(names), [float(x) for x in intra_rtt_ms])
 
 

@@ -3,6 +3,7 @@ stale service, copies held back by a partition, origins cut off from every pool.
 import csv
 import json
 
+import numpy as np
 import pytest
 
 from tests.conftest import run_cli
@@ -88,6 +89,52 @@ duration: 1h
 regions:
   - {name: a, lat: 0, lon: 0, pools: [{name: p, gpu: H100, replicas: 2, gpus_per_replica: 8, slots_per_replica: 4},
                                       {name: q, gpu: H100, replicas: 2, gpus_per_replica: 8, slots_per_replica: 4}]}
+  - {name: u, lat: 0, lon: 1}
+inference:
+  - name: chat
+    origin: {u: 1}
+    arrival: {process: poisson, rate_per_s: 4}
+    service: {dist: exponential, mean_s: 1.0}
+scheduler: {routing: least_loaded, sync_delay: 2h}
+"""
+
+
+def inference_summary(tmp_path, write_yaml, text, name, *sets):
+    out = tmp_path / name
+    assert run_cli("run", str(write_yaml(text, f"{name}.yaml")), "--out", str(out), *sets).code == 0
+    return json.load(open(out / "summary.json"))["inference"]
+
+
+def test_a_stale_view_keeps_sending_to_what_looked_least_loaded(tmp_path, write_yaml):
+    # The users are in u, the pools in a: the view of a is refreshed once, at the first
+    # request, when both pools are empty: the tie goes to the first pool, and without a
+    # refresh every request follows it.
+    stale = inference_summary(tmp_path, write_yaml, STALE, "stale")
+    fresh = inference_summary(tmp_path, write_yaml, STALE, "fresh", "--set", "scheduler.sync_delay=0s")
+    assert stale["arrived"] == fresh["arrived"]  # the same requests (common random numbers)
+    assert stale["wait_ms"]["mean"] > 2 * fresh["wait_ms"]["mean"]
+    # The same delay for a alone (sync_delay_by_region) herds the same way.
+    by_region = inference_summary(tmp_path, write_yaml, STALE, "by-region", "--set", "scheduler.sync_delay=0s",
+                                  "--set", "scheduler.sync_delay_by_region={a: 2h}")
+    assert by_region == stale
+
+
+def test_the_routers_own_region_is_never_stale(tmp_path, write_yaml):
+    # Users in a itself: the pools of their own region are seen as they are, whatever
+    # sync_delay says, so the run is the one with an always-current view.
+    local = STALE.replace("origin: {u: 1}", "origin: {a: 1}")
+    stale = inference_summary(tmp_path, write_yaml, local, "stale")
+    fresh = inference_summary(tmp_path, write_yaml, local, "fresh", "--set", "scheduler.sync_delay=0s")
+    assert stale == fresh
+
+
+LOCAL_AND_REMOTE = """\
+name: stale-view
+seed: 4
+duration: 1h
+regions:
+  - {name: a, lat: 0, lon: 0, pools: [{name: p, gpu: H100, replicas: 2, gpus_per_replica: 8, slots_per_replica: 4}]}
+  - {name: b, lat: 0, lon: 1, pools: [{name: q, gpu: H100, replicas: 2, gpus_per_replica: 8, slots_per_replica: 4}]}
 inference:
   - name: chat
     origin: {a: 1}
@@ -97,15 +144,13 @@ scheduler: {routing: least_loaded, sync_delay: 2h}
 """
 
 
-def test_a_stale_view_keeps_sending_to_what_looked_least_loaded(tmp_path, write_yaml):
-    # The view is refreshed once, at the first request, when both pools are empty: the tie
-    # goes to the first pool, and without a refresh every request follows it.
-    out = tmp_path / "stale"
-    assert run_cli("run", str(write_yaml(STALE)), "--out", str(out)).code == 0
-    stale = json.load(open(out / "summary.json"))["inference"]
-    fresh_out = tmp_path / "fresh"
-    assert run_cli("run", str(write_yaml(STALE, "f.yaml")), "--out", str(fresh_out),
-                   "--set", "scheduler.sync_delay=0s").code == 0
-    fresh = json.load(open(fresh_out / "summary.json"))["inference"]
-    assert stale["arrived"] == fresh["arrived"]  # the same requests (common random numbers)
+def test_a_remote_region_is_seen_late_and_the_own_region_now(tmp_path, write_yaml):
+    # Users in a, one pool in a and one in b, both empty at the first request. The view of
+    # b stays empty for 2 h; a's own pool is seen as it is: least_loaded sends a request to
+    # b whenever a's pool is busy at all, so b takes most of the traffic and queues.
+    text = LOCAL_AND_REMOTE
+    stale = inference_summary(tmp_path, write_yaml, text, "stale", "--set", "metrics.requests=true")
+    log = np.load(tmp_path / "stale" / "requests.npz")
+    assert (log["pool"] == 1).mean() > 0.7  # the remote pool, seen empty, takes most requests
+    fresh = inference_summary(tmp_path, write_yaml, text, "fresh", "--set", "scheduler.sync_delay=0s")
     assert stale["wait_ms"]["mean"] > 2 * fresh["wait_ms"]["mean"]

@@ -130,7 +130,7 @@ inference:
     service: {dist: exponential, mean_s: 2.0}
 scheduler: {routing: least_loaded}
 failures:
-  nodes: [{mtbf: 12h, repair: {mean: 2h}}]
+  nodes: [{mttf: 12h, repair: {mean: 2h}}]
   outages: [{region: a, at: 6h, duration: 1h}]
 """
 
@@ -239,7 +239,7 @@ def test_gpu_hours_are_conserved_under_failures(tmp_path):
     from tests.conftest import SCENARIOS
 
     out = tmp_path / "run"
-    failures = ('{nodes: [{mtbf: 2d, repair: {mean: 6h}}], outages: [{region: westeurope, at: 20h, duration: 3h}],'
+    failures = ('{nodes: [{mttf: 2d, repair: {mean: 6h}}], outages: [{region: westeurope, at: 20h, duration: 3h}],'
                 ' inference: retry}')
     result = run_cli("run", str(SCENARIOS / "shared_capacity.yaml"), "--out", str(out), "--set", "duration=1d",
                      "--set", f"failures={failures}")

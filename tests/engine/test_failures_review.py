@@ -296,9 +296,10 @@ duration: 1h
 regions:
   - {{name: a, lat: 0, lon: 0, pools: [{{name: p, gpu: H100, replicas: 2, gpus_per_replica: 8, slots_per_replica: 4}},
                                       {{name: q, gpu: H100, replicas: 2, gpus_per_replica: 8, slots_per_replica: 4}}]}}
+  - {{name: u, lat: 0, lon: 1}}
 inference:
   - name: chat
-    origin: {{a: 1}}
+    origin: {{u: 1}}
     arrival: {{process: poisson, rate_per_s: 4}}
     service: {{dist: exponential, mean_s: 1.0}}
 scheduler: {{routing: least_loaded, sync_delay: 2h}}
@@ -311,7 +312,8 @@ def test_a_retry_does_not_refresh_the_stale_routing_view(tmp_path):
     # Was a bug: inference.py:_retry calls _sync_load() whatever sync_delay says. With sync_delay
     # 2 h (longer than the run) the view is refreshed once, at the first request, with both
     # pools empty, so least_loaded sends every new request to p (docs/failures.md: queue
-    # lengths and busy slots are refreshed at most once per sync_delay). A serving replica
+    # lengths and busy slots of another region are refreshed at most once per sync_delay:
+    # the users are in u, the pools in a). A serving replica
     # of p fails at 30 min; retrying its requests refreshes the view, and from then on
     # thousands of new requests go to q. With failures.inference=drop none does.
     trace = trace_file(tmp_path, ["1800,a,p,1,600"])
@@ -514,7 +516,7 @@ training:
     checkpoint: {interval: 1h, write: 6m, restart: 12m}
 scheduler: {routing: least_loaded, sync_delay: 30s}
 failures:
-  nodes: [{mtbf: 6h, repair: {mean: 1h}}]
+  nodes: [{mttf: 6h, repair: {mean: 1h}}]
   outages: [{region: a, at: 3h, duration: 2h}, {region: a, at: 4h, duration: 2h},
             {region: b, rate_per_year: 2000, duration: 1h}]
   links: [{a: a, b: b, at: 7h, duration: 1h}, {regions: [c], at: 450m, duration: 1h}]

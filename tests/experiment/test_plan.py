@@ -274,7 +274,7 @@ scheduler:
   load_model: {kind: constant, L: 100}
   allocation: {weights: {eastus/main: 1}, L_max: 100}
 failures:
-  nodes: [{mtbf: 5d, repair: {kind: constant, mean: 12h}}]
+  nodes: [{mttf: 5d, repair: {kind: constant, mean: 12h}}]
   detection: 0s
   warmup: 0s
 """

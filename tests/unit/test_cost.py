@@ -75,7 +75,7 @@ scheduler:
   load_model: {kind: constant, L: 1}
   allocation: {weights: {alpha: 1}, L_max: 1}
 failures:
-  nodes: [{mtbf: 1h}]
+  nodes: [{mttf: 1h}]
 training:
   - name: t
     jobs: {source: poisson, rate_per_h: 10, work: {kind: philly}}
