@@ -2,7 +2,7 @@
 """Meridian's command line: a thin layer over :mod:`sim`.
 
     python simulate.py                       run scenarios/default.yaml
-    python simulate.py run FILE [--seed N] [--out DIR] [--set path=value]...
+    python simulate.py run FILE [--seed N] [--out DIR] [--set path=value]... [--no-charts]
     python simulate.py validate FILE... [--set path=value]...
     python simulate.py schema                JSON Schema of scenario files
     python simulate.py predict --t HOURS [--scenario FILE]
@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--root", type=Path, default=Path("results"), help="results root for the default folder")
     run.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
                      help="override a scenario value before validation (repeatable)")
+    run.add_argument("--no-charts", action="store_true",
+                     help="draw no charts (simulate.py report PATH draws them later)")
     validate = sub.add_parser("validate", help="check scenario files")
     validate.add_argument("files", nargs="+")
     validate.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE")
@@ -124,14 +126,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from sim.report import draw_run_charts
+    from sim.report import draw_run_charts  # matplotlib loads only if a chart is drawn
     from sim.runner import run_scenario
     from sim.scenario import load_scenario
 
     sets = list(args.sets) + ([f"seed={args.seed}"] if args.seed is not None else [])
     loaded = load_scenario(args.scenario, sets)
+    finishers = [] if args.no_charts else [draw_run_charts]
     run_dir = run_scenario(loaded, out=args.out, root=args.root,
-                           command=["simulate.py", *argv], finishers=[draw_run_charts])
+                           command=["simulate.py", *argv], finishers=finishers)
     summary = json.loads((run_dir / "summary.json").read_text())
     util = summary["utilization"]["mean"]
     print(f"{loaded.scenario.name}: seed {loaded.scenario.seed}, {summary['sim_time_s'] / 3600:g} h simulated, "

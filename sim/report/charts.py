@@ -16,17 +16,16 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sim.metrics.inference import meets_objectives, objective_limits
 from sim.records import RequestStatus
-from sim.report.style import apply_style, save_figures
 
-# isort: split
-# pyplot after sim.report.style, which chose the Agg backend.
-import matplotlib.pyplot as plt
-from matplotlib.axes import Axes
+if TYPE_CHECKING:  # matplotlib itself loads when a figure is made (_subplots)
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["RunTable", "read_timeseries", "read_latency_cdf", "plot_load", "plot_active_gpus",
            "plot_utilization", "plot_latency_cdf", "plot_region_series", "plot_utilization_heatmap",
@@ -209,6 +208,13 @@ def plot_slo_series(ax: Axes, hours: np.ndarray, series: dict[str, np.ndarray]) 
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
+def _subplots(*args: Any, **kwargs: Any) -> Any:
+    """``plt.subplots`` on the Agg backend; matplotlib loads with the first figure drawn."""
+    from sim.report.style import pyplot
+
+    return pyplot().subplots(*args, **kwargs)
+
+
 def warmup_hours(run_dir: Path) -> float:
     summary = Path(run_dir) / "summary.json"
     if not summary.exists():
@@ -227,9 +233,9 @@ def shade_warmup(axes: np.ndarray, warmup_h: float) -> None:
                      ha="center", va="top", fontsize=8, color="#555555")
 
 
-def overview_figure(table: RunTable, warmup_h: float = 0.0) -> plt.Figure:
+def overview_figure(table: RunTable, warmup_h: float = 0.0) -> Figure:
     """Load and allocation, active GPUs and utilisation over time, one panel each."""
-    fig, axes = plt.subplots(3, 1, figsize=(10, 9), sharex=True)
+    fig, axes = _subplots(3, 1, figsize=(10, 9), sharex=True)
     plot_load(axes[0], table)
     plot_active_gpus(axes[1], table)
     plot_utilization(axes[2], table)
@@ -238,15 +244,15 @@ def overview_figure(table: RunTable, warmup_h: float = 0.0) -> plt.Figure:
     return fig
 
 
-def latency_cdf_figure(cdf: dict[str, tuple[np.ndarray, np.ndarray]], slo_ms: float | None = None) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(8, 5))
+def latency_cdf_figure(cdf: dict[str, tuple[np.ndarray, np.ndarray]], slo_ms: float | None = None) -> Figure:
+    fig, ax = _subplots(figsize=(8, 5))
     plot_latency_cdf(ax, cdf, slo_ms)
     return fig
 
 
-def inference_figure(table: RunTable, warmup_h: float = 0.0) -> plt.Figure:
+def inference_figure(table: RunTable, warmup_h: float = 0.0) -> Figure:
     """Requests reaching each region, queue length and p99 latency over time."""
-    fig, axes = plt.subplots(3, 1, figsize=(10, 9), sharex=True)
+    fig, axes = _subplots(3, 1, figsize=(10, 9), sharex=True)
     plot_region_series(axes[0], table, "arrivals", "requests / bucket", "Requests reaching each region")
     plot_region_series(axes[1], table, "queue_len", "queued (mean)", "Queue length")
     plot_region_series(axes[2], table, "latency_p99_ms", "p99 latency (ms)", "p99 latency of requests completing")
@@ -258,6 +264,8 @@ def inference_figure(table: RunTable, warmup_h: float = 0.0) -> plt.Figure:
 
 def draw_run_charts(run_dir: Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:
     """Draw ``charts/overview.<fmt>`` (and, with inference, ``latency_cdf`` and ``inference``)."""
+    from sim.report.style import apply_style, save_figures
+
     apply_style()
     run_dir = Path(run_dir)
     table = read_timeseries(run_dir / "timeseries.csv")

@@ -5,20 +5,24 @@ deficiencies. Figures are drawn with the Agg backend and saved without timestamp
 software versions (PNG text chunks, SVG ``dc:date``, PDF ``CreationDate``), and SVG ids are
 salted with a fixed string, so the same data gives byte-identical PNG, SVG and PDF files.
 
-Public: ``PALETTE``, ``FORMATS``, ``apply_style``, ``save_figure``, ``save_figures``.
+Public: ``PALETTE``, ``FORMATS``, ``apply_style``, ``pyplot``, ``save_figure``, ``save_figures``.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+matplotlib.use("Agg")  # before any pyplot import: report modules import this one first
 from cycler import cycler
 
-__all__ = ["PALETTE", "FORMATS", "apply_style", "save_figure", "save_figures"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["PALETTE", "FORMATS", "apply_style", "pyplot", "save_figure", "save_figures"]
 
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 FORMATS = ("png", "svg", "pdf")
@@ -31,8 +35,15 @@ _METADATA = {
 }
 
 
+def pyplot() -> ModuleType:
+    """``matplotlib.pyplot``, imported on first use (on the Agg backend chosen above)."""
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def apply_style() -> None:
-    plt.rcParams.update({
+    matplotlib.rcParams.update({
         "figure.dpi": 110, "savefig.dpi": 130, "font.size": 10, "axes.titlesize": 11,
         "axes.labelsize": 10, "legend.fontsize": 9, "axes.grid": True, "grid.alpha": 0.3,
         "axes.spines.top": False, "axes.spines.right": False,
@@ -40,7 +51,7 @@ def apply_style() -> None:
     })
 
 
-def save_figures(fig: plt.Figure, paths: Sequence[Path]) -> list[Path]:
+def save_figures(fig: Figure, paths: Sequence[Path]) -> list[Path]:
     """Save ``fig`` to each path (format from the suffix) atomically and deterministically, then close it."""
     for path in paths:
         path = Path(path)
@@ -48,10 +59,10 @@ def save_figures(fig: plt.Figure, paths: Sequence[Path]) -> list[Path]:
         tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
         fig.savefig(tmp, metadata=_METADATA.get(path.suffix, {}), bbox_inches="tight")
         tmp.replace(path)
-    plt.close(fig)
+    pyplot().close(fig)
     return [Path(p) for p in paths]
 
 
-def save_figure(fig: plt.Figure, path: Path) -> None:
+def save_figure(fig: Figure, path: Path) -> None:
     """Save to one file deterministically and close."""
     save_figures(fig, [path])
