@@ -56,6 +56,11 @@ _TIMED_OUT = int(RequestStatus.TIMED_OUT)
 _IN_FLIGHT, _FAILED = int(RequestStatus.IN_FLIGHT), int(RequestStatus.FAILED)
 
 
+def _reader(column: np.ndarray) -> memoryview:
+    """Element access to a numpy column without a copy (``view[i]`` is a Python int or float)."""
+    return np.ascontiguousarray(column).data
+
+
 @dataclass(frozen=True)
 class _Outcomes:
     """The per-request outcome arrays the batching replicas fill in."""
@@ -123,22 +128,27 @@ class InferenceEngine:
                          for p in self.pools])
 
     def _allocate_outcomes(self, n: int) -> None:
-        """Per-request outcomes as raw typed arrays (no per-request objects)."""
+        """Per-request outcomes as raw typed arrays (no per-request objects). The inputs
+        are read in place through memoryviews (indexing one gives a Python number, as a
+        list would, without a list's 8-byte pointer and boxed value per request)."""
         self.pool_of = array("h", [-1]) * n
         self.rtt_of = array("d", [0.0]) * n
         self.wait = array("d", [math.nan]) * n
         self.service = array("d", [math.nan]) * n
         self.status = array("b", [0]) * n
         self.arrival_at_pool = array("d", [0.0]) * n
-        self.first_token = array("d", [math.nan]) * n
-        self.tpot = array("d", [math.nan]) * n
+        # Token figures exist only where a batching replica or the token model serves.
+        tokens = any(t is not None for row in self._times_by_pool for t in row) or any(
+            p.serving is not None and p.serves != "training" for p in self.pools)
+        self.first_token = array("d", [math.nan]) * n if tokens else None
+        self.tpot = array("d", [math.nan]) * n if tokens else None
         r = self.requests
-        self._times = r.t_s.tolist()
-        self._origins = r.origin.tolist()
-        self._workloads = r.workload.tolist()
-        self._services = r.service_s.tolist()
-        self._in_tokens = r.input_tokens.tolist()
-        self._out_tokens = r.output_tokens.tolist()
+        self._times = _reader(r.t_s)
+        self._origins = _reader(r.origin)
+        self._workloads = _reader(r.workload)
+        self._services = _reader(r.service_s)
+        self._in_tokens = _reader(r.input_tokens)
+        self._out_tokens = _reader(r.output_tokens)
         self._next = 0
         self._travel: list[tuple[float, int, int]] = []   # (time at pool, request, pool)
         self._done: list[tuple[float, int, int]] = []     # (finish time, request, pool)
@@ -149,10 +159,12 @@ class InferenceEngine:
                  if info.serving is not None and info.serves != "training"}
         if not specs:
             return None
+        assert self.first_token is not None and self.tpot is not None
         outcomes = _Outcomes(self.status, self.wait, self.service, self.arrival_at_pool, self.first_token, self.tpot)
         timeouts, workloads = self.timeout_s, self._workloads
-        return BatchingServers(specs, {p: self.pools[p].replicas for p in specs}, outcomes, self._in_tokens,
-                               self._out_tokens, lambda j: timeouts[workloads[j]])
+        r = self.requests
+        return BatchingServers(specs, {p: self.pools[p].replicas for p in specs}, outcomes, r.input_tokens.tolist(),
+                               r.output_tokens.tolist(), lambda j: timeouts[workloads[j]])
 
     def _make_view(self) -> RoutingView:
         view = RoutingView.build(
@@ -297,7 +309,9 @@ class InferenceEngine:
         self.pool_of[j] = p
         self.rtt_of[j] = rtt
         self._retry_s[j] = t_s - self._times[j]
-        self.wait[j] = self.first_token[j] = self.tpot[j] = math.nan
+        self.wait[j] = math.nan
+        if self.first_token is not None and self.tpot is not None:
+            self.first_token[j] = self.tpot[j] = math.nan
         self.service[j] = self._service_time(j, p)
         heappush(self._travel, (t_s + rtt / 2000.0, j, p))
         return True
@@ -338,30 +352,31 @@ class InferenceEngine:
             heappush(self._done, (now + self.service[j], j, pool))
 
     def _router(self):
-        """``route(t, origin, workload) -> pool or None``: the policy's answer, asked once per
-        origin (until the view's version changes) when it depends on nothing else, with the
-        load view refreshed at most every ``sync_delay``."""
-        view, choose, sync = self.view, self.policy.choose, self._sync_load
-        per_origin = getattr(self.policy, "decision_per_origin", False)
+        """``route(t, origin, workload) -> (pool, rtt_ms)``, or ``(None, None)`` to reject:
+        the policy's answer, checked, with the load view refreshed at most every
+        ``sync_delay``. (The loop asks a policy whose decision depends on the origin
+        alone once per origin until the view's version changes.)"""
+        view, choose, sync, rtt_rows = self.view, self.policy.choose, self._sync_load, self._rtt_rows
         reads_load, sync_delay = self.reads_load, self.sync_delay
-        decided: dict[int, int | None] = {}
-        decided_version, next_sync = -1, -_INF
+        next_sync = -_INF
+        rejected = (None, None)
 
-        def route(t: float, origin: int, workload: int) -> int | None:
-            nonlocal decided_version, next_sync
-            if per_origin and view.version == decided_version and origin in decided:
-                return decided[origin]
+        def route(t: float, origin: int, workload: int) -> tuple[int, float] | tuple[None, None]:
+            nonlocal next_sync
             view.t_s, view.origin, view.workload = t, origin, workload
             if reads_load and t >= next_sync:
                 sync()
                 next_sync = t + sync_delay
             p = choose(view)
-            if per_origin:
-                if view.version != decided_version:
-                    decided.clear()
-                    decided_version = view.version
-                decided[origin] = p
-            return p
+            if p is None:
+                return rejected
+            try:
+                rtt = rtt_rows[origin][p]
+            except (IndexError, TypeError):
+                raise self._bad_choice(p, origin) from None
+            if rtt == _INF or p < 0:
+                raise self._bad_choice(p, origin)
+            return p, rtt
         return route
 
     def _bad_choice(self, p, origin: int) -> PolicyError:
@@ -387,20 +402,26 @@ class InferenceEngine:
         peek, step_sim = env.peek, env.step
         done, travel, queues, busy, active = self._done, self._travel, self.queues, self.busy, self.active
         status, wait, service, at_pool = self.status, self.wait, self.service, self.arrival_at_pool
-        pool_of, rtt_of, rtt_rows = self.pool_of, self.rtt_of, self._rtt_rows
+        pool_of, rtt_of = self.pool_of, self.rtt_of
         timeout, service_time, drain, route = self.timeout_s, self._service_time, self._drain, self._router()
+        no_timeouts = all(limit == _INF for limit in timeout)
         drawn = all(times_ is None for row in self._times_by_pool for times_ in row)
-        services = self._services if drawn else None
+        services = self._services
         servers = self.batching if self.batching is not None else BatchingServers.none()
         batch_events, batch_fire, batch_arrive = servers.events, servers.fire, servers.arrive
         batching = [p in servers.specs for p in range(len(self.pools))]
+        view, per_origin = self.view, getattr(self.policy, "decision_per_origin", False)
+        decided: dict[int, tuple] = {}  # origin -> (pool, rtt) while view.version == decided_version
+        decided_version = -1
         i, travelled, completed, boundaries = self._next, 0, 0, 0
         t_sim = peek()
+        stop = min(t_sim, until)  # the loop hands over to SimPy, or ends, at this time
+        t_next = times[i] if i < n else _INF  # the next request's arrival
         while True:
             # Ties: completions first (they free slots), then pool arrivals, then new
             # requests, then batching replicas' iterations ending (so every request that
             # arrived by then is there when a replica plans its next iteration).
-            t = times[i] if i < n else _INF
+            t = t_next
             kind = 2
             if batch_events and batch_events[0][0] < t:
                 t, kind = batch_events[0][0], 3
@@ -408,23 +429,46 @@ class InferenceEngine:
                 t, kind = travel[0][0], 1
             if done and done[0][0] <= t:
                 t, kind = done[0][0], 0
-            if t_sim <= t:
-                if t_sim >= until:
-                    break
-                step_sim()
-                t_sim = peek()
-                continue
-            if t >= until:
+            if t >= stop:  # SimPy's next event first (ties go to SimPy), or the end
+                if t_sim <= t and t_sim < until:
+                    step_sim()
+                    t_sim = peek()
+                    stop = min(t_sim, until)
+                    continue
                 break
-            if kind == 0:  # a service finishes
+            if kind == 2:  # a request arrives at its origin and is routed
+                j = i
+                i += 1
+                t_next = times[i] if i < n else _INF
+                origin = origins[j]
+                if per_origin:
+                    if view.version != decided_version:
+                        decided.clear()
+                        decided_version = view.version
+                    choice = decided.get(origin)
+                    if choice is None:
+                        choice = decided[origin] = route(t, origin, workloads[j])
+                else:
+                    choice = route(t, origin, workloads[j])
+                p, rtt = choice
+                if p is None:
+                    status[j] = _REJECTED
+                    continue
+                pool_of[j] = p
+                rtt_of[j] = rtt
+                service[j] = s = services[j] if drawn else service_time(j, p)
+                if rtt != 0.0:
+                    heappush(travel, (t + rtt / 2000.0, j, p))
+                    continue
+            elif kind == 0:  # a service finishes
                 _, j, p = heappop(done)
                 status[j] = _COMPLETED
                 completed += 1
                 busy[p] -= 1
                 queue = queues[p]
-                if queue:
+                if queue and busy[p] < active[p]:
                     k = queue[0]
-                    if busy[p] < active[p] and t - at_pool[k] <= timeout[workloads[k]]:
+                    if no_timeouts or t - at_pool[k] <= timeout[workloads[k]]:
                         queue.popleft()
                         wait[k] = t - at_pool[k]
                         busy[p] += 1
@@ -432,50 +476,36 @@ class InferenceEngine:
                     else:
                         drain(p, t)
                 continue
-            if kind == 3:  # batching iterations end at a replica
+            elif kind == 1:  # a request reaches its pool after travelling
+                _, j, p = heappop(travel)
+                travelled += 1
+                s = service[j]
+            else:  # batching iterations end at a replica
                 batch_fire()
                 boundaries += 1
                 continue
-            if kind == 1:  # a request reaches its pool after travelling
-                _, j, p = heappop(travel)
-                travelled += 1
-            else:  # a request arrives at its origin and is routed
-                j = i
-                i += 1
-                origin = origins[j]
-                p = route(t, origin, workloads[j])
-                if p is None:
-                    status[j] = _REJECTED
-                    continue
-                try:
-                    rtt = rtt_rows[origin][p]
-                except (IndexError, TypeError):
-                    raise self._bad_choice(p, origin) from None
-                if rtt == _INF or p < 0:
-                    raise self._bad_choice(p, origin)
-                pool_of[j] = p
-                rtt_of[j] = rtt
-                service[j] = services[j] if services is not None else service_time(j, p)
-                if rtt != 0.0:
-                    heappush(travel, (t + rtt / 2000.0, j, p))
-                    continue
-            at_pool[j] = t  # join the pool's FCFS queue
+            # The request joins its pool's FCFS queue (its arrival time there matters only
+            # while it waits).
             if batching[p]:
+                at_pool[j] = t
                 batch_arrive(j, p, t)
                 continue
             queue = queues[p]
             if not queue and busy[p] < active[p]:
                 wait[j] = 0.0
                 busy[p] += 1
-                heappush(done, (t + service[j], j, p))
+                heappush(done, (t + s, j, p))
             else:
+                at_pool[j] = t
                 queue.append(j)
         self._next = i
         self.events_processed = i + travelled + completed + boundaries
         self._finish(until)
         if self.batching is not None:
             self.bus.emit(self.batching.log())
-        self.bus.emit(self.log())
+        log = self.log()
+        self._release()
+        self.bus.emit(log)
 
     def _finish(self, end_s: float) -> None:
         """Close the books: expired queued requests are timed out, the rest are in flight."""
@@ -496,7 +526,7 @@ class InferenceEngine:
             for p, times in enumerate(row):
                 if times is not None and self.pools[p].serving is None:
                     decode[w, p] = times.decode_s_per_token
-        if np.isnan(decode).all():
+        if np.isnan(decode).all() or self.first_token is None or self.tpot is None:
             return
         r = self.requests
         pool = np.frombuffer(self.pool_of, dtype=np.int16).astype(np.int64)
@@ -514,7 +544,9 @@ class InferenceEngine:
         self._slot_token_times()
         r = self.requests
 
-        def as_np(a: array, dtype: type[np.generic]) -> np.ndarray:  # zero copy
+        def as_np(a: array | None, dtype: type[np.generic]) -> np.ndarray:  # zero copy
+            if a is None:  # no token figures in this run: NaN everywhere, in no memory
+                return np.broadcast_to(np.array(np.nan, dtype=dtype), (len(r),))
             return np.frombuffer(a, dtype=dtype)
         return RequestLog(
             t_s=r.t_s, origin=r.origin, workload=r.workload,
@@ -523,8 +555,15 @@ class InferenceEngine:
             status=as_np(self.status, np.int8), retry_s=self._retry_array(),
             first_token_s=as_np(self.first_token, np.float64), tpot_s=as_np(self.tpot, np.float64))
 
+    def _release(self) -> None:
+        """Drop what only the loop needed (the engine lives on in the bus's reference
+        cycle until a full garbage collection; the metrics run before that)."""
+        self.arrival_at_pool = array("d")
+        self._times = self._origins = self._workloads = self._services = memoryview(b"")
+        self._in_tokens = self._out_tokens = memoryview(b"")
+
     def _retry_array(self) -> np.ndarray:
-        out = np.zeros(len(self.requests))
+        out = np.zeros(len(self.requests))  # untouched pages cost no memory when nothing was retried
         if self._retry_s:
             index = np.fromiter(self._retry_s.keys(), dtype=np.int64)
             out[index] = np.fromiter(self._retry_s.values(), dtype=float)
