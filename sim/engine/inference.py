@@ -559,6 +559,7 @@ class InferenceEngine:
         """Drop what only the loop needed (the engine lives on in the bus's reference
         cycle until a full garbage collection; the metrics run before that)."""
         self.arrival_at_pool = array("d")
+        self.requests = RequestBatch.empty()  # the log keeps the columns it needs
         self._times = self._origins = self._workloads = self._services = memoryview(b"")
         self._in_tokens = self._out_tokens = memoryview(b"")
 

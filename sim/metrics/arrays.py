@@ -7,18 +7,19 @@ order through the same operations) with fewer passes and copies:
 - :func:`consume_stats`: mean and p50/p95/p99 of an array the caller owns (partitioned in
   place instead of copied);
 - :func:`histogram`: ``np.histogram(values, edges)[0]`` by binary search, without sorting;
-- :class:`Coverage`: how much time a set of intervals ``[start, end)`` covers up to any
-  point, from the sorted ends and their running sums (built once, read at many points);
+- :func:`coverage`: how much time a set of intervals ``[start, end)`` covers up to each of
+  some points, from the sorted ends and their running sums (computed in place);
 - :func:`group_percentiles`: ``np.percentile`` of each group of values (a time bucket),
   all groups at once, from groups sorted in place.
 
-Public: ``consume_stats``, ``histogram``, ``Coverage``, ``group_percentiles``, ``sorted_percentiles``.
+Public: ``consume_stats``, ``histogram``, ``coverage``, ``coverage_means``, ``group_percentiles``,
+``sorted_percentiles``.
 """
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["consume_stats", "histogram", "Coverage", "group_percentiles", "sorted_percentiles"]
+__all__ = ["consume_stats", "histogram", "coverage", "coverage_means", "group_percentiles", "sorted_percentiles"]
 
 _NONE = {"mean": None, "p50": None, "p95": None, "p99": None}
 
@@ -37,38 +38,33 @@ def histogram(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """``np.histogram(values, edges)[0]`` as floats: bins ``[e_k, e_k+1)``, the last one
     closed; values outside (and NaN) are not counted."""
     n = len(edges) - 1
-    bins = np.searchsorted(edges, values, side="right") - 1
-    bins[values == edges[-1]] = n - 1
-    inside = bins[(bins >= 0) & (bins < n)]
-    return np.bincount(inside, minlength=n).astype(float)
+    slot = np.searchsorted(edges, values, side="right")  # k: in [e_k-1, e_k); 0 and n+1 outside
+    slot[values == edges[-1]] = n
+    return np.bincount(slot, minlength=n + 2)[1:n + 1].astype(float)
 
 
-class Coverage:
-    """The time a set of intervals ``[start, end)`` covers below each point x: the sum over
-    intervals of their overlap with ``(-inf, x)``. Takes ownership of both arrays."""
-
-    def __init__(self, starts: np.ndarray, ends: np.ndarray):
-        starts.sort()
-        ends.sort()
-        self.starts, self.ends = starts, ends
-        self.start_sums, self.end_sums = _running_sums(starts), _running_sums(ends)
-
-    def below(self, points: np.ndarray) -> np.ndarray:
-        ks = np.searchsorted(self.starts, points, side="left")
-        ke = np.searchsorted(self.ends, points, side="left")
-        return (ks * points - self.start_sums[ks]) - (ke * points - self.end_sums[ke])
-
-    def means(self, edges: np.ndarray) -> np.ndarray:
-        """Mean number of open intervals over each bucket ``[edges[k], edges[k+1])``."""
-        return np.diff(self.below(edges)) / np.diff(edges)
+def coverage(starts: np.ndarray, ends: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """The time the intervals ``[starts[i], ends[i])`` cover below each point x (the sum of
+    their overlaps with ``(-inf, x)``). Takes ownership of both arrays (sorted, then
+    overwritten by their running sums: no other full-length array is made)."""
+    return _below(starts, points) - _below(ends, points)
 
 
-def _running_sums(values: np.ndarray) -> np.ndarray:
-    """``[0, v0, v0 + v1, ...]``: the running sums with a zero in front."""
-    out = np.empty(values.size + 1)
-    out[0] = 0.0
-    np.cumsum(values, out=out[1:])
-    return out
+def coverage_means(starts: np.ndarray, ends: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Mean number of open intervals over each bucket ``[edges[k], edges[k+1])``."""
+    return np.diff(coverage(starts, ends, edges)) / np.diff(edges)
+
+
+def _below(times: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """``k * x - (t_0 + ... + t_k-1)`` at each point x, k the number of times below x: the
+    time the half-lines ``[t, inf)`` cover below x."""
+    times.sort()
+    k = np.searchsorted(times, points, side="left")
+    if times.size == 0:
+        return k * points - 0.0
+    np.cumsum(times, out=times)  # running sums, added in order as a [0, cumsum] array would be
+    before = np.where(k > 0, times[np.maximum(k - 1, 0)], 0.0)
+    return k * points - before
 
 
 def group_percentiles(values: np.ndarray, groups: np.ndarray, n_groups: int,
@@ -76,9 +72,12 @@ def group_percentiles(values: np.ndarray, groups: np.ndarray, n_groups: int,
     """For each q in ``qs``, ``np.percentile`` of the non-NaN values of each group
     ``0..n_groups-1`` (NaN for a group without any); groups outside that range are ignored."""
     finite = ~np.isnan(values)
-    values, groups = values[finite], groups[finite]
+    if not finite.all():
+        values, groups = values[finite], groups[finite]
+    del finite
     order = np.argsort(groups, kind="stable")
-    ordered, groups = values[order], groups[order]
+    ordered = values[order]
+    groups = groups[order]
     del order
     bounds = np.searchsorted(groups, np.arange(n_groups + 1))
     for k in np.flatnonzero(np.diff(bounds) > 1):

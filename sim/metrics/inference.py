@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.metrics.arrays import Coverage, consume_stats, group_percentiles, histogram
+from sim.metrics.arrays import consume_stats, coverage, coverage_means, group_percentiles, histogram
 from sim.metrics.serving import batch_columns, pool_summary
 from sim.metrics.signals import bucket_edges
 from sim.records import BatchLog, RequestLog, RequestStatus
@@ -171,7 +171,7 @@ def latency_stats(values_ms: np.ndarray) -> dict[str, float | None]:
 
 def _cumulative_time(starts: np.ndarray, ends: np.ndarray, points: np.ndarray) -> np.ndarray:
     """For each point x: total time the intervals [s, e) cover below x."""
-    return Coverage(np.array(starts, dtype=float), np.array(ends, dtype=float)).below(points)
+    return coverage(np.array(starts, dtype=float), np.array(ends, dtype=float), points)
 
 
 def interval_means(starts: np.ndarray, ends: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -344,14 +344,13 @@ def _series(log: RequestLog, layout: InferenceLayout, end_s: float, edges: np.nd
     for r, name in enumerate(layout.regions):
         q = (region_of == r) & reached
         columns[name] = {"arrivals": histogram(arrive[q], edges),
-                         "queue_len": Coverage(arrive[q], queued_until[q]).means(edges)}
+                         "queue_len": coverage_means(arrive[q], queued_until[q], edges)}
     del arrive
-    finish_at = queued_until + np.nan_to_num(log.service_s)
     started = _started(log, reached)
     busy_means = {}
     for r, name in enumerate(layout.regions):
         b = (region_of == r) & started
-        busy, gpu_time, means = _busy(log, layout, b, queued_until, finish_at, end_s, edges, window)
+        busy, gpu_time, means = _busy(log, layout, b, queued_until, end_s, edges, window)
         columns[name].update(busy_slots=busy, busy_gpus=gpu_time)
         busy_means[name] = means
     del started
@@ -359,46 +358,51 @@ def _series(log: RequestLog, layout: InferenceLayout, end_s: float, edges: np.nd
     dropped = np.isin(log.status, _DROPPED)
     for r, name in enumerate(layout.regions):
         mine = region_of == r
-        columns[name].update(_completions(log, mine & completed, mine & dropped, queued_until, finish_at, edges))
+        columns[name].update(_completions(log, mine & completed, mine & dropped, queued_until, edges))
     return {name: _in_order(cols) for name, cols in columns.items()}, busy_means
 
 
-def _busy(log: RequestLog, layout: InferenceLayout, b: np.ndarray, queued_until: np.ndarray,
-          finish_at: np.ndarray, end_s: float, edges: np.ndarray,
-          window: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, float]:
+def _finish_at(log: RequestLog, queued_until: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """When each masked request's service ends (if it ran to completion)."""
+    return queued_until[mask] + np.nan_to_num(log.service_s[mask])
+
+
+def _busy(log: RequestLog, layout: InferenceLayout, b: np.ndarray, queued_until: np.ndarray, end_s: float,
+          edges: np.ndarray, window: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, float]:
     """Busy slots and busy GPUs per bucket, and the busy GPUs' mean over ``window``, of the
-    service intervals of the requests in ``b`` (GPUs weigh each interval by its pool)."""
+    service intervals ``[queued_until, min(finish, end))`` of the requests in ``b`` (GPUs
+    weigh each interval by its pool)."""
     pool = np.maximum(log.pool, 0)[b]
-    coverage = Coverage(queued_until[b], np.minimum(finish_at[b], end_s))
     present = np.bincount(pool, minlength=len(layout.pool_gpus_per_slot)) > 0
     weights = np.unique(layout.pool_gpus_per_slot[present])  # the distinct weights of the intervals
-    gpus = layout.pool_gpus_per_slot[pool] if len(weights) > 1 else None
     points = edges if window is None else np.concatenate((edges, window))
+    slots = coverage(queued_until[b], np.minimum(_finish_at(log, queued_until, b), end_s), points)
     total = np.zeros(len(points))
     for w in weights:
-        if len(weights) == 1:  # every interval has this weight: the same sorted ends
-            total += w * coverage.below(points)
+        if len(weights) == 1:  # every interval has this weight: the same intervals
+            total += w * slots
         else:
-            assert gpus is not None
-            sel = gpus == w
-            total += w * Coverage(queued_until[b][sel], np.minimum(finish_at[b][sel], end_s)).below(points)
+            sel = layout.pool_gpus_per_slot[pool] == w
+            total += w * coverage(queued_until[b][sel], np.minimum(_finish_at(log, queued_until, b)[sel], end_s),
+                                  points)
     n = len(edges)
     gpu_time = np.diff(total[:n]) / np.diff(edges)
     means = 0.0
     if window is not None:
         means = float(np.diff(total[n:])[0] / (window[1] - window[0])) if window[1] > window[0] else 0.0
-    return coverage.means(edges), gpu_time, means
+    return np.diff(slots[:n]) / np.diff(edges), gpu_time, means
 
 
-def _completions(log: RequestLog, c: np.ndarray, d: np.ndarray, queued_until: np.ndarray, finish_at: np.ndarray,
+def _completions(log: RequestLog, c: np.ndarray, d: np.ndarray, queued_until: np.ndarray,
                  edges: np.ndarray) -> dict[str, np.ndarray]:
     """Completions and drops per bucket, and latency figures of the requests completing in
     each bucket, for completed requests ``c`` and dropped ones ``d`` of a region."""
     n = len(edges) - 1
-    done_at = finish_at[c]
+    done_at = _finish_at(log, queued_until, c)
     timed_out = log.status[d] == RequestStatus.TIMED_OUT
     drop_time = np.where(timed_out, queued_until[d], log.t_s[d])
-    bucket = np.searchsorted(edges, done_at, side="right") - 1
+    bucket = np.searchsorted(edges, done_at, side="right")
+    bucket -= 1
     columns = {"completions": histogram(done_at, edges), "dropped": histogram(drop_time, edges)}
     del done_at, drop_time
     columns["latency_p50_ms"], columns["latency_p99_ms"] = group_percentiles(_latency(log, c), bucket, n, (50, 99))
@@ -453,9 +457,8 @@ def busy_gpu_means(log: RequestLog, layout: InferenceLayout, start_s: float, end
     queued_until = _queued_until(log, arrive, end_s)
     reached = (log.pool >= 0) & (arrive < end_s)
     del arrive
-    finish_at = queued_until + np.nan_to_num(log.service_s)
     started = _started(log, reached)
     region_of = _region_of(log, layout)
     window = np.array([start_s, end_s])
-    return {name: _busy(log, layout, (region_of == r) & started, queued_until, finish_at, end_s, window, window)[2]
+    return {name: _busy(log, layout, (region_of == r) & started, queued_until, end_s, window, window)[2]
             for r, name in enumerate(layout.regions)}

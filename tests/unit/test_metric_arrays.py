@@ -3,7 +3,7 @@ series of every run depend on it (same_outputs compares them byte for byte)."""
 import numpy as np
 import pytest
 
-from sim.metrics.arrays import Coverage, consume_stats, group_percentiles, histogram, sorted_percentiles
+from sim.metrics.arrays import consume_stats, coverage, coverage_means, group_percentiles, histogram, sorted_percentiles
 
 
 def samples(rng: np.random.Generator, n: int, kind: int) -> np.ndarray:
@@ -56,9 +56,26 @@ def test_histogram_counts_like_numpy_including_both_end_edges(seed):
 
 def test_coverage_by_hand():
     # [0, 2) and [1, 4): below 1 -> 1; below 3 -> 2 + 2 = 4; below 10 -> 2 + 3 = 5.
-    coverage = Coverage(np.array([1.0, 0.0]), np.array([4.0, 2.0]))
-    assert coverage.below(np.array([1.0, 3.0, 10.0])).tolist() == [1.0, 4.0, 5.0]
-    assert coverage.means(np.array([0.0, 2.0, 4.0])).tolist() == [1.5, 1.0]
+    below = coverage(np.array([1.0, 0.0]), np.array([4.0, 2.0]), np.array([1.0, 3.0, 10.0]))
+    assert below.tolist() == [1.0, 4.0, 5.0]
+    means = coverage_means(np.array([1.0, 0.0]), np.array([4.0, 2.0]), np.array([0.0, 2.0, 4.0]))
+    assert means.tolist() == [1.5, 1.0]
+    assert coverage(np.empty(0), np.empty(0), np.array([0.0, 5.0])).tolist() == [0.0, 0.0]
+
+
+def test_coverage_adds_in_the_order_a_running_sum_array_would():
+    # The same bits as [0, cumsum(sorted)] indexed at the points (the metrics' old form).
+    rng = np.random.default_rng(5)
+    starts = rng.uniform(0, 1000, 50_000)
+    ends = starts + rng.exponential(3.0, starts.size)
+    points = np.linspace(0, 1100, 97)
+
+    def below(t):
+        s = np.sort(t)
+        sums = np.concatenate(([0.0], np.cumsum(s)))
+        k = np.searchsorted(s, points, side="left")
+        return k * points - sums[k]
+    assert np.array_equal(coverage(starts.copy(), ends.copy(), points), below(starts) - below(ends))
 
 
 def test_consume_stats_matches_mean_and_percentile_of_the_original_order():
