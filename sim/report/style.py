@@ -48,16 +48,21 @@ def apply_style() -> None:
         "axes.labelsize": 10, "legend.fontsize": 9, "axes.grid": True, "grid.alpha": 0.3,
         "axes.spines.top": False, "axes.spines.right": False,
         "axes.prop_cycle": cycler(color=PALETTE), "svg.hashsalt": "meridian",
+        # Titles just above the axes, where their automatic placement puts them when no
+        # tick labels are on top; placing them automatically lays out every tick again.
+        "axes.titley": 1.0,
     })
 
 
-def save_figures(fig: Figure, paths: Sequence[Path]) -> list[Path]:
-    """Save ``fig`` to each path (format from the suffix) atomically and deterministically, then close it."""
+def save_figures(fig: Figure, paths: Sequence[Path], tight: bool = True) -> list[Path]:
+    """Save ``fig`` to each path (format from the suffix) atomically and deterministically, then close it.
+    ``tight``: crop to what is drawn (which lays the figure out twice); False for a figure
+    whose margins already hold everything."""
     for path in paths:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-        fig.savefig(tmp, metadata=_METADATA.get(path.suffix, {}), bbox_inches="tight")
+        fig.savefig(tmp, metadata=_METADATA.get(path.suffix, {}), bbox_inches="tight" if tight else None)
         tmp.replace(path)
     pyplot().close(fig)
     return [Path(p) for p in paths]
