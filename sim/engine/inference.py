@@ -54,6 +54,24 @@ _INF = math.inf
 _COMPLETED, _REJECTED = int(RequestStatus.COMPLETED), int(RequestStatus.REJECTED)
 _TIMED_OUT = int(RequestStatus.TIMED_OUT)
 _IN_FLIGHT, _FAILED = int(RequestStatus.IN_FLIGHT), int(RequestStatus.FAILED)
+# Fewer requests than this before SimPy's next event are routed one by one.
+_BULK_MIN = 64
+
+
+class _Decisions:
+    """A per-origin policy's answers, ``origin -> (pool, rtt)``, for one view version."""
+
+    __slots__ = ("version", "answers")
+
+    def __init__(self) -> None:
+        self.version = -1
+        self.answers: dict[int, tuple] = {}
+
+    def now(self, version: int) -> dict[int, tuple]:
+        """The answers valid at ``version`` (none kept from an older one)."""
+        if version != self.version:
+            self.answers, self.version = {}, version
+        return self.answers
 
 
 def _reader(column: np.ndarray) -> memoryview:
@@ -411,11 +429,11 @@ class InferenceEngine:
         batch_events, batch_fire, batch_arrive = servers.events, servers.fire, servers.arrive
         batching = [p in servers.specs for p in range(len(self.pools))]
         view, per_origin = self.view, getattr(self.policy, "decision_per_origin", False)
-        decided: dict[int, tuple] = {}  # origin -> (pool, rtt) while view.version == decided_version
-        decided_version = -1
+        decided = _Decisions()
         i, travelled, completed, boundaries = self._next, 0, 0, 0
         t_sim = peek()
         stop = min(t_sim, until)  # the loop hands over to SimPy, or ends, at this time
+        ahead = self._route_ahead(route, decided, i, stop, drawn) if per_origin else i  # routed in bulk below
         t_next = times[i] if i < n else _INF  # the next request's arrival
         while True:
             # Ties: completions first (they free slots), then pool arrivals, then new
@@ -434,20 +452,45 @@ class InferenceEngine:
                     step_sim()
                     t_sim = peek()
                     stop = min(t_sim, until)
+                    if per_origin:
+                        ahead = self._route_ahead(route, decided, i, stop, drawn)
                     continue
                 break
             if kind == 2:  # a request arrives at its origin and is routed
                 j = i
                 i += 1
                 t_next = times[i] if i < n else _INF
+                if j < ahead:  # routed in bulk: rejected ones are marked already
+                    p = pool_of[j]
+                    if p < 0:
+                        continue
+                    rtt = rtt_of[j]
+                    if drawn:
+                        s = service[j]
+                    else:
+                        service[j] = s = service_time(j, p)
+                    if rtt != 0.0:
+                        heappush(travel, (t + rtt / 2000.0, j, p))
+                        continue
+                    if batching[p]:
+                        at_pool[j] = t
+                        batch_arrive(j, p, t)
+                        continue
+                    queue = queues[p]
+                    if not queue and busy[p] < active[p]:
+                        wait[j] = 0.0
+                        busy[p] += 1
+                        heappush(done, (t + s, j, p))
+                    else:
+                        at_pool[j] = t
+                        queue.append(j)
+                    continue
                 origin = origins[j]
                 if per_origin:
-                    if view.version != decided_version:
-                        decided.clear()
-                        decided_version = view.version
-                    choice = decided.get(origin)
+                    answers = decided.now(view.version)
+                    choice = answers.get(origin)
                     if choice is None:
-                        choice = decided[origin] = route(t, origin, workloads[j])
+                        choice = answers[origin] = route(t, origin, workloads[j])
                 else:
                     choice = route(t, origin, workloads[j])
                 p, rtt = choice
@@ -506,6 +549,39 @@ class InferenceEngine:
         log = self.log()
         self._release()
         self.bus.emit(log)
+
+    def _route_ahead(self, route, decided: _Decisions, start: int, stop: float, drawn: bool) -> int:
+        """Route the requests from ``start`` that arrive before ``stop`` all at once, for a
+        policy whose decision depends on the origin alone: nothing changes the view before
+        SimPy's next event (``stop``), so each origin's pool is the one the loop would get.
+        The policy is asked exactly when the loop would ask it (per origin and view
+        version, at that origin's first request). Returns the index after the last routed
+        request (``start`` when there are too few to be worth it)."""
+        r = self.requests
+        end = int(np.searchsorted(r.t_s, stop, side="left"))
+        if end - start < _BULK_MIN:
+            return start
+        answers = decided.now(self.view.version)
+        origins = r.origin[start:end]
+        present = np.flatnonzero(np.bincount(origins, minlength=len(self._rtt_rows)))
+        firsts = sorted((int(np.argmax(origins == o)), int(o)) for o in present)
+        pool_table = np.full(len(self._rtt_rows), -1, dtype=np.int16)
+        rtt_table = np.zeros(len(self._rtt_rows))
+        for first, o in firsts:
+            if o not in answers:
+                j = start + first
+                answers[o] = route(float(r.t_s[j]), o, int(r.workload[j]))
+            p, rtt = answers[o]
+            if p is not None:
+                pool_table[o], rtt_table[o] = p, rtt
+        pools = pool_table[origins]
+        np.frombuffer(self.pool_of, dtype=np.int16)[start:end] = pools
+        np.frombuffer(self.rtt_of, dtype=np.float64)[start:end] = rtt_table[origins]
+        routed = pools >= 0
+        if drawn:
+            np.frombuffer(self.service, dtype=np.float64)[start:end] = np.where(routed, r.service_s[start:end], np.nan)
+        np.frombuffer(self.status, dtype=np.int8)[start:end][~routed] = _REJECTED
+        return end
 
     def _finish(self, end_s: float) -> None:
         """Close the books: expired queued requests are timed out, the rest are in flight."""
