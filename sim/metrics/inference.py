@@ -24,7 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from sim.metrics.arrays import consume_stats, coverage, coverage_means, group_percentiles, histogram
+from sim.metrics.arrays import (
+    consume_stats,
+    coverage,
+    coverage_means,
+    group_percentiles,
+    histogram,
+    sorted_quantiles,
+)
 from sim.metrics.serving import batch_columns, pool_summary
 from sim.metrics.signals import bucket_edges
 from sim.records import BatchLog, RequestLog, RequestStatus
@@ -444,7 +451,9 @@ def latency_cdf_rows(log: RequestLog, layout: InferenceLayout, warmup_s: float) 
         if i >= 0 and everyone is not None and np.array_equal(mask, done):
             values = everyone  # this origin sent every request: the same quantiles
         else:
-            values = np.quantile(_latency(log, mask), _CDF_QUANTILES, overwrite_input=True)
+            values = _latency(log, mask)
+            values.sort()
+            values = sorted_quantiles(values, _CDF_QUANTILES)
         if i < 0:
             everyone = values
         rows += [{"origin": name, "quantile": q, "latency_ms": v} for q, v in zip(_CDF_QUANTILES, values, strict=True)]

@@ -3,7 +3,15 @@ series of every run depend on it (same_outputs compares them byte for byte)."""
 import numpy as np
 import pytest
 
-from sim.metrics.arrays import consume_stats, coverage, coverage_means, group_percentiles, histogram, sorted_percentiles
+from sim.metrics.arrays import (
+    consume_stats,
+    coverage,
+    coverage_means,
+    group_percentiles,
+    histogram,
+    sorted_percentiles,
+    sorted_quantiles,
+)
 
 
 def samples(rng: np.random.Generator, n: int, kind: int) -> np.ndarray:
@@ -84,3 +92,15 @@ def test_consume_stats_matches_mean_and_percentile_of_the_original_order():
                 **dict(zip(("p50", "p95", "p99"), map(float, np.percentile(values, [50, 95, 99])), strict=True))}
     assert consume_stats(values.copy()) == expected
     assert consume_stats(np.empty(0)) == {"mean": None, "p50": None, "p95": None, "p99": None}
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_sorted_quantiles_are_numpys_quantiles(seed):
+    rng = np.random.default_rng(seed)
+    values = samples(rng, int(rng.integers(1, 5000)), seed % 3)
+    fractions = np.round(np.concatenate((np.linspace(0, 0.99, 100), np.linspace(0.991, 1.0, 10))), 6)
+    expected = np.quantile(values, fractions)
+    ordered = np.sort(values)
+    assert np.array_equal(sorted_quantiles(ordered, fractions), expected)
+    ordered[-1] = np.nan  # numpy answers NaN when a value is NaN
+    assert np.isnan(sorted_quantiles(ordered, fractions)).all()
