@@ -60,6 +60,7 @@ _TIMED_OUT = int(RequestStatus.TIMED_OUT)
 _IN_FLIGHT, _FAILED = int(RequestStatus.IN_FLIGHT), int(RequestStatus.FAILED)
 # Fewer requests than this before SimPy's next event are routed one by one.
 _BULK_MIN = 64
+_BULK_CHUNK = 1 << 16
 
 
 class _Decisions:
@@ -566,25 +567,29 @@ class InferenceEngine:
         if end - start < _BULK_MIN:
             return start
         answers = decided.now(self.view.version)
-        origins = r.origin[start:end]
-        present = np.flatnonzero(np.bincount(origins, minlength=len(self._rtt_rows)))
-        firsts = sorted((int(np.argmax(origins == o)), int(o)) for o in present)
-        pool_table = np.full(len(self._rtt_rows), -1, dtype=np.int16)
-        rtt_table = np.zeros(len(self._rtt_rows))
-        for first, o in firsts:
-            if o not in answers:
-                j = start + first
-                answers[o] = route(float(r.t_s[j]), o, int(r.workload[j]))
-            p, rtt = answers[o]
-            if p is not None:
-                pool_table[o], rtt_table[o] = p, rtt
-        pools = pool_table[origins]
-        np.frombuffer(self.pool_of, dtype=np.int16)[start:end] = pools
-        np.frombuffer(self.rtt_of, dtype=np.float64)[start:end] = rtt_table[origins]
-        routed = pools >= 0
-        if drawn:
-            np.frombuffer(self.service, dtype=np.float64)[start:end] = np.where(routed, r.service_s[start:end], np.nan)
-        np.frombuffer(self.status, dtype=np.int8)[start:end][~routed] = _REJECTED
+        n_regions = len(self._rtt_rows)
+        pool_table = np.full(n_regions, -1, dtype=np.int16)
+        rtt_table = np.zeros(n_regions)
+        seen = np.zeros(n_regions, dtype=bool)
+        pool_of, rtt_of = np.frombuffer(self.pool_of, dtype=np.int16), np.frombuffer(self.rtt_of, dtype=np.float64)
+        service, status = np.frombuffer(self.service, dtype=np.float64), np.frombuffer(self.status, dtype=np.int8)
+        for a in range(start, end, _BULK_CHUNK):  # in chunks: no full-length temporaries
+            b = min(a + _BULK_CHUNK, end)
+            chunk = r.origin[a:b]
+            new = np.flatnonzero((np.bincount(chunk, minlength=n_regions) > 0) & ~seen)
+            for first, o in sorted((int(np.argmax(chunk == o)), int(o)) for o in new):  # in order of arrival
+                if o not in answers:
+                    answers[o] = route(float(r.t_s[a + first]), o, int(r.workload[a + first]))
+                p, rtt = answers[o]
+                if p is not None:
+                    pool_table[o], rtt_table[o] = p, rtt
+                seen[o] = True
+            pools = pool_of[a:b] = pool_table[chunk]
+            rtt_of[a:b] = rtt_table[chunk]
+            routed = pools >= 0
+            if drawn:
+                service[a:b] = np.where(routed, r.service_s[a:b], np.nan)
+            status[a:b][~routed] = _REJECTED
         return end
 
     def _finish(self, end_s: float) -> None:

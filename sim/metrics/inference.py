@@ -205,18 +205,30 @@ def _pool_arrival(log: RequestLog, mask: np.ndarray | None = None) -> np.ndarray
     return pick(log.t_s) + pick(log.rtt_ms) / 2000.0
 
 
+def _owned(column: np.ndarray, mask: np.ndarray | slice) -> np.ndarray:
+    """``column[mask]`` as an array of its own (a slice is copied), to compute in place."""
+    picked = column[mask]
+    return picked.copy() if np.may_share_memory(picked, column) else picked
+
+
 def _latency(log: RequestLog, mask: np.ndarray | slice) -> np.ndarray:
-    """``log.latency_ms[mask]``, computed for the masked requests only."""
-    busy = log.wait_s[mask] + log.service_s[mask]
-    if _retried(log):
-        busy = log.retry_s[mask] + log.wait_s[mask] + log.service_s[mask]
-    return log.rtt_ms[mask] + busy * 1000.0
+    """``log.latency_ms[mask]`` (``rtt + (retry + wait + service) * 1000``), computed for the
+    masked requests in one array: the same operations in the same order, in place."""
+    terms = (log.retry_s, log.wait_s, log.service_s) if _retried(log) else (log.wait_s, log.service_s)
+    out = _owned(terms[0], mask)
+    for term in terms[1:]:
+        np.add(out, term[mask], out=out)
+    out *= 1000.0
+    return np.add(log.rtt_ms[mask], out, out=out)
 
 
 def _ttft(log: RequestLog, mask: np.ndarray | slice) -> np.ndarray:
-    """``log.ttft_ms[mask]``, computed for the masked requests only."""
-    first = log.retry_s[mask] + log.first_token_s[mask] if _retried(log) else log.first_token_s[mask]
-    return log.rtt_ms[mask] + first * 1000.0
+    """``log.ttft_ms[mask]`` (``rtt + (retry + first token) * 1000``), computed likewise."""
+    out = _owned(log.first_token_s, mask)
+    if _retried(log):
+        np.add(log.retry_s[mask], out, out=out)
+    out *= 1000.0
+    return np.add(log.rtt_ms[mask], out, out=out)
 
 
 def _region_of(log: RequestLog, layout: InferenceLayout) -> np.ndarray:
@@ -274,12 +286,18 @@ def _mask_stats(r: _Requests, mask: np.ndarray | None) -> dict[str, Any]:
         "arrived": int(done.size), "completed": int(done.sum()), "dropped": int(dropped.sum()),
         "in_flight": int((pick(r.log.status) == RequestStatus.IN_FLIGHT).sum()),
         "latency_ms": consume_stats(r.latency[counted]),
-        "wait_ms": consume_stats(r.log.wait_s[counted] * 1000.0),
+        "wait_ms": consume_stats(_times_1000(r.log.wait_s[counted])),
         "ttft_ms": _present_stats(r.ttft, counted),
         "tpot_ms": _present_stats(r.tpot, counted),
         # Completed within every objective over completed + dropped, for workloads with one.
         "slo_attainment": float((judged & done & pick(r.met)).sum() / judged.sum()) if judged.any() else None,
     }
+
+
+def _times_1000(seconds: np.ndarray) -> np.ndarray:
+    """Milliseconds, in place (``seconds`` is a copy of the caller's)."""
+    seconds *= 1000.0
+    return seconds
 
 
 def _present_stats(values: np.ndarray | None, counted: np.ndarray) -> dict[str, float | None]:
@@ -370,8 +388,15 @@ def _series(log: RequestLog, layout: InferenceLayout, end_s: float, edges: np.nd
 
 
 def _finish_at(log: RequestLog, queued_until: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """When each masked request's service ends (if it ran to completion)."""
-    return queued_until[mask] + np.nan_to_num(log.service_s[mask])
+    """When each masked request's service ends (if it ran to completion):
+    ``queued_until + nan_to_num(service)``, computed in one array."""
+    out = np.nan_to_num(_owned(log.service_s, mask), copy=False)
+    return np.add(queued_until[mask], out, out=out)
+
+
+def _ended_by(finish: np.ndarray, end_s: float) -> np.ndarray:
+    """Service ends censored at the end of the run (in place)."""
+    return np.minimum(finish, end_s, out=finish)
 
 
 def _busy(log: RequestLog, layout: InferenceLayout, b: np.ndarray, queued_until: np.ndarray, end_s: float,
@@ -383,14 +408,14 @@ def _busy(log: RequestLog, layout: InferenceLayout, b: np.ndarray, queued_until:
     present = np.bincount(pool, minlength=len(layout.pool_gpus_per_slot)) > 0
     weights = np.unique(layout.pool_gpus_per_slot[present])  # the distinct weights of the intervals
     points = edges if window is None else np.concatenate((edges, window))
-    slots = coverage(queued_until[b], np.minimum(_finish_at(log, queued_until, b), end_s), points)
+    slots = coverage(queued_until[b], _ended_by(_finish_at(log, queued_until, b), end_s), points)
     total = np.zeros(len(points))
     for w in weights:
         if len(weights) == 1:  # every interval has this weight: the same intervals
             total += w * slots
         else:
             sel = layout.pool_gpus_per_slot[pool] == w
-            total += w * coverage(queued_until[b][sel], np.minimum(_finish_at(log, queued_until, b)[sel], end_s),
+            total += w * coverage(queued_until[b][sel], _ended_by(_finish_at(log, queued_until, b)[sel], end_s),
                                   points)
     n = len(edges)
     gpu_time = np.diff(total[:n]) / np.diff(edges)
@@ -408,7 +433,7 @@ def _completions(log: RequestLog, c: np.ndarray, d: np.ndarray, queued_until: np
     done_at = _finish_at(log, queued_until, c)
     timed_out = log.status[d] == RequestStatus.TIMED_OUT
     drop_time = np.where(timed_out, queued_until[d], log.t_s[d])
-    bucket = np.searchsorted(edges, done_at, side="right")
+    bucket = np.searchsorted(edges, done_at, side="right").astype(np.int32)  # buckets fit; half the bytes
     bucket -= 1
     columns = {"completions": histogram(done_at, edges), "dropped": histogram(drop_time, edges)}
     del done_at, drop_time
