@@ -433,6 +433,7 @@ class InferenceEngine:
         servers = self.batching if self.batching is not None else BatchingServers.none()
         batch_events, batch_fire, batch_arrive = servers.events, servers.fire, servers.arrive
         batching = [p in servers.specs for p in range(len(self.pools))]
+        any_batching = any(batching)
         view, per_origin = self.view, getattr(self.policy, "decision_per_origin", False)
         decided = _Decisions()
         i, travelled, completed, boundaries = self._next, 0, 0, 0
@@ -450,8 +451,10 @@ class InferenceEngine:
                 t, kind = batch_events[0][0], 3
             if travel and travel[0][0] <= t:
                 t, kind = travel[0][0], 1
-            if done and done[0][0] <= t:
-                t, kind = done[0][0], 0
+            if done:
+                t_done = done[0][0]
+                if t_done <= t:
+                    t, kind = t_done, 0
             if t >= stop:  # SimPy's next event first (ties go to SimPy), or the end
                 if t_sim <= t and t_sim < until:
                     step_sim()
@@ -477,7 +480,7 @@ class InferenceEngine:
                     if rtt != 0.0:
                         heappush(travel, (t + rtt / 2000.0, j, p))
                         continue
-                    if batching[p]:
+                    if any_batching and batching[p]:
                         at_pool[j] = t
                         batch_arrive(j, p, t)
                         continue
@@ -534,7 +537,7 @@ class InferenceEngine:
                 continue
             # The request joins its pool's FCFS queue (its arrival time there matters only
             # while it waits).
-            if batching[p]:
+            if any_batching and batching[p]:
                 at_pool[j] = t
                 batch_arrive(j, p, t)
                 continue
