@@ -90,7 +90,7 @@ def main() -> int:
         scenario.write_text(scenario_text(args.data.resolve()))
         rows = [measure(args.tree.resolve(), scenario, float(d)) for d in args.days.split(",")]
     print(f"tree: {args.tree.resolve()}")
-    print(f"{'days':>5} {'jobs':>6} {'failed':>6} {'events':>8} {'CPU-s':>7} {'peak MiB':>8}"
+    print(f"{'days':>5} {'jobs':>6} {'interr.':>6} {'events':>8} {'CPU-s':>7} {'peak MiB':>8}"
           f" {'step CPU-s/day':>14} {'step CPU-s/1k events':>20}")
     previous = {"days": 0.0, "cpu_s": 0.0, "events": 0}
     for row in rows:
