@@ -3,6 +3,7 @@
 
     python simulate.py                       run scenarios/default.yaml
     python simulate.py run FILE [--seed N] [--out DIR] [--set path=value]... [--max-memory 8GB] [--force]
+                                           [--no-charts]
     python simulate.py validate FILE... [--set path=value]...
     python simulate.py schema                JSON Schema of scenario files
     python simulate.py predict --t HOURS [--scenario FILE]
@@ -76,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--max-memory", type=_size, metavar="SIZE",
                      help="refuse a run expected to need more memory, e.g. 8GB (default: half of this machine's)")
     run.add_argument("--force", action="store_true", help="run even above --max-requests or --max-memory")
+    run.add_argument("--no-charts", action="store_true",
+                     help="draw no charts (simulate.py report PATH draws them later)")
     validate = sub.add_parser("validate", help="check scenario files")
     validate.add_argument("files", nargs="+")
     validate.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE")
@@ -172,7 +175,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from sim.errors import ScenarioError
-    from sim.report import draw_run_charts
+    from sim.report import draw_run_charts  # matplotlib loads only if a chart is drawn
     from sim.runner import preflight, run_scenario
     from sim.scenario import load_scenario
     from sim.workload.cost import Budget, budget_problems, estimate_cost
@@ -185,8 +188,9 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     over = budget_problems(loaded, estimate, Budget(args.max_requests, args.max_memory))
     if over and not args.force:
         raise ScenarioError(over)
+    finishers = [] if args.no_charts else [draw_run_charts]
     run_dir = run_scenario(loaded, out=args.out, root=args.root,
-                           command=["simulate.py", *argv], finishers=[draw_run_charts])
+                           command=["simulate.py", *argv], finishers=finishers)
     summary = json.loads((run_dir / "summary.json").read_text())
     util = summary["utilization"]["mean"]
     print(f"{loaded.scenario.name}: seed {loaded.scenario.seed}, {summary['sim_time_s'] / 3600:g} h simulated, "

@@ -26,12 +26,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sim.engine import SimulationResult, simulate
-from sim.engine.consistency import rollout_regions
 from sim.errors import OutputError, PolicyError, Problem, ScenarioError
 from sim.fileio import rewrite_json, write_csv_atomic, write_json_atomic, write_requests, write_text_atomic
 from sim.metrics import (
@@ -58,6 +56,9 @@ from sim.scenario.yaml_io import dump_yaml
 from sim.streams import Streams
 from sim.workload.inputs import check_inputs
 from sim.world import World, build_world
+
+if TYPE_CHECKING:
+    from sim.engine import SimulationResult
 
 __all__ = ["RunOutcome", "RunObservers", "run_scenario", "execute", "preflight", "default_run_dir", "PACKAGES",
            "why_not_a_folder"]
@@ -95,6 +96,8 @@ class RunObservers:
 
     @classmethod
     def of(cls, scenario: Scenario, world: World) -> RunObservers:
+        from sim.engine.consistency import rollout_regions  # the engine loads only for a run
+
         names = world.topology.names
         warmup = scenario.warmup
         layout = InferenceLayout.of(scenario, world) if scenario.inference else None
@@ -116,6 +119,8 @@ class RunObservers:
 
 def execute(loaded: LoadedScenario) -> RunOutcome:
     """Simulate a validated scenario in memory (no files)."""
+    from sim.engine import simulate  # here, not above: validate imports this module, not SimPy
+
     scenario = loaded.scenario
     world = build_world(scenario)
     observers = RunObservers.of(scenario, world)

@@ -7,8 +7,12 @@ together with two heaps of its own (requests travelling to a pool, services fini
 interleaved with SimPy's event queue on one clock: :meth:`InferenceEngine.run` steps SimPy
 whenever its next event is due first (ties go to SimPy, so a capacity change at time t
 applies before requests at t). Only events that change a queue or a slot exist; the
-return leg is added arithmetically. Per-request state lives in preallocated typed arrays
-(about 40 bytes a request).
+return leg is added arithmetically. The input columns are read in place (memoryviews of
+the numpy arrays) and per-request outcomes live in preallocated typed arrays: about 55
+bytes a request while the loop runs, 47 in the published log. A policy whose decision
+depends on the origin alone (``decision_per_origin``) is asked once per origin and view
+version, and every request up to SimPy's next event (nothing changes the view before it)
+is routed in one numpy step.
 
 Serving is FCFS per pool with ``active_replicas x slots_per_replica`` slots. A capacity
 cut never interrupts a running request (slots drain); a capacity rise starts queued
@@ -57,6 +61,30 @@ _INF = math.inf
 _COMPLETED, _REJECTED = int(RequestStatus.COMPLETED), int(RequestStatus.REJECTED)
 _TIMED_OUT = int(RequestStatus.TIMED_OUT)
 _IN_FLIGHT, _FAILED = int(RequestStatus.IN_FLIGHT), int(RequestStatus.FAILED)
+# Fewer requests than this before SimPy's next event are routed one by one.
+_BULK_MIN = 64
+_BULK_CHUNK = 1 << 16
+
+
+class _Decisions:
+    """A per-origin policy's answers, ``origin -> (pool, rtt)``, for one view version."""
+
+    __slots__ = ("version", "answers")
+
+    def __init__(self) -> None:
+        self.version = -1
+        self.answers: dict[int, tuple] = {}
+
+    def now(self, version: int) -> dict[int, tuple]:
+        """The answers valid at ``version`` (none kept from an older one)."""
+        if version != self.version:
+            self.answers, self.version = {}, version
+        return self.answers
+
+
+def _reader(column: np.ndarray) -> memoryview:
+    """Element access to a numpy column without a copy (``view[i]`` is a Python int or float)."""
+    return np.ascontiguousarray(column).data
 
 
 @dataclass(frozen=True)
@@ -69,7 +97,17 @@ class _Outcomes:
     at_pool: array
     first_token: array
     tpot: array
-    cached: array
+    cached: array | _NoCache
+
+
+class _NoCache:
+    """Stands in for the cached-tokens array when no request has a shared prefix (every
+    write is a zero)."""
+
+    __slots__ = ()
+
+    def __setitem__(self, j: int, value: int) -> None:
+        pass
 
 
 class _StaleLoad:
@@ -181,23 +219,29 @@ class InferenceEngine:
                          for p in self.pools])
 
     def _allocate_outcomes(self, n: int) -> None:
-        """Per-request outcomes as raw typed arrays (no per-request objects)."""
+        """Per-request outcomes as raw typed arrays (no per-request objects). The inputs
+        are read in place through memoryviews (indexing one gives a Python number, as a
+        list would, without a list's 8-byte pointer and boxed value per request)."""
         self.pool_of = array("h", [-1]) * n
         self.rtt_of = array("d", [0.0]) * n
         self.wait = array("d", [math.nan]) * n
         self.service = array("d", [math.nan]) * n
         self.status = array("b", [0]) * n
         self.arrival_at_pool = array("d", [0.0]) * n
-        self.first_token = array("d", [math.nan]) * n
-        self.tpot = array("d", [math.nan]) * n
-        self.cached = array("i", [0]) * n
+        # Token figures exist only where a batching replica or the token model serves;
+        # cached prompt tokens only where a batching replica serves a shared prefix.
+        tokens = any(t is not None for row in self._times_by_pool for t in row) or any(
+            p.serving is not None and p.serves != "training" for p in self.pools)
+        self.first_token = array("d", [math.nan]) * n if tokens else None
+        self.tpot = array("d", [math.nan]) * n if tokens else None
+        self.cached = array("i", [0]) * n if tokens and bool((self.requests.prefix >= 0).any()) else None
         r = self.requests
-        self._times = r.t_s.tolist()
-        self._origins = r.origin.tolist()
-        self._workloads = r.workload.tolist()
-        self._services = r.service_s.tolist()
-        self._in_tokens = r.input_tokens.tolist()
-        self._out_tokens = r.output_tokens.tolist()
+        self._times = _reader(r.t_s)
+        self._origins = _reader(r.origin)
+        self._workloads = _reader(r.workload)
+        self._services = _reader(r.service_s)
+        self._in_tokens = _reader(r.input_tokens)
+        self._out_tokens = _reader(r.output_tokens)
         self._next = 0
         self._travel: list[tuple[float, int, int]] = []   # (time at pool, request, pool)
         self._done: list[tuple[float, int, int]] = []     # (finish time, request, pool)
@@ -208,12 +252,14 @@ class InferenceEngine:
                  if info.serving is not None and info.serves != "training"}
         if not specs:
             return None
+        assert self.first_token is not None and self.tpot is not None
+        cached = self.cached if self.cached is not None else _NoCache()
         outcomes = _Outcomes(self.status, self.wait, self.service, self.arrival_at_pool, self.first_token, self.tpot,
-                             self.cached)
+                             cached)
         timeouts, workloads = self.timeout_s, self._workloads
         r = self.requests
-        return BatchingServers(specs, {p: self.pools[p].replicas for p in specs}, outcomes, self._in_tokens,
-                               self._out_tokens, lambda j: timeouts[workloads[j]], r.prefix.tolist(),
+        return BatchingServers(specs, {p: self.pools[p].replicas for p in specs}, outcomes, r.input_tokens.tolist(),
+                               r.output_tokens.tolist(), lambda j: timeouts[workloads[j]], r.prefix.tolist(),
                                r.prefix_tokens.tolist())
 
     def _make_view(self) -> RoutingView:
@@ -420,8 +466,11 @@ class InferenceEngine:
         self.pool_of[j] = p
         self.rtt_of[j] = rtt
         self._retry_s[j] = t_s - self._times[j]
-        self.wait[j] = self.first_token[j] = self.tpot[j] = math.nan
-        self.cached[j] = 0
+        self.wait[j] = math.nan
+        if self.first_token is not None and self.tpot is not None:
+            self.first_token[j] = self.tpot[j] = math.nan
+        if self.cached is not None:
+            self.cached[j] = 0
         self.service[j] = self._service_time(j, p)
         heappush(self._travel, (t_s + rtt / 2000.0, j, p))
         return True
@@ -480,24 +529,20 @@ class InferenceEngine:
             heappush(self._done, (now + self.service[j], j, pool))
 
     def _router(self):
-        """``route(t, origin, request) -> pool or None``: the policy's answer, asked once per
-        origin (until the view's version changes) when it depends on nothing else, with the
-        load figures of each remote region refreshed at most every ``sync_delay`` (its own
-        in ``sync_delay_by_region``) and those of the origin's own region always current."""
-        view, choose, sync = self.view, self.policy.choose, self._sync_load
-        per_origin = getattr(self.policy, "decision_per_origin", False)
+        """``route(t, origin, request) -> (pool, rtt_ms)``, or ``(None, None)`` to reject:
+        the policy's answer, checked, with the load figures of each remote region refreshed
+        at most every ``sync_delay`` (its own in ``sync_delay_by_region``) and those of the
+        origin's own region always current. (The loop asks a policy whose decision depends
+        on the origin alone once per origin until the view's version changes.)"""
+        view, choose, sync, rtt_rows = self.view, self.policy.choose, self._sync_load, self._rtt_rows
         reads_load, stale = self.reads_load, self.stale
         reads_tokens = getattr(self.policy, "reads_tokens", False)
         reads_cache = getattr(self.policy, "reads_cache", False) and self.batching is not None
         workloads, in_tokens, out_tokens = self._workloads, self._in_tokens, self._out_tokens
         prefixes, prefix_tokens = self.requests.prefix.tolist(), self.requests.prefix_tokens.tolist()
-        decided: dict[int, int | None] = {}
-        decided_version = -1
+        rejected = (None, None)
 
-        def route(t: float, origin: int, j: int) -> int | None:
-            nonlocal decided_version
-            if per_origin and view.version == decided_version and origin in decided:
-                return decided[origin]
+        def route(t: float, origin: int, j: int) -> tuple[int, float] | tuple[None, None]:
             view.t_s, view.origin, view.workload = t, origin, workloads[j]
             if stale is not None:
                 stale.show(t, origin)
@@ -509,12 +554,15 @@ class InferenceEngine:
             if reads_cache:
                 self._cached_view(prefixes[j])
             p = choose(view)
-            if per_origin:
-                if view.version != decided_version:
-                    decided.clear()
-                    decided_version = view.version
-                decided[origin] = p
-            return p
+            if p is None:
+                return rejected
+            try:
+                rtt = rtt_rows[origin][p]
+            except (IndexError, TypeError):
+                raise self._bad_choice(p, origin) from None
+            if rtt == _INF or p < 0:
+                raise self._bad_choice(p, origin)
+            return p, rtt
         return route
 
     def _bad_choice(self, p, origin: int) -> PolicyError:
@@ -540,37 +588,96 @@ class InferenceEngine:
         peek, step_sim = env.peek, env.step
         done, travel, queues, busy, active = self._done, self._travel, self.queues, self.busy, self.active
         status, wait, service, at_pool = self.status, self.wait, self.service, self.arrival_at_pool
-        pool_of, rtt_of, rtt_rows = self.pool_of, self.rtt_of, self._rtt_rows
+        pool_of, rtt_of = self.pool_of, self.rtt_of
         timeout, service_time, drain, route = self.timeout_s, self._service_time, self._drain, self._router()
         seats, sit, stand = self.seats, self._sit, self._stand
+        no_timeouts = all(limit == _INF for limit in timeout)
         drawn = all(times_ is None for row in self._times_by_pool for times_ in row)
-        services = self._services if drawn else None
+        services = self._services
         servers = self.batching if self.batching is not None else BatchingServers.none()
         batch_events, batch_fire, batch_arrive = servers.events, servers.fire, servers.arrive
         batching = [p in servers.specs for p in range(len(self.pools))]
+        any_batching = any(batching)
+        view, per_origin = self.view, getattr(self.policy, "decision_per_origin", False)
+        decided = _Decisions()
         i, travelled, completed, boundaries = self._next, 0, 0, 0
         t_sim = peek()
+        stop = min(t_sim, until)  # the loop hands over to SimPy, or ends, at this time
+        ahead = self._route_ahead(route, decided, i, stop, drawn) if per_origin else i  # routed in bulk below
+        t_next = times[i] if i < n else _INF  # the next request's arrival
         while True:
             # Ties: completions first (they free slots), then pool arrivals, then new
             # requests, then batching replicas' iterations ending (so every request that
             # arrived by then is there when a replica plans its next iteration).
-            t = times[i] if i < n else _INF
+            t = t_next
             kind = 2
             if batch_events and batch_events[0][0] < t:
                 t, kind = batch_events[0][0], 3
             if travel and travel[0][0] <= t:
                 t, kind = travel[0][0], 1
-            if done and done[0][0] <= t:
-                t, kind = done[0][0], 0
-            if t_sim <= t:
-                if t_sim >= until:
-                    break
-                step_sim()
-                t_sim = peek()
-                continue
-            if t >= until:
+            if done:
+                t_done = done[0][0]
+                if t_done <= t:
+                    t, kind = t_done, 0
+            if t >= stop:  # SimPy's next event first (ties go to SimPy), or the end
+                if t_sim <= t and t_sim < until:
+                    step_sim()
+                    t_sim = peek()
+                    stop = min(t_sim, until)
+                    if per_origin:
+                        ahead = self._route_ahead(route, decided, i, stop, drawn)
+                    continue
                 break
-            if kind == 0:  # a service finishes
+            if kind == 2:  # a request arrives at its origin and is routed
+                j = i
+                i += 1
+                t_next = times[i] if i < n else _INF
+                if j < ahead:  # routed in bulk: rejected ones are marked already
+                    p = pool_of[j]
+                    if p < 0:
+                        continue
+                    rtt = rtt_of[j]
+                    if drawn:
+                        s = service[j]
+                    else:
+                        service[j] = s = service_time(j, p)
+                    if rtt != 0.0:
+                        heappush(travel, (t + rtt / 2000.0, j, p))
+                        continue
+                    if any_batching and batching[p]:
+                        at_pool[j] = t
+                        batch_arrive(j, p, t)
+                        continue
+                    queue = queues[p]
+                    if not queue and busy[p] < active[p]:
+                        wait[j] = 0.0
+                        busy[p] += 1
+                        if seats:
+                            sit(j, p)
+                        heappush(done, (t + s, j, p))
+                    else:
+                        at_pool[j] = t
+                        queue.append(j)
+                    continue
+                origin = origins[j]
+                if per_origin:
+                    answers = decided.now(view.version)
+                    choice = answers.get(origin)
+                    if choice is None:
+                        choice = answers[origin] = route(t, origin, j)
+                else:
+                    choice = route(t, origin, j)
+                p, rtt = choice
+                if p is None:
+                    status[j] = _REJECTED
+                    continue
+                pool_of[j] = p
+                rtt_of[j] = rtt
+                service[j] = s = services[j] if drawn else service_time(j, p)
+                if rtt != 0.0:
+                    heappush(travel, (t + rtt / 2000.0, j, p))
+                    continue
+            elif kind == 0:  # a service finishes
                 _, j, p = heappop(done)
                 status[j] = _COMPLETED
                 completed += 1
@@ -578,9 +685,9 @@ class InferenceEngine:
                 if seats:
                     stand(j, p)
                 queue = queues[p]
-                if queue:
+                if queue and busy[p] < active[p]:
                     k = queue[0]
-                    if busy[p] < active[p] and t - at_pool[k] <= timeout[workloads[k]]:
+                    if no_timeouts or t - at_pool[k] <= timeout[workloads[k]]:
                         queue.popleft()
                         wait[k] = t - at_pool[k]
                         busy[p] += 1
@@ -590,35 +697,18 @@ class InferenceEngine:
                     else:
                         drain(p, t)
                 continue
-            if kind == 3:  # batching iterations end at a replica
+            elif kind == 1:  # a request reaches its pool after travelling
+                _, j, p = heappop(travel)
+                travelled += 1
+                s = service[j]
+            else:  # batching iterations end at a replica
                 batch_fire()
                 boundaries += 1
                 continue
-            if kind == 1:  # a request reaches its pool after travelling
-                _, j, p = heappop(travel)
-                travelled += 1
-            else:  # a request arrives at its origin and is routed
-                j = i
-                i += 1
-                origin = origins[j]
-                p = route(t, origin, j)
-                if p is None:
-                    status[j] = _REJECTED
-                    continue
-                try:
-                    rtt = rtt_rows[origin][p]
-                except (IndexError, TypeError):
-                    raise self._bad_choice(p, origin) from None
-                if rtt == _INF or p < 0:
-                    raise self._bad_choice(p, origin)
-                pool_of[j] = p
-                rtt_of[j] = rtt
-                service[j] = services[j] if services is not None else service_time(j, p)
-                if rtt != 0.0:
-                    heappush(travel, (t + rtt / 2000.0, j, p))
-                    continue
-            at_pool[j] = t  # join the pool's FCFS queue
-            if batching[p]:
+            # The request joins its pool's FCFS queue (its arrival time there matters only
+            # while it waits).
+            if any_batching and batching[p]:
+                at_pool[j] = t
                 batch_arrive(j, p, t)
                 continue
             queue = queues[p]
@@ -627,15 +717,55 @@ class InferenceEngine:
                 busy[p] += 1
                 if seats:
                     sit(j, p)
-                heappush(done, (t + service[j], j, p))
+                heappush(done, (t + s, j, p))
             else:
+                at_pool[j] = t
                 queue.append(j)
         self._next = i
         self.events_processed = i + travelled + completed + boundaries
         self._finish(until)
         if self.batching is not None:
             self.bus.emit(self.batching.log())
-        self.bus.emit(self.log())
+        log = self.log()
+        self._release()
+        self.bus.emit(log)
+
+    def _route_ahead(self, route, decided: _Decisions, start: int, stop: float, drawn: bool) -> int:
+        """Route the requests from ``start`` that arrive before ``stop`` all at once, for a
+        policy whose decision depends on the origin alone: nothing changes the view before
+        SimPy's next event (``stop``), so each origin's pool is the one the loop would get.
+        The policy is asked exactly when the loop would ask it (per origin and view
+        version, at that origin's first request). Returns the index after the last routed
+        request (``start`` when there are too few to be worth it)."""
+        r = self.requests
+        end = int(np.searchsorted(r.t_s, stop, side="left"))
+        if end - start < _BULK_MIN:
+            return start
+        answers = decided.now(self.view.version)
+        n_regions = len(self._rtt_rows)
+        pool_table = np.full(n_regions, -1, dtype=np.int16)
+        rtt_table = np.zeros(n_regions)
+        seen = np.zeros(n_regions, dtype=bool)
+        pool_of, rtt_of = np.frombuffer(self.pool_of, dtype=np.int16), np.frombuffer(self.rtt_of, dtype=np.float64)
+        service, status = np.frombuffer(self.service, dtype=np.float64), np.frombuffer(self.status, dtype=np.int8)
+        for a in range(start, end, _BULK_CHUNK):  # in chunks: no full-length temporaries
+            b = min(a + _BULK_CHUNK, end)
+            chunk = r.origin[a:b]
+            new = np.flatnonzero((np.bincount(chunk, minlength=n_regions) > 0) & ~seen)
+            for first, o in sorted((int(np.argmax(chunk == o)), int(o)) for o in new):  # in order of arrival
+                if o not in answers:
+                    answers[o] = route(float(r.t_s[a + first]), o, a + first)
+                p, rtt = answers[o]
+                if p is not None:
+                    pool_table[o], rtt_table[o] = p, rtt
+                seen[o] = True
+            pools = pool_of[a:b] = pool_table[chunk]
+            rtt_of[a:b] = rtt_table[chunk]
+            routed = pools >= 0
+            if drawn:
+                service[a:b] = np.where(routed, r.service_s[a:b], np.nan)
+            status[a:b][~routed] = _REJECTED
+        return end
 
     def _finish(self, end_s: float) -> None:
         """Close the books: expired queued requests are timed out, the rest are in flight."""
@@ -656,7 +786,7 @@ class InferenceEngine:
             for p, times in enumerate(row):
                 if times is not None and self.pools[p].serving is None:
                     decode[w, p] = times.decode_s_per_token
-        if np.isnan(decode).all():
+        if np.isnan(decode).all() or self.first_token is None or self.tpot is None:
             return
         r = self.requests
         pool = np.frombuffer(self.pool_of, dtype=np.int16).astype(np.int64)
@@ -674,7 +804,9 @@ class InferenceEngine:
         self._slot_token_times()
         r = self.requests
 
-        def as_np(a: array, dtype: type[np.generic]) -> np.ndarray:  # zero copy
+        def as_np(a: array | None, dtype: type[np.generic]) -> np.ndarray:  # zero copy
+            if a is None:  # no token figures in this run: NaN everywhere, in no memory
+                return np.broadcast_to(np.array(np.nan, dtype=dtype), (len(r),))
             return np.frombuffer(a, dtype=dtype)
         return RequestLog(
             t_s=r.t_s, origin=r.origin, workload=r.workload,
@@ -682,10 +814,19 @@ class InferenceEngine:
             wait_s=as_np(self.wait, np.float64), service_s=as_np(self.service, np.float64),
             status=as_np(self.status, np.int8), retry_s=self._retry_array(),
             first_token_s=as_np(self.first_token, np.float64), tpot_s=as_np(self.tpot, np.float64),
-            prefix=r.prefix, cached_tokens=as_np(self.cached, np.int32))
+            prefix=r.prefix, cached_tokens=(as_np(self.cached, np.int32) if self.cached is not None
+                                            else np.broadcast_to(np.int32(0), (len(r),))))
+
+    def _release(self) -> None:
+        """Drop what only the loop needed (the engine lives on in the bus's reference
+        cycle until a full garbage collection; the metrics run before that)."""
+        self.arrival_at_pool = array("d")
+        self.requests = RequestBatch.empty()  # the log keeps the columns it needs
+        self._times = self._origins = self._workloads = self._services = memoryview(b"")
+        self._in_tokens = self._out_tokens = memoryview(b"")
 
     def _retry_array(self) -> np.ndarray:
-        out = np.zeros(len(self.requests))
+        out = np.zeros(len(self.requests))  # untouched pages cost no memory when nothing was retried
         if self._retry_s:
             index = np.fromiter(self._retry_s.keys(), dtype=np.int64)
             out[index] = np.fromiter(self._retry_s.values(), dtype=float)

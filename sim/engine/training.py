@@ -72,6 +72,9 @@ class TrainingEngine:
         self.transfers = transfers
         self.used = [0] * len(self.pools)
         self.jobs: list[Job] = []
+        # The jobs that hold GPUs (their process runs), by id: placement and failures look
+        # at these only, so their cost does not grow with the jobs that have finished.
+        self.placed: dict[int, Job] = {}
         self.queue: list[Job] = []
         self.data = DataMover(env, scenario, world, self.pools, transfers, bus)
         self.views = PlacementViews(scenario, world, self.pools, batch, self.data, self.free)
@@ -116,9 +119,8 @@ class TrainingEngine:
         if self.reserved(p) + self.used[p] <= self.up_gpus(p):
             self.request_placement()
             return
-        on_pool = [j for j in self.jobs if j.process is not None and not j.stopping
-                   and any(q == p for q, _ in j.parts)]
-        stopping = sum(g for j in self.jobs if j.process is not None and j.stopping for q, g in j.parts if q == p)
+        on_pool = [j for j in self.placed.values() if not j.stopping and any(q == p for q, _ in j.parts)]
+        stopping = sum(g for j in self.placed.values() if j.stopping for q, g in j.parts if q == p)
         overflow = self.reserved(p) + self.used[p] - stopping - self.up_gpus(p)
         # Lowest priority first, then the most recently placed (it has the least to lose).
         victims = sorted(on_pool, key=lambda j: (j.priority, -j.held_since, -j.id))
@@ -179,7 +181,7 @@ class TrainingEngine:
         offered = [job for job in self.queue if not self._waits_for_checkpoint(job)]
         if not offered:
             return
-        view = self.views.view(self.env.now, offered, self.jobs)
+        view = self.views.view(self.env.now, offered, self._held())
         assignments = self.policy.place(view)
         validate_assignments(view, assignments, self.policy_name)
         by_id = {j.id: j for j in self.queue}
@@ -231,6 +233,7 @@ class TrainingEngine:
         job.regions = sorted({self.pools[p].info.region for p, _ in parts})
         job.home = self.pools[parts[0][0]].info.region  # where its checkpoints are written
         job.process = self.env.process(self._run(job))
+        self.placed[job.id] = job
         self._announce(job, "placed")
 
     def rerouted(self, record: RoutesChanged) -> None:
@@ -303,6 +306,7 @@ class TrainingEngine:
         job.status = status
         job.end_s = self.env.now
         job.process = None
+        del self.placed[job.id]
         self.request_placement()
 
     def _stopped(self, job: Job, cause: str | None) -> None:
@@ -322,6 +326,7 @@ class TrainingEngine:
             job.remaining = job.saved
         self._release(job)
         job.parts, job.process, job.stopping = (), None, False
+        del self.placed[job.id]
         self._enqueue(job)
         self._announce(job, "preempted" if cause == "preempt" else "interrupted")
         self.request_placement()
@@ -342,7 +347,7 @@ class TrainingEngine:
         if record.hit != "training":
             return None
         p, offset_gpus = record.pool_index, record.offset_gpus
-        for job in sorted((j for j in self.jobs if j.process is not None and not j.stopping), key=lambda j: j.id):
+        for job in (j for j in self._held() if not j.stopping):
             held = sum(g for q, g in job.parts if q == p)
             if offset_gpus < held:
                 self.interrupt(job.id, "failure")
@@ -354,13 +359,17 @@ class TrainingEngine:
         """Every replica of these pools goes down (a region outage): interrupt their jobs."""
         self._back_by[record.region] = record.expected_end_s
         pools = set(record.pool_indices)
-        for job in self.jobs:
-            if job.process is not None and any(q in pools for q, _ in job.parts):
+        for job in self._held():
+            if any(q in pools for q, _ in job.parts):
                 self.interrupt(job.id, "failure")
 
     def training_gpus(self, p: int) -> int:
         """GPUs of pool ``p`` that running (not stopping) jobs hold."""
-        return sum(g for j in self.jobs if j.process is not None and not j.stopping for q, g in j.parts if q == p)
+        return sum(g for j in self.placed.values() if not j.stopping for q, g in j.parts if q == p)
+
+    def _held(self) -> list[Job]:
+        """The jobs that hold GPUs, in id order."""
+        return [self.placed[i] for i in sorted(self.placed)]
 
     # -- results -------------------------------------------------------------------------
     def close(self, end_s: float) -> None:

@@ -71,7 +71,8 @@ class PlacementViews:
                          checkpoint_regions=tuple(sorted(r for r, v in job.copies.items() if v == newest)))
 
     def view(self, now: float, queue: Sequence[Job], jobs: Sequence[Job]) -> PlacementView:
-        """The frozen view the placement policy decides over."""
+        """The frozen view the placement policy decides over (``jobs``: those holding GPUs,
+        in id order; the running and transferring ones are in the view)."""
         pools = tuple(PoolSlot(index=p, region=r.info.region, name=r.info.name, gpu=r.info.gpu.name,
                                free_gpus=self.free(p), total_gpus=r.info.total_gpus,
                                gpus_per_replica=r.info.gpus_per_replica,

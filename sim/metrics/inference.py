@@ -24,6 +24,14 @@ from typing import Any
 
 import numpy as np
 
+from sim.metrics.arrays import (
+    consume_stats,
+    coverage,
+    coverage_means,
+    group_percentiles,
+    histogram,
+    sorted_quantiles,
+)
 from sim.metrics.serving import batch_columns, pool_summary
 from sim.metrics.signals import bucket_edges
 from sim.records import BatchLog, RequestLog, RequestStatus
@@ -95,11 +103,14 @@ def meets_objectives(latency_ms: np.ndarray, ttft_ms: np.ndarray, tpot_ms: np.nd
                      limits: np.ndarray) -> np.ndarray:
     """Whether each request met every objective its workload sets (a figure it does not
     have, such as the TPOT of a one-token answer, cannot miss)."""
-    per_request = limits[workload] if len(workload) else np.zeros((0, 3))
     met = np.ones(len(workload), dtype=bool)
-    for k, value in enumerate((ttft_ms, tpot_ms, latency_ms)):
-        limit = per_request[:, k]
-        met &= np.isnan(limit) | np.isnan(value) | (value <= np.nan_to_num(limit, nan=np.inf))
+    for w, k in zip(*np.nonzero(~np.isnan(limits)), strict=True):
+        value = (ttft_ms, tpot_ms, latency_ms)[k]
+        rows = workload == w
+        if rows.all():  # one workload: no masked copies
+            met &= np.isnan(value) | (value <= limits[w, k])
+        else:
+            met[rows] &= np.isnan(value[rows]) | (value[rows] <= limits[w, k])
     return met
 
 
@@ -113,6 +124,7 @@ class InferenceObserver:
         self.layout, self.warmup_s = layout, warmup_s
         self.log: RequestLog | None = None
         self.batches: BatchLog | None = None
+        self._busy_means: tuple[float, dict[str, float]] | None = None
 
     def __call__(self, record: RequestLog | BatchLog) -> None:
         if isinstance(record, BatchLog):
@@ -132,8 +144,11 @@ class InferenceObserver:
         return summary
 
     def columns(self, end_s: float, bucket_s: float) -> dict[str, dict[str, np.ndarray]]:
-        columns = inference_timeseries(self._require(), self.layout, end_s, bucket_s)
         edges = bucket_edges(0.0, end_s, bucket_s)
+        # The busy GPUs of the summary come from the same sorted intervals: kept for busy_gpus.
+        window = np.array([self.warmup_s, end_s])
+        columns, busy = _series(self._require(), self.layout, end_s, edges, window)
+        self._busy_means = (end_s, busy)
         batching = batch_columns(self.batches, self.layout, edges)
         for region, cols in columns.items():
             extra = batching[region]
@@ -143,7 +158,10 @@ class InferenceObserver:
 
     def busy_gpus(self, end_s: float) -> dict[str, float]:
         """Time-average GPUs serving requests per region over [warm-up, end)."""
-        busy = busy_gpu_means(self._require(), self.layout, self.warmup_s, end_s)
+        if self._busy_means is not None and self._busy_means[0] == end_s:
+            busy = dict(self._busy_means[1])
+        else:
+            busy = busy_gpu_means(self._require(), self.layout, self.warmup_s, end_s)
         if self.batches is None:
             return busy
         edges = np.array([self.warmup_s, end_s])
@@ -155,18 +173,12 @@ class InferenceObserver:
 
 
 def latency_stats(values_ms: np.ndarray) -> dict[str, float | None]:
-    if values_ms.size == 0:
-        return {"mean": None, "p50": None, "p95": None, "p99": None}
-    p50, p95, p99 = np.percentile(values_ms, [50, 95, 99])
-    return {"mean": float(values_ms.mean()), "p50": float(p50), "p95": float(p95), "p99": float(p99)}
+    return consume_stats(np.array(values_ms, dtype=float))
 
 
 def _cumulative_time(starts: np.ndarray, ends: np.ndarray, points: np.ndarray) -> np.ndarray:
     """For each point x: total time the intervals [s, e) cover below x."""
-    s, e = np.sort(starts), np.sort(ends)
-    cs, ce = np.concatenate(([0.0], np.cumsum(s))), np.concatenate(([0.0], np.cumsum(e)))
-    ks, ke = np.searchsorted(s, points, side="left"), np.searchsorted(e, points, side="left")
-    return (ks * points - cs[ks]) - (ke * points - ce[ke])
+    return coverage(np.array(starts, dtype=float), np.array(ends, dtype=float), points)
 
 
 def interval_means(starts: np.ndarray, ends: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -174,59 +186,134 @@ def interval_means(starts: np.ndarray, ends: np.ndarray, edges: np.ndarray) -> n
     return np.diff(_cumulative_time(starts, ends, edges)) / np.diff(edges)
 
 
-def _intervals(log: RequestLog, end_s: float):
-    """Queue and service intervals of every routed request, censored at the end."""
-    routed = log.pool >= 0
-    arrive = log.pool_arrival_s
-    reached = routed & (arrive < end_s)
-    queued_until = np.where(np.isnan(log.wait_s), end_s, arrive + np.nan_to_num(log.wait_s))
-    started = reached & ~np.isnan(log.wait_s) & (log.status != RequestStatus.TIMED_OUT)
-    finish = np.minimum(queued_until + np.nan_to_num(log.service_s), end_s)
-    return reached, arrive, queued_until, started, finish
+def _retried(log: RequestLog) -> bool:
+    """Whether any request was routed again; when none was, ``x + retry_s`` is ``x`` and is
+    not computed (the same numbers, without a full-length temporary)."""
+    return bool(log.retry_s.any())
+
+
+def _has_values(column: np.ndarray) -> bool:
+    """Whether a per-request figure that may be absent (NaN) exists for any request."""
+    return not bool(np.isnan(column).all())
+
+
+def _pool_arrival(log: RequestLog, mask: np.ndarray | None = None) -> np.ndarray:
+    """``log.pool_arrival_s`` (of the masked requests)."""
+    pick = (lambda a: a) if mask is None else (lambda a: a[mask])
+    if _retried(log):
+        return pick(log.t_s) + pick(log.retry_s) + pick(log.rtt_ms) / 2000.0
+    return pick(log.t_s) + pick(log.rtt_ms) / 2000.0
+
+
+def _owned(column: np.ndarray, mask: np.ndarray | slice) -> np.ndarray:
+    """``column[mask]`` as an array of its own (a slice is copied), to compute in place."""
+    picked = column[mask]
+    return picked.copy() if np.may_share_memory(picked, column) else picked
+
+
+def _latency(log: RequestLog, mask: np.ndarray | slice) -> np.ndarray:
+    """``log.latency_ms[mask]`` (``rtt + (retry + wait + service) * 1000``), computed for the
+    masked requests in one array: the same operations in the same order, in place."""
+    terms = (log.retry_s, log.wait_s, log.service_s) if _retried(log) else (log.wait_s, log.service_s)
+    out = _owned(terms[0], mask)
+    for term in terms[1:]:
+        np.add(out, term[mask], out=out)
+    out *= 1000.0
+    return np.add(log.rtt_ms[mask], out, out=out)
+
+
+def _ttft(log: RequestLog, mask: np.ndarray | slice) -> np.ndarray:
+    """``log.ttft_ms[mask]`` (``rtt + (retry + first token) * 1000``), computed likewise."""
+    out = _owned(log.first_token_s, mask)
+    if _retried(log):
+        np.add(log.retry_s[mask], out, out=out)
+    out *= 1000.0
+    return np.add(log.rtt_ms[mask], out, out=out)
+
+
+def _region_of(log: RequestLog, layout: InferenceLayout) -> np.ndarray:
+    """The region index of each request's pool, -1 if never routed (int16: a small column)."""
+    pool_region = layout.pool_region.astype(np.int16)
+    return np.where(log.pool >= 0, pool_region[np.maximum(log.pool, 0)], np.int16(-1))
+
+
+def _queued_until(log: RequestLog, arrive: np.ndarray, end_s: float) -> np.ndarray:
+    """When each request left its queue (started, or timed out); the end while still queued."""
+    return np.where(np.isnan(log.wait_s), end_s, arrive + np.nan_to_num(log.wait_s))
+
+
+def _started(log: RequestLog, reached: np.ndarray) -> np.ndarray:
+    return reached & ~np.isnan(log.wait_s) & (log.status != RequestStatus.TIMED_OUT)
 
 
 @dataclass(frozen=True)
 class _Requests:
-    """The per-request figures every group's statistics are drawn from, computed once."""
+    """The per-request flags every group's statistics are drawn from, computed once, and
+    the full latency; TTFT and TPOT only when some request has them."""
 
-    status: np.ndarray
+    log: RequestLog
     done: np.ndarray
     dropped: np.ndarray
     measured: np.ndarray
     latency: np.ndarray
-    wait_ms: np.ndarray
-    ttft: np.ndarray
-    tpot: np.ndarray
+    ttft: np.ndarray | None
+    tpot: np.ndarray | None
     met: np.ndarray  # met every objective of its workload
     judged: np.ndarray  # its workload sets an objective
 
     @classmethod
     def of(cls, log: RequestLog, layout: InferenceLayout, warmup_s: float) -> _Requests:
-        latency, ttft, tpot = log.latency_ms, log.ttft_ms, log.tpot_s * 1000.0
+        latency = _latency(log, slice(None))
+        ttft = _ttft(log, slice(None)) if _has_values(log.first_token_s) else None
+        tpot = log.tpot_s * 1000.0 if _has_values(log.tpot_s) else None
+        absent = np.broadcast_to(np.nan, latency.shape)
         limits = layout.limits()
         judged = ~np.isnan(limits).all(axis=1)
-        return cls(status=log.status, done=log.status == RequestStatus.COMPLETED,
-                   dropped=np.isin(log.status, _DROPPED), measured=log.t_s >= warmup_s, latency=latency,
-                   wait_ms=log.wait_s * 1000.0, ttft=ttft, tpot=tpot,
-                   met=meets_objectives(latency, ttft, tpot, log.workload, limits),
+        met = meets_objectives(latency, absent if ttft is None else ttft, absent if tpot is None else tpot,
+                               log.workload, limits)
+        return cls(log=log, done=log.status == RequestStatus.COMPLETED, dropped=np.isin(log.status, _DROPPED),
+                   measured=log.t_s >= warmup_s, latency=latency, ttft=ttft, tpot=tpot, met=met,
                    judged=judged[log.workload] if len(log.workload) else np.zeros(0, dtype=bool))
 
 
-def _mask_stats(r: _Requests, mask: np.ndarray | slice) -> dict[str, Any]:
-    done, dropped, measured = r.done[mask], r.dropped[mask], r.measured[mask]
-    counted = done & measured
-    ttft, tpot = r.ttft[mask], r.tpot[mask]
-    judged = measured & r.judged[mask] & (done | dropped)
+def _mask_stats(r: _Requests, mask: np.ndarray | None) -> dict[str, Any]:
+    """The statistics of the requests in ``mask`` (None: every request)."""
+    pick = (lambda a: a) if mask is None else (lambda a: a[mask])
+    done, dropped, measured = pick(r.done), pick(r.dropped), pick(r.measured)
+    counted = r.done & r.measured if mask is None else mask & r.done & r.measured
+    judged = measured & pick(r.judged) & (done | dropped)
     return {
         "arrived": int(done.size), "completed": int(done.sum()), "dropped": int(dropped.sum()),
-        "in_flight": int((r.status[mask] == RequestStatus.IN_FLIGHT).sum()),
-        "latency_ms": latency_stats(r.latency[mask][counted]),
-        "wait_ms": latency_stats(r.wait_ms[mask][counted]),
-        "ttft_ms": latency_stats(ttft[counted & ~np.isnan(ttft)]),
-        "tpot_ms": latency_stats(tpot[counted & ~np.isnan(tpot)]),
+        "in_flight": int((pick(r.log.status) == RequestStatus.IN_FLIGHT).sum()),
+        "latency_ms": consume_stats(r.latency[counted]),
+        "wait_ms": consume_stats(_times_1000(r.log.wait_s[counted])),
+        "ttft_ms": _present_stats(r.ttft, counted),
+        "tpot_ms": _present_stats(r.tpot, counted),
         # Completed within every objective over completed + dropped, for workloads with one.
-        "slo_attainment": float((judged & done & r.met[mask]).sum() / judged.sum()) if judged.any() else None,
+        "slo_attainment": float((judged & done & pick(r.met)).sum() / judged.sum()) if judged.any() else None,
     }
+
+
+def _times_1000(seconds: np.ndarray) -> np.ndarray:
+    """Milliseconds, in place (``seconds`` is a copy of the caller's)."""
+    seconds *= 1000.0
+    return seconds
+
+
+def _present_stats(values: np.ndarray | None, counted: np.ndarray) -> dict[str, float | None]:
+    if values is None:
+        return consume_stats(np.empty(0))
+    chosen = values[counted]
+    return consume_stats(chosen[~np.isnan(chosen)])
+
+
+def _group_stats(r: _Requests, keys: np.ndarray, key: int, everyone: dict[str, Any]) -> dict[str, Any]:
+    """``_mask_stats`` of the requests whose ``keys`` equal ``key``; when that is every
+    request, a copy of ``everyone`` (the same figures, not computed again)."""
+    mask = keys == key
+    if mask.all():
+        return {k: dict(v) if isinstance(v, dict) else v for k, v in everyone.items()}
+    return _mask_stats(r, mask)
 
 
 def goodput_rps(log: RequestLog, layout: InferenceLayout, warmup_s: float, end_s: float) -> float:
@@ -245,7 +332,7 @@ def prefix_cache_summary(log: RequestLog, r: _Requests) -> dict[str, Any]:
     with a shared prompt and were admitted to a batching replica."""
     admitted = r.measured & (log.prefix >= 0) & ~np.isnan(log.wait_s) & r.done
     hit = admitted & (log.cached_tokens > 0)
-    ttft = r.ttft
+    ttft = r.ttft if r.ttft is not None else np.full(len(log.t_s), np.nan)
     return {
         "requests": int(admitted.sum()),
         "hit_rate": float(hit.sum() / admitted.sum()) if admitted.any() else None,
@@ -258,20 +345,21 @@ def prefix_cache_summary(log: RequestLog, r: _Requests) -> dict[str, Any]:
 def inference_summary(log: RequestLog, layout: InferenceLayout, warmup_s: float, end_s: float) -> dict[str, Any]:
     """The ``inference`` section of summary.json."""
     r = _Requests.of(log, layout, warmup_s)
-    summary = _mask_stats(r, slice(None))
+    summary = _mask_stats(r, None)
+    everyone = {k: dict(v) if isinstance(v, dict) else v for k, v in summary.items()}
     summary["rejected"] = int((log.status == RequestStatus.REJECTED).sum())
     summary["timed_out"] = int((log.status == RequestStatus.TIMED_OUT).sum())
     summary["failed"] = int((log.status == RequestStatus.FAILED).sum())
     summary["goodput_rps"] = _goodput(r, warmup_s, end_s)
     if (log.prefix >= 0).any():
         summary["prefix_cache"] = prefix_cache_summary(log, r)
-    summary["by_origin"] = {name: _mask_stats(r, log.origin == i)
+    summary["by_origin"] = {name: _group_stats(r, log.origin, i, everyone)
                             for i, name in enumerate(layout.regions) if (log.origin == i).any()}
-    region_of = np.where(log.pool >= 0, layout.pool_region[np.maximum(log.pool, 0)], -1)
-    summary["by_region"] = {name: _mask_stats(r, region_of == i)
+    region_of = _region_of(log, layout)
+    summary["by_region"] = {name: _group_stats(r, region_of, i, everyone)
                             for i, name in enumerate(layout.regions)
                             if layout.pool_slots[layout.pool_region == i].sum()}
-    summary["by_workload"] = {name: _mask_stats(r, log.workload == i)
+    summary["by_workload"] = {name: _group_stats(r, log.workload, i, everyone)
                               for i, name in enumerate(layout.workloads)}
     return summary
 
@@ -280,38 +368,109 @@ def inference_timeseries(log: RequestLog, layout: InferenceLayout, end_s: float,
                          bucket_s: float) -> dict[str, dict[str, np.ndarray]]:
     """Per region, per bucket: arrivals, completions, dropped, queue length, busy slots and
     busy GPUs (time averages), latency p50/p99 of the requests completing in the bucket."""
-    edges = bucket_edges(0.0, end_s, bucket_s)
-    reached, arrive, queued_until, started, finish = _intervals(log, end_s)
-    pool = np.maximum(log.pool, 0)
-    region_of = np.where(log.pool >= 0, layout.pool_region[pool], -1)
-    latency = log.latency_ms
-    ttft, tpot = log.ttft_ms, log.tpot_s * 1000.0
+    return _series(log, layout, end_s, bucket_edges(0.0, end_s, bucket_s), None)[0]
+
+
+def _series(log: RequestLog, layout: InferenceLayout, end_s: float, edges: np.ndarray,
+            window: np.ndarray | None) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, float]]:
+    """The time-series columns per region and, over ``window`` (two points) if given, the
+    time-average busy GPUs per region (the same intervals, sorted once for both).
+
+    Phases (arrivals and queues, then service, then completions) keep at most a few
+    full-length columns alive at a time."""
+    region_of = _region_of(log, layout)
+    arrive = _pool_arrival(log)
+    queued_until = _queued_until(log, arrive, end_s)
+    reached = (log.pool >= 0) & (arrive < end_s)
+    columns: dict[str, dict[str, np.ndarray]] = {}
+    for r, name in enumerate(layout.regions):
+        q = (region_of == r) & reached
+        columns[name] = {"arrivals": histogram(arrive[q], edges),
+                         "queue_len": coverage_means(arrive[q], queued_until[q], edges)}
+    del arrive
+    started = _started(log, reached)
+    busy_means = {}
+    for r, name in enumerate(layout.regions):
+        b = (region_of == r) & started
+        busy, gpu_time, means = _busy(log, layout, b, queued_until, end_s, edges, window)
+        columns[name].update(busy_slots=busy, busy_gpus=gpu_time)
+        busy_means[name] = means
+    del started
     completed = log.status == RequestStatus.COMPLETED
     dropped = np.isin(log.status, _DROPPED)
-    drop_time = np.where(log.status == RequestStatus.TIMED_OUT, queued_until, log.t_s)
-    finish_at = queued_until + np.nan_to_num(log.service_s)
-    result = {}
     for r, name in enumerate(layout.regions):
         mine = region_of == r
-        q = mine & reached
-        b = mine & started
-        gpus = layout.pool_gpus_per_slot[pool[b]]
-        busy_gpu_time = np.diff(_weighted_cumulative(queued_until[b], finish[b], gpus, edges)) / np.diff(edges)
-        done_bucket = np.searchsorted(edges, finish_at[mine & completed], side="right") - 1
-        result[name] = {
-            "arrivals": np.histogram(arrive[q], edges)[0].astype(float),
-            "completions": np.histogram(finish_at[mine & completed], edges)[0].astype(float),
-            "dropped": np.histogram(drop_time[mine & dropped], edges)[0].astype(float),
-            "queue_len": interval_means(arrive[q], queued_until[q], edges),
-            "busy_slots": interval_means(queued_until[b], finish[b], edges),
-            "busy_gpus": busy_gpu_time,
-            "latency_p50_ms": _bucket_percentile(latency[mine & completed], done_bucket, len(edges) - 1, 50),
-            "latency_p99_ms": _bucket_percentile(latency[mine & completed], done_bucket, len(edges) - 1, 99),
-            "ttft_p50_ms": _bucket_percentile(ttft[mine & completed], done_bucket, len(edges) - 1, 50),
-            "ttft_p99_ms": _bucket_percentile(ttft[mine & completed], done_bucket, len(edges) - 1, 99),
-            "tpot_mean_ms": _bucket_mean(tpot[mine & completed], done_bucket, len(edges) - 1),
-        }
-    return result
+        columns[name].update(_completions(log, mine & completed, mine & dropped, queued_until, edges))
+    return {name: _in_order(cols) for name, cols in columns.items()}, busy_means
+
+
+def _finish_at(log: RequestLog, queued_until: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """When each masked request's service ends (if it ran to completion):
+    ``queued_until + nan_to_num(service)``, computed in one array."""
+    out = np.nan_to_num(_owned(log.service_s, mask), copy=False)
+    return np.add(queued_until[mask], out, out=out)
+
+
+def _ended_by(finish: np.ndarray, end_s: float) -> np.ndarray:
+    """Service ends censored at the end of the run (in place)."""
+    return np.minimum(finish, end_s, out=finish)
+
+
+def _busy(log: RequestLog, layout: InferenceLayout, b: np.ndarray, queued_until: np.ndarray, end_s: float,
+          edges: np.ndarray, window: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, float]:
+    """Busy slots and busy GPUs per bucket, and the busy GPUs' mean over ``window``, of the
+    service intervals ``[queued_until, min(finish, end))`` of the requests in ``b`` (GPUs
+    weigh each interval by its pool)."""
+    pool = np.maximum(log.pool, 0)[b]
+    present = np.bincount(pool, minlength=len(layout.pool_gpus_per_slot)) > 0
+    weights = np.unique(layout.pool_gpus_per_slot[present])  # the distinct weights of the intervals
+    points = edges if window is None else np.concatenate((edges, window))
+    slots = coverage(queued_until[b], _ended_by(_finish_at(log, queued_until, b), end_s), points)
+    total = np.zeros(len(points))
+    for w in weights:
+        if len(weights) == 1:  # every interval has this weight: the same intervals
+            total += w * slots
+        else:
+            sel = layout.pool_gpus_per_slot[pool] == w
+            total += w * coverage(queued_until[b][sel], _ended_by(_finish_at(log, queued_until, b)[sel], end_s),
+                                  points)
+    n = len(edges)
+    gpu_time = np.diff(total[:n]) / np.diff(edges)
+    means = 0.0
+    if window is not None:
+        means = float(np.diff(total[n:])[0] / (window[1] - window[0])) if window[1] > window[0] else 0.0
+    return np.diff(slots[:n]) / np.diff(edges), gpu_time, means
+
+
+def _completions(log: RequestLog, c: np.ndarray, d: np.ndarray, queued_until: np.ndarray,
+                 edges: np.ndarray) -> dict[str, np.ndarray]:
+    """Completions and drops per bucket, and latency figures of the requests completing in
+    each bucket, for completed requests ``c`` and dropped ones ``d`` of a region."""
+    n = len(edges) - 1
+    done_at = _finish_at(log, queued_until, c)
+    timed_out = log.status[d] == RequestStatus.TIMED_OUT
+    drop_time = np.where(timed_out, queued_until[d], log.t_s[d])
+    bucket = np.searchsorted(edges, done_at, side="right").astype(np.int32)  # buckets fit; half the bytes
+    bucket -= 1
+    columns = {"completions": histogram(done_at, edges), "dropped": histogram(drop_time, edges)}
+    del done_at, drop_time
+    columns["latency_p50_ms"], columns["latency_p99_ms"] = group_percentiles(_latency(log, c), bucket, n, (50, 99))
+    nan = np.full(n, np.nan)
+    if _has_values(log.first_token_s):
+        columns["ttft_p50_ms"], columns["ttft_p99_ms"] = group_percentiles(_ttft(log, c), bucket, n, (50, 99))
+    else:
+        columns["ttft_p50_ms"], columns["ttft_p99_ms"] = nan, nan.copy()
+    has_tpot = _has_values(log.tpot_s)
+    columns["tpot_mean_ms"] = _bucket_mean(log.tpot_s[c] * 1000.0, bucket, n) if has_tpot else nan.copy()
+    return columns
+
+
+_SERIES_ORDER = ("arrivals", "completions", "dropped", "queue_len", "busy_slots", "busy_gpus", "latency_p50_ms",
+                 "latency_p99_ms", "ttft_p50_ms", "ttft_p99_ms", "tpot_mean_ms")
+
+
+def _in_order(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k: columns[k] for k in _SERIES_ORDER}
 
 
 def _bucket_mean(values, buckets, n_buckets) -> np.ndarray:
@@ -322,55 +481,35 @@ def _bucket_mean(values, buckets, n_buckets) -> np.ndarray:
     return np.divide(total, count, out=np.full(n_buckets, np.nan), where=count > 0)
 
 
-def _weighted_cumulative(starts, ends, weights, points):
-    """Like interval_means' integral, with each interval counted ``weight`` times."""
-    total = np.zeros(len(points))
-    for w in np.unique(weights):
-        sel = weights == w
-        total += w * _cumulative_time(starts[sel], ends[sel], points)
-    return total
-
-
-def _bucket_percentile(values, buckets, n_buckets, q) -> np.ndarray:
-    out = np.full(n_buckets, np.nan)
-    finite = ~np.isnan(values)
-    values, buckets = values[finite], buckets[finite]
-    if values.size == 0:
-        return out
-    order = np.argsort(buckets, kind="stable")
-    values, buckets = values[order], buckets[order]
-    bounds = np.searchsorted(buckets, np.arange(n_buckets + 1))
-    for k in range(n_buckets):
-        chunk = values[bounds[k]:bounds[k + 1]]
-        if chunk.size:
-            out[k] = np.percentile(chunk, q)
-    return out
-
-
 def latency_cdf_rows(log: RequestLog, layout: InferenceLayout, warmup_s: float) -> list[dict[str, Any]]:
     """Latency quantiles of completed, post-warm-up requests, per origin and for all ('*')."""
     done = (log.status == RequestStatus.COMPLETED) & (log.t_s >= warmup_s)
-    latency = log.latency_ms
-    groups = [("*", done)] + [(name, done & (log.origin == i)) for i, name in enumerate(layout.regions)]
+    everyone = None
     rows = []
-    for name, mask in groups:
+    for i, name in [(-1, "*")] + list(enumerate(layout.regions)):
+        mask = done if i < 0 else done & (log.origin == i)
         if not mask.any():
             continue
-        values = np.quantile(latency[mask], _CDF_QUANTILES)
+        if i >= 0 and everyone is not None and np.array_equal(mask, done):
+            values = everyone  # this origin sent every request: the same quantiles
+        else:
+            values = _latency(log, mask)
+            values.sort()
+            values = sorted_quantiles(values, _CDF_QUANTILES)
+        if i < 0:
+            everyone = values
         rows += [{"origin": name, "quantile": q, "latency_ms": v} for q, v in zip(_CDF_QUANTILES, values, strict=True)]
     return rows
 
 
 def busy_gpu_means(log: RequestLog, layout: InferenceLayout, start_s: float, end_s: float) -> dict[str, float]:
     """Exact time-average of GPUs serving requests in [start_s, end_s), per region."""
-    reached, arrive, queued_until, started, finish = _intervals(log, end_s)
-    pool = np.maximum(log.pool, 0)
-    region_of = np.where(log.pool >= 0, layout.pool_region[pool], -1)
-    points = np.array([start_s, end_s])
-    result = {}
-    for r, name in enumerate(layout.regions):
-        b = (region_of == r) & started
-        gpus = layout.pool_gpus_per_slot[pool[b]]
-        busy = np.diff(_weighted_cumulative(queued_until[b], finish[b], gpus, points))[0]
-        result[name] = float(busy / (end_s - start_s)) if end_s > start_s else 0.0
-    return result
+    arrive = _pool_arrival(log)
+    queued_until = _queued_until(log, arrive, end_s)
+    reached = (log.pool >= 0) & (arrive < end_s)
+    del arrive
+    started = _started(log, reached)
+    region_of = _region_of(log, layout)
+    window = np.array([start_s, end_s])
+    return {name: _busy(log, layout, (region_of == r) & started, queued_until, end_s, window, window)[2]
+            for r, name in enumerate(layout.regions)}

@@ -9,29 +9,30 @@ functions compose them into the figures a run folder keeps, and :func:`draw_run_
 Public: ``RunTable``, ``read_timeseries``, ``read_latency_cdf``, ``plot_load``,
 ``plot_active_gpus``, ``plot_utilization``, ``plot_latency_cdf``, ``plot_region_series``,
 ``plot_utilization_heatmap``, ``slo_series``, ``plot_slo_series``, ``overview_figure``,
-``latency_cdf_figure``, ``inference_figure``, ``warmup_hours``, ``draw_run_charts``.
+``latency_cdf_figure``, ``inference_figure``, ``align_ylabels``, ``fit_margins``, ``warmup_hours``,
+``draw_run_charts``.
 """
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sim.metrics.inference import meets_objectives, objective_limits
 from sim.records import RequestStatus
-from sim.report.style import apply_style, save_figures
 
-# isort: split
-# pyplot after sim.report.style, which chose the Agg backend.
-import matplotlib.pyplot as plt
-from matplotlib.axes import Axes
+if TYPE_CHECKING:  # matplotlib itself loads when a figure is made (_subplots)
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["RunTable", "read_timeseries", "read_latency_cdf", "plot_load", "plot_active_gpus",
            "plot_utilization", "plot_latency_cdf", "plot_region_series", "plot_utilization_heatmap",
            "slo_series", "plot_slo_series", "overview_figure", "latency_cdf_figure", "inference_figure",
-           "warmup_hours", "draw_run_charts"]
+           "align_ylabels", "fit_margins", "warmup_hours", "draw_run_charts"]
 
 _STYLES = ("-", "--", "-.", ":")
 
@@ -129,11 +130,22 @@ def plot_latency_cdf(ax: Axes, cdf: dict[str, tuple[np.ndarray, np.ndarray]], sl
     if slo_ms:
         ax.axvline(slo_ms, color="#D55E00", linestyle=":", label=f"SLO {slo_ms:g} ms")
     ax.set_xscale("log")
+    _plain_log_labels(ax)
     ax.set_xlabel("latency (ms, log scale)")
     ax.set_ylabel("requests completed within (%)")
     ax.set_ylim(0, 100.5)
     ax.set_title("Latency CDF by origin region (after warm-up)")
     ax.legend(loc="lower right")
+
+
+def _plain_log_labels(ax: Axes) -> None:
+    """Decades as plain numbers (1000, not mathtext's 10^3, which costs a parser per label),
+    minor ticks at 2 and 5 times each decade."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))  # fewer minor ticks: each is several artists
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def plot_region_series(ax: Axes, table: RunTable, column: str, ylabel: str, title: str) -> None:
@@ -209,6 +221,36 @@ def plot_slo_series(ax: Axes, hours: np.ndarray, series: dict[str, np.ndarray]) 
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
+def align_ylabels(axes: Sequence[Axes]) -> None:
+    """The y labels of a column of panels at one distance from the axes (fixed, so no
+    panel's tick labels are laid out to place them)."""
+    for ax in axes:
+        ax.yaxis.set_label_coords(-0.07, 0.5)
+
+
+def fit_margins(fig: Figure, left: float = 0.1, bottom: float = 0.07, top: float = 0.95) -> Figure:
+    """Margins that hold the labels and the legends placed beside the axes, sized from the
+    legends themselves, so that the figure is saved without a tight bounding box (which
+    lays every tick and label out twice)."""
+    fig.subplots_adjust(left=left, right=0.98, bottom=bottom, top=top, hspace=0.3)
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]  # the Agg canvas (sim.report.style)
+    room = fig.bbox.width - 6.0  # pixels, a little short of the edge
+    for _ in range(3):  # a legend moves with its axes' right edge: converge in a few steps
+        legends = [legend for ax in fig.axes if (legend := ax.get_legend()) is not None]
+        overflow = max((legend.get_window_extent(renderer).x1 for legend in legends), default=0.0) - room
+        if overflow <= 0.5:
+            break
+        fig.subplots_adjust(right=fig.subplotpars.right - overflow / fig.bbox.width)
+    return fig
+
+
+def _subplots(*args: Any, **kwargs: Any) -> Any:
+    """``plt.subplots`` on the Agg backend; matplotlib loads with the first figure drawn."""
+    from sim.report.style import pyplot
+
+    return pyplot().subplots(*args, **kwargs)
+
+
 def warmup_hours(run_dir: Path) -> float:
     summary = Path(run_dir) / "summary.json"
     if not summary.exists():
@@ -227,37 +269,39 @@ def shade_warmup(axes: np.ndarray, warmup_h: float) -> None:
                      ha="center", va="top", fontsize=8, color="#555555")
 
 
-def overview_figure(table: RunTable, warmup_h: float = 0.0) -> plt.Figure:
+def overview_figure(table: RunTable, warmup_h: float = 0.0) -> Figure:
     """Load and allocation, active GPUs and utilisation over time, one panel each."""
-    fig, axes = plt.subplots(3, 1, figsize=(10, 9), sharex=True)
+    fig, axes = _subplots(3, 1, figsize=(10, 9), sharex=True)
     plot_load(axes[0], table)
     plot_active_gpus(axes[1], table)
     plot_utilization(axes[2], table)
     shade_warmup(axes, warmup_h)
-    fig.align_ylabels(axes)
-    return fig
+    align_ylabels(axes)
+    return fit_margins(fig)
 
 
-def latency_cdf_figure(cdf: dict[str, tuple[np.ndarray, np.ndarray]], slo_ms: float | None = None) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(8, 5))
+def latency_cdf_figure(cdf: dict[str, tuple[np.ndarray, np.ndarray]], slo_ms: float | None = None) -> Figure:
+    fig, ax = _subplots(figsize=(8, 5))
     plot_latency_cdf(ax, cdf, slo_ms)
-    return fig
+    return fit_margins(fig, left=0.1, bottom=0.11, top=0.92)
 
 
-def inference_figure(table: RunTable, warmup_h: float = 0.0) -> plt.Figure:
+def inference_figure(table: RunTable, warmup_h: float = 0.0) -> Figure:
     """Requests reaching each region, queue length and p99 latency over time."""
-    fig, axes = plt.subplots(3, 1, figsize=(10, 9), sharex=True)
+    fig, axes = _subplots(3, 1, figsize=(10, 9), sharex=True)
     plot_region_series(axes[0], table, "arrivals", "requests / bucket", "Requests reaching each region")
     plot_region_series(axes[1], table, "queue_len", "queued (mean)", "Queue length")
     plot_region_series(axes[2], table, "latency_p99_ms", "p99 latency (ms)", "p99 latency of requests completing")
     axes[2].set_xlabel("time since start (h)")
     shade_warmup(axes, warmup_h)
-    fig.align_ylabels(axes)
-    return fig
+    align_ylabels(axes)
+    return fit_margins(fig)
 
 
 def draw_run_charts(run_dir: Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:
     """Draw ``charts/overview.<fmt>`` (and, with inference, ``latency_cdf`` and ``inference``)."""
+    from sim.report.style import apply_style, save_figures
+
     apply_style()
     run_dir = Path(run_dir)
     table = read_timeseries(run_dir / "timeseries.csv")
@@ -265,10 +309,12 @@ def draw_run_charts(run_dir: Path, formats: tuple[str, ...] = ("png",)) -> list[
         return []
     warmup = warmup_hours(run_dir)
     charts = run_dir / "charts"
-    written = save_figures(overview_figure(table, warmup), [charts / f"overview.{f}" for f in formats])
+    # The figures fit their own margins: each is drawn once, without a tight bounding box.
+    written = save_figures(overview_figure(table, warmup), [charts / f"overview.{f}" for f in formats], tight=False)
     cdf_path = run_dir / "latency_cdf.csv"
     if cdf_path.exists():
         written += save_figures(latency_cdf_figure(read_latency_cdf(cdf_path)),
-                                [charts / f"latency_cdf.{f}" for f in formats])
-        written += save_figures(inference_figure(table, warmup), [charts / f"inference.{f}" for f in formats])
+                                [charts / f"latency_cdf.{f}" for f in formats], tight=False)
+        written += save_figures(inference_figure(table, warmup), [charts / f"inference.{f}" for f in formats],
+                                tight=False)
     return written

@@ -5,22 +5,26 @@ deficiencies. Figures are drawn with the Agg backend and saved without timestamp
 software versions (PNG text chunks, SVG ``dc:date``, PDF ``CreationDate``), and SVG ids are
 salted with a fixed string, so the same data gives byte-identical PNG, SVG and PDF files.
 
-Public: ``PALETTE``, ``FORMATS``, ``apply_style``, ``save_figure``, ``save_figures``.
+Public: ``PALETTE``, ``FORMATS``, ``apply_style``, ``pyplot``, ``save_figure``, ``save_figures``.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import matplotlib
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+matplotlib.use("Agg")  # before any pyplot import: report modules import this one first
 from cycler import cycler
 
 from sim.fileio import discard
 
-__all__ = ["PALETTE", "FORMATS", "apply_style", "save_figure", "save_figures"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["PALETTE", "FORMATS", "apply_style", "pyplot", "save_figure", "save_figures"]
 
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 FORMATS = ("png", "svg", "pdf")
@@ -33,32 +37,44 @@ _METADATA = {
 }
 
 
+def pyplot() -> ModuleType:
+    """``matplotlib.pyplot``, imported on first use (on the Agg backend chosen above)."""
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def apply_style() -> None:
-    plt.rcParams.update({
+    matplotlib.rcParams.update({
         "figure.dpi": 110, "savefig.dpi": 130, "font.size": 10, "axes.titlesize": 11,
         "axes.labelsize": 10, "legend.fontsize": 9, "axes.grid": True, "grid.alpha": 0.3,
         "axes.spines.top": False, "axes.spines.right": False,
         "axes.prop_cycle": cycler(color=PALETTE), "svg.hashsalt": "meridian",
+        # Titles just above the axes, where their automatic placement puts them when no
+        # tick labels are on top; placing them automatically lays out every tick again.
+        "axes.titley": 1.0,
     })
 
 
-def save_figures(fig: plt.Figure, paths: Sequence[Path]) -> list[Path]:
-    """Save ``fig`` to each path (format from the suffix) atomically and deterministically, then close it."""
+def save_figures(fig: Figure, paths: Sequence[Path], tight: bool = True) -> list[Path]:
+    """Save ``fig`` to each path (format from the suffix) atomically and deterministically, then close it.
+    ``tight``: crop to what is drawn (which lays the figure out twice); False for a figure
+    whose margins already hold everything."""
     for path in paths:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
         try:
-            fig.savefig(tmp, metadata=_METADATA.get(path.suffix, {}), bbox_inches="tight")
+            fig.savefig(tmp, metadata=_METADATA.get(path.suffix, {}), bbox_inches="tight" if tight else None)
             tmp.replace(path)
         except BaseException:
             discard(tmp)
-            plt.close(fig)
+            pyplot().close(fig)
             raise
-    plt.close(fig)
+    pyplot().close(fig)
     return [Path(p) for p in paths]
 
 
-def save_figure(fig: plt.Figure, path: Path) -> None:
+def save_figure(fig: Figure, path: Path) -> None:
     """Save to one file deterministically and close."""
     save_figures(fig, [path])

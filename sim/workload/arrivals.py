@@ -100,8 +100,10 @@ def poisson_arrivals(arrival: PoissonArrival, weights: np.ndarray, utc_offsets_h
         times.append(t)
         origins.append(np.full(len(t), o, dtype=np.int16))
     t, origin = np.concatenate(times), np.concatenate(origins)
-    order = np.argsort(t, kind="stable")
-    return t[order], origin[order]
+    if t.size > 1 and not np.all(t[1:] >= t[:-1]):  # one origin's times are sorted already
+        order = np.argsort(t, kind="stable")
+        t, origin = t[order], origin[order]
+    return t, origin
 
 
 def _origin_times(arrival: PoissonArrival, weight: float, utc_offset_h: float,

@@ -64,10 +64,22 @@ def generate_requests(scenario: Scenario, world: World, streams: Streams, base_d
     parts = [RequestBatch.empty()] + [
         _workload_requests(k, wl, scenario.duration, world, streams, Path(base_dir), source, int(offsets[k]))
         for k, wl in enumerate(scenario.inference)]
-    merged = RequestBatch(*(np.concatenate([getattr(p, f) for p in parts])
-                            for f in RequestBatch.__dataclass_fields__))
+    merged = _merge(parts)
+    if merged.t_s.size < 2 or bool(np.all(merged.t_s[1:] >= merged.t_s[:-1])):
+        return merged  # a stable sort of sorted times is the identity: no copies
     order = np.argsort(merged.t_s, kind="stable")
     return RequestBatch(*(getattr(merged, f)[order] for f in RequestBatch.__dataclass_fields__))
+
+
+def _merge(parts: list[RequestBatch]) -> RequestBatch:
+    """The parts one after the other, each column in the dtype concatenation gives it; one
+    non-empty part is used as it is (a fleet's day of requests is not copied twice)."""
+    full = [p for p in parts if len(p)]
+    if len(full) != 1:
+        return RequestBatch(*(np.concatenate([getattr(p, f) for p in parts])
+                              for f in RequestBatch.__dataclass_fields__))
+    return RequestBatch(*(getattr(full[0], f).astype(np.result_type(*(getattr(p, f) for p in parts)), copy=False)
+                          for f in RequestBatch.__dataclass_fields__))
 
 
 def _workload_requests(k: int, wl: InferenceWorkload, duration_s: float, world: World,
