@@ -40,7 +40,7 @@ scheduler:
   load_model: {kind: diurnal, mean: 3, amplitude: 0.6, peak_hour: 1}
   allocation: {weights: {a: 0.6, b: 0.4}, L_max: 5}
 failures:
-  nodes: [{mtbf: 2h, repair: {mean: 20m}}]
+  nodes: [{mttf: 2h, repair: {mean: 20m}}]
   outages: [{region: b, at: 90m, duration: 20m}]
   inference: retry
   max_retries: 2
