@@ -102,7 +102,9 @@ def write_requests(path: str | Path, log: Any) -> None:
     tmp = path.with_name(f".{path.stem}.tmp.npz")
     import numpy as np
 
-    arrays = {name: getattr(log, name) for name in log.__dataclass_fields__}
+    n = len(log.t_s)
+    arrays = {name: getattr(log, name) for name in log.__dataclass_fields__
+              if len(getattr(log, name)) == n}  # optional columns (sessions) only when present
     try:
         np.savez_compressed(tmp, **arrays)
         os.replace(tmp, path)

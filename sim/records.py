@@ -30,7 +30,7 @@ Public: every record type above, ``Record`` (their union), ``RequestStatus``,
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from enum import IntEnum
 from typing import Literal
 
@@ -128,6 +128,10 @@ class RequestLog:
     tpot_s: np.ndarray       # mean time between output tokens after the first (NaN: one token, or none)
     prefix: np.ndarray       # int32, the shared prompt it opens with (-1: none)
     cached_tokens: np.ndarray  # int32, prompt tokens a replica's prefix cache spared its prefill (first admission)
+    # Conversations (empty arrays when no workload has sessions): the session a request
+    # belongs to (numbered by its first turn's arrival, -1: none) and its turn (1, 2, ...).
+    session: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
+    turn: np.ndarray = field(default_factory=lambda: np.empty(0, np.int16))
 
     @property
     def pool_arrival_s(self) -> np.ndarray:

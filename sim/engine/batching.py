@@ -109,6 +109,17 @@ def run_time_ms(terms: tuple[float, float, float, float, float], batch: int, con
     return linear + w * first + tail
 
 
+@dataclass(frozen=True)
+class Sessions:
+    """What batching replicas need of conversations: each request's next turn (-1: none),
+    the engine's hook for an answered turn, and the first prefix id that is a
+    conversation's context (lower ids are shared prompts)."""
+
+    next_turn: list[int]
+    answered: Callable[[int, float], None]
+    context_from: int
+
+
 class _Seq:
     """A request admitted to a replica (prefilling or decoding)."""
 
@@ -191,7 +202,7 @@ class BatchingServers:
 
     def __init__(self, specs: dict[int, ServingSpec], replicas: dict[int, int], outcomes, in_tokens: list[int],
                  out_tokens: list[int], timeout: Callable[[int], float], prefix: list[int] | None = None,
-                 prefix_tokens: list[int] | None = None):
+                 prefix_tokens: list[int] | None = None, sessions: Sessions | None = None):
         self.specs = specs
         self._costs: dict[int, dict[int, tuple[float, float, float, float, float]]] = {p: {} for p in specs}
         self.replicas = {p: [_Replica(p, k, specs[p], self._costs[p]) for k in range(n)] for p, n in replicas.items()}
@@ -202,6 +213,7 @@ class BatchingServers:
         self.in_tokens, self.out_tokens, self.timeout = in_tokens, out_tokens, timeout
         self.prefix = prefix if prefix is not None else [-1] * len(in_tokens)
         self.prefix_tokens = prefix_tokens if prefix_tokens is not None else [0] * len(in_tokens)
+        self.sessions = sessions
         # Per pool: shared prompt -> replicas whose prefix cache holds it (what a router may see).
         self.pool_cached: dict[int, dict[int, int]] = {p: {} for p in specs}
         self.events: list[tuple[float, int, _Replica, int]] = []  # (time, seq, replica, version)
@@ -506,6 +518,12 @@ class BatchingServers:
         self.running[replica.pool] -= 1
         self.outstanding[replica.pool][replica.index] -= 1
         self._release(replica, seq)
+        sessions = self.sessions
+        if sessions is not None:
+            k = sessions.next_turn[j]
+            if k >= 0 and replica.spec.prefix_caching:
+                self._keep_context(replica, seq, k)
+            sessions.answered(j, t)
 
     # -- the prefix cache ------------------------------------------------------------------------
     def _pin(self, replica: _Replica, prefix: int, entry: list[int]) -> None:
@@ -542,6 +560,36 @@ class BatchingServers:
         cap = replica.spec.prefix_cache_tokens
         if cap is not None and replica.pinned + replica.idle > cap:
             self._evict(replica, _used(replica) + cap - replica.pinned)
+
+    def _keep_context(self, replica: _Replica, seq: _Seq, k: int) -> None:
+        """A turn ended: keep the conversation so far (its prompt and answer, the prefix of
+        the next turn ``k``) as an idle cache entry; it supersedes the context this turn
+        opened with (a shared prompt stays: other conversations use it)."""
+        held = self.pool_cached[replica.pool]
+        cache = replica.cache
+        old = seq.prefix
+        if old >= self.sessions.context_from:  # type: ignore[union-attr]
+            entry = cache.get(old)
+            if entry is not None and entry[1] == 0:
+                del cache[old]
+                replica.idle -= entry[0]
+                self._forget(held, old)
+        prefix, tokens = self.prefix[k], self.prefix_tokens[k]
+        cache[prefix] = [tokens, 0]
+        replica.idle += tokens
+        held[prefix] = held.get(prefix, 0) + 1
+        limit = replica.spec.kv_capacity
+        cap = replica.spec.prefix_cache_tokens
+        if cap is not None:
+            limit = min(limit, _used(replica) + cap - replica.pinned)
+        if _used(replica) + replica.idle > limit:
+            self._evict(replica, limit)
+
+    @staticmethod
+    def _forget(held: dict[int, int], prefix: int) -> None:
+        held[prefix] -= 1
+        if not held[prefix]:
+            del held[prefix]
 
     def _evict(self, replica: _Replica, limit: int) -> None:
         """Drop least recently used idle entries until ``used + idle <= limit``."""

@@ -45,7 +45,7 @@ from heapq import heapify, heappop, heappush
 
 import numpy as np
 
-from sim.engine.batching import BatchingServers, batch1_service_s, serving_spec
+from sim.engine.batching import BatchingServers, Sessions, batch1_service_s, serving_spec
 from sim.engine.bus import Bus
 from sim.errors import PolicyError
 from sim.policies import RoutingView
@@ -162,6 +162,8 @@ class InferenceEngine:
         self.bus = bus
         self.reads_load = getattr(policy, "reads_load", True)
         self.sync_delay = scenario.scheduler.sync_delay
+        self.duration_s = scenario.duration
+        self._scenario = scenario
         by_region = scenario.scheduler.sync_delay_by_region
         self._sync_delays = [by_region.get(name, self.sync_delay) for name in region_names]
         n_pools = len(self.pools)
@@ -183,6 +185,8 @@ class InferenceEngine:
         self.mean_service = self._mean_service(workloads)
         self.timeout_s = [wl.timeout_ms / 1000.0 if wl.timeout_ms else _INF for wl in workloads]
         self.view = self._make_view()
+        # Prefix ids from here on are conversations' contexts (below: shared prompts).
+        self._context_ids = sum(wl.shared_prefix.prompts for wl in workloads if wl.shared_prefix)
         self._allocate_outcomes(len(requests))
         self.batching = self._batching_servers()
         live_cached: dict[int, dict[int, int]] = self.batching.pool_cached if self.batching else {}
@@ -244,6 +248,12 @@ class InferenceEngine:
         self._out_tokens = _reader(r.output_tokens)
         self._next = 0
         self._travel: list[tuple[float, int, int]] = []   # (time at pool, request, pool)
+        # Sessions: the later turns, sent when the previous answer reaches the user plus a
+        # think time; due before the run ends, they wait here by time.
+        self._first_turns = r.first_turns
+        self._turns: list[tuple[float, int]] = []  # (arrival at the origin, request)
+        self._next_turn = r.next_turn.tolist() if r.has_sessions else []
+        self._think = r.think_s.tolist() if r.has_sessions else []
         self._done: list[tuple[float, int, int]] = []     # (finish time, request, pool)
 
     def _batching_servers(self) -> BatchingServers | None:
@@ -258,9 +268,10 @@ class InferenceEngine:
                              cached)
         timeouts, workloads = self.timeout_s, self._workloads
         r = self.requests
+        sessions = Sessions(self._next_turn, self._follow, self._context_ids) if r.has_sessions else None
         return BatchingServers(specs, {p: self.pools[p].replicas for p in specs}, outcomes, r.input_tokens.tolist(),
                                r.output_tokens.tolist(), lambda j: timeouts[workloads[j]], r.prefix.tolist(),
-                               r.prefix_tokens.tolist())
+                               r.prefix_tokens.tolist(), sessions)
 
     def _make_view(self) -> RoutingView:
         view = RoutingView.build(
@@ -584,7 +595,8 @@ class InferenceEngine:
         This loop is the hot path: the common cases are inlined and state is held in
         locals, which roughly doubles throughput over calling methods per event."""
         times, origins, workloads = self._times, self._origins, self._workloads
-        n = len(times)
+        n = self._first_turns  # later turns of sessions arrive through ``turns``
+        turns, sessions = self._turns, self._first_turns < len(times)
         peek, step_sim = env.peek, env.step
         done, travel, queues, busy, active = self._done, self._travel, self.queues, self.busy, self.active
         status, wait, service, at_pool = self.status, self.wait, self.service, self.arrival_at_pool
@@ -609,6 +621,8 @@ class InferenceEngine:
             # Ties: completions first (they free slots), then pool arrivals, then new
             # requests, then batching replicas' iterations ending (so every request that
             # arrived by then is there when a replica plans its next iteration).
+            if sessions and turns and turns[0][0] < t_next:  # a session's next turn is due first
+                t_next = turns[0][0]
             t = t_next
             kind = 2
             if batch_events and batch_events[0][0] < t:
@@ -629,8 +643,11 @@ class InferenceEngine:
                     continue
                 break
             if kind == 2:  # a request arrives at its origin and is routed
-                j = i
-                i += 1
+                if sessions and turns and (i >= n or turns[0][0] < times[i]):
+                    j = heappop(turns)[1]
+                else:
+                    j = i
+                    i += 1
                 t_next = times[i] if i < n else _INF
                 if j < ahead:  # routed in bulk: rejected ones are marked already
                     p = pool_of[j]
@@ -681,6 +698,8 @@ class InferenceEngine:
                 _, j, p = heappop(done)
                 status[j] = _COMPLETED
                 completed += 1
+                if sessions:
+                    self._follow(j, t)
                 busy[p] -= 1
                 if seats:
                     stand(j, p)
@@ -730,6 +749,18 @@ class InferenceEngine:
         self._release()
         self.bus.emit(log)
 
+    def _follow(self, j: int, t: float) -> None:
+        """Turn ``j`` of a session was answered at its pool at ``t``: its next turn is sent
+        when the answer has reached the user (half the round trip) and a think time has
+        passed, unless that is after the run's end (it is then never sent)."""
+        k = self._next_turn[j]
+        if k < 0:
+            return
+        t_k = t + self.rtt_of[j] / 2000.0 + self._think[k]
+        if t_k < self.duration_s:
+            self.requests.t_s[k] = t_k
+            heappush(self._turns, (t_k, k))
+
     def _route_ahead(self, route, decided: _Decisions, start: int, stop: float, drawn: bool) -> int:
         """Route the requests from ``start`` that arrive before ``stop`` all at once, for a
         policy whose decision depends on the origin alone: nothing changes the view before
@@ -738,7 +769,7 @@ class InferenceEngine:
         version, at that origin's first request). Returns the index after the last routed
         request (``start`` when there are too few to be worth it)."""
         r = self.requests
-        end = int(np.searchsorted(r.t_s, stop, side="left"))
+        end = int(np.searchsorted(r.t_s[:self._first_turns], stop, side="left"))
         if end - start < _BULK_MIN:
             return start
         answers = decided.now(self.view.version)
@@ -808,7 +839,7 @@ class InferenceEngine:
             if a is None:  # no token figures in this run: NaN everywhere, in no memory
                 return np.broadcast_to(np.array(np.nan, dtype=dtype), (len(r),))
             return np.frombuffer(a, dtype=dtype)
-        return RequestLog(
+        log = RequestLog(
             t_s=r.t_s, origin=r.origin, workload=r.workload,
             pool=as_np(self.pool_of, np.int16), rtt_ms=as_np(self.rtt_of, np.float64),
             wait_s=as_np(self.wait, np.float64), service_s=as_np(self.service, np.float64),
@@ -816,6 +847,34 @@ class InferenceEngine:
             first_token_s=as_np(self.first_token, np.float64), tpot_s=as_np(self.tpot, np.float64),
             prefix=r.prefix, cached_tokens=(as_np(self.cached, np.int32) if self.cached is not None
                                             else np.broadcast_to(np.int32(0), (len(r),))))
+        if not r.has_sessions:
+            return log
+        # Later turns never sent (their session ended, or they were due after the run) were
+        # never requests; the others take their place in order of arrival.
+        session, turn = self._sessions()
+        sent = np.flatnonzero(np.isfinite(r.t_s))
+        order = sent[np.argsort(r.t_s[sent], kind="stable")]
+        columns = {f: getattr(log, f)[order] for f in log.__dataclass_fields__ if f not in ("session", "turn")}
+        return RequestLog(**columns, session=session[order], turn=turn[order])
+
+    def _sessions(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each request's session (numbered by first turns in arrival order; -1: none, a
+        workload without sessions) and turn (1, 2, ...; 0: none)."""
+        r = self.requests
+        n = len(r)
+        session, turn = np.full(n, -1, np.int32), np.zeros(n, np.int16)
+        first = np.arange(self._first_turns)
+        chained = first[r.next_turn[first] >= 0]
+        sessions_of = np.isin(r.workload[first], [k for k, wl in enumerate(self._scenario.inference) if wl.sessions])
+        session[first[sessions_of]] = first[sessions_of]
+        turn[first[sessions_of]] = 1
+        level, rows = 2, chained
+        while len(rows):
+            nxt = r.next_turn[rows]
+            session[nxt], turn[nxt] = session[rows], level
+            rows = nxt[r.next_turn[nxt] >= 0]
+            level += 1
+        return session, turn
 
     def _release(self) -> None:
         """Drop what only the loop needed (the engine lives on in the bus's reference

@@ -342,6 +342,26 @@ def prefix_cache_summary(log: RequestLog, r: _Requests) -> dict[str, Any]:
     }
 
 
+def sessions_summary(log: RequestLog, r: _Requests) -> dict[str, Any]:
+    """Conversations whose first turn arrived after the warm-up: how many, how many turns
+    they sent, and how the later turns fared (their prompts carry the conversation)."""
+    first = r.measured & (log.turn == 1)
+    mine = np.isin(log.session, log.session[first]) & (log.session >= 0)
+    later = mine & (log.turn > 1)
+    admitted = later & r.done & ~np.isnan(log.wait_s)
+    ttft = r.ttft if r.ttft is not None else np.full(len(log.t_s), np.nan)
+    sessions = int(first.sum())
+    return {
+        "sessions": sessions,
+        "turns": int(mine.sum()),
+        "turns_per_session": float(mine.sum() / sessions) if sessions else None,
+        "later_turns": int(later.sum()),
+        "later_turn_hit_rate": float((admitted & (log.cached_tokens > 0)).sum() / admitted.sum())
+        if admitted.any() else None,
+        "later_turn_ttft_ms": latency_stats(ttft[admitted & ~np.isnan(ttft)]),
+    }
+
+
 def inference_summary(log: RequestLog, layout: InferenceLayout, warmup_s: float, end_s: float) -> dict[str, Any]:
     """The ``inference`` section of summary.json."""
     r = _Requests.of(log, layout, warmup_s)
@@ -353,6 +373,8 @@ def inference_summary(log: RequestLog, layout: InferenceLayout, warmup_s: float,
     summary["goodput_rps"] = _goodput(r, warmup_s, end_s)
     if (log.prefix >= 0).any():
         summary["prefix_cache"] = prefix_cache_summary(log, r)
+    if len(log.session):
+        summary["sessions"] = sessions_summary(log, r)
     summary["by_origin"] = {name: _group_stats(r, log.origin, i, everyone)
                             for i, name in enumerate(layout.regions) if (log.origin == i).any()}
     region_of = _region_of(log, layout)

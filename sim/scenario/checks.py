@@ -218,6 +218,9 @@ def _check_inference(s: Scenario) -> Iterator[Finding]:
                 if key not in gpus:
                     yield (("inference", i, "service", "coefficients", key),
                            f"unknown GPU type (valid: {', '.join(sorted(gpus))})", key)
+        if wl.sessions is not None and wl.service.dist != "tokens":
+            yield (("inference", i, "sessions"), "needs a token workload (service.dist: tokens): a turn's prompt "
+                   "is the conversation so far, in tokens", wl.service.dist)
         if wl.shared_prefix is not None and wl.service.dist != "tokens":
             yield (("inference", i, "shared_prefix"), "needs a token workload (service.dist: tokens): a shared "
                    "prompt is counted in tokens", wl.service.dist)

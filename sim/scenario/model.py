@@ -338,6 +338,19 @@ class SharedPrefix(_Model):
     share: float = Field(1.0, ge=0, le=1, description="Fraction of requests that open with a shared prompt.")
 
 
+class Sessions(_Model):
+    """Conversations of several turns. The workload's arrivals start sessions; each later
+    turn is sent ``think`` after the previous answer reached the user (exponential), and its
+    prompt is the whole conversation so far (earlier prompts and answers) followed by a new
+    message drawn from ``service.input_tokens``. A turn that is not answered (rejected,
+    timed out, lost to a failure) ends its session; turns due after the run's end are not sent."""
+
+    turns: float = Field(ge=1, le=1000, description="Mean turns per session (geometric, at least 1).")
+    think: Duration = Field(ge=0, description="Mean time between an answer reaching the user and the next turn "
+                            "(exponential).")
+    max_turns: int = Field(64, ge=1, le=1000, description="Turns per session at most.")
+
+
 class InferenceWorkload(_Model):
     """Inference requests sent by users in the ``origin`` regions."""
 
@@ -349,6 +362,8 @@ class InferenceWorkload(_Model):
     slo: Slo = Field(default_factory=Slo, description="Latency objectives (for SLO attainment and goodput).")
     slo_ms: float | None = Field(None, gt=0, description="Alias of slo.e2e_ms (end-to-end objective), ms.")
     timeout_ms: float | None = Field(None, gt=0, description="A request still queued this long is dropped, ms.")
+    sessions: Sessions | None = Field(None, description="Requests are turns of conversations whose context "
+                                      "grows turn by turn (token workloads); arrivals start sessions.")
     shared_prefix: SharedPrefix | None = Field(None, description="Requests open with one of a pool of shared "
                                                "prompts, which batching replicas can cache (token workloads).")
 

@@ -158,11 +158,21 @@ def _request_terms(scenario: Scenario, base: Path) -> Iterator[Term]:
     offsets = {r.name: r.utc_offset_h for r in build_world(scenario).regions}
     for i, wl in enumerate(scenario.inference):
         where: tuple[Any, ...] = ("inference", i, "arrival")
+        # Sessions: each arrival starts a conversation of this many turns on average (at
+        # most; later turns due after the end are not sent).
+        turns = _mean_turns(wl.sessions.turns, wl.sessions.max_turns) if wl.sessions else 1.0
         if isinstance(wl.arrival, PoissonArrival):
             count = _poisson_requests(wl.arrival, wl.origin, offsets, scenario.duration)
-            yield Term.of(where + ("rate_per_s",), "requests", count, unit)
+            yield Term.of(where + ("rate_per_s",), "requests", count * turns, unit)
         elif isinstance(wl.arrival, TraceArrival):
-            yield Term.of(where + ("path",), "requests", _trace_requests(wl.arrival, base, scenario.duration), unit)
+            count = _trace_requests(wl.arrival, base, scenario.duration)
+            yield Term.of(where + ("path",), "requests", count * turns, unit)
+
+
+def _mean_turns(mean: float, cap: int) -> float:
+    """Mean of min(G, cap) for G geometric on 1, 2, ... with mean ``mean``."""
+    q = 1.0 / mean
+    return float((1.0 - (1.0 - q) ** cap) / q)
 
 
 def _poisson_requests(arrival: PoissonArrival, origin: dict[str, float], offsets: dict[str, float],

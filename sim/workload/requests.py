@@ -8,13 +8,21 @@ sorted by arrival time; ties keep workload order, then generation order.
 
 Randomness comes from named streams, so one workload's numbers never depend on another's
 or on the policy under test: ``arrivals/<name>`` for arrival times, ``origin/<name>`` for
-the origin of trace requests, ``service/<name>`` for service times and token counts.
+the origin of trace requests, ``service/<name>`` for service times and token counts,
+``prefix/<name>`` for shared prompts, ``sessions/<name>`` for later turns of conversations.
+
+A workload with ``sessions`` also yields the later turns of its conversations, after every
+first turn, with an arrival time of +inf: the engine sends turn k+1 when turn k's answer
+has reached the user plus a think time (``next_turn`` links them, ``think_s`` holds the
+think times). Turn k+1's prompt is turn k's prompt and answer followed by a new message;
+that context is its prefix (a run-unique id above every shared prompt's), which a batching
+replica that served turn k may still hold.
 
 Public: ``RequestBatch``, ``generate_requests``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -43,15 +51,35 @@ class RequestBatch:
     service_s: np.ndarray      # float64, NaN for token-based workloads (pool-dependent)
     prefix: np.ndarray         # int32, the shared prompt the request opens with (-1: none), unique in the run
     prefix_tokens: np.ndarray  # int32, its length (included in input_tokens); 0 without one
+    # Sessions (empty arrays when no workload has them): the index of the same session's
+    # next turn (-1: none) and the think time before this turn, seconds (0 for first turns).
+    next_turn: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
+    think_s: np.ndarray = field(default_factory=lambda: np.empty(0))
 
     def __len__(self) -> int:
         return len(self.t_s)
+
+    @property
+    def has_sessions(self) -> bool:
+        return len(self.next_turn) > 0
+
+    @property
+    def first_turns(self) -> int:
+        """Requests whose arrival time is known before the run (all but later turns)."""
+        return int(np.searchsorted(self.t_s, np.inf, side="left")) if self.has_sessions else len(self.t_s)
 
     @staticmethod
     def empty() -> RequestBatch:
         return RequestBatch(np.empty(0), np.empty(0, np.int16), np.empty(0, np.int16),
                             np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0), np.empty(0, np.int32),
                             np.empty(0, np.int32))
+
+
+_COLUMNS = ("t_s", "origin", "workload", "input_tokens", "output_tokens", "service_s", "prefix", "prefix_tokens")
+
+
+def _named(columns: list[np.ndarray]) -> dict[str, np.ndarray]:
+    return dict(zip(_COLUMNS, columns, strict=True))
 
 
 def generate_requests(scenario: Scenario, world: World, streams: Streams, base_dir: Path,
@@ -61,25 +89,89 @@ def generate_requests(scenario: Scenario, world: World, streams: Streams, base_d
     ``base_dir`` resolves relative trace paths; ``source`` names the scenario in errors.
     """
     offsets = np.cumsum([0] + [wl.shared_prefix.prompts if wl.shared_prefix else 0 for wl in scenario.inference])
-    parts = [RequestBatch.empty()] + [
-        _workload_requests(k, wl, scenario.duration, world, streams, Path(base_dir), source, int(offsets[k]))
-        for k, wl in enumerate(scenario.inference)]
+    parts = [RequestBatch.empty()]
+    context_ids = int(offsets[-1])  # conversation contexts are numbered after every shared prompt
+    for k, wl in enumerate(scenario.inference):
+        part = _workload_requests(k, wl, scenario.duration, world, streams, Path(base_dir), source, int(offsets[k]))
+        if wl.sessions is not None:
+            part = _with_sessions(part, wl, streams, context_ids)
+            context_ids += int((part.next_turn >= 0).sum())
+        parts.append(part)
     merged = _merge(parts)
     if merged.t_s.size < 2 or bool(np.all(merged.t_s[1:] >= merged.t_s[:-1])):
         return merged  # a stable sort of sorted times is the identity: no copies
     order = np.argsort(merged.t_s, kind="stable")
-    return RequestBatch(*(getattr(merged, f)[order] for f in RequestBatch.__dataclass_fields__))
+    columns = [getattr(merged, f)[order] for f in _COLUMNS]
+    if not merged.has_sessions:
+        return RequestBatch(*columns)
+    position = np.empty_like(order)
+    position[order] = np.arange(len(order))
+    nxt = merged.next_turn[order]
+    linked = np.where(nxt >= 0, position[np.maximum(nxt, 0)], -1).astype(np.int32)
+    return RequestBatch(**_named(columns), next_turn=linked, think_s=merged.think_s[order])
 
 
 def _merge(parts: list[RequestBatch]) -> RequestBatch:
     """The parts one after the other, each column in the dtype concatenation gives it; one
     non-empty part is used as it is (a fleet's day of requests is not copied twice)."""
     full = [p for p in parts if len(p)]
-    if len(full) != 1:
-        return RequestBatch(*(np.concatenate([getattr(p, f) for p in parts])
-                              for f in RequestBatch.__dataclass_fields__))
-    return RequestBatch(*(getattr(full[0], f).astype(np.result_type(*(getattr(p, f) for p in parts)), copy=False)
-                          for f in RequestBatch.__dataclass_fields__))
+    if len(full) == 1:
+        only = full[0]
+        columns = [getattr(only, f).astype(np.result_type(*(getattr(p, f) for p in parts)), copy=False)
+                   for f in _COLUMNS]
+        return RequestBatch(**_named(columns), next_turn=only.next_turn, think_s=only.think_s)
+    columns = [np.concatenate([getattr(p, f) for p in parts]) for f in _COLUMNS]
+    if not any(p.has_sessions for p in parts):
+        return RequestBatch(*columns)
+    starts = np.cumsum([0] + [len(p) for p in parts])
+    nxt = np.concatenate([np.where(p.next_turn >= 0, p.next_turn + a, -1) if p.has_sessions
+                          else np.full(len(p), -1) for p, a in zip(parts, starts[:-1], strict=True)]).astype(np.int32)
+    think = np.concatenate([p.think_s if p.has_sessions else np.zeros(len(p)) for p in parts])
+    return RequestBatch(**_named(columns), next_turn=nxt, think_s=think)
+
+
+def _with_sessions(first: RequestBatch, wl: InferenceWorkload, streams: Streams, context_ids: int) -> RequestBatch:
+    """``first`` (the sessions' first turns) followed by every later turn, level by level:
+    turn k+1's prompt is turn k's prompt and answer plus a new message, and that context is
+    its prefix (ids from ``context_ids``); it arrives at +inf until turn k is answered."""
+    spec = wl.sessions
+    assert spec is not None and isinstance(wl.service, TokenService)
+    rng = streams.get(f"sessions/{wl.name}")
+    n = len(first)
+    turns = np.minimum(rng.geometric(1.0 / spec.turns, n), spec.max_turns)
+    total = int(turns.sum())
+    next_turn = np.full(total, -1, np.int32)
+    think_s = np.zeros(total)
+    cols: dict[str, list[np.ndarray]] = {f: [getattr(first, f)] for f in _COLUMNS}
+    latest = np.arange(n)  # each session's latest turn (row)
+    prompt, answer = first.input_tokens.astype(np.int64), first.output_tokens.astype(np.int64)
+    live, rows, level = np.arange(n), n, 2
+    cap = np.iinfo(np.int32).max
+    while True:
+        live = live[turns[live] >= level]
+        m = len(live)
+        if not m:
+            break
+        new = np.arange(rows, rows + m)
+        context = prompt[live] + answer[live]
+        message = draw_token_counts(wl.service.input_tokens, m, rng)
+        out = draw_token_counts(wl.service.output_tokens, m, rng)
+        think_s[new] = rng.exponential(spec.think, m) if spec.think > 0 else 0.0
+        next_turn[latest[live]] = new
+        cols["t_s"].append(np.full(m, np.inf))
+        cols["origin"].append(first.origin[live])
+        cols["workload"].append(first.workload[live])
+        cols["input_tokens"].append(np.minimum(context + message, cap).astype(np.int32))
+        cols["output_tokens"].append(out)
+        cols["service_s"].append(np.full(m, np.nan))
+        cols["prefix"].append((context_ids + new - n).astype(np.int32))
+        cols["prefix_tokens"].append(np.minimum(context, cap).astype(np.int32))
+        prompt[live], answer[live] = context + message, out
+        latest[live] = new
+        rows += m
+        level += 1
+    columns = [np.concatenate(cols[f]) for f in _COLUMNS]
+    return RequestBatch(**_named(columns), next_turn=next_turn, think_s=think_s)
 
 
 def _workload_requests(k: int, wl: InferenceWorkload, duration_s: float, world: World,
