@@ -273,11 +273,16 @@ class InferenceEngine:
                                r.output_tokens.tolist(), lambda j: timeouts[workloads[j]], r.prefix.tolist(),
                                r.prefix_tokens.tolist(), sessions)
 
+    def _serves(self) -> list[list[bool]]:
+        """Workload x pool: a workload that names a model goes only where it is loaded."""
+        return [[wl.model is None or (p.serving is not None and p.serving.model == wl.model) for p in self.pools]
+                for wl in self._scenario.inference] or [[True] * len(self.pools)]
+
     def _make_view(self) -> RoutingView:
         view = RoutingView.build(
             pool_region=self._pool_region, rtt_ms=self.rtt_ms, queue_len=[0] * len(self.pools),
             busy_slots=self.busy, active_slots=self.active, total_slots=self.total_slots,
-            share=self._view_shares(), mean_service_s=self.mean_service)
+            share=self._view_shares(), mean_service_s=self.mean_service, serves=self._serves())
         # The engine writes load figures into arrays it owns; the policy sees read-only
         # views of them, so no writeable flag is flipped per request.
         self._queue_np = np.zeros(len(self.pools), dtype=np.int64)
@@ -468,7 +473,8 @@ class InferenceEngine:
             elif self.reads_load:
                 self._sync_load()
             p = self.policy.choose(view)
-            if p is not None and self._rtt_rows[self._origins[j]][p] == _INF:
+            if p is not None and (self._rtt_rows[self._origins[j]][p] == _INF
+                                  or not self.view.serves[view.workload if view.key_stride else 0][p]):
                 p = None
         if p is None:
             self.status[j] = _FAILED
@@ -552,6 +558,7 @@ class InferenceEngine:
         workloads, in_tokens, out_tokens = self._workloads, self._in_tokens, self._out_tokens
         prefixes, prefix_tokens = self.requests.prefix.tolist(), self.requests.prefix_tokens.tolist()
         rejected = (None, None)
+        serves = self.view.serves.tolist() if self.view.key_stride else None
 
         def route(t: float, origin: int, j: int) -> tuple[int, float] | tuple[None, None]:
             view.t_s, view.origin, view.workload = t, origin, workloads[j]
@@ -573,6 +580,9 @@ class InferenceEngine:
                 raise self._bad_choice(p, origin) from None
             if rtt == _INF or p < 0:
                 raise self._bad_choice(p, origin)
+            if serves is not None and not serves[view.workload][p]:
+                raise PolicyError(self.policy_name, f"sent a request of workload {view.workload} to pool {p}, "
+                                  "which does not serve its model")
             return p, rtt
         return route
 
@@ -610,7 +620,9 @@ class InferenceEngine:
         batch_events, batch_fire, batch_arrive = servers.events, servers.fire, servers.arrive
         batching = [p in servers.specs for p in range(len(self.pools))]
         any_batching = any(batching)
-        view, per_origin = self.view, getattr(self.policy, "decision_per_origin", False)
+        # A decision per origin holds for every workload only if the same pools serve them all.
+        view = self.view
+        per_origin = getattr(self.policy, "decision_per_origin", False) and not view.key_stride
         decided = _Decisions()
         i, travelled, completed, boundaries = self._next, 0, 0, 0
         t_sim = peek()

@@ -67,13 +67,15 @@ class RoutingPolicy:
         return None
 
     def cached(self, view: RoutingView) -> Any:
-        """``prepare(view, view.origin)``, recomputed only when the view or its version changes."""
+        """``prepare(view, view.origin)``, recomputed only when the view or its version changes
+        (kept per origin, and per workload where pools serve different workloads)."""
         if view.version != self._version or view is not self._view:
             self._per_origin = {}
             self._view, self._version = view, view.version
-        entry = self._per_origin.get(view.origin, _MISSING)
+        key = view.origin + view.key_stride * view.workload
+        entry = self._per_origin.get(key, _MISSING)
         if entry is _MISSING:
-            entry = self._per_origin[view.origin] = self.prepare(view, view.origin)
+            entry = self._per_origin[key] = self.prepare(view, view.origin)
         return entry
 
 

@@ -9,8 +9,10 @@ Routing decisions happen once per inference request, so the engine keeps ONE
 are available may be cached by a policy per ``(origin, version)``: the engine bumps
 ``version`` whenever ``active_slots``, ``share`` or reachability change.
 
-A pool is *available* to an origin when its RTT from that origin is finite and it has at
-least one active slot.
+A pool is *available* to an origin when its RTT from that origin is finite, it has at
+least one active slot and it serves the request's workload (its model is loaded there).
+What a policy caches is kept per ``cache_key`` (the origin; with several models, the origin
+and the workload).
 
 Public: ``RoutingView``.
 """
@@ -52,6 +54,10 @@ class RoutingView:
     - ``prefill_ms_per_token``: float per pool, the time one prompt token takes to prefill
       on one replica (a batching replica at batch 1; the token model on slot pools; 0 when
       the service is not token-based), ms (static).
+    - ``serves``: bool, ``n_workloads x n_pools``, whether the pool serves the workload: a
+      workload that names a ``model`` is served only where that model is loaded (static).
+    - ``cache_key``: what availability depends on besides the version: ``origin``, or
+      ``origin + n_regions x workload`` when workloads are served by different pools.
 
     Set for each request only for a policy that asks (class attributes ``reads_tokens`` and
     ``reads_cache``; otherwise left at their defaults):
@@ -66,7 +72,7 @@ class RoutingView:
     __slots__ = ("t_s", "origin", "workload", "n_pools", "pool_region", "rtt_ms", "queue_len",
                  "busy_slots", "active_slots", "total_slots", "share", "mean_service_s", "version",
                  "active_replicas", "prefill_ms_per_token", "input_tokens", "output_tokens", "prefix",
-                 "prefix_tokens", "prefix_cached")
+                 "prefix_tokens", "prefix_cached", "serves", "key_stride")
 
     t_s: float
     origin: int
@@ -88,6 +94,8 @@ class RoutingView:
     prefix: int
     prefix_tokens: int
     prefix_cached: np.ndarray
+    serves: np.ndarray
+    key_stride: int
 
     @classmethod
     def build(cls, *, pool_region: npt.ArrayLike, rtt_ms: npt.ArrayLike,
@@ -97,7 +105,7 @@ class RoutingView:
               t_s: float = 0.0, origin: int = 0, workload: int = 0, version: int = 0,
               active_replicas: Sequence[int] | None = None, prefill_ms_per_token: npt.ArrayLike | None = None,
               prefix_cached: Sequence[bool] | None = None, input_tokens: int = 0, output_tokens: int = 0,
-              prefix: int = -1, prefix_tokens: int = 0) -> RoutingView:
+              prefix: int = -1, prefix_tokens: int = 0, serves: npt.ArrayLike | None = None) -> RoutingView:
         """A view over fresh read-only copies of plain lists or arrays (for tests and for the engine).
 
         Defaults: every slot active, empty queues, no busy slots, shares proportional to
@@ -125,12 +133,24 @@ class RoutingView:
         view.prefix_cached = _frozen("prefix_cached", _or(prefix_cached, [False] * n_pools), np.bool_, (n_pools,))
         view.input_tokens, view.output_tokens = int(input_tokens), int(output_tokens)
         view.prefix, view.prefix_tokens = int(prefix), int(prefix_tokens)
+        mask = np.ones((1, n_pools), dtype=np.bool_) if serves is None else np.array(serves, dtype=np.bool_, ndmin=2)
+        view.serves = _frozen("serves", mask, np.bool_, (mask.shape[0], n_pools))
+        # Availability depends on the workload only when some pool does not serve them all.
+        view.key_stride = 0 if mask.all() else view.rtt_ms.shape[0]
         return view
 
+    @property
+    def cache_key(self) -> int:
+        return self.origin + self.key_stride * self.workload
+
     def available(self, origin: int | None = None) -> np.ndarray:
-        """Indices of the pools available to ``origin`` (default: the current request's)."""
+        """Indices of the pools available to ``origin`` (default: the current request's)
+        for the current request's workload."""
         row = self.rtt_ms[self.origin if origin is None else origin]
-        return np.flatnonzero(np.isfinite(row) & (self.active_slots > 0))
+        ok = np.isfinite(row) & (self.active_slots > 0)
+        if self.key_stride:
+            ok &= self.serves[self.workload]
+        return np.flatnonzero(ok)
 
     def __repr__(self) -> str:
         origin = getattr(self, "origin", None)

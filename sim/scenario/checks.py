@@ -203,10 +203,19 @@ def _check_inference(s: Scenario) -> Iterator[Finding]:
         if wl.name in seen:
             yield ("inference", i, "name"), "duplicate workload name", wl.name
         seen.add(wl.name)
+        where = serving
+        if wl.model is not None:
+            where = {r.name for r in s.regions for p in r.pools
+                     if p.serving is not None and p.serving.model == wl.model and p.serves != "training"}
+            if not where:
+                loaded = sorted({p.serving.model for r in s.regions for p in r.pools if p.serving is not None})
+                yield (("inference", i, "model"), "no pool serves this model (pools with serving.model: "
+                       f"{', '.join(loaded) or 'none'})", wl.model)
+                where = serving
         for origin in wl.origin:
             if origin not in names:
                 yield ("inference", i, "origin", origin), f"unknown region (known: {', '.join(names)})", origin
-            elif graph is not None and not serving & nx.node_connected_component(graph, origin):
+            elif graph is not None and not where & nx.node_connected_component(graph, origin):
                 yield (("inference", i, "origin", origin),
                        "no region with GPU pools is reachable from this origin: the workload can never be served",
                        origin)

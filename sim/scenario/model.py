@@ -362,6 +362,8 @@ class InferenceWorkload(_Model):
     slo: Slo = Field(default_factory=Slo, description="Latency objectives (for SLO attainment and goodput).")
     slo_ms: float | None = Field(None, gt=0, description="Alias of slo.e2e_ms (end-to-end objective), ms.")
     timeout_ms: float | None = Field(None, gt=0, description="A request still queued this long is dropped, ms.")
+    model: str | None = Field(None, description="The model the requests are for: only pools whose serving.model "
+                              "is this one serve them (none: any pool).")
     sessions: Sessions | None = Field(None, description="Requests are turns of conversations whose context "
                                       "grows turn by turn (token workloads); arrivals start sessions.")
     shared_prefix: SharedPrefix | None = Field(None, description="Requests open with one of a pool of shared "

@@ -275,3 +275,27 @@ def test_reads_load_flags():
     flags = {name: cls.reads_load for name, cls in available("routing").items()}
     assert flags == {"cache_aware": True, "latency_aware": True, "least_loaded": True, "nearest": False,
                      "power_of_two": True, "round_robin": False, "ttft_aware": True, "weighted": False}
+
+
+def test_available_pools_serve_the_workload():
+    v = RoutingView.build(pool_region=[0, 0, 1], rtt_ms=[[1, 1, 50]], total_slots=[4, 4, 4],
+                          serves=[[True, False, True], [False, True, False]])
+    assert v.key_stride == 1
+    v.workload = 0
+    assert v.available().tolist() == [0, 2]
+    v.workload = 1
+    assert v.available().tolist() == [1]
+    every = RoutingView.build(pool_region=[0, 0], rtt_ms=[[1, 1]], total_slots=[4, 4])
+    assert every.key_stride == 0 and every.available().tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("name", list(available("routing")))
+def test_answers_are_kept_per_workload_when_pools_serve_different_ones(name):
+    p = policy(name)
+    v = RoutingView.build(pool_region=[0, 0], rtt_ms=[[1, 1]], total_slots=[4, 4],
+                          serves=[[True, False], [False, True]])
+    for _ in range(3):
+        v.workload = 0
+        assert p.choose(v) == 0
+        v.workload = 1
+        assert p.choose(v) == 1
