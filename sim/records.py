@@ -132,6 +132,10 @@ class RequestLog:
     # belongs to (numbered by its first turn's arrival, -1: none) and its turn (1, 2, ...).
     session: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
     turn: np.ndarray = field(default_factory=lambda: np.empty(0, np.int16))
+    # Prefill/decode disaggregation (empty arrays without it): the decode pool a request's
+    # KV cache went to (-1: none) and how long its transfer took, s (NaN: none).
+    decode_pool: np.ndarray = field(default_factory=lambda: np.empty(0, np.int16))
+    kv_transfer_s: np.ndarray = field(default_factory=lambda: np.empty(0))
 
     @property
     def pool_arrival_s(self) -> np.ndarray:
@@ -241,6 +245,7 @@ class TransferRecord:
     cost_usd: float
     priority: int = 0
     interruptions: int = 0  # times a cut link stopped it
+    hops: tuple[str, ...] = ()  # the regions of ``route`` (names may hold hyphens)
 
 
 @dataclass(frozen=True)
@@ -365,7 +370,7 @@ def _columns(record_type: type) -> tuple[str, ...]:
 
 
 JOB_COLUMNS = _columns(JobRecord)
-TRANSFER_COLUMNS = _columns(TransferRecord)
+TRANSFER_COLUMNS = tuple(c for c in _columns(TransferRecord) if c != "hops")  # route says it in the CSV
 CROSSING_COLUMNS = _columns(BorderCrossing)
 FAILURE_COLUMNS = _columns(FailureRecord)
 ROLLOUT_COLUMNS = _columns(RolloutRecord)

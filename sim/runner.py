@@ -107,7 +107,7 @@ class RunObservers:
             capacity=CapacityObserver({r.name: r.total_gpus for r in world.regions if r.total_gpus}),
             inference=InferenceObserver(layout, warmup) if layout is not None else None,
             training=TrainingObserver(warmup) if scenario.training else None,
-            network=NetworkObserver() if scenario.training or scenario.transfers else None,
+            network=NetworkObserver() if scenario.training or scenario.transfers or _disaggregated(scenario) else None,
             failures=FailuresObserver(pools, names, bool(scenario.training)) if scenario.failures else None,
             consistency=(ConsistencyObserver(rollout_regions(world), names,
                                              layout.pool_region if layout else None, warmup)
@@ -116,6 +116,11 @@ class RunObservers:
     def all(self) -> list[Any]:
         return [o for o in vars(self).values() if o is not None]
 
+
+
+def _disaggregated(scenario: Scenario) -> bool:
+    """Prefill pools send KV caches over the network."""
+    return any(p.serving is not None and p.serving.role == "prefill" for r in scenario.regions for p in r.pools)
 
 def execute(loaded: LoadedScenario) -> RunOutcome:
     """Simulate a validated scenario in memory (no files)."""

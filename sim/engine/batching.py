@@ -66,6 +66,7 @@ class ServingSpec:
     prefix_caching: bool = False
     prefix_cache_tokens: int | None = None  # cap on the prefix cache (None: free KV memory)
     affinity: bool = False  # dispatch to a replica holding the request's shared prompt
+    hands_off: bool = False  # a prefill pool: after the first token the KV cache goes to a decode pool
 
 
 def serving_spec(pool: PoolInfo) -> ServingSpec:
@@ -76,7 +77,8 @@ def serving_spec(pool: PoolInfo) -> ServingSpec:
     tp = serving.tensor_parallel or pool.gpus_per_replica
     return ServingSpec(IterationModel.build(model, pool.gpu, tp), serving.max_batch, serving.max_batched_tokens,
                        serving.chunked_prefill, kv_capacity_tokens(model, pool.gpu, tp, serving.gpu_memory_utilization),
-                       serving.prefix_caching, serving.prefix_cache_tokens, serving.dispatch == "cache_affinity")
+                       serving.prefix_caching, serving.prefix_cache_tokens, serving.dispatch == "cache_affinity",
+                       serving.role == "prefill")
 
 
 def batch1_service_s(spec: ServingSpec, service: object) -> float:
@@ -202,7 +204,8 @@ class BatchingServers:
 
     def __init__(self, specs: dict[int, ServingSpec], replicas: dict[int, int], outcomes, in_tokens: list[int],
                  out_tokens: list[int], timeout: Callable[[int], float], prefix: list[int] | None = None,
-                 prefix_tokens: list[int] | None = None, sessions: Sessions | None = None):
+                 prefix_tokens: list[int] | None = None, sessions: Sessions | None = None,
+                 handoff: Callable[[int, float], None] | None = None):
         self.specs = specs
         self._costs: dict[int, dict[int, tuple[float, float, float, float, float]]] = {p: {} for p in specs}
         self.replicas = {p: [_Replica(p, k, specs[p], self._costs[p]) for k in range(n)] for p, n in replicas.items()}
@@ -214,6 +217,10 @@ class BatchingServers:
         self.prefix = prefix if prefix is not None else [-1] * len(in_tokens)
         self.prefix_tokens = prefix_tokens if prefix_tokens is not None else [0] * len(in_tokens)
         self.sessions = sessions
+        # Disaggregation: the engine's hook for a prompt a prefill replica finished (its KV
+        # cache leaves), and the return leg's extra time of requests a decode pool finishes.
+        self.handoff = handoff
+        self.shift: dict[int, float] = {}
         # Per pool: shared prompt -> replicas whose prefix cache holds it (what a router may see).
         self.pool_cached: dict[int, dict[int, int]] = {p: {} for p in specs}
         self.events: list[tuple[float, int, _Replica, int]] = []  # (time, seq, replica, version)
@@ -232,9 +239,10 @@ class BatchingServers:
         return cls({}, {}, None, [], [], lambda j: math.inf)
 
     # -- requests arriving and leaving ------------------------------------------------------
-    def arrive(self, j: int, p: int, t: float) -> None:
+    def arrive(self, j: int, p: int, t: float, landed: bool = False) -> None:
         """Request ``j`` reaches pool ``p`` at ``t``: queue it at the active replica holding
-        the fewest requests (ties: the lowest index)."""
+        the fewest requests (ties: the lowest index). ``landed``: its KV cache (prompt and
+        first token) arrived from a prefill replica; it joins the decodes when it fits."""
         replicas = self.replicas[p]
         spec = replicas[0].spec
         if self.in_tokens[j] + self.out_tokens[j] > spec.kv_capacity:
@@ -247,7 +255,7 @@ class BatchingServers:
         if spec.affinity and self.prefix[j] >= 0:
             k = self._affine(replicas, counts, active, self.prefix[j], least, spec.max_batch // 4 or 1, k)
         replica = replicas[k]
-        replica.waiting.append((j, 0))
+        replica.waiting.append((j, -1 if landed else 0))
         counts[k] += 1
         self.waiting[p] += 1
         if not replica.busy:
@@ -397,6 +405,17 @@ class BatchingServers:
                 free_kv -= n
         running = len(replica.prefilling) + replica.b
         while replica.waiting and running < spec.max_batch and budget > 0:
+            j, generated = replica.waiting[0]
+            if generated < 0:  # a KV cache that landed: it joins the decodes, no prefill
+                context = self.in_tokens[j] + 1
+                if context + 1 > free_kv:
+                    break
+                replica.waiting.popleft()
+                self.waiting[replica.pool] -= 1
+                self._join(replica, j)
+                running += 1
+                free_kv -= context + 1
+                continue
             taken = self._take(replica, spec, t, budget, free_kv, bool(chunks))
             if taken is None:
                 break  # the head of the queue does not fit: it blocks the others
@@ -490,6 +509,26 @@ class BatchingServers:
         if seq.generated >= seq.out:
             self._done(replica, seq, t)
             return
+        if replica.spec.hands_off:  # a prefill replica: the KV cache leaves for a decode pool
+            self.running[replica.pool] -= 1
+            self.outstanding[replica.pool][replica.index] -= 1
+            self._release(replica, seq)
+            self.handoff(j, t)  # type: ignore[misc]
+            return
+        self._decode(replica, seq)
+
+    def _join(self, replica: _Replica, j: int) -> None:
+        """Request ``j``'s KV cache (prompt and first token) landed here: it decodes from the
+        next iteration on."""
+        self._order += 1
+        seq = _Seq(j, self._order, self.in_tokens[j], self.out_tokens[j], 1)
+        seq.prefill_left = 0
+        self.running[replica.pool] += 1
+        self._decode(replica, seq)
+
+    def _decode(self, replica: _Replica, seq: _Seq) -> None:
+        """``seq`` joins the decoding batch."""
+        j = seq.j
         seq.start_it, seq.context0 = replica.it, seq.prompt + seq.generated
         replica.decoding[j] = seq
         replica.b += 1
@@ -512,6 +551,8 @@ class BatchingServers:
     def _done(self, replica: _Replica, seq: _Seq, t: float) -> None:
         o, j = self.o, seq.j
         o.status[j] = _COMPLETED
+        if self.shift:  # tokens from a decode pool travel back from its region, not the prefill pool's
+            t += self.shift.pop(j, 0.0)
         o.service[j] = t - o.at_pool[j] - o.wait[j]
         if seq.out > 1:
             o.tpot[j] = (t - o.at_pool[j] - o.first_token[j]) / (seq.out - 1)

@@ -49,11 +49,20 @@ from sim.engine.batching import BatchingServers, Sessions, batch1_service_s, ser
 from sim.engine.bus import Bus
 from sim.errors import PolicyError
 from sim.policies import RoutingView
-from sim.records import CapacityChanged, ReplicaFailed, RequestLog, RequestsDisplaced, RequestStatus, RoutesChanged
+from sim.records import (
+    CapacityChanged,
+    ReplicaFailed,
+    RequestLog,
+    RequestsDisplaced,
+    RequestStatus,
+    ResidencyViolation,
+    RoutesChanged,
+)
 from sim.scenario.model import Scenario
 from sim.workload import RequestBatch
 from sim.workload.service import expected_service_s, service_times
 from sim.world import PoolInfo
+from sim.world.llm_catalogue import llm_spec
 
 __all__ = ["InferenceEngine"]
 _INF = math.inf
@@ -163,6 +172,7 @@ class InferenceEngine:
         self.reads_load = getattr(policy, "reads_load", True)
         self.sync_delay = scenario.scheduler.sync_delay
         self.duration_s = scenario.duration
+        self._names = list(region_names)
         self._scenario = scenario
         by_region = scenario.scheduler.sync_delay_by_region
         self._sync_delays = [by_region.get(name, self.sync_delay) for name in region_names]
@@ -188,6 +198,8 @@ class InferenceEngine:
         # Prefix ids from here on are conversations' contexts (below: shared prompts).
         self._context_ids = sum(wl.shared_prefix.prompts for wl in workloads if wl.shared_prefix)
         self._allocate_outcomes(len(requests))
+        self.decode_pool: array | None = None  # set by connect (disaggregation)
+        self.kv_transfer: array | None = None
         self.batching = self._batching_servers()
         live_cached: dict[int, dict[int, int]] = self.batching.pool_cached if self.batching else {}
         self.stale = (_StaleLoad(self._pool_region.tolist(), self._sync_delays, self._queue_np, self._busy_np,
@@ -269,13 +281,102 @@ class InferenceEngine:
         timeouts, workloads = self.timeout_s, self._workloads
         r = self.requests
         sessions = Sessions(self._next_turn, self._follow, self._context_ids) if r.has_sessions else None
+        handoff = self._handoff if any(s.hands_off for s in specs.values()) else None
         return BatchingServers(specs, {p: self.pools[p].replicas for p in specs}, outcomes, r.input_tokens.tolist(),
                                r.output_tokens.tolist(), lambda j: timeouts[workloads[j]], r.prefix.tolist(),
-                               r.prefix_tokens.tolist(), sessions)
+                               r.prefix_tokens.tolist(), sessions, handoff)
+
+    # -- prefill/decode disaggregation ---------------------------------------------------------
+    @property
+    def disaggregated(self) -> bool:
+        return any(p.serving is not None and p.serving.role == "prefill" and p.serves != "training"
+                   for p in self.pools)
+
+    def connect(self, env, transfers, book, jurisdictions: Sequence[str]) -> None:
+        """The network for KV caches leaving prefill pools: SimPy's clock, the transfer
+        manager (links shared with every other flow) and the book that records what landed."""
+        self._env, self._transfers, self._book = env, transfers, book
+        self._jurisdiction = list(jurisdictions)
+        n = len(self.requests)
+        self.decode_pool = self._decode_pool = array("h", [-1]) * n
+        self.kv_transfer = self._kv_transfer = array("d", [math.nan]) * n
+        self._kv_bytes = [llm_spec(p.serving.model).kv_bytes_per_token if p.serving is not None else 0
+                          for p in self.pools]
+        self._decoders = [p for p, info in enumerate(self.pools)
+                          if info.serving is not None and info.serving.role == "decode" and info.serves != "training"]
+
+    def _decoder(self, j: int, p: int) -> int | None:
+        """The decode pool for request ``j`` prefilled at pool ``p``: of those loading the same
+        model with an active replica, reachable from ``p``'s region (and, under a hard KV
+        residency rule, in the origin's jurisdiction), the nearest; ties: the least busy."""
+        region = int(self._pool_region[p])
+        model = self.pools[p].serving.model  # type: ignore[union-attr]
+        rule = self._scenario.inference[self._workloads[j]].kv_residency
+        home = self._jurisdiction[self._origins[j]]
+        servers = self.batching
+        assert servers is not None
+        best, best_key = None, None
+        for d in self._decoders:
+            rtt = self.rtt_ms[region, d]
+            if (self.pools[d].serving.model != model or not servers.active[d]  # type: ignore[union-attr]
+                    or rtt == _INF):
+                continue
+            if rule == "hard" and self._jurisdiction[int(self._pool_region[d])] != home:
+                continue
+            key = (rtt, servers.waiting[d] + servers.running[d], d)
+            if best_key is None or key < best_key:
+                best, best_key = d, key
+        return best
+
+    def _handoff(self, j: int, t: float) -> None:
+        """Request ``j``'s prompt and first token are done at its prefill pool at ``t``: its
+        KV cache (prompt + 1 tokens) leaves for a decode pool, over the network."""
+        p = self.pool_of[j]
+        d = self._decoder(j, p)
+        if d is None:  # nowhere to decode: the request fails
+            self.status[j] = _FAILED
+            return
+        self._decode_pool[j] = d
+        src, dst = int(self._pool_region[p]), int(self._pool_region[d])
+        # The answer's later tokens reach the user from the decode pool's region.
+        shift = (self.rtt_ms[self._origins[j], d] - self.rtt_of[j]) / 2000.0
+        if shift:
+            self.batching.shift[j] = shift  # type: ignore[union-attr]
+        if src == dst:  # inside a region: no WAN transfer
+            self._kv_transfer[j] = 0.0
+            self.batching.arrive(j, d, t, landed=True)  # type: ignore[union-attr]
+            return
+        size = float(self._kv_bytes[p] * (self._in_tokens[j] + 1))
+        env = self._env
+        # The fast loop runs ahead of SimPy's clock: the transfer starts at a SimPy event at t.
+        env.timeout(max(t - env.now, 0.0)).callbacks.append(lambda _: self._send_kv(j, d, src, dst, size))
+
+    def _send_kv(self, j: int, d: int, src: int, dst: int, size: float) -> None:
+        env, names = self._env, self._names
+        started = env.now
+        if self._transfers.topology.path(names[src], names[dst]) is None:
+            self.status[j] = _FAILED  # a cut since the choice: no path now
+            return
+        if self._jurisdiction[dst] != self._jurisdiction[self._origins[j]] and \
+                self._scenario.inference[self._workloads[j]].kv_residency == "soft":
+            self.bus.emit(ResidencyViolation(started, f"kv:{self._scenario.inference[self._workloads[j]].name}",
+                                             names[dst]))
+        flow_id, done, _ = self._transfers.start(names[src], names[dst], size)
+        cost = size / 1e9 * self._book.egress(names[src], names[dst])
+
+        def landed(event) -> None:
+            now = env.now
+            self._book.landed(flow_id, f"kv:{self._scenario.inference[self._workloads[j]].name}", -1, size,
+                              started, cost, event.value, now)
+            self._kv_transfer[j] = now - started
+            self.batching.arrive(j, d, now, landed=True)  # type: ignore[union-attr]
+        done.callbacks.append(landed)
 
     def _serves(self) -> list[list[bool]]:
-        """Workload x pool: a workload that names a model goes only where it is loaded."""
-        return [[wl.model is None or (p.serving is not None and p.serving.model == wl.model) for p in self.pools]
+        """Workload x pool: a workload that names a model goes only where it is loaded; a
+        decode pool takes requests only from prefill pools."""
+        return [[(wl.model is None or (p.serving is not None and p.serving.model == wl.model))
+                 and (p.serving is None or p.serving.role != "decode") for p in self.pools]
                 for wl in self._scenario.inference] or [[True] * len(self.pools)]
 
     def _make_view(self) -> RoutingView:
@@ -483,6 +584,8 @@ class InferenceEngine:
         self.pool_of[j] = p
         self.rtt_of[j] = rtt
         self._retry_s[j] = t_s - self._times[j]
+        if self.batching is not None and self.batching.shift:
+            self.batching.shift.pop(j, None)
         self.wait[j] = math.nan
         if self.first_token is not None and self.tpot is not None:
             self.first_token[j] = self.tpot[j] = math.nan
@@ -620,6 +723,7 @@ class InferenceEngine:
         batch_events, batch_fire, batch_arrive = servers.events, servers.fire, servers.arrive
         batching = [p in servers.specs for p in range(len(self.pools))]
         any_batching = any(batching)
+        handing_off = servers.handoff is not None
         # A decision per origin holds for every workload only if the same pools serve them all.
         view = self.view
         per_origin = getattr(self.policy, "decision_per_origin", False) and not view.key_stride
@@ -735,6 +839,9 @@ class InferenceEngine:
             else:  # batching iterations end at a replica
                 batch_fire()
                 boundaries += 1
+                if handing_off:  # a KV cache may have left: its transfer starts at a SimPy event now
+                    t_sim = peek()
+                    stop = min(t_sim, until)
                 continue
             # The request joins its pool's FCFS queue (its arrival time there matters only
             # while it waits).
@@ -858,7 +965,9 @@ class InferenceEngine:
             status=as_np(self.status, np.int8), retry_s=self._retry_array(),
             first_token_s=as_np(self.first_token, np.float64), tpot_s=as_np(self.tpot, np.float64),
             prefix=r.prefix, cached_tokens=(as_np(self.cached, np.int32) if self.cached is not None
-                                            else np.broadcast_to(np.int32(0), (len(r),))))
+                                            else np.broadcast_to(np.int32(0), (len(r),))),
+            **({"decode_pool": as_np(self.decode_pool, np.int16), "kv_transfer_s": as_np(self.kv_transfer, np.float64)}
+               if self.decode_pool is not None else {}))
         if not r.has_sessions:
             return log
         # Later turns never sent (their session ended, or they were due after the run) were
@@ -866,7 +975,8 @@ class InferenceEngine:
         session, turn = self._sessions()
         sent = np.flatnonzero(np.isfinite(r.t_s))
         order = sent[np.argsort(r.t_s[sent], kind="stable")]
-        columns = {f: getattr(log, f)[order] for f in log.__dataclass_fields__ if f not in ("session", "turn")}
+        columns = {f: getattr(log, f)[order] for f in log.__dataclass_fields__
+                   if f not in ("session", "turn") and len(getattr(log, f))}
         return RequestLog(**columns, session=session[order], turn=turn[order])
 
     def _sessions(self) -> tuple[np.ndarray, np.ndarray]:

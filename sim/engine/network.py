@@ -231,7 +231,8 @@ class TransferBook:
         """A copy landed: one transfers.csv row, and an audit row per border it crossed."""
         route = landed.route
         self.bus.emit(TransferRecord(flow_id, what, job_id, landed.src or route[0], landed.dst or route[-1],
-                                     "-".join(route), size, started, now, cost, priority, landed.interruptions))
+                                     "-".join(route), size, started, now, cost, priority, landed.interruptions,
+                                     tuple(route)))
         for u, v in pairwise(route):
             if self.jurisdiction[u] != self.jurisdiction[v]:
                 self.bus.emit(BorderCrossing(now, what, u, v, size, self.jurisdiction[u], self.jurisdiction[v]))

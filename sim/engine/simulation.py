@@ -23,7 +23,7 @@ import numpy as np
 from sim.engine.bus import Bus, Subscriber
 from sim.engine.core import Environment
 from sim.engine.datacenter import PoolRuntime
-from sim.engine.network import Routes, TransferManager
+from sim.engine.network import Routes, TransferBook, TransferManager
 from sim.models.flows import flow_model
 from sim.policies import create
 from sim.scenario.model import Scenario
@@ -43,7 +43,9 @@ class SimulationResult:
 
 
 def _arrival_counter(batch: RequestBatch) -> Callable[[float, float], int]:
-    times = batch.t_s
+    # Arrivals known in advance, in time order (later turns of sessions are not: their
+    # times are written as the run goes).
+    times = batch.t_s[:batch.first_turns]
 
     def count(a: float, b: float) -> int:
         return int(np.searchsorted(times, b, side="left") - np.searchsorted(times, a, side="left"))
@@ -83,7 +85,12 @@ def simulate(scenario: Scenario, world: World, observers: Sequence[Subscriber],
         transfers = transfers or _transfers(env, scenario, routes)
         consistency = ConsistencyEngine(env, scenario, world, transfers, bus)
     if scenario.transfers is not None:
-        _copies(env, scenario, world, transfers or _transfers(env, scenario, routes), bus, streams, base_dir, source)
+        transfers = transfers or _transfers(env, scenario, routes)
+        _copies(env, scenario, world, transfers, bus, streams, base_dir, source)
+    if serving is not None and serving.disaggregated:  # KV caches cross the network
+        transfers = transfers or _transfers(env, scenario, routes)
+        jurisdictions = [r.jurisdiction or r.name for r in world.regions]
+        serving.connect(env, transfers, TransferBook(scenario, world, bus), jurisdictions)
     del scheduler  # it runs as a SimPy process
     if serving is None:
         env.run(until=scenario.duration)

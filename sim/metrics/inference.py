@@ -342,6 +342,23 @@ def prefix_cache_summary(log: RequestLog, r: _Requests) -> dict[str, Any]:
     }
 
 
+def disaggregation_summary(log: RequestLog, r: _Requests, layout: InferenceLayout) -> dict[str, Any]:
+    """Requests (after the warm-up) whose KV cache went from a prefill to a decode pool:
+    how many, how long the copies took, and where they decoded."""
+    moved = r.measured & (log.decode_pool >= 0)
+    landed = moved & ~np.isnan(log.kv_transfer_s)
+    across = landed & (layout.pool_region[np.maximum(log.decode_pool, 0)]
+                       != layout.pool_region[np.maximum(log.pool, 0)])
+    return {
+        "requests": int(moved.sum()),
+        "kv_transferred": int(landed.sum()),
+        "across_regions": int(across.sum()),
+        "kv_transfer_ms": latency_stats(log.kv_transfer_s[landed] * 1000.0),
+        "by_decode_pool": {layout.pool_keys[p]: int((landed & (log.decode_pool == p)).sum())
+                           for p in np.unique(log.decode_pool[landed]).tolist()},
+    }
+
+
 def sessions_summary(log: RequestLog, r: _Requests) -> dict[str, Any]:
     """Conversations whose first turn arrived after the warm-up: how many, how many turns
     they sent, and how the later turns fared (their prompts carry the conversation)."""
@@ -375,6 +392,8 @@ def inference_summary(log: RequestLog, layout: InferenceLayout, warmup_s: float,
         summary["prefix_cache"] = prefix_cache_summary(log, r)
     if len(log.session):
         summary["sessions"] = sessions_summary(log, r)
+    if len(log.decode_pool):
+        summary["disaggregation"] = disaggregation_summary(log, r, layout)
     summary["by_origin"] = {name: _group_stats(r, log.origin, i, everyone)
                             for i, name in enumerate(layout.regions) if (log.origin == i).any()}
     region_of = _region_of(log, layout)

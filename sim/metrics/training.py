@@ -112,6 +112,16 @@ def training_summary(jobs: Sequence[JobRecord], warmup_s: float) -> dict[str, An
     }
 
 
+def _bytes_by_link(transfers: Sequence[TransferRecord]) -> dict[str, float]:
+    """Bytes that crossed each link (``a-b``, ends in name order) along the transfers' routes."""
+    by_link: dict[str, float] = {}
+    for t in transfers:
+        for u, v in zip(t.hops, t.hops[1:], strict=False):
+            key = "-".join(sorted((u, v)))
+            by_link[key] = by_link.get(key, 0.0) + t.bytes
+    return dict(sorted(by_link.items()))
+
+
 def network_summary(transfers: Sequence[TransferRecord], crossings: Sequence[BorderCrossing],
                     residency_violations: int) -> dict[str, Any]:
     return {
@@ -119,5 +129,6 @@ def network_summary(transfers: Sequence[TransferRecord], crossings: Sequence[Bor
         "bytes_cross_region": float(sum(t.bytes for t in transfers)),
         "transfer_cost_usd": float(sum(t.cost_usd for t in transfers)),
         "border_crossings_bytes": float(sum(c.bytes for c in crossings)),
+        "bytes_by_link": _bytes_by_link(transfers),
         "residency_violations": int(residency_violations),
     }

@@ -26,7 +26,8 @@ _NO_VALUE = object()
 def check_scenario(s: Scenario) -> list[Finding]:
     """All semantic problems of ``s``, in document order."""
     checks = (_check_times, _check_regions, _check_serving, _check_links, _check_reachability, _check_scheduler,
-              _check_allocation, _check_inference, _check_datasets, _check_training, _check_transfers,
+              _check_allocation, _check_inference, _check_disaggregation, _check_datasets, _check_training,
+              _check_transfers,
               _check_failures, _check_consistency)
     return [finding for check in checks for finding in check(s)]
 
@@ -192,6 +193,18 @@ def _check_allocation(s: Scenario) -> Iterator[Finding]:
         if "/" in key and region in regions_named:
             path = ("scheduler", "allocation", "weights", key)
             yield path, f"region {region!r} is weighted both as a whole and by pool", key
+
+
+def _check_disaggregation(s: Scenario) -> Iterator[Finding]:
+    """A prefill pool needs a decode pool of the same model to send its KV caches to."""
+    decoders = {p.serving.model for r in s.regions for p in r.pools
+                if p.serving is not None and p.serving.role == "decode" and p.serves != "training"}
+    for i, region in enumerate(s.regions):
+        for k, pool in enumerate(region.pools):
+            if pool.serving is not None and pool.serving.role == "prefill" and pool.serving.model not in decoders:
+                yield (("regions", i, "pools", k, "serving", "role"),
+                       f"a prefill pool needs a decode pool (serving.role: decode) of {pool.serving.model} to send "
+                       "its KV caches to", "prefill")
 
 
 def _check_inference(s: Scenario) -> Iterator[Finding]:

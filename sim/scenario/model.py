@@ -74,6 +74,10 @@ class Serving(_Model):
         "least_outstanding", description="How a request picks a replica of the pool: the fewest outstanding "
         "requests, or (cache_affinity) among replicas that hold its shared prompt, the least busy unless it has "
         "more than max_batch / 4 requests above the least busy replica.")
+    role: Literal["both", "prefill", "decode"] = Field(
+        "both", description="Prefill/decode disaggregation: a prefill pool computes prompts and their first "
+        "token, then sends the KV cache to the nearest decode pool of the same model (over the network: "
+        "KV bytes per token x context); a decode pool takes no requests from routing, only those KV caches.")
 
 
 class Pool(_Model):
@@ -364,6 +368,10 @@ class InferenceWorkload(_Model):
     timeout_ms: float | None = Field(None, gt=0, description="A request still queued this long is dropped, ms.")
     model: str | None = Field(None, description="The model the requests are for: only pools whose serving.model "
                               "is this one serve them (none: any pool).")
+    kv_residency: Literal["none", "soft", "hard"] = Field(
+        "none", description="Whether a request's KV cache (user data) may leave its origin's jurisdiction when it "
+        "moves from a prefill to a decode pool: hard: never (farther decode pools at home are chosen); soft: "
+        "it may, each such copy counted as a residency violation.")
     sessions: Sessions | None = Field(None, description="Requests are turns of conversations whose context "
                                       "grows turn by turn (token workloads); arrivals start sessions.")
     shared_prefix: SharedPrefix | None = Field(None, description="Requests open with one of a pool of shared "
