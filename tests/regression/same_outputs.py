@@ -85,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     work_out = cache / "work"
     subprocess.run(["rm", "-rf", str(work_out)], check=True)
     names = [s for s in shipped() if args.k in s]
+    new = [s for s in names if not (base_tree / "scenarios" / s).exists()]
+    for scenario in new:
+        print(f"{'new':9} {scenario} (not in the base commit)", flush=True)
+    names = [s for s in names if s not in new]
 
     def compare(scenario: str) -> tuple[str, list[str]]:
         base = run(base_tree, scenario, base_tree.parent / "out" / scenario)
