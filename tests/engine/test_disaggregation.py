@@ -124,3 +124,23 @@ def test_with_stalling_prefills_disaggregation_wins_on_time_per_token():
 def test_a_prefill_pool_needs_a_decode_pool():
     with pytest.raises(ScenarioError, match="decode"):
         scenario(pool("p", "prefill"))
+
+
+def test_kv_bytes_are_conserved():
+    # Bytes on the books = KV caches that landed across regions, each 327,680 B x (prompt + 1);
+    # every request is served, lost, or still in flight at the end.
+    from pathlib import Path
+
+    from sim.streams import Streams
+    from sim.workload.requests import generate_requests
+
+    sc = scenario(pool("p", "prefill", 2), pool("d", "decode", 2), arrival="{process: poisson, rate_per_s: 1}",
+                  cv=0.5)
+    run = traced(sc)
+    log = run.log
+    r = generate_requests(sc, build_world(sc), Streams(sc.seed), Path("."))
+    landed = ~np.isnan(log.kv_transfer_s)
+    expected = float((327_680 * (r.input_tokens[landed].astype(np.int64) + 1)).sum())
+    assert run.observers.network.summary()["bytes_cross_region"] == pytest.approx(expected, rel=1e-12)
+    assert ((log.status == 1) | (log.status == 4)).all()  # completed or in flight: nothing lost
+    assert (log.status[landed] == 1).mean() > 0.99
