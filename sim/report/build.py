@@ -50,8 +50,8 @@ __all__ = ["Report", "CAPTIONS", "parse_formats", "build_report", "incomplete_ru
 # What each chart shows, in a sentence (docs/reports.md says the same at more length).
 CAPTIONS = {
     "map": "Regions at their coordinates, marker area proportional to installed GPUs (hollow: users only); "
-           "links drawn as great-circle arcs, coloured by the bytes dataset copies sent over them when the "
-           "run moved data, else by RTT.",
+           "links drawn as great-circle arcs, coloured by the bytes copies (datasets, checkpoints, KV caches) sent "
+           "over them when the run moved data, else by RTT.",
     "overview": "The load model L(t) and allocation R(t), GPUs kept active in each region, and utilisation "
                 "((inference + training busy GPUs) / installed GPUs) per bucket; the warm-up is shaded.",
     "utilization_heatmap": "Utilisation of each region in each time bucket, 0 to 100 %.",
@@ -69,7 +69,8 @@ CAPTIONS = {
            "plus dropped, for all origins and each origin.",
     "training": "Job completion time (end - arrival) and queueing delay as CDFs per workload; GPU-hours "
                 "held split into useful work, work lost to interruptions and other held time.",
-    "transfers": "Bytes and egress cost of dataset copies from each source (row) to each destination "
+    "transfers": "Bytes and egress cost of copies (datasets, checkpoints, KV caches) from each source "
+                 "(row) to each destination "
                  "(column); bytes that crossed a jurisdiction border, per dataset and direction.",
     "energy": "Energy, carbon and electricity cost of each region from the TDP/idle/PUE power model.",
     "latency_by_origin": "Latency CDF of each origin region for each policy: median seed with the range "

@@ -34,7 +34,19 @@ INFERENCE: tuple[Row, ...] = (
     ("latency mean (ms)", "latency_ms.mean", "num"), ("latency p50 (ms)", "latency_ms.p50", "num"),
     ("latency p95 (ms)", "latency_ms.p95", "num"), ("latency p99 (ms)", "latency_ms.p99", "num"),
     ("wait mean (ms)", "wait_ms.mean", "num"), ("wait p99 (ms)", "wait_ms.p99", "num"),
-    ("SLO attainment", "slo_attainment", "pct"))
+    ("time to first token p50 (ms)", "ttft_ms.p50", "num"), ("time to first token p99 (ms)", "ttft_ms.p99", "num"),
+    ("time per output token mean (ms)", "tpot_ms.mean", "num"),
+    ("time per output token p99 (ms)", "tpot_ms.p99", "num"),
+    ("SLO attainment", "slo_attainment", "pct"), ("goodput (requests/s)", "goodput_rps", "num"))
+SERVING: tuple[Row, ...] = (
+    ("prefix cache hit rate", "prefix_cache.hit_rate", "pct"),
+    ("prompt tokens spared by the cache", "prefix_cache.prefill_tokens_saved", "int"),
+    ("conversations", "sessions.sessions", "int"), ("turns per conversation", "sessions.turns_per_session", "num"),
+    ("later turns finding their context cached", "sessions.later_turn_hit_rate", "pct"),
+    ("KV caches sent to decode pools", "disaggregation.kv_transferred", "int"),
+    ("of which to another region", "disaggregation.across_regions", "int"),
+    ("KV copy p50 (ms)", "disaggregation.kv_transfer_ms.p50", "num"),
+    ("KV copy p99 (ms)", "disaggregation.kv_transfer_ms.p99", "num"))
 CAPACITY: tuple[Row, ...] = (
     ("utilisation, mean", "utilization.mean", "pct"), ("of which training", "utilization.training", "pct"),
     ("of which inference", "utilization.inference", "pct"), ("load L(t), mean", "load.mean", "num"),
@@ -48,7 +60,8 @@ TRAINING: tuple[Row, ...] = (
     ("GPU-hours used", "gpu_hours_used", "num"), ("GPU-hours lost", "gpu_hours_lost", "num"),
     ("goodput", "goodput", "pct"), ("preemptions", "preemptions", "int"), ("interruptions", "interruptions", "int"))
 NETWORK: tuple[Row, ...] = (
-    ("dataset copies", "transfers", "int"), ("bytes copied across regions", "bytes_cross_region", "bytes"),
+    ("copies over the WAN (datasets, checkpoints, KV caches)", "transfers", "int"),
+    ("bytes copied across regions", "bytes_cross_region", "bytes"),
     ("egress cost (USD)", "transfer_cost_usd", "num"), ("bytes across borders", "border_crossings_bytes", "bytes"),
     ("residency violations", "residency_violations", "int"))
 ENERGY: tuple[Row, ...] = (
@@ -116,6 +129,7 @@ def run_tables(summary: Mapping[str, Any]) -> list[Table]:
     inference = summary.get("inference")
     tables = [
         _metric_table("Inference", inference, INFERENCE),
+        _metric_table("Serving: caches, conversations, disaggregation", inference, SERVING),
         _breakdown("Inference by origin region", _get(inference, "by_origin"), "origin"),
         _metric_table("Capacity", summary, CAPACITY),
         _by_region(summary),

@@ -4,7 +4,7 @@ No map data is drawn or downloaded: the axes are plain degrees with a graticule.
 marker area grows with its installed GPUs (a users-only region is a hollow ring); each link
 is the great circle between its two regions, sampled by spherical linear interpolation
 (slerp) of their unit vectors and split where it crosses the antimeridian. Links are
-coloured by the bytes dataset copies sent over them when a run moved data
+coloured by the bytes copies (datasets, checkpoints, KV caches) sent over them when a run moved data
 (``transfers.csv``, each copy counted on every hop of its route), else by their RTT.
 
 The regions and links come from ``resolved.yaml`` rebuilt into a :class:`~sim.world.World`,
@@ -113,7 +113,7 @@ def _link_colours(data: MapData) -> tuple[np.ndarray, Normalize, str]:
         low, high = positive.min(), positive.max()
         # A log scale only when the traffic spans orders of magnitude; otherwise its ticks are unreadable.
         norm = LogNorm(low, high) if high > 100 * low else Normalize(0.0, high)
-        return values, norm, "dataset copies (TB)"
+        return values, norm, "bytes copied (TB)"
     values = np.array([link[2] for link in data.links])
     return values, Normalize(values.min(), max(values.max(), values.min() + 1.0)), "link RTT (ms)"
 
