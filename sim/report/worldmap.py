@@ -1,7 +1,10 @@
 """The world map of a run: regions on longitude/latitude axes, links as great-circle arcs.
 
-No map data is drawn or downloaded: the axes are plain degrees with a graticule. A region's
-marker area grows with its installed GPUs (a users-only region is a hollow ring); each link
+Land is drawn from Natural Earth's 1:110m countries (public domain), shipped in
+``sim/report/data/land_110m.json``; nothing is downloaded. The map zooms to the regions
+(with a margin; the whole world when they span it) and places each label where it overlaps
+no earlier one. A region's marker area grows with its installed GPUs (a users-only region
+is a hollow ring); each link
 is the great circle between its two regions, sampled by spherical linear interpolation
 (slerp) of their unit vectors and split where it crosses the antimeridian. Links are
 coloured by the bytes copies (datasets, checkpoints, KV caches) sent over them when a run moved data
@@ -15,6 +18,7 @@ Public: ``MapData``, ``great_circle``, ``read_map_data``, ``plot_world_map``.
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
@@ -33,7 +37,9 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm, Normalize
 
-__all__ = ["MapData", "great_circle", "read_map_data", "plot_world_map"]
+__all__ = ["MapData", "great_circle", "read_map_data", "plot_world_map", "map_extent"]
+
+LAND = Path(__file__).with_name("data") / "land_110m.json"
 
 
 @dataclass(frozen=True)
@@ -118,31 +124,106 @@ def _link_colours(data: MapData) -> tuple[np.ndarray, Normalize, str]:
     return values, Normalize(values.min(), max(values.max(), values.min() + 1.0)), "link RTT (ms)"
 
 
+def map_extent(lons: list[float], lats: list[float]) -> tuple[float, float, float, float]:
+    """(lon0, lon1, lat0, lat1): the regions with a margin, at least 50 x 28 degrees (so a
+    map of one region still shows where it is), clipped to the world."""
+    if not lons:
+        return -180.0, 180.0, -90.0, 90.0
+    lon0, lon1 = min(lons) - 12.0, max(lons) + 12.0
+    lat0, lat1 = min(lats) - 10.0, max(lats) + 10.0
+    for low, high, least, limit in ((0, 1, 50.0, 180.0), (2, 3, 28.0, 90.0)):
+        box = [lon0, lon1, lat0, lat1]
+        if box[high] - box[low] < least:
+            mid = (box[low] + box[high]) / 2
+            box[low], box[high] = mid - least / 2, mid + least / 2
+        shift = max(-limit - box[low], 0.0) - max(box[high] - limit, 0.0)
+        box[low], box[high] = max(box[low] + shift, -limit), min(box[high] + shift, limit)
+        lon0, lon1, lat0, lat1 = box
+    if lon1 - lon0 > 250:  # most of the world: all of it
+        lon0, lon1, lat0, lat1 = -180.0, 180.0, max(lat0, -60.0), min(lat1, 85.0)
+    return lon0, lon1, lat0, lat1
+
+
+def _draw_land(ax: Axes) -> None:
+    try:
+        rings = json.loads(LAND.read_text(encoding="utf-8"))["rings"]
+    except (OSError, ValueError, KeyError):
+        return  # a map without land still shows the regions
+    from matplotlib.collections import PolyCollection
+
+    polygons = [np.asarray(ring, dtype=float).reshape(-1, 2) for ring in rings]
+    ax.add_collection(PolyCollection(polygons, facecolors="#ECECEC", edgecolors="#FFFFFF", linewidths=0.4,
+                                     zorder=0))
+
+
+def _place_labels(ax: Axes, data: MapData, fontsize: float = 8.0) -> None:
+    """Each region's label at the first of eight offsets around its marker where its box
+    overlaps no label placed before it (the biggest regions first); else the first offset."""
+    fig = ax.figure
+    to_px = ax.transData.transform
+    frame = ax.get_window_extent()
+    pt = fig.dpi / 72.0
+    offsets = [(7, 5), (7, -17), (-7, 5), (-7, -17), (0, 12), (0, -24), (14, -6), (-14, -6)]
+    placed: list[tuple[float, float, float, float]] = []
+    for name, lat, lon, gpus in sorted(data.regions, key=lambda r: -r[3]):
+        text = f"{name}\n{gpus:,} GPUs" if gpus else f"{name}\n(users only)"
+        width = max(len(line) for line in text.split("\n")) * 0.6 * fontsize * pt
+        height = 2.4 * fontsize * pt
+        x, y = to_px((lon, lat))
+        choice = offsets[0]
+        for dx, dy in offsets:
+            left = x + dx * pt - (width if dx < 0 else width / 2 if dx == 0 else 0.0)
+            box = (left, y + dy * pt, left + width, y + dy * pt + height)
+            inside = frame.x0 <= box[0] and box[2] <= frame.x1 and frame.y0 <= box[1] and box[3] <= frame.y1
+            if inside and not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3]
+                                  for b in placed):
+                choice = (dx, dy)
+                placed.append(box)
+                break
+        else:
+            left = x + choice[0] * pt
+            placed.append((left, y + choice[1] * pt, left + width, y + choice[1] * pt + height))
+        ha = "right" if choice[0] < 0 else "center" if choice[0] == 0 else "left"
+        ax.annotate(text, (lon, lat), xytext=choice, textcoords="offset points", fontsize=fontsize, ha=ha,
+                    va="bottom", zorder=5,
+                    bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.75})
+
+
 def plot_world_map(ax: Axes, data: MapData) -> None:
-    """Regions (marker area ~ GPUs) and links (great-circle arcs coloured by traffic or RTT)."""
+    """Land, regions (marker area ~ GPUs) and links (great-circle arcs coloured by traffic or RTT)."""
     cmap = plt.get_cmap("viridis")
     where = {name: (lat, lon) for name, lat, lon, _ in data.regions}
+    arcs = [great_circle(*where[a], *where[b]) for a, b, _, _ in data.links]
+    lons = [r[2] for r in data.regions] + [float(v) for _, arc_lon in arcs for v in arc_lon if v == v]
+    lats = [r[1] for r in data.regions] + [float(v) for arc_lat, _ in arcs for v in arc_lat if v == v]
+    lon0, lon1, lat0, lat1 = map_extent(lons, lats)
+    if any(np.isnan(arc_lon).any() for _, arc_lon in arcs):  # an arc wraps around: show every longitude
+        lon0, lon1 = -180.0, 180.0
+    ax.set_xlim(lon0, lon1)
+    ax.set_ylim(lat0, lat1)
+    ax.set_aspect("equal")
+    _draw_land(ax)
     if data.links:
         values, norm, label = _link_colours(data)
-        for (a, b, _, _), value in zip(data.links, values, strict=True):
-            arc_lat, arc_lon = great_circle(*where[a], *where[b])
+        for (arc_lat, arc_lon), value in zip(arcs, values, strict=True):
             quiet = data.has_traffic and value <= 0
             ax.plot(arc_lon, arc_lat, color="#BBBBBB" if quiet else cmap(norm(value)),
-                    linewidth=1.0 if quiet else 2.0, zorder=2)
+                    linewidth=1.0 if quiet else 2.5, zorder=2, solid_capstyle="round")
         mappable = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
-        ax.figure.colorbar(mappable, ax=ax, label=label, shrink=0.7, pad=0.01)
+        # Beside the map as drawn (its height follows the equal-aspect axes, not the figure).
+        ax.figure.colorbar(mappable, cax=ax.inset_axes((1.015, 0.1, 0.018, 0.8)), label=label)
     most = max((g for *_, g in data.regions), default=0) or 1
-    for name, lat, lon, gpus in data.regions:
-        size = 40 + 560 * gpus / most
-        face = PALETTE[1] if gpus else "none"
-        ax.scatter([lon], [lat], s=size, facecolor=face, edgecolor="#000000", linewidth=1.0, zorder=3)
-        ax.annotate(f"{name}\n{gpus} GPUs" if gpus else f"{name}\n(users only)", (lon, lat),
-                    xytext=(6, 6), textcoords="offset points", fontsize=8, zorder=4)
-    ax.set_xlim(-180, 180)
-    ax.set_ylim(-90, 90)
-    ax.set_xticks(np.arange(-180, 181, 60))
-    ax.set_yticks(np.arange(-90, 91, 30))
-    ax.set_aspect("equal")
+    span = max(lon1 - lon0, 1.0)
+    scale = min(1.0, max(span / 360.0, 0.35))  # smaller markers on a zoomed map, where regions sit closer
+    for _name, lat, lon, gpus in data.regions:
+        size = (40 + 560 * gpus / most) * scale
+        face = PALETTE[1] if gpus else "white"
+        ax.scatter([lon], [lat], s=size, facecolor=face, edgecolor="#000000", linewidth=1.0, zorder=3, alpha=0.9)
+    _place_labels(ax, data)
+    step = 60 if span > 180 else 30 if span > 90 else 10
+    ax.set_xticks(np.arange(np.ceil(lon0 / step) * step, lon1 + 1e-9, step))
+    ystep = 30 if lat1 - lat0 > 90 else 10
+    ax.set_yticks(np.arange(np.ceil(lat0 / ystep) * ystep, lat1 + 1e-9, ystep))
     ax.set_xlabel("longitude (°)")
     ax.set_ylabel("latitude (°)")
-    ax.set_title("Regions (marker area ~ GPUs) and links (great-circle arcs)")
+    ax.set_title("Regions (marker area ~ installed GPUs) and links (great-circle arcs)")

@@ -7,7 +7,7 @@ from sim.report import parse_formats
 from sim.report.charts import slo_series
 from sim.report.document import Document, Figure, Section, Table, to_html, to_markdown
 from sim.report.kpis import fmt, reproduce_command
-from sim.report.worldmap import great_circle
+from sim.report.worldmap import LAND, great_circle, map_extent
 from sim.world.geo import great_circle_km
 
 
@@ -89,3 +89,25 @@ def test_parse_formats():
         parse_formats("gif")
     with pytest.raises(UsageError):
         parse_formats(",")
+
+
+def test_the_map_zooms_to_its_regions_and_keeps_a_minimum_size():
+    # Amsterdam, Frankfurt, Gavle: Europe with a margin, at least 50 x 28 degrees.
+    lon0, lon1, lat0, lat1 = map_extent([4.9, 8.7, 17.1], [52.4, 50.1, 60.7])
+    assert lon0 < 4.9 - 10 and lon1 > 17.1 + 10 and lat0 < 50.1 - 5 and lat1 > 60.7 + 5
+    assert lon1 - lon0 >= 50 and lat1 - lat0 >= 28
+    # One region near the pole: the box slides inside the world instead of leaving it.
+    lon0, lon1, lat0, lat1 = map_extent([179.0], [85.0])
+    assert lon1 <= 180 and lat1 <= 90 and lon1 - lon0 >= 50 and lat1 - lat0 >= 28
+    # Regions all round the world: all of it.
+    assert map_extent([-120, 0, 140], [40, 50, 35])[:2] == (-180.0, 180.0)
+
+
+def test_the_land_file_names_its_source_and_covers_the_continents():
+    import json
+
+    land = json.loads(LAND.read_text(encoding="utf-8"))
+    assert "Natural Earth" in land["source"] and "public domain" in land["source"]
+    points = np.concatenate([np.asarray(r, dtype=float).reshape(-1, 2) for r in land["rings"]])
+    assert points[:, 0].min() <= -179 and points[:, 0].max() >= 179 and points[:, 1].min() < -80
+    assert len(land["rings"]) > 200
