@@ -82,8 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cache = Path(tempfile.gettempdir()) / "meridian-same-outputs"
     base_tree = export(args.base, cache)
-    work_out = cache / "work"
-    subprocess.run(["rm", "-rf", str(work_out)], check=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    # The working tree's outputs go to a folder of this invocation's own: two comparisons
+    # running at once (from two checkouts) must not read each other's runs.
+    work_out = Path(tempfile.mkdtemp(prefix="work-", dir=cache))
     names = [s for s in shipped() if args.k in s]
     new = [s for s in names if not (base_tree / "scenarios" / s).exists()]
     for scenario in new:
@@ -102,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             for text in diffs:
                 print("  " + text.replace("\n", "\n  "))
             failed += bool(diffs)
+    subprocess.run(["rm", "-rf", str(work_out)], check=True)
     print(f"{len(names) - failed} of {len(names)} scenarios give identical outputs")
     return 1 if failed else 0
 
