@@ -23,6 +23,7 @@ from typing import Any
 
 from sim.errors import OutputError, UsageError
 from sim.fileio import write_text_atomic
+from sim.report.charts import stamp
 from sim.report.chartspec import Chart, Rendered, Skipped, render_charts
 from sim.report.compare import (
     chosen_metrics,
@@ -218,7 +219,9 @@ def build_report(folder: Path, formats: Sequence[str] = ("png",), metrics: Seque
     content = _CONTENT[kind](folder, metrics)
     html_path, md_path = folder / "report.html", folder / "report.md"
     try:
-        rendered, skipped = render_charts(content.charts, folder / "charts", tuple(dict.fromkeys([*formats, embed])))
+        footer = (lambda fig: stamp(fig, folder)) if kind == "run" else None
+        rendered, skipped = render_charts(content.charts, folder / "charts", tuple(dict.fromkeys([*formats, embed])),
+                                          footer)
         doc = _document(content, folder, rendered, skipped, embed)
         write_text_atomic(html_path, to_html(doc))
         write_text_atomic(md_path, to_markdown(doc))

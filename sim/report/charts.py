@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # matplotlib itself loads when a figure is made (_subplots)
 __all__ = ["RunTable", "read_timeseries", "read_latency_cdf", "plot_load", "plot_active_gpus",
            "plot_utilization", "plot_latency_cdf", "plot_region_series", "plot_utilization_heatmap",
            "slo_series", "plot_slo_series", "overview_figure", "latency_cdf_figure", "inference_figure",
-           "align_ylabels", "fit_margins", "warmup_hours", "draw_run_charts"]
+           "align_ylabels", "fit_margins", "warmup_hours", "draw_run_charts", "clock_axis", "stamp"]
 
 _STYLES = ("-", "--", "-.", ":")
 
@@ -88,12 +88,26 @@ def plot_load(ax: Axes, table: RunTable) -> None:
     ax.set_title("Load and allocation model")
 
 
+def _step(ax: Axes, table: RunTable, region: str, values: np.ndarray, **style: Any) -> None:
+    """A bucket series as steps, each value held until its bucket's end (the last one included)."""
+    ends = table.columns[region]["t_end_s"]
+    if not len(values):
+        return
+    hours = np.append(table.hours(region), ends[-1] / 3600.0)
+    ax.step(hours, np.append(values, values[-1]), where="post", **style)
+
+
 def plot_active_gpus(ax: Axes, table: RunTable) -> None:
+    from matplotlib.ticker import MaxNLocator
+
     for k, region in enumerate(table.regions):
         cols = table.columns[region]
         share = np.nanmean(cols["share"]) * 100
-        ax.step(table.hours(region), cols["active_gpus"], where="post", linestyle=_STYLES[k % 4],
-                label=f"{region} (share {share:.1f} %)")
+        _step(ax, table, region, cols["active_gpus"], linestyle=_STYLES[k % 4],
+              label=f"{region} (share {share:.1f} %)")
+    top = max((np.nanmax(table.columns[r]["active_gpus"]) for r in table.regions), default=1.0)
+    ax.set_ylim(0, max(top, 1.0) * 1.08)  # counts from zero, whole GPUs on the axis
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("active GPUs")
     ax.set_title("Active capacity by region")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -101,10 +115,10 @@ def plot_active_gpus(ax: Axes, table: RunTable) -> None:
 
 def plot_utilization(ax: Axes, table: RunTable) -> None:
     for k, region in enumerate(table.regions):
-        ax.step(table.hours(region), table.columns[region]["utilization"] * 100, where="post",
-                linestyle=_STYLES[k % 4], label=region)
+        _step(ax, table, region, table.columns[region]["utilization"] * 100, linestyle=_STYLES[k % 4],
+              label=region)
     ax.set_ylabel("utilisation (%)")
-    ax.set_xlabel("time since start (h)")
+    clock_axis(ax, table)
     ax.set_ylim(0, 105)
     ax.set_title("Utilisation by region (busy / installed GPUs)")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -148,12 +162,20 @@ def _plain_log_labels(ax: Axes) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def plot_region_series(ax: Axes, table: RunTable, column: str, ylabel: str, title: str) -> None:
+def plot_region_series(ax: Axes, table: RunTable, column: str, ylabel: str, title: str,
+                       per_second: bool = False) -> None:
+    """One step line per region of ``column`` (``per_second``: a count per bucket divided by
+    the bucket's length, a rate)."""
     for k, region in enumerate(table.regions):
         values = table.columns[region].get(column)
         if values is None or np.all(np.isnan(values)) or not np.nansum(values):
             continue
-        ax.step(table.hours(region), values, where="post", linestyle=_STYLES[k % 4], label=region)
+        cols = table.columns[region]
+        if per_second:
+            values = values / np.maximum(cols["t_end_s"] - cols["t_start_s"], 1e-9)
+        _step(ax, table, region, values, linestyle=_STYLES[k % 4], label=region)
+    if ax.get_lines() and all(np.nanmin(line.get_ydata()) >= 0 for line in ax.get_lines()):
+        ax.set_ylim(bottom=0)  # counts, rates and latencies from zero: no exaggerated swings
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     if ax.get_lines():
@@ -171,7 +193,7 @@ def plot_utilization_heatmap(ax: Axes, table: RunTable) -> None:
     ax.set_yticks(np.arange(len(regions)) + 0.5, regions)
     ax.invert_yaxis()
     ax.grid(False)
-    ax.set_xlabel("time since start (h)")
+    clock_axis(ax, table)
     ax.set_title("Utilisation by region and time (busy / installed GPUs)")
     ax.figure.colorbar(mesh, ax=ax, label="utilisation (%)", pad=0.01)
 
@@ -251,6 +273,49 @@ def _subplots(*args: Any, **kwargs: Any) -> Any:
     return pyplot().subplots(*args, **kwargs)
 
 
+def clock_axis(ax: Axes, table: RunTable | None = None, span_h: float | None = None) -> None:
+    """Time on ``ax`` as a UTC clock (the run starts at 00:00 UTC on day 1, the origin of
+    every diurnal profile): ``HH:MM`` within a day, ``day N HH:MM`` past it, ``day N`` on
+    runs longer than four days. ``span_h``: the run's length (default: the table's)."""
+    from matplotlib.ticker import FuncFormatter, MultipleLocator
+
+    if span_h is None:
+        span_h = 24.0
+        if table is not None and table.regions:
+            cols = table.columns[table.regions[0]]
+            span_h = float(np.nanmax(cols["t_end_s"])) / 3600.0 if len(cols["t_end_s"]) else 24.0
+    step = next((s for s in (0.25, 0.5, 1, 2, 3, 6, 12, 24, 48, 168) if span_h / s <= 10), 720)
+    ax.xaxis.set_major_locator(MultipleLocator(step))
+
+    def label(hours: float, _: object) -> str:
+        day, rest = divmod(round(hours * 60), 24 * 60)
+        if step >= 24:
+            return f"day {day + 1}"
+        clock = f"{rest // 60:02d}:{rest % 60:02d}"
+        return clock if span_h <= 24 else f"day {day + 1}\n{clock}"
+    ax.xaxis.set_major_formatter(FuncFormatter(label))
+    ax.set_xlabel("time (UTC; the run starts at 00:00 on day 1)")
+
+
+def stamp(fig: Figure, run_dir: Path) -> None:
+    """A footer naming what the chart shows: scenario, seed, run date and commit (from the
+    run folder's manifest.json; nothing when it is absent)."""
+    import json
+
+    try:
+        manifest = json.loads((Path(run_dir) / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    parts = [f"scenario {manifest.get('scenario', '?')}", f"seed {manifest.get('seed', '?')}"]
+    if manifest.get("started_utc"):
+        parts.append(f"run {str(manifest['started_utc'])[:16].replace('T', ' ')} UTC")
+    if manifest.get("git_commit"):
+        parts.append(f"commit {str(manifest['git_commit'])[:8]}")
+    room = 16.0 / fig.bbox.height  # a line of 7-point text, as a share of the figure's height
+    fig.subplots_adjust(bottom=fig.subplotpars.bottom + room)
+    fig.text(0.01, 0.004, " · ".join(parts), fontsize=7, color="#666666", ha="left", va="bottom")
+
+
 def warmup_hours(run_dir: Path) -> float:
     summary = Path(run_dir) / "summary.json"
     if not summary.exists():
@@ -270,11 +335,19 @@ def shade_warmup(axes: np.ndarray, warmup_h: float) -> None:
 
 
 def overview_figure(table: RunTable, warmup_h: float = 0.0) -> Figure:
-    """Load and allocation, active GPUs and utilisation over time, one panel each."""
-    fig, axes = _subplots(3, 1, figsize=(10, 9), sharex=True)
-    plot_load(axes[0], table)
+    """Load and allocation (when a scheduler applies them), active GPUs and utilisation over
+    time, one panel each."""
+    first = table.columns[table.regions[0]]
+    scheduled = not np.all(np.isnan(first["load"]))
+    if scheduled:
+        fig, axes = _subplots(3, 1, figsize=(10, 9), sharex=True)
+        plot_load(axes[0], table)
+    else:  # no load model: every GPU is active, the panel would be empty
+        fig, axes = _subplots(2, 1, figsize=(10, 6.5), sharex=True)
+        axes = np.concatenate([[None], axes])
     plot_active_gpus(axes[1], table)
     plot_utilization(axes[2], table)
+    axes = axes[0 if scheduled else 1:]
     shade_warmup(axes, warmup_h)
     align_ylabels(axes)
     return fit_margins(fig)
@@ -289,10 +362,11 @@ def latency_cdf_figure(cdf: dict[str, tuple[np.ndarray, np.ndarray]], slo_ms: fl
 def inference_figure(table: RunTable, warmup_h: float = 0.0) -> Figure:
     """Requests reaching each region, queue length and p99 latency over time."""
     fig, axes = _subplots(3, 1, figsize=(10, 9), sharex=True)
-    plot_region_series(axes[0], table, "arrivals", "requests / bucket", "Requests reaching each region")
-    plot_region_series(axes[1], table, "queue_len", "queued (mean)", "Queue length")
+    plot_region_series(axes[0], table, "arrivals", "requests / s", "Requests reaching each region (mean rate "
+                       "per bucket)", per_second=True)
+    plot_region_series(axes[1], table, "queue_len", "requests queued (mean)", "Queue length")
     plot_region_series(axes[2], table, "latency_p99_ms", "p99 latency (ms)", "p99 latency of requests completing")
-    axes[2].set_xlabel("time since start (h)")
+    clock_axis(axes[2], table)
     shade_warmup(axes, warmup_h)
     align_ylabels(axes)
     return fit_margins(fig)
@@ -310,11 +384,15 @@ def draw_run_charts(run_dir: Path, formats: tuple[str, ...] = ("png",)) -> list[
     warmup = warmup_hours(run_dir)
     charts = run_dir / "charts"
     # The figures fit their own margins: each is drawn once, without a tight bounding box.
-    written = save_figures(overview_figure(table, warmup), [charts / f"overview.{f}" for f in formats], tight=False)
+    def stamped(fig: Figure) -> Figure:
+        stamp(fig, run_dir)
+        return fig
+    written = save_figures(stamped(overview_figure(table, warmup)), [charts / f"overview.{f}" for f in formats],
+                           tight=False)
     cdf_path = run_dir / "latency_cdf.csv"
     if cdf_path.exists():
-        written += save_figures(latency_cdf_figure(read_latency_cdf(cdf_path)),
+        written += save_figures(stamped(latency_cdf_figure(read_latency_cdf(cdf_path))),
                                 [charts / f"latency_cdf.{f}" for f in formats], tight=False)
-        written += save_figures(inference_figure(table, warmup), [charts / f"inference.{f}" for f in formats],
-                                tight=False)
+        written += save_figures(stamped(inference_figure(table, warmup)),
+                                [charts / f"inference.{f}" for f in formats], tight=False)
     return written

@@ -59,9 +59,10 @@ def one_axes(draw: Callable[[Axes], None], size: tuple[float, float]) -> Callabl
     return make
 
 
-def render_charts(entries: Sequence[Chart | Skipped], charts_dir: Path,
-                  formats: Sequence[str]) -> tuple[list[Rendered], list[Skipped]]:
-    """Draw every :class:`Chart` in ``entries`` to ``charts_dir/<name>.<fmt>``."""
+def render_charts(entries: Sequence[Chart | Skipped], charts_dir: Path, formats: Sequence[str],
+                  footer: Callable[[Figure], None] | None = None) -> tuple[list[Rendered], list[Skipped]]:
+    """Draw every :class:`Chart` in ``entries`` to ``charts_dir/<name>.<fmt>`` (``footer``
+    adds its line to each figure: what run it shows)."""
     apply_style()
     rendered, skipped = [], []
     for entry in entries:
@@ -69,6 +70,9 @@ def render_charts(entries: Sequence[Chart | Skipped], charts_dir: Path,
             skipped.append(entry)
             continue
         paths = {fmt: Path(charts_dir) / f"{entry.name}.{fmt}" for fmt in formats}
-        save_figures(entry.draw(), list(paths.values()))
+        fig = entry.draw()
+        if footer is not None:
+            footer(fig)
+        save_figures(fig, list(paths.values()))
         rendered.append(Rendered(entry, paths))
     return rendered, skipped

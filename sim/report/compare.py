@@ -25,7 +25,7 @@ import numpy as np
 
 from sim.errors import UsageError
 from sim.metrics.stats import t_interval
-from sim.report.charts import read_latency_cdf, read_timeseries
+from sim.report.charts import clock_axis, read_latency_cdf, read_timeseries
 from sim.report.chartspec import Chart, Skipped, one_axes, render_charts
 from sim.report.files import read_json, read_rows
 from sim.report.runcharts import map_chart
@@ -145,7 +145,7 @@ def plot_utilization_bands(ax: Axes, bands: dict[str, Band]) -> None:
         color = PALETTE[k % len(PALETTE)]
         ax.step(hours, mid, where="post", color=color, label=label)
         ax.fill_between(hours, low, high, step="post", color=color, alpha=0.2, linewidth=0)
-    ax.set_xlabel("time since start (h)")
+    clock_axis(ax, span_h=max((float(hours[-1]) for hours, *_ in bands.values() if len(hours)), default=24.0))
     ax.set_ylabel("utilisation (%)")
     ax.set_ylim(0, 105)
     ax.set_title("Utilisation, all regions (line: median seed; band: range across seeds)")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.report.charts import RunTable, plot_region_series, shade_warmup
+from sim.report.charts import RunTable, clock_axis, plot_region_series, shade_warmup
 
 # isort: split
 # pyplot after sim.report.style (imported by sim.report.charts), which chose the Agg backend.
@@ -41,7 +41,13 @@ def plot_latency_against_load(ax: Axes, table: RunTable, column: str, ylabel: st
         ax.scatter(_rate(table, region)[ok], values[ok], s=14, alpha=0.7, marker=_MARKERS[k % len(_MARKERS)],
                    label=region)
     if log:
+        from matplotlib.ticker import FuncFormatter, LogLocator
+
         ax.set_yscale("log")
+        # Plain numbers (1500, not 1.5 x 10^3) at 1, 2 and 5 times each decade.
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
     ax.set_xlabel("requests reaching the region (requests/s, per bucket)")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -69,7 +75,7 @@ def batching_figure(table: RunTable, warmup_h: float = 0.0) -> plt.Figure:
                                       for r, c in table.columns.items()})
     plot_region_series(axes[1], scaled, "kv_percent", "KV cache in use (%)",
                        "KV-cache use (share of the region's batching replicas' capacity)")
-    axes[1].set_xlabel("time since start (h)")
+    clock_axis(axes[1], table)
     shade_warmup(axes, warmup_h)
     fig.align_ylabels(axes)
     return fig
