@@ -32,7 +32,8 @@ if TYPE_CHECKING:  # matplotlib itself loads when a figure is made (_subplots)
 __all__ = ["RunTable", "read_timeseries", "read_latency_cdf", "plot_load", "plot_active_gpus",
            "plot_utilization", "plot_latency_cdf", "plot_region_series", "plot_utilization_heatmap",
            "slo_series", "plot_slo_series", "overview_figure", "latency_cdf_figure", "inference_figure",
-           "align_ylabels", "fit_margins", "warmup_hours", "draw_run_charts", "clock_axis", "stamp"]
+           "align_ylabels", "fit_margins", "warmup_hours", "draw_run_charts", "clock_axis", "stamp", "event_spans",
+           "shade_events"]
 
 _STYLES = ("-", "--", "-.", ":")
 
@@ -239,6 +240,8 @@ def plot_slo_series(ax: Axes, hours: np.ndarray, series: dict[str, np.ndarray]) 
         ax.step(hours, values * 100, where="post", label="all origins" if origin == "*" else origin, **style)
     ax.set_ylabel("within SLO (%)")
     ax.set_ylim(0, 105)
+    if len(hours) > 1:
+        clock_axis(ax, span_h=float(hours[-1] + (hours[-1] - hours[-2])))
     ax.set_title("SLO attainment by arrival time")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
@@ -334,9 +337,32 @@ def shade_warmup(axes: np.ndarray, warmup_h: float) -> None:
                      ha="center", va="top", fontsize=8, color="#555555")
 
 
-def overview_figure(table: RunTable, warmup_h: float = 0.0) -> Figure:
+def event_spans(run_dir: Path) -> list[tuple[str, float, float]]:
+    """Region outages, link failures and partitions of a run, ``(label, start_h, end_h)``,
+    from its ``failures.csv`` (none when the file is absent)."""
+    path = Path(run_dir) / "failures.csv"
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = [r for r in csv.DictReader(handle) if r.get("kind") in ("region", "link", "partition")]
+    return [(f"{r['kind']} {r.get('region', '')}".strip(), float(r["start_s"]) / 3600.0, float(r["end_s"]) / 3600.0)
+            for r in rows]
+
+
+def shade_events(axes: Sequence[Axes], spans: Sequence[tuple[str, float, float]]) -> None:
+    """Hatch each outage, link failure or partition on every panel, named on the first."""
+    for label, start, end in spans:
+        for ax in axes:
+            ax.axvspan(start, end, facecolor="none", edgecolor="#D55E00", hatch="///", alpha=0.35, linewidth=0)
+        axes[0].text((start + end) / 2, 0.97, label, transform=axes[0].get_xaxis_transform(), ha="center",
+                     va="top", fontsize=8, color="#D55E00",
+                     bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.8})
+
+
+def overview_figure(table: RunTable, warmup_h: float = 0.0,
+                    events: Sequence[tuple[str, float, float]] = ()) -> Figure:
     """Load and allocation (when a scheduler applies them), active GPUs and utilisation over
-    time, one panel each."""
+    time, one panel each; ``events`` (outages, link failures, partitions) hatched."""
     first = table.columns[table.regions[0]]
     scheduled = not np.all(np.isnan(first["load"]))
     if scheduled:
@@ -349,6 +375,7 @@ def overview_figure(table: RunTable, warmup_h: float = 0.0) -> Figure:
     plot_utilization(axes[2], table)
     axes = axes[0 if scheduled else 1:]
     shade_warmup(axes, warmup_h)
+    shade_events(axes, events)
     align_ylabels(axes)
     return fit_margins(fig)
 
@@ -387,8 +414,8 @@ def draw_run_charts(run_dir: Path, formats: tuple[str, ...] = ("png",)) -> list[
     def stamped(fig: Figure) -> Figure:
         stamp(fig, run_dir)
         return fig
-    written = save_figures(stamped(overview_figure(table, warmup)), [charts / f"overview.{f}" for f in formats],
-                           tight=False)
+    written = save_figures(stamped(overview_figure(table, warmup, event_spans(run_dir))),
+                           [charts / f"overview.{f}" for f in formats], tight=False)
     cdf_path = run_dir / "latency_cdf.csv"
     if cdf_path.exists():
         written += save_figures(stamped(latency_cdf_figure(read_latency_cdf(cdf_path))),

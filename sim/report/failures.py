@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.report.charts import clock_axis
 from sim.report.style import PALETTE
 
 # isort: split
@@ -45,22 +46,27 @@ def failures_figure(rows: Rows, end_s: float) -> plt.Figure:
     series = down_series(rows, end_s)
     spans = [r for r in rows if r["kind"] != "node"]
     lanes = list(dict.fromkeys(f"{r['kind']}: {r['region']}" for r in spans))
-    heights = [3.0] + ([max(1.2, 0.45 * len(lanes) + 0.6)] if lanes else [])
+    # Without node failures and with outages to show, the replicas panel would be empty: left out.
+    nodes_panel = bool(series) or not lanes
+    heights = ([3.0] if nodes_panel else []) + ([max(1.2, 0.45 * len(lanes) + 0.6)] if lanes else [])
     fig, axes = plt.subplots(len(heights), 1, figsize=(10, sum(heights) + 0.6), sharex=True,
                              gridspec_kw={"height_ratios": heights}, squeeze=False)
     ax = axes[0][0]
-    for k, (key, (times, counts)) in enumerate(series.items()):
+    if not nodes_panel:
+        ax.set_title("Outages, link failures and partitions over time")
+    for k, (key, (times, counts)) in enumerate(series.items() if nodes_panel else ()):
         ax.step(times, counts, where="post", color=PALETTE[k % len(PALETTE)], label=key)
     if series:
         ax.legend(loc="upper right", fontsize="small")
-    else:
+    elif nodes_panel:
         ax.text(0.5, 0.5, "no node failures", transform=ax.transAxes, ha="center", va="center")
-    ax.set_ylabel("replicas down")
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title("Failures over time")
+    if nodes_panel:
+        ax.set_ylabel("replicas down")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title("Failures over time")
     ax.set_xlim(0, end_s / 3600.0)
     if lanes:
-        bottom = axes[1][0]
+        bottom = axes[-1][0]
         colours = {"region": PALETTE[3], "link": PALETTE[1], "partition": PALETTE[4]}
         for i, lane in enumerate(lanes):
             for r in spans:
@@ -72,8 +78,8 @@ def failures_figure(rows: Rows, end_s: float) -> plt.Figure:
         bottom.set_yticks(range(len(lanes)), lanes)
         bottom.set_ylim(-0.6, len(lanes) - 0.4)
         bottom.invert_yaxis()
-        bottom.set_xlabel("time (h)")
+        clock_axis(bottom, span_h=end_s / 3600.0)
     else:
-        ax.set_xlabel("time (h)")
+        clock_axis(ax, span_h=end_s / 3600.0)
     fig.tight_layout()
     return fig

@@ -18,6 +18,7 @@ import numpy as np
 from sim.errors import ScenarioError
 from sim.report.charts import (
     RunTable,
+    event_spans,
     inference_figure,
     latency_cdf_figure,
     overview_figure,
@@ -77,7 +78,7 @@ def _overview(run: RunData) -> Entry:
     if not run.table.regions:
         return Skipped("overview", "timeseries.csv has no rows")
     return Chart("overview", "Load, allocation, active capacity and utilisation over time", "timeseries.csv",
-                 lambda: overview_figure(run.table, run.warmup_h))
+                 lambda: overview_figure(run.table, run.warmup_h, event_spans(run.folder)))
 
 
 def _heatmap(run: RunData) -> Entry:
