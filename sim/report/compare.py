@@ -28,6 +28,7 @@ from sim.metrics.stats import t_interval
 from sim.report.charts import clock_axis, read_latency_cdf, read_timeseries
 from sim.report.chartspec import Chart, Skipped, one_axes, render_charts
 from sim.report.files import read_json, read_rows
+from sim.report.labels import metric_label, param_label
 from sim.report.runcharts import map_chart
 from sim.report.style import PALETTE
 
@@ -169,7 +170,7 @@ def plot_metric_bars(ax: Axes, report: dict[str, Any], metric: str) -> None:
     ax.bar(x, means, color=[PALETTE[k % len(PALETTE)] for k in range(len(labels))],
            yerr=np.vstack([means - low, high - means]), capsize=4)
     ax.set_xticks(x, labels, rotation=20, ha="right")
-    ax.set_title(metric, fontsize=9)
+    ax.set_title(f"{metric_label(metric)}\n{metric}", fontsize=9)
 
 
 def _grid(metrics: Sequence[str], draw: Callable[[Axes, str], None], title: str,
@@ -300,8 +301,8 @@ def plot_sweep_metric(ax: Axes, rows: list[dict[str, str]], param: str, metric: 
         ax.fill_between(levels, low, high, color=color, alpha=0.2, linewidth=0)
     if labels is not None:
         ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right")
-    ax.set_xlabel(param)
-    ax.set_ylabel(metric)
+    ax.set_xlabel(param_label(param))
+    ax.set_ylabel(metric_label(metric))
     if done:
         ax.legend(fontsize=8)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.report.labels import metric_label, param_label
 from sim.report.style import PALETTE, apply_style, save_figure
 
 # isort: split
@@ -47,8 +48,8 @@ def plot_plan(ax: Axes, report: dict[str, Any]) -> None:
     if report["answer"] is not None:
         ax.axvline(report["answer"], color=PALETTE[2], linestyle=":", label=f"answer {report['answer']}")
     _scale(ax, seeds_y, report["threshold"])
-    ax.set_xlabel(report["vary"])
-    ax.set_ylabel(report["path"])
+    ax.set_xlabel(param_label(report["vary"]))
+    ax.set_ylabel(metric_label(report["path"]))
     ax.set_title(_title(report))
     ax.legend(fontsize=8)
 

@@ -111,3 +111,16 @@ def test_the_land_file_names_its_source_and_covers_the_continents():
     points = np.concatenate([np.asarray(r, dtype=float).reshape(-1, 2) for r in land["rings"]])
     assert points[:, 0].min() <= -179 and points[:, 0].max() >= 179 and points[:, 1].min() < -80
     assert len(land["rings"]) > 200
+
+
+def test_charts_name_metrics_and_settings_in_words_with_units():
+    from sim.report.labels import metric_label, param_label
+
+    assert metric_label("inference.ttft_ms.p99") == "time to first token, p99 (ms)"
+    assert metric_label("inference.prefix_cache.hit_rate") == "prefix cache hit rate (share)"
+    assert metric_label("inference.by_origin.eastus.latency_ms.p99") == "end-to-end latency (eastus), p99 (ms)"
+    assert metric_label("training.jct_h.mean") == "job completion time, mean (h)"
+    assert metric_label("some.new_metric") == "new metric"  # unnamed: its own words
+    assert param_label("regions.eu-west.pools.a100.replicas") == "replicas of eu-west/a100"
+    assert param_label("inference.chat.arrival.rate_per_s") == "arrival rate of chat (requests/s)"
+    assert param_label("regions.0.pools.0.replicas") == "replicas"
