@@ -219,7 +219,7 @@ def build_report(folder: Path, formats: Sequence[str] = ("png",), metrics: Seque
     content = _CONTENT[kind](folder, metrics)
     html_path, md_path = folder / "report.html", folder / "report.md"
     try:
-        footer = (lambda fig: stamp(fig, folder)) if kind == "run" else None
+        footer = (lambda fig: stamp(fig, folder, tight=True)) if kind == "run" else None
         rendered, skipped = render_charts(content.charts, folder / "charts", tuple(dict.fromkeys([*formats, embed])),
                                           footer)
         doc = _document(content, folder, rendered, skipped, embed)

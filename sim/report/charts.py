@@ -300,7 +300,7 @@ def clock_axis(ax: Axes, table: RunTable | None = None, span_h: float | None = N
     ax.set_xlabel("time (UTC; the run starts at 00:00 on day 1)")
 
 
-def stamp(fig: Figure, run_dir: Path) -> None:
+def stamp(fig: Figure, run_dir: Path, tight: bool = False) -> None:
     """A footer naming what the chart shows: scenario, seed, run date and commit (from the
     run folder's manifest.json; nothing when it is absent)."""
     import json
@@ -315,8 +315,14 @@ def stamp(fig: Figure, run_dir: Path) -> None:
     if manifest.get("git_commit"):
         parts.append(f"commit {str(manifest['git_commit'])[:8]}")
     room = 16.0 / fig.bbox.height  # a line of 7-point text, as a share of the figure's height
-    fig.subplots_adjust(bottom=fig.subplotpars.bottom + room)
-    fig.text(0.01, 0.004, " · ".join(parts), fontsize=7, color="#666666", ha="left", va="bottom")
+    y = 0.004
+    if fig.get_layout_engine() is None and not tight:
+        fig.subplots_adjust(bottom=fig.subplotpars.bottom + room)
+    else:  # a figure saved to its tight bounding box: the line goes just below what is drawn
+        renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]  # the Agg canvas
+        lowest = fig.get_tightbbox(renderer).y0 * fig.dpi  # inches -> pixels
+        y = min(y, (lowest - 16.0) / fig.bbox.height)
+    fig.text(0.01, y, " · ".join(parts), fontsize=7, color="#666666", ha="left", va="bottom")
 
 
 def warmup_hours(run_dir: Path) -> float:

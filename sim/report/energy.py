@@ -31,7 +31,10 @@ def plot_energy_by_region(ax: Axes, energy: dict[str, Any], key: str, label: str
     ax.set_xticks(np.arange(len(regions)), regions, rotation=20, ha="right")
     ax.set_ylabel(label)
     total = energy.get(key)
-    ax.set_title(f"total {total:,.4g}" if isinstance(total, (int, float)) else "", fontsize=9)
+    unit = label[label.index("(") + 1:label.rindex(")")] if "(" in label else ""
+    name = label.split(" (")[0]
+    ax.set_title(f"{name}: total {total:,.4g} {unit}".rstrip() if isinstance(total, (int, float)) else name,
+                 fontsize=9)
 
 
 def energy_figure(energy: dict[str, Any]) -> plt.Figure:
