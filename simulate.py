@@ -151,6 +151,23 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--backend", choices=("process", "dask"), default="process",
                       help="process: local process pool; dask: dask.distributed")
     plan.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (tcp://host:8786); default a LocalCluster")
+    unc = sub.add_parser("uncertainty", help="draw a scenario's uncertain inputs (Latin hypercube), run each "
+                         "sample, report KPI bands, target probabilities and sensitivities (resumable)")
+    unc.add_argument("scenario")
+    unc.add_argument("--samples", type=int, default=20, help="Latin-hypercube samples (default 20)")
+    unc.add_argument("--seeds", type=int, default=1, help="seeds per sample: s, s+1, ... (default 1)")
+    unc.add_argument("--metric", dest="metrics", action="append", default=[], metavar="DOTTED.PATH",
+                     help="KPI to report (repeatable; default: the comparison metrics)")
+    unc.add_argument("--target", dest="targets", action="append", default=[], metavar="PATH<=NUMBER",
+                     help="report the probability that a sample meets it (repeatable)")
+    unc.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
+                     help="override a scenario value before validation (repeatable)")
+    unc.add_argument("--out", type=Path, help="study folder (default: results/<scenario>/uncertainty-<hash8>)")
+    unc.add_argument("--root", type=Path, default=Path("results"), help="results root for the default folder")
+    unc.add_argument("--workers", type=int, default=1, help="runs at a time (default 1: serial)")
+    unc.add_argument("--backend", choices=("process", "dask"), default="process",
+                     help="process pool, or Dask (LocalCluster or --scheduler)")
+    unc.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (tcp://host:8786); default a LocalCluster")
     report = sub.add_parser("report", help="redraw the charts of a run, comparison or sweep folder and "
                                            "write report.html and report.md (no simulation)")
     report.add_argument("path", type=Path, help="a run, comparison or sweep folder")
@@ -318,6 +335,17 @@ def _cmd_plan(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 130 if report["status"] == "interrupted" else 1
 
 
+def _cmd_uncertainty(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from sim.experiment.uncertainty import format_uncertainty, plan_uncertainty, run_uncertainty
+
+    plan = plan_uncertainty(args.scenario, args.samples, args.seeds, args.metrics, args.targets, args.sets,
+                            args.out, args.root, ["simulate.py", *argv])
+    report = run_uncertainty(plan, args.backend, args.workers, args.scheduler)
+    print(format_uncertainty(report))
+    print(plan.out)
+    return 1 if report["failed_runs"] else 0
+
+
 def _sweep_inputs(args: argparse.Namespace) -> tuple:
     """(scenario, axes, seeds, sets, metrics, out) from a sweep file and/or the options."""
     from sim.experiment import is_sweep_file, read_sweep_file
@@ -354,6 +382,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_report(args)
         if args.command == "plan":
             return _cmd_plan(args, argv)
+        if args.command == "uncertainty":
+            return _cmd_uncertainty(args, argv)
         return _cmd_run(args, argv)
     except MeridianError as exc:
         print(exc, file=sys.stderr)
