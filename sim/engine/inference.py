@@ -388,6 +388,12 @@ class InferenceEngine:
         # views of them, so no writeable flag is flipped per request.
         self._queue_np = np.zeros(len(self.pools), dtype=np.int64)
         self._busy_np = np.zeros(len(self.pools), dtype=np.int64)
+        # The pools whose queue and busy figures a refresh copies: slot pools that serve.
+        self._slot_pools = [p for p, info in enumerate(self.pools)
+                            if info.serves != "training" and info.serving is None]
+        self._all_slot_pools = len(self._slot_pools) == len(self.pools)
+        self._dirty: set[int] = set()  # slot pools the request loop changed since the last refresh
+        self._stale_all = True  # every pool's figures may have changed since the last refresh
         self._replicas_np = np.array([p.replicas for p in self.pools], dtype=np.int64)
         self._cached_np = np.zeros(len(self.pools), dtype=np.bool_)
         view.queue_len, view.busy_slots = self._queue_np.view(), self._busy_np.view()
@@ -572,6 +578,7 @@ class InferenceEngine:
             if self.stale is not None:  # a stale view stays stale (but the origin's region is seen as it is)
                 self.stale.show(t_s, self._origins[j])
             elif self.reads_load:
+                self._stale_all = True  # a failure or capacity change is under way
                 self._sync_load()
             p = self.policy.choose(view)
             if p is not None and (self._rtt_rows[self._origins[j]][p] == _INF
@@ -597,8 +604,25 @@ class InferenceEngine:
 
     # -- request events ------------------------------------------------------------------
     def _sync_load(self) -> None:
-        self._queue_np[:] = [len(q) for q in self.queues]
-        self._busy_np[:] = self.busy
+        """The routing view's queue and busy figures as they are now. The request loop
+        notes the slot pools it changed (``_dirty``); anything else that may have changed
+        them (a SimPy event: a failure, a capacity change) marks them all (``_stale_all``).
+        Then the batching pools' figures."""
+        queues, busy, qn, bn, dirty = self.queues, self.busy, self._queue_np, self._busy_np, self._dirty
+        if self._stale_all:
+            slot_pools = self._slot_pools
+            if self._all_slot_pools:
+                qn[:] = [len(q) for q in queues]
+                bn[:] = busy
+            elif slot_pools:
+                qn[slot_pools] = [len(queues[p]) for p in slot_pools]
+                bn[slot_pools] = [busy[p] for p in slot_pools]
+            self._stale_all = False
+        else:
+            for p in dirty:
+                qn[p] = len(queues[p])
+                bn[p] = busy[p]
+        dirty.clear()
         servers = self.batching
         if servers is not None:
             for p in servers.specs:
@@ -724,6 +748,8 @@ class InferenceEngine:
         batching = [p in servers.specs for p in range(len(self.pools))]
         any_batching = any(batching)
         handing_off = servers.handoff is not None
+        # Load-reading policies see the pools the loop changed (refreshed lazily, see _sync_load).
+        track, dirty = self.reads_load and self.stale is None, self._dirty
         # A decision per origin holds for every workload only if the same pools serve them all.
         view = self.view
         per_origin = getattr(self.policy, "decision_per_origin", False) and not view.key_stride
@@ -752,6 +778,8 @@ class InferenceEngine:
             if t >= stop:  # SimPy's next event first (ties go to SimPy), or the end
                 if t_sim <= t and t_sim < until:
                     step_sim()
+                    if track:
+                        self._stale_all = True  # a SimPy event may have changed any pool
                     t_sim = peek()
                     stop = min(t_sim, until)
                     if per_origin:
@@ -782,6 +810,8 @@ class InferenceEngine:
                         batch_arrive(j, p, t)
                         continue
                     queue = queues[p]
+                    if track:
+                        dirty.add(p)
                     if not queue and busy[p] < active[p]:
                         wait[j] = 0.0
                         busy[p] += 1
@@ -817,6 +847,8 @@ class InferenceEngine:
                 if sessions:
                     self._follow(j, t)
                 busy[p] -= 1
+                if track:
+                    dirty.add(p)
                 if seats:
                     stand(j, p)
                 queue = queues[p]
@@ -850,6 +882,8 @@ class InferenceEngine:
                 batch_arrive(j, p, t)
                 continue
             queue = queues[p]
+            if track:
+                dirty.add(p)
             if not queue and busy[p] < active[p]:
                 wait[j] = 0.0
                 busy[p] += 1

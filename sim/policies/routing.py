@@ -198,11 +198,13 @@ class LatencyAware(RoutingPolicy):
 
     @staticmethod
     def _loop(view: RoutingView, pools: list[tuple[int, float, int]]) -> int:
-        queue, busy, service = view.queue_len.tolist(), view.busy_slots.tolist(), view.mean_service_s.tolist()
+        queue, busy, service = view.queue_len, view.busy_slots, view.mean_service_s
         best, best_cost = pools[0][0], np.inf
         for pool, rtt_term, active in pools:  # nearest first, so strict < breaks ties by RTT
-            ahead = queue[pool] + busy[pool] + 1 - active
-            cost = (ahead * service[pool] / active * 1000.0 if ahead > 0 else 0.0) + rtt_term
+            if rtt_term >= best_cost:
+                break  # this pool and every farther one cost at least their RTT term: none beats the best
+            ahead = int(queue[pool]) + int(busy[pool]) + 1 - active
+            cost = (ahead * float(service[pool]) / active * 1000.0 if ahead > 0 else 0.0) + rtt_term
             if cost < best_cost:
                 best, best_cost = pool, cost
         return best
