@@ -12,9 +12,12 @@ from sim.scenario.model import ObservedLoad
 from tests.conftest import SCENARIOS, run_cli
 
 FILES = sorted(SCENARIOS.rglob("*.yaml"))
+# A day of a large fleet (bench/reference_world.py): a minute and more, so in the slow tier.
+SLOW = {"reference_world.yaml"}
+CASES = [pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW else p for p in FILES]
 
 
-@pytest.mark.parametrize("path", FILES, ids=[str(p.relative_to(SCENARIOS)) for p in FILES])
+@pytest.mark.parametrize("path", CASES, ids=[str(p.relative_to(SCENARIOS)) for p in FILES])
 def test_shipped_scenario_runs(path, tmp_path):
     result = run_cli("run", str(path), "--out", str(tmp_path / "run"))
     assert result.code == 0, result.err
