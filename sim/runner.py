@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,9 +124,30 @@ def execute(loaded: LoadedScenario) -> RunOutcome:
     scenario = loaded.scenario
     world = build_world(scenario)
     observers = RunObservers.of(scenario, world)
+    if scenario.fidelity == "fluid" and scenario.inference:
+        return _execute_fluid(loaded, world, observers)
     result = simulate(scenario, world, observers.all(), Streams(scenario.seed), Path(loaded.source).parent,
                       loaded.source)
     return _outcome(scenario, world, observers, result)
+
+
+def _execute_fluid(loaded: LoadedScenario, world: World, observers: RunObservers) -> RunOutcome:
+    """The fluid mode: the engine without its request fast path, the fluid model in the
+    inference observer's place (sim/fluid)."""
+    from sim.engine import simulate
+    from sim.fluid import FluidInference
+
+    scenario = loaded.scenario
+    fluid = FluidInference(scenario, world)
+    observers = replace(observers, inference=fluid)  # type: ignore[arg-type]  # the same questions
+    result = simulate(scenario, world, observers.all(), Streams(scenario.seed), Path(loaded.source).parent,
+                      loaded.source, fluid_arrivals=fluid.arrivals)
+    outcome = _outcome(scenario, world, observers, result)
+    for section, keys in (("failures", ("requests_retried", "requests_lost", "requests_cut_off")),
+                          ("consistency", ("stale_fraction",))):
+        for key in keys if section in outcome.summary else ():
+            outcome.summary[section][key] = None  # per-request figures the fluid model has not
+    return outcome
 
 
 def _outcome(scenario: Scenario, world: World, o: RunObservers, result: SimulationResult) -> RunOutcome:
@@ -142,7 +163,9 @@ def _outcome(scenario: Scenario, world: World, o: RunObservers, result: Simulati
         summary["utilization"] = with_request_busy(summary["utilization"], o.inference.busy_gpus(end),
                                                    o.capacity.total_gpus)
         summary["inference"] = o.inference.summary(end)
-        extra.update(latency_cdf=o.inference.latency_cdf(), requests=o.inference.log)
+        extra.update(latency_cdf=o.inference.latency_cdf())
+        if o.inference.log is not None:  # the fluid mode has no request log
+            extra["requests"] = o.inference.log
     if o.training is not None:
         summary["training"] = o.training.summary()
     if o.network is not None:
@@ -258,6 +281,9 @@ def run_scenario(loaded: LoadedScenario, out: Path | None = None, root: Path = P
         "command": list(command) or sys.argv, "started_utc": started.isoformat(timespec="seconds"),
         "status": "running",
     }
+    if loaded.scenario.fidelity == "fluid" and loaded.scenario.inference:
+        from sim.fluid import approximate_note
+        manifest.update(fidelity="fluid", approximate=approximate_note())
     clock = time.perf_counter()
     try:
         write_text_atomic(run_dir / "scenario.yaml", loaded.text)

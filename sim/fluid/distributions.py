@@ -1,0 +1,110 @@
+"""Latency distributions of the fluid model on a grid: mixtures, convolutions, quantiles.
+
+A request's latency is ``RTT + W + S``: the path RTT, its wait (a deterministic part, the
+backlog ahead, plus with probability ``p_wait`` an exponential steady-state wait) and its
+service. The wait's law is put on a uniform grid per step and pool, mixed over steps with
+the number of requests each step sends, shifted by each origin's RTT, and convolved (FFT)
+with the service's law. Percentiles come from the mixture's cumulative mass, linearly
+interpolated within a cell; means are never taken from the grid (the callers compute them
+from the formulas).
+
+Public: ``Grid``, ``wait_pmf``, ``shifted``, ``convolve``, ``quantiles``, ``prob_at_most``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import signal
+
+__all__ = ["Grid", "wait_pmf", "shifted", "convolve", "quantiles", "prob_at_most"]
+
+CELLS = 4096
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Cell centres ``0, h, 2h, ...`` in ms; cell ``i`` holds ``[x_i - h/2, x_i + h/2)``."""
+
+    h_ms: float
+    n: int = CELLS
+
+    @classmethod
+    def covering(cls, top_ms: float) -> Grid:
+        return cls(max(float(top_ms), 1.0) / (CELLS - 1))
+
+    @property
+    def x_ms(self) -> np.ndarray:
+        return np.arange(self.n) * self.h_ms
+
+    def lower_edges_s(self) -> np.ndarray:
+        return (self.x_ms - self.h_ms / 2.0) / 1000.0
+
+
+def wait_pmf(grid: Grid, shift_s: np.ndarray, p_wait: np.ndarray, tail_s: np.ndarray) -> np.ndarray:
+    """``(len(shift_s), n)``: the law of ``shift + (Exp(tail) with prob. p_wait, else 0)``."""
+    mass = np.zeros((len(shift_s), grid.n))
+    tails = np.flatnonzero(p_wait > 0)  # most steps of a pool that keeps up never wait
+    if tails.size:
+        lo = grid.lower_edges_s()[None, :]
+        hi = lo + grid.h_ms / 1000.0
+        s, tau = shift_s[tails, None], np.maximum(tail_s[tails, None], 1e-12)
+        below_hi = -np.expm1(-np.clip(hi - s, 0.0, None) / tau)  # P(Exp <= t - shift)
+        below_lo = -np.expm1(-np.clip(lo - s, 0.0, None) / tau)
+        mass[tails] = p_wait[tails, None] * (below_hi - below_lo)
+    atom = np.clip(np.floor(shift_s * 1000.0 / grid.h_ms + 0.5).astype(np.int64), 0, grid.n - 1)
+    mass[np.arange(len(shift_s)), atom] += 1.0 - p_wait
+    mass[:, -1] += np.clip(1.0 - mass.sum(axis=1), 0.0, None)  # the tail past the grid
+    return mass
+
+
+def shifted(pmf: np.ndarray, ms: float, grid: Grid) -> np.ndarray:
+    """``pmf`` moved right by ``ms`` (to the nearest cell; what falls off stays in the last)."""
+    cells = int(np.floor(ms / grid.h_ms + 0.5))
+    if cells <= 0:
+        return pmf
+    out = np.zeros_like(pmf)
+    if cells >= pmf.shape[-1]:
+        out[..., -1] = pmf.sum(axis=-1)
+        return out
+    out[..., cells:] = pmf[..., :-cells]
+    out[..., -1] += pmf[..., -cells:].sum(axis=-1)
+    return out
+
+
+def convolve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The law of the sum, on the same grid (mass past the grid kept in its last cell)."""
+    full = np.clip(signal.fftconvolve(a, b, axes=-1), 0.0, None)
+    n = a.shape[-1]
+    out = full[..., :n].copy()
+    out[..., -1] += full[..., n:].sum(axis=-1)
+    return out
+
+
+def quantiles(pmf: np.ndarray, grid: Grid, fractions: np.ndarray) -> np.ndarray:
+    """Quantiles (ms) of the mass ``pmf`` (any scale), NaN when it is empty."""
+    total = pmf.sum()
+    if not total > 0:
+        return np.full(len(fractions), np.nan)
+    cumulative = np.cumsum(pmf) / total
+    edges = np.concatenate(([0.0], cumulative))
+    x_edges = np.concatenate(([0.0], grid.x_ms + grid.h_ms / 2.0))
+    x_edges[0] = 0.0
+    idx = np.clip(np.searchsorted(edges, fractions, side="left"), 1, len(edges) - 1)
+    lo, hi = edges[idx - 1], edges[idx]
+    frac = np.divide(fractions - lo, hi - lo, out=np.zeros(len(fractions)), where=hi > lo)
+    return x_edges[idx - 1] + frac * (x_edges[idx] - x_edges[idx - 1])
+
+
+def prob_at_most(pmf: np.ndarray, grid: Grid, limit_ms: float) -> float:
+    """``P(X <= limit)`` of the mass ``pmf`` (interpolated within the cell)."""
+    total = pmf.sum()
+    if not total > 0:
+        return float("nan")
+    position = (limit_ms + grid.h_ms / 2.0) / grid.h_ms
+    whole = int(np.floor(position))
+    if whole >= len(pmf):
+        return 1.0
+    part = position - whole
+    below = pmf[:max(whole, 0)].sum() + (part * pmf[whole] if whole >= 0 else 0.0)
+    return float(below / total)

@@ -1,0 +1,358 @@
+"""The fluid model's answers in the exact run's shapes: the ``inference`` section of
+summary.json (the same keys, computed per step, pool, origin and workload), the request
+columns of timeseries.csv, the busy GPUs of the ``utilization`` section and
+latency_cdf.csv.
+
+Counts are expected values rounded to whole requests, with ``completed = arrived -
+dropped - in_flight`` kept exact. Means come from the formulas; percentiles and SLO
+attainment from the grid laws of :mod:`sim.fluid.distributions`. A request meets its
+objectives with probability ``min(P(latency <= e2e), P(TTFT <= ttft)) x [TPOT <= tpot]``
+(latency and TTFT share the wait, so they are taken as comonotone). What the fluid model
+does not know is None in the summary and NaN in the time series (the per-bucket latency
+and TTFT percentiles, batch size and KV use); the manifest's ``approximate`` note lists
+them.
+
+Public: ``inference_section``, ``region_columns``, ``busy_gpu_means``, ``latency_cdf_rows``,
+``NOT_COMPUTED``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sim.fluid.distributions import Grid, convolve, prob_at_most, quantiles, shifted, wait_pmf
+
+if TYPE_CHECKING:
+    from sim.fluid.model import FluidInference
+
+__all__ = ["inference_section", "region_columns", "busy_gpu_means", "latency_cdf_rows", "NOT_COMPUTED"]
+
+_STATS = np.array([0.50, 0.95, 0.99])
+_CDF_QUANTILES = np.round(np.concatenate((np.linspace(0, 0.99, 100), np.linspace(0.991, 1.0, 10))), 6)
+NOT_COMPUTED = {
+    "timeseries.csv latency_p50_ms, latency_p99_ms, ttft_p50_ms, ttft_p99_ms":
+        "per-bucket percentiles are not computed in fluid mode (NaN); the summary's percentiles are",
+    "timeseries.csv batch_size, kv_fraction": "no batching replicas in fluid mode (NaN)",
+    "inference.failed": "requests lost to replica failures are not modelled (null when the scenario has failures)",
+    "inference.prefix_cache": "prefix caches are not modelled: hit_rate, prefill_tokens_saved and the hit/miss "
+                              "TTFT are null",
+    "failures.requests_retried, requests_lost, requests_cut_off": "not modelled in fluid mode (null)",
+    "consistency.stale_fraction": "needs per-request serving times (null)",
+    "requests.npz": "no per-request log exists in fluid mode (not written)",
+}
+
+
+@dataclass(frozen=True)
+class _Cells:
+    """Per (step, origin, pool, workload): requests that arrived, were dropped, completed
+    or were still in flight at the end; per (step, origin, workload) those rejected."""
+
+    arrived: np.ndarray
+    dropped: np.ndarray
+    served: np.ndarray  # arrived - dropped (completed or in flight)
+    in_flight: np.ndarray
+    rejected: np.ndarray
+
+
+def _cells(model: FluidInference) -> _Cells:
+    s = model.solve()
+    if "cells" not in s:
+        s["cells"] = _count(model, s)
+    return s["cells"]
+
+
+def _count(model: FluidInference, s: dict[str, Any]) -> _Cells:
+    n, flow = s["n"], s["flow"]
+    dropped = n * flow.dropped[:, None, :, None]
+    dropped += _spread(flow.lost, n, lag=1)
+    end = flow.backlog_end[-1] + flow.busy[-1]
+    in_flight = _spread(np.where(np.arange(n.shape[0])[:, None] == n.shape[0] - 1, end[None, :], 0.0), n, lag=0)
+    rejected = model.demand.counts() - n.sum(axis=2)
+    return _Cells(n, dropped, np.clip(n - dropped, 0.0, None), np.minimum(in_flight, n), np.clip(rejected, 0.0, None))
+
+
+def _spread(amount: np.ndarray, n: np.ndarray, lag: int) -> np.ndarray:
+    """Requests ``amount[k, p]`` of pool ``p`` attributed to the cells of step ``k - lag``
+    (their origin and workload mix)."""
+    out = np.zeros_like(n)
+    for k, p in zip(*np.nonzero(amount), strict=True):
+        src = max(k - lag, 0)
+        mix = n[src, :, p, :]
+        total = mix.sum()
+        if total > 0:
+            out[k, :, p, :] += amount[k, p] * mix / total
+    return out
+
+
+@dataclass(frozen=True)
+class _Laws:
+    """Per (pool, workload, origin): served request counts after the warm-up, sums of
+    their latency, wait and TTFT (ms), and their laws on ``grid``."""
+
+    grid: Grid
+    served: np.ndarray
+    latency_sum: np.ndarray
+    wait_sum: np.ndarray
+    ttft_sum: np.ndarray
+    latency: np.ndarray
+    wait: np.ndarray
+    ttft: np.ndarray
+    has_ttft: np.ndarray  # (P, W)
+    tpot_ms: np.ndarray  # (P, W)
+
+
+def _laws(model: FluidInference, cells: _Cells) -> _Laws:
+    s = model.solve()
+    if "laws" not in s:
+        s["laws"] = _mix_laws(model, cells, s)
+    return s["laws"]
+
+
+def _mix_laws(model: FluidInference, cells: _Cells, s: dict[str, Any]) -> _Laws:
+    flow, rtt = s["flow"], s["rtt"]
+    meas = model.measured()
+    k_steps, n_origins, n_pools, n_work = cells.served.shape
+    served = cells.served * meas[:, None, None, None]
+    grid = _grid(model, served, rtt, flow)
+    shape = (n_pools, n_work, n_origins)
+    out = {name: np.zeros(shape) for name in ("served", "latency_sum", "wait_sum", "ttft_sum")}
+    pmfs = {name: np.zeros((*shape, grid.n)) for name in ("latency", "wait", "ttft")}
+    has_ttft, tpot = np.zeros((n_pools, n_work), dtype=bool), np.full((n_pools, n_work), np.nan)
+    mean_wait_ms = flow.mean_wait_s * 1000.0
+    for p in range(n_pools):
+        weights = served[:, :, p, :]  # (K, O, W)
+        if not weights.any():
+            continue
+        w_pmf = wait_pmf(grid, flow.shift_s[:, p], flow.p_wait[:, p], flow.tail_s[:, p])
+        rtt_p = np.where(np.isfinite(rtt[:, :, p]), rtt[:, :, p], 0.0)
+        for w in range(n_work):
+            law, ttft_law = model.law(p, w), model.ttft_law(p, w)
+            tpot[p, w] = model.tpot_s(p, w) * 1000.0
+            has_ttft[p, w] = ttft_law is not None
+            ww = weights[:, :, w]
+            out["served"][p, w] = ww.sum(axis=0)
+            wait_ms = (ww * mean_wait_ms[:, p, None]).sum(axis=0)
+            rtt_ms = (ww * rtt_p).sum(axis=0)
+            out["wait_sum"][p, w] = wait_ms
+            out["latency_sum"][p, w] = rtt_ms + wait_ms + ww.sum(axis=0) * law.mean_s * 1000.0
+            if ttft_law is not None:
+                out["ttft_sum"][p, w] = rtt_ms + wait_ms + ww.sum(axis=0) * ttft_law.mean_s * 1000.0
+            waits, trips = _mixed_waits(ww, w_pmf, rtt_p, grid)
+            pmfs["wait"][p, w] = waits
+            pmfs["latency"][p, w] = convolve(trips, law.pmf(grid.x_ms / 1000.0)[None, :])
+            if ttft_law is not None:
+                pmfs["ttft"][p, w] = convolve(trips, ttft_law.pmf(grid.x_ms / 1000.0)[None, :])
+    return _Laws(grid, **out, **pmfs, has_ttft=has_ttft, tpot_ms=tpot)
+
+
+def _mixed_waits(ww: np.ndarray, w_pmf: np.ndarray, rtt_p: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """Per origin: the law of the wait, and of RTT + wait, mixed over steps by ``ww``."""
+    n_origins = ww.shape[1]
+    waits, trips = np.zeros((n_origins, grid.n)), np.zeros((n_origins, grid.n))
+    for o in range(n_origins):
+        if not ww[:, o].any():
+            continue
+        for value in np.unique(rtt_p[ww[:, o] > 0, o]):
+            pick = ww[:, o] * (rtt_p[:, o] == value)
+            mixed = pick @ w_pmf
+            waits[o] += mixed
+            trips[o] += shifted(mixed, float(value), grid)
+    return waits, trips
+
+
+def _grid(model: FluidInference, served: np.ndarray, rtt: np.ndarray, flow) -> Grid:
+    """A grid wide enough for every latency the model gives mass to (the far tail of the
+    exponential waits and of the services beyond it goes to the last cell)."""
+    used = served.sum(axis=(1, 3)) > 0  # (K, P)
+    finite = np.where(np.isfinite(rtt), rtt, 0.0)
+    wait = np.where(used, flow.shift_s + np.where(flow.p_wait > 0, 12.0 * flow.tail_s, 0.0), 0.0).max(initial=0.0)
+    services = [_far(law) for p in range(served.shape[2]) for w in range(served.shape[3])
+                if served[:, :, p, w].any() for law in (model.law(p, w),)]
+    return Grid.covering(finite.max(initial=0.0) + 1000.0 * (wait + max(services, default=1.0)))
+
+
+def _far(law) -> float:
+    """A time (s) the law exceeds with probability below 1e-5."""
+    t = law.mean_s
+    while law.cdf(np.array([t]))[0] < 1.0 - 1e-5 and t < 1e7:
+        t *= 1.5
+    return t
+
+
+def _stats(total: float, pmf: np.ndarray, grid: Grid, count: float) -> dict[str, float | None]:
+    if not count > 0:
+        return {"mean": None, "p50": None, "p95": None, "p99": None}
+    p50, p95, p99 = quantiles(pmf, grid, _STATS)
+    return {"mean": total / count, "p50": float(p50), "p95": float(p95), "p99": float(p99)}
+
+
+def _group(model: FluidInference, cells: _Cells, laws: _Laws, o_sel, p_sel, w_sel, regional: bool) -> dict[str, Any]:
+    """The statistics of the requests from origins ``o_sel`` served by pools ``p_sel`` of
+    workloads ``w_sel`` (boolean masks; ``regional``: rejected requests, which reached no
+    pool, are left out)."""
+    sel = (slice(None), o_sel, p_sel, w_sel)
+    pick = np.ix_(p_sel, w_sel, o_sel)
+    arrived = cells.arrived[:, o_sel][:, :, p_sel][:, :, :, w_sel].sum()
+    dropped = cells.dropped[:, o_sel][:, :, p_sel][:, :, :, w_sel].sum()
+    in_flight = cells.in_flight[:, o_sel][:, :, p_sel][:, :, :, w_sel].sum()
+    rejected = 0.0 if regional else cells.rejected[:, o_sel][:, :, w_sel].sum()
+    del sel
+    count = laws.served[pick].sum()
+    met, judged = _slo(model, cells, laws, o_sel, p_sel, w_sel, regional)
+    ttft_count = (laws.served[pick] * laws.has_ttft[np.ix_(p_sel, w_sel)][..., None]).sum()
+    a, d, f = round(arrived + rejected), round(dropped + rejected), round(in_flight)
+    return {
+        "arrived": a, "completed": a - d - f, "dropped": d, "in_flight": f,
+        "latency_ms": _stats(laws.latency_sum[pick].sum(), laws.latency[pick].sum(axis=(0, 1, 2)), laws.grid, count),
+        "wait_ms": _stats(laws.wait_sum[pick].sum(), laws.wait[pick].sum(axis=(0, 1, 2)), laws.grid, count),
+        "ttft_ms": _stats(laws.ttft_sum[pick].sum(), laws.ttft[pick].sum(axis=(0, 1, 2)), laws.grid, ttft_count),
+        "tpot_ms": _tpot_stats(laws, pick),
+        "slo_attainment": float(met / judged) if judged > 0 else None,
+    }
+
+
+def _tpot_stats(laws: _Laws, pick) -> dict[str, float | None]:
+    """Time per output token: a constant per pool and workload on slot pools."""
+    values = np.broadcast_to(laws.tpot_ms[..., None], laws.served.shape)[pick].ravel()
+    weights = laws.served[pick].ravel()
+    keep = ~np.isnan(values) & (weights > 0)
+    if not keep.any():
+        return {"mean": None, "p50": None, "p95": None, "p99": None}
+    v, wt = values[keep], weights[keep]
+    order = np.argsort(v)
+    v, cum = v[order], np.cumsum(wt[order]) / wt.sum()
+    q = [float(v[min(np.searchsorted(cum, f), len(v) - 1)]) for f in _STATS]
+    return {"mean": float((v * wt[order]).sum() / wt.sum()), "p50": q[0], "p95": q[1], "p99": q[2]}
+
+
+def _slo(model: FluidInference, cells: _Cells, laws: _Laws, o_sel, p_sel, w_sel, regional: bool) -> tuple[float, float]:
+    """Requests that met every objective, and those judged (completed or dropped, after the warm-up)."""
+    limits = model.layout.limits()
+    meas = model.measured()
+    met = judged = 0.0
+    for w in np.flatnonzero(w_sel):
+        if np.isnan(limits[w]).all():
+            continue
+        ttft_lim, tpot_lim, e2e_lim = limits[w]
+        dropped = cells.dropped[meas][:, o_sel][:, :, p_sel][:, :, :, w].sum()
+        if not regional:
+            dropped += cells.rejected[meas][:, o_sel][:, :, w].sum()
+        judged += dropped
+        for p in np.flatnonzero(p_sel):
+            for o in np.flatnonzero(o_sel):
+                served = laws.served[p, w, o]
+                if served <= 0:
+                    continue
+                judged += served
+                ok = 1.0
+                if not np.isnan(e2e_lim):
+                    ok = prob_at_most(laws.latency[p, w, o], laws.grid, e2e_lim)
+                if not np.isnan(ttft_lim) and laws.has_ttft[p, w]:
+                    ok = min(ok, prob_at_most(laws.ttft[p, w, o], laws.grid, ttft_lim))
+                if not np.isnan(tpot_lim) and not np.isnan(laws.tpot_ms[p, w]) and laws.tpot_ms[p, w] > tpot_lim:
+                    ok = 0.0
+                met += served * ok
+    return met, judged
+
+
+def inference_section(model: FluidInference, end_s: float) -> dict[str, Any]:
+    """The ``inference`` section of summary.json, the exact run's keys."""
+    cells = _cells(model)
+    laws = _laws(model, cells)
+    layout = model.layout
+    n_o, n_p, n_w = cells.arrived.shape[1:]
+    every_o, every_p, every_w = np.ones(n_o, bool), np.ones(n_p, bool), np.ones(n_w, bool)
+    summary = _group(model, cells, laws, every_o, every_p, every_w, False)
+    rejected = cells.rejected.sum()
+    summary["rejected"] = round(rejected)
+    summary["timed_out"] = summary["dropped"] - round(rejected)
+    summary["failed"] = None if model.scenario.failures is not None else 0
+    window = end_s - model.scenario.warmup
+    met, _ = _slo(model, cells, laws, every_o, every_p, every_w, False)
+    no_objectives = np.isnan(layout.limits()).all(axis=1)
+    free = laws.served[:, no_objectives, :].sum()
+    summary["goodput_rps"] = float((met + free) / window) if window > 0 else 0.0
+    if any(wl.shared_prefix is not None for wl in model.scenario.inference):
+        summary["prefix_cache"] = {"requests": None, "hit_rate": None, "prefill_tokens_saved": None,
+                                   "ttft_ms_hit": _stats(0.0, np.zeros(1), laws.grid, 0.0),
+                                   "ttft_ms_miss": _stats(0.0, np.zeros(1), laws.grid, 0.0)}
+    origins = cells.arrived.sum(axis=(0, 2, 3)) + cells.rejected.sum(axis=(0, 2))
+    summary["by_origin"] = {name: _group(model, cells, laws, np.arange(n_o) == i, every_p, every_w, False)
+                            for i, name in enumerate(layout.regions) if origins[i] > 0}
+    summary["by_region"] = {name: _group(model, cells, laws, every_o, layout.pool_region == i, every_w, True)
+                            for i, name in enumerate(layout.regions)
+                            if layout.pool_slots[layout.pool_region == i].sum()}
+    summary["by_workload"] = {name: _group(model, cells, laws, every_o, every_p, np.arange(n_w) == i, False)
+                              for i, name in enumerate(layout.workloads)}
+    return summary
+
+
+def _gpus_per_slot(model: FluidInference) -> np.ndarray:
+    return np.asarray(model.layout.pool_gpus_per_slot, dtype=float)
+
+
+def region_columns(model: FluidInference, edges: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+    """Per region and bucket, the request columns of timeseries.csv."""
+    s = model.solve()
+    cells = _cells(model)
+    flow, widths = s["flow"], model.demand.widths
+    step_edges = model.demand.edges
+    bucket = np.clip(np.searchsorted(edges, step_edges[:-1], side="right") - 1, 0, len(edges) - 2)
+    n_b = len(edges) - 1
+    per_bucket = lambda v: np.bincount(bucket, weights=v, minlength=n_b)[:n_b]  # noqa: E731
+    width_b = np.diff(edges)
+    completions = np.divide(flow.busy, s["mean"], out=np.zeros_like(flow.busy), where=s["mean"] > 0)
+    tpot = np.array([[model.tpot_s(p, w) * 1000.0 for w in range(cells.served.shape[3])]
+                     for p in range(cells.served.shape[2])])  # (P, W)
+    result = {}
+    for r, name in enumerate(model.layout.regions):
+        mine = model.layout.pool_region == r
+        nan = np.full(n_b, np.nan)
+        served = cells.served[:, :, mine, :].sum(axis=1)  # (K, P_r, W)
+        has_tpot = ~np.isnan(tpot[mine])
+        tpot_w = (served * np.where(has_tpot, tpot[mine], 0.0)[None]).sum(axis=(1, 2))
+        tpot_n = (served * has_tpot[None]).sum(axis=(1, 2))
+        result[name] = {
+            "arrivals": per_bucket(cells.arrived[:, :, mine, :].sum(axis=(1, 2, 3))),
+            "completions": per_bucket((completions[:, mine] * widths[:, None]).sum(axis=1)),
+            "dropped": per_bucket(cells.dropped[:, :, mine, :].sum(axis=(1, 2, 3))),
+            "queue_len": per_bucket((flow.queue[:, mine] * widths[:, None]).sum(axis=1)) / width_b,
+            "busy_slots": per_bucket((flow.busy[:, mine] * widths[:, None]).sum(axis=1)) / width_b,
+            "busy_gpus": per_bucket((flow.busy[:, mine] * _gpus_per_slot(model)[mine] * widths[:, None])
+                                    .sum(axis=1)) / width_b,
+            "latency_p50_ms": nan, "latency_p99_ms": nan.copy(), "ttft_p50_ms": nan.copy(),
+            "ttft_p99_ms": nan.copy(),
+            "tpot_mean_ms": np.divide(per_bucket(tpot_w), per_bucket(tpot_n), out=nan.copy(),
+                                      where=per_bucket(tpot_n) > 0),
+            "batch_size": nan.copy(), "kv_fraction": nan.copy(),
+        }
+    return result
+
+
+def busy_gpu_means(model: FluidInference, start_s: float, end_s: float) -> dict[str, float]:
+    """Time-average GPUs serving requests per region over ``[start_s, end_s)``."""
+    s = model.solve()
+    widths = model.demand.widths
+    inside = model.demand.edges[:-1] >= start_s - 1e-9
+    busy = s["flow"].busy * _gpus_per_slot(model)[None, :] * (widths * inside)[:, None]
+    window = end_s - start_s
+    return {name: float(busy[:, model.layout.pool_region == r].sum() / window) if window > 0 else 0.0
+            for r, name in enumerate(model.layout.regions)}
+
+
+def latency_cdf_rows(model: FluidInference) -> list[dict[str, Any]]:
+    """Latency quantiles per origin and for all ('*'), from the fluid laws."""
+    cells = _cells(model)
+    laws = _laws(model, cells)
+    rows = []
+    groups = [("*", laws.latency.sum(axis=(0, 1, 2)))]
+    groups += [(name, laws.latency[:, :, i].sum(axis=(0, 1))) for i, name in enumerate(model.layout.regions)]
+    for name, pmf in groups:
+        if not pmf.sum() > 0:
+            continue
+        values = quantiles(pmf, laws.grid, _CDF_QUANTILES)
+        rows += [{"origin": name, "quantile": q, "latency_ms": float(v)}
+                 for q, v in zip(_CDF_QUANTILES, values, strict=True)]
+    return rows
