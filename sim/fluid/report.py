@@ -185,7 +185,7 @@ def _stats(total: float, pmf: np.ndarray, grid: Grid, count: float) -> dict[str,
     if not count > 0:
         return {"mean": None, "p50": None, "p95": None, "p99": None}
     p50, p95, p99 = quantiles(pmf, grid, _STATS)
-    return {"mean": total / count, "p50": float(p50), "p95": float(p95), "p99": float(p99)}
+    return {"mean": float(total / count), "p50": float(p50), "p95": float(p95), "p99": float(p99)}
 
 
 def _group(model: FluidInference, cells: _Cells, laws: _Laws, o_sel, p_sel, w_sel, regional: bool) -> dict[str, Any]:
