@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from sim.errors import UsageError
+from sim.fluid.batching import BatchingPool, Tokens, step_figures
 from sim.fluid.demand import Demand
 from sim.fluid.queues import pool_flows
 from sim.fluid.report import busy_gpu_means, inference_section, latency_cdf_rows, region_columns
@@ -29,7 +30,7 @@ from sim.fluid.routing import route_split
 from sim.fluid.service import ServiceLaw, slot_laws
 from sim.metrics import InferenceLayout, StepSignal, bucket_edges
 from sim.records import CapacityChanged, RoutesChanged
-from sim.scenario.model import Scenario, TokenService
+from sim.scenario.model import PoissonArrival, Scenario, TokenService
 from sim.workload.service import service_times
 from sim.world import World
 
@@ -54,10 +55,24 @@ class FluidInference:
         self._region_of_pool = np.array([names.index(p.region) for p in self.pools])
         self._rtt: list[tuple[float, np.ndarray]] = [(0.0, np.array(world.topology.rtt_ms, dtype=float))]
         self._solved: dict[str, Any] | None = None
-        batching = [p.key for p in self.pools if p.serving is not None]
-        if batching and scenario.inference:
-            raise UsageError(f"fidelity: fluid does not model batching replicas yet (pools with a serving "
-                             f"section: {', '.join(batching)}); run this scenario with fidelity exact")
+        self.batching = {p: BatchingPool.of(pool, self._pool_tokens()) for p, pool in enumerate(self.pools)
+                         if pool.serving is not None} if scenario.inference else {}
+
+    def _pool_tokens(self) -> Tokens:
+        """The token counts batching pools serve: the workloads' mix by base rate."""
+        wls = self.scenario.inference
+        bad = [wl.name for wl in wls if not isinstance(wl.service, TokenService)]
+        if bad:
+            raise UsageError(f"fidelity: fluid models batching replicas for token workloads only (not {bad})")
+        parts = [(Tokens.of(wl), wl.arrival.rate_per_s if isinstance(wl.arrival, PoissonArrival) else 1.0)
+                 for wl in wls]
+        total = sum(w for _, w in parts)
+
+        def mix(mean: str, var: str) -> tuple[float, float]:
+            m = sum(getattr(t, mean) * w for t, w in parts) / total
+            second = sum((getattr(t, var) + getattr(t, mean) ** 2) * w for t, w in parts) / total
+            return m, second - m * m
+        return Tokens(*mix("input_mean", "input_var"), *mix("output_mean", "output_var"))
 
     # -- the record stream ---------------------------------------------------------------
     def __call__(self, record: CapacityChanged | RoutesChanged) -> None:
@@ -102,6 +117,8 @@ class FluidInference:
         servers = replicas * slots
         laws = self._moments()  # (W, P, 2): mean, SCV
         mean, scv = _mix(d.rate.sum(axis=1)[:, None, :].repeat(len(self.pools), axis=1), laws)
+        for p, bp in self.batching.items():  # the throughput curve's ceiling, as servers
+            servers[:, p], mean[:, p], scv[:, p] = replicas[:, p] * bp.batch_cap, bp.full_residence_s, bp.scv
         rtt = self._rtt_steps()
         prefill = np.array([self._prefill_ms(p) for p in range(len(self.pools))])
         x = route_split(self.scenario.scheduler.routing, rtt, servers, share, mean, d.rate.sum(axis=2),
@@ -109,20 +126,35 @@ class FluidInference:
         n = np.einsum("kow,kop->kopw", d.counts(), x)
         lam_w = n.sum(axis=1) / widths[:, None, None]  # (K, P, W)
         routed_mean, routed_scv = _mix(lam_w, laws)
-        has = lam_w.sum(axis=2) > 0
+        has = (lam_w.sum(axis=2) > 0) & ~np.isin(np.arange(len(self.pools)), list(self.batching))[None, :]
         mean, scv = np.where(has, routed_mean, mean), np.where(has, routed_scv, scv)
         timeout = np.full(len(self.pools), self._timeout_s())
-        flow = pool_flows(lam_w.sum(axis=2), mean, scv, servers, widths, timeout)
+        lam = lam_w.sum(axis=2)
+        flow = pool_flows(lam, mean, scv, servers, widths, timeout)
         rejected = d.counts().sum(axis=2) * (1.0 - x.sum(axis=2))  # (K, O)
+        busy_slots, busy_gpus = flow.busy.copy(), flow.busy * np.asarray(self.layout.pool_gpus_per_slot)[None, :]
+        figures = {}
+        for p, bp in self.batching.items():
+            on = replicas[:, p] > 0
+            figures[p] = step_figures(bp, np.divide(lam[:, p], replicas[:, p], out=np.zeros(len(lam)), where=on))
+            full = np.minimum(flow.queue[:, p] > 1e-9, 1.0)  # a queue: every replica iterates
+            busy = np.maximum(figures[p]["busy"], full)
+            busy_slots[:, p] = replicas[:, p] * figures[p]["in_replica"]
+            busy_gpus[:, p] = replicas[:, p] * busy * self.pools[p].gpus_per_replica
         self._solved = {"n": n, "rtt": rtt, "flow": flow, "mean": mean, "servers": servers,
-                        "rejected": rejected, "replicas": replicas}
+                        "rejected": rejected, "replicas": replicas, "busy_slots": busy_slots,
+                        "busy_gpus": busy_gpus, "batching": figures}
         return self._solved
 
     def _moments(self) -> np.ndarray:
         return np.array([[(law.mean_s, law.scv) for law, _, _ in row] for row in self._laws])
 
     def _prefill_ms(self, p: int) -> float:
-        """Prefill ms per prompt token on pool ``p`` (the first token workload's; 0 without)."""
+        """Prefill ms per prompt token on pool ``p`` (the first token workload's; 0 without;
+        a batching replica's at batch 1, as the engine's routing view has it)."""
+        if p in self.batching:
+            tokens = max(self.batching[p].tokens.input_mean, 1.0)
+            return self.batching[p].model.prefill_ms(1, tokens) / tokens
         for wl in self.scenario.inference:
             if isinstance(wl.service, TokenService):
                 times = service_times(wl.service, self.pools[p].gpu)
@@ -139,14 +171,50 @@ class FluidInference:
         limits = [wl.timeout_ms / 1000.0 for wl in self.scenario.inference if wl.timeout_ms is not None]
         return min(limits) if limits and len(limits) == len(self.scenario.inference) else math.inf
 
-    def law(self, p: int, w: int) -> ServiceLaw:
-        return self._laws[w][p][0]
+    # -- what a request of workload ``w`` sees at pool ``p`` --------------------------------
+    def service_mean_s(self, p: int, w: int) -> np.ndarray:
+        """Mean service per step, s (batching: first token and the decodes at the step's batch)."""
+        if p in self.batching:
+            f, o = self.solve()["batching"][p], self._output_mean(w)
+            return f["first_mean_s"] + max(o - 1.0, 0.0) * f["tau_ms"] / 1000.0
+        return np.full(len(self.demand.widths), self._laws[w][p][0].mean_s)
 
-    def ttft_law(self, p: int, w: int) -> ServiceLaw | None:
-        return self._laws[w][p][1]
+    def ttft_mean_s(self, p: int, w: int) -> np.ndarray | None:
+        """Mean time from reaching the pool's service to the first token per step, s."""
+        if p in self.batching:
+            return np.asarray(self.solve()["batching"][p]["first_mean_s"])
+        law = self._laws[w][p][1]
+        return None if law is None else np.full(len(self.demand.widths), law.mean_s)
 
-    def tpot_s(self, p: int, w: int) -> float:
-        return self._laws[w][p][2]
+    def tpot_ms(self, p: int, w: int) -> np.ndarray:
+        """Time per output token per step, ms (NaN without tokens)."""
+        if p in self.batching:
+            return np.asarray(self.solve()["batching"][p]["tau_ms"])
+        return np.full(len(self.demand.widths), self._laws[w][p][2] * 1000.0)
+
+    def law(self, p: int, w: int, weights: np.ndarray) -> ServiceLaw:
+        """The service law for percentiles (batching: at the ``weights``-average step)."""
+        if p not in self.batching:
+            return self._laws[w][p][0]
+        f, o_var = self.solve()["batching"][p], self._output_var(w)
+        tau = _average(f["tau_ms"], weights) / 1000.0
+        return _lognormal(_average(self.service_mean_s(p, w), weights), _average(f["first_var_s2"], weights)
+                          + tau * tau * o_var)
+
+    def ttft_law(self, p: int, w: int, weights: np.ndarray) -> ServiceLaw | None:
+        if p not in self.batching:
+            return self._laws[w][p][1]
+        f = self.solve()["batching"][p]
+        return _lognormal(_average(f["first_mean_s"], weights), _average(f["first_var_s2"], weights))
+
+    def _output_mean(self, w: int) -> float:
+        service = self.scenario.inference[w].service
+        return float(service.output_tokens.mean) if isinstance(service, TokenService) else 1.0
+
+    def _output_var(self, w: int) -> float:
+        service = self.scenario.inference[w].service
+        return float((service.output_tokens.cv * service.output_tokens.mean) ** 2) if isinstance(
+            service, TokenService) else 0.0
 
     def measured(self) -> np.ndarray:
         """Steps whose arrivals the statistics count (at or after the warm-up)."""
@@ -164,6 +232,16 @@ class FluidInference:
 
     def latency_cdf(self) -> list[dict[str, Any]]:
         return latency_cdf_rows(self)
+
+
+def _average(values: np.ndarray, weights: np.ndarray) -> float:
+    total = weights.sum()
+    return float((values * weights).sum() / total) if total > 0 else float(np.mean(values))
+
+
+def _lognormal(mean: float, var: float) -> ServiceLaw:
+    scv = var / (mean * mean) if mean > 0 else 0.0
+    return ServiceLaw(mean, scv, "lognormal" if scv > 0 else "constant")
 
 
 def _mix(lam_w: np.ndarray, laws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

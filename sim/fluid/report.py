@@ -27,17 +27,21 @@ from sim.fluid.distributions import Grid, convolve, prob_at_most, quantiles, shi
 if TYPE_CHECKING:
     from sim.fluid.model import FluidInference
 
-__all__ = ["inference_section", "region_columns", "busy_gpu_means", "latency_cdf_rows", "NOT_COMPUTED"]
+__all__ = ["inference_section", "region_columns", "busy_gpu_means", "latency_cdf_rows", "pool_section",
+           "NOT_COMPUTED"]
 
 _STATS = np.array([0.50, 0.95, 0.99])
 _CDF_QUANTILES = np.round(np.concatenate((np.linspace(0, 0.99, 100), np.linspace(0.991, 1.0, 10))), 6)
 NOT_COMPUTED = {
     "timeseries.csv latency_p50_ms, latency_p99_ms, ttft_p50_ms, ttft_p99_ms":
         "per-bucket percentiles are not computed in fluid mode (NaN); the summary's percentiles are",
-    "timeseries.csv batch_size, kv_fraction": "no batching replicas in fluid mode (NaN)",
+    "timeseries.csv batch_size, kv_fraction": "NaN for slot pools (as in exact runs); for batching pools the "
+                                              "equilibrium batch and mean KV use",
+    "inference.by_pool batch_max, kv_peak_fraction, preemptions": "extremes and preemptions of individual "
+                                                                   "iterations are not modelled (null)",
     "inference.failed": "requests lost to replica failures are not modelled (null when the scenario has failures)",
-    "inference.prefix_cache": "prefix caches are not modelled: hit_rate, prefill_tokens_saved and the hit/miss "
-                              "TTFT are null",
+    "inference.prefix_cache": "prefix caches are not modelled (every prompt is prefilled in full): hit_rate, "
+                              "prefill_tokens_saved and the hit/miss TTFT are null",
     "failures.requests_retried, requests_lost, requests_cut_off": "not modelled in fluid mode (null)",
     "consistency.stale_fraction": "needs per-request serving times (null)",
     "requests.npz": "no per-request log exists in fluid mode (not written)",
@@ -67,7 +71,7 @@ def _count(model: FluidInference, s: dict[str, Any]) -> _Cells:
     n, flow = s["n"], s["flow"]
     dropped = n * flow.dropped[:, None, :, None]
     dropped += _spread(flow.lost, n, lag=1)
-    end = flow.backlog_end[-1] + flow.busy[-1]
+    end = flow.backlog_end[-1] + s["busy_slots"][-1]
     in_flight = _spread(np.where(np.arange(n.shape[0])[:, None] == n.shape[0] - 1, end[None, :], 0.0), n, lag=0)
     rejected = model.demand.counts() - n.sum(axis=2)
     return _Cells(n, dropped, np.clip(n - dropped, 0.0, None), np.minimum(in_flight, n), np.clip(rejected, 0.0, None))
@@ -89,7 +93,8 @@ def _spread(amount: np.ndarray, n: np.ndarray, lag: int) -> np.ndarray:
 @dataclass(frozen=True)
 class _Laws:
     """Per (pool, workload, origin): served request counts after the warm-up, sums of
-    their latency, wait and TTFT (ms), and their laws on ``grid``."""
+    their latency, wait and TTFT (ms), and their laws on ``grid``; per (pool, workload,
+    origin, step) the served counts and per (pool, workload, step) the time per token."""
 
     grid: Grid
     served: np.ndarray
@@ -100,7 +105,8 @@ class _Laws:
     wait: np.ndarray
     ttft: np.ndarray
     has_ttft: np.ndarray  # (P, W)
-    tpot_ms: np.ndarray  # (P, W)
+    tpot_ms: np.ndarray  # (P, W, K)
+    served_k: np.ndarray  # (P, W, O, K)
 
 
 def _laws(model: FluidInference, cells: _Cells) -> _Laws:
@@ -119,7 +125,7 @@ def _mix_laws(model: FluidInference, cells: _Cells, s: dict[str, Any]) -> _Laws:
     shape = (n_pools, n_work, n_origins)
     out = {name: np.zeros(shape) for name in ("served", "latency_sum", "wait_sum", "ttft_sum")}
     pmfs = {name: np.zeros((*shape, grid.n)) for name in ("latency", "wait", "ttft")}
-    has_ttft, tpot = np.zeros((n_pools, n_work), dtype=bool), np.full((n_pools, n_work), np.nan)
+    has_ttft, tpot = np.zeros((n_pools, n_work), dtype=bool), np.full((n_pools, n_work, k_steps), np.nan)
     mean_wait_ms = flow.mean_wait_s * 1000.0
     for p in range(n_pools):
         weights = served[:, :, p, :]  # (K, O, W)
@@ -128,23 +134,26 @@ def _mix_laws(model: FluidInference, cells: _Cells, s: dict[str, Any]) -> _Laws:
         w_pmf = wait_pmf(grid, flow.shift_s[:, p], flow.p_wait[:, p], flow.tail_s[:, p])
         rtt_p = np.where(np.isfinite(rtt[:, :, p]), rtt[:, :, p], 0.0)
         for w in range(n_work):
-            law, ttft_law = model.law(p, w), model.ttft_law(p, w)
-            tpot[p, w] = model.tpot_s(p, w) * 1000.0
-            has_ttft[p, w] = ttft_law is not None
             ww = weights[:, :, w]
+            per_step = ww.sum(axis=1)
+            law, ttft_law = model.law(p, w, per_step), model.ttft_law(p, w, per_step)
+            ttft_mean = model.ttft_mean_s(p, w)
+            tpot[p, w] = model.tpot_ms(p, w)
+            has_ttft[p, w] = ttft_mean is not None
             out["served"][p, w] = ww.sum(axis=0)
             wait_ms = (ww * mean_wait_ms[:, p, None]).sum(axis=0)
             rtt_ms = (ww * rtt_p).sum(axis=0)
             out["wait_sum"][p, w] = wait_ms
-            out["latency_sum"][p, w] = rtt_ms + wait_ms + ww.sum(axis=0) * law.mean_s * 1000.0
-            if ttft_law is not None:
-                out["ttft_sum"][p, w] = rtt_ms + wait_ms + ww.sum(axis=0) * ttft_law.mean_s * 1000.0
+            out["latency_sum"][p, w] = rtt_ms + wait_ms + (ww * model.service_mean_s(p, w)[:, None]).sum(axis=0) * 1e3
+            if ttft_mean is not None:
+                out["ttft_sum"][p, w] = rtt_ms + wait_ms + (ww * ttft_mean[:, None]).sum(axis=0) * 1e3
             waits, trips = _mixed_waits(ww, w_pmf, rtt_p, grid)
             pmfs["wait"][p, w] = waits
             pmfs["latency"][p, w] = convolve(trips, law.pmf(grid.x_ms / 1000.0)[None, :])
             if ttft_law is not None:
                 pmfs["ttft"][p, w] = convolve(trips, ttft_law.pmf(grid.x_ms / 1000.0)[None, :])
-    return _Laws(grid, **out, **pmfs, has_ttft=has_ttft, tpot_ms=tpot)
+    served_k = np.transpose(served, (2, 3, 1, 0))
+    return _Laws(grid, **out, **pmfs, has_ttft=has_ttft, tpot_ms=tpot, served_k=served_k)
 
 
 def _mixed_waits(ww: np.ndarray, w_pmf: np.ndarray, rtt_p: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
@@ -168,8 +177,8 @@ def _grid(model: FluidInference, served: np.ndarray, rtt: np.ndarray, flow) -> G
     used = served.sum(axis=(1, 3)) > 0  # (K, P)
     finite = np.where(np.isfinite(rtt), rtt, 0.0)
     wait = np.where(used, flow.shift_s + np.where(flow.p_wait > 0, 12.0 * flow.tail_s, 0.0), 0.0).max(initial=0.0)
-    services = [_far(law) for p in range(served.shape[2]) for w in range(served.shape[3])
-                if served[:, :, p, w].any() for law in (model.law(p, w),)]
+    services = [_far(model.law(p, w, served[:, :, p, w].sum(axis=1))) for p in range(served.shape[2])
+                for w in range(served.shape[3]) if served[:, :, p, w].any()]
     return Grid.covering(finite.max(initial=0.0) + 1000.0 * (wait + max(services, default=1.0)))
 
 
@@ -208,23 +217,24 @@ def _group(model: FluidInference, cells: _Cells, laws: _Laws, o_sel, p_sel, w_se
         "latency_ms": _stats(laws.latency_sum[pick].sum(), laws.latency[pick].sum(axis=(0, 1, 2)), laws.grid, count),
         "wait_ms": _stats(laws.wait_sum[pick].sum(), laws.wait[pick].sum(axis=(0, 1, 2)), laws.grid, count),
         "ttft_ms": _stats(laws.ttft_sum[pick].sum(), laws.ttft[pick].sum(axis=(0, 1, 2)), laws.grid, ttft_count),
-        "tpot_ms": _tpot_stats(laws, pick),
+        "tpot_ms": _tpot_stats(laws, p_sel, w_sel, o_sel),
         "slo_attainment": float(met / judged) if judged > 0 else None,
     }
 
 
-def _tpot_stats(laws: _Laws, pick) -> dict[str, float | None]:
-    """Time per output token: a constant per pool and workload on slot pools."""
-    values = np.broadcast_to(laws.tpot_ms[..., None], laws.served.shape)[pick].ravel()
-    weights = laws.served[pick].ravel()
+def _tpot_stats(laws: _Laws, p_sel, w_sel, o_sel) -> dict[str, float | None]:
+    """Time per output token: a value per pool, workload and step, weighted by the requests."""
+    values = np.broadcast_to(laws.tpot_ms[:, :, None, :], laws.served_k.shape)[np.ix_(p_sel, w_sel, o_sel)].ravel()
+    weights = laws.served_k[np.ix_(p_sel, w_sel, o_sel)].ravel()
     keep = ~np.isnan(values) & (weights > 0)
     if not keep.any():
         return {"mean": None, "p50": None, "p95": None, "p99": None}
     v, wt = values[keep], weights[keep]
-    order = np.argsort(v)
-    v, cum = v[order], np.cumsum(wt[order]) / wt.sum()
-    q = [float(v[min(np.searchsorted(cum, f), len(v) - 1)]) for f in _STATS]
-    return {"mean": float((v * wt[order]).sum() / wt.sum()), "p50": q[0], "p95": q[1], "p99": q[2]}
+    order = np.argsort(v, kind="stable")
+    v, wt = v[order], wt[order]
+    cum = np.cumsum(wt) / wt.sum()
+    q = [float(v[min(int(np.searchsorted(cum, f)), len(v) - 1)]) for f in _STATS]
+    return {"mean": float((v * wt).sum() / wt.sum()), "p50": q[0], "p95": q[1], "p99": q[2]}
 
 
 def _slo(model: FluidInference, cells: _Cells, laws: _Laws, o_sel, p_sel, w_sel, regional: bool) -> tuple[float, float]:
@@ -251,8 +261,10 @@ def _slo(model: FluidInference, cells: _Cells, laws: _Laws, o_sel, p_sel, w_sel,
                     ok = prob_at_most(laws.latency[p, w, o], laws.grid, e2e_lim)
                 if not np.isnan(ttft_lim) and laws.has_ttft[p, w]:
                     ok = min(ok, prob_at_most(laws.ttft[p, w, o], laws.grid, ttft_lim))
-                if not np.isnan(tpot_lim) and not np.isnan(laws.tpot_ms[p, w]) and laws.tpot_ms[p, w] > tpot_lim:
-                    ok = 0.0
+                if not np.isnan(tpot_lim):
+                    steps = laws.served_k[p, w, o]
+                    late = np.nan_to_num(laws.tpot_ms[p, w], nan=-np.inf) > tpot_lim
+                    ok *= 1.0 - float(steps[late].sum() / steps.sum())
                 met += served * ok
     return met, judged
 
@@ -286,11 +298,9 @@ def inference_section(model: FluidInference, end_s: float) -> dict[str, Any]:
                             if layout.pool_slots[layout.pool_region == i].sum()}
     summary["by_workload"] = {name: _group(model, cells, laws, every_o, every_p, np.arange(n_w) == i, False)
                               for i, name in enumerate(layout.workloads)}
+    if model.batching:
+        summary["by_pool"] = pool_section(model, model.scenario.warmup, end_s)
     return summary
-
-
-def _gpus_per_slot(model: FluidInference) -> np.ndarray:
-    return np.asarray(model.layout.pool_gpus_per_slot, dtype=float)
 
 
 def region_columns(model: FluidInference, edges: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
@@ -298,35 +308,75 @@ def region_columns(model: FluidInference, edges: np.ndarray) -> dict[str, dict[s
     s = model.solve()
     cells = _cells(model)
     flow, widths = s["flow"], model.demand.widths
-    step_edges = model.demand.edges
-    bucket = np.clip(np.searchsorted(edges, step_edges[:-1], side="right") - 1, 0, len(edges) - 2)
+    bucket = np.clip(np.searchsorted(edges, model.demand.edges[:-1], side="right") - 1, 0, len(edges) - 2)
     n_b = len(edges) - 1
-    per_bucket = lambda v: np.bincount(bucket, weights=v, minlength=n_b)[:n_b]  # noqa: E731
     width_b = np.diff(edges)
+
+    def per_bucket(v: np.ndarray) -> np.ndarray:
+        return np.bincount(bucket, weights=v, minlength=n_b)[:n_b]
+
+    def mean_of(v: np.ndarray) -> np.ndarray:  # (K, P_r) -> time average of the sum per bucket
+        return per_bucket((v * widths[:, None]).sum(axis=1)) / width_b
     completions = np.divide(flow.busy, s["mean"], out=np.zeros_like(flow.busy), where=s["mean"] > 0)
-    tpot = np.array([[model.tpot_s(p, w) * 1000.0 for w in range(cells.served.shape[3])]
-                     for p in range(cells.served.shape[2])])  # (P, W)
+    tpot = np.stack([np.stack([model.tpot_ms(p, w) for w in range(cells.served.shape[3])], axis=1)
+                     for p in range(cells.served.shape[2])], axis=1)  # (K, P, W)
     result = {}
     for r, name in enumerate(model.layout.regions):
         mine = model.layout.pool_region == r
         nan = np.full(n_b, np.nan)
         served = cells.served[:, :, mine, :].sum(axis=1)  # (K, P_r, W)
-        has_tpot = ~np.isnan(tpot[mine])
-        tpot_w = (served * np.where(has_tpot, tpot[mine], 0.0)[None]).sum(axis=(1, 2))
-        tpot_n = (served * has_tpot[None]).sum(axis=(1, 2))
+        has = ~np.isnan(tpot[:, mine])
+        tpot_n = per_bucket((served * has).sum(axis=(1, 2)))
         result[name] = {
             "arrivals": per_bucket(cells.arrived[:, :, mine, :].sum(axis=(1, 2, 3))),
             "completions": per_bucket((completions[:, mine] * widths[:, None]).sum(axis=1)),
             "dropped": per_bucket(cells.dropped[:, :, mine, :].sum(axis=(1, 2, 3))),
-            "queue_len": per_bucket((flow.queue[:, mine] * widths[:, None]).sum(axis=1)) / width_b,
-            "busy_slots": per_bucket((flow.busy[:, mine] * widths[:, None]).sum(axis=1)) / width_b,
-            "busy_gpus": per_bucket((flow.busy[:, mine] * _gpus_per_slot(model)[mine] * widths[:, None])
-                                    .sum(axis=1)) / width_b,
+            "queue_len": mean_of(flow.queue[:, mine]), "busy_slots": mean_of(s["busy_slots"][:, mine]),
+            "busy_gpus": mean_of(s["busy_gpus"][:, mine]),
             "latency_p50_ms": nan, "latency_p99_ms": nan.copy(), "ttft_p50_ms": nan.copy(),
             "ttft_p99_ms": nan.copy(),
-            "tpot_mean_ms": np.divide(per_bucket(tpot_w), per_bucket(tpot_n), out=nan.copy(),
-                                      where=per_bucket(tpot_n) > 0),
-            "batch_size": nan.copy(), "kv_fraction": nan.copy(),
+            "tpot_mean_ms": np.divide(per_bucket((served * np.where(has, tpot[:, mine], 0.0)).sum(axis=(1, 2))),
+                                      tpot_n, out=nan.copy(), where=tpot_n > 0),
+            **_batch_columns(model, mine, per_bucket, widths),
+        }
+    return result
+
+
+def _batch_columns(model: FluidInference, mine: np.ndarray, per_bucket, widths: np.ndarray) -> dict[str, np.ndarray]:
+    """Batch size while busy and the KV cache's mean use, over a region's batching pools."""
+    s = model.solve()
+    pools = [int(p) for p in np.flatnonzero(mine) if int(p) in model.batching]
+    if not pools:
+        nan = per_bucket(np.zeros(len(widths))) * np.nan
+        return {"batch_size": nan, "kv_fraction": nan.copy()}
+    seqs = busy = kv = capacity = 0.0
+    for p in pools:
+        f, replicas, bp = s["batching"][p], s["replicas"][:, p], model.batching[p]
+        busy = busy + per_bucket(replicas * f["busy"] * widths)
+        seqs = seqs + per_bucket(replicas * f["in_replica"] * widths)
+        kv = kv + per_bucket(replicas * f["in_replica"] * bp.tokens.context * widths)
+        capacity += bp.kv_capacity * model.pools[p].replicas
+    width_b = per_bucket(widths)
+    return {"batch_size": np.divide(seqs, busy, out=np.full(len(width_b), np.nan), where=busy > 0),
+            "kv_fraction": kv / width_b / capacity}
+
+
+def pool_section(model: FluidInference, start_s: float, end_s: float) -> dict[str, Any]:
+    """``inference.by_pool`` for batching pools: the equilibrium's figures."""
+    s = model.solve()
+    widths = model.demand.widths * (model.demand.edges[:-1] >= start_s - 1e-9)
+    window = end_s - start_s
+    result = {}
+    for p, bp in model.batching.items():
+        f, replicas = s["batching"][p], s["replicas"][:, p]
+        busy = (replicas * f["busy"] * widths).sum()
+        lam = s["n"][:, :, p, :].sum(axis=(1, 2)) / model.demand.widths
+        result[model.layout.pool_keys[p]] = {
+            "batch_mean": float((replicas * f["in_replica"] * widths).sum() / busy) if busy > 0 else None,
+            "batch_max": None, "kv_peak_fraction": None,
+            "tokens_per_s": float((lam * bp.tokens.output_mean * widths).sum() / window) if window > 0 else 0.0,
+            "busy_fraction": float(busy / (model.pools[p].replicas * window)) if window > 0 else 0.0,
+            "preemptions": None,
         }
     return result
 
@@ -336,7 +386,7 @@ def busy_gpu_means(model: FluidInference, start_s: float, end_s: float) -> dict[
     s = model.solve()
     widths = model.demand.widths
     inside = model.demand.edges[:-1] >= start_s - 1e-9
-    busy = s["flow"].busy * _gpus_per_slot(model)[None, :] * (widths * inside)[:, None]
+    busy = s["busy_gpus"] * (widths * inside)[:, None]
     window = end_s - start_s
     return {name: float(busy[:, model.layout.pool_region == r].sum() / window) if window > 0 else 0.0
             for r, name in enumerate(model.layout.regions)}
