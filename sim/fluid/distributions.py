@@ -17,9 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
-__all__ = ["Grid", "wait_pmf", "shifted", "convolve", "quantiles", "prob_at_most"]
+__all__ = ["Grid", "wait_pmf", "atom_cells", "shifted", "convolve", "quantiles", "prob_at_most", "TAIL_MIN"]
 
 CELLS = 4096
+TAIL_MIN = 1e-6  # a step whose arrivals wait with a smaller probability is drawn without its tail
 
 
 @dataclass(frozen=True)
@@ -47,17 +48,21 @@ def wait_pmf(grid: Grid, shift_s: np.ndarray, p_wait: np.ndarray, tail_s: np.nda
     h_s = grid.h_ms / 1000.0
     lower = grid.lower_edges_s()
     # Most steps of a pool that keeps up never wait; a tail lives within 40 means of its start.
-    for row in np.flatnonzero(p_wait > 1e-9):
+    for row in np.flatnonzero(p_wait > TAIL_MIN):
         s, tau = float(shift_s[row]), max(float(tail_s[row]), 1e-12)
         first = max(int((s / h_s) + 0.5) - 1, 0)
         last = min(int((s + 40.0 * tau) / h_s) + 2, grid.n)
         edges = np.append(lower[first:last], lower[last - 1] + h_s)
         below = -np.expm1(-np.maximum(edges - s, 0.0) / tau)  # P(Exp <= t - shift)
         mass[row, first:last] = p_wait[row] * np.diff(below)
-    atom = np.clip(np.floor(shift_s * 1000.0 / grid.h_ms + 0.5).astype(np.int64), 0, grid.n - 1)
-    mass[np.arange(len(shift_s)), atom] += 1.0 - p_wait
+    mass[np.arange(len(shift_s)), atom_cells(grid, shift_s)] += 1.0 - p_wait
     mass[:, -1] += np.clip(1.0 - mass.sum(axis=1), 0.0, None)  # the tail past the grid
     return mass
+
+
+def atom_cells(grid: Grid, at_s: np.ndarray) -> np.ndarray:
+    """The cell of each time ``at_s`` (s; the last cell beyond the grid)."""
+    return np.clip(np.floor(np.asarray(at_s) * 1000.0 / grid.h_ms + 0.5).astype(np.int64), 0, grid.n - 1)
 
 
 def shifted(pmf: np.ndarray, ms: float, grid: Grid) -> np.ndarray:

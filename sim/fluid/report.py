@@ -22,7 +22,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sim.fluid.distributions import Grid, convolve, prob_at_most, quantiles, shifted, wait_pmf
+from sim.fluid.distributions import (
+    TAIL_MIN,
+    Grid,
+    atom_cells,
+    convolve,
+    prob_at_most,
+    quantiles,
+    shifted,
+    wait_pmf,
+)
 
 if TYPE_CHECKING:
     from sim.fluid.model import FluidInference
@@ -34,7 +43,7 @@ _STATS = np.array([0.50, 0.95, 0.99])
 _CDF_QUANTILES = np.round(np.concatenate((np.linspace(0, 0.99, 100), np.linspace(0.991, 1.0, 10))), 6)
 NOT_COMPUTED = {
     "timeseries.csv latency_p50_ms, latency_p99_ms, ttft_p50_ms, ttft_p99_ms":
-        "per-bucket percentiles are not computed in fluid mode (NaN); the summary's percentiles are",
+        "of the requests that arrived in the bucket (an exact run's: that completed in it)",
     "timeseries.csv batch_size, kv_fraction": "NaN for slot pools (as in exact runs); for batching pools the "
                                               "equilibrium batch and mean KV use",
     "inference.by_pool batch_max, kv_peak_fraction, preemptions": "extremes and preemptions of individual "
@@ -132,6 +141,7 @@ def _mix_laws(model: FluidInference, cells: _Cells, s: dict[str, Any]) -> _Laws:
         if not weights.any():
             continue
         w_pmf = wait_pmf(grid, flow.shift_s[:, p], flow.p_wait[:, p], flow.tail_s[:, p])
+        s.setdefault("wait_pmfs", {})[p] = w_pmf
         rtt_p = np.where(np.isfinite(rtt[:, :, p]), rtt[:, :, p], 0.0)
         for w in range(n_work):
             ww = weights[:, :, w]
@@ -153,6 +163,9 @@ def _mix_laws(model: FluidInference, cells: _Cells, s: dict[str, Any]) -> _Laws:
             if ttft_law is not None:
                 pmfs["ttft"][p, w] = convolve(trips, ttft_law.pmf(grid.x_ms / 1000.0)[None, :])
     served_k = np.transpose(served, (2, 3, 1, 0))
+    s["service_laws"] = {(p, w): (model.law(p, w, per), model.ttft_law(p, w, per))
+                         for p in range(n_pools) for w in range(n_work) if served[:, :, p, w].any()
+                         for per in (served[:, :, p, w].sum(axis=1),)}
     return _Laws(grid, **out, **pmfs, has_ttft=has_ttft, tpot_ms=tpot, served_k=served_k)
 
 
@@ -320,6 +333,7 @@ def region_columns(model: FluidInference, edges: np.ndarray) -> dict[str, dict[s
     completions = np.divide(flow.busy, s["mean"], out=np.zeros_like(flow.busy), where=s["mean"] > 0)
     tpot = np.stack([np.stack([model.tpot_ms(p, w) for w in range(cells.served.shape[3])], axis=1)
                      for p in range(cells.served.shape[2])], axis=1)  # (K, P, W)
+    percentiles = _bucket_percentiles(model, cells, bucket, n_b)
     result = {}
     for r, name in enumerate(model.layout.regions):
         mine = model.layout.pool_region == r
@@ -331,14 +345,79 @@ def region_columns(model: FluidInference, edges: np.ndarray) -> dict[str, dict[s
             "arrivals": per_bucket(cells.arrived[:, :, mine, :].sum(axis=(1, 2, 3))),
             "completions": per_bucket((completions[:, mine] * widths[:, None]).sum(axis=1)),
             "dropped": per_bucket(cells.dropped[:, :, mine, :].sum(axis=(1, 2, 3))),
-            "queue_len": mean_of(flow.queue[:, mine]), "busy_slots": mean_of(s["busy_slots"][:, mine]),
+            "queue_len": _tidy(mean_of(flow.queue[:, mine])), "busy_slots": mean_of(s["busy_slots"][:, mine]),
             "busy_gpus": mean_of(s["busy_gpus"][:, mine]),
-            "latency_p50_ms": nan, "latency_p99_ms": nan.copy(), "ttft_p50_ms": nan.copy(),
-            "ttft_p99_ms": nan.copy(),
+            **percentiles[r],
             "tpot_mean_ms": np.divide(per_bucket((served * np.where(has, tpot[:, mine], 0.0)).sum(axis=(1, 2))),
                                       tpot_n, out=nan.copy(), where=tpot_n > 0),
             **_batch_columns(model, mine, per_bucket, widths),
         }
+    return result
+
+
+_COARSE = 4  # per-bucket percentiles on cells 4 times as wide: charts, not the summary
+
+
+def _coarse(pmf: np.ndarray) -> np.ndarray:
+    """Mass on cells ``_COARSE`` times as wide (centred like the fine cells they merge)."""
+    return pmf.reshape(*pmf.shape[:-1], -1, _COARSE).sum(axis=-1)
+
+
+def _tidy(values: np.ndarray) -> np.ndarray:
+    """Queues below 1e-9 requests are 0 (Erlang C's far tail, not a queue)."""
+    return np.where(np.abs(values) < 1e-9, 0.0, values)
+
+
+def _bucket_percentiles(model: FluidInference, cells: _Cells, bucket: np.ndarray,
+                        n_b: int) -> list[dict[str, np.ndarray]]:
+    """Per region, per bucket: latency and TTFT p50 and p99 of the requests that arrived in
+    the bucket (the exact run's are of those that completed in it), on cells 4 times as
+    wide as the summary's."""
+    s = model.solve()
+    laws = _laws(model, cells)
+    grid, rtt = laws.grid, s["rtt"]
+    n_regions = len(model.layout.regions)
+    latency = np.zeros((n_regions, n_b, grid.n // _COARSE))
+    ttft = np.zeros((n_regions, n_b, grid.n // _COARSE))
+    served, flow = cells.served, s["flow"]
+    for p, w_pmf in s.get("wait_pmfs", {}).items():
+        r = int(model.layout.pool_region[p])
+        tails = np.flatnonzero(flow.p_wait[:, p] > TAIL_MIN)
+        tail_pmf = w_pmf[tails].copy()  # the tails alone: the atoms are added cell by cell
+        atoms = atom_cells(grid, flow.shift_s[:, p])
+        tail_pmf[np.arange(len(tails)), atoms[tails]] -= 1.0 - flow.p_wait[tails, p]
+        atom_mass = 1.0 - np.where(flow.p_wait[:, p] > TAIL_MIN, flow.p_wait[:, p], 0.0)
+        for w in range(served.shape[3]):
+            if not served[:, :, p, w].any():
+                continue
+            trips = np.zeros((n_b, grid.n))
+            for o in np.flatnonzero(served[:, :, p, w].any(axis=0)):
+                weights = served[:, o, p, w]
+                rtt_o = np.where(np.isfinite(rtt[:, o, p]), rtt[:, o, p], 0.0)
+                cells_o = np.minimum(atoms + np.floor(rtt_o / grid.h_ms + 0.5).astype(np.int64), grid.n - 1)
+                np.add.at(trips, (bucket, cells_o), weights * atom_mass)
+                for value in np.unique(rtt_o[tails]) if len(tails) else ():
+                    pick = rtt_o[tails] == value
+                    rows = shifted(tail_pmf[pick] * weights[tails][pick, None], float(value), grid)
+                    which = bucket[tails][pick]  # steps in time order: each bucket's rows are contiguous
+                    starts = np.flatnonzero(np.diff(which, prepend=-1))
+                    trips[which[starts]] += np.add.reduceat(rows, starts, axis=0)
+            law, ttft_law = s["service_laws"].get((p, w), (None, None))
+            if law is None:
+                law, ttft_law = model.law(p, w, served[:, :, p, w].sum(axis=1)), None
+            trips = _coarse(trips)
+            latency[r] += convolve(trips, _coarse(law.pmf(grid.x_ms / 1000.0))[None, :])
+            if ttft_law is not None:
+                ttft[r] += convolve(trips, _coarse(ttft_law.pmf(grid.x_ms / 1000.0))[None, :])
+    offset = (_COARSE - 1) / 2.0 * grid.h_ms  # a wide cell's centre, past its first fine cell's
+    grid = Grid(grid.h_ms * _COARSE, grid.n // _COARSE)
+    fractions = np.array([0.5, 0.99])
+    result = []
+    for r in range(n_regions):
+        lat = np.array([quantiles(latency[r, b], grid, fractions) for b in range(n_b)]).reshape(n_b, 2) + offset
+        first = np.array([quantiles(ttft[r, b], grid, fractions) for b in range(n_b)]).reshape(n_b, 2) + offset
+        result.append({"latency_p50_ms": lat[:, 0], "latency_p99_ms": lat[:, 1],
+                       "ttft_p50_ms": first[:, 0], "ttft_p99_ms": first[:, 1]})
     return result
 
 
