@@ -214,17 +214,18 @@ def _group(model: FluidInference, cells: _Cells, laws: _Laws, o_sel, p_sel, w_se
     """The statistics of the requests from origins ``o_sel`` served by pools ``p_sel`` of
     workloads ``w_sel`` (boolean masks; ``regional``: rejected requests, which reached no
     pool, are left out)."""
-    sel = (slice(None), o_sel, p_sel, w_sel)
     pick = np.ix_(p_sel, w_sel, o_sel)
-    arrived = cells.arrived[:, o_sel][:, :, p_sel][:, :, :, w_sel].sum()
-    dropped = cells.dropped[:, o_sel][:, :, p_sel][:, :, :, w_sel].sum()
-    in_flight = cells.in_flight[:, o_sel][:, :, p_sel][:, :, :, w_sel].sum()
-    rejected = 0.0 if regional else cells.rejected[:, o_sel][:, :, w_sel].sum()
-    del sel
+    if regional:
+        arrived = round(cells.arrived[:, o_sel][:, :, p_sel][:, :, :, w_sel].sum())
+        d = min(round(cells.dropped[:, o_sel][:, :, p_sel][:, :, :, w_sel].sum()), arrived)
+        f = min(round(cells.in_flight[:, o_sel][:, :, p_sel][:, :, :, w_sel].sum()), arrived - d)
+        a = arrived
+    else:  # from whole-request tables per origin and workload, so that the groups add up
+        table = _count_table(cells)
+        a, d, f = (int(table[name][np.ix_(o_sel, w_sel)].sum()) for name in ("arrived", "dropped", "in_flight"))
     count = laws.served[pick].sum()
     met, judged = _slo(model, cells, laws, o_sel, p_sel, w_sel, regional)
     ttft_count = (laws.served[pick] * laws.has_ttft[np.ix_(p_sel, w_sel)][..., None]).sum()
-    a, d, f = round(arrived + rejected), round(dropped + rejected), round(in_flight)
     return {
         "arrived": a, "completed": a - d - f, "dropped": d, "in_flight": f,
         "latency_ms": _stats(laws.latency_sum[pick].sum(), laws.latency[pick].sum(axis=(0, 1, 2)), laws.grid, count),
@@ -233,6 +234,19 @@ def _group(model: FluidInference, cells: _Cells, laws: _Laws, o_sel, p_sel, w_se
         "tpot_ms": _tpot_stats(laws, p_sel, w_sel, o_sel),
         "slo_attainment": float(met / judged) if judged > 0 else None,
     }
+
+
+def _count_table(cells: _Cells) -> dict[str, np.ndarray]:
+    """Whole requests per origin and workload (each expected count rounded once):
+    ``arrived``, ``rejected``, ``dropped`` (rejected or timed out) and ``in_flight``, with
+    ``dropped + in_flight <= arrived``."""
+    rejected = np.rint(cells.rejected.sum(axis=0)).astype(np.int64)
+    arrived = np.rint(cells.arrived.sum(axis=(0, 2)) + cells.rejected.sum(axis=0)).astype(np.int64)
+    arrived = np.maximum(arrived, rejected)
+    timed_out = np.minimum(np.rint(cells.dropped.sum(axis=(0, 2))).astype(np.int64), arrived - rejected)
+    dropped = rejected + timed_out
+    in_flight = np.minimum(np.rint(cells.in_flight.sum(axis=(0, 2))).astype(np.int64), arrived - dropped)
+    return {"arrived": arrived, "rejected": rejected, "dropped": dropped, "in_flight": in_flight}
 
 
 def _tpot_stats(laws: _Laws, p_sel, w_sel, o_sel) -> dict[str, float | None]:
@@ -290,9 +304,9 @@ def inference_section(model: FluidInference, end_s: float) -> dict[str, Any]:
     n_o, n_p, n_w = cells.arrived.shape[1:]
     every_o, every_p, every_w = np.ones(n_o, bool), np.ones(n_p, bool), np.ones(n_w, bool)
     summary = _group(model, cells, laws, every_o, every_p, every_w, False)
-    rejected = cells.rejected.sum()
-    summary["rejected"] = round(rejected)
-    summary["timed_out"] = summary["dropped"] - round(rejected)
+    rejected = int(_count_table(cells)["rejected"].sum())
+    summary["rejected"] = rejected
+    summary["timed_out"] = summary["dropped"] - rejected
     summary["failed"] = None if model.scenario.failures is not None else 0
     window = end_s - model.scenario.warmup
     met, _ = _slo(model, cells, laws, every_o, every_p, every_w, False)
