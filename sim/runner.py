@@ -192,7 +192,7 @@ def preflight(loaded: LoadedScenario) -> None:
 
     Raises :class:`ScenarioError` located in the scenario file (or a trace file's line), so
     that ``validate`` finds these problems too, and ``run`` before it creates a run folder."""
-    problems = _policy_problems(loaded) + check_inputs(loaded)
+    problems = _policy_problems(loaded) + check_inputs(loaded) + _fluid_problems(loaded)
     if problems:
         raise ScenarioError(problems)
 
@@ -208,6 +208,14 @@ def _policy_problems(loaded: LoadedScenario) -> list[Problem]:
             where = path + (("name",) if isinstance(written, dict) else ())
             problems.append(loaded.problem(where, str(exc).split(": ", 1)[1], spec.name))
     return problems
+
+
+def _fluid_problems(loaded: LoadedScenario) -> list[Problem]:
+    """What the fluid mode cannot model, when the scenario asks for it."""
+    if loaded.scenario.fidelity != "fluid":
+        return []
+    from sim.fluid import fluid_problems
+    return [loaded.problem(path, rule, value) for path, rule, value in fluid_problems(loaded.scenario)]
 
 
 def _raw(data: Any, path: tuple[str, ...]) -> Any:

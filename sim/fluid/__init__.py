@@ -15,7 +15,7 @@ Modules: :mod:`~sim.fluid.demand` (rates), :mod:`~sim.fluid.service` (service la
 :mod:`~sim.fluid.distributions` (grid laws), :mod:`~sim.fluid.report` (summary shapes),
 :mod:`~sim.fluid.model` (:class:`FluidInference`, tying them together).
 
-Public: ``FluidInference``, ``approximate_note``.
+Public: ``FluidInference``, ``approximate_note``, ``fluid_problems``.
 """
 from __future__ import annotations
 
@@ -23,8 +23,10 @@ from typing import Any
 
 from sim.fluid.model import FluidInference
 from sim.fluid.report import NOT_COMPUTED
+from sim.fluid.routing import FLUID_ROUTING
+from sim.scenario.model import PoissonArrival, Scenario, TokenService
 
-__all__ = ["FluidInference", "approximate_note"]
+__all__ = ["FluidInference", "approximate_note", "fluid_problems"]
 
 
 def approximate_note() -> dict[str, Any]:
@@ -38,6 +40,31 @@ def approximate_note() -> dict[str, Any]:
         "wrong_for": ["transients shorter than a few service times (steady state is assumed within a step)",
                       "failures: requests lost or retried on failed replicas are not modelled, only the capacity "
                       "change", "non-Poisson arrivals (traces are refused; bursty arrivals wait longer)",
-                      "prefix caches and batching replicas (refused)",
-                      "load-aware routing decides per request on live queues; the fluid split is an equilibrium"],
+                      "prefix caches (every prompt is prefilled in full)",
+                      "batching replicas bound by their KV cache (preemption by recompute is not modelled)",
+                      "stale routing views (scheduler.sync_delay): load-aware routing herds, the fluid split "
+                      "is an equilibrium without herding"],
     }
+
+
+def fluid_problems(scenario: Scenario) -> list[tuple[tuple[Any, ...], str, Any]]:
+    """What a fluid run of ``scenario`` cannot model, as ``(path, rule, value)`` (none for
+    an exact run): trace arrivals, routing policies without a fluid form, batching pools
+    serving requests without token counts."""
+    if scenario.fidelity != "fluid" or not scenario.inference:
+        return []
+    found: list[tuple[tuple[Any, ...], str, Any]] = []
+    for i, wl in enumerate(scenario.inference):
+        if not isinstance(wl.arrival, PoissonArrival):
+            found.append((("inference", i, "arrival", "process"), "fidelity fluid needs Poisson arrivals "
+                          "(run a trace replay with fidelity exact)", wl.arrival.process))
+    routing = scenario.scheduler.routing.name
+    if routing not in FLUID_ROUTING:
+        found.append((("scheduler", "routing"), f"fidelity fluid has no fluid form of this policy "
+                      f"(known: {', '.join(FLUID_ROUTING)})", routing))
+    batching = any(p.serving is not None for r in scenario.regions for p in r.pools)
+    for i, wl in enumerate(scenario.inference):
+        if batching and not isinstance(wl.service, TokenService):
+            found.append((("inference", i, "service", "dist"), "fidelity fluid models batching replicas for "
+                          "token workloads only", wl.service.dist))
+    return found

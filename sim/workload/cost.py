@@ -5,7 +5,8 @@ a second, a microsecond time-series bucket, a scheduler tick every millisecond f
 week). :func:`estimate_cost` adds up what drives a run's cost, each term tied to the
 scenario field that sets it:
 
-- inference requests: (none in fluid mode: step x origin x pool cells instead) the integral of each workload's rate over the run (Poisson profiles
+- inference requests (in fluid mode none: cells of a step, origin and pool instead): the
+  integral of each workload's rate over the run (Poisson profiles
   evaluated on a grid, each origin in its own time zone), or a trace's rows times the copies
   that fill the run;
 - time-series rows: buckets times regions with GPUs; scheduler ticks; batching replicas;

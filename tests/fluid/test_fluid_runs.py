@@ -5,8 +5,10 @@ import math
 
 import pytest
 
+from sim.fluid import fluid_problems
 from sim.runner import execute
 from sim.scenario import load_scenario
+from sim.scenario.model import PolicySpec
 from tests.conftest import SCENARIOS, run_cli
 from tests.fluid.test_queueing import erlang_c_sum
 
@@ -63,7 +65,12 @@ def test_traces_and_unknown_policies_are_refused_with_a_reason(tmp_path):
     scenario.write_text(MMC.read_text().replace("arrival: {process: poisson, rate_per_s: 7.2}",
                                                 f"arrival: {{process: trace, path: {trace.name}}}"))
     result = run_cli("run", str(scenario), "--out", str(tmp_path / "t"), "--no-charts", "--fidelity", "fluid")
-    assert result.code != 0 and "fidelity fluid needs Poisson arrivals" in result.err
+    assert result.code == 2 and not (tmp_path / "t").exists()  # refused before a folder exists
+    assert "inference[0].arrival.process: fidelity fluid needs Poisson arrivals" in result.err
+    spec = PolicySpec(name="tests.fluid.policies:Mine")
+    mmc = load_scenario(MMC, ["fidelity=fluid"]).scenario
+    found = fluid_problems(mmc.model_copy(update={"scheduler": mmc.scheduler.model_copy(update={"routing": spec})}))
+    assert [(path, value) for path, _, value in found] == [(("scheduler", "routing"), "tests.fluid.policies:Mine")]
 
 
 def test_batching_pools_report_the_equilibrium_and_null_extremes():
