@@ -12,6 +12,7 @@ Public: ``Demand``, ``step_edges``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -72,8 +73,12 @@ class Demand:
         """Expected arrivals per step, origin and workload."""
         return self.rate * self.widths[:, None, None]
 
+    @cached_property
+    def _cumulative(self) -> np.ndarray:
+        return np.concatenate(([0.0], np.cumsum(self.counts().sum(axis=(1, 2)))))
+
     def arrivals_between(self, a: float, b: float) -> int:
         """Expected arrivals in ``[a, b)`` rounded to a whole request (the observed load
         model's counter; the rate is taken flat within a step)."""
-        cumulative = np.concatenate(([0.0], np.cumsum(self.counts().sum(axis=(1, 2)))))
+        cumulative = self._cumulative
         return int(round(float(np.interp(b, self.edges, cumulative) - np.interp(a, self.edges, cumulative))))

@@ -37,7 +37,6 @@ from sim.world import World
 __all__ = ["FluidInference"]
 
 
-
 class FluidInference:
     """The fluid model of one run's inference workloads (an observer of capacity and routes)."""
 
