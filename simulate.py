@@ -3,7 +3,7 @@
 
     python simulate.py                       run scenarios/default.yaml
     python simulate.py run FILE [--seed N] [--out DIR] [--set path=value]... [--max-memory 8GB] [--force]
-                                           [--no-charts]
+                                           [--no-charts] [--fidelity exact|fluid]
     python simulate.py validate FILE... [--set path=value]...
     python simulate.py schema                JSON Schema of scenario files
     python simulate.py predict --t HOURS [--scenario FILE]
@@ -76,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
                      help=f"refuse a run expected to simulate more requests (default {DEFAULT_MAX_REQUESTS:,})")
     run.add_argument("--max-memory", type=_size, metavar="SIZE",
                      help="refuse a run expected to need more memory, e.g. 8GB (default: half of this machine's)")
+    run.add_argument("--fidelity", choices=("exact", "fluid"),
+                     help="simulate requests one by one (exact) or as flows (fluid: fast, approximate; docs/fluid.md)")
     run.add_argument("--force", action="store_true", help="run even above --max-requests or --max-memory")
     run.add_argument("--no-charts", action="store_true",
                      help="draw no charts (simulate.py report PATH draws them later)")
@@ -198,6 +200,7 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from sim.workload.cost import Budget, budget_problems, estimate_cost
 
     sets = list(args.sets) + ([f"seed={args.seed}"] if args.seed is not None else [])
+    sets += [f"fidelity={args.fidelity}"] if args.fidelity else []
     loaded = load_scenario(args.scenario, sets)
     preflight(loaded)  # before the estimate, which reads the same trace files
     estimate = estimate_cost(loaded)

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -129,9 +129,30 @@ def execute(loaded: LoadedScenario) -> RunOutcome:
     scenario = loaded.scenario
     world = build_world(scenario)
     observers = RunObservers.of(scenario, world)
+    if scenario.fidelity == "fluid" and scenario.inference:
+        return _execute_fluid(loaded, world, observers)
     result = simulate(scenario, world, observers.all(), Streams(scenario.seed), Path(loaded.source).parent,
                       loaded.source)
     return _outcome(scenario, world, observers, result)
+
+
+def _execute_fluid(loaded: LoadedScenario, world: World, observers: RunObservers) -> RunOutcome:
+    """The fluid mode: the engine without its request fast path, the fluid model in the
+    inference observer's place (sim/fluid)."""
+    from sim.engine import simulate
+    from sim.fluid import FluidInference
+
+    scenario = loaded.scenario
+    fluid = FluidInference(scenario, world)
+    observers = replace(observers, inference=fluid)  # type: ignore[arg-type]  # the same questions
+    result = simulate(scenario, world, observers.all(), Streams(scenario.seed), Path(loaded.source).parent,
+                      loaded.source, fluid_arrivals=fluid.arrivals)
+    outcome = _outcome(scenario, world, observers, result)
+    for section, keys in (("failures", ("requests_retried", "requests_lost", "requests_cut_off")),
+                          ("consistency", ("stale_fraction",))):
+        for key in keys if section in outcome.summary else ():
+            outcome.summary[section][key] = None  # per-request figures the fluid model has not
+    return outcome
 
 
 def _outcome(scenario: Scenario, world: World, o: RunObservers, result: SimulationResult) -> RunOutcome:
@@ -147,7 +168,9 @@ def _outcome(scenario: Scenario, world: World, o: RunObservers, result: Simulati
         summary["utilization"] = with_request_busy(summary["utilization"], o.inference.busy_gpus(end),
                                                    o.capacity.total_gpus)
         summary["inference"] = o.inference.summary(end)
-        extra.update(latency_cdf=o.inference.latency_cdf(), requests=o.inference.log)
+        extra.update(latency_cdf=o.inference.latency_cdf())
+        if o.inference.log is not None:  # the fluid mode has no request log
+            extra["requests"] = o.inference.log
     if o.training is not None:
         summary["training"] = o.training.summary()
     if o.network is not None:
@@ -174,7 +197,7 @@ def preflight(loaded: LoadedScenario) -> None:
 
     Raises :class:`ScenarioError` located in the scenario file (or a trace file's line), so
     that ``validate`` finds these problems too, and ``run`` before it creates a run folder."""
-    problems = _policy_problems(loaded) + check_inputs(loaded)
+    problems = _policy_problems(loaded) + check_inputs(loaded) + _fluid_problems(loaded)
     if problems:
         raise ScenarioError(problems)
 
@@ -190,6 +213,14 @@ def _policy_problems(loaded: LoadedScenario) -> list[Problem]:
             where = path + (("name",) if isinstance(written, dict) else ())
             problems.append(loaded.problem(where, str(exc).split(": ", 1)[1], spec.name))
     return problems
+
+
+def _fluid_problems(loaded: LoadedScenario) -> list[Problem]:
+    """What the fluid mode cannot model, when the scenario asks for it."""
+    if loaded.scenario.fidelity != "fluid":
+        return []
+    from sim.fluid import fluid_problems
+    return [loaded.problem(path, rule, value) for path, rule, value in fluid_problems(loaded.scenario)]
 
 
 def _raw(data: Any, path: tuple[str, ...]) -> Any:
@@ -263,6 +294,9 @@ def run_scenario(loaded: LoadedScenario, out: Path | None = None, root: Path = P
         "command": list(command) or sys.argv, "started_utc": started.isoformat(timespec="seconds"),
         "status": "running",
     }
+    if loaded.scenario.fidelity == "fluid" and loaded.scenario.inference:
+        from sim.fluid import approximate_note
+        manifest.update(fidelity="fluid", approximate=approximate_note())
     clock = time.perf_counter()
     try:
         write_text_atomic(run_dir / "scenario.yaml", loaded.text)

@@ -39,7 +39,7 @@ RANKS: dict[str, int] = {
     "sim.scenario": 2,
     "sim.world": 3, "sim.models": 3,
     "sim.workload": 4, "sim.policies": 4, "sim.metrics": 4,
-    "sim.engine": 5,
+    "sim.engine": 5, "sim.fluid": 5,
     "sim.runner": 6,
     "sim.experiment": 7,
     "sim.report": 8,
@@ -50,6 +50,7 @@ RANKS: dict[str, int] = {
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     "sim.policies": ("sim.engine", "simpy"),
     "sim.metrics": ("sim.engine", "simpy"),
+    "sim.fluid": ("sim.engine", "simpy"),
     "sim.report": ("sim.engine", "simpy", "sim.runner", "sim.experiment"),
 }
 ENGINE, SIMPY = "sim.engine", "simpy"

@@ -58,8 +58,13 @@ def _policy(kind: str, spec, streams: Streams):
 
 def simulate(scenario: Scenario, world: World, observers: Sequence[Subscriber],
              streams: Streams | None = None, base_dir: Path = Path("."),
-             source: str = "<scenario>") -> SimulationResult:
-    """Run ``scenario`` on ``world``, publishing every record to the observers."""
+             source: str = "<scenario>", fluid_arrivals: Callable[[float, float], int] | None = None
+             ) -> SimulationResult:
+    """Run ``scenario`` on ``world``, publishing every record to the observers.
+
+    ``fluid_arrivals`` (the fluid mode): the inference requests are not simulated; this
+    counts their expected arrivals for the scheduler, and the pools, scheduler and failures
+    behave as with request-level workloads."""
     streams = streams or Streams(scenario.seed)
     bus = Bus()
     for observer in observers:
@@ -67,7 +72,10 @@ def simulate(scenario: Scenario, world: World, observers: Sequence[Subscriber],
     env = Environment()
     pools = [PoolRuntime(info, bus, index) for index, info in enumerate(world.pools)]
     routes = Routes(env, world, bus)
-    serving, arrivals = _inference_engine(scenario, world, streams, base_dir, source, bus)
+    if fluid_arrivals is None:
+        serving, arrivals = _inference_engine(scenario, world, streams, base_dir, source, bus)
+    else:
+        serving, arrivals = None, fluid_arrivals
     transfers = _transfers(env, scenario, routes) if scenario.training else None
     training = _training_engine(env, scenario, world, pools, streams, base_dir, source, bus, transfers)
     scheduler = _scheduler(env, scenario, pools, streams, bus, arrivals)
@@ -77,7 +85,8 @@ def simulate(scenario: Scenario, world: World, observers: Sequence[Subscriber],
 
         trace = scenario.failures.trace
         rows = read_failure_trace(base_dir / trace, trace, source, {p.key for p in world.pools}) if trace else []
-        FailureEngine(env, scenario, pools, streams, bus, routes, rows, serving is not None,
+        requests = serving is not None or fluid_arrivals is not None
+        FailureEngine(env, scenario, pools, streams, bus, routes, rows, requests,
                       training.training_gpus if training is not None else None)
     consistency = None
     if scenario.consistency is not None:

@@ -121,7 +121,8 @@ def _run_content(folder: Path, metrics: Sequence[str] | None) -> _Content:
     run = read_run(folder)
     m = run.manifest
     incomplete = incomplete_run(folder, m)
-    title = f"{'INCOMPLETE ' if incomplete else ''}Run report: {m.get('scenario', folder.name)}"
+    approximate = "APPROXIMATE (fluid mode) " if m.get("approximate") else ""
+    title = f"{'INCOMPLETE ' if incomplete else ''}{approximate}Run report: {m.get('scenario', folder.name)}"
     return _Content(title,
                     f"Run folder {folder.name}: seed {m.get('seed')}, config {str(m.get('config_sha256'))[:12]}, "
                     f"status {m.get('status')}.",

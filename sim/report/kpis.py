@@ -160,6 +160,9 @@ def run_provenance(manifest: Mapping[str, Any], summary: Mapping[str, Any]) -> T
             ("wall time (s)", fmt(manifest.get("wall_seconds"))),
             ("events processed", fmt(manifest.get("events_processed"), "int")),
             ("git commit", manifest.get("git_commit")), ("versions", _versions(manifest))]
+    if manifest.get("approximate"):  # a fluid run: its figures come from formulas (docs/fluid.md)
+        rows.insert(0, ("fidelity", f"{manifest.get('fidelity')}: APPROXIMATE, "
+                                    f"{manifest['approximate'].get('method', '')}"))
     return Table("Run", ("field", "value"), tuple((k, _cell(v)) for k, v in rows if v is not None))
 
 

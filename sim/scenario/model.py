@@ -726,6 +726,9 @@ class Scenario(_Model):
     seed: int = Field(0, ge=0, description="Root seed; every random stream is spawned from it.")
     duration: Duration = Field(86400.0, gt=0, description="Simulated time.")
     warmup: Duration = Field(0.0, ge=0, description="Initial period excluded from statistics.")
+    fidelity: Literal["exact", "fluid"] = Field(
+        "exact", description="How inference requests are simulated: exact (one by one) or fluid (per time step "
+        "and pool from queueing formulas: fast, approximate; docs/fluid.md).")
     regions: list[Region] = Field(min_length=1, description="Datacenter and user regions.")
     links: list[Link] = Field(default_factory=list, description="Inter-region links.")
     network: Network = Field(default_factory=Network, description="How links are completed.")

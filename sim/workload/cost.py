@@ -5,7 +5,8 @@ a second, a microsecond time-series bucket, a scheduler tick every millisecond f
 week). :func:`estimate_cost` adds up what drives a run's cost, each term tied to the
 scenario field that sets it:
 
-- inference requests: the integral of each workload's rate over the run (Poisson profiles
+- inference requests (in fluid mode none: cells of a step, origin and pool instead): the
+  integral of each workload's rate over the run (Poisson profiles
   evaluated on a grid, each origin in its own time zone), or a trace's rows times the copies
   that fill the run;
 - time-series rows: buckets times regions with GPUs; scheduler ticks; batching replicas;
@@ -57,6 +58,7 @@ TICK = (600.0, 1.0, 60e-6)
 BATCHING_REPLICA = (1_200.0, 0.0, 20e-6)
 FAILURE = (500.0, 2.0, 20e-6)
 JOB = (3_000.0, 10.0, 1e-3)
+FLUID_CELL = (2_000.0, 0.0, 20e-6)  # bench/fluid.py: 28,800 cells in about 0.6 s
 _GRID_POINTS = 20_000  # profile samples for a rate's integral
 
 
@@ -153,6 +155,9 @@ def estimate_cost(loaded: LoadedScenario) -> Estimate:
 
 
 def _request_terms(scenario: Scenario, base: Path) -> Iterator[Term]:
+    if scenario.fidelity == "fluid" and scenario.inference:
+        yield _fluid_term(scenario)
+        return
     batching = any(p.serving is not None for r in scenario.regions for p in r.pools)
     unit = BATCHING_REQUEST if batching else SLOT_REQUEST
     offsets = {r.name: r.utc_offset_h for r in build_world(scenario).regions}
@@ -173,6 +178,16 @@ def _mean_turns(mean: float, cap: int) -> float:
     """Mean of min(G, cap) for G geometric on 1, 2, ... with mean ``mean``."""
     q = 1.0 / mean
     return float((1.0 - (1.0 - q) ** cap) / q)
+
+
+def _fluid_term(scenario: Scenario) -> Term:
+    """The fluid mode simulates no request: it works per step, origin and pool
+    (sim/fluid; steps of at most 5 minutes, more where buckets are shorter)."""
+    steps = scenario.duration / min(300.0, scenario.metrics.bucket) + 1
+    regions = len(scenario.regions)
+    pools = sum(len(r.pools) for r in scenario.regions)
+    return Term.of(("fidelity",), "fluid cells", steps * regions * pools * len(scenario.inference), FLUID_CELL,
+                   "steps x origins x pools x workloads")
 
 
 def _poisson_requests(arrival: PoissonArrival, origin: dict[str, float], offsets: dict[str, float],
