@@ -98,7 +98,7 @@ class PoolAutoscale(_Model):
     weights_from: Literal["local", "nearest"] = Field(
         "local", description="local: the weights are on local storage; nearest: fetched over the WAN from the "
         "nearest other region with a pool serving the same model.")
-    weights_gb: float | None = Field(None, gt=0, description="Weight bytes to load, GB (10^9 bytes) (default: "
+    weights_gb: float | None = Field(None, ge=0, description="Weight bytes to load, GB (10^9 bytes) (default: "
                                      "the served model's parameters x bytes per weight; required without a "
                                      "serving section).")
 
