@@ -11,7 +11,8 @@ scale-down cooldown has passed. Policies never see the engine.
 Built-ins:
 
 - ``target_utilization``: enough replicas that the load (requests running and queued,
-  or KV cache in use, whichever is larger, in replica units) fills ``target`` of them;
+  over what one replica runs at once: its slots, or what its KV cache fits) fills
+  ``target`` of them;
 - ``ttft_slo``: grow by a factor when the recent p99 TTFT exceeds the objective, shrink
   by one when it is well below and nothing queues;
 - ``allocation_model``: the replicas the seed's allocation model R(t) asks for
@@ -52,12 +53,16 @@ class AutoscalingPolicy:
 
 
 def load_replicas(view: AutoscaleView) -> np.ndarray:
-    """The load of each pool in replica units: requests running and queued over one
-    replica's slots, or the KV cache in use (KV fraction x active replicas), the larger."""
-    slots = np.maximum(view.slots_per_replica, 1)
-    requests = (view.running + view.queue_len) / slots
-    kv = np.nan_to_num(view.kv_fraction, nan=0.0) * view.active
-    return np.maximum(requests, kv)
+    """The load of each pool in replica units: requests running and queued over what one
+    replica runs at once. That is ``slots_per_replica``, or fewer where the KV cache is the
+    limit: a batching replica whose running sequences fill the fraction ``kv_fraction`` of
+    its KV cache fits ``running / (active x kv_fraction)`` of them."""
+    slots = np.maximum(view.slots_per_replica, 1).astype(np.float64)
+    kv = np.nan_to_num(view.kv_fraction, nan=0.0)
+    measured = (kv > 0) & (view.running > 0) & (view.active > 0)
+    fit = np.divide(view.running, view.active * kv, out=slots.copy(), where=measured)
+    per_replica = np.maximum(np.minimum(slots, fit), 1.0)
+    return (view.running + view.queue_len) / per_replica
 
 
 class TargetUtilizationParams(PolicyParams):
@@ -66,7 +71,7 @@ class TargetUtilizationParams(PolicyParams):
 
 @register("autoscaling", "target_utilization")
 class TargetUtilization(AutoscalingPolicy):
-    """Replicas = ceil(load in replica units / target), load = max(running + queued over slots, KV used)."""
+    """Replicas = ceil(load / target), load = running + queued requests over what a replica runs (slots or KV)."""
 
     Params = TargetUtilizationParams
     params: TargetUtilizationParams  # the registry validates them with the class above

@@ -68,3 +68,10 @@ def test_bad_params_name_the_policy():
         policy("target_utilization", target=2)
     with pytest.raises(PolicyError, match=r"params.ttft_ms: field required"):
         policy("ttft_slo")
+
+
+def test_a_full_kv_cache_sets_what_a_replica_runs():
+    # 40 sequences fill half the KV cache of 4 replicas: a replica fits 20; 40 running and
+    # 60 queued are 5 replicas of load, 10 at a target of 0.5 (256 slots would say 1)
+    v = view(ready=[4], max_replicas=[12], slots_per_replica=[256], running=[40], queue_len=[60], kv_fraction=[0.5])
+    assert policy("target_utilization", target=0.5).scale(v).tolist() == [10]
