@@ -29,7 +29,8 @@ Model versions: ``VersionReleased``, ``RolloutRecord``.
 
 Public: every record type above, ``Record`` (their union), ``RequestStatus``,
 ``FAILURE_CAUSES``, and the CSV column tuples ``JOB_COLUMNS``, ``TRANSFER_COLUMNS``,
-``CROSSING_COLUMNS``, ``FAILURE_COLUMNS``, ``ROLLOUT_COLUMNS``.
+``CROSSING_COLUMNS``, ``FAILURE_COLUMNS``, ``ROLLOUT_COLUMNS``, ``COLD_START_COLUMNS``,
+``PROVISION_COLUMNS``.
 """
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ __all__ = ["LoadSample", "CapacityChanged", "TrainingUsage", "ColdStart", "Repli
            "JobChanged", "JobRecord", "TransferRecord", "BorderCrossing", "ResidencyViolation", "FailureRecord",
            "ReplicaFailed", "RegionDown", "FailureDetected", "RoutesChanged", "VersionReleased", "RolloutRecord",
            "Record", "CapacityCause", "FAILURE_CAUSES", "JOB_COLUMNS", "TRANSFER_COLUMNS", "CROSSING_COLUMNS",
-           "FAILURE_COLUMNS", "ROLLOUT_COLUMNS"]
+           "FAILURE_COLUMNS", "ROLLOUT_COLUMNS", "COLD_START_COLUMNS", "PROVISION_COLUMNS"]
 
 
 # -- capacity and the scheduler ------------------------------------------------------------
@@ -428,3 +429,5 @@ TRANSFER_COLUMNS = _columns(TransferRecord)
 CROSSING_COLUMNS = _columns(BorderCrossing)
 FAILURE_COLUMNS = _columns(FailureRecord)
 ROLLOUT_COLUMNS = _columns(RolloutRecord)
+COLD_START_COLUMNS = _columns(ColdStart)
+PROVISION_COLUMNS = _columns(ProvisionChanged)

@@ -159,7 +159,8 @@ def _outcome(scenario: Scenario, world: World, o: RunObservers, result: Simulati
     if o.autoscaling is not None:
         summary["autoscaling"] = o.autoscaling.summary(end)
     summary["energy"] = energy_summary(rows, world.regions, _bucket_start(scenario))
-    tables = [obs.tables() for obs in (o.training, o.network, o.failures, o.consistency) if obs is not None]
+    tables = [obs.tables() for obs in (o.training, o.network, o.failures, o.consistency, o.autoscaling)
+              if obs is not None]
     if tables:
         extra["tables"] = {name: table for t in tables for name, table in t.items()}
     return RunOutcome(summary, rows, result.events_processed, extra)

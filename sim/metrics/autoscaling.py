@@ -15,6 +15,9 @@ the ``autoscaling`` section of ``summary.json`` (definitions in docs/metrics.md)
 - the requests that arrived while some pool had a scale-up in progress (starting > 0)
   against all the others: the ``inference`` section's statistics over each group.
 
+Its tables are ``provisioning.csv`` (the ``ProvisionChanged`` records) and
+``cold_starts.csv`` (the ``ColdStart`` records).
+
 Public: ``AutoscalingObserver``.
 """
 from __future__ import annotations
@@ -27,7 +30,7 @@ import numpy as np
 from sim.metrics.arrays import consume_stats
 from sim.metrics.inference import InferenceLayout, subset_stats
 from sim.metrics.signals import StepSignal
-from sim.records import ColdStart, ProvisionChanged, ReplicasReady, RequestLog
+from sim.records import COLD_START_COLUMNS, PROVISION_COLUMNS, ColdStart, ProvisionChanged, ReplicasReady, RequestLog
 
 __all__ = ["AutoscalingObserver"]
 
@@ -50,6 +53,8 @@ class AutoscalingObserver:
         self.scale_downs = dict.fromkeys(self.gpus_per_replica, 0)
         self.durations: dict[str, list[float]] = {key: [] for key in self.gpus_per_replica}  # one per replica
         self.log: RequestLog | None = None
+        self.changes: list[ProvisionChanged] = []
+        self.cold_starts: list[ColdStart] = []
 
     def __call__(self, record: ProvisionChanged | ColdStart | ReplicasReady | RequestLog) -> None:
         if isinstance(record, RequestLog):
@@ -57,16 +62,24 @@ class AutoscalingObserver:
             return
         key = f"{record.region}/{record.pool}"
         if isinstance(record, ProvisionChanged):
+            self.changes.append(record)
             self.ready[key].set(record.t_s, record.ready)
             self.starting[key].set(record.t_s, record.starting)
             self._starting_now[key] = record.starting
             self._set_scaling(record.t_s, 1.0 if any(n > 0 for n in self._starting_now.values()) else 0.0)
             self.scale_downs[key] += record.cause in ("scale_down", "cancelled")
         elif isinstance(record, ColdStart):
+            self.cold_starts.append(record)
             self.begun[key] += record.replicas
             self.scale_ups[key] += 1
         else:
             self.durations[key] += [record.t_s - record.started_s] * record.replicas
+
+    def tables(self) -> dict[str, tuple[tuple[str, ...], list[Any]]]:
+        """``provisioning.csv`` (every change of a pool's ready and starting replicas) and
+        ``cold_starts.csv`` (every scale-up's cold start and its parts)."""
+        return {"provisioning.csv": (PROVISION_COLUMNS, self.changes),
+                "cold_starts.csv": (COLD_START_COLUMNS, self.cold_starts)}
 
     def _set_scaling(self, t_s: float, flag: float) -> None:
         self.scaling.set(t_s, flag)

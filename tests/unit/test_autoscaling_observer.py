@@ -73,3 +73,12 @@ def test_the_warm_up_is_left_out_of_the_hours():
     section = observed(warmup_s=1800.0).summary(3600.0)
     assert section["replica_hours"] == (5 * 900 + 1 * 900) / 3600
     assert section["scale_up_time_s"] == 0.0
+
+
+def test_tables_list_every_change_and_cold_start():
+    tables = observed().tables()
+    columns, rows = tables["provisioning.csv"]
+    assert columns[:2] == ("t_s", "region") and [(r.t_s, r.cause) for r in rows] == [
+        (0.0, "initial"), (600.0, "scale_up"), (900.0, "ready"), (2700.0, "scale_down")]
+    columns, rows = tables["cold_starts.csv"]
+    assert "load_gbps" in columns and [(r.t_s, r.replicas, r.ready_s) for r in rows] == [(600.0, 3, 900.0)]
