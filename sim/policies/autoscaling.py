@@ -84,7 +84,7 @@ class TargetUtilization(AutoscalingPolicy):
 
 
 class TtftSloParams(PolicyParams):
-    ttft_ms: float = Field(gt=0, description="p99 TTFT objective, ms.")
+    ttft_ms: float = Field(2000.0, gt=0, description="p99 TTFT objective, ms.")
     growth: float = Field(1.5, gt=1, description="Factor the replicas grow by when the p99 exceeds the objective "
                           "(at least one more replica).")
     low: float = Field(0.5, gt=0, lt=1, description="Shrink by one replica when the p99 is below low x ttft_ms "

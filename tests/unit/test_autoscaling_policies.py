@@ -66,8 +66,8 @@ def test_the_view_is_read_only():
 def test_bad_params_name_the_policy():
     with pytest.raises(PolicyError, match=r"params.target: input should be less than or equal to 1"):
         policy("target_utilization", target=2)
-    with pytest.raises(PolicyError, match=r"params.ttft_ms: field required"):
-        policy("ttft_slo")
+    with pytest.raises(PolicyError, match=r"params.growth: input should be greater than 1"):
+        policy("ttft_slo", growth=1)
 
 
 def test_a_full_kv_cache_sets_what_a_replica_runs():
