@@ -9,8 +9,9 @@ A refactoring must not change what Meridian computes. This script runs every sce
 
 The base commit is exported with ``git archive`` into ``$TMPDIR/meridian-same-outputs/<commit>/``
 and its outputs are kept there, so a second comparison against the same base
-only runs the working tree. Exit code 0 when every file matches, 1 otherwise (the first
-differing lines are printed).
+only runs the working tree. A scenario the base commit does not have is listed as new and
+not compared. Exit code 0 when every file matches, 1 otherwise (the first differing lines
+are printed).
 """
 from __future__ import annotations
 
@@ -85,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     work_out = cache / "work"
     subprocess.run(["rm", "-rf", str(work_out)], check=True)
     names = [s for s in shipped() if args.k in s]
+    new = [s for s in names if not (base_tree / "scenarios" / s).is_file()]  # nothing to compare with
+    names = [s for s in names if s not in new]
 
     def compare(scenario: str) -> tuple[str, list[str]]:
         base = run(base_tree, scenario, base_tree.parent / "out" / scenario)
@@ -98,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             for text in diffs:
                 print("  " + text.replace("\n", "\n  "))
             failed += bool(diffs)
+    for scenario in new:
+        print(f"{'new':9} {scenario} (not in the base commit: not compared)")
     print(f"{len(names) - failed} of {len(names)} scenarios give identical outputs")
     return 1 if failed else 0
 
