@@ -185,3 +185,58 @@ def test_the_allocation_model_policy_pays_its_cold_starts():
     ups = slow.of(ColdStart)
     assert ups and all(r.provisioning_s + r.load_s == 232.0 for r in ups)  # 120 + 140e9 x 8 / 10e9
     assert np.nanmean(slow.log.wait_s) > np.nanmean(seed.log.wait_s)
+
+
+class Recorder(AutoscalingPolicy):
+    """Holds every pool where it is and keeps each view it was shown (a test double)."""
+
+    views: list[AutoscaleView] = []
+
+    def scale(self, view: AutoscaleView) -> np.ndarray:
+        Recorder.views.append(view)
+        return view.clamp(view.ready + view.starting)
+
+
+BATCHING = """\
+name: signals
+seed: 2
+duration: 20m
+regions:
+  - name: a
+    lat: 0
+    lon: 0
+    pools:
+      - name: p
+        gpu: H100
+        replicas: 4
+        gpus_per_replica: 2
+        serving: {model: Llama-2-70B}
+        autoscale: {min: 1, max: 4, weights_gb: 1}
+inference:
+  - name: chat
+    origin: {a: 1}
+    arrival: {process: poisson, rate_per_s: 1, profile: {kind: step, before: 1, after: 8, at: 10m}}
+    service: {dist: tokens, input_tokens: {mean: 1000, cv: 0.5}, output_tokens: {mean: 200, cv: 0.5}}
+scheduler:
+  autoscaling: {policy: "tests.engine.test_autoscaling:Recorder", interval: 60s}
+"""
+
+
+def test_the_view_shows_what_the_requests_did():
+    Recorder.views = []
+    run = _run(BATCHING)
+    log, views = run.log, Recorder.views
+    assert [v.t_s for v in views] == [60.0 * k for k in range(20)]
+    for v in views:
+        in_window = (log.t_s >= v.t_s - 60.0) & (log.t_s < v.t_s) & (log.pool == 0)
+        assert v.arrivals[0] == in_window.sum()
+        assert (v.ready[0], v.active[0], v.slots_per_replica[0]) == (1, 1, 256)
+    calm, surge = views[9], views[-1]  # before the step at 10 min, and 9 min into 8x the traffic
+    assert surge.queue_len[0] > 0 and surge.kv_fraction[0] > calm.kv_fraction[0]
+    assert surge.ttft_p99_ms[0] > 10 * calm.ttft_p99_ms[0] and surge.wait_mean_s[0] > calm.wait_mean_s[0]
+
+
+def test_ttft_slo_scales_up_when_the_surge_misses_the_objective():
+    text = BATCHING.replace('"tests.engine.test_autoscaling:Recorder"', "{name: ttft_slo, params: {ttft_ms: 2000}}")
+    ups = _run(text).of(ColdStart)
+    assert ups and ups[0].t_s > 600.0  # only after the step
