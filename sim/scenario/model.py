@@ -542,7 +542,8 @@ class Autoscaling(_Model):
                                    "allocation model's replicas, with cold starts), or `package.module:Class`.")
     interval: Duration = Field(60.0, gt=0, description="Time between autoscaling decisions.")
     scale_down_cooldown: Duration = Field(
-        300.0, ge=0, description="A pool is not scaled down until this long after its last scale-up or scale-down.")
+        300.0, ge=0, description="A pool is not scaled down until this long after its last scale-up or scale-down, "
+        "and then only to the most replicas its policy asked for over this past period.")
     scale_up_cooldown: Duration = Field(
         0.0, ge=0, description="A pool is not scaled up again until this long after its last scale-up began.")
 
