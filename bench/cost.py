@@ -5,7 +5,8 @@ Each case is run in a fresh process (scenario -> world -> engine -> metrics, in 
 set beside the estimate ``validate`` and ``run`` print (``sim/workload/cost.py``). The
 coefficients of the estimate were read off these figures: slot pools cost about 350 bytes
 and 3 us a request, batching replicas about 800 bytes and 40 us, a time-series row about
-1.7 kB and 50 us, a scheduler tick about 600 bytes and 60 us.
+1.7 kB and 50 us, a scheduler tick about 600 bytes and 60 us, an autoscaler tick (two
+pools) about 600 us.
 
     python bench/cost.py            # every case, about two minutes
     python bench/cost.py --quick    # the small half
@@ -45,6 +46,7 @@ QUICK = [
     ("batching, planning", "planning.yaml", []),
     ("rows, 72,000 buckets", "validation/mmc.yaml", ["duration=2h", "metrics.bucket=0.1"]),
     ("ticks, 86,400", "two_regions.yaml", ["scheduler.interval=1s"]),
+    ("autoscaler ticks, 10,800", "autoscale.yaml", ["scheduler.autoscaling.interval=1s"]),
 ]
 FULL = QUICK + [
     ("slots, 6 million requests", "validation/mmc.yaml",

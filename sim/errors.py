@@ -61,8 +61,12 @@ class PolicyError(MeridianError):
     """A policy returned a decision the engine cannot apply."""
 
     def __init__(self, policy: str, message: str):
-        self.policy = policy
-        super().__init__(f"policy {policy!r}: {message}")
+        self.policy, self.message = policy, message
+        # Both in args: SimPy re-creates an exception raised in a process from its args.
+        super().__init__(policy, message)
+
+    def __str__(self) -> str:
+        return f"policy {self.policy!r}: {self.message}"
 
 
 class UsageError(MeridianError):

@@ -10,6 +10,9 @@ Capacity and the scheduler:
 ``LoadSample`` (a scheduler decision), ``CapacityChanged`` (a pool's active capacity and
 why it changed), ``TrainingUsage`` (GPUs training holds on a pool).
 
+Autoscaling: ``ColdStart`` (replicas begin a cold start), ``ReplicasReady`` (they finished
+it), ``ProvisionChanged`` (a pool's provisioned and starting replicas, and why).
+
 Requests (bulk, once): ``RequestLog`` (per-request outcome arrays) with ``RequestStatus``,
 ``BatchLog`` (what the batching replicas did); ``RequestsDisplaced`` (requests a failure
 took off a pool).
@@ -26,7 +29,8 @@ Model versions: ``VersionReleased``, ``RolloutRecord``.
 
 Public: every record type above, ``Record`` (their union), ``RequestStatus``,
 ``FAILURE_CAUSES``, and the CSV column tuples ``JOB_COLUMNS``, ``TRANSFER_COLUMNS``,
-``CROSSING_COLUMNS``, ``FAILURE_COLUMNS``, ``ROLLOUT_COLUMNS``.
+``CROSSING_COLUMNS``, ``FAILURE_COLUMNS``, ``ROLLOUT_COLUMNS``, ``COLD_START_COLUMNS``,
+``PROVISION_COLUMNS``.
 """
 from __future__ import annotations
 
@@ -36,12 +40,13 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["LoadSample", "CapacityChanged", "TrainingUsage", "RequestStatus", "RequestLog", "BatchLog",
+__all__ = ["LoadSample", "CapacityChanged", "TrainingUsage", "ColdStart", "ReplicasReady", "ProvisionChanged",
+           "ProvisionCause", "RequestStatus", "RequestLog", "BatchLog",
            "RequestsDisplaced",
            "JobChanged", "JobRecord", "TransferRecord", "BorderCrossing", "ResidencyViolation", "FailureRecord",
            "ReplicaFailed", "RegionDown", "FailureDetected", "RoutesChanged", "VersionReleased", "RolloutRecord",
            "Record", "CapacityCause", "FAILURE_CAUSES", "JOB_COLUMNS", "TRANSFER_COLUMNS", "CROSSING_COLUMNS",
-           "FAILURE_COLUMNS", "ROLLOUT_COLUMNS"]
+           "FAILURE_COLUMNS", "ROLLOUT_COLUMNS", "COLD_START_COLUMNS", "PROVISION_COLUMNS"]
 
 
 # -- capacity and the scheduler ------------------------------------------------------------
@@ -59,7 +64,7 @@ class LoadSample:
 
 
 CapacityCause = Literal["start", "scheduler", "failover", "warmed", "rebalanced", "failure", "replica_lost",
-                        "repair", "outage", "outage_end", "detected"]
+                        "repair", "outage", "outage_end", "detected", "autoscaler"]
 # Causes that come from the failure model (a replica or region went down or came back, or
 # a failure was detected): the points where a pool's up capacity may change.
 FAILURE_CAUSES = frozenset({"failure", "replica_lost", "repair", "outage", "outage_end", "detected"})
@@ -75,7 +80,8 @@ class CapacityChanged:
     carries moved because other pools' active capacity changed), ``failure`` (a replica
     or, with ``outage``, the region went down under idle or training capacity),
     ``replica_lost`` (a serving replica failed), ``repair``,
-    ``outage_end``, ``detected`` (a failed serving replica is being replaced)."""
+    ``outage_end``, ``detected`` (a failed serving replica is being replaced), ``autoscaler``
+    (the replicas provisioned and warm changed: a cold start ended, or a scale-down)."""
 
     t_s: float
     region: str
@@ -96,6 +102,63 @@ class TrainingUsage:
     region: str
     pool: str
     gpus: int
+
+
+# -- autoscaling ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ColdStart:
+    """At ``t_s`` the autoscaler began the cold start of ``replicas`` replicas of pool
+    ``region/pool``: provisioning, then ``weights_bytes`` read at ``load_gbps`` Gbit/s from
+    region ``source`` (the pool's own for local storage). They serve from ``ready_s``."""
+
+    t_s: float
+    region: str
+    pool: str
+    pool_index: int
+    replicas: int
+    provisioning_s: float
+    load_s: float  # weights_bytes * 8 / (load_gbps * 1e9)
+    weights_bytes: float
+    load_gbps: float
+    source: str
+
+    @property
+    def ready_s(self) -> float:
+        return self.t_s + self.provisioning_s + self.load_s
+
+
+@dataclass(frozen=True)
+class ReplicasReady:
+    """``replicas`` replicas of pool ``region/pool`` whose cold start began at ``started_s``
+    are warm and serve from ``t_s``."""
+
+    t_s: float
+    region: str
+    pool: str
+    pool_index: int
+    replicas: int
+    started_s: float
+
+
+ProvisionCause = Literal["initial", "scale_up", "ready", "scale_down", "cancelled"]
+
+
+@dataclass(frozen=True)
+class ProvisionChanged:
+    """From ``t_s`` on, the autoscaler holds ``ready`` warm replicas and ``starting`` replicas
+    in a cold start for pool ``region/pool`` (both are paid for); ``desired`` is its policy's
+    latest wish. ``cause``: ``initial`` (the start of the run), ``scale_up`` (cold starts
+    began), ``ready`` (some finished), ``scale_down`` (warm replicas released),
+    ``cancelled`` (cold starts abandoned by a scale-down)."""
+
+    t_s: float
+    region: str
+    pool: str
+    pool_index: int
+    ready: int
+    starting: int
+    desired: int
+    cause: ProvisionCause
 
 
 # -- requests ------------------------------------------------------------------------------
@@ -360,7 +423,8 @@ class RolloutRecord:
     switched_s: float  # the region serves it from then on (inf: not yet)
 
 
-Record = (LoadSample | CapacityChanged | TrainingUsage | RequestLog | BatchLog | RequestsDisplaced | JobChanged
+Record = (LoadSample | CapacityChanged | TrainingUsage | ColdStart | ReplicasReady | ProvisionChanged
+          | RequestLog | BatchLog | RequestsDisplaced | JobChanged
           | JobRecord | TransferRecord | BorderCrossing | ResidencyViolation | FailureRecord | ReplicaFailed
           | RegionDown | FailureDetected | RoutesChanged | VersionReleased | RolloutRecord)
 
@@ -374,3 +438,5 @@ TRANSFER_COLUMNS = tuple(c for c in _columns(TransferRecord) if c != "hops")  # 
 CROSSING_COLUMNS = _columns(BorderCrossing)
 FAILURE_COLUMNS = _columns(FailureRecord)
 ROLLOUT_COLUMNS = _columns(RolloutRecord)
+COLD_START_COLUMNS = _columns(ColdStart)
+PROVISION_COLUMNS = _columns(ProvisionChanged)

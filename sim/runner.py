@@ -48,6 +48,7 @@ from sim.metrics import (
     timeseries_rows,
     with_request_busy,
 )
+from sim.metrics.autoscaling import AutoscalingObserver
 from sim.policies import create
 from sim.scenario import LoadedScenario
 from sim.scenario.kinds import policy_specs
@@ -93,6 +94,7 @@ class RunObservers:
     network: NetworkObserver | None
     failures: FailuresObserver | None
     consistency: ConsistencyObserver | None
+    autoscaling: AutoscalingObserver | None = None
 
     @classmethod
     def of(cls, scenario: Scenario, world: World) -> RunObservers:
@@ -111,7 +113,10 @@ class RunObservers:
             failures=FailuresObserver(pools, names, bool(scenario.training)) if scenario.failures else None,
             consistency=(ConsistencyObserver(rollout_regions(world), names,
                                              layout.pool_region if layout else None, warmup)
-                         if scenario.consistency else None))
+                         if scenario.consistency else None),
+            autoscaling=(AutoscalingObserver([(p.key, p.gpus_per_replica) for p in world.pools if p.autoscale],
+                                             layout, warmup)
+                         if scenario.scheduler.autoscaling is not None and layout is not None else None))
 
     def all(self) -> list[Any]:
         return [o for o in vars(self).values() if o is not None]
@@ -179,8 +184,11 @@ def _outcome(scenario: Scenario, world: World, o: RunObservers, result: Simulati
         summary["failures"] = o.failures.summary(end, {r.name: r.total_gpus for r in world.regions})
     if o.consistency is not None:
         summary["consistency"] = o.consistency.summary(end)
+    if o.autoscaling is not None:
+        summary["autoscaling"] = o.autoscaling.summary(end)
     summary["energy"] = energy_summary(rows, world.regions, _bucket_start(scenario))
-    tables = [obs.tables() for obs in (o.training, o.network, o.failures, o.consistency) if obs is not None]
+    tables = [obs.tables() for obs in (o.training, o.network, o.failures, o.consistency, o.autoscaling)
+              if obs is not None]
     if tables:
         extra["tables"] = {name: table for t in tables for name, table in t.items()}
     return RunOutcome(summary, rows, result.events_processed, extra)

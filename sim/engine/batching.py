@@ -702,6 +702,13 @@ class BatchingServers:
             r.admits = r.index < last
         return victims
 
+    def kv_fraction(self, p: int) -> float:
+        """KV cache in use over the KV capacity of pool ``p``'s active replicas (NaN: none active)."""
+        n = self.active[p]
+        if n == 0:
+            return math.nan
+        return sum(_used(r) for r in self.replicas[p][:n]) / (n * self.specs[p].kv_capacity)
+
     def queued(self) -> list[int]:
         """Requests still waiting at any replica (never admitted)."""
         return [j for replicas in self.replicas.values() for r in replicas for j, g in r.waiting if g == 0]

@@ -4,9 +4,11 @@ A :class:`PoolRuntime` is the live counterpart of a static
 :class:`~sim.world.PoolInfo` and the only owner of its state. The scheduler sets how many
 replicas should be active (its target); the failure model takes replicas down and brings
 them back through the methods below. The replicas that serve are
-``min(target - lost, up)``: ``up`` counts replicas not failed (0 while the region is dark)
-and ``lost`` counts serving replicas that failed and whose failure is not yet detected
-(then a healthy replica is asked for in their place, serving after the warm-up). Every
+``min(target - lost, up, provisioned)``: ``up`` counts replicas not failed (0 while the
+region is dark), ``lost`` counts serving replicas that failed and whose failure is not yet
+detected (then a healthy replica is asked for in their place, serving after the warm-up),
+and ``provisioned`` counts the replicas the autoscaler holds warm (all of them when the
+pool is not autoscaled). Every
 change is published as a :class:`~sim.records.CapacityChanged` record naming its cause;
 the serving and training engines react to those records.
 
@@ -44,6 +46,7 @@ class PoolRuntime:
         self.demand_gpus = 0.0  # the load-model demand the scheduler placed on this pool
         self._busy_wish = 0.0  # demand it is asked to carry (its own, or more on a rebalance)
         self.share = 0.0
+        self.provisioned = info.replicas  # warm replicas the autoscaler holds (all: not autoscaled)
         self._bus = bus
 
     @property
@@ -101,6 +104,14 @@ class PoolRuntime:
             self.target = self.desired
             self.refresh(t_s, "warmed")
 
+    # -- the autoscaler --------------------------------------------------------------------
+    def provision(self, t_s: float, replicas: int) -> None:
+        """The autoscaler holds ``replicas`` warm replicas from now on (announced)."""
+        if not 0 <= replicas <= self.info.replicas:
+            raise ValueError(f"{self.info.key}: provisioned replicas {replicas} outside 0..{self.info.replicas}")
+        self.provisioned = replicas
+        self.refresh(t_s, "autoscaler")
+
     # -- the failure model ----------------------------------------------------------------
     def take_down(self, serving: bool) -> None:
         """One replica failed (``serving``: one that served requests). Announced by the
@@ -129,7 +140,7 @@ class PoolRuntime:
     # -- announcing ------------------------------------------------------------------------
     def refresh(self, t_s: float, cause: CapacityCause) -> None:
         """Recompute the serving replicas after a decision, a failure or a repair; announce."""
-        self.active_replicas = max(min(self.target - self.lost, self.up), 0)
+        self.active_replicas = max(min(self.target - self.lost, self.up, self.provisioned), 0)
         self.busy_gpus = min(self._busy_wish, float(self.active_gpus))
         info = self.info
         self._bus.emit(CapacityChanged(t_s, info.region, info.name, self.share, self.active_gpus, self.busy_gpus,

@@ -64,7 +64,7 @@ from sim.workload.service import expected_service_s, service_times
 from sim.world import PoolInfo
 from sim.world.llm_catalogue import llm_spec
 
-__all__ = ["InferenceEngine"]
+__all__ = ["InferenceEngine", "PoolSignals"]
 _INF = math.inf
 # Request statuses as plain ints: the hot loop stores them in an int8 array.
 _COMPLETED, _REJECTED = int(RequestStatus.COMPLETED), int(RequestStatus.REJECTED)
@@ -73,6 +73,21 @@ _IN_FLIGHT, _FAILED = int(RequestStatus.IN_FLIGHT), int(RequestStatus.FAILED)
 # Fewer requests than this before SimPy's next event are routed one by one.
 _BULK_MIN = 64
 _BULK_CHUNK = 1 << 16
+
+
+@dataclass(frozen=True)
+class PoolSignals:
+    """Per pool, what an autoscaler observes of the requests at time ``t_s`` (see
+    :meth:`InferenceEngine.signals`)."""
+
+    t_s: float
+    slots_per_replica: np.ndarray  # int, requests one replica runs at once (max_batch on batching pools)
+    queue_len: np.ndarray  # int, requests waiting at the pool
+    running: np.ndarray  # int, requests in service (running sequences on batching pools)
+    kv_fraction: np.ndarray  # KV cache in use over active KV capacity (NaN: not batching, or none active)
+    arrivals: np.ndarray  # int, requests routed to the pool that arrived in the window
+    wait_mean_s: np.ndarray  # their mean wait so far (NaN: none)
+    ttft_p99_ms: np.ndarray  # their 99th-percentile TTFT so far (NaN: none, or no token figures)
 
 
 class _Decisions:
@@ -601,6 +616,41 @@ class InferenceEngine:
         self.service[j] = self._service_time(j, p)
         heappush(self._travel, (t_s + rtt / 2000.0, j, p))
         return True
+
+    # -- what an autoscaler sees ----------------------------------------------------------
+    def signals(self, t_s: float, window_s: float) -> PoolSignals:
+        """Queues, running requests and KV use now, and over the requests that arrived in
+        ``[t_s - window_s, t_s)`` routed to each pool: their mean wait and p99 TTFT, where a
+        request still waiting counts its age (``t_s - arrival``) as both, so a growing queue
+        shows at once. TTFT = RTT + time to the first token (slot pools know it only at the
+        end of the run: NaN for them)."""
+        n = len(self.pools)
+        queue = np.array([self._live_load(p)[0] for p in range(n)], dtype=np.int64)
+        running = np.array([self._live_load(p)[1] for p in range(n)], dtype=np.int64)
+        servers = self.batching
+        kv = np.array([servers.kv_fraction(p) if servers is not None and p in servers.specs else math.nan
+                       for p in range(n)])
+        times = self.requests.t_s
+        a, b = np.searchsorted(times, [t_s - window_s, t_s], side="left")
+        pool = np.frombuffer(self.pool_of, dtype=np.int16)[a:b]
+        age = t_s - times[a:b]
+        wait = np.frombuffer(self.wait, dtype=np.float64)[a:b]
+        wait = np.where(np.isnan(wait), age, wait)
+        ttft = np.full(b - a, math.nan)
+        if self.first_token is not None:
+            first = np.frombuffer(self.first_token, dtype=np.float64)[a:b]
+            rtt = np.frombuffer(self.rtt_of, dtype=np.float64)[a:b]
+            ttft = np.where(np.isnan(first), age * 1000.0, rtt + first * 1000.0)
+        arrivals = np.bincount(pool[pool >= 0], minlength=n).astype(np.int64)
+        wait_mean = np.full(n, math.nan)
+        p99 = np.full(n, math.nan)
+        for p in np.flatnonzero(arrivals):
+            mine = pool == p
+            wait_mean[p] = float(wait[mine].mean())
+            if servers is not None and p in servers.specs:
+                p99[p] = float(np.percentile(ttft[mine], 99))
+        slots = np.array(self._slots, dtype=np.int64)
+        return PoolSignals(t_s, slots, queue, running, kv, arrivals, wait_mean, p99)
 
     # -- request events ------------------------------------------------------------------
     def _sync_load(self) -> None:

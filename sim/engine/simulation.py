@@ -3,7 +3,7 @@
 :func:`simulate` creates the environment and the record stream (:class:`~sim.engine.bus.Bus`),
 subscribes the caller's observers first, then builds the engines the scenario needs:
 pools, the request fast path (:class:`~sim.engine.inference.InferenceEngine`), training,
-the scheduler, failures, rollouts and plain copies. Engines react to each other only through records.
+the scheduler, the autoscaler, failures, rollouts and plain copies. Engines react to each other only through records.
 It runs to the scenario's duration, lets each engine publish what is still open, and
 returns what the engine alone knows: the end time and the number of events processed.
 
@@ -79,6 +79,8 @@ def simulate(scenario: Scenario, world: World, observers: Sequence[Subscriber],
     transfers = _transfers(env, scenario, routes) if scenario.training else None
     training = _training_engine(env, scenario, world, pools, streams, base_dir, source, bus, transfers)
     scheduler = _scheduler(env, scenario, pools, streams, bus, arrivals)
+    if scenario.scheduler.autoscaling is not None and serving is not None:
+        _autoscaler(env, scenario, world, pools, streams, bus, serving)
     if scenario.failures is not None:
         from sim.engine.failures import FailureEngine
         from sim.workload.failure_trace import read_failure_trace
@@ -171,3 +173,16 @@ def _scheduler(env, scenario, pools, streams, bus, arrivals):
     scheduler = SchedulerProcess(env, config, pools, bus, allocation, arrivals, warmup)
     env.process(scheduler.run())
     return scheduler
+
+
+def _autoscaler(env, scenario, world, pools, streams, bus, serving):
+    """The autoscaler process (after the scheduler: at a shared instant it sees the
+    scheduler's decision)."""
+    from sim.engine.autoscaler import Autoscaler
+
+    config = scenario.scheduler.autoscaling
+    spec = config.policy
+    autoscaler = Autoscaler(env, config, world, pools, bus, _policy("autoscaling", spec, streams), spec.name,
+                            serving.signals)
+    env.process(autoscaler.run())
+    return autoscaler

@@ -74,6 +74,10 @@ def fluid_problems(scenario: Scenario) -> list[tuple[tuple[Any, ...], str, Any]]
         if wl.model is not None:
             found.append((("inference", i, "model"), "fidelity fluid routes every workload to every pool: run "
                           "a fleet of several models with fidelity exact", wl.model))
+    if scenario.scheduler.autoscaling is not None:
+        found.append((("scheduler", "autoscaling"), "fidelity fluid has no autoscaler (it reads the queues and "
+                      "TTFT of simulated requests): run it with fidelity exact",
+                      scenario.scheduler.autoscaling.policy.name))
     for i, region in enumerate(scenario.regions):
         for k, pool in enumerate(region.pools):
             if pool.serving is not None and pool.serving.role != "both":

@@ -40,7 +40,8 @@ from sim.world import World
 
 __all__ = ["busy_gpu_means", "LATENCY_CDF_COLUMNS", "latency_cdf_rows", "InferenceLayout", "InferenceObserver",
            "objective_limits", "meets_objectives",
-           "inference_summary", "inference_timeseries", "interval_means", "latency_stats", "INFERENCE_COLUMNS"]
+           "inference_summary", "inference_timeseries", "interval_means", "latency_stats", "INFERENCE_COLUMNS",
+           "subset_stats"]
 
 LATENCY_CDF_COLUMNS = ("origin", "quantile", "latency_ms")
 # A request is dropped when rejected by routing, timed out in a queue or lost to a failure.
@@ -377,6 +378,12 @@ def sessions_summary(log: RequestLog, r: _Requests) -> dict[str, Any]:
         if admitted.any() else None,
         "later_turn_ttft_ms": latency_stats(ttft[admitted & ~np.isnan(ttft)]),
     }
+
+
+def subset_stats(log: RequestLog, layout: InferenceLayout, warmup_s: float, mask: np.ndarray) -> dict[str, Any]:
+    """The statistics of the ``inference`` section (counts, latency, TTFT, TPOT, SLO
+    attainment) over the requests in ``mask``, with the same definitions."""
+    return _mask_stats(_Requests.of(log, layout, warmup_s), mask)
 
 
 def inference_summary(log: RequestLog, layout: InferenceLayout, warmup_s: float, end_s: float) -> dict[str, Any]:

@@ -15,11 +15,14 @@ for placement the view ``PlacementView``, ``PoolSlot``, ``QueuedJob``, ``Running
 ``Assignment``, ``validate_assignments``, the bases ``PlacementPolicy``, ``RankedPlacement``,
 the helper ``gang_fit`` and the built-ins ``FifoFirstFit``, ``DataLocal``,
 ``LeastLoadedPlacement``, ``Cheapest``, ``Greenest``, ``EasyBackfill``; for allocation
-``AllocationPolicy``, ``Proportional`` (the seed's model) and ``Packed``.
+``AllocationPolicy``, ``Proportional`` (the seed's model) and ``Packed``; for autoscaling
+the view ``AutoscaleView``, the base ``AutoscalingPolicy`` and ``TargetUtilization``,
+``TtftSlo``, ``AllocationModel``.
 """
 from __future__ import annotations
 
 from sim.policies.allocation import AllocationPolicy, Packed, Proportional
+from sim.policies.autoscaling import AllocationModel, AutoscalingPolicy, TargetUtilization, TtftSlo
 from sim.policies.placement import (
     Cheapest,
     DataLocal,
@@ -34,7 +37,7 @@ from sim.policies.placement import (
 from sim.policies.placement_view import Assignment, PlacementView, PoolSlot, QueuedJob, RunningJob, validate_assignments
 from sim.policies.registry import PolicyParams, available, create, declare_kind, describe, kinds, register
 from sim.policies.routing import LatencyAware, LeastLoaded, Nearest, PowerOfTwo, RoundRobin, RoutingPolicy, Weighted
-from sim.policies.views import RoutingView
+from sim.policies.views import AutoscaleView, RoutingView
 
 __all__ = [
     "register", "create", "available", "describe", "declare_kind", "kinds", "PolicyParams",
@@ -44,4 +47,5 @@ __all__ = [
     "PlacementPolicy", "RankedPlacement", "gang_fit", "FifoFirstFit", "DataLocal",
     "LeastLoadedPlacement", "Cheapest", "Greenest", "EasyBackfill",
     "AllocationPolicy", "Proportional", "Packed",
+    "AutoscaleView", "AutoscalingPolicy", "TargetUtilization", "TtftSlo", "AllocationModel",
 ]

@@ -14,16 +14,21 @@ least one active slot and it serves the request's workload (its model is loaded 
 What a policy caches is kept per ``cache_key`` (the origin; with several models, the origin
 and the workload).
 
-Public: ``RoutingView``.
+:class:`AutoscaleView` is what an autoscaling policy decides over at each autoscaler tick:
+one entry per autoscaled pool, a fresh read-only snapshot each time (ticks are rare).
+
+Public: ``RoutingView``, ``AutoscaleView``.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["RoutingView"]
+__all__ = ["RoutingView", "AutoscaleView"]
 
 _PER_POOL_INT = ("pool_region", "queue_len", "busy_slots", "active_slots", "total_slots")
 _PER_POOL_FLOAT = ("share", "mean_service_s")
@@ -156,6 +161,88 @@ class RoutingView:
         origin = getattr(self, "origin", None)
         return (f"RoutingView(n_pools={getattr(self, 'n_pools', None)}, origin={origin}, "
                 f"version={getattr(self, 'version', None)})")
+
+
+_AUTOSCALE_INT = ("pool_index", "ready", "starting", "active", "min_replicas", "max_replicas", "slots_per_replica",
+                  "queue_len", "running", "arrivals", "planned")
+_AUTOSCALE_FLOAT = ("kv_fraction", "wait_mean_s", "ttft_p99_ms", "cold_start_s")
+
+
+@dataclass(frozen=True, eq=False)
+class AutoscaleView:
+    """Read-only snapshot of the autoscaled pools at one autoscaler tick.
+
+    Entries ``0 .. n - 1`` are the autoscaled pools in world order (``keys``,
+    ``pool_index``). Per pool (numpy arrays, writeable=False):
+
+    - ``ready``: replicas provisioned and warm; ``starting``: replicas in a cold start;
+      ``active``: replicas serving now (ready ones less failed ones, and at most what the
+      allocation model asks for when there is one);
+    - ``min_replicas``, ``max_replicas``: the bounds a decision must respect;
+    - ``slots_per_replica``: requests one replica runs at once (``max_batch`` on batching pools);
+    - ``queue_len``, ``running``: requests waiting and in service now;
+    - ``kv_fraction``: KV cache in use over the active replicas' KV capacity (NaN: not a
+      batching pool, or no active replica);
+    - ``arrivals``: requests routed to the pool that arrived over the last ``interval_s``;
+    - ``wait_mean_s``, ``ttft_p99_ms``: their mean wait and p99 TTFT so far, a request still
+      waiting counting its age (NaN: no arrivals; TTFT only on batching pools);
+    - ``cold_start_s``: provisioning plus weight load of one replica, s;
+    - ``planned``: the replicas the scheduler's allocation model asks for now
+      (``max_replicas`` without one).
+
+    Scalars: ``t_s`` (now), ``interval_s`` (time to the next tick).
+    """
+
+    t_s: float
+    interval_s: float
+    keys: tuple[str, ...]
+    pool_index: np.ndarray
+    ready: np.ndarray
+    starting: np.ndarray
+    active: np.ndarray
+    min_replicas: np.ndarray
+    max_replicas: np.ndarray
+    slots_per_replica: np.ndarray
+    queue_len: np.ndarray
+    running: np.ndarray
+    kv_fraction: np.ndarray
+    arrivals: np.ndarray
+    wait_mean_s: np.ndarray
+    ttft_p99_ms: np.ndarray
+    cold_start_s: np.ndarray
+    planned: np.ndarray
+
+    @classmethod
+    def build(cls, *, keys: Sequence[str], t_s: float = 0.0, interval_s: float = 60.0, **per_pool) -> AutoscaleView:
+        """A view over read-only copies of plain lists (for tests and for the engine).
+
+        Defaults: pool indices 0..n-1, one ready replica, nothing starting, ``active`` = ready,
+        bounds 0..ready (at least 1), one slot per replica, no load, NaN KV use, wait and
+        TTFT, no cold start, ``planned`` = max_replicas."""
+        n = len(keys)
+        ready = per_pool.get("ready", [1] * n)
+        top = per_pool.get("max_replicas", [max(int(r), 1) for r in ready])
+        defaults = {"pool_index": list(range(n)), "ready": ready, "starting": [0] * n, "active": ready,
+                    "min_replicas": [0] * n, "max_replicas": top, "slots_per_replica": [1] * n,
+                    "queue_len": [0] * n, "running": [0] * n, "arrivals": [0] * n, "planned": top,
+                    "kv_fraction": [math.nan] * n, "wait_mean_s": [math.nan] * n, "ttft_p99_ms": [math.nan] * n,
+                    "cold_start_s": [0.0] * n}
+        unknown = set(per_pool) - set(defaults)
+        if unknown:
+            raise TypeError(f"unknown AutoscaleView fields: {', '.join(sorted(unknown))}")
+        arrays = {name: _frozen(name, per_pool.get(name, default),
+                                np.int64 if name in _AUTOSCALE_INT else np.float64, (n,))
+                  for name, default in defaults.items()}
+        return cls(t_s=float(t_s), interval_s=float(interval_s), keys=tuple(keys), **arrays)
+
+    @property
+    def n(self) -> int:
+        return len(self.keys)
+
+    def clamp(self, replicas: npt.ArrayLike) -> np.ndarray:
+        """``replicas`` rounded up to whole replicas and held within each pool's bounds."""
+        wanted = np.ceil(np.asarray(replicas, dtype=np.float64) - 1e-9)
+        return np.clip(wanted, self.min_replicas, self.max_replicas).astype(np.int64)
 
 
 def _or(value, default):

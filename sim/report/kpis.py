@@ -1,8 +1,8 @@
 """The tables of a report: key results and provenance, read from result files.
 
-- a run: ``summary.json`` sections (inference, capacity, training, network, energy), the
-  per-origin and per-region breakdowns, and ``manifest.json`` (scenario, config hash, seed,
-  overrides, versions, git commit, command);
+- a run: ``summary.json`` sections (inference, capacity, training, network, autoscaling,
+  energy), the per-origin and per-region breakdowns, and ``manifest.json`` (scenario,
+  config hash, seed, overrides, versions, git commit, command);
 - a comparison: the paired table of ``comparison.json`` (each policy's mean over seeds with
   its 95 % interval, and its paired difference to the baseline) and its runs;
 - a sweep: the mean and 95 % interval over seeds at each grid point, and ``index.csv``.
@@ -64,6 +64,14 @@ NETWORK: tuple[Row, ...] = (
     ("bytes copied across regions", "bytes_cross_region", "bytes"),
     ("egress cost (USD)", "transfer_cost_usd", "num"), ("bytes across borders", "border_crossings_bytes", "bytes"),
     ("residency violations", "residency_violations", "int"))
+AUTOSCALING: tuple[Row, ...] = (
+    ("replica-hours (warm + starting)", "replica_hours", "num"),
+    ("of which cold starts", "cold_start_replica_hours", "num"), ("GPU-hours", "gpu_hours", "num"),
+    ("cold starts", "cold_starts", "int"), ("cold start mean (s)", "cold_start_s.mean", "num"),
+    ("time with a scale-up in progress (s)", "scale_up_time_s", "num"),
+    ("requests arrived during scale-up", "during_scale_up.arrived", "int"),
+    ("SLO attainment during scale-up", "during_scale_up.slo_attainment", "pct"),
+    ("SLO attainment otherwise", "outside_scale_up.slo_attainment", "pct"))
 ENERGY: tuple[Row, ...] = (
     ("energy (kWh)", "kwh", "num"), ("carbon (kg CO2e)", "co2_kg", "num"),
     ("electricity cost (USD)", "cost_usd", "num"), ("idle share of TDP", "idle_fraction", "pct"))
@@ -135,6 +143,7 @@ def run_tables(summary: Mapping[str, Any]) -> list[Table]:
         _by_region(summary),
         _metric_table("Training", summary.get("training"), TRAINING),
         _metric_table("Network and data", summary.get("network"), NETWORK),
+        _metric_table("Autoscaling", summary.get("autoscaling"), AUTOSCALING),
         _metric_table("Energy (after the warm-up)", summary.get("energy"), ENERGY),
     ]
     return [t for t in tables if t is not None]

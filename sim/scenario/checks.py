@@ -27,8 +27,7 @@ def check_scenario(s: Scenario) -> list[Finding]:
     """All semantic problems of ``s``, in document order."""
     checks = (_check_times, _check_regions, _check_serving, _check_links, _check_reachability, _check_scheduler,
               _check_allocation, _check_inference, _check_disaggregation, _check_datasets, _check_training,
-              _check_transfers,
-              _check_failures, _check_consistency)
+              _check_transfers, _check_failures, _check_consistency, _check_autoscaling)
     return [finding for check in checks for finding in check(s)]
 
 
@@ -479,3 +478,50 @@ def _check_consistency(s: Scenario) -> Iterator[Finding]:
             yield ("consistency", "at", k), f"must be before the end of the run ({s.duration:g} s)", t
     if not c.at and c.every is None and not c.on_training:
         yield ("consistency",), "give at, every or on_training: nothing would be released", _NO_VALUE
+
+
+def _check_autoscaling(s: Scenario) -> Iterator[Finding]:
+    """Autoscaled pools: bounds inside the pool, weights to load and a place to load them
+    from; the autoscaler needs pools to scale and requests whose signals it reads."""
+    scaled = [(("regions", i, "pools", j), pool) for i, region in enumerate(s.regions)
+              for j, pool in enumerate(region.pools) if pool.autoscale is not None]
+    if s.scheduler.autoscaling is None:
+        for path, _ in scaled:
+            yield path + ("autoscale",), "needs scheduler.autoscaling (the autoscaler that applies it)", _NO_VALUE
+        return
+    if not scaled:
+        yield (("scheduler", "autoscaling"), "no pool has an autoscale section (regions[].pools[].autoscale)",
+               _NO_VALUE)
+    if not s.inference:
+        yield ("scheduler", "autoscaling"), "needs inference workloads (it scales on their signals)", _NO_VALUE
+    for path, pool in scaled:
+        yield from _autoscale_findings(s, pool, path + ("autoscale",))
+
+
+def _autoscale_findings(s: Scenario, pool, path: tuple) -> Iterator[Finding]:
+    config = pool.autoscale
+    top = pool.replicas if config.max is None else config.max
+    if pool.serves == "training" or (pool.serves == "both" and s.training):
+        yield path, "applies to pools that serve inference only (serves: inference when training runs)", pool.serves
+    if config.max is not None and config.max > pool.replicas:
+        yield path + ("max",), f"must be <= the pool's replicas ({pool.replicas})", config.max
+    if config.min > top:
+        yield path + ("min",), f"must be <= max ({top})", config.min
+    if config.initial is not None and not config.min <= config.initial <= top:
+        yield path + ("initial",), f"must be between min ({config.min}) and max ({top})", config.initial
+    if config.weights_gb is None and pool.serving is None:
+        yield path + ("weights_gb",), "is required without a serving section (no model to size the weights)", \
+            _NO_VALUE
+    if config.weights_from == "nearest":
+        yield from _weights_holder(s, pool, path)
+
+
+def _weights_holder(s: Scenario, pool, path: tuple) -> Iterator[Finding]:
+    if pool.serving is None:
+        yield path + ("weights_from",), "nearest needs a serving section (the model whose holders to ask)", "nearest"
+        return
+    here = next(r.name for r in s.regions if any(p is pool for p in r.pools))
+    if not any(p.serving is not None and p.serving.model == pool.serving.model
+               for r in s.regions if r.name != here for p in r.pools):
+        yield (path + ("weights_from",), f"nearest: no other region has a pool serving {pool.serving.model}",
+               "nearest")

@@ -34,6 +34,8 @@ POLICY_KINDS: Mapping[str, PolicyKind] = MappingProxyType({k.name: k for k in (
                "where and when queued training jobs start"),
     PolicyKind("allocation", ("scheduler", "allocation", "policy"), "proportional",
                "how the allocation model's resources R(t) are split between pools"),
+    PolicyKind("autoscaling", ("scheduler", "autoscaling", "policy"), "target_utilization",
+               "how many replicas each autoscaled pool keeps provisioned (scale-ups pay a cold start)"),
 )})
 
 

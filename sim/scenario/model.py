@@ -22,7 +22,8 @@ from sim.scenario.kinds import POLICY_KINDS
 from sim.units import parse_duration
 
 __all__ = [
-    "Duration", "Pool", "Host", "Region", "Link", "Network", "LinearLoad", "ConstantLoad",
+    "Duration", "Pool", "PoolAutoscale", "Autoscaling", "Host", "Region", "Link", "Network", "LinearLoad",
+    "ConstantLoad",
     "DiurnalLoad", "StepLoad", "PiecewisePoint", "PiecewiseLoad", "ObservedLoad", "Profile",
     "LoadModel", "Allocation", "PoissonArrival", "TraceArrival", "Arrival", "ConstantService",
     "ExponentialService", "LognormalService", "EmpiricalService", "TokenCount",
@@ -80,6 +81,32 @@ class Serving(_Model):
         "KV bytes per token x context); a decode pool takes no requests from routing, only those KV caches.")
 
 
+class PoolAutoscale(_Model):
+    """Bounds and cold-start costs of an autoscaled pool (with ``scheduler.autoscaling``).
+
+    A replica the autoscaler adds serves after its cold start: ``provisioning_s`` (a VM or
+    node allocated, containers pulled) plus ``weights / load bandwidth``, the model's weight
+    bytes read from local disk at ``load_gbps`` or, with ``weights_from: nearest``, over the
+    WAN from the nearest other region serving the same model at min(``load_gbps``, the
+    path's bottleneck link)."""
+
+    min: int = Field(0, ge=0, le=1_000_000, description="Replicas always provisioned (never scaled below).")
+    max: int | None = Field(None, ge=1, le=1_000_000, description="Replicas provisioned at most (default: "
+                            "the pool's replicas; at most that).")
+    initial: int | None = Field(None, ge=0, le=1_000_000, description="Replicas provisioned and warm at the "
+                                "start (default: min).")
+    provisioning_s: Duration = Field(0.0, ge=0, description="Time to obtain and boot a replica before its "
+                                     "weights load.")
+    load_gbps: float = Field(10.0, gt=0, description="Bandwidth a replica loads its weights at, Gbit/s (local "
+                             "disk or network storage; over the WAN also capped by the path).")
+    weights_from: Literal["local", "nearest"] = Field(
+        "local", description="local: the weights are on local storage; nearest: fetched over the WAN from the "
+        "nearest other region with a pool serving the same model.")
+    weights_gb: float | None = Field(None, ge=0, description="Weight bytes to load, GB (10^9 bytes) (default: "
+                                     "the served model's parameters x bytes per weight; required without a "
+                                     "serving section).")
+
+
 class Pool(_Model):
     """A pool of identical GPU replicas (a replica is one serving/training instance)."""
 
@@ -92,6 +119,8 @@ class Pool(_Model):
         "both", description="Workloads the pool may run; inference has priority on shared pools.")
     serving: Serving | None = Field(None, description="Batching LLM servers (none: each replica serves "
                                     "slots_per_replica requests at a time at batch-1 speed).")
+    autoscale: PoolAutoscale | None = Field(None, description="Autoscaling bounds and cold start (with "
+                                            "scheduler.autoscaling; none: the pool is not autoscaled).")
 
 
 class Host(_Model):
@@ -529,6 +558,21 @@ class Allocation(_Model):
                                    "packed (highest r_i first), or `package.module:Class`.")
 
 
+class Autoscaling(_Model):
+    """The autoscaler: every ``interval`` its policy sets the replicas each autoscaled pool
+    keeps provisioned; new replicas serve after a cold start (``regions[].pools[].autoscale``)."""
+
+    policy: Policy = _policy_field("autoscaling", "Autoscaling policy: target_utilization (running and queued "
+                                   "requests over capacity), ttft_slo (scale on recent TTFT), allocation_model (the "
+                                   "allocation model's replicas, with cold starts), or `package.module:Class`.")
+    interval: Duration = Field(60.0, gt=0, description="Time between autoscaling decisions.")
+    scale_down_cooldown: Duration = Field(
+        300.0, ge=0, description="A pool is not scaled down until this long after its last scale-up or scale-down, "
+        "and then only to the most replicas its policy asked for over this past period.")
+    scale_up_cooldown: Duration = Field(
+        0.0, ge=0, description="A pool is not scaled up again until this long after its last scale-up began.")
+
+
 class Scheduler(_Model):
     """The periodic scheduler process that applies the load and allocation models."""
 
@@ -538,6 +582,8 @@ class Scheduler(_Model):
     allocation: Allocation | None = Field(None, description="R(t) and its split between regions.")
     routing: Policy = _policy_field("routing", "Routing policy for inference requests.")
     placement: Policy = _policy_field("placement", "Placement policy for training jobs.")
+    autoscaling: Autoscaling | None = Field(
+        None, description="Autoscale the pools that have an `autoscale` section (none: pools are not autoscaled).")
     placement_interval: Duration | None = Field(
         None, gt=0, description="Also run placement periodically (default: only when a job arrives or GPUs free up).")
     sync_delay: Duration = Field(

@@ -55,6 +55,7 @@ SLOT_REQUEST = (350.0, 2.0, 3e-6)
 BATCHING_REQUEST = (800.0, 6.0, 40e-6)
 ROW = (1_700.0, 0.0, 50e-6)
 TICK = (600.0, 1.0, 60e-6)
+AUTOSCALER_TICK = (600.0, 1.0, 600e-6)  # signals from the request arrays and a fresh view, 2 pools
 BATCHING_REPLICA = (1_200.0, 0.0, 20e-6)
 FAILURE = (500.0, 2.0, 20e-6)
 JOB = (3_000.0, 10.0, 1e-3)
@@ -225,6 +226,10 @@ def _other_terms(scenario: Scenario) -> Iterator[Term]:
     if sched.load_model is not None or sched.allocation is not None:
         yield Term.of(("scheduler", "interval"), "scheduler ticks", duration / sched.interval, TICK,
                       "duration / scheduler.interval")
+    if sched.autoscaling is not None:
+        ticks = duration / sched.autoscaling.interval
+        yield Term.of(("scheduler", "autoscaling", "interval"), "autoscaler ticks", ticks, AUTOSCALER_TICK,
+                      "duration / scheduler.autoscaling.interval")
     if sched.placement_interval is not None and scenario.training:
         yield Term.of(("scheduler", "placement_interval"), "placement ticks", duration / sched.placement_interval,
                       TICK, "duration / scheduler.placement_interval")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import combinations
 
-from sim.scenario.model import Region, Scenario, Serving
+from sim.scenario.model import PoolAutoscale, Region, Scenario, Serving
 from sim.world.catalogue import GpuSpec, catalogue_region, catalogue_rtt_ms, gpu_spec
 from sim.world.geo import fitted_rtt_ms, great_circle_km
 from sim.world.topology import LinkSpec, Topology, build_topology
@@ -39,6 +39,7 @@ class PoolInfo:
     slots_per_replica: int
     serves: str = "both"  # "both", "inference" or "training"
     serving: Serving | None = None  # batching LLM servers (None: batch-1 slots)
+    autoscale: PoolAutoscale | None = None  # autoscaling bounds and cold start (None: not autoscaled)
 
     @property
     def key(self) -> str:
@@ -97,7 +98,7 @@ def _resolve_region(r: Region) -> RegionInfo:
         return default if inherited is None else inherited
 
     pools = tuple(PoolInfo(r.name, p.name, gpu_spec(p.gpu), p.replicas, p.gpus_per_replica,
-                           p.slots_per_replica, p.serves, p.serving) for p in r.pools)
+                           p.slots_per_replica, p.serves, p.serving, p.autoscale) for p in r.pools)
     return RegionInfo(
         name=r.name, lat=float(pick(r.lat, "lat", 0.0)), lon=float(pick(r.lon, "lon", 0.0)),
         utc_offset_h=float(pick(r.utc_offset_h, "utc_offset_h", 0.0)),

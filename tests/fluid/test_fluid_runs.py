@@ -102,6 +102,7 @@ def test_fluid_is_within_3_percent_of_exact_where_its_assumptions_hold(name):
 @pytest.mark.parametrize("scenario, path", [
     ("geo_cache.yaml", "inference[1].sessions"),
     ("disaggregated.yaml", "regions[0].pools[0].serving.role"),
+    ("autoscale.yaml", "scheduler.autoscaling"),
 ])
 def test_what_the_fluid_cannot_model_is_refused(scenario, path):
     from sim.errors import ScenarioError

@@ -5,6 +5,7 @@ import pytest
 
 from sim.scenario import parse_scenario
 from sim.workload.cost import (
+    AUTOSCALER_TICK,
     BASE_BYTES,
     BATCHING_REQUEST,
     ROW,
@@ -135,3 +136,12 @@ def test_a_wall_time_limit_is_checked_when_given():
     assert [p.format() for p in budget_problems(loaded, est, Budget(1e9, 1e12, 1.0, hints))] == [
         "s.yaml:15: inference[0].arrival.rate_per_s: about 10 s of wall time for 3 million requests, over the "
         "limit of 1 s (the service's --max-wall) (got 5.0)"]
+
+
+def test_autoscaler_ticks_are_duration_over_interval():
+    text = ONE_WORKLOAD.replace("gpus_per_replica: 8}]\n  - name: beta",
+                                "gpus_per_replica: 8, autoscale: {weights_gb: 10}}]\n  - name: beta")
+    _, est = estimate(text + "scheduler:\n  autoscaling: {interval: 2s}\n")
+    ticks = term(est, "autoscaler ticks")
+    assert (ticks.count, ticks.seconds) == (3600, 3600 * AUTOSCALER_TICK[2])
+    assert ticks.path == ("scheduler", "autoscaling", "interval")
