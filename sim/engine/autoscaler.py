@@ -16,6 +16,11 @@ pool's ``min .. max``) and applies it:
   starting are abandoned first (newest first), then warm ones are released; a released
   replica finishes the requests it holds but admits no more.
 
+Pools of a region that share a GPU group (``autoscale.group``: several models on one
+cluster) never hold more than the group's GPUs between them, ready or starting: at a tick
+the scale-downs go first, then each scale-up takes what the group has free (pools in
+scenario order), so a model grows into GPUs another released and pays its own cold start.
+
 Scale-ups wait ``scale_up_cooldown`` after the previous one began. The pool's serving
 replicas are ``min(scheduler target, up, provisioned)`` (:class:`PoolRuntime`): without a
 load model the scheduler asks for every replica, so the autoscaler alone decides. Every
@@ -27,7 +32,7 @@ from __future__ import annotations
 
 import operator
 from collections import deque
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,10 +83,16 @@ class Autoscaler:
     """Applies an autoscaling policy to the pools that have an ``autoscale`` section."""
 
     def __init__(self, env: simpy.Environment, config: Autoscaling, world: World, pools: Sequence[PoolRuntime],
-                 bus: Bus, policy, policy_name: str, signals: Callable[[float, float], PoolSignals]):
+                 bus: Bus, policy, policy_name: str, signals: Callable[[float, float], PoolSignals],
+                 groups: Mapping[tuple[str, str], int] | None = None):
         self.env, self.config, self.bus = env, config, bus
         self.scale, self.policy_name, self.signals = policy.scale, policy_name, signals
         self.pools = [self._state(p, world) for p in pools if p.info.autoscale is not None]
+        # Shared GPU groups: (region, group) -> GPUs; each pool's group key (None: its own).
+        self.group_gpus = dict(groups or {})
+        self.group_of = [(s.pool.info.region, s.pool.info.autoscale.group)  # type: ignore[union-attr]
+                         if s.pool.info.autoscale.group is not None else None  # type: ignore[union-attr]
+                         for s in self.pools]
         for state in self.pools:
             state.pool.provision(env.now, state.ready)
             self._announce(state, "initial")
@@ -104,15 +115,25 @@ class Autoscaler:
         view = self.view(self.signals(self.env.now, self.config.interval))
         wanted = self._checked(self.scale(view), view)
         now, window = self.env.now, self.config.scale_down_cooldown
+        ups = []
         for state, n in zip(self.pools, wanted, strict=True):
             state.desired = n
             state.wishes.append((now, n))
             while state.wishes[0][0] < now - window:
                 state.wishes.popleft()
             if n > state.ready + state.pending:
-                self._scale_up(state, n)
+                ups.append((state, n))
             elif n < state.ready + state.pending:
                 self._scale_down(state, n)
+        for state, n in ups:  # after the scale-downs: a group's freed GPUs are there to take
+            group = self.group_of[self.pools.index(state)]
+            if group is not None:
+                gpr = state.pool.info.gpus_per_replica
+                free = self.group_gpus[group] - self._group_used(group)
+                n = min(n, state.ready + state.pending + max(free, 0) // gpr)
+                if n <= state.ready + state.pending:
+                    continue  # the group is full: wait for another model to release GPUs
+            self._scale_up(state, n)
 
     def view(self, signals: PoolSignals) -> AutoscaleView:
         """The policy's snapshot of the autoscaled pools."""
@@ -142,6 +163,11 @@ class Autoscaler:
                 raise PolicyError(self.policy_name, f"asked for {v} replicas of {key}, outside its bounds "
                                   f"{low}..{high} (use view.clamp)")
         return values
+
+    def _group_used(self, group: tuple[str, str]) -> int:
+        """GPUs the group's pools hold now, ready or starting."""
+        return sum((s.ready + s.pending) * s.pool.info.gpus_per_replica
+                   for s, g in zip(self.pools, self.group_of, strict=True) if g == group)
 
     def _scale_up(self, state: _Scaled, n: int) -> None:
         now = self.env.now

@@ -182,7 +182,8 @@ def _autoscaler(env, scenario, world, pools, streams, bus, serving):
 
     config = scenario.scheduler.autoscaling
     spec = config.policy
+    groups = {(r.name, g.name): g.gpus for r in scenario.regions for g in r.gpu_groups}
     autoscaler = Autoscaler(env, config, world, pools, bus, _policy("autoscaling", spec, streams), spec.name,
-                            serving.signals)
+                            serving.signals, groups)
     env.process(autoscaler.run())
     return autoscaler

@@ -496,6 +496,31 @@ def _check_autoscaling(s: Scenario) -> Iterator[Finding]:
         yield ("scheduler", "autoscaling"), "needs inference workloads (it scales on their signals)", _NO_VALUE
     for path, pool in scaled:
         yield from _autoscale_findings(s, pool, path + ("autoscale",))
+    yield from _gpu_group_findings(s)
+
+
+def _gpu_group_findings(s: Scenario) -> Iterator[Finding]:
+    """A pool's group exists in its region; the group's members fit it at their minimum
+    and at the start."""
+    for i, region in enumerate(s.regions):
+        groups = {g.name: g.gpus for g in region.gpu_groups}
+        if len(groups) != len(region.gpu_groups):
+            yield ("regions", i, "gpu_groups"), "duplicate group name", [g.name for g in region.gpu_groups]
+        start: dict[str, int] = {}
+        for j, pool in enumerate(region.pools):
+            config = pool.autoscale
+            if config is None or config.group is None:
+                continue
+            if config.group not in groups:
+                yield (("regions", i, "pools", j, "autoscale", "group"),
+                       f"no such gpu group in {region.name} (known: {', '.join(groups) or 'none'})", config.group)
+                continue
+            first = config.min if config.initial is None else config.initial
+            start[config.group] = start.get(config.group, 0) + first * pool.gpus_per_replica
+        for k, group in enumerate(region.gpu_groups):
+            if start.get(group.name, 0) > group.gpus:
+                yield (("regions", i, "gpu_groups", k, "gpus"), f"its pools start with {start[group.name]} GPUs "
+                       "(autoscale.initial, else min, x gpus_per_replica)", group.gpus)
 
 
 def _autoscale_findings(s: Scenario, pool, path: tuple) -> Iterator[Finding]:

@@ -99,6 +99,8 @@ class PoolAutoscale(_Model):
                                      "weights load.")
     load_gbps: float = Field(10.0, gt=0, description="Bandwidth a replica loads its weights at, Gbit/s (local "
                              "disk or network storage; over the WAN also capped by the path).")
+    group: str | None = Field(None, description="The region's gpu_groups entry whose GPUs this pool shares "
+                              "with others (none: its own replicas).")
     weights_from: Literal["local", "nearest"] = Field(
         "local", description="local: the weights are on local storage; nearest: fetched over the WAN from the "
         "nearest other region with a pool serving the same model.")
@@ -131,6 +133,15 @@ class Host(_Model):
     nic_gbps: float = Field(gt=0, description="Its network card's bandwidth, Gbit/s each direction.")
 
 
+class GpuGroup(_Model):
+    """GPUs that several autoscaled pools of a region share (pools of different models on
+    one cluster): together they never hold more than ``gpus``; a model grows into GPUs
+    another one released, paying its own cold start (weights loaded)."""
+
+    name: Name = Field(description="Group name, unique within its region; pools join it with autoscale.group.")
+    gpus: int = Field(ge=1, le=100_000_000, description="GPUs the group's pools share.")
+
+
 class Region(_Model):
     """A datacenter region. Fields left out are taken from the region catalogue when the
     name is a known cloud region (``eastus``, ``eu-west-1``, ...), else from the defaults."""
@@ -152,6 +163,9 @@ class Region(_Model):
     hosts: list[Host] = Field(
         default_factory=list, description="Named hosts with their NIC bandwidth, for copies between hosts "
         "(none: the region is one node and copies inside it are free).")
+    gpu_groups: list[GpuGroup] = Field(
+        default_factory=list, description="GPUs shared by autoscaled pools of this region (several models on "
+        "one cluster).")
 
 
 class Link(_Model):
