@@ -65,6 +65,7 @@ __all__ = ["RunOutcome", "RunObservers", "run_scenario", "execute", "preflight",
 
 PACKAGES = ("simpy", "numpy", "networkx", "matplotlib", "pydantic", "PyYAML")
 Finisher = Callable[[Path], None]
+Progress = Callable[[float, int], None]  # (simulated seconds, events so far), as sim.engine.simulate calls it
 
 
 @dataclass(frozen=True)
@@ -117,15 +118,16 @@ class RunObservers:
         return [o for o in vars(self).values() if o is not None]
 
 
-def execute(loaded: LoadedScenario) -> RunOutcome:
-    """Simulate a validated scenario in memory (no files)."""
+def execute(loaded: LoadedScenario, progress: Progress | None = None) -> RunOutcome:
+    """Simulate a validated scenario in memory (no files); ``progress(t, events)`` hears
+    how far the simulation is (from outside its event queue: it changes no result)."""
     from sim.engine import simulate  # here, not above: validate imports this module, not SimPy
 
     scenario = loaded.scenario
     world = build_world(scenario)
     observers = RunObservers.of(scenario, world)
     result = simulate(scenario, world, observers.all(), Streams(scenario.seed), Path(loaded.source).parent,
-                      loaded.source)
+                      loaded.source, progress)
     return _outcome(scenario, world, observers, result)
 
 
@@ -246,8 +248,10 @@ def _git_commit() -> str | None:
 
 
 def run_scenario(loaded: LoadedScenario, out: Path | None = None, root: Path = Path("results"),
-                 command: Sequence[str] = (), finishers: Sequence[Finisher] = ()) -> Path:
-    """Simulate ``loaded`` and write its run folder; return the folder's path."""
+                 command: Sequence[str] = (), finishers: Sequence[Finisher] = (),
+                 progress: Progress | None = None) -> Path:
+    """Simulate ``loaded`` and write its run folder; return the folder's path.
+    ``progress`` is passed to :func:`execute`."""
     preflight(loaded)
     started = dt.datetime.now(dt.UTC)
     run_dir = _reserve(out if out is not None else default_run_dir(loaded, root, started))
@@ -263,7 +267,7 @@ def run_scenario(loaded: LoadedScenario, out: Path | None = None, root: Path = P
         write_text_atomic(run_dir / "scenario.yaml", loaded.text)
         write_text_atomic(run_dir / "resolved.yaml", dump_yaml(loaded.resolved))
         write_json_atomic(run_dir / "manifest.json", manifest)
-        outcome = execute(loaded)
+        outcome = execute(loaded, progress)
         write_json_atomic(run_dir / "summary.json", outcome.summary)
         write_csv_atomic(run_dir / "timeseries.csv", outcome.columns, outcome.timeseries)
         if "latency_cdf" in outcome.extra:

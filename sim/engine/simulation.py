@@ -33,6 +33,9 @@ from sim.world import World
 
 __all__ = ["SimulationResult", "simulate"]
 
+Progress = Callable[[float, int], None]  # (simulated seconds, events processed so far)
+_PROGRESS_TICKS = 500
+
 
 @dataclass(frozen=True)
 class SimulationResult:
@@ -56,8 +59,11 @@ def _policy(kind: str, spec, streams: Streams):
 
 def simulate(scenario: Scenario, world: World, observers: Sequence[Subscriber],
              streams: Streams | None = None, base_dir: Path = Path("."),
-             source: str = "<scenario>") -> SimulationResult:
-    """Run ``scenario`` on ``world``, publishing every record to the observers."""
+             source: str = "<scenario>", progress: Progress | None = None) -> SimulationResult:
+    """Run ``scenario`` on ``world``, publishing every record to the observers.
+
+    ``progress(t, events so far)``, if given, is called about every 1/500 of the duration
+    of simulated time, from outside the event queue (it changes no result)."""
     streams = streams or Streams(scenario.seed)
     bus = Bus()
     for observer in observers:
@@ -85,13 +91,18 @@ def simulate(scenario: Scenario, world: World, observers: Sequence[Subscriber],
     if scenario.transfers is not None:
         _copies(env, scenario, world, transfers or _transfers(env, scenario, routes), bus, streams, base_dir, source)
     del scheduler  # it runs as a SimPy process
+    every_s = scenario.duration / _PROGRESS_TICKS
     if serving is None:
+        if progress is not None:
+            env.watch(progress, every_s)
         env.run(until=scenario.duration)
         handled = env.events_processed
     else:
-        serving.run(env, scenario.duration)
+        serving.run(env, scenario.duration, progress, every_s)
         handled = env.events_processed + serving.events_processed
     end = float(scenario.duration)
+    if progress is not None:
+        progress(end, handled)
     if training is not None:
         training.close(end)
     if consistency is not None:

@@ -59,16 +59,19 @@ def one_axes(draw: Callable[[Axes], None], size: tuple[float, float]) -> Callabl
     return make
 
 
-def render_charts(entries: Sequence[Chart | Skipped], charts_dir: Path,
-                  formats: Sequence[str]) -> tuple[list[Rendered], list[Skipped]]:
-    """Draw every :class:`Chart` in ``entries`` to ``charts_dir/<name>.<fmt>``."""
+def render_charts(entries: Sequence[Chart | Skipped], charts_dir: Path, formats: Sequence[str],
+                  on_entry: Callable[[], None] | None = None) -> tuple[list[Rendered], list[Skipped]]:
+    """Draw every :class:`Chart` in ``entries`` to ``charts_dir/<name>.<fmt>``; call
+    ``on_entry()`` after each entry, drawn or skipped (progress on stderr)."""
     apply_style()
     rendered, skipped = [], []
     for entry in entries:
         if isinstance(entry, Skipped):
             skipped.append(entry)
-            continue
-        paths = {fmt: Path(charts_dir) / f"{entry.name}.{fmt}" for fmt in formats}
-        save_figures(entry.draw(), list(paths.values()))
-        rendered.append(Rendered(entry, paths))
+        else:
+            paths = {fmt: Path(charts_dir) / f"{entry.name}.{fmt}" for fmt in formats}
+            save_figures(entry.draw(), list(paths.values()))
+            rendered.append(Rendered(entry, paths))
+        if on_entry is not None:
+            on_entry()
     return rendered, skipped
