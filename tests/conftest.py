@@ -16,6 +16,20 @@ sys.path.insert(0, str(ROOT))
 
 import simulate  # noqa: E402  (needs ROOT on sys.path, set just above)
 
+# Fast tiers first, so a broken unit fails in seconds: unit tests, engine traces, experiments
+# and reports, the command line, every shipped scenario, then theory (validation/).
+TIERS = ("unit", "engine", "regression", "experiment", "report", "", "smoke", "validation")
+
+
+def _tier(item: pytest.Item) -> int:
+    parts = Path(str(item.path)).relative_to(ROOT / "tests").parts
+    folder = parts[0] if len(parts) > 1 else ""
+    return TIERS.index(folder) if folder in TIERS else TIERS.index("")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_tier)  # stable: the order within a tier is the files' own
+
 
 @dataclass
 class CliResult:

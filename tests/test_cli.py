@@ -11,13 +11,13 @@ from tests.conftest import MINIMAL, ROOT, SCENARIOS
 
 def run_process(*args, env=None, cwd=None):
     return subprocess.run([sys.executable, str(ROOT / "simulate.py"), *args], capture_output=True,
-                          text=True, env={**os.environ, **(env or {})}, cwd=cwd or ROOT, timeout=120)
+                          text=True, env={**os.environ, **(env or {})}, cwd=cwd or ROOT, timeout=600)
 
 
 BAD_FILES = {
     "unknown_key.yaml": (MINIMAL + "colour: blue\n", "unknown_key.yaml:12: colour: unknown key; expected one of: "
                          "name, description, seed, duration, warmup, regions, links, network, inference, datasets, "
-                         "training, scheduler, metrics, failures, consistency (got 'blue')"),
+                         "training, scheduler, metrics, transfers, failures, consistency (got 'blue')"),
     "misspelt.yaml": (MINIMAL + "sede: 3\n", "misspelt.yaml:12: sede: unknown key; did you mean 'seed'? (got 3)"),
     "duplicate.yaml": (MINIMAL + "duration: 3h\n",
                        "duplicate.yaml:12: duration: duplicate key (first defined on line 2)"),
@@ -140,8 +140,14 @@ def test_same_seed_is_byte_identical_across_processes_and_hash_seeds(tmp_path):
 def test_no_arguments_runs_the_default_scenario(tmp_path):
     result = run_process(cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    last = result.stdout.splitlines()[-1]
-    assert last.startswith("results/default/") and (tmp_path / last / "_SUCCESS").exists()
+    lines = result.stdout.splitlines()
+    assert lines[-1].startswith("results/default/") and (tmp_path / lines[-1] / "_SUCCESS").exists()
+    # The closing summary: latency, TTFT and TPOT (batching replicas), SLO attainment, drops, GPU-hours, cost.
+    assert lines[1].startswith("default: seed 42, 24 h simulated (23 h measured after the warm-up)")
+    assert lines[2].startswith("  requests: ") and " dropped (" in lines[2]
+    assert lines[3].startswith("  latency p50 ") and "; TTFT p50 " in lines[3] and "; TPOT p50 " in lines[3]
+    assert lines[4].startswith("  SLO attainment ") and lines[5].startswith("  GPU-hours: ")
+    assert "null" not in result.stdout and "None" not in result.stdout
 
 
 def test_predict_refuses_what_it_cannot_evaluate(cli):

@@ -12,9 +12,13 @@ from sim.scenario.model import ObservedLoad
 from tests.conftest import SCENARIOS, run_cli
 
 FILES = sorted(SCENARIOS.rglob("*.yaml"))
+# The default scenario runs in full in the default tier already (tests/test_cli.py: no arguments,
+# as a new user's first command); its books are checked here in the slow tier.
+SLOW = {"default.yaml"}
+PARAMS = [pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW else p for p in FILES]
 
 
-@pytest.mark.parametrize("path", FILES, ids=[str(p.relative_to(SCENARIOS)) for p in FILES])
+@pytest.mark.parametrize("path", PARAMS, ids=[str(p.relative_to(SCENARIOS)) for p in FILES])
 def test_shipped_scenario_runs(path, tmp_path):
     result = run_cli("run", str(path), "--out", str(tmp_path / "run"))
     assert result.code == 0, result.err

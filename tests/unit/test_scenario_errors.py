@@ -23,7 +23,7 @@ def test_unknown_key():
     text = MINIMAL.replace("    lat: 50.0\n", "    lat: 50.0\n    colour: blue\n")
     assert problems(text) == ["s.yaml:10: regions[1].colour: unknown key; expected one of: name, lat, lon, "
                               "utc_offset_h, jurisdiction, intra_rtt_ms, price_usd_per_kwh, carbon_g_per_kwh, pue, "
-                              "pools (got 'blue')"]
+                              "pools, hosts (got 'blue')"]
 
 
 def test_replicas_zero():
