@@ -11,8 +11,9 @@ The same command again finds its key (in ``--out``, or else in the experiment fo
 still has ``_SUCCESS``, and prints the recorded lines after a note saying that nothing ran,
 without validating the scenario or loading the simulator. Anything else (an edited
 scenario, another grid value or target, a removed run folder) falls through to the usual
-resume, which runs what is missing. As for resuming, files that the scenario reads (traces)
-are not part of the key.
+resume, which runs what is missing, and so does a run whose ``summary.json`` changed (size
+or modification time) since. As for resuming, files that the scenario reads (traces) are
+not part of the key.
 
 Public: ``Done``, ``command_key``, ``experiment_files``, ``answer_if_done``, ``record_done``, ``DONE_FILE``.
 """
@@ -85,7 +86,7 @@ def answer_if_done(key: str | None, out: Path | None, root: Path, pattern: str) 
     folders = [Path(out)] if out is not None else sorted(Path(root).glob(f"*/{pattern}"))
     for folder in folders:
         entry = _read(folder / DONE_FILE).get(key)
-        if isinstance(entry, dict) and _still_done(folder, entry.get("runs", [])):
+        if isinstance(entry, dict) and _still_done(folder, entry.get("runs")):
             return Done(folder, len(entry["runs"]), tuple(str(line) for line in entry.get("lines", [])),
                         int(entry.get("code", 0)))
     return None
@@ -98,7 +99,7 @@ def record_done(folder: Path, key: str | None, runs: Sequence[str], lines: Seque
     if key is None:
         return
     entries = _read(folder / DONE_FILE)
-    entries[key] = {"runs": list(runs), "lines": list(lines), "code": code}
+    entries[key] = {"runs": {run: _signature(folder / run) for run in runs}, "lines": list(lines), "code": code}
     try:
         write_json_atomic(folder / DONE_FILE, entries)
     except OSError:
@@ -113,12 +114,25 @@ def _read(path: Path) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def _still_done(folder: Path, runs: Sequence[str]) -> bool:
-    """Every run is done in ``index.csv`` and its folder still has ``_SUCCESS``."""
+def _signature(run_dir: Path) -> list[int] | None:
+    """Size and modification time of a run's ``summary.json`` (None without ``_SUCCESS``):
+    a summary edited or damaged since is read again the usual way, and reported."""
+    try:
+        if not (run_dir / "_SUCCESS").is_file():
+            return None
+        stat = (run_dir / "summary.json").stat()
+    except OSError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def _still_done(folder: Path, runs: Any) -> bool:
+    """Every run is done in ``index.csv``, still has ``_SUCCESS`` and the same summary."""
     try:
         with open(folder / "index.csv", newline="", encoding="utf-8") as handle:
             status = {row["run"]: row["status"] for row in csv.DictReader(handle)}
     except (OSError, KeyError, csv.Error):
         return False
-    return bool(runs) and all(status.get(run) in _DONE_STATUSES and (folder / run / "_SUCCESS").is_file()
-                              for run in runs)
+    return (isinstance(runs, dict) and bool(runs)
+            and all(status.get(run) in _DONE_STATUSES and signature is not None
+                    and _signature(folder / run) == signature for run, signature in runs.items()))
