@@ -59,13 +59,13 @@ from sim.world import World, build_world
 
 if TYPE_CHECKING:
     from sim.engine import SimulationResult
+    from sim.engine.simulation import ProgressHook
 
 __all__ = ["RunOutcome", "RunObservers", "run_scenario", "execute", "preflight", "default_run_dir", "PACKAGES",
            "why_not_a_folder"]
 
 PACKAGES = ("simpy", "numpy", "networkx", "matplotlib", "pydantic", "PyYAML")
 Finisher = Callable[[Path], None]
-Progress = Callable[[float, int], None]  # (simulated seconds, events so far), as sim.engine.simulate calls it
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ class RunObservers:
         return [o for o in vars(self).values() if o is not None]
 
 
-def execute(loaded: LoadedScenario, progress: Progress | None = None) -> RunOutcome:
+def execute(loaded: LoadedScenario, progress: ProgressHook | None = None) -> RunOutcome:
     """Simulate a validated scenario in memory (no files); ``progress(t, events)`` hears
     how far the simulation is (from outside its event queue: it changes no result)."""
     from sim.engine import simulate  # here, not above: validate imports this module, not SimPy
@@ -249,7 +249,7 @@ def _git_commit() -> str | None:
 
 def run_scenario(loaded: LoadedScenario, out: Path | None = None, root: Path = Path("results"),
                  command: Sequence[str] = (), finishers: Sequence[Finisher] = (),
-                 progress: Progress | None = None) -> Path:
+                 progress: ProgressHook | None = None) -> Path:
     """Simulate ``loaded`` and write its run folder; return the folder's path.
     ``progress`` is passed to :func:`execute`."""
     preflight(loaded)

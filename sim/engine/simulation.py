@@ -33,7 +33,7 @@ from sim.world import World
 
 __all__ = ["SimulationResult", "simulate"]
 
-Progress = Callable[[float, int], None]  # (simulated seconds, events processed so far)
+ProgressHook = Callable[[float, int], None]  # (simulated seconds, events processed so far)
 _PROGRESS_TICKS = 500
 
 
@@ -59,7 +59,7 @@ def _policy(kind: str, spec, streams: Streams):
 
 def simulate(scenario: Scenario, world: World, observers: Sequence[Subscriber],
              streams: Streams | None = None, base_dir: Path = Path("."),
-             source: str = "<scenario>", progress: Progress | None = None) -> SimulationResult:
+             source: str = "<scenario>", progress: ProgressHook | None = None) -> SimulationResult:
     """Run ``scenario`` on ``world``, publishing every record to the observers.
 
     ``progress(t, events so far)``, if given, is called about every 1/500 of the duration
