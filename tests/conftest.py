@@ -27,8 +27,16 @@ def _tier(item: pytest.Item) -> int:
     return TIERS.index(folder) if folder in TIERS else TIERS.index("")
 
 
+# Session fixtures that simulate and draw a whole folder (tests/report/conftest.py): the tests
+# using them form one xdist group (pytest.ini: --dist loadgroup), so one worker builds them once.
+SHARED_FOLDERS = frozenset({"full_report", "comparison_folder", "sweep_folder"})
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=_tier)  # stable: the order within a tier is the files' own
+    for item in items:
+        if SHARED_FOLDERS & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("shared-folders"))
 
 
 @dataclass
