@@ -3,7 +3,7 @@
 
     python simulate.py                       run scenarios/default.yaml
     python simulate.py run FILE [--seed N] [--out DIR] [--set path=value]... [--max-memory 8GB] [--force]
-                                           [--no-charts]
+                                           [--no-charts] [--quiet]
     python simulate.py validate FILE... [--set path=value]...
     python simulate.py schema                JSON Schema of scenario files
     python simulate.py predict --t HOURS [--scenario FILE]
@@ -15,7 +15,10 @@
     python simulate.py serve [--host 127.0.0.1] [--port 8000] [--max-wall 60] [--max-memory 2GB]  (docs/serve.md)
     python simulate.py plan FILE --target "inference.latency_ms.p99<=800" --vary PATH [--range LO:HI]
 
-Input errors print ``FILE:LINE: path: rule (got VALUE)`` and exit with code 2.
+Input errors print ``FILE:LINE: path: rule (got VALUE)`` and exit with code 2. ``run``,
+``compare``, ``sweep``, ``plan`` and ``report`` show progress on stderr unless ``--quiet``
+(:mod:`sim.progress`); the same ``sweep`` or ``plan`` on a finished folder answers from it
+at once (:mod:`sim.experiment.done`).
 """
 from __future__ import annotations
 
