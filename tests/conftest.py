@@ -32,6 +32,7 @@ def _tier(item: pytest.Item) -> int:
 SHARED_FOLDERS = frozenset({"full_report", "comparison_folder", "sweep_folder"})
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=_tier)  # stable: the order within a tier is the files' own
     for item in items:
