@@ -3,7 +3,7 @@
 
     python simulate.py                       run scenarios/default.yaml
     python simulate.py run FILE [--seed N] [--out DIR] [--set path=value]... [--max-memory 8GB] [--force]
-                                           [--no-charts] [--fidelity exact|fluid]
+                                           [--no-charts] [--fidelity exact|fluid] [--quiet]
     python simulate.py validate FILE... [--set path=value]...
     python simulate.py schema                JSON Schema of scenario files
     python simulate.py predict --t HOURS [--scenario FILE]
@@ -15,7 +15,10 @@
     python simulate.py serve [--host 127.0.0.1] [--port 8000] [--max-wall 60] [--max-memory 2GB]  (docs/serve.md)
     python simulate.py plan FILE --target "inference.latency_ms.p99<=800" --vary PATH [--range LO:HI]
 
-Input errors print ``FILE:LINE: path: rule (got VALUE)`` and exit with code 2.
+Input errors print ``FILE:LINE: path: rule (got VALUE)`` and exit with code 2. ``run``,
+``compare``, ``sweep``, ``plan`` and ``report`` show progress on stderr unless ``--quiet``
+(:mod:`sim.progress`); the same ``sweep`` or ``plan`` on a finished folder answers from it
+at once (:mod:`sim.experiment.done`).
 """
 from __future__ import annotations
 
@@ -27,6 +30,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+QUIET_HELP = ("show no progress on stderr (shown by default: a bar on a terminal, "
+              "otherwise a line every 10 s)")
 DEFAULT_SCENARIO = HERE / "scenarios" / "default.yaml"
 
 
@@ -57,30 +62,15 @@ def _size(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{exc} (got {text!r})") from None
 
 
-def _parser() -> argparse.ArgumentParser:
-    from sim.scenario.kinds import POLICY_KINDS
-    from sim.serve import Limits
-    from sim.workload.cost import DEFAULT_MAX_REQUESTS, format_bytes
-
+def _parser(light: bool = False) -> argparse.ArgumentParser:
+    """The command line. ``light`` (for ``sweep`` and ``plan``) leaves out the options of
+    ``run``, ``serve`` and ``compare``, whose defaults and choices load the scenario model and
+    the service: a finished sweep or plan then answers before either is imported."""
     parser = argparse.ArgumentParser(prog="simulate.py", description="Meridian: simulate global AI clusters.")
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="simulate a scenario and write a run folder")
-    run.add_argument("scenario", nargs="?", default=str(DEFAULT_SCENARIO))
-    run.add_argument("--seed", type=int, help="override the scenario's seed")
-    run.add_argument("--out", type=Path,
-                     help="run folder to create (default: results/<scenario>/<time>-<hash>-s<seed>)")
-    run.add_argument("--root", type=Path, default=Path("results"), help="results root for the default folder")
-    run.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
-                     help="override a scenario value before validation (repeatable)")
-    run.add_argument("--max-requests", type=_positive, default=DEFAULT_MAX_REQUESTS, metavar="N",
-                     help=f"refuse a run expected to simulate more requests (default {DEFAULT_MAX_REQUESTS:,})")
-    run.add_argument("--max-memory", type=_size, metavar="SIZE",
-                     help="refuse a run expected to need more memory, e.g. 8GB (default: half of this machine's)")
-    run.add_argument("--fidelity", choices=("exact", "fluid"),
-                     help="simulate requests one by one (exact) or as flows (fluid: fast, approximate; docs/fluid.md)")
-    run.add_argument("--force", action="store_true", help="run even above --max-requests or --max-memory")
-    run.add_argument("--no-charts", action="store_true",
-                     help="draw no charts (simulate.py report PATH draws them later)")
+    if not light:
+        _run_options(run)
     validate = sub.add_parser("validate", help="check scenario files")
     validate.add_argument("files", nargs="+")
     validate.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE")
@@ -90,39 +80,20 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--scenario", help="take the parameters from this scenario (default: the seed's)")
     predict.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE")
     serve = sub.add_parser("serve", help="answer predict and run requests over HTTP (docs/serve.md)")
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
-    serve.add_argument("--port", type=int, default=8000, help="port (0: any free port)")
-    serve.add_argument("--max-duration", default="7d", help="longest simulated duration a run may ask for (default 7d)")
-    serve.add_argument("--max-wall", type=_positive, default=60.0,
-                       help="seconds a run may take before it is killed (default 60)")
-    serve.add_argument("--max-runs", type=int, default=2, help="runs at a time; more are answered 503 (default 2)")
-    limits = Limits()
-    serve.add_argument("--max-requests", type=_positive, default=limits.max_requests, metavar="N",
-                       help=f"refuse a run expected to simulate more requests (default {limits.max_requests:,.0f})")
-    serve.add_argument("--max-memory", type=_size, default=limits.max_memory_bytes, metavar="SIZE",
-                       help="refuse a run expected to need more memory, and cap each run's process at it "
-                            f"(default {format_bytes(limits.max_memory_bytes)})")
-    serve.add_argument("--max-connections", type=int, default=limits.max_connections, metavar="N",
-                       help=f"connections served at once; more are answered 503 (default {limits.max_connections})")
+    if not light:
+        _serve_options(serve)
     policies = sub.add_parser("policies", help="list the built-in policies and their parameters")
     policies.add_argument("--json", action="store_true", help="print JSON instead of text")
     compare = sub.add_parser("compare", help="run routing policies on the same seeds and compare them")
-    compare.add_argument("scenario")
-    compare.add_argument("--policy", dest="policies", action="append", required=True, metavar="NAME",
-                         help="a registered policy of --kind or package.module:Class "
-                              "(repeat; the first is the baseline)")
-    compare.add_argument("--policy-param", dest="policy_params", action="append", default=[],
-                         metavar="NAME.KEY=VALUE", help="a parameter of one --policy (repeatable)")
-    compare.add_argument("--seeds", type=int, default=10,
-                         help="seeds s, s+1, ... from the scenario's seed (default 10)")
-    compare.add_argument("--kind", choices=tuple(POLICY_KINDS), default="routing",
-                         help="which kind of policy --policy names (default routing)")
+    if not light:
+        _compare_options(compare)
     sweep = sub.add_parser("sweep", help="run the cross product of grid values and seeds (resumable)")
     sweep.add_argument("scenario", help="a scenario file, or a sweep file (YAML with a grid key)")
     sweep.add_argument("--grid", action="append", default=[], metavar="PATH=V1,V2,...",
                        help="a scenario value and the values it takes (repeatable: cross product)")
     sweep.add_argument("--seeds", type=int, help="seeds per point (default 1, or the sweep file's)")
     for cmd in (compare, sweep):
+        cmd.add_argument("--quiet", action="store_true", help=QUIET_HELP)
         cmd.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
                          help="override a scenario value in every run (repeatable)")
         cmd.add_argument("--metric", dest="metrics", action="append", metavar="DOTTED.PATH",
@@ -153,6 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--backend", choices=("process", "dask"), default="process",
                       help="process: local process pool; dask: dask.distributed")
     plan.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (tcp://host:8786); default a LocalCluster")
+    plan.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     unc = sub.add_parser("uncertainty", help="draw a scenario's uncertain inputs (Latin hypercube), run each "
                          "sample, report KPI bands, target probabilities and sensitivities (resumable)")
     unc.add_argument("scenario")
@@ -177,13 +149,71 @@ def _parser() -> argparse.ArgumentParser:
                         help="chart formats, comma-separated (default png; the HTML embeds PNG or SVG)")
     report.add_argument("--metric", dest="metrics", action="append", metavar="DOTTED.PATH",
                         help="comparison/sweep metric to chart and tabulate (repeatable; default: all)")
+    report.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     return parser
+
+
+def _run_options(run: argparse.ArgumentParser) -> None:
+    from sim.workload.cost import DEFAULT_MAX_REQUESTS
+
+    run.add_argument("scenario", nargs="?", default=str(DEFAULT_SCENARIO))
+    run.add_argument("--seed", type=int, help="override the scenario's seed")
+    run.add_argument("--out", type=Path,
+                     help="run folder to create (default: results/<scenario>/<time>-<hash>-s<seed>)")
+    run.add_argument("--root", type=Path, default=Path("results"), help="results root for the default folder")
+    run.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
+                     help="override a scenario value before validation (repeatable)")
+    run.add_argument("--max-requests", type=_positive, default=DEFAULT_MAX_REQUESTS, metavar="N",
+                     help=f"refuse a run expected to simulate more requests (default {DEFAULT_MAX_REQUESTS:,})")
+    run.add_argument("--max-memory", type=_size, metavar="SIZE",
+                     help="refuse a run expected to need more memory, e.g. 8GB (default: half of this machine's)")
+    run.add_argument("--fidelity", choices=("exact", "fluid"),
+                     help="simulate requests one by one (exact) or as flows (fluid: fast, approximate; docs/fluid.md)")
+    run.add_argument("--force", action="store_true", help="run even above --max-requests or --max-memory")
+    run.add_argument("--no-charts", action="store_true",
+                     help="draw no charts (simulate.py report PATH draws them later)")
+    run.add_argument("--quiet", action="store_true", help=QUIET_HELP)
+
+
+def _serve_options(serve: argparse.ArgumentParser) -> None:
+    from sim.serve import Limits
+    from sim.workload.cost import format_bytes
+
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    serve.add_argument("--port", type=int, default=8000, help="port (0: any free port)")
+    serve.add_argument("--max-duration", default="7d", help="longest simulated duration a run may ask for (default 7d)")
+    serve.add_argument("--max-wall", type=_positive, default=60.0,
+                       help="seconds a run may take before it is killed (default 60)")
+    serve.add_argument("--max-runs", type=int, default=2, help="runs at a time; more are answered 503 (default 2)")
+    limits = Limits()
+    serve.add_argument("--max-requests", type=_positive, default=limits.max_requests, metavar="N",
+                       help=f"refuse a run expected to simulate more requests (default {limits.max_requests:,.0f})")
+    serve.add_argument("--max-memory", type=_size, default=limits.max_memory_bytes, metavar="SIZE",
+                       help="refuse a run expected to need more memory, and cap each run's process at it "
+                            f"(default {format_bytes(limits.max_memory_bytes)})")
+    serve.add_argument("--max-connections", type=int, default=limits.max_connections, metavar="N",
+                       help=f"connections served at once; more are answered 503 (default {limits.max_connections})")
+
+
+def _compare_options(compare: argparse.ArgumentParser) -> None:
+    from sim.scenario.kinds import POLICY_KINDS
+
+    compare.add_argument("scenario")
+    compare.add_argument("--policy", dest="policies", action="append", required=True, metavar="NAME",
+                         help="a registered policy of --kind or package.module:Class "
+                              "(repeat; the first is the baseline)")
+    compare.add_argument("--policy-param", dest="policy_params", action="append", default=[],
+                         metavar="NAME.KEY=VALUE", help="a parameter of one --policy (repeatable)")
+    compare.add_argument("--seeds", type=int, default=10,
+                         help="seeds s, s+1, ... from the scenario's seed (default 10)")
+    compare.add_argument("--kind", choices=tuple(POLICY_KINDS), default="routing",
+                         help="which kind of policy --policy names (default routing)")
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from sim.report import build_report, parse_formats
 
-    report = build_report(args.path, parse_formats(args.formats), args.metrics)
+    report = build_report(args.path, parse_formats(args.formats), args.metrics, quiet=args.quiet)
     if report.incomplete:
         print(f"warning: {args.path}: {report.incomplete}; the report is marked INCOMPLETE", file=sys.stderr)
     print(f"{report.kind} report: {len(report.charts)} charts, {len(report.skipped)} skipped "
@@ -194,7 +224,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from sim.errors import ScenarioError
+    from sim.progress import Progress
     from sim.report import draw_run_charts  # matplotlib loads only if a chart is drawn
+    from sim.report.closing import closing_summary
     from sim.runner import preflight, run_scenario
     from sim.scenario import load_scenario
     from sim.workload.cost import Budget, budget_problems, estimate_cost
@@ -209,12 +241,11 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if over and not args.force:
         raise ScenarioError(over)
     finishers = [] if args.no_charts else [draw_run_charts]
-    run_dir = run_scenario(loaded, out=args.out, root=args.root,
-                           command=["simulate.py", *argv], finishers=finishers)
-    summary = json.loads((run_dir / "summary.json").read_text())
-    util = summary["utilization"]["mean"]
-    print(f"{loaded.scenario.name}: seed {loaded.scenario.seed}, {summary['sim_time_s'] / 3600:g} h simulated, "
-          f"mean utilisation {util * 100:.1f} %")
+    with Progress(f"run {loaded.scenario.name}", loaded.scenario.duration, "h simulated", scale=3600.0,
+                  quiet=args.quiet) as progress:
+        run_dir = run_scenario(loaded, out=args.out, root=args.root, command=["simulate.py", *argv],
+                               finishers=finishers, progress=progress)
+    print("\n".join(closing_summary(run_dir)))
     print(run_dir)
     return 0
 
@@ -291,7 +322,7 @@ def _cmd_compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
     choices = parse_policy_params(args.policies, args.policy_params, args.kind)
     plan = plan_comparison(args.scenario, choices, args.seeds, args.sets, args.metrics, args.out, args.root,
                            ["simulate.py", *argv])
-    report = run_comparison(plan, args.backend, args.workers, args.scheduler)
+    report = run_comparison(plan, args.backend, args.workers, args.scheduler, progress=not args.quiet)
     draw_comparison_charts(plan.out)
     print(format_table(report))
     failed = [f"{r['run']}: {r['error']}" for r in report["runs"] if r["status"] == "failed"]
@@ -302,40 +333,77 @@ def _cmd_compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from sim.experiment.done import answer_if_done, command_key, experiment_files, record_done
+
+    files, file_out = experiment_files(args.scenario)
+    key = command_key("sweep", _options(args, "grid", "seeds", "sets", "metrics"), files)
+    done = answer_if_done(key, args.out or file_out, args.root, "sweep-*")
+    if done is not None:
+        print(f"sweep: all {_runs(done.runs)} already done in {done.folder} (answered from its index.csv; "
+              "nothing ran)")
+        print(done.folder)
+        return 0
     from sim.experiment import parse_grid, plan_sweep, run_sweep
     from sim.report.compare import draw_sweep_charts
 
     scenario, axes, seeds, sets, metrics, out = _sweep_inputs(args)
     axes += [parse_grid(text) for text in args.grid]
     plan = plan_sweep(scenario, axes, seeds, sets, metrics, out, args.root, ["simulate.py", *argv])
-    outcome = run_sweep(plan, args.backend, args.workers, args.scheduler)
+    outcome = run_sweep(plan, args.backend, args.workers, args.scheduler, progress=not args.quiet)
     counts = {s: outcome.count(s) for s in ("ok", "skipped", "failed", "pending")}
     print(f"sweep: {len(plan.tasks)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
     if outcome.interrupted:
         print("interrupted: finished runs are kept; run the same command again to finish the rest", file=sys.stderr)
     else:
         draw_sweep_charts(plan.out)
+        if not counts["failed"]:
+            record_done(plan.out, key, [Path(t.out).name for t in plan.tasks], [])
     print(plan.out)
     return 130 if outcome.interrupted else 1 if counts["failed"] else 0
 
 
 def _cmd_plan(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from sim.experiment.done import answer_if_done, command_key, record_done
+
+    key = command_key("plan", _options(args, "target", "vary", "seeds", "value_range", "rule", "sets"),
+                      [args.scenario])
+    done = answer_if_done(key, args.out, args.root, "plan-*")
+    if done is not None:
+        print(f"plan: all {_runs(done.runs)} already done in {done.folder} (answered from its index.csv and "
+              "plan.json; nothing ran)")
+        print("\n".join(done.lines))
+        return done.code
     from sim.experiment import format_plan, plan_capacity, run_capacity_plan
     from sim.report.plan import draw_plan_chart
 
     plan = plan_capacity(args.scenario, args.target, args.vary, args.seeds, args.value_range, args.rule,
                          args.sets, args.out, args.root, ["simulate.py", *argv])
-    report = run_capacity_plan(plan, args.backend, args.workers, args.scheduler)
+    report = run_capacity_plan(plan, args.backend, args.workers, args.scheduler, progress=not args.quiet)
     draw_plan_chart(plan.out)
-    print(format_plan(report))
+    lines = [format_plan(report), str(plan.out)]
     for run in report["runs"]:
         if run["status"] == "failed":
             print(f"failed: {run['run']}: {run['error']}", file=sys.stderr)
-    print(plan.out)
     if report["status"] == "met":
-        print(f"{plan.vary}={report['answer']}")  # last line, for scripts
-        return 0
-    return 130 if report["status"] == "interrupted" else 1
+        lines.append(f"{plan.vary}={report['answer']}")  # last line, for scripts
+    print("\n".join(lines))
+    code = 0 if report["status"] == "met" else 130 if report["status"] == "interrupted" else 1
+    if report["status"] in ("met", "not met"):
+        record_done(plan.out, key, [r["run"] for r in report["runs"]], lines, code)
+    return code
+
+
+def _runs(n: int) -> str:
+    return f"{n} run" + "s" * (n != 1)
+
+
+def _options(args: argparse.Namespace, *names: str) -> dict[str, object]:
+    """The options of an experiment command that decide its answer, for its no-op key
+    (paths made absolute: the same command from another folder is another command)."""
+    chosen: dict[str, object] = {name: getattr(args, name) for name in names}
+    chosen.update(out=args.out and str(args.out.resolve()), root=str(args.root.resolve()),
+                  scenario=str(Path(args.scenario).resolve()))
+    return chosen
 
 
 def _cmd_uncertainty(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -365,7 +433,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from sim.errors import MeridianError
 
-    args = _parser().parse_args(argv or ["run"])
+    args = _parser(light=bool(argv) and argv[0] in ("sweep", "plan")).parse_args(argv or ["run"])
     try:
         if args.command == "validate":
             return _cmd_validate(args)

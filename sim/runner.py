@@ -60,6 +60,7 @@ from sim.world import World, build_world
 
 if TYPE_CHECKING:
     from sim.engine import SimulationResult
+    from sim.engine.simulation import ProgressHook
 
 __all__ = ["RunOutcome", "RunObservers", "run_scenario", "execute", "preflight", "default_run_dir", "PACKAGES",
            "why_not_a_folder"]
@@ -123,12 +124,15 @@ class RunObservers:
 
 
 
+
 def _disaggregated(scenario: Scenario) -> bool:
     """Prefill pools send KV caches over the network."""
     return any(p.serving is not None and p.serving.role == "prefill" for r in scenario.regions for p in r.pools)
 
-def execute(loaded: LoadedScenario) -> RunOutcome:
-    """Simulate a validated scenario in memory (no files)."""
+
+def execute(loaded: LoadedScenario, progress: ProgressHook | None = None) -> RunOutcome:
+    """Simulate a validated scenario in memory (no files); ``progress(t, events)`` hears
+    how far the simulation is (from outside its event queue: it changes no result)."""
     from sim.engine import simulate  # here, not above: validate imports this module, not SimPy
 
     scenario = loaded.scenario
@@ -137,7 +141,7 @@ def execute(loaded: LoadedScenario) -> RunOutcome:
     if scenario.fidelity == "fluid" and scenario.inference:
         return _execute_fluid(loaded, world, observers)
     result = simulate(scenario, world, observers.all(), Streams(scenario.seed), Path(loaded.source).parent,
-                      loaded.source)
+                      loaded.source, progress=progress)
     return _outcome(scenario, world, observers, result)
 
 
@@ -290,8 +294,10 @@ def _git_commit() -> str | None:
 
 
 def run_scenario(loaded: LoadedScenario, out: Path | None = None, root: Path = Path("results"),
-                 command: Sequence[str] = (), finishers: Sequence[Finisher] = ()) -> Path:
-    """Simulate ``loaded`` and write its run folder; return the folder's path."""
+                 command: Sequence[str] = (), finishers: Sequence[Finisher] = (),
+                 progress: ProgressHook | None = None) -> Path:
+    """Simulate ``loaded`` and write its run folder; return the folder's path.
+    ``progress`` is passed to :func:`execute`."""
     preflight(loaded)
     started = dt.datetime.now(dt.UTC)
     run_dir = _reserve(out if out is not None else default_run_dir(loaded, root, started))
@@ -310,7 +316,7 @@ def run_scenario(loaded: LoadedScenario, out: Path | None = None, root: Path = P
         write_text_atomic(run_dir / "scenario.yaml", loaded.text)
         write_text_atomic(run_dir / "resolved.yaml", dump_yaml(loaded.resolved))
         write_json_atomic(run_dir / "manifest.json", manifest)
-        outcome = execute(loaded)
+        outcome = execute(loaded, progress)
         write_json_atomic(run_dir / "summary.json", outcome.summary)
         write_csv_atomic(run_dir / "timeseries.csv", outcome.columns, outcome.timeseries)
         if "latency_cdf" in outcome.extra:

@@ -16,6 +16,29 @@ sys.path.insert(0, str(ROOT))
 
 import simulate  # noqa: E402  (needs ROOT on sys.path, set just above)
 
+# Fast tiers first, so a broken unit fails in seconds: unit tests, engine traces, experiments
+# and reports, the command line, every shipped scenario, then theory (validation/).
+TIERS = ("unit", "engine", "regression", "experiment", "report", "", "smoke", "validation")
+
+
+def _tier(item: pytest.Item) -> int:
+    parts = Path(str(item.path)).relative_to(ROOT / "tests").parts
+    folder = parts[0] if len(parts) > 1 else ""
+    return TIERS.index(folder) if folder in TIERS else TIERS.index("")
+
+
+# Session fixtures that simulate and draw a whole folder (tests/report/conftest.py): the tests
+# using them form one xdist group (pytest.ini: --dist loadgroup), so one worker builds them once.
+SHARED_FOLDERS = frozenset({"full_report", "comparison_folder", "sweep_folder"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_tier)  # stable: the order within a tier is the files' own
+    for item in items:
+        if SHARED_FOLDERS & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("shared-folders"))
+
 
 @dataclass
 class CliResult:

@@ -24,6 +24,22 @@ class Environment(simpy.Environment):
         super().step()
         self.events_processed += 1
 
+    def watch(self, report: Callable[[float, int], None], every_s: float) -> None:
+        """Call ``report(now, events processed)`` after the first event at or past each
+        multiple of ``every_s`` of simulated time (progress on stderr).
+
+        It wraps ``step`` and schedules nothing: the event queue, its order and every
+        result are the same with or without a watcher."""
+        step, due = self.step, every_s
+
+        def watched() -> None:
+            nonlocal due
+            step()
+            if self._now >= due:
+                due = (self._now // every_s + 1) * every_s
+                report(self._now, self.events_processed)
+        self.step = watched  # type: ignore[method-assign]
+
 
 class UrgentTimeout(simpy.Event):
     """A timeout processed before every normal event due at the same instant (a repair

@@ -39,7 +39,7 @@ import math
 import operator
 from array import array
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from heapq import heapify, heappop, heappush
 
@@ -172,6 +172,10 @@ class _StaleLoad:
             queue[p], busy[p] = self.live(p)
             if p in cached:
                 known[p] = cached[p]
+
+
+def _no_progress(t: float, events: int) -> None:
+    """Never called (no progress ticks without a listener); keeps the loop's local typed."""
 
 
 class InferenceEngine:
@@ -775,9 +779,12 @@ class InferenceEngine:
         return PolicyError(self.policy_name, f"sent a request from region {origin} to unreachable pool {p}")
 
     # -- the shared clock ----------------------------------------------------------------
-    def run(self, env, until: float) -> None:
+    def run(self, env, until: float, progress: Callable[[float, int], None] | None = None,
+            every_s: float = _INF) -> None:
         """Advance SimPy and the request fast path together up to ``until``, then publish
-        the request log.
+        the request log. ``progress(t, events so far)`` is called at each multiple of
+        ``every_s`` of simulated time: the loop pauses there between two events, outside
+        the event queue, so it changes no order and no result.
 
         This loop is the hot path: the common cases are inlined and state is held in
         locals, which roughly doubles throughput over calling methods per event."""
@@ -807,6 +814,9 @@ class InferenceEngine:
         i, travelled, completed, boundaries = self._next, 0, 0, 0
         t_sim = peek()
         stop = min(t_sim, until)  # the loop hands over to SimPy, or ends, at this time
+        ticks, report = 1, progress if progress is not None else _no_progress
+        tick = every_s if progress is not None else _INF
+        pause = min(stop, tick)  # stop, or a progress tick before it
         ahead = self._route_ahead(route, decided, i, stop, drawn) if per_origin else i  # routed in bulk below
         t_next = times[i] if i < n else _INF  # the next request's arrival
         while True:
@@ -825,13 +835,21 @@ class InferenceEngine:
                 t_done = done[0][0]
                 if t_done <= t:
                     t, kind = t_done, 0
-            if t >= stop:  # SimPy's next event first (ties go to SimPy), or the end
+            if t >= pause:
+                if pause < stop:  # a progress tick: report, and go on with the same event
+                    report(pause, env.events_processed + i + travelled + completed + boundaries)
+                    ticks += 1
+                    tick = ticks * every_s
+                    pause = min(stop, tick)
+                    continue
+                # SimPy's next event first (ties go to SimPy), or the end
                 if t_sim <= t and t_sim < until:
                     step_sim()
                     if track:
                         self._stale_all = True  # a SimPy event may have changed any pool
                     t_sim = peek()
                     stop = min(t_sim, until)
+                    pause = min(stop, tick)
                     if per_origin:
                         ahead = self._route_ahead(route, decided, i, stop, drawn)
                     continue

@@ -33,6 +33,9 @@ from sim.world import World
 
 __all__ = ["SimulationResult", "simulate"]
 
+ProgressHook = Callable[[float, int], None]  # (simulated seconds, events processed so far)
+_PROGRESS_TICKS = 500
+
 
 @dataclass(frozen=True)
 class SimulationResult:
@@ -58,13 +61,15 @@ def _policy(kind: str, spec, streams: Streams):
 
 def simulate(scenario: Scenario, world: World, observers: Sequence[Subscriber],
              streams: Streams | None = None, base_dir: Path = Path("."),
-             source: str = "<scenario>", fluid_arrivals: Callable[[float, float], int] | None = None
-             ) -> SimulationResult:
+             source: str = "<scenario>", fluid_arrivals: Callable[[float, float], int] | None = None,
+             progress: ProgressHook | None = None) -> SimulationResult:
     """Run ``scenario`` on ``world``, publishing every record to the observers.
 
     ``fluid_arrivals`` (the fluid mode): the inference requests are not simulated; this
     counts their expected arrivals for the scheduler, and the pools, scheduler and failures
-    behave as with request-level workloads."""
+    behave as with request-level workloads. ``progress(t, events so far)``, if given, is
+    called about every 1/500 of the duration of simulated time, from outside the event
+    queue (it changes no result)."""
     streams = streams or Streams(scenario.seed)
     bus = Bus()
     for observer in observers:
@@ -103,13 +108,18 @@ def simulate(scenario: Scenario, world: World, observers: Sequence[Subscriber],
         jurisdictions = [r.jurisdiction or r.name for r in world.regions]
         serving.connect(env, transfers, TransferBook(scenario, world, bus), jurisdictions)
     del scheduler  # it runs as a SimPy process
+    every_s = scenario.duration / _PROGRESS_TICKS
     if serving is None:
+        if progress is not None:
+            env.watch(progress, every_s)
         env.run(until=scenario.duration)
         handled = env.events_processed
     else:
-        serving.run(env, scenario.duration)
+        serving.run(env, scenario.duration, progress, every_s)
         handled = env.events_processed + serving.events_processed
     end = float(scenario.duration)
+    if progress is not None:
+        progress(end, handled)
     if training is not None:
         training.close(end)
     if consistency is not None:

@@ -18,22 +18,24 @@ Public: ``RunTask``, ``run_task``, ``execute_tasks``, ``plan_sweep``, ``run_swee
 """
 from __future__ import annotations
 
-from sim.experiment.capacity import (
-    CapacityPlan,
-    Target,
-    format_plan,
-    parse_range,
-    parse_target,
-    plan_capacity,
-    run_capacity_plan,
-)
-from sim.experiment.catalogue import format_catalogue, policy_catalogue
-from sim.experiment.compare import PolicyChoice, format_table, parse_policy_params, plan_comparison, run_comparison
-from sim.experiment.executors import BACKENDS, execute_tasks
-from sim.experiment.plan import Axis, is_sweep_file, parse_grid, read_sweep_file
-from sim.experiment.stats import DEFAULT_METRICS, lookup, paired_interval, t_interval
-from sim.experiment.sweep import SweepOutcome, SweepPlan, plan_sweep, run_sweep
-from sim.experiment.tasks import RunTask, run_task
+from typing import TYPE_CHECKING
+
+from sim.lazy import lazy_attributes
+
+# Public name -> the module that defines it (loaded on first use: a finished sweep's
+# no-op answer, sim.experiment.done, never loads the runner, numpy or SimPy).
+_MODULES = {
+    "capacity": "CapacityPlan Target format_plan parse_range parse_target plan_capacity run_capacity_plan",
+    "catalogue": "format_catalogue policy_catalogue",
+    "compare": "PolicyChoice format_table parse_policy_params plan_comparison run_comparison",
+    "executors": "BACKENDS execute_tasks",
+    "plan": "Axis is_sweep_file parse_grid read_sweep_file",
+    "stats": "DEFAULT_METRICS lookup paired_interval t_interval",
+    "sweep": "SweepOutcome SweepPlan plan_sweep run_sweep",
+    "tasks": "RunTask run_task",
+}
+_HOMES = {name: f"sim.experiment.{module}" for module, names in _MODULES.items() for name in names.split()}
+
 
 __all__ = ["RunTask", "run_task", "execute_tasks", "BACKENDS", "Axis", "parse_grid", "read_sweep_file",
            "is_sweep_file", "SweepPlan", "SweepOutcome", "plan_sweep", "run_sweep", "PolicyChoice",
@@ -41,3 +43,24 @@ __all__ = ["RunTask", "run_task", "execute_tasks", "BACKENDS", "Axis", "parse_gr
            "policy_catalogue", "format_catalogue", "DEFAULT_METRICS", "lookup", "t_interval",
            "paired_interval", "CapacityPlan", "Target", "parse_target", "parse_range", "plan_capacity",
            "run_capacity_plan", "format_plan"]
+
+if TYPE_CHECKING:
+    from sim.experiment.capacity import (
+        CapacityPlan,
+        Target,
+        format_plan,
+        parse_range,
+        parse_target,
+        plan_capacity,
+        run_capacity_plan,
+    )
+    from sim.experiment.catalogue import format_catalogue, policy_catalogue
+    from sim.experiment.compare import PolicyChoice, format_table, parse_policy_params, plan_comparison, run_comparison
+    from sim.experiment.executors import BACKENDS, execute_tasks
+    from sim.experiment.plan import Axis, is_sweep_file, parse_grid, read_sweep_file
+    from sim.experiment.stats import DEFAULT_METRICS, lookup, paired_interval, t_interval
+    from sim.experiment.sweep import SweepOutcome, SweepPlan, plan_sweep, run_sweep
+    from sim.experiment.tasks import RunTask, run_task
+
+
+__getattr__, __dir__ = lazy_attributes(__name__, _HOMES)

@@ -244,7 +244,8 @@ class _Evaluator:
     def __call__(self, values: list[int]) -> dict[int, bool]:
         self.asked.update(values)
         wanted = sorted(self.asked)
-        outcome = run_sweep(self._sweep(wanted), self.backend, self.workers, self.scheduler, self.progress)
+        outcome = run_sweep(self._sweep(wanted), self.backend, self.workers, self.scheduler, self.progress,
+                            "plan")
         for (value, seed), result in zip(self._pairs(wanted), outcome.results, strict=True):
             if result is not None:  # the first status seen wins: 'ok' now, not 'skipped' next round
                 self.results.setdefault((value, seed), result)

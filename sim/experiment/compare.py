@@ -35,6 +35,7 @@ from sim.experiment.tasks import RunTask
 from sim.fileio import write_csv_atomic, write_json_atomic
 from sim.metrics.stats import paired_interval, t_interval
 from sim.policies import create
+from sim.progress import Progress
 from sim.scenario import load_scenario
 from sim.scenario.kinds import kind_path
 from sim.scenario.model import PolicySpec
@@ -142,16 +143,19 @@ def _check_policies(policies: Sequence[PolicyChoice], seeds: int) -> None:
 
 
 def run_comparison(plan: ComparisonPlan, backend: str = "process", workers: int = 1,
-                   scheduler: str | None = None) -> dict[str, Any]:
-    """Run every (policy, seed) and write ``comparison.json`` and ``comparison.csv``.
+                   scheduler: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Run every (policy, seed) and write ``comparison.json`` and ``comparison.csv``;
+    ``progress``: show the runs done on stderr (:mod:`sim.progress`).
 
     Runs already complete in the folder are reused, which is only right for the same
     comparison: ``compare.json`` records what the folder holds and a different one is refused."""
     check_executor(backend, workers, scheduler)
     claim_folder(plan.out, "compare.json", plan.identity or {}, "comparison")
     results: list[dict[str, Any] | None] = [None] * len(plan.tasks)
-    for index, result in execute_tasks(plan.tasks, backend, workers, scheduler):
-        results[index] = result
+    with Progress(f"compare {plan.out.name}", len(plan.tasks), "runs", quiet=not progress) as bar:
+        for index, result in execute_tasks(plan.tasks, backend, workers, scheduler):
+            results[index] = result
+            bar.advance()
     report = summarise(plan, results)
     write_json_atomic(plan.out / "comparison.json", report)
     write_csv_atomic(plan.out / "comparison.csv", CSV_COLUMNS, _csv_rows(report))

@@ -22,13 +22,10 @@ import contextlib
 import hashlib
 import itertools
 import json
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from tqdm import tqdm
 
 from sim.errors import OutputError, UsageError
 from sim.experiment.executors import check_executor, execute_tasks
@@ -36,6 +33,7 @@ from sim.experiment.plan import Axis, render_value
 from sim.experiment.stats import DEFAULT_METRICS
 from sim.experiment.tasks import RunTask, finished_result, is_complete
 from sim.fileio import write_csv_atomic, write_json_atomic
+from sim.progress import Progress
 from sim.runner import why_not_a_folder
 from sim.scenario import load_scenario
 
@@ -112,8 +110,9 @@ def _check_axes(axes: Sequence[Axis], seeds: int) -> None:
 
 
 def run_sweep(plan: SweepPlan, backend: str = "process", workers: int = 1, scheduler: str | None = None,
-              progress: bool = True) -> SweepOutcome:
-    """Run every task of ``plan`` not already complete, keeping ``index.csv`` current."""
+              progress: bool = True, label: str = "sweep") -> SweepOutcome:
+    """Run every task of ``plan`` not already complete, keeping ``index.csv`` current;
+    ``progress``: show the runs done on stderr (:mod:`sim.progress`), as ``label``."""
     check_executor(backend, workers, scheduler)
     _claim_folder(plan)
     outcome = SweepOutcome(plan, [None] * len(plan.tasks))
@@ -123,8 +122,8 @@ def run_sweep(plan: SweepPlan, backend: str = "process", workers: int = 1, sched
             outcome.results[i] = finished_result(task, "skipped")
         else:
             todo.append(i)
-    bar = tqdm(total=len(plan.tasks), initial=len(plan.tasks) - len(todo), unit="run", file=sys.stderr,
-               disable=None if progress else True, dynamic_ncols=True)
+    bar = Progress(f"{label} {plan.out.name}", len(plan.tasks), "runs", quiet=not progress)
+    bar.update(len(plan.tasks) - len(todo))
     write_index(outcome)
     results = execute_tasks([plan.tasks[i] for i in todo], backend, workers, scheduler)
     try:
@@ -132,7 +131,7 @@ def run_sweep(plan: SweepPlan, backend: str = "process", workers: int = 1, sched
             for k, result in results:
                 outcome.results[todo[k]] = result
                 write_index(outcome)
-                bar.update(1)
+                bar.advance()
     except KeyboardInterrupt:
         outcome.interrupted = True
     finally:

@@ -23,6 +23,7 @@ from typing import Any
 
 from sim.errors import OutputError, UsageError
 from sim.fileio import write_text_atomic
+from sim.progress import Progress
 from sim.report.charts import stamp
 from sim.report.chartspec import Chart, Rendered, Skipped, render_charts
 from sim.report.compare import (
@@ -212,8 +213,10 @@ def _document(content: _Content, folder: Path, rendered: list[Rendered], skipped
     return Document(content.title, content.subtitle, tuple(sections))
 
 
-def build_report(folder: Path, formats: Sequence[str] = ("png",), metrics: Sequence[str] | None = None) -> Report:
-    """Redraw the charts of ``folder`` and write ``report.html`` and ``report.md`` into it."""
+def build_report(folder: Path, formats: Sequence[str] = ("png",), metrics: Sequence[str] | None = None,
+                 quiet: bool = True) -> Report:
+    """Redraw the charts of ``folder`` and write ``report.html`` and ``report.md`` into it;
+    unless ``quiet``, show the charts drawn on stderr (:mod:`sim.progress`)."""
     folder = Path(folder)
     kind = folder_kind(folder)
     embed = next((f for f in formats if f in ("png", "svg")), "png")
@@ -221,8 +224,9 @@ def build_report(folder: Path, formats: Sequence[str] = ("png",), metrics: Seque
     html_path, md_path = folder / "report.html", folder / "report.md"
     try:
         footer = (lambda fig: stamp(fig, folder, tight=True)) if kind == "run" else None
-        rendered, skipped = render_charts(content.charts, folder / "charts", tuple(dict.fromkeys([*formats, embed])),
-                                          footer)
+        with Progress(f"report {folder.name}", len(content.charts), "charts", quiet=quiet) as bar:
+            rendered, skipped = render_charts(content.charts, folder / "charts",
+                                              tuple(dict.fromkeys([*formats, embed])), footer, bar.advance)
         doc = _document(content, folder, rendered, skipped, embed)
         write_text_atomic(html_path, to_html(doc))
         write_text_atomic(md_path, to_markdown(doc))

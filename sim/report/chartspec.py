@@ -60,19 +60,23 @@ def one_axes(draw: Callable[[Axes], None], size: tuple[float, float]) -> Callabl
 
 
 def render_charts(entries: Sequence[Chart | Skipped], charts_dir: Path, formats: Sequence[str],
-                  footer: Callable[[Figure], None] | None = None) -> tuple[list[Rendered], list[Skipped]]:
+                  footer: Callable[[Figure], None] | None = None,
+                  on_entry: Callable[[], None] | None = None) -> tuple[list[Rendered], list[Skipped]]:
     """Draw every :class:`Chart` in ``entries`` to ``charts_dir/<name>.<fmt>`` (``footer``
-    adds its line to each figure: what run it shows)."""
+    adds its line to each figure: what run it shows); call ``on_entry()`` after each entry,
+    drawn or skipped (progress on stderr)."""
     apply_style()
     rendered, skipped = [], []
     for entry in entries:
         if isinstance(entry, Skipped):
             skipped.append(entry)
-            continue
-        paths = {fmt: Path(charts_dir) / f"{entry.name}.{fmt}" for fmt in formats}
-        fig = entry.draw()
-        if footer is not None:
-            footer(fig)
-        save_figures(fig, list(paths.values()))
-        rendered.append(Rendered(entry, paths))
+        else:
+            paths = {fmt: Path(charts_dir) / f"{entry.name}.{fmt}" for fmt in formats}
+            fig = entry.draw()
+            if footer is not None:
+                footer(fig)
+            save_figures(fig, list(paths.values()))
+            rendered.append(Rendered(entry, paths))
+        if on_entry is not None:
+            on_entry()
     return rendered, skipped

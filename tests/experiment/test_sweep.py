@@ -124,7 +124,7 @@ def test_same_command_finds_the_same_default_folder(tmp_path, cli):
     assert first.code == second.code == 0
     assert first.out.splitlines()[-1] == second.out.splitlines()[-1]
     assert Path(first.out.splitlines()[-1]).parent == tmp_path / "mmc"
-    assert "1 skipped" in second.out
+    assert "all 1 run already done" in second.out
 
 
 def test_a_folder_holding_another_sweep_is_refused(tmp_path, cli):

@@ -147,7 +147,7 @@ def test_a_run_without_success_is_reported_as_incomplete(tmp_path, cli):
     (run / "_SUCCESS").unlink()  # killed after summary.json, before _SUCCESS
     manifest = json.loads((run / "manifest.json").read_text())
     (run / "manifest.json").write_text(json.dumps({**manifest, "status": "running"}))
-    result = cli("report", str(run))
+    result = cli("report", str(run), "--quiet")  # no progress line, however slow the machine
     assert result.code == 0, result.err
     why = "the run did not finish (no _SUCCESS; manifest status running): its results may be partial or from " \
           "before a failure"

@@ -223,6 +223,7 @@ def unmet_theory(k: int, days: float, n_main: int = 8, gpus: int = 8, m_h: float
     return float(np.trapezoid(missing, ts) * gpus)
 
 
+@pytest.mark.slow  # long statistics: the slow tier (CI runs it with -m slow)
 @pytest.mark.parametrize("k", [1, 2])
 def test_unmet_demand_with_k_spares_matches_the_binomial_repair_model(k):
     """N+k: 8 replicas carry the whole load, k spares stand by; failures are detected at

@@ -24,6 +24,7 @@ scheduler:
 """
 
 
+@pytest.mark.slow  # long statistics: the slow tier (CI runs it with -m slow)
 @pytest.mark.parametrize("c, rate, mean_h", [(4, 3.0, 1.0), (8, 2.4, 3.0)])  # rho 0.75, 0.9
 def test_job_waits_match_erlang_c(c, rate, mean_h, tmp_path):
     means, fractions = [], []

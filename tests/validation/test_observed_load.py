@@ -16,6 +16,7 @@ def test_ewma_rate_by_hand():
     assert est.update(10.0, lambda a, b: 50) == pytest.approx(2.0 + (1 - np.exp(-0.1)) * 3.0)
 
 
+@pytest.mark.slow  # long statistics: the slow tier (CI runs it with -m slow)
 def test_observed_allocation_tracks_a_demand_step_that_the_forecast_misses(tmp_path):
     runs = {}
     for drive in ("observed", "forecast"):

@@ -43,6 +43,7 @@ def test_the_data_is_what_provenance_says(runtimes, positive):
     assert (positive.min(), positive.max()) == (philly_fit.PHILLY_MIN_S, philly_fit.PHILLY_MAX_S)
 
 
+@pytest.mark.slow  # long statistics: the slow tier (CI runs it with -m slow)
 def test_shipped_constants_match_the_refit(runtimes):
     refit = fit_mixture(runtimes)
     for name in ("weights", "mu", "sigma"):
