@@ -29,6 +29,7 @@ from sim.report.chartspec import Chart, Rendered, Skipped, render_charts
 from sim.report.compare import (
     chosen_metrics,
     comparison_charts,
+    nonzero_metrics,
     read_comparison,
     read_index,
     sweep_charts,
@@ -186,7 +187,8 @@ def _sweep_content(folder: Path, metrics: Sequence[str] | None) -> _Content:
     return _Content(f"Sweep report: {name}", f"Sweep folder {folder.name}: {len(rows)} runs over {', '.join(params)}.",
                     reproduce_command(manifest.get("command") or []),
                     experiment_provenance("Sweep", fields, manifest),
-                    sweep_tables(rows, params, chosen), sweep_charts(folder, chosen))
+                    sweep_tables(rows, params, chosen),
+                    sweep_charts(folder, chosen if metrics else nonzero_metrics(rows, chosen)))
 
 
 _CONTENT = {"run": _run_content, "comparison": _comparison_content, "sweep": _sweep_content}

@@ -298,6 +298,8 @@ def plot_sweep_metric(ax: Axes, rows: list[dict[str, str]], param: str, metric: 
         ax.plot(levels, means, color=color, marker="o", label=label)
         low = [mean if c.low is None else c.low for c, mean in zip(ci, means, strict=True)]
         high = [mean if c.high is None else c.high for c, mean in zip(ci, means, strict=True)]
+        if len(ys) and ys.min() >= 0:  # a metric that is never negative: so is its band
+            low = [max(v, 0.0) for v in low]
         ax.fill_between(levels, low, high, color=color, alpha=0.2, linewidth=0)
     if labels is not None:
         ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right")
@@ -324,6 +326,11 @@ def sweep_charts(folder: Path, metrics: Sequence[str] | None = None) -> list[Ent
     entries.append(Chart("sweep", f"Metrics against {x}", "index.csv", lambda: _grid(
         chosen, lambda ax, m: plot_sweep_metric(ax, rows, x, m, others), title, (4.5, 3.4))))
     return entries
+
+
+def nonzero_metrics(rows: list[dict[str, str]], metrics: Sequence[str]) -> list[str]:
+    """The metrics that are not zero in every run (a flat line at zero shows nothing)."""
+    return [m for m in metrics if any(_is_number(r.get(m, "")) and float(r[m]) != 0 for r in rows)] or list(metrics)
 
 
 def _x_axis(rows: list[dict[str, str]], params: list[str]) -> str:
