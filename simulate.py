@@ -142,6 +142,14 @@ def _parser(light: bool = False) -> argparse.ArgumentParser:
     unc.add_argument("--backend", choices=("process", "dask"), default="process",
                      help="process pool, or Dask (LocalCluster or --scheduler)")
     unc.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (tcp://host:8786); default a LocalCluster")
+    cal = sub.add_parser("plan-calendar", help="a build plan over quarters from the scenario's plan section: "
+                         "what to order where and when, so each quarter meets its target with the probability "
+                         "(fluid mode)")
+    cal.add_argument("scenario")
+    cal.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
+                     help="override a scenario value before validation (repeatable)")
+    cal.add_argument("--out", type=Path, help="plan folder (default: results/<scenario>/calendar-<hash8>)")
+    cal.add_argument("--root", type=Path, default=Path("results"), help="results root for the default folder")
     report = sub.add_parser("report", help="redraw the charts of a run, comparison or sweep folder and "
                                            "write report.html and report.md (no simulation)")
     report.add_argument("path", type=Path, help="a run, comparison or sweep folder")
@@ -406,6 +414,24 @@ def _options(args: argparse.Namespace, *names: str) -> dict[str, object]:
     return chosen
 
 
+def _cmd_plan_calendar(args: argparse.Namespace) -> int:
+    import hashlib
+
+    from sim.experiment.calendar import format_calendar, plan_calendar, read_calendar
+
+    text = Path(args.scenario).read_bytes() + "\n".join(args.sets).encode()
+    plan = read_calendar(args.scenario, args.out, args.sets)
+    if plan.out is None:
+        from sim.scenario import load_scenario
+
+        name = load_scenario(args.scenario, args.sets).scenario.name
+        plan.out = args.root / name / f"calendar-{hashlib.sha256(text).hexdigest()[:8]}"
+    report = plan_calendar(plan)
+    print(format_calendar(report))
+    print(plan.out)
+    return 0 if report["met"] else 1
+
+
 def _cmd_uncertainty(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from sim.experiment.uncertainty import format_uncertainty, plan_uncertainty, run_uncertainty
 
@@ -455,6 +481,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_plan(args, argv)
         if args.command == "uncertainty":
             return _cmd_uncertainty(args, argv)
+        if args.command == "plan-calendar":
+            return _cmd_plan_calendar(args)
         return _cmd_run(args, argv)
     except MeridianError as exc:
         print(exc, file=sys.stderr)

@@ -778,6 +778,49 @@ class Transfers(_Model):
                               "(dataset may be empty), relative to the scenario file.")
 
 
+class PlanGrowth(_Model):
+    """An uncertain growth of demand per quarter."""
+
+    dist: Literal["uniform", "triangular", "normal"] = Field(description="Law of the quarterly growth.")
+    low: float | None = Field(None, description="uniform, triangular: the lowest growth (a fraction: 0.08 is 8 %).")
+    high: float | None = Field(None, description="uniform, triangular: the highest growth.")
+    mode: float | None = Field(None, description="triangular: the most likely growth.")
+    mean: float | None = Field(None, description="normal: the mean growth.")
+    sd: float | None = Field(None, ge=0, description="normal: its standard deviation.")
+
+
+class PlanOption(_Model):
+    """Replicas that can be ordered for a pool of the scenario."""
+
+    pool: str = Field(description="`region/pool` whose replicas can be ordered (its GPU type and size).")
+    lead_quarters: int = Field(0, ge=0, le=40, description="Quarters between an order and its arrival.")
+    usd_per_replica_quarter: float = Field(gt=0, description="Cost of one replica per quarter it is held, USD.")
+    max_replicas: int | None = Field(None, ge=1, le=1_000_000, description="Replicas the plan may order at most.")
+
+
+class PowerCap(_Model):
+    """The MW a region's GPUs may draw (TDP x PUE), from a quarter on (a later entry replaces it)."""
+
+    region: str = Field(description="Region name.")
+    mw: float = Field(gt=0, description="Megawatts.")
+    from_quarter: int = Field(1, ge=1, le=40, description="First quarter the cap applies.")
+
+
+class Plan(_Model):
+    """A build plan over quarters (`simulate.py plan-calendar`): the scenario is one quarter's
+    busy period; demand grows each quarter; replicas can be ordered with lead times and costs
+    under power caps; each quarter must meet `target` with `probability` over growth samples."""
+
+    quarters: int = Field(ge=1, le=40, description="Quarters planned.")
+    target: str = Field(description="DOTTED.PATH OP NUMBER on summary.json, e.g. inference.ttft_ms.p99<=2000.")
+    probability: float = Field(0.9, gt=0, le=1, description="Share of growth samples that must meet the target.")
+    samples: int = Field(16, ge=1, le=10_000, description="Latin-hypercube samples of the growth.")
+    growth: float | PlanGrowth = Field(0.0, description="Growth of every workload's rate per quarter (a fraction, "
+                                       "or a law).")
+    options: list[PlanOption] = Field(min_length=1, description="What can be ordered.")
+    power_caps: list[PowerCap] = Field(default_factory=list, description="Power caps per region over time.")
+
+
 class Scenario(_Model):
     """A complete simulation scenario."""
 
@@ -802,6 +845,8 @@ class Scenario(_Model):
     failures: Failures | None = Field(None, description="Failures and fault tolerance (none: nothing fails).")
     consistency: Consistency | None = Field(None, description="Model version rollouts across regions (none: a "
                                             "single version everywhere).")
+    plan: Plan | None = Field(None, description="A build plan over quarters for simulate.py plan-calendar "
+                              "(ignored by run).")
 
     @property
     def explicit_mesh(self) -> bool:
