@@ -150,6 +150,8 @@ def _parser(light: bool = False) -> argparse.ArgumentParser:
                      help="override a scenario value before validation (repeatable)")
     cal.add_argument("--out", type=Path, help="plan folder (default: results/<scenario>/calendar-<hash8>)")
     cal.add_argument("--root", type=Path, default=Path("results"), help="results root for the default folder")
+    cal.add_argument("--confirm", type=int, default=3, metavar="K",
+                     help="run the plan exactly on the K highest-growth samples of every quarter (default 3; 0: none)")
     report = sub.add_parser("report", help="redraw the charts of a run, comparison or sweep folder and "
                                            "write report.html and report.md (no simulation)")
     report.add_argument("path", type=Path, help="a run, comparison or sweep folder")
@@ -417,7 +419,7 @@ def _options(args: argparse.Namespace, *names: str) -> dict[str, object]:
 def _cmd_plan_calendar(args: argparse.Namespace) -> int:
     import hashlib
 
-    from sim.experiment.calendar import format_calendar, plan_calendar, read_calendar
+    from sim.experiment.calendar import confirm_plan, format_calendar, plan_calendar, read_calendar
 
     text = Path(args.scenario).read_bytes() + "\n".join(args.sets).encode()
     plan = read_calendar(args.scenario, args.out, args.sets)
@@ -427,6 +429,11 @@ def _cmd_plan_calendar(args: argparse.Namespace) -> int:
         name = load_scenario(args.scenario, args.sets).scenario.name
         plan.out = args.root / name / f"calendar-{hashlib.sha256(text).hexdigest()[:8]}"
     report = plan_calendar(plan)
+    if args.confirm > 0:
+        report = confirm_plan(plan, report, args.confirm)
+    from sim.report.calendar import draw_calendar_chart
+
+    draw_calendar_chart(plan.out)
     print(format_calendar(report))
     print(plan.out)
     return 0 if report["met"] else 1

@@ -46,7 +46,7 @@ from sim.fileio import write_csv_atomic, write_json_atomic
 from sim.scenario import load_scenario
 from sim.scenario.model import Plan, PlanGrowth, PlanOption
 
-__all__ = ["CalendarPlan", "read_calendar", "plan_calendar", "format_calendar", "PLAN_COLUMNS"]
+__all__ = ["CalendarPlan", "read_calendar", "plan_calendar", "confirm_plan", "format_calendar", "PLAN_COLUMNS"]
 
 PLAN_COLUMNS = ("order_quarter", "arrival_quarter", "pool", "replicas", "usd_per_replica_quarter", "usd_to_horizon")
 
@@ -127,15 +127,16 @@ class _Evaluator:
                       if hasattr(wl.arrival, "rate_per_s")]
         self.runs = 0
 
-    def value(self, quarter: int, sample: int, fleet: Mapping[str, int]) -> float | None:
+    def value(self, quarter: int, sample: int, fleet: Mapping[str, int], exact: bool = False) -> float | None:
         from sim.experiment.stats import lookup
         from sim.runner import execute
 
         growth = (1.0 + self.plan.growth[sample]) ** quarter
-        key = (round(growth, 12), tuple(sorted(fleet.items())))
+        key = (round(growth, 12), tuple(sorted(fleet.items())), exact)
         if key not in self.cache:
             sets = [*self.plan.sets, *(f"{_pool_path(p)}={n}" for p, n in fleet.items()),
-                    *(f"inference.{k}.arrival.rate_per_s={rate * growth!r}" for k, rate in self.rates)]
+                    *(f"inference.{k}.arrival.rate_per_s={rate * growth!r}" for k, rate in self.rates),
+                    *(["fidelity=exact"] if exact else [])]
             try:
                 summary = execute(load_scenario(self.plan.scenario, sets)).summary
             except ScenarioError as exc:
@@ -211,6 +212,22 @@ def plan_calendar(plan: CalendarPlan) -> dict[str, Any]:
     return report
 
 
+def confirm_plan(plan: CalendarPlan, report: dict[str, Any], worst: int) -> dict[str, Any]:
+    """Run the planned fleet of every quarter exactly (every request simulated) on the
+    ``worst`` growth samples (the highest growth) and record, per quarter, their values and
+    the share meeting the target: the fluid search's answer checked where it matters most."""
+    evaluate = _Evaluator(plan)
+    order = sorted(range(len(plan.growth)), key=lambda s: -plan.growth[s])[:max(worst, 0)]
+    for row in report["quarters"]:
+        values = [evaluate.value(row["quarter"], s, row["fleet"], exact=True) for s in order]
+        row["exact"] = {"growth": [plan.growth[s] for s in order], "values": values,
+                        "share_meeting": sum(plan.target.holds(v) for v in values) / len(values) if values else None}
+    report["exact_runs"] = evaluate.runs
+    if plan.out is not None:
+        write_json_atomic(plan.out / "plan_calendar.json", report)
+    return report
+
+
 def _order(plan: CalendarPlan, option: PlanOption, arrival: int) -> None:
     for order in plan.orders:
         if order["pool"] == option.pool and order["arrival_quarter"] == arrival:
@@ -236,16 +253,23 @@ def _quarter_row(plan: CalendarPlan, q: int, fleet: Mapping[str, int], share: fl
 
 def format_calendar(report: dict[str, Any]) -> str:
     cal = report["calendar"]
+    exact = "exact_runs" in report
     lines = [f"target {cal['target']} with probability {cal['probability']:g} in each of {cal['quarters']} quarters "
-             f"({len(report['growth_samples'])} growth samples, {report['fluid_runs']} fluid runs)", "",
-             f"{'quarter':>7}  {'P(meet)':>7}  {'median':>10}  {'90 % band':>23}  fleet"]
+             f"({len(report['growth_samples'])} growth samples, {report['fluid_runs']} fluid runs"
+             + (f"; the worst samples run exactly: {report['exact_runs']} runs)" if exact else ")"), "",
+             f"{'quarter':>7}  {'P(meet)':>7}  {'median':>10}  {'90 % band':>23}  "
+             + (f"{'exact, worst':>22}  " if exact else "") + "fleet"]
     for row in report["quarters"]:
         band = row["band_90"]
         fleet = ", ".join(f"{k}={v}" for k, v in row["fleet"].items())
         median = "-" if row["median"] is None else f"{row['median']:,.4g}"
         band_text = "-" if band[0] is None else f"[{band[0]:,.4g}, {band[1]:,.4g}]"
-        lines.append(f"{row['quarter']:>7}  {row['share_meeting']:>7.2f}  {median:>10}  {band_text:>23}  {fleet}"
-                     + ("" if row["met"] else f"  NOT MET: {row['binding']}"))
+        check = ""
+        if exact:
+            values = [v for v in row["exact"]["values"] if v is not None]
+            check = f"{(max(values) if values else float('nan')):>12,.4g} (P {row['exact']['share_meeting']:.2f})  "
+        lines.append(f"{row['quarter']:>7}  {row['share_meeting']:>7.2f}  {median:>10}  {band_text:>23}  {check}"
+                     f"{fleet}" + ("" if row["met"] else f"  NOT MET: {row['binding']}"))
     lines += ["", f"{'order in':>8}  {'arrives':>7}  {'pool':24} {'replicas':>8}  {'USD to horizon':>14}"]
     for o in report["orders"]:
         lines.append(f"{o['order_quarter']:>8}  {o['arrival_quarter']:>7}  {o['pool']:24} {o['replicas']:>8}  "

@@ -113,3 +113,21 @@ def test_uncertain_growth_reports_the_share_of_samples_meeting(tmp_path):
     with pytest.raises(ScenarioError, match=r"plan\.options\[0\]\.pool: no such pool \(known: solo/gpu\) "
                                             r"\(got 'solo/nope'\)"):
         read_calendar(path)
+
+
+def test_the_plan_is_confirmed_by_exact_runs_and_drawn(tmp_path):
+    from sim.experiment.calendar import confirm_plan
+    from sim.report.calendar import draw_calendar_chart
+
+    path = tmp_path / "busy.yaml"
+    path.write_text(SCENARIO + CALENDAR.format(lead=0, caps="").replace("quarters: 6", "quarters: 2"))
+    plan_ = read_calendar(path, tmp_path / "out")
+    report = confirm_plan(plan_, plan_calendar(plan_), worst=1)
+    assert report["exact_runs"] == 2
+    for row in report["quarters"]:
+        (value,) = row["exact"]["values"]
+        # The exact mean wait of the planned fleet, one hour of M/M/c: near Erlang C's.
+        lam = 5.0 * 1.1 ** row["quarter"]
+        assert value == pytest.approx(erlang_c_wait_s(lam, row["fleet"]["solo/gpu"]) * 1000, rel=0.5)
+    assert "exact, worst" in format_calendar(report)
+    assert draw_calendar_chart(tmp_path / "out")[0].is_file()
