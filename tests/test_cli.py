@@ -17,7 +17,7 @@ def run_process(*args, env=None, cwd=None):
 BAD_FILES = {
     "unknown_key.yaml": (MINIMAL + "colour: blue\n", "unknown_key.yaml:12: colour: unknown key; expected one of: "
                          "name, description, seed, duration, warmup, fidelity, regions, links, network, inference, "
-                         "datasets, training, scheduler, metrics, transfers, failures, consistency (got 'blue')"),
+                         "datasets, training, scheduler, metrics, transfers, failures, consistency, plan (got 'blue')"),
     "misspelt.yaml": (MINIMAL + "sede: 3\n", "misspelt.yaml:12: sede: unknown key; did you mean 'seed'? (got 3)"),
     "duplicate.yaml": (MINIMAL + "duration: 3h\n",
                        "duplicate.yaml:12: duration: duplicate key (first defined on line 2)"),
