@@ -255,6 +255,8 @@ class BatchingServers:
         if spec.affinity and self.prefix[j] >= 0:
             k = self._affine(replicas, counts, active, self.prefix[j], least, spec.max_batch // 4 or 1, k)
         replica = replicas[k]
+        if landed and replica.busy and t < replica.t0:  # the clock never runs backwards
+            raise RuntimeError(f"a KV cache landed at {t!r} s on a replica already at {replica.t0!r} s")
         replica.waiting.append((j, -1 if landed else 0))
         counts[k] += 1
         self.waiting[p] += 1

@@ -942,6 +942,7 @@ class InferenceEngine:
                 if handing_off:  # a KV cache may have left: its transfer starts at a SimPy event now
                     t_sim = peek()
                     stop = min(t_sim, until)
+                    pause = min(stop, tick)
                 continue
             # The request joins its pool's FCFS queue (its arrival time there matters only
             # while it waits).

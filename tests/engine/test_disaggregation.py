@@ -144,3 +144,31 @@ def test_kv_bytes_are_conserved():
     assert run.observers.network.summary()["bytes_cross_region"] == pytest.approx(expected, rel=1e-12)
     assert ((log.status == 1) | (log.status == 4)).all()  # completed or in flight: nothing lost
     assert (log.status[landed] == 1).mean() > 0.99
+
+
+def test_every_kv_copy_starts_when_its_first_token_is_done():
+    # A busy pair of pools: the request loop runs ahead of SimPy's clock between SimPy
+    # events; each copy must still start at its own first token, not at the next hand-over.
+    from sim.records import TransferRecord
+
+    sc = scenario(pool("p", "prefill", 2), pool("d", "decode", 2), arrival="{process: poisson, rate_per_s: 2}",
+                  cv=0.5, duration="20m")
+    run = traced(sc)
+    log = run.log
+    landed = ~np.isnan(log.kv_transfer_s) & (log.kv_transfer_s > 0)
+    first_token_at = log.t_s + log.rtt_ms / 2000 + log.first_token_s  # from reaching the pool
+    starts = sorted(r.start_s for r in run.of(TransferRecord) if r.dataset.startswith("kv:"))
+    assert len(starts) == int(landed.sum()) > 500
+    assert np.allclose(starts, np.sort(first_token_at[landed]), rtol=0, atol=1e-9)
+
+
+def test_the_clock_never_runs_backwards_in_a_busy_run():
+    # The request loop runs ahead of SimPy between SimPy's events. A KV cache leaving a
+    # prefill replica adds a SimPy event at the loop's time, so the loop must hand over
+    # then; otherwise caches land on decode replicas that have already moved past the
+    # landing time (the engine refuses that: RuntimeError).
+    from sim.scenario import load_scenario
+    from tests.conftest import SCENARIOS
+
+    log = traced(load_scenario(SCENARIOS / "disaggregated.yaml", ["duration=30m"]).scenario).log
+    assert (log.decode_pool >= 0).sum() > 500 and (log.status == 1).mean() > 0.95
