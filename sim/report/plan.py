@@ -48,6 +48,9 @@ def plot_plan(ax: Axes, report: dict[str, Any]) -> None:
     if report["answer"] is not None:
         ax.axvline(report["answer"], color=PALETTE[2], linestyle=":", label=f"answer {report['answer']}")
     _scale(ax, seeds_y, report["threshold"])
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # the varied quantity is a whole number
     ax.set_xlabel(param_label(report["vary"]))
     ax.set_ylabel(metric_label(report["path"]))
     ax.set_title(_title(report))
