@@ -323,6 +323,9 @@ class InferenceEngine:
                           for p in self.pools]
         self._decoders = [p for p, info in enumerate(self.pools)
                           if info.serving is not None and info.serving.role == "decode" and info.serves != "training"]
+        workloads = self._scenario.inference
+        self._kv_rule = [wl.kv_residency for wl in workloads]  # per workload
+        self._kv_label = [f"kv:{wl.name}" for wl in workloads]  # transfers.csv's dataset column
 
     def _decoder(self, j: int, p: int) -> int | None:
         """The decode pool for request ``j`` prefilled at pool ``p``: of those loading the same
@@ -330,7 +333,7 @@ class InferenceEngine:
         residency rule, in the origin's jurisdiction), the nearest; ties: the least busy."""
         region = int(self._pool_region[p])
         model = self.pools[p].serving.model  # type: ignore[union-attr]
-        rule = self._scenario.inference[self._workloads[j]].kv_residency
+        rule = self._kv_rule[self._workloads[j]]
         home = self._jurisdiction[self._origins[j]]
         servers = self.batching
         assert servers is not None
@@ -376,17 +379,15 @@ class InferenceEngine:
         if self._transfers.topology.path(names[src], names[dst]) is None:
             self.status[j] = _FAILED  # a cut since the choice: no path now
             return
-        if self._jurisdiction[dst] != self._jurisdiction[self._origins[j]] and \
-                self._scenario.inference[self._workloads[j]].kv_residency == "soft":
-            self.bus.emit(ResidencyViolation(started, f"kv:{self._scenario.inference[self._workloads[j]].name}",
-                                             names[dst]))
+        workload = self._workloads[j]
+        if self._kv_rule[workload] == "soft" and self._jurisdiction[dst] != self._jurisdiction[self._origins[j]]:
+            self.bus.emit(ResidencyViolation(started, self._kv_label[workload], names[dst]))
         flow_id, done, _ = self._transfers.start(names[src], names[dst], size)
         cost = size / 1e9 * self._book.egress(names[src], names[dst])
 
         def landed(event) -> None:
             now = env.now
-            self._book.landed(flow_id, f"kv:{self._scenario.inference[self._workloads[j]].name}", -1, size,
-                              started, cost, event.value, now)
+            self._book.landed(flow_id, self._kv_label[workload], -1, size, started, cost, event.value, now)
             self._kv_transfer[j] = now - started
             self.batching.arrive(j, d, now, landed=True)  # type: ignore[union-attr]
         done.callbacks.append(landed)
@@ -870,41 +871,22 @@ class InferenceEngine:
                         s = service[j]
                     else:
                         service[j] = s = service_time(j, p)
-                    if rtt != 0.0:
-                        heappush(travel, (t + rtt / 2000.0, j, p))
-                        continue
-                    if any_batching and batching[p]:
-                        at_pool[j] = t
-                        batch_arrive(j, p, t)
-                        continue
-                    queue = queues[p]
-                    if track:
-                        dirty.add(p)
-                    if not queue and busy[p] < active[p]:
-                        wait[j] = 0.0
-                        busy[p] += 1
-                        if seats:
-                            sit(j, p)
-                        heappush(done, (t + s, j, p))
-                    else:
-                        at_pool[j] = t
-                        queue.append(j)
-                    continue
-                origin = origins[j]
-                if per_origin:
-                    answers = decided.now(view.version)
-                    choice = answers.get(origin)
-                    if choice is None:
-                        choice = answers[origin] = route(t, origin, j)
                 else:
-                    choice = route(t, origin, j)
-                p, rtt = choice
-                if p is None:
-                    status[j] = _REJECTED
-                    continue
-                pool_of[j] = p
-                rtt_of[j] = rtt
-                service[j] = s = services[j] if drawn else service_time(j, p)
+                    origin = origins[j]
+                    if per_origin:
+                        answers = decided.now(view.version)
+                        choice = answers.get(origin)
+                        if choice is None:
+                            choice = answers[origin] = route(t, origin, j)
+                    else:
+                        choice = route(t, origin, j)
+                    p, rtt = choice
+                    if p is None:
+                        status[j] = _REJECTED
+                        continue
+                    pool_of[j] = p
+                    rtt_of[j] = rtt
+                    service[j] = s = services[j] if drawn else service_time(j, p)
                 if rtt != 0.0:
                     heappush(travel, (t + rtt / 2000.0, j, p))
                     continue
