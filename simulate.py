@@ -94,17 +94,9 @@ def _parser(light: bool = False) -> argparse.ArgumentParser:
     sweep.add_argument("--seeds", type=int, help="seeds per point (default 1, or the sweep file's)")
     for cmd in (compare, sweep):
         cmd.add_argument("--quiet", action="store_true", help=QUIET_HELP)
-        cmd.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
-                         help="override a scenario value in every run (repeatable)")
         cmd.add_argument("--metric", dest="metrics", action="append", metavar="DOTTED.PATH",
                          help="summary.json value to report (repeatable; default: the key metrics present)")
-        cmd.add_argument("--out", type=Path, help="experiment folder (default: results/<scenario>/...)")
-        cmd.add_argument("--root", type=Path, default=Path("results"), help="results root for the default folder")
-        cmd.add_argument("--workers", type=int, default=1, help="runs at a time (default 1: serial)")
-        cmd.add_argument("--backend", choices=("process", "dask"), default="process",
-                         help="process: local process pool; dask: dask.distributed")
-        cmd.add_argument("--scheduler", metavar="ADDRESS",
-                         help="Dask scheduler (tcp://host:8786); default a LocalCluster")
+        _experiment_options(cmd, "experiment folder (default: results/<scenario>/...)")
     plan = sub.add_parser("plan", help="find the least capacity that meets a target (bisection over runs, resumable)")
     plan.add_argument("scenario")
     plan.add_argument("--target", required=True, metavar="PATH<=NUMBER",
@@ -116,14 +108,7 @@ def _parser(light: bool = False) -> argparse.ArgumentParser:
     plan.add_argument("--seeds", type=int, default=3, help="seeds s, s+1, ... from the scenario's seed (default 3)")
     plan.add_argument("--rule", choices=("all", "mean"), default="all",
                       help="a value meets the target when every seed does (all, default) or their mean does")
-    plan.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
-                      help="override a scenario value in every run (repeatable)")
-    plan.add_argument("--out", type=Path, help="plan folder (default: results/<scenario>/plan-<hash8>)")
-    plan.add_argument("--root", type=Path, default=Path("results"), help="results root for the default folder")
-    plan.add_argument("--workers", type=int, default=1, help="runs at a time (default 1: serial)")
-    plan.add_argument("--backend", choices=("process", "dask"), default="process",
-                      help="process: local process pool; dask: dask.distributed")
-    plan.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (tcp://host:8786); default a LocalCluster")
+    _experiment_options(plan, "plan folder (default: results/<scenario>/plan-<hash8>)")
     plan.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     unc = sub.add_parser("uncertainty", help="draw a scenario's uncertain inputs (Latin hypercube), run each "
                          "sample, report KPI bands, target probabilities and sensitivities (resumable)")
@@ -134,14 +119,7 @@ def _parser(light: bool = False) -> argparse.ArgumentParser:
                      help="KPI to report (repeatable; default: the comparison metrics)")
     unc.add_argument("--target", dest="targets", action="append", default=[], metavar="PATH<=NUMBER",
                      help="report the probability that a sample meets it (repeatable)")
-    unc.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
-                     help="override a scenario value before validation (repeatable)")
-    unc.add_argument("--out", type=Path, help="study folder (default: results/<scenario>/uncertainty-<hash8>)")
-    unc.add_argument("--root", type=Path, default=Path("results"), help="results root for the default folder")
-    unc.add_argument("--workers", type=int, default=1, help="runs at a time (default 1: serial)")
-    unc.add_argument("--backend", choices=("process", "dask"), default="process",
-                     help="process pool, or Dask (LocalCluster or --scheduler)")
-    unc.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (tcp://host:8786); default a LocalCluster")
+    _experiment_options(unc, "study folder (default: results/<scenario>/uncertainty-<hash8>)")
     cal = sub.add_parser("plan-calendar", help="a build plan over quarters from the scenario's plan section: "
                          "what to order where and when, so each quarter meets its target with the probability "
                          "(fluid mode)")
@@ -161,6 +139,18 @@ def _parser(light: bool = False) -> argparse.ArgumentParser:
                         help="comparison/sweep metric to chart and tabulate (repeatable; default: all)")
     report.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     return parser
+
+
+def _experiment_options(cmd: argparse.ArgumentParser, out_help: str) -> None:
+    """The options every experiment of many runs takes: overrides, its folder, executor."""
+    cmd.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
+                     help="override a scenario value in every run (repeatable)")
+    cmd.add_argument("--out", type=Path, help=out_help)
+    cmd.add_argument("--root", type=Path, default=Path("results"), help="results root for the default folder")
+    cmd.add_argument("--workers", type=int, default=1, help="runs at a time (default 1: serial)")
+    cmd.add_argument("--backend", choices=("process", "dask"), default="process",
+                     help="process: local process pool; dask: dask.distributed")
+    cmd.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (tcp://host:8786); default a LocalCluster")
 
 
 def _run_options(run: argparse.ArgumentParser) -> None:
