@@ -41,10 +41,13 @@ from typing import Any
 
 from sim.errors import ScenarioError, UsageError
 from sim.experiment.capacity import Target, parse_target
+from sim.experiment.stats import lookup
 from sim.experiment.uncertainty import Input, draw_samples
 from sim.fileio import write_csv_atomic, write_json_atomic
+from sim.runner import execute, preflight
 from sim.scenario import load_scenario
 from sim.scenario.model import Plan, PlanGrowth, PlanOption
+from sim.world import build_world
 
 __all__ = ["CalendarPlan", "read_calendar", "plan_calendar", "confirm_plan", "format_calendar", "PLAN_COLUMNS"]
 
@@ -73,15 +76,11 @@ def read_calendar(path: str | Path, out: Path | None = None, sets: Sequence[str]
     path = Path(path).resolve()
     sets = (*sets, "fidelity=fluid")
     loaded = load_scenario(path, sets)
-    from sim.runner import preflight
-
     preflight(loaded)  # what the fluid mode cannot model is refused here, with its location
     calendar = loaded.scenario.plan
     if calendar is None:
         raise UsageError(f"{path}: has no plan section (quarters, target, growth, options; see docs/planning.md)")
     target = parse_target(calendar.target)
-    from sim.world import build_world
-
     world = build_world(loaded.scenario)
     pools = {p.key: p for p in world.pools}
     pue = {r.name: r.pue for r in world.regions}
@@ -128,9 +127,6 @@ class _Evaluator:
         self.runs = 0
 
     def value(self, quarter: int, sample: int, fleet: Mapping[str, int], exact: bool = False) -> float | None:
-        from sim.experiment.stats import lookup
-        from sim.runner import execute
-
         growth = (1.0 + self.plan.growth[sample]) ** quarter
         key = (round(growth, 12), tuple(sorted(fleet.items())), exact)
         if key not in self.cache:
@@ -201,7 +197,9 @@ def plan_calendar(plan: CalendarPlan) -> dict[str, Any]:
             _order(plan, option, q)
         share, values = evaluate.share(q, fleet)
         plan.quarters.append(_quarter_row(plan, q, fleet, share, values, binding))
+    target = plan.target
     report = {"calendar": cal.model_dump(), "scenario": str(plan.scenario), "growth_samples": plan.growth,
+              "target": {"path": target.path, "op": target.op, "threshold": target.threshold},
               "orders": plan.orders, "quarters": plan.quarters, "fluid_runs": evaluate.runs,
               "total_usd": sum(o["usd_to_horizon"] for o in plan.orders),
               "met": all(row["met"] for row in plan.quarters)}

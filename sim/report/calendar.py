@@ -41,7 +41,7 @@ def draw_calendar_chart(folder: Path, fmt: str = "png") -> list[Path]:
     top.fill_between(q, column("band_50", 0), column("band_50", 1), color=PALETTE[0], alpha=0.3, linewidth=0,
                      label="50 %")
     top.plot(q, column("median"), color=PALETTE[0], marker="o", label="median")
-    path, _, threshold = _target(cal["target"])
+    path, threshold = report["target"]["path"], report["target"]["threshold"]
     top.axhline(threshold, color=PALETTE[3], linestyle="--", label=f"target {cal['target']}")
     for row in rows:
         top.annotate(f"P {row['share_meeting']:.2f}", (row["quarter"], row["band_90"][1] or threshold),
@@ -75,10 +75,3 @@ def draw_calendar_chart(folder: Path, fmt: str = "png") -> list[Path]:
     save_figure(fig, out)
     return [out]
 
-
-def _target(text: str) -> tuple[str, str, float]:
-    for op in ("<=", ">=", "<", ">"):
-        if op in text:
-            path, number = text.split(op, 1)
-            return path.strip(), op, float(number)
-    raise ValueError(text)

@@ -4,12 +4,11 @@ with a lead time it orders exactly that many quarters earlier; a power cap binds
 named."""
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from sim.errors import ScenarioError
 from sim.experiment.calendar import format_calendar, plan_calendar, read_calendar
+from tests.experiment.test_uncertainty import erlang_c_wait_s
 
 SCENARIO = """\
 name: busy-hour
@@ -42,15 +41,6 @@ plan:
     - {{pool: solo/gpu, lead_quarters: {lead}, usd_per_replica_quarter: 1000}}
 {caps}
 """
-
-
-def erlang_c_wait_s(lam: float, c: int, mu: float = 1.0) -> float:
-    a = lam / mu
-    if a >= c:
-        return math.inf
-    below = sum(a**k / math.factorial(k) for k in range(c))
-    top = a**c / math.factorial(c) / (1 - a / c)
-    return top / (below + top) / (c * mu - lam)
 
 
 def least_servers(lam: float, target_s: float) -> int:

@@ -41,9 +41,12 @@ scheduler:
 """
 
 
-def erlang_c_wait_s(lam: float, c: int, mu: float) -> float:
-    """Mean queueing delay of M/M/c (Erlang C), written here from the formula."""
+def erlang_c_wait_s(lam: float, c: int, mu: float = 1.0) -> float:
+    """Mean queueing delay of M/M/c (Erlang C), written here from the formula (inf at or
+    above saturation)."""
     a = lam / mu
+    if a >= c:
+        return math.inf
     below = sum(a**k / math.factorial(k) for k in range(c))
     top = a**c / math.factorial(c) / (1 - a / c)
     return top / (below + top) / (c * mu - lam)
