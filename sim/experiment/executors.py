@@ -112,8 +112,14 @@ def watch_parent(parent_pid: int, period_s: float = 0.5, grace_s: float = 5.0) -
 
     SIGTERM becomes a KeyboardInterrupt in the run in progress, so its manifest is marked
     failed (SIGINT cannot serve: a shell starts background jobs with it ignored); a daemon
-    thread sends it when the parent is gone, and exits outright ``grace_s`` later."""
+    thread sends it when the parent is gone, and exits outright ``grace_s`` later.
+
+    Ctrl-C reaches every process of the terminal's foreground group: it interrupts the run
+    in progress (marked failed, like SIGTERM), while an idle worker ignores it and waits
+    for the parent to shut the pool down (an idle worker used to die with a traceback)."""
     signal.signal(signal.SIGTERM, _terminated)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, _interrupted)
 
     def watch() -> None:
         while os.getppid() == parent_pid:
@@ -127,17 +133,27 @@ def watch_parent(parent_pid: int, period_s: float = 0.5, grace_s: float = 5.0) -
 
 
 _orphaned = threading.Event()
+_busy = threading.Event()  # a run is in progress in this worker
 
 
 def _terminated(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt("terminated: the worker's parent is gone, or SIGTERM")
 
 
+def _interrupted(signum: int, frame: Any) -> None:
+    if _busy.is_set():
+        raise KeyboardInterrupt("interrupted (Ctrl-C)")
+
+
 def _run_in_worker(task: RunTask) -> dict[str, Any]:
     """``run_task`` in a pool worker, unless the worker is already orphaned."""
     if _orphaned.is_set():
         os._exit(1)
-    return run_task(task)
+    _busy.set()
+    try:
+        return run_task(task)
+    finally:
+        _busy.clear()
 
 
 def _dask(tasks: Sequence[RunTask], workers: int, scheduler: str | None) -> Results:
