@@ -124,12 +124,14 @@ def _parser(light: bool = False) -> argparse.ArgumentParser:
                          "what to order where and when, so each quarter meets its target with the probability "
                          "(fluid mode)")
     cal.add_argument("scenario")
-    cal.add_argument("--set", dest="sets", action="append", default=[], metavar="PATH=VALUE",
-                     help="override a scenario value before validation (repeatable)")
-    cal.add_argument("--out", type=Path, help="plan folder (default: results/<scenario>/calendar-<hash8>)")
-    cal.add_argument("--root", type=Path, default=Path("results"), help="results root for the default folder")
-    cal.add_argument("--confirm", type=int, default=3, metavar="K",
-                     help="run the plan exactly on the K highest-growth samples of every quarter (default 3; 0: none)")
+    _experiment_options(cal, "plan folder (default: results/<scenario>/calendar-<hash8>)")
+    cal.add_argument("--exact", choices=("refine", "confirm", "none"), default="refine",
+                     help="after the fluid search: refine the plan with exact runs and confirm it on every sample "
+                          "(default), only confirm it, or keep the fluid answer (none)")
+    cal.add_argument("--check", type=int, default=0, metavar="N",
+                     help="brute force: run the final plan on N fresh Monte Carlo samples and report each "
+                          "quarter's share beside the planned one (default 0: no check)")
+    cal.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     report = sub.add_parser("report", help="redraw the charts of a run, comparison or sweep folder and "
                                            "write report.html and report.md (no simulation)")
     report.add_argument("path", type=Path, help="a run, comparison or sweep folder")
@@ -409,18 +411,22 @@ def _options(args: argparse.Namespace, *names: str) -> dict[str, object]:
 def _cmd_plan_calendar(args: argparse.Namespace) -> int:
     import hashlib
 
-    from sim.experiment.calendar import confirm_plan, format_calendar, plan_calendar, read_calendar
+    from sim.experiment.calendar import check_plan, format_calendar, plan_calendar, read_calendar
+    from sim.experiment.executors import check_executor
 
+    check_executor(args.backend, args.workers, args.scheduler)
     text = Path(args.scenario).read_bytes() + "\n".join(args.sets).encode()
     plan = read_calendar(args.scenario, args.out, args.sets)
     if plan.out is None:
         from sim.scenario import load_scenario
 
-        name = load_scenario(args.scenario, args.sets).scenario.name
+        name = load_scenario(args.scenario, [*args.sets, *(f"{i.path}={i.median()!r}" for i in
+                                                           plan.inputs[:plan.scenario_inputs])]).scenario.name
         plan.out = args.root / name / f"calendar-{hashlib.sha256(text).hexdigest()[:8]}"
-    report = plan_calendar(plan)
-    if args.confirm > 0:
-        report = confirm_plan(plan, report, args.confirm)
+    executor = {"backend": args.backend, "workers": args.workers, "scheduler": args.scheduler, "quiet": args.quiet}
+    report = plan_calendar(plan, args.exact, **executor)
+    if args.check > 0:
+        report = check_plan(plan, report, args.check, **executor)
     from sim.report.calendar import draw_calendar_chart
 
     draw_calendar_chart(plan.out)

@@ -1,57 +1,119 @@
 """A build plan over quarters: which replicas to order, where and when, so that a target
 holds with a given probability in every quarter, at least cost (``simulate.py
-plan-calendar``).
+plan-calendar``; docs/planning.md is the worked study).
 
-The scenario is one quarter's busy period (simulated in fluid mode) and holds a ``plan``
-section::
+The scenario is one quarter's busy period and holds a ``plan`` section::
 
     plan:
       quarters: 8
       target: "inference.ttft_ms.p99<=2000"
-      probability: 0.9             # share of growth samples that must meet the target
-      samples: 16                  # Latin-hypercube samples of the growth
-      growth: {dist: uniform, low: 0.08, high: 0.15}   # per quarter, on every workload's rate
+      probability: 0.9             # share of samples that must meet the target
+      samples: 16                  # Latin-hypercube samples of what is uncertain
+      growth: {dist: uniform, low: 0.08, high: 0.15}   # per quarter; or one per workload name
       options:                     # what can be ordered: replicas of a pool of the scenario
         - {pool: eastus/h100, lead_quarters: 2, usd_per_replica_quarter: 52000}
-        - {pool: westeurope/h100, lead_quarters: 3, usd_per_replica_quarter: 48000}
-      power_caps:                  # MW a region may draw (GPUs x TDP x PUE), from a quarter on
+        - {pool: westeurope/b200, lead_quarters: 3, usd_per_replica: 420000}   # bought
+      power_caps:                  # MW (GPUs x TDP x PUE) and GPUs a site may hold, from a quarter on
         - {region: westeurope, mw: 0.3, from_quarter: 1}
-        - {region: westeurope, mw: 1.0, from_quarter: 5}
+        - {region: westeurope, mw: 1.0, gpus: 512, from_quarter: 5}
+      retire:                      # old GPUs leaving service
+        - {pool: japaneast/a100, replicas: 2, quarter: 4}
 
-Quarter q's demand is the scenario's rates times ``(1 + g)^q`` for a sample ``g`` of the
-growth (a number is a fixed growth). The planner walks the quarters in order. In each it
-evaluates the fleet that exists then (the scenario's replicas plus every order that has
-arrived) on every sample with the fluid mode; while the share of samples meeting the target
-is below ``probability`` it adds the replica that raises that share most per dollar, among
-the options that can arrive by then (ordered ``lead_quarters`` earlier, not before quarter
-0) and fit the region's power cap; a replica is paid from its arrival to the horizon. A
-quarter no option can rescue is reported with the constraint that binds (lead time, power
-cap, or no option left). Greedy, not a global optimum; exact where one pool's capacity is
-all that matters (``tests/experiment/test_calendar.py``: the Erlang C answer each quarter).
+What is uncertain: the growth laws, and any value of the scenario itself written as a
+distribution (``{dist: ...}``, as ``simulate.py uncertainty`` reads them). One set of
+Latin-hypercube samples of all of them is drawn (seeded by the scenario's seed); quarter
+q of sample s runs the scenario with that sample's values and every workload's rate times
+``(1 + g)^q``.
 
-Public: ``CalendarPlan``, ``read_calendar``, ``plan_calendar``, ``format_calendar``.
+The search, quarter by quarter, in fluid mode: evaluate the fleet that exists then (the
+scenario's replicas, minus those retired, plus every order that has arrived) on every
+sample; while the share of samples meeting the target is below ``probability``, add the
+replica that raises that share most per dollar (ties, including "no single replica moves
+the share", go to the largest cut in the samples' summed shortfall from the target per
+dollar), among the options that can arrive by then (ordered ``lead_quarters`` earlier, not
+before quarter 0) and fit the region's caps. A quarter no option can rescue is reported
+with the constraint that binds (lead time, power or GPU cap, no option left, or no option
+that helps).
+
+Then exact simulation (every request), because the fluid mode's steady-state queues are
+pessimistic where load-aware routing pools the regions' capacity (docs/fluid.md):
+
+- ``refine`` (default): a second pass over the quarters with exact runs. Each quarter starts
+  from the fluid plan's arrivals for it; arrivals the exact runs show are not needed are
+  dropped (most expensive first) and missing ones added greedily. With one uncertain input
+  (the growth) the outcome is monotone in it, so a quarter is decided by the sample at
+  rank ``ceil(probability x samples)``; otherwise every sample is run.
+- ``confirm``: the fluid plan as it is.
+- either way every quarter is then run exactly on every sample: the probability reported is
+  that share, with its 95 % Wilson interval. ``none`` keeps the fluid answer alone.
+
+``--check N`` draws N fresh Monte Carlo samples and runs the final plan on them (at the
+fidelity of the reported probability): a brute-force estimate of each quarter's
+probability with its interval, beside the reported one.
+
+Evaluations run on the sweep machinery (a local process pool or Dask) and each finished
+one is appended to ``evaluations.jsonl`` in the plan folder, so an interrupted plan
+resumes without running them again.
+
+Costs: a replica's price is a lease per quarter, an hourly price per GPU (2,191.5 h a
+quarter) or a purchase price paid on arrival; leases run from arrival to the horizon.
+
+Public: ``CalendarPlan``, ``read_calendar``, ``plan_calendar``, ``refine_plan``,
+``confirm_plan``, ``check_plan``, ``format_calendar``, ``evaluate``, ``Evaluation``.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sim.errors import ScenarioError, UsageError
+import numpy as np
+
+from sim.errors import Problem, ScenarioError, UsageError
 from sim.experiment.capacity import Target, parse_target
-from sim.experiment.stats import lookup
-from sim.experiment.uncertainty import Input, draw_samples
+from sim.experiment.executors import Executor
+from sim.experiment.stats import lookup, wilson_interval
+from sim.experiment.tasks import describe_error
+from sim.experiment.uncertainty import Input, draw_samples, find_inputs
 from sim.fileio import write_csv_atomic, write_json_atomic
+from sim.progress import Progress
 from sim.runner import execute, preflight
 from sim.scenario import load_scenario
-from sim.scenario.model import Plan, PlanGrowth, PlanOption
+from sim.scenario.model import HOURS_PER_QUARTER, Plan, PlanGrowth, PlanOption
+from sim.scenario.yaml_io import load_yaml_file
+from sim.streams import Streams
 from sim.world import build_world
 
-__all__ = ["CalendarPlan", "read_calendar", "plan_calendar", "confirm_plan", "format_calendar", "PLAN_COLUMNS"]
+__all__ = ["CalendarPlan", "read_calendar", "plan_calendar", "refine_plan", "confirm_plan", "check_plan",
+           "format_calendar", "evaluate", "Evaluation", "PLAN_COLUMNS", "EXACT_MODES"]
 
-PLAN_COLUMNS = ("order_quarter", "arrival_quarter", "pool", "replicas", "usd_per_replica_quarter", "usd_to_horizon")
+PLAN_COLUMNS = ("order_quarter", "arrival_quarter", "pool", "replicas", "price", "usd_each", "usd_to_horizon")
+EXACT_MODES = ("refine", "confirm", "none")
+_MISSING = 1e3  # the shortfall of a sample whose run gave no value (the worst there is)
+_MAX_ADDED = 100_000  # replicas one quarter may add: a guard against a target nothing moves
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One busy period to simulate in a worker: the scenario with overrides, the values to read."""
+
+    scenario: str
+    overrides: tuple[str, ...]
+    paths: tuple[str, ...]
+    out: str = ""
+
+
+def evaluate(task: Evaluation) -> dict[str, Any]:
+    """Run ``task`` in memory; ``{"status": "ok", "values": {path: number or None}}`` or failed."""
+    try:
+        summary = execute(load_scenario(task.scenario, task.overrides)).summary
+    except Exception as exc:  # reported with the evaluation that raised it
+        return {"status": "failed", "error": describe_error(exc)}
+    return {"status": "ok", "values": {path: lookup(summary, path) for path in task.paths}}
 
 
 @dataclass
@@ -60,31 +122,59 @@ class CalendarPlan:
     scenario: Path
     sets: tuple[str, ...]
     target: Target
-    growth: list[float]
+    kpis: tuple[str, ...]
+    inputs: list[Input]
+    samples: list[list[Any]]  # per sample, one value per input
+    scenario_inputs: int  # the first inputs are the scenario's own, the others growths
+    growth_of: list[list[int]]  # per workload: the input indices of its growth (none: fixed)
+    fixed_growth: list[float]  # per workload: its growth when no input sets it
+    rates: list[tuple[int, float]]  # (workload index, base rate) of the workloads that grow
     out: Path | None
     pool_keys: list[str]
     base_replicas: dict[str, int]
+    gpus_per_replica: dict[str, int]
     replica_mw: dict[str, float]
     region_of: dict[str, str]
     region_pools: dict[str, list[tuple[str, int]]]
+    critical: int | None  # the sample that decides a quarter when the outcome is monotone in it
+    file_sha256: str
+    seed: int
     orders: list[dict[str, Any]] = field(default_factory=list)
     quarters: list[dict[str, Any]] = field(default_factory=list)
 
+    def growth(self, sample: int, workload: int) -> float:
+        picks = self.growth_of[workload]
+        return float(self.samples[sample][picks[0]]) if picks else self.fixed_growth[workload]
+
+    def sample_growth(self, sample: int) -> float:
+        """The sample's mean growth over the workloads that grow (for tables and ordering)."""
+        values = [self.growth(sample, k) for k, _ in self.rates]
+        return float(np.mean(values)) if values else 0.0
+
+
+def _text(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, str) else repr(value)
+
 
 def read_calendar(path: str | Path, out: Path | None = None, sets: Sequence[str] = ()) -> CalendarPlan:
-    """Read a scenario with a ``plan`` section and check it (nothing runs)."""
+    """Read a scenario with a ``plan`` section, check it and draw the samples (nothing runs)."""
     path = Path(path).resolve()
-    sets = (*sets, "fidelity=fluid")
-    loaded = load_scenario(path, sets)
+    data, lines, _ = load_yaml_file(path)
+    own = {k: v for k, v in data.items() if k != "plan"} if isinstance(data, Mapping) else data
+    scenario_inputs = find_inputs(own, str(path), lines)
+    medians = [f"{i.path}={_text(i.median())}" for i in scenario_inputs]
+    sets = tuple(sets)
+    loaded = load_scenario(path, [*sets, *medians, "fidelity=fluid"])
     preflight(loaded)  # what the fluid mode cannot model is refused here, with its location
     calendar = loaded.scenario.plan
     if calendar is None:
         raise UsageError(f"{path}: has no plan section (quarters, target, growth, options; see docs/planning.md)")
     target = parse_target(calendar.target)
+    kpis = tuple(dict.fromkeys([target.path, *calendar.kpis]))
     world = build_world(loaded.scenario)
     pools = {p.key: p for p in world.pools}
     pue = {r.name: r.pue for r in world.regions}
-    problems = []
+    problems: list[Problem] = []
     for k, option in enumerate(calendar.options):
         if option.pool not in pools:
             problems.append(loaded.problem(("plan", "options", k, "pool"),
@@ -93,21 +183,66 @@ def read_calendar(path: str | Path, out: Path | None = None, sets: Sequence[str]
     for k, cap in enumerate(calendar.power_caps):
         if cap.region not in regions:
             problems.append(loaded.problem(("plan", "power_caps", k, "region"), "no such region", cap.region))
+    retired: dict[str, int] = {}
+    for k, gone in enumerate(calendar.retire):
+        if gone.pool not in pools:
+            problems.append(loaded.problem(("plan", "retire", k, "pool"),
+                                           f"no such pool (known: {', '.join(pools)})", gone.pool))
+            continue
+        retired[gone.pool] = retired.get(gone.pool, 0) + gone.replicas
+        if retired[gone.pool] > pools[gone.pool].replicas:
+            problems.append(loaded.problem(("plan", "retire", k, "replicas"), f"retires more replicas than the "
+                                           f"pool has ({pools[gone.pool].replicas})", gone.replicas))
+    workloads = [wl.name for wl in loaded.scenario.inference]
+    growing = [k for k, wl in enumerate(loaded.scenario.inference) if hasattr(wl.arrival, "rate_per_s")]
+    if isinstance(calendar.growth, dict):
+        for name in calendar.growth:
+            if name not in workloads:
+                problems.append(loaded.problem(("plan", "growth", name), f"no such workload (known: "
+                                               f"{', '.join(workloads)})", name))
+            elif workloads.index(name) not in growing:
+                problems.append(loaded.problem(("plan", "growth", name), "grows a rate_per_s: this workload's "
+                                               "arrivals have none (a trace or sessions)", name))
     if problems:
         raise ScenarioError(problems)
-    if isinstance(calendar.growth, PlanGrowth):
-        params = {k: v for k, v in calendar.growth.model_dump().items() if k != "dist" and v is not None}
-        growth = [float(v) for (v,) in draw_samples([Input("plan.growth", calendar.growth.dist, params)],
-                                                    calendar.samples, loaded.scenario.seed)]
+    inputs = list(scenario_inputs)
+    growth_of: list[list[int]] = [[] for _ in workloads]
+    fixed = [0.0] * len(workloads)
+
+    def law(value: float | PlanGrowth, where: str, ks: Iterable[int]) -> None:
+        if isinstance(value, PlanGrowth):
+            params = {k: v for k, v in value.model_dump().items() if k != "dist" and v is not None}
+            inputs.append(Input(where, value.dist, params))
+            for k in ks:
+                growth_of[k] = [len(inputs) - 1]
+        else:
+            for k in ks:
+                fixed[k] = float(value)
+
+    if isinstance(calendar.growth, dict):
+        for name, value in calendar.growth.items():
+            law(value, f"plan.growth.{name}", [workloads.index(name)])
     else:
-        growth = [float(calendar.growth)] * calendar.samples
-    keys = [o.pool for o in calendar.options]
-    return CalendarPlan(
-        calendar, path, tuple(sets), target, growth, out, keys,
-        {key: pools[key].replicas for key in keys},
-        {key: pools[key].gpus_per_replica * pools[key].gpu.tdp_w * pue[pools[key].region] / 1e6 for key in pools},
-        {key: pools[key].region for key in pools},
-        {r.name: [(p.key, p.replicas) for p in r.pools] for r in world.regions})
+        law(calendar.growth, "plan.growth", growing)
+    samples = draw_samples(inputs, calendar.samples, loaded.scenario.seed)
+    keys = list(dict.fromkeys([*(o.pool for o in calendar.options), *(g.pool for g in calendar.retire)]))
+    kw = {o.pool: o.kw_per_gpu for o in calendar.options if o.kw_per_gpu is not None}
+    replica_mw = {key: p.gpus_per_replica * (kw[key] * 1e3 if key in kw else p.gpu.tdp_w) * pue[p.region] / 1e6
+                  for key, p in pools.items()}
+    base_rates = [(k, float(loaded.scenario.inference[k].arrival.rate_per_s)) for k in growing]  # type: ignore[union-attr]
+    critical = None
+    if len(inputs) == len(scenario_inputs) + 1 and not scenario_inputs:  # the growth alone is uncertain
+        rank = math.ceil(calendar.probability * calendar.samples - 1e-9)
+        critical = sorted(range(len(samples)), key=lambda s: (samples[s][0], s))[max(rank, 1) - 1]
+    elif len(inputs) == 0:  # nothing uncertain: every sample is the same
+        critical = 0
+    plan = CalendarPlan(
+        calendar, path, sets, target, kpis, inputs, samples, len(scenario_inputs), growth_of, fixed, base_rates,
+        out, keys, {key: pools[key].replicas for key in keys}, {key: p.gpus_per_replica for key, p in pools.items()},
+        replica_mw, {key: p.region for key, p in pools.items()},
+        {r.name: [(p.key, p.replicas) for p in r.pools] for r in world.regions}, critical,
+        hashlib.sha256(path.read_bytes()).hexdigest(), loaded.scenario.seed)
+    return plan
 
 
 def _pool_path(key: str) -> str:
@@ -116,158 +251,455 @@ def _pool_path(key: str) -> str:
 
 
 class _Evaluator:
-    """Fluid runs of the scenario at one quarter's demand and one fleet, memoised."""
+    """Runs of the scenario at one quarter's demand and one fleet, memoised in memory and in
+    ``evaluations.jsonl`` (one line per finished run: an interrupted plan resumes there)."""
 
-    def __init__(self, plan: CalendarPlan):
-        self.plan = plan
-        self.cache: dict[tuple, float | None] = {}
-        base = load_scenario(plan.scenario, plan.sets).scenario
-        self.rates = [(k, wl.arrival.rate_per_s) for k, wl in enumerate(base.inference)
-                      if hasattr(wl.arrival, "rate_per_s")]
-        self.runs = 0
-
-    def value(self, quarter: int, sample: int, fleet: Mapping[str, int], exact: bool = False) -> float | None:
-        growth = (1.0 + self.plan.growth[sample]) ** quarter
-        key = (round(growth, 12), tuple(sorted(fleet.items())), exact)
-        if key not in self.cache:
-            sets = [*self.plan.sets, *(f"{_pool_path(p)}={n}" for p, n in fleet.items()),
-                    *(f"inference.{k}.arrival.rate_per_s={rate * growth!r}" for k, rate in self.rates),
-                    *(["fidelity=exact"] if exact else [])]
-            try:
-                summary = execute(load_scenario(self.plan.scenario, sets)).summary
-            except ScenarioError as exc:
-                raise UsageError(f"quarter {quarter}: {exc}") from None
-            self.cache[key] = lookup(summary, self.plan.target.path)
-            self.runs += 1
-        return self.cache[key]
-
-    def share(self, quarter: int, fleet: Mapping[str, int]) -> tuple[float, list[float | None]]:
-        values = [self.value(quarter, s, fleet) for s in range(len(self.plan.growth))]
-        return sum(self.plan.target.holds(v) for v in values) / len(values), values
-
-
-def _cap(plan: CalendarPlan, region: str, quarter: int) -> float:
-    caps = [c for c in plan.calendar.power_caps if c.region == region and c.from_quarter <= quarter]
-    return max(caps, key=lambda c: c.from_quarter).mw if caps else math.inf
-
-
-def _power(plan: CalendarPlan, fleet: Mapping[str, int], region: str) -> float:
-    """MW of the region's pools: the ordered pools at their fleet size, the others at their replicas."""
-    return sum(fleet.get(key, replicas) * plan.replica_mw[key] for key, replicas in plan.region_pools[region])
-
-
-def plan_calendar(plan: CalendarPlan) -> dict[str, Any]:
-    """Walk the quarters, ordering replicas until each meets the target with the probability."""
-    cal = plan.calendar
-    evaluate = _Evaluator(plan)
-    fleet = dict(plan.base_replicas)
-    added = {o.pool: 0 for o in cal.options}
-    horizon = cal.quarters
-    for q in range(1, horizon + 1):
-        share, values = evaluate.share(q, fleet)
-        binding = None
-        while share < cal.probability:
-            best = None
-            reasons = []
-            for option in cal.options:
-                if q - option.lead_quarters < 0:
-                    reasons.append(f"{option.pool}: ordered now it arrives in quarter {option.lead_quarters}")
+    def __init__(self, plan: CalendarPlan, executor: Executor, quiet: bool = True):
+        self.plan, self.executor, self.quiet = plan, executor, quiet
+        self.cache: dict[str, dict[str, Any]] = {}
+        self.runs = {"fluid": 0, "exact": 0}
+        self.file = plan.out / "evaluations.jsonl" if plan.out is not None else None
+        if self.file is not None and self.file.is_file():
+            for line in self.file.read_text(encoding="utf-8").splitlines():
+                try:
+                    row = json.loads(line)
+                    self.cache[row["key"]] = row["result"]
+                except (ValueError, KeyError, TypeError):  # a line cut short by an interruption
                     continue
-                if option.max_replicas is not None and added[option.pool] >= option.max_replicas:
-                    reasons.append(f"{option.pool}: its {option.max_replicas} replicas are all ordered")
-                    continue
-                region = plan.region_of[option.pool]
-                trial = dict(fleet)
-                trial[option.pool] += 1
-                cap = _cap(plan, region, q)
-                if _power(plan, trial, region) > cap + 1e-12:
-                    reasons.append(f"{region}: power cap {cap:g} MW in quarter {q}")
-                    continue
-                gain, _ = evaluate.share(q, trial)
-                cost = option.usd_per_replica_quarter * (horizon - q + 1)
-                rank = ((gain - share) / cost, -cost)
-                if best is None or rank > best[0]:
-                    best = (rank, option, gain)
-            if best is None:
-                binding = "; ".join(dict.fromkeys(reasons)) or "no option"
-                break
-            _, option, share = best
-            fleet[option.pool] += 1
-            added[option.pool] += 1
-            _order(plan, option, q)
-        share, values = evaluate.share(q, fleet)
-        plan.quarters.append(_quarter_row(plan, q, fleet, share, values, binding))
-    target = plan.target
-    report = {"calendar": cal.model_dump(), "scenario": str(plan.scenario), "growth_samples": plan.growth,
-              "target": {"path": target.path, "op": target.op, "threshold": target.threshold},
-              "orders": plan.orders, "quarters": plan.quarters, "fluid_runs": evaluate.runs,
-              "total_usd": sum(o["usd_to_horizon"] for o in plan.orders),
-              "met": all(row["met"] for row in plan.quarters)}
-    if plan.out is not None:
-        plan.out.mkdir(parents=True, exist_ok=True)
-        write_csv_atomic(plan.out / "plan.csv", PLAN_COLUMNS, plan.orders)
-        write_json_atomic(plan.out / "plan_calendar.json", report)
-    return report
 
+    def overrides(self, quarter: int, sample: int, fleet: Mapping[str, int], exact: bool) -> tuple[str, ...]:
+        plan = self.plan
+        own = [f"{i.path}={_text(v)}" for i, v in zip(plan.inputs[:plan.scenario_inputs],
+                                                       plan.samples[sample][:plan.scenario_inputs], strict=True)]
+        rates = [f"inference.{k}.arrival.rate_per_s={rate * (1.0 + plan.growth(sample, k)) ** quarter!r}"
+                 for k, rate in plan.rates]
+        return (*plan.sets, *own, *(f"{_pool_path(p)}={n}" for p, n in sorted(fleet.items())), *rates,
+                f"fidelity={'exact' if exact else 'fluid'}")
 
-def confirm_plan(plan: CalendarPlan, report: dict[str, Any], worst: int) -> dict[str, Any]:
-    """Run the planned fleet of every quarter exactly (every request simulated) on the
-    ``worst`` growth samples (the highest growth) and record, per quarter, their values and
-    the share meeting the target: the fluid search's answer checked where it matters most."""
-    evaluate = _Evaluator(plan)
-    order = sorted(range(len(plan.growth)), key=lambda s: -plan.growth[s])[:max(worst, 0)]
-    for row in report["quarters"]:
-        values = [evaluate.value(row["quarter"], s, row["fleet"], exact=True) for s in order]
-        row["exact"] = {"growth": [plan.growth[s] for s in order], "values": values,
-                        "share_meeting": sum(plan.target.holds(v) for v in values) / len(values) if values else None}
-    report["exact_runs"] = evaluate.runs
-    if plan.out is not None:
-        write_json_atomic(plan.out / "plan_calendar.json", report)
-    return report
+    def key(self, overrides: Sequence[str]) -> str:
+        text = "\n".join([self.plan.file_sha256, *overrides, *self.plan.kpis])
+        return hashlib.sha256(text.encode()).hexdigest()
 
-
-def _order(plan: CalendarPlan, option: PlanOption, arrival: int) -> None:
-    for order in plan.orders:
-        if order["pool"] == option.pool and order["arrival_quarter"] == arrival:
-            order["replicas"] += 1
-            order["usd_to_horizon"] += option.usd_per_replica_quarter * (plan.calendar.quarters - arrival + 1)
+    def run(self, wanted: Iterable[tuple[int, int, Mapping[str, int], bool]], label: str = "") -> None:
+        """Evaluate every ``(quarter, sample, fleet, exact)`` not already known, as one batch."""
+        todo: dict[str, tuple[str, ...]] = {}
+        for quarter, sample, fleet, exact in wanted:
+            overrides = self.overrides(quarter, sample, fleet, exact)
+            key = self.key(overrides)
+            if key not in self.cache:
+                todo[key] = overrides
+        if not todo:
             return
-    plan.orders.append({"order_quarter": arrival - option.lead_quarters, "arrival_quarter": arrival,
-                        "pool": option.pool, "replicas": 1,
-                        "usd_per_replica_quarter": option.usd_per_replica_quarter,
-                        "usd_to_horizon": option.usd_per_replica_quarter * (plan.calendar.quarters - arrival + 1)})
+        keys = list(todo)
+        tasks = [Evaluation(str(self.plan.scenario), todo[k], self.plan.kpis) for k in keys]
+        with Progress(label or "plan-calendar", len(tasks), "runs", quiet=self.quiet or len(tasks) < 8) as progress:
+            for index, result in self.executor.run(tasks, evaluate):
+                key = keys[index]
+                self.cache[key] = result
+                self.runs["exact" if todo[key][-1] == "fidelity=exact" else "fluid"] += 1
+                if self.file is not None and result.get("status") == "ok":
+                    self.file.parent.mkdir(parents=True, exist_ok=True)
+                    with self.file.open("a", encoding="utf-8") as f:
+                        f.write(json.dumps({"key": key, "result": result}) + "\n")
+                progress.advance()
+
+    def values(self, quarter: int, sample: int, fleet: Mapping[str, int], exact: bool) -> dict[str, float | None]:
+        self.run([(quarter, sample, fleet, exact)])
+        result = self.cache[self.key(self.overrides(quarter, sample, fleet, exact))]
+        if result.get("status") != "ok":
+            raise UsageError(f"quarter {quarter}, sample {sample}: {result.get('error', 'the run failed')}")
+        return result["values"]
+
+    def target_values(self, quarter: int, fleet: Mapping[str, int], exact: bool,
+                      samples: Sequence[int]) -> list[float | None]:
+        self.run([(quarter, s, fleet, exact) for s in samples])
+        return [self.values(quarter, s, fleet, exact)[self.plan.target.path] for s in samples]
 
 
-def _quarter_row(plan: CalendarPlan, q: int, fleet: Mapping[str, int], share: float,
-                 values: Sequence[float | None], binding: str | None) -> dict[str, Any]:
-    import numpy as np
+def _shortfall(target: Target, values: Sequence[float | None]) -> float:
+    """How far the samples are from the target, summed (0: all meet it), in units of the threshold."""
+    total = 0.0
+    scale = abs(target.threshold) or 1.0
+    for v in values:
+        if v is None or not math.isfinite(v):
+            total += _MISSING
+        elif target.op in ("<=", "<"):
+            total += max(0.0, (v - target.threshold) / scale)
+        else:
+            total += max(0.0, (target.threshold - v) / scale)
+    return total
 
-    present = np.array([v for v in values if v is not None], dtype=float)
-    bands = np.quantile(present, [0.05, 0.25, 0.5, 0.75, 0.95]).tolist() if len(present) else [None] * 5
-    return {"quarter": q, "fleet": dict(fleet), "share_meeting": share, "met": share >= plan.calendar.probability,
-            "median": bands[2], "band_50": [bands[1], bands[3]], "band_90": [bands[0], bands[4]],
-            "binding": binding}
+
+def _cap(plan: CalendarPlan, region: str, quarter: int, kind: str) -> float:
+    caps = [c for c in plan.calendar.power_caps if c.region == region and c.from_quarter <= quarter
+            and getattr(c, kind) is not None]
+    return float(getattr(max(caps, key=lambda c: c.from_quarter), kind)) if caps else math.inf
 
 
-def format_calendar(report: dict[str, Any]) -> str:
-    cal = report["calendar"]
-    exact = "exact_runs" in report
-    lines = [f"target {cal['target']} with probability {cal['probability']:g} in each of {cal['quarters']} quarters "
-             f"({len(report['growth_samples'])} growth samples, {report['fluid_runs']} fluid runs"
-             + (f"; the worst samples run exactly: {report['exact_runs']} runs)" if exact else ")"), "",
-             f"{'quarter':>7}  {'P(meet)':>7}  {'median':>10}  {'90 % band':>23}  "
-             + (f"{'exact, worst':>22}  " if exact else "") + "fleet"]
-    for row in report["quarters"]:
-        band = row["band_90"]
-        fleet = ", ".join(f"{k}={v}" for k, v in row["fleet"].items())
-        median = "-" if row["median"] is None else f"{row['median']:,.4g}"
-        band_text = "-" if band[0] is None else f"[{band[0]:,.4g}, {band[1]:,.4g}]"
-        check = ""
+def _region_use(plan: CalendarPlan, fleet: Mapping[str, int], region: str) -> tuple[float, int]:
+    """MW and GPUs of the region's pools: planned pools at their fleet size, others as built."""
+    mw = sum(fleet.get(key, n) * plan.replica_mw[key] for key, n in plan.region_pools[region])
+    gpus = sum(fleet.get(key, n) * plan.gpus_per_replica[key] for key, n in plan.region_pools[region])
+    return mw, gpus
+
+
+def _replica_cost(plan: CalendarPlan, option: PlanOption, arrival: int) -> float:
+    """What one replica arriving in ``arrival`` costs to the horizon, USD."""
+    held = plan.calendar.quarters - arrival + 1
+    if option.usd_per_replica_quarter is not None:
+        return option.usd_per_replica_quarter * held
+    if option.usd_per_gpu_hour is not None:
+        return option.usd_per_gpu_hour * plan.gpus_per_replica[option.pool] * HOURS_PER_QUARTER * held
+    assert option.usd_per_replica is not None
+    return option.usd_per_replica
+
+
+def _quarter_cost(plan: CalendarPlan, option: PlanOption, arrival: int, quarter: int) -> float:
+    """What one replica arriving in ``arrival`` costs in ``quarter``, USD."""
+    if quarter < arrival:
+        return 0.0
+    if option.usd_per_replica is not None:
+        return option.usd_per_replica if quarter == arrival else 0.0
+    return _replica_cost(plan, option, plan.calendar.quarters)  # one quarter's lease or hours
+
+
+def _retired(plan: CalendarPlan, pool: str, quarter: int) -> int:
+    return sum(g.replicas for g in plan.calendar.retire if g.pool == pool and g.quarter <= quarter)
+
+
+def _fleet(plan: CalendarPlan, quarter: int, arrivals: Sequence[tuple[int, int]]) -> dict[str, int]:
+    """The fleet in ``quarter``: base replicas, less those retired, plus ``(option, arrival)`` arrived."""
+    fleet = {key: plan.base_replicas[key] - _retired(plan, key, quarter) for key in plan.pool_keys}
+    for k, arrival in arrivals:
+        if arrival <= quarter:
+            fleet[plan.calendar.options[k].pool] += 1
+    return fleet
+
+
+def _feasible(plan: CalendarPlan, fleet: Mapping[str, int], quarter: int,
+              added: Mapping[int, int]) -> tuple[list[int], list[str]]:
+    """The options one more replica of which can arrive by ``quarter`` and fits the caps, and
+    why each of the others cannot."""
+    ok, reasons = [], []
+    for k, option in enumerate(plan.calendar.options):
+        if quarter - option.lead_quarters < 0:
+            reasons.append(f"{option.pool}: ordered now it arrives in quarter {option.lead_quarters}")
+            continue
+        if option.max_replicas is not None and added.get(k, 0) >= option.max_replicas:
+            reasons.append(f"{option.pool}: its {option.max_replicas} replicas are all ordered")
+            continue
+        region = plan.region_of[option.pool]
+        trial = dict(fleet)
+        trial[option.pool] += 1
+        mw, gpus = _region_use(plan, trial, region)
+        mw_cap, gpu_cap = _cap(plan, region, quarter, "mw"), _cap(plan, region, quarter, "gpus")
+        if mw > mw_cap + 1e-12:
+            reasons.append(f"{region}: power cap {mw_cap:g} MW in quarter {quarter}")
+            continue
+        if gpus > gpu_cap:
+            reasons.append(f"{region}: GPU cap {gpu_cap:g} in quarter {quarter}")
+            continue
+        ok.append(k)
+    return ok, reasons
+
+
+def _grow(plan: CalendarPlan, evaluate_: _Evaluator, quarter: int, arrivals: list[tuple[int, int]],
+          samples: Sequence[int], exact: bool, need: float) -> str | None:
+    """Add replicas arriving in ``quarter`` (to ``arrivals``) until the share of ``samples``
+    meeting the target reaches ``need``; the binding constraint when it cannot."""
+    added: dict[int, int] = {}
+    for k, _ in arrivals:
+        added[k] = added.get(k, 0) + 1
+    fleet = _fleet(plan, quarter, arrivals)
+    values = evaluate_.target_values(quarter, fleet, exact, samples)
+    for _ in range(_MAX_ADDED):
+        share = sum(plan.target.holds(v) for v in values) / len(values)
+        if share >= need - 1e-12:
+            return None
+        options, reasons = _feasible(plan, fleet, quarter, added)
+        if not options:
+            return "; ".join(dict.fromkeys(reasons)) or "no option"
+        trials = {}
+        for k in options:
+            trial = dict(fleet)
+            trial[plan.calendar.options[k].pool] += 1
+            trials[k] = trial
+        evaluate_.run([(quarter, s, trials[k], exact) for k in options for s in samples],
+                      f"quarter {quarter}: {'exact' if exact else 'fluid'} runs")
+        short = _shortfall(plan.target, values)
+        best = None
+        for k in options:
+            got = evaluate_.target_values(quarter, trials[k], exact, samples)
+            cost = _replica_cost(plan, plan.calendar.options[k], quarter)
+            gain = sum(plan.target.holds(v) for v in got) / len(got) - share
+            cut = short - _shortfall(plan.target, got)
+            rank = (gain / cost, cut / cost, -cost)
+            if best is None or rank > best[0]:
+                best = (rank, k, got)
+        assert best is not None
+        (gain_rate, cut_rate, _), k, got = best
+        if gain_rate <= 0 and cut_rate <= 0:
+            return "no option brings the target closer (" + ", ".join(plan.calendar.options[j].pool
+                                                                        for j in options) + ")"
+        arrivals.append((k, quarter))
+        added[k] = added.get(k, 0) + 1
+        fleet, values = trials[k], got
+    return "too many replicas"
+
+
+def _orders(plan: CalendarPlan, arrivals: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
+    grouped: dict[tuple[int, int], int] = {}
+    for k, arrival in arrivals:
+        grouped[(arrival, k)] = grouped.get((arrival, k), 0) + 1
+    rows = []
+    for (arrival, k), n in sorted(grouped.items()):
+        option = plan.calendar.options[k]
+        each = _replica_cost(plan, option, arrival)
+        price = ("usd_per_replica_quarter" if option.usd_per_replica_quarter is not None else
+                 "usd_per_gpu_hour" if option.usd_per_gpu_hour is not None else "usd_per_replica")
+        rows.append({"order_quarter": arrival - option.lead_quarters, "arrival_quarter": arrival,
+                     "pool": option.pool, "replicas": n, "price": f"{price}={getattr(option, price):g}",
+                     "usd_each": each, "usd_to_horizon": each * n, "option": k})
+    return rows
+
+
+def _arrivals(report: Mapping[str, Any]) -> list[tuple[int, int]]:
+    return [(o["option"], o["arrival_quarter"]) for o in report["orders"] for _ in range(o["replicas"])]
+
+
+def _bands(values: Sequence[float | None]) -> dict[str, Any]:
+    present = np.array([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+    if not len(present):
+        return {"median": None, "band_50": [None, None], "band_90": [None, None]}
+    q = np.quantile(present, [0.05, 0.25, 0.5, 0.75, 0.95]).tolist()
+    return {"median": q[2], "band_50": [q[1], q[3]], "band_90": [q[0], q[4]]}
+
+
+def _assess(plan: CalendarPlan, evaluate_: _Evaluator, quarter: int, fleet: Mapping[str, int],
+            exact: bool) -> dict[str, Any]:
+    """Every sample's values for the fleet: the share meeting the target with its interval,
+    and each KPI's median and bands."""
+    n = len(plan.samples)
+    evaluate_.run([(quarter, s, fleet, exact) for s in range(n)],
+                  f"quarter {quarter}: {'exact' if exact else 'fluid'} runs")
+    rows = [evaluate_.values(quarter, s, fleet, exact) for s in range(n)]
+    met = sum(plan.target.holds(r[plan.target.path]) for r in rows)
+    low, high = wilson_interval(met, n)
+    return {"share_meeting": met / n, "ci": [low, high], "values": [r[plan.target.path] for r in rows],
+            "kpis": {path: _bands([r[path] for r in rows]) for path in plan.kpis}}
+
+
+def _summarise(plan: CalendarPlan, evaluate_: _Evaluator, arrivals: Sequence[tuple[int, int]],
+               bindings: Mapping[int, str | None], exact: bool) -> list[dict[str, Any]]:
+    cal = plan.calendar
+    rows = []
+    for q in range(1, cal.quarters + 1):
+        fleet = _fleet(plan, q, arrivals)
+        fluid = _assess(plan, evaluate_, q, fleet, False)
+        target = fluid["kpis"][plan.target.path]
+        row: dict[str, Any] = {"quarter": q, "fleet": fleet, "share_meeting": fluid["share_meeting"],
+                               "ci": fluid["ci"], "median": target["median"], "band_50": target["band_50"],
+                               "band_90": target["band_90"], "kpis": fluid["kpis"], "values": fluid["values"]}
         if exact:
-            values = [v for v in row["exact"]["values"] if v is not None]
-            check = f"{(max(values) if values else float('nan')):>12,.4g} (P {row['exact']['share_meeting']:.2f})  "
-        lines.append(f"{row['quarter']:>7}  {row['share_meeting']:>7.2f}  {median:>10}  {band_text:>23}  {check}"
-                     f"{fleet}" + ("" if row["met"] else f"  NOT MET: {row['binding']}"))
+            row["exact"] = _assess(plan, evaluate_, q, fleet, True)
+        decided = row["exact"] if exact else row
+        row["met"] = decided["share_meeting"] >= cal.probability - 1e-12
+        row["binding"] = bindings.get(q) if not row["met"] else None
+        if not row["met"] and row["binding"] is None:
+            row["binding"] = (f"the share meeting the target over every sample is {decided['share_meeting']:.2f}, "
+                              "below the probability (the deciding sample met it)")
+        row["regions"] = {}
+        for region in plan.region_pools:
+            mw, gpus = _region_use(plan, fleet, region)
+            if gpus:
+                row["regions"][region] = {"mw": mw, "gpus": gpus, "mw_cap": _finite(_cap(plan, region, q, "mw")),
+                                          "gpus_cap": _finite(_cap(plan, region, q, "gpus"))}
+        row["usd"] = sum(_quarter_cost(plan, cal.options[k], arrival, q) for k, arrival in arrivals)
+        rows.append(row)
+    return rows
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _executor(backend: str, workers: int, scheduler: str | None) -> Executor:
+    return Executor(backend, workers, scheduler)
+
+
+def plan_calendar(plan: CalendarPlan, exact: str = "none", backend: str = "process", workers: int = 1,
+                  scheduler: str | None = None, quiet: bool = True) -> dict[str, Any]:
+    """The fluid search over the quarters, then (``exact`` = refine or confirm) exact runs;
+    the report, also written to ``plan_calendar.json`` and ``plan.csv`` in ``plan.out``."""
+    if exact not in EXACT_MODES:
+        raise UsageError(f"--exact: must be one of {', '.join(EXACT_MODES)} (got {exact!r})")
+    cal = plan.calendar
+    every = list(range(len(plan.samples)))
+    with _executor(backend, workers, scheduler) as executor:
+        evaluate_ = _Evaluator(plan, executor, quiet)
+        arrivals: list[tuple[int, int]] = []
+        fluid_binding: dict[int, str | None] = {}
+        with Progress("plan-calendar: fluid search", cal.quarters, "quarters", quiet=quiet) as progress:
+            for q in range(1, cal.quarters + 1):
+                fluid_binding[q] = _grow(plan, evaluate_, q, arrivals, every, False, cal.probability)
+                progress.advance()
+        fluid_orders = _orders(plan, arrivals)
+        bindings = dict(fluid_binding)
+        if exact == "refine":
+            arrivals, bindings = _refine(plan, evaluate_, arrivals, quiet)
+        rows = _summarise(plan, evaluate_, arrivals, bindings, exact != "none")
+        runs = dict(evaluate_.runs)
+    orders = _orders(plan, arrivals)
+    target = plan.target
+    report = {"calendar": cal.model_dump(), "scenario": str(plan.scenario), "exact": exact,
+              "inputs": [{"path": i.path, "dist": i.dist, "params": dict(i.params)} for i in plan.inputs],
+              "samples": plan.samples, "growth_samples": [plan.sample_growth(s) for s in every],
+              "deciding_sample": plan.critical,
+              "target": {"path": target.path, "op": target.op, "threshold": target.threshold},
+              "kpis": list(plan.kpis), "orders": orders, "fluid_orders": fluid_orders, "quarters": rows,
+              "fluid_runs": runs["fluid"], "exact_runs": runs["exact"],
+              "total_usd": sum(o["usd_to_horizon"] for o in orders),
+              "fluid_total_usd": sum(o["usd_to_horizon"] for o in fluid_orders),
+              "met": all(row["met"] for row in rows)}
+    plan.orders, plan.quarters = orders, rows
+    _write(plan, report)
+    return report
+
+
+def _write(plan: CalendarPlan, report: Mapping[str, Any]) -> None:
+    if plan.out is None:
+        return
+    plan.out.mkdir(parents=True, exist_ok=True)
+    write_csv_atomic(plan.out / "plan.csv", PLAN_COLUMNS, report["orders"])
+    write_json_atomic(plan.out / "plan_calendar.json", report)
+
+
+def _refine(plan: CalendarPlan, evaluate_: _Evaluator, fluid: Sequence[tuple[int, int]],
+            quiet: bool) -> tuple[list[tuple[int, int]], dict[int, str | None]]:
+    """The exact pass: each quarter keeps of the fluid plan's arrivals only what exact runs
+    need, and adds what they miss."""
+    cal = plan.calendar
+    samples = [plan.critical] if plan.critical is not None else list(range(len(plan.samples)))
+    need = 1.0 if plan.critical is not None else cal.probability
+    arrivals: list[tuple[int, int]] = []
+    bindings: dict[int, str | None] = {}
+    with Progress("plan-calendar: exact refinement", cal.quarters, "quarters", quiet=quiet) as progress:
+        for q in range(1, cal.quarters + 1):
+            planned = sorted((k for k, arrival in fluid if arrival == q),
+                             key=lambda k: -_replica_cost(plan, cal.options[k], q))
+            trial = [*arrivals, *((k, q) for k in planned)]
+            if _share(plan, evaluate_, q, trial, samples) >= need - 1e-12:
+                # Drop what is not needed, the most expensive first (one batch per step).
+                while planned:
+                    candidates = []
+                    for i in range(len(planned)):
+                        keep = planned[:i] + planned[i + 1:]
+                        candidates.append(keep)
+                    evaluate_.run([(q, s, _fleet(plan, q, [*arrivals, *((k, q) for k in keep)]), True)
+                                   for keep in candidates for s in samples], f"quarter {q}: exact runs")
+                    for keep in candidates:  # ordered: dropping the most expensive first
+                        if _share(plan, evaluate_, q, [*arrivals, *((k, q) for k in keep)], samples) >= need - 1e-12:
+                            planned = keep
+                            break
+                    else:
+                        break
+                arrivals += [(k, q) for k in planned]
+                bindings[q] = None
+            else:
+                arrivals += [(k, q) for k in planned]
+                bindings[q] = _grow(plan, evaluate_, q, arrivals, samples, True, need)
+            progress.advance()
+    return arrivals, bindings
+
+
+def _share(plan: CalendarPlan, evaluate_: _Evaluator, quarter: int, arrivals: Sequence[tuple[int, int]],
+           samples: Sequence[int]) -> float:
+    values = evaluate_.target_values(quarter, _fleet(plan, quarter, arrivals), True, samples)
+    return sum(plan.target.holds(v) for v in values) / len(values)
+
+
+def confirm_plan(plan: CalendarPlan, report: dict[str, Any], backend: str = "process", workers: int = 1,
+                 scheduler: str | None = None, quiet: bool = True) -> dict[str, Any]:
+    """Run the plan of ``report`` exactly on every sample of every quarter (what
+    ``plan_calendar(exact="confirm")`` does after its search)."""
+    with _executor(backend, workers, scheduler) as executor:
+        evaluate_ = _Evaluator(plan, executor, quiet)
+        bindings = {row["quarter"]: row.get("binding") for row in report["quarters"]}
+        report["quarters"] = _summarise(plan, evaluate_, _arrivals(report), bindings, True)
+        report["exact_runs"] = report.get("exact_runs", 0) + evaluate_.runs["exact"]
+    report["exact"] = report.get("exact") if report.get("exact") != "none" else "confirm"
+    report["met"] = all(row["met"] for row in report["quarters"])
+    _write(plan, report)
+    return report
+
+
+def refine_plan(plan: CalendarPlan, **executor: Any) -> dict[str, Any]:
+    """``plan_calendar(plan, exact="refine")``."""
+    return plan_calendar(plan, "refine", **executor)
+
+
+def check_plan(plan: CalendarPlan, report: dict[str, Any], n: int, backend: str = "process", workers: int = 1,
+               scheduler: str | None = None, quiet: bool = True) -> dict[str, Any]:
+    """Brute force: run the plan on ``n`` fresh Monte Carlo samples of the uncertain inputs
+    (plain random, their own seed stream) at the fidelity of the reported probability, and
+    record per quarter the share meeting the target with its 95 % interval."""
+    if n < 1:
+        raise UsageError(f"--check: must be >= 1 (got {n})")
+    exact = report.get("exact", "none") != "none"
+    rng = Streams(plan.seed).get("plan-calendar/monte-carlo")
+    draws = rng.random((n, len(plan.inputs)))
+    checked = CalendarPlan(**{**plan.__dict__, "samples": [[inp.value(float(u[j])) for j, inp in
+                                                              enumerate(plan.inputs)] for u in draws],
+                              "orders": [], "quarters": []})
+    arrivals = _arrivals(report)
+    with _executor(backend, workers, scheduler) as executor:
+        evaluate_ = _Evaluator(checked, executor, quiet)
+        for row in report["quarters"]:
+            fleet = _fleet(plan, row["quarter"], arrivals)
+            got = _assess(checked, evaluate_, row["quarter"], fleet, exact)
+            reported = row["exact"] if exact else row
+            agrees = got["ci"][0] <= reported["ci"][1] and reported["ci"][0] <= got["ci"][1]
+            row["check"] = {"samples": n, "share_meeting": got["share_meeting"], "ci": got["ci"],
+                            "agrees": agrees}
+    report["check_samples"] = n
+    _write(plan, report)
+    return report
+
+
+def format_calendar(report: Mapping[str, Any]) -> str:
+    cal = report["calendar"]
+    exact = report.get("exact", "none") != "none"
+    check = "check_samples" in report
+    lines = [f"target {cal['target']} with probability {cal['probability']:g} in each of {cal['quarters']} quarters "
+             f"({len(report['samples'])} samples; {report['fluid_runs']} fluid runs"
+             + (f", {report['exact_runs']} exact runs ({report['exact']}))" if exact else ")")]
+    if exact and report.get("fluid_total_usd") != report["total_usd"]:
+        lines.append(f"the fluid search alone would order {report['fluid_total_usd']:,.0f} USD; exact runs cut it to "
+                     f"{report['total_usd']:,.0f} USD")
+    head = f"{'quarter':>7}  {'P fluid':>7}  "
+    if exact:
+        head += f"{'P exact [95 % CI]':>20}  "
+    if check:
+        head += f"{'P brute force':>20}  "
+    head += f"{'median':>9}  {'90 % band':>20}  fleet"
+    lines += ["", head]
+    for row in report["quarters"]:
+        shown = row["exact"]["kpis"][report["target"]["path"]] if exact else row
+        band = shown["band_90"]
+        fleet = ", ".join(f"{k}={v}" for k, v in row["fleet"].items())
+        median = "-" if shown["median"] is None else f"{shown['median']:,.4g}"
+        band_text = "-" if band[0] is None else f"[{band[0]:,.4g}, {band[1]:,.4g}]"
+        text = f"{row['quarter']:>7}  {row['share_meeting']:>7.2f}  "
+        if exact:
+            e = row["exact"]
+            text += f"{e['share_meeting']:.2f} [{e['ci'][0]:.2f}, {e['ci'][1]:.2f}]".rjust(20) + "  "
+        if check:
+            c = row["check"]
+            text += f"{c['share_meeting']:.2f} [{c['ci'][0]:.2f}, {c['ci'][1]:.2f}]".rjust(20) + "  "
+        text += f"{median:>9}  {band_text:>20}  {fleet}"
+        if not row["met"]:
+            text += f"  NOT MET: {row['binding']}"
+        lines.append(text)
     lines += ["", f"{'order in':>8}  {'arrives':>7}  {'pool':24} {'replicas':>8}  {'USD to horizon':>14}"]
     for o in report["orders"]:
         lines.append(f"{o['order_quarter']:>8}  {o['arrival_quarter']:>7}  {o['pool']:24} {o['replicas']:>8}  "

@@ -18,7 +18,12 @@ parent is killed (``kill -9``), each worker notices within a second, interrupts 
 (whose manifest is marked failed) and exits, so no orphan goes on writing run folders, or
 holding the parent's stdout open, after it.
 
-Public: ``BACKENDS``, ``execute_tasks``, ``watch_parent``.
+A :class:`Executor` keeps its pool or cluster open across several batches (a planner that
+evaluates one batch of runs per step pays the workers' start-up once); ``execute_tasks``
+is one batch on a fresh executor. Any picklable module-level function can stand in for
+:func:`~sim.experiment.tasks.run_task` (``fn``): it takes one task and returns a dict.
+
+Public: ``BACKENDS``, ``Executor``, ``execute_tasks``, ``watch_parent``.
 """
 from __future__ import annotations
 
@@ -29,14 +34,14 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
 from sim.errors import UsageError
 from sim.experiment.tasks import RunTask, describe_error, run_task
 
-__all__ = ["BACKENDS", "execute_tasks", "watch_parent"]
+__all__ = ["BACKENDS", "Executor", "execute_tasks", "watch_parent"]
 
 BACKENDS = ("process", "dask")
 # One run is one single-threaded process: a BLAS thread pool per worker would fight the
@@ -46,6 +51,7 @@ SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_N
 Result = tuple[int, dict[str, Any]]
 # A generator, not just an iterator: closing it early shuts the pool or cluster down.
 Results = Generator[Result, None, None]
+TaskFn = Callable[[Any], dict[str, Any]]
 
 
 def check_executor(backend: str = "process", workers: int = 1, scheduler: str | None = None) -> None:
@@ -62,20 +68,105 @@ def execute_tasks(tasks: Sequence[RunTask], backend: str = "process", workers: i
                   scheduler: str | None = None) -> Results:
     """Run every task on ``backend``; yield ``(task index, result)`` as each finishes."""
     check_executor(backend, workers, scheduler)
-    if backend == "dask":
-        return _dask(tasks, workers, scheduler)
-    if workers == 1 or len(tasks) <= 1:
-        return _serial(tasks)
-    return _pool(tasks, workers)
+    return _one_batch(tasks, backend, workers, scheduler)
 
 
-def _serial(tasks: Sequence[RunTask]) -> Results:
+def _one_batch(tasks: Sequence[RunTask], backend: str, workers: int, scheduler: str | None) -> Results:
+    # A cluster for one run is not worth starting; a pool of one worker neither.
+    size = workers if backend == "dask" else max(1, min(workers, len(tasks)))
+    with Executor(backend, size, scheduler) as executor:
+        yield from executor.run(tasks)
+
+
+class Executor:
+    """Runs batches of tasks on one backend, its pool or cluster started on first use and
+    shut down on ``close`` (or at the end of a ``with`` block)."""
+
+    def __init__(self, backend: str = "process", workers: int = 1, scheduler: str | None = None):
+        check_executor(backend, workers, scheduler)
+        self.backend, self.workers, self.scheduler = backend, workers, scheduler
+        self._pool: ProcessPoolExecutor | None = None
+        self._client: Any = None
+        self._cluster: Any = None
+
+    def run(self, tasks: Sequence[Any], fn: TaskFn = run_task) -> Results:
+        """Yield ``(index, result)`` for every task as it finishes; a task that raises (or a
+        worker that dies) gives ``{"status": "failed", "error": ...}``."""
+        if self.backend == "dask":
+            return self._dask(tasks, fn)
+        if self.workers == 1 or len(tasks) <= 1:
+            return _serial(tasks, fn)
+        return self._pooled(tasks, fn)
+
+    def _pooled(self, tasks: Sequence[Any], fn: TaskFn) -> Results:
+        if self._pool is None:
+            context = multiprocessing.get_context("spawn")
+            with _child_environment(SINGLE_THREAD_ENV):
+                self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
+                                                 initializer=watch_parent, initargs=(os.getpid(),))
+        pool = self._pool
+        futures = {pool.submit(_run_in_worker, task, fn): i for i, task in enumerate(tasks)}
+        finished = False
+        try:
+            for future in as_completed(futures):
+                index = futures[future]
+                try:
+                    yield index, future.result()
+                except Exception as exc:  # a worker died (BrokenProcessPool) or could not unpickle
+                    yield index, _failed(tasks[index], exc)
+            finished = True
+        finally:
+            if not finished:  # interrupted or abandoned: what has not started never will
+                for future in futures:
+                    future.cancel()
+                self.close()
+
+    def _dask(self, tasks: Sequence[Any], fn: TaskFn) -> Results:
+        if self._client is None:
+            self._client, self._cluster = _dask_client(self.workers, self.scheduler)
+        from dask.distributed import as_completed as dask_completed
+
+        finished = False
+        try:
+            # pure=False: a task's key must not dedupe two runs, and retries would re-run work.
+            futures = [self._client.submit(fn, task, pure=False) for task in tasks]
+            index = {future.key: i for i, future in enumerate(futures)}
+            for future in dask_completed(futures):
+                i = index[future.key]
+                try:
+                    yield i, future.result()
+                except Exception as exc:  # KilledWorker, lost connection, ...
+                    yield i, _failed(tasks[i], exc)
+            finished = True
+        finally:
+            if not finished:
+                self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _serial(tasks: Sequence[Any], fn: TaskFn = run_task) -> Results:
     for index, task in enumerate(tasks):
-        yield index, run_task(task)
+        yield index, fn(task)
 
 
-def _failed(task: RunTask, exc: BaseException) -> dict[str, Any]:
-    return {"status": "failed", "error": describe_error(exc), "metrics": {}, "path": task.out}
+def _failed(task: Any, exc: BaseException) -> dict[str, Any]:
+    return {"status": "failed", "error": describe_error(exc), "metrics": {}, "path": getattr(task, "out", "")}
 
 
 @contextlib.contextmanager
@@ -88,23 +179,6 @@ def _child_environment(values: dict[str, str]) -> Iterator[None]:
     finally:
         for key in added:
             os.environ.pop(key, None)
-
-
-def _pool(tasks: Sequence[RunTask], workers: int) -> Results:
-    context = multiprocessing.get_context("spawn")
-    with _child_environment(SINGLE_THREAD_ENV):
-        pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context,
-                                   initializer=watch_parent, initargs=(os.getpid(),))
-        futures = {pool.submit(_run_in_worker, task): i for i, task in enumerate(tasks)}
-    try:
-        for future in as_completed(futures):
-            index = futures[future]
-            try:
-                yield index, future.result()
-            except Exception as exc:  # a worker died (BrokenProcessPool) or could not unpickle
-                yield index, _failed(tasks[index], exc)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def watch_parent(parent_pid: int, period_s: float = 0.5, grace_s: float = 5.0) -> None:
@@ -145,20 +219,20 @@ def _interrupted(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt("interrupted (Ctrl-C)")
 
 
-def _run_in_worker(task: RunTask) -> dict[str, Any]:
-    """``run_task`` in a pool worker, unless the worker is already orphaned."""
+def _run_in_worker(task: Any, fn: TaskFn = run_task) -> dict[str, Any]:
+    """``fn(task)`` in a pool worker, unless the worker is already orphaned."""
     if _orphaned.is_set():
         os._exit(1)
     _busy.set()
     try:
-        return run_task(task)
+        return fn(task)
     finally:
         _busy.clear()
 
 
-def _dask(tasks: Sequence[RunTask], workers: int, scheduler: str | None) -> Results:
+def _dask_client(workers: int, scheduler: str | None) -> tuple[Any, Any]:
     try:
-        from dask.distributed import Client, LocalCluster, as_completed as dask_completed
+        from dask.distributed import Client, LocalCluster
     except ImportError as exc:
         raise UsageError(f"--backend dask: needs dask[distributed] (pip install -r requirements.txt): {exc}") from None
     cluster = None
@@ -171,21 +245,4 @@ def _dask(tasks: Sequence[RunTask], workers: int, scheduler: str | None) -> Resu
         if cluster is not None:
             cluster.close()
         raise UsageError(f"--scheduler: cannot connect to {scheduler!r} ({exc})") from None
-    return _dask_results(client, cluster, tasks, dask_completed)
-
-
-def _dask_results(client, cluster, tasks: Sequence[RunTask], dask_completed) -> Results:
-    try:
-        # pure=False: a task's key must not dedupe two runs, and retries would re-run work.
-        futures = [client.submit(run_task, task, pure=False) for task in tasks]
-        index = {future.key: i for i, future in enumerate(futures)}
-        for future in dask_completed(futures):
-            i = index[future.key]
-            try:
-                yield i, future.result()
-            except Exception as exc:  # KilledWorker, lost connection, ...
-                yield i, _failed(tasks[i], exc)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    return client, cluster

@@ -15,12 +15,13 @@ Public: ``DEFAULT_METRICS``, ``lookup``, ``select``, ``Interval``, ``t_interval`
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sim.metrics.stats import Interval, paired_interval, t_interval
 
-__all__ = ["DEFAULT_METRICS", "lookup", "select", "Interval", "t_interval", "paired_interval"]
+__all__ = ["DEFAULT_METRICS", "lookup", "select", "Interval", "t_interval", "paired_interval", "wilson_interval"]
 
 DEFAULT_METRICS: tuple[str, ...] = (
     "inference.latency_ms.mean", "inference.latency_ms.p50", "inference.latency_ms.p95",
@@ -47,3 +48,14 @@ def select(summary: Mapping[str, Any], metrics: Sequence[str]) -> dict[str, floa
     """``{path: value}`` for each metric the summary has."""
     found = {path: lookup(summary, path) for path in metrics}
     return {path: value for path, value in found.items() if value is not None}
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``successes / n`` (95 % by default)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    # All or none: the interval ends at 1 (or 0) exactly, not a rounding error short of it.
+    return (0.0 if successes == 0 else max(0.0, centre - half)), (1.0 if successes == n else min(1.0, centre + half))

@@ -44,7 +44,7 @@ import numpy as np
 from sim.errors import Problem, ScenarioError, UsageError
 from sim.experiment.capacity import Target, parse_target
 from sim.experiment.executors import check_executor, execute_tasks
-from sim.experiment.stats import DEFAULT_METRICS
+from sim.experiment.stats import DEFAULT_METRICS, wilson_interval
 from sim.experiment.sweep import claim_folder
 from sim.experiment.tasks import RunTask
 from sim.fileio import write_csv_atomic, write_json_atomic
@@ -269,7 +269,7 @@ def summarise(plan: UncertaintyPlan, results: Sequence[dict[str, Any] | None]) -
     targets = []
     for target in plan.targets:
         met = [target.holds(v) for v in per_sample[target.path]]
-        low, high = _wilson(sum(met), n)
+        low, high = wilson_interval(sum(met), n)
         targets.append({"target": str(target), "probability": sum(met) / n, "ci": [low, high], "n": n})
     return {"scenario": plan.scenario, "samples": n, "seeds": list(plan.seeds),
             "inputs": [{"path": i.path, "dist": i.dist, "params": dict(i.params)} for i in plan.inputs],
@@ -292,16 +292,6 @@ def _sensitivity(plan: UncertaintyPlan, means: Sequence[float | None]) -> dict[s
         rho = float(spearmanr(xs, ys).statistic)
         out[inp.path] = rho if math.isfinite(rho) else None
     return out
-
-
-def _wilson(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    """Wilson score interval of a proportion (95 % by default)."""
-    if n == 0:
-        return 0.0, 1.0
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def format_uncertainty(report: dict[str, Any]) -> str:

@@ -1,8 +1,10 @@
 """The chart of a build plan over quarters, drawn from its ``plan_calendar.json`` only.
 
-Top: the target metric per quarter as a fan (median, 50 % and 90 % bands over the growth
-samples), the target as a line, and each quarter's share of samples meeting it. Bottom:
-the fleet per quarter, stacked by pool, with each quarter's arrivals marked.
+Left, one panel per KPI (the target's first): its median per quarter with the 50 % and
+90 % bands over the samples (from the exact runs when the plan was confirmed, the fluid
+search's median dashed beside them), the target as a line and each quarter's probability
+of meeting it. Right: the fleet per quarter stacked by pool (+n: replicas arriving), the
+power each capped region draws against its cap, and the spend per quarter.
 
 Public: ``draw_calendar_chart``.
 """
@@ -20,8 +22,17 @@ from sim.report.style import PALETTE, apply_style, save_figure
 # isort: split
 # pyplot after sim.report.style, which chose the Agg backend.
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 __all__ = ["draw_calendar_chart"]
+
+
+def _series(items: list[dict[str, Any]], key: str, index: int | None = None) -> np.ndarray:
+    """``item[key]`` (or ``item[key][index]``) of each item, NaN where absent."""
+    values = [item.get(key) for item in items]
+    if index is not None:
+        values = [None if v is None else v[index] for v in values]
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
 def draw_calendar_chart(folder: Path, fmt: str = "png") -> list[Path]:
@@ -29,49 +40,91 @@ def draw_calendar_chart(folder: Path, fmt: str = "png") -> list[Path]:
     report: dict[str, Any] = json.loads((Path(folder) / "plan_calendar.json").read_text(encoding="utf-8"))
     rows = report["quarters"]
     cal = report["calendar"]
+    exact = report.get("exact", "none") != "none" and rows and "exact" in rows[0]
+    target = report["target"]
+    kpis = [k for k in report.get("kpis", [target["path"]])
+            if any(r["kpis"][k]["median"] is not None for r in rows)] if rows and "kpis" in rows[0] else []
     apply_style()
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 7), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    n_left = max(len(kpis), 1)
+    fig = plt.figure(figsize=(13, 2.6 * max(n_left, 3) + 0.6))
+    grid = fig.add_gridspec(max(n_left, 3), 2)
     q = np.array([r["quarter"] for r in rows], dtype=float)
-
-    def column(key: str, i: int | None = None) -> np.ndarray:
-        return np.array([np.nan if (v := (r[key] if i is None else r[key][i])) is None else v for r in rows])
-
-    top.fill_between(q, column("band_90", 0), column("band_90", 1), color=PALETTE[0], alpha=0.15, linewidth=0,
-                     label="90 % of growth samples")
-    top.fill_between(q, column("band_50", 0), column("band_50", 1), color=PALETTE[0], alpha=0.3, linewidth=0,
-                     label="50 %")
-    top.plot(q, column("median"), color=PALETTE[0], marker="o", label="median")
-    path, threshold = report["target"]["path"], report["target"]["threshold"]
-    top.axhline(threshold, color=PALETTE[3], linestyle="--", label=f"target {cal['target']}")
-    for row in rows:
-        top.annotate(f"P {row['share_meeting']:.2f}", (row["quarter"], row["band_90"][1] or threshold),
-                     textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8,
-                     color="#000000" if row["met"] else PALETTE[3])
-    top.set_ylabel(metric_label(path))
-    top.set_ylim(bottom=0)
-    top.set_title(f"{metric_label(path)} per quarter, with the share of growth samples meeting the target "
-                  f"(needed: {cal['probability']:g})", fontsize=10)
-    top.legend(loc="upper left", fontsize=8)
+    left = [fig.add_subplot(grid[i, 0]) for i in range(n_left)]
+    for ax, path in zip(left, kpis, strict=False):
+        label = "exact runs" if exact else "fluid"
+        shown = [(r["exact"] if exact else r)["kpis"][path] for r in rows]
+        ax.fill_between(q, _series(shown, "band_90", 0), _series(shown, "band_90", 1), color=PALETTE[0],
+                        alpha=0.15, linewidth=0, label=f"90 % of samples ({label})")
+        ax.fill_between(q, _series(shown, "band_50", 0), _series(shown, "band_50", 1), color=PALETTE[0],
+                        alpha=0.3, linewidth=0, label="50 %")
+        ax.plot(q, _series(shown, "median"), color=PALETTE[0], marker="o", label=f"median ({label})")
+        if exact:
+            ax.plot(q, _series([r["kpis"][path] for r in rows], "median"), color=PALETTE[1], linestyle="--",
+                    marker=".", label="median (fluid search)")
+        ax.set_ylabel(metric_label(path), fontsize=8)
+        ax.set_ylim(bottom=0)
+        if path == target["path"]:
+            ax.axhline(target["threshold"], color="#000000", linestyle=":", linewidth=1.2,
+                       label=f"target {cal['target']}")
+            for row in rows:
+                share = row["exact"]["share_meeting"] if exact else row["share_meeting"]
+                top = (row["exact"]["kpis"][path] if exact else row["kpis"][path])["band_90"][1]
+                ax.annotate(f"P {share:.2f}", (row["quarter"], top if top is not None else target["threshold"]),
+                            textcoords="offset points", xytext=(0, 5), ha="center", fontsize=7,
+                            color="#000000" if row["met"] else PALETTE[3])
+            ax.set_ylim(0, max(ax.get_ylim()[1], target["threshold"]) * 1.15)
+            ax.set_title(f"{metric_label(path)}: P = share of samples meeting the target (needed "
+                         f"{cal['probability']:g})", fontsize=9, pad=12)
+        else:
+            ax.set_title(metric_label(path), fontsize=9)
+        ax.legend(loc="best", fontsize=7)
+    left[-1].set_xlabel("quarter")
+    right = [fig.add_subplot(grid[i, 1]) for i in range(3)]
+    fleet_ax, power_ax, cost_ax = right
     pools = list(rows[0]["fleet"]) if rows else []
     base = np.zeros(len(rows))
     for k, pool in enumerate(pools):
         values = np.array([r["fleet"][pool] for r in rows], dtype=float)
-        bottom.bar(q, values, bottom=base, color=PALETTE[k % len(PALETTE)], label=pool, width=0.7)
+        fleet_ax.bar(q, values, bottom=base, color=PALETTE[k % len(PALETTE)], label=pool, width=0.7)
         base += values
     arriving: dict[int, int] = {}
     for order in report["orders"]:
         arriving[order["arrival_quarter"]] = arriving.get(order["arrival_quarter"], 0) + order["replicas"]
     for quarter, n in arriving.items():
-        bottom.annotate(f"+{n}", (quarter, base[quarter - 1]), textcoords="offset points", xytext=(0, 3),
-                        ha="center", fontsize=8)
-    bottom.set_ylabel("replicas")
-    bottom.set_xlabel("quarter")
-    bottom.set_xticks(q)
-    bottom.set_title(f"Fleet by pool (+n: replicas arriving); orders cost {report['total_usd']:,.0f} USD to the "
-                     "horizon", fontsize=10)
-    bottom.legend(loc="upper left", fontsize=8, ncol=2)
+        fleet_ax.annotate(f"+{n}", (quarter, base[quarter - 1]), textcoords="offset points", xytext=(0, 3),
+                          ha="center", fontsize=8)
+    fleet_ax.set_ylabel("replicas")
+    fleet_ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    fleet_ax.set_ylim(0, max(base.max() if len(base) else 1, 1) * 1.2)
+    fleet_ax.set_title("Fleet of the planned pools (+n: replicas arriving)", fontsize=9)
+    fleet_ax.legend(loc="upper left", fontsize=7, ncol=2)
+    capped = sorted({region for r in rows for region, use in r.get("regions", {}).items()
+                     if use.get("mw_cap") is not None})
+    for k, region in enumerate(capped):
+        color = PALETTE[k % len(PALETTE)]
+        use = [r["regions"].get(region, {}) for r in rows]
+        power_ax.plot(q, _series(use, "mw"), color=color, marker="o", label=f"{region}: drawn")
+        power_ax.step(q, _series(use, "mw_cap"), where="mid", color=color, linestyle="--", label=f"{region}: cap")
+    if capped:
+        power_ax.set_ylabel("MW (GPUs x TDP x PUE)")
+        power_ax.set_ylim(bottom=0)
+        power_ax.legend(loc="upper left", fontsize=7)
+        power_ax.set_title("Power of the capped regions against their caps", fontsize=9)
+    else:
+        power_ax.set_axis_off()
+    spend = np.array([r.get("usd", 0.0) for r in rows], dtype=float) / 1e3
+    cost_ax.bar(q, spend, color=PALETTE[2], width=0.7, label="spend in the quarter")
+    cost_ax.plot(q, np.cumsum(spend), color="#000000", marker=".", label="cumulative")
+    cost_ax.set_ylabel("thousand USD")
+    cost_ax.set_ylim(bottom=0)
+    cost_ax.legend(loc="upper left", fontsize=7)
+    cost_ax.set_title(f"Cost of the orders: {report['total_usd']:,.0f} USD to the horizon", fontsize=9)
+    for ax in [*left, *right]:
+        ax.set_xticks(q)
+    cost_ax.set_xlabel("quarter")
+    fig.suptitle(f"Build plan for {Path(report['scenario']).name}: {len(report['samples'])} samples, "
+                 + ("confirmed by exact runs" if exact else "fluid search only"), fontsize=11)
     fig.tight_layout()
     out = Path(folder) / "charts" / f"calendar.{fmt}"
     save_figure(fig, out)
     return [out]
-

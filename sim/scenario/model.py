@@ -781,29 +781,77 @@ class Transfers(_Model):
 class PlanGrowth(_Model):
     """An uncertain growth of demand per quarter."""
 
-    dist: Literal["uniform", "triangular", "normal"] = Field(description="Law of the quarterly growth.")
+    dist: Literal["uniform", "triangular", "normal", "lognormal"] = Field(description="Law of the quarterly growth.")
     low: float | None = Field(None, description="uniform, triangular: the lowest growth (a fraction: 0.08 is 8 %).")
     high: float | None = Field(None, description="uniform, triangular: the highest growth.")
     mode: float | None = Field(None, description="triangular: the most likely growth.")
     mean: float | None = Field(None, description="normal: the mean growth.")
     sd: float | None = Field(None, ge=0, description="normal: its standard deviation.")
+    median: float | None = Field(None, gt=0, description="lognormal: the median growth.")
+    sigma: float | None = Field(None, ge=0, description="lognormal: the standard deviation of its logarithm.")
+
+    @model_validator(mode="after")
+    def _parameters(self) -> PlanGrowth:
+        needed = {"uniform": ("low", "high"), "triangular": ("low", "mode", "high"), "normal": ("mean", "sd"),
+                  "lognormal": ("median", "sigma")}[self.dist]
+        given = {k for k in ("low", "high", "mode", "mean", "sd", "median", "sigma") if getattr(self, k) is not None}
+        if given != set(needed):
+            raise ValueError(f"a {self.dist} growth takes exactly {', '.join(needed)} (got {', '.join(sorted(given))})")
+        return self
+
+
+HOURS_PER_QUARTER = 365.25 * 24 / 4
 
 
 class PlanOption(_Model):
-    """Replicas that can be ordered for a pool of the scenario."""
+    """Replicas that can be ordered for a pool of the scenario (a pool with `replicas: 0`
+    offers a GPU type a region does not have yet). One price: a lease per replica and
+    quarter, an hourly price per GPU, or a purchase price per replica paid on arrival."""
 
     pool: str = Field(description="`region/pool` whose replicas can be ordered (its GPU type and size).")
     lead_quarters: int = Field(0, ge=0, le=40, description="Quarters between an order and its arrival.")
-    usd_per_replica_quarter: float = Field(gt=0, description="Cost of one replica per quarter it is held, USD.")
+    usd_per_replica_quarter: float | None = Field(None, gt=0, description="Lease of one replica per quarter it is "
+                                                  "held, USD.")
+    usd_per_gpu_hour: float | None = Field(None, gt=0, description="Hourly price of one GPU while held, USD "
+                                           "(2,191.5 h a quarter).")
+    usd_per_replica: float | None = Field(None, gt=0, description="Purchase price of one replica, USD, paid in "
+                                          "the quarter it arrives.")
+    kw_per_gpu: float | None = Field(None, gt=0, description="Power of one GPU, kW, for the power caps (default: "
+                                     "the GPU catalogue's TDP).")
     max_replicas: int | None = Field(None, ge=1, le=1_000_000, description="Replicas the plan may order at most.")
+
+    @model_validator(mode="after")
+    def _one_price(self) -> PlanOption:
+        prices = [k for k in ("usd_per_replica_quarter", "usd_per_gpu_hour", "usd_per_replica")
+                  if getattr(self, k) is not None]
+        if len(prices) != 1:
+            raise ValueError("give exactly one price: usd_per_replica_quarter, usd_per_gpu_hour or usd_per_replica"
+                             f" (got {', '.join(prices) or 'none'})")
+        return self
 
 
 class PowerCap(_Model):
-    """The MW a region's GPUs may draw (TDP x PUE), from a quarter on (a later entry replaces it)."""
+    """What a region's site may hold from a quarter on (a later entry for the region replaces
+    it): megawatts its GPUs draw (TDP x PUE) and/or GPUs installed."""
 
     region: str = Field(description="Region name.")
-    mw: float = Field(gt=0, description="Megawatts.")
+    mw: float | None = Field(None, gt=0, description="Megawatts (none: no power cap).")
+    gpus: int | None = Field(None, ge=0, description="GPUs the site may hold (a build-out limit; none: no limit).")
     from_quarter: int = Field(1, ge=1, le=40, description="First quarter the cap applies.")
+
+    @model_validator(mode="after")
+    def _something(self) -> PowerCap:
+        if self.mw is None and self.gpus is None:
+            raise ValueError("a cap needs mw, gpus or both")
+        return self
+
+
+class Retirement(_Model):
+    """Replicas of a pool taken out of service from a quarter on (old GPUs retired)."""
+
+    pool: str = Field(description="`region/pool` of the scenario.")
+    replicas: int = Field(ge=1, description="Replicas retired.")
+    quarter: int = Field(ge=1, le=40, description="First quarter without them.")
 
 
 class Plan(_Model):
@@ -814,11 +862,17 @@ class Plan(_Model):
     quarters: int = Field(ge=1, le=40, description="Quarters planned.")
     target: str = Field(description="DOTTED.PATH OP NUMBER on summary.json, e.g. inference.ttft_ms.p99<=2000.")
     probability: float = Field(0.9, gt=0, le=1, description="Share of growth samples that must meet the target.")
-    samples: int = Field(16, ge=1, le=10_000, description="Latin-hypercube samples of the growth.")
-    growth: float | PlanGrowth = Field(0.0, description="Growth of every workload's rate per quarter (a fraction, "
-                                       "or a law).")
+    samples: int = Field(16, ge=1, le=10_000, description="Latin-hypercube samples of the growth (and of the "
+                         "scenario's uncertain values).")
+    growth: float | PlanGrowth | dict[str, float | PlanGrowth] = Field(
+        0.0, description="Growth of the workloads' rates per quarter: a fraction or a law for every workload, or "
+        "one per workload name (the others do not grow).")
     options: list[PlanOption] = Field(min_length=1, description="What can be ordered.")
-    power_caps: list[PowerCap] = Field(default_factory=list, description="Power caps per region over time.")
+    power_caps: list[PowerCap] = Field(default_factory=list, description="Power and build-out caps per region "
+                                       "over time.")
+    retire: list[Retirement] = Field(default_factory=list, description="Replicas retired over time.")
+    kpis: list[str] = Field(default_factory=lambda: ["inference.slo_attainment", "utilization.mean"],
+                            description="Summary values charted per quarter beside the target (dotted paths).")
 
 
 class Scenario(_Model):

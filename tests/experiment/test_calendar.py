@@ -106,18 +106,161 @@ def test_uncertain_growth_reports_the_share_of_samples_meeting(tmp_path):
 
 
 def test_the_plan_is_confirmed_by_exact_runs_and_drawn(tmp_path):
-    from sim.experiment.calendar import confirm_plan
     from sim.report.calendar import draw_calendar_chart
 
     path = tmp_path / "busy.yaml"
     path.write_text(SCENARIO + CALENDAR.format(lead=0, caps="").replace("quarters: 6", "quarters: 2"))
-    plan_ = read_calendar(path, tmp_path / "out")
-    report = confirm_plan(plan_, plan_calendar(plan_), worst=1)
-    assert report["exact_runs"] == 2
+    report = plan_calendar(read_calendar(path, tmp_path / "out"), exact="confirm")
+    assert report["exact_runs"] == 2  # one sample, two quarters
     for row in report["quarters"]:
         (value,) = row["exact"]["values"]
         # The exact mean wait of the planned fleet, one hour of M/M/c: near Erlang C's.
         lam = 5.0 * 1.1 ** row["quarter"]
         assert value == pytest.approx(erlang_c_wait_s(lam, row["fleet"]["solo/gpu"]) * 1000, rel=0.5)
-    assert "exact, worst" in format_calendar(report)
+        assert row["met"] == (row["exact"]["share_meeting"] >= 1.0)
+    assert "P exact" in format_calendar(report)
     assert draw_calendar_chart(tmp_path / "out")[0].is_file()
+
+
+def growth_at_most(lam0: float, c: int, quarter: int, target_s: float) -> float:
+    """The largest quarterly growth g at which c servers still meet the Erlang C target in
+    ``quarter`` (bisection on the formula)."""
+    low, high = -0.5, 1.0
+    for _ in range(60):
+        mid = (low + high) / 2
+        if erlang_c_wait_s(lam0 * (1 + mid) ** quarter, c) <= target_s:
+            low = mid
+        else:
+            high = mid
+    return low
+
+
+def test_the_reported_probability_is_the_closed_form_one_and_brute_force_agrees(tmp_path):
+    """Uniform growth on one M/M/c pool: the probability that a fleet meets the target is
+    P(g <= g*) with g* from Erlang C. Latin-hypercube sampling puts one sample in each of n
+    strata, so the share it reports is within 1/n of it; a Monte Carlo check of the same plan
+    covers it with its interval."""
+    from sim.experiment.calendar import check_plan
+
+    n, low, high = 20, 0.0, 0.2
+    path = tmp_path / "busy.yaml"
+    path.write_text(SCENARIO + CALENDAR.format(lead=0, caps="").replace("growth: 0.1", f"growth: {{dist: uniform, "
+                                                                                     f"low: {low}, high: {high}}}")
+                    .replace("samples: 1\n", f"samples: {n}\n").replace("probability: 1.0", "probability: 0.8"))
+    plan_ = read_calendar(path)
+    report = check_plan(plan_, plan_calendar(plan_), 300)
+    checked = 0
+    for row in report["quarters"]:
+        g_star = growth_at_most(5.0, row["fleet"]["solo/gpu"], row["quarter"], 0.1)
+        truth = min(max((g_star - low) / (high - low), 0.0), 1.0)
+        assert abs(row["share_meeting"] - truth) <= 1 / n + 1e-9, (row["quarter"], row["share_meeting"], truth)
+        assert row["check"]["ci"][0] <= truth <= row["check"]["ci"][1], (row["quarter"], row["check"], truth)
+        assert row["check"]["agrees"]
+        checked += 0 < truth < 1
+    assert checked >= 3  # the probabilities checked are not all 0 or 1
+
+
+def test_retirement_is_replaced_and_prices_are_counted(tmp_path):
+    path = tmp_path / "busy.yaml"
+    calendar = CALENDAR.format(lead=0, caps="  retire:\n    - {pool: solo/gpu, replicas: 2, quarter: 3}")
+    path.write_text(SCENARIO + calendar.replace("usd_per_replica_quarter: 1000", "usd_per_replica: 5000"))
+    report = plan_calendar(read_calendar(path, tmp_path / "out"))
+    fleets = [row["fleet"]["solo/gpu"] for row in report["quarters"]]
+    expected = [max(6 - (2 if q >= 3 else 0), least_servers(5.0 * 1.1**q, 0.1)) for q in range(1, 7)]
+    # From quarter 3 the pool has 4 of its own: the plan orders what the formula needs on top.
+    bought = {o["arrival_quarter"]: o["replicas"] for o in report["orders"]}
+    own = [6 - (2 if q >= 3 else 0) for q in range(1, 7)]
+    need = [max(least_servers(5.0 * 1.1**q, 0.1) - o, 0) for q, o in zip(range(1, 7), own, strict=True)]
+    running = 0
+    for q in range(1, 7):
+        running += bought.get(q, 0)
+        assert running == max(need[:q]), (q, running, need)
+        assert fleets[q - 1] == own[q - 1] + running
+    assert all(row["met"] for row in report["quarters"]) and expected
+    assert report["total_usd"] == 5000 * sum(bought.values())  # bought once, whatever the quarter
+    assert report["quarters"][bought and min(bought) - 1]["usd"] == 5000 * bought[min(bought)]
+
+
+def test_an_hourly_price_and_a_gpu_cap(tmp_path):
+    path = tmp_path / "busy.yaml"
+    caps = "  power_caps:\n    - {region: solo, gpus: 7, from_quarter: 1}"
+    path.write_text(SCENARIO + CALENDAR.format(lead=0, caps=caps).replace("usd_per_replica_quarter: 1000",
+                                                                          "usd_per_gpu_hour: 2.5"))
+    report = plan_calendar(read_calendar(path, tmp_path / "out"))
+    assert max(row["fleet"]["solo/gpu"] for row in report["quarters"]) == 7
+    unmet = [row for row in report["quarters"] if not row["met"]]
+    assert unmet and "GPU cap 7" in unmet[0]["binding"]
+    (order,) = report["orders"]
+    # One GPU per replica, 2,191.5 hours a quarter, from its arrival to quarter 6.
+    assert order["usd_each"] == pytest.approx(2.5 * 2191.5 * (6 - order["arrival_quarter"] + 1))
+
+
+TWO = """\
+name: two
+seed: 3
+duration: 1h
+regions:
+  - name: a
+    lat: 0.0
+    lon: 0.0
+    intra_rtt_ms: 0
+    pools: [{name: gpu, gpu: H100, replicas: 4, gpus_per_replica: 1, slots_per_replica: 1}]
+  - name: b
+    lat: 0.0
+    lon: 90.0
+    intra_rtt_ms: 0
+    pools: [{name: gpu, gpu: H100, replicas: 4, gpus_per_replica: 1, slots_per_replica: 1}]
+inference:
+  - name: north
+    origin: {a: 1.0}
+    arrival: {process: poisson, rate_per_s: 3.0}
+    service: {dist: exponential, mean_s: 1.0}
+  - name: south
+    origin: {b: 1.0}
+    arrival: {process: poisson, rate_per_s: 3.0}
+    service: {dist: exponential, mean_s: 1.0}
+scheduler:
+  routing: nearest
+plan:
+  quarters: 4
+  target: "inference.by_workload.north.wait_ms.mean<=100"
+  probability: 1.0
+  samples: 1
+  growth: {north: 0.25, south: 0.5}
+  kpis: [inference.by_workload.south.arrived, inference.by_workload.north.arrived]
+  options:
+    - {pool: a/gpu, usd_per_replica_quarter: 1000}
+    - {pool: b/gpu, usd_per_replica_quarter: 1000}
+"""
+
+
+def test_growth_per_workload(tmp_path):
+    """Each workload grows at its own rate: north's pool is sized by Erlang C on north's rate
+    alone (the target is north's wait), and the arrivals counted grow by each one's factor."""
+    path = tmp_path / "two.yaml"
+    path.write_text(TWO)
+    report = plan_calendar(read_calendar(path, tmp_path / "out"))
+    assert {o["pool"] for o in report["orders"]} == {"a/gpu"}
+    for row in report["quarters"]:
+        q, fleet = row["quarter"], row["fleet"]
+        assert fleet["a/gpu"] == max(least_servers(3.0 * 1.25**q, 0.1), 4), (q, fleet)
+        assert fleet["b/gpu"] == 4
+        for name, growth in (("north", 1.25), ("south", 1.5)):
+            arrived = row["kpis"][f"inference.by_workload.{name}.arrived"]["median"]
+            assert arrived == pytest.approx(3.0 * growth**q * 3600, rel=0.05)  # a Poisson count over an hour
+    path.write_text(TWO.replace("{north: 0.25, south: 0.5}", "{west: 0.25}"))
+    with pytest.raises(ScenarioError, match=r"plan\.growth\.west: no such workload"):
+        read_calendar(path)
+
+
+def test_an_interrupted_plan_resumes_from_its_evaluations(tmp_path):
+    path = tmp_path / "busy.yaml"
+    path.write_text(SCENARIO + CALENDAR.format(lead=0, caps=""))
+    first = plan_calendar(read_calendar(path, tmp_path / "out"))
+    assert first["fluid_runs"] > 0 and (tmp_path / "out" / "evaluations.jsonl").is_file()
+    again = plan_calendar(read_calendar(path, tmp_path / "out"))
+    assert again["fluid_runs"] == 0 and again["orders"] == first["orders"]
+    lines = (tmp_path / "out" / "evaluations.jsonl").read_text().splitlines()
+    (tmp_path / "out" / "evaluations.jsonl").write_text("\n".join(lines[:3]) + "\n" + lines[3][:20])  # cut short
+    third = plan_calendar(read_calendar(path, tmp_path / "out"))
+    assert third["fluid_runs"] == len(lines) - 3 and third["orders"] == first["orders"]
