@@ -40,7 +40,7 @@ def _models(annotation: Any) -> list[type[BaseModel]]:
     found = []
     for arg in typing.get_args(annotation):
         found += _models(arg)
-    return found
+    return list(dict.fromkeys(found))  # a model reachable twice (a law, or a map of laws) is one
 
 
 def _tag(model: type[BaseModel]) -> str | None:
