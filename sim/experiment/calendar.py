@@ -28,19 +28,23 @@ q of sample s runs the scenario with that sample's values and every workload's r
 The search, quarter by quarter, in fluid mode: evaluate the fleet that exists then (the
 scenario's replicas, minus those retired, plus every order that has arrived) on every
 sample; while the share of samples meeting the target is below ``probability``, add the
-replica that raises that share most per dollar (ties, including "no single replica moves
-the share", go to the largest cut in the samples' summed shortfall from the target per
-dollar), among the options that can arrive by then (ordered ``lead_quarters`` earlier, not
-before quarter 0) and fit the region's caps. A quarter no option can rescue is reported
+replica that cuts the shortfall most per dollar, among the options that can arrive by then
+(ordered ``lead_quarters`` earlier, not before quarter 0) and fit the region's caps. The
+shortfall is the sum of the smallest ``ceil(probability x samples)`` relative deficits
+(``(value - threshold) / threshold`` where a sample misses, 0 where it meets): zero exactly
+when enough samples meet, and blind to samples the probability lets miss. A replica that
+takes a sample across the line is weighed by how far it had to go, so two cheap replicas
+beat one dear one that does the same. A quarter no option can rescue is reported
 with the constraint that binds (lead time, power or GPU cap, no option left, or no option
 that helps).
 
 Then exact simulation (every request), because the fluid mode's steady-state queues are
 pessimistic where load-aware routing pools the regions' capacity (docs/fluid.md):
 
-- ``refine`` (default): a second pass over the quarters with exact runs. Each quarter starts
-  from the fluid plan's arrivals for it; arrivals the exact runs show are not needed are
-  dropped (most expensive first) and missing ones added greedily. With one uncertain input
+- ``refine`` (default): a second pass over the quarters with exact runs. Each quarter gets
+  the cheaper of two answers: the fluid plan's arrivals for it, less those the exact runs
+  show are not needed (most expensive first; missing ones added greedily), and the same
+  greedy search as above from no arrivals, with exact runs. With one uncertain input
   (the growth) the outcome is monotone in it, so a quarter is decided by the sample at
   rank ``ceil(probability x samples)``; otherwise every sample is run.
 - ``confirm``: the fluid plan as it is.
@@ -316,18 +320,20 @@ class _Evaluator:
         return [self.values(quarter, s, fleet, exact)[self.plan.target.path] for s in samples]
 
 
-def _shortfall(target: Target, values: Sequence[float | None]) -> float:
-    """How far the samples are from the target, summed (0: all meet it), in units of the threshold."""
-    total = 0.0
+def _shortfall(target: Target, values: Sequence[float | None], need: float) -> float:
+    """How far the fleet is from meeting the target on the share ``need`` of the samples: the
+    sum of the smallest ``ceil(need x n)`` deficits, each in units of the threshold (0: met).
+    The samples beyond that share may miss: making them better is worth nothing."""
     scale = abs(target.threshold) or 1.0
+    deficits = []
     for v in values:
         if v is None or not math.isfinite(v):
-            total += _MISSING
+            deficits.append(_MISSING)
         elif target.op in ("<=", "<"):
-            total += max(0.0, (v - target.threshold) / scale)
+            deficits.append(0.0 if target.holds(v) else max((v - target.threshold) / scale, 1e-9))
         else:
-            total += max(0.0, (target.threshold - v) / scale)
-    return total
+            deficits.append(0.0 if target.holds(v) else max((target.threshold - v) / scale, 1e-9))
+    return float(sum(sorted(deficits)[:max(math.ceil(need * len(values) - 1e-9), 1)]))
 
 
 def _cap(plan: CalendarPlan, region: str, quarter: int, kind: str) -> float:
@@ -413,8 +419,8 @@ def _grow(plan: CalendarPlan, evaluate_: _Evaluator, quarter: int, arrivals: lis
     fleet = _fleet(plan, quarter, arrivals)
     values = evaluate_.target_values(quarter, fleet, exact, samples)
     for _ in range(_MAX_ADDED):
-        share = sum(plan.target.holds(v) for v in values) / len(values)
-        if share >= need - 1e-12:
+        short = _shortfall(plan.target, values, need)
+        if short <= 0.0:
             return None
         options, reasons = _feasible(plan, fleet, quarter, added)
         if not options:
@@ -426,19 +432,16 @@ def _grow(plan: CalendarPlan, evaluate_: _Evaluator, quarter: int, arrivals: lis
             trials[k] = trial
         evaluate_.run([(quarter, s, trials[k], exact) for k in options for s in samples],
                       f"quarter {quarter}: {'exact' if exact else 'fluid'} runs")
-        short = _shortfall(plan.target, values)
         best = None
         for k in options:
             got = evaluate_.target_values(quarter, trials[k], exact, samples)
             cost = _replica_cost(plan, plan.calendar.options[k], quarter)
-            gain = sum(plan.target.holds(v) for v in got) / len(got) - share
-            cut = short - _shortfall(plan.target, got)
-            rank = (gain / cost, cut / cost, -cost)
+            rank = ((short - _shortfall(plan.target, got, need)) / cost, -cost)
             if best is None or rank > best[0]:
                 best = (rank, k, got)
         assert best is not None
-        (gain_rate, cut_rate, _), k, got = best
-        if gain_rate <= 0 and cut_rate <= 0:
+        (cut_rate, _), k, got = best
+        if cut_rate <= 0:
             return "no option brings the target closer (" + ", ".join(plan.calendar.options[j].pool
                                                                         for j in options) + ")"
         arrivals.append((k, quarter))
@@ -576,40 +579,56 @@ def _write(plan: CalendarPlan, report: Mapping[str, Any]) -> None:
 
 def _refine(plan: CalendarPlan, evaluate_: _Evaluator, fluid: Sequence[tuple[int, int]],
             quiet: bool) -> tuple[list[tuple[int, int]], dict[int, str | None]]:
-    """The exact pass: each quarter keeps of the fluid plan's arrivals only what exact runs
-    need, and adds what they miss."""
+    """The exact pass, quarter by quarter: two candidates for the quarter's arrivals, the
+    cheaper kept: the fluid plan's arrivals less what exact runs show is not needed (plus
+    what they miss), and a greedy search from no arrivals with exact runs alone."""
     cal = plan.calendar
     samples = [plan.critical] if plan.critical is not None else list(range(len(plan.samples)))
     need = 1.0 if plan.critical is not None else cal.probability
     arrivals: list[tuple[int, int]] = []
     bindings: dict[int, str | None] = {}
+
+    def cost(chosen: Sequence[tuple[int, int]]) -> float:
+        return sum(_replica_cost(plan, cal.options[k], q) for k, q in chosen)
+
     with Progress("plan-calendar: exact refinement", cal.quarters, "quarters", quiet=quiet) as progress:
         for q in range(1, cal.quarters + 1):
             planned = sorted((k for k, arrival in fluid if arrival == q),
                              key=lambda k: -_replica_cost(plan, cal.options[k], q))
-            trial = [*arrivals, *((k, q) for k in planned)]
-            if _share(plan, evaluate_, q, trial, samples) >= need - 1e-12:
-                # Drop what is not needed, the most expensive first (one batch per step).
-                while planned:
-                    candidates = []
-                    for i in range(len(planned)):
-                        keep = planned[:i] + planned[i + 1:]
-                        candidates.append(keep)
-                    evaluate_.run([(q, s, _fleet(plan, q, [*arrivals, *((k, q) for k in keep)]), True)
-                                   for keep in candidates for s in samples], f"quarter {q}: exact runs")
-                    for keep in candidates:  # ordered: dropping the most expensive first
-                        if _share(plan, evaluate_, q, [*arrivals, *((k, q) for k in keep)], samples) >= need - 1e-12:
-                            planned = keep
-                            break
-                    else:
-                        break
-                arrivals += [(k, q) for k in planned]
-                bindings[q] = None
+            pruned = _pruned(plan, evaluate_, q, arrivals, planned, samples, need)
+            if pruned is None:
+                from_fluid = [*arrivals, *((k, q) for k in planned)]
+                fluid_binding = _grow(plan, evaluate_, q, from_fluid, samples, True, need)
             else:
-                arrivals += [(k, q) for k in planned]
-                bindings[q] = _grow(plan, evaluate_, q, arrivals, samples, True, need)
+                from_fluid, fluid_binding = [*arrivals, *((k, q) for k in pruned)], None
+            fresh = list(arrivals)
+            fresh_binding = _grow(plan, evaluate_, q, fresh, samples, True, need)
+            new_fluid, new_fresh = from_fluid[len(arrivals):], fresh[len(arrivals):]
+            if fresh_binding is None and (fluid_binding is not None or cost(new_fresh) < cost(new_fluid)):
+                arrivals, bindings[q] = fresh, None
+            else:
+                arrivals, bindings[q] = from_fluid, fluid_binding
             progress.advance()
     return arrivals, bindings
+
+
+def _pruned(plan: CalendarPlan, evaluate_: _Evaluator, q: int, arrivals: Sequence[tuple[int, int]],
+            planned: list[int], samples: Sequence[int], need: float) -> list[int] | None:
+    """``planned`` (options arriving in ``q``, the most expensive first) less every replica
+    whose absence exact runs do not notice; None when even all of them do not meet the need."""
+    if _share(plan, evaluate_, q, [*arrivals, *((k, q) for k in planned)], samples) < need - 1e-12:
+        return None
+    while planned:
+        candidates = [planned[:i] + planned[i + 1:] for i in range(len(planned))]
+        evaluate_.run([(q, s, _fleet(plan, q, [*arrivals, *((k, q) for k in keep)]), True)
+                       for keep in candidates for s in samples], f"quarter {q}: exact runs")
+        for keep in candidates:  # ordered: dropping the most expensive first
+            if _share(plan, evaluate_, q, [*arrivals, *((k, q) for k in keep)], samples) >= need - 1e-12:
+                planned = keep
+                break
+        else:
+            break
+    return planned
 
 
 def _share(plan: CalendarPlan, evaluate_: _Evaluator, quarter: int, arrivals: Sequence[tuple[int, int]],
