@@ -262,6 +262,8 @@ class _Evaluator:
         self.plan, self.executor, self.quiet = plan, executor, quiet
         self.cache: dict[str, dict[str, Any]] = {}
         self.runs = {"fluid": 0, "exact": 0}
+        self.reused: set[str] = set()  # evaluations read back from the file of an earlier attempt
+        self.fresh: set[str] = set()  # evaluations run by this attempt
         self.file = plan.out / "evaluations.jsonl" if plan.out is not None else None
         if self.file is not None and self.file.is_file():
             for line in self.file.read_text(encoding="utf-8").splitlines():
@@ -292,6 +294,8 @@ class _Evaluator:
             key = self.key(overrides)
             if key not in self.cache:
                 todo[key] = overrides
+            elif key not in self.fresh:
+                self.reused.add(key)
         if not todo:
             return
         keys = list(todo)
@@ -300,6 +304,7 @@ class _Evaluator:
             for index, result in self.executor.run(tasks, evaluate):
                 key = keys[index]
                 self.cache[key] = result
+                self.fresh.add(key)
                 self.runs["exact" if todo[key][-1] == "fidelity=exact" else "fluid"] += 1
                 if self.file is not None and result.get("status") == "ok":
                     self.file.parent.mkdir(parents=True, exist_ok=True)
@@ -552,6 +557,7 @@ def plan_calendar(plan: CalendarPlan, exact: str = "none", backend: str = "proce
             arrivals, bindings = _refine(plan, evaluate_, arrivals, quiet)
         rows = _summarise(plan, evaluate_, arrivals, bindings, exact != "none")
         runs = dict(evaluate_.runs)
+        reused = len(evaluate_.reused)
     orders = _orders(plan, arrivals)
     target = plan.target
     report = {"calendar": cal.model_dump(), "scenario": str(plan.scenario), "exact": exact,
@@ -560,7 +566,7 @@ def plan_calendar(plan: CalendarPlan, exact: str = "none", backend: str = "proce
               "deciding_sample": plan.critical,
               "target": {"path": target.path, "op": target.op, "threshold": target.threshold},
               "kpis": list(plan.kpis), "orders": orders, "fluid_orders": fluid_orders, "quarters": rows,
-              "fluid_runs": runs["fluid"], "exact_runs": runs["exact"],
+              "fluid_runs": runs["fluid"], "exact_runs": runs["exact"], "reused_runs": reused,
               "total_usd": sum(o["usd_to_horizon"] for o in orders),
               "fluid_total_usd": sum(o["usd_to_horizon"] for o in fluid_orders),
               "met": all(row["met"] for row in rows)}
@@ -691,7 +697,8 @@ def format_calendar(report: Mapping[str, Any]) -> str:
     check = "check_samples" in report
     lines = [f"target {cal['target']} with probability {cal['probability']:g} in each of {cal['quarters']} quarters "
              f"({len(report['samples'])} samples; {report['fluid_runs']} fluid runs"
-             + (f", {report['exact_runs']} exact runs ({report['exact']}))" if exact else ")")]
+             + (f", {report['exact_runs']} exact runs ({report['exact']})" if exact else "")
+             + (f"; {report['reused_runs']} read back from evaluations.jsonl)" if report.get("reused_runs") else ")")]
     if exact and report.get("fluid_total_usd") != report["total_usd"]:
         lines.append(f"the fluid search alone would order {report['fluid_total_usd']:,.0f} USD; exact runs cut it to "
                      f"{report['total_usd']:,.0f} USD")

@@ -90,13 +90,20 @@ def draw_calendar_chart(folder: Path, fmt: str = "png") -> list[Path]:
     arriving: dict[int, int] = {}
     for order in report["orders"]:
         arriving[order["arrival_quarter"]] = arriving.get(order["arrival_quarter"], 0) + order["replicas"]
-    for quarter, n in arriving.items():
-        fleet_ax.annotate(f"+{n}", (quarter, base[quarter - 1]), textcoords="offset points", xytext=(0, 3),
-                          ha="center", fontsize=8)
+    retiring: dict[int, int] = {}
+    for gone in cal.get("retire", []):
+        retiring[gone["quarter"]] = retiring.get(gone["quarter"], 0) + gone["replicas"]
+    for quarter in sorted(set(arriving) | set(retiring)):
+        if quarter > len(rows):
+            continue
+        text = "\n".join(([f"+{arriving[quarter]}"] if quarter in arriving else [])
+                         + ([f"-{retiring[quarter]} retired"] if quarter in retiring else []))
+        fleet_ax.annotate(text, (quarter, base[quarter - 1]), textcoords="offset points", xytext=(0, 3),
+                          ha="center", va="bottom", fontsize=8)
     fleet_ax.set_ylabel("replicas")
     fleet_ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    fleet_ax.set_ylim(0, max(base.max() if len(base) else 1, 1) * 1.2)
-    fleet_ax.set_title("Fleet of the planned pools (+n: replicas arriving)", fontsize=9)
+    fleet_ax.set_ylim(0, max(base.max() if len(base) else 1, 1) * 1.3)
+    fleet_ax.set_title("Fleet of the planned pools (+n: replicas arriving, -n: retired)", fontsize=9)
     fleet_ax.legend(loc="upper left", fontsize=7, ncol=2)
     capped = sorted({region for r in rows for region, use in r.get("regions", {}).items()
                      if use.get("mw_cap") is not None})
