@@ -264,3 +264,50 @@ def test_an_interrupted_plan_resumes_from_its_evaluations(tmp_path):
     (tmp_path / "out" / "evaluations.jsonl").write_text("\n".join(lines[:3]) + "\n" + lines[3][:20])  # cut short
     third = plan_calendar(read_calendar(path, tmp_path / "out"))
     assert third["fluid_runs"] == len(lines) - 3 and third["orders"] == first["orders"]
+
+
+def test_uncertain_scenario_values_are_drawn_with_the_growth(tmp_path):
+    """A scenario value written as a law is one more input of the Latin hypercube: every
+    sample runs at its own value, and the plan is decided on every sample (no single
+    deciding sample when more than the growth is uncertain)."""
+    path = tmp_path / "busy.yaml"
+    text = (SCENARIO + CALENDAR.format(lead=0, caps="")).replace(
+        "mean_s: 1.0}", "mean_s: {dist: uniform, low: 0.9, high: 1.1}}").replace(
+        "growth: 0.1", "growth: {dist: uniform, low: 0.05, high: 0.15}").replace(
+        "samples: 1\n", "samples: 8\n").replace("quarters: 6", "quarters: 2")
+    path.write_text(text)
+    plan_ = read_calendar(path, tmp_path / "out")
+    assert [i.path for i in plan_.inputs] == ["inference.0.service.mean_s", "plan.growth"]
+    assert plan_.critical is None
+    means = sorted(sample[0] for sample in plan_.samples)
+    assert all(0.9 + k * 0.025 <= m <= 0.9 + (k + 1) * 0.025 for k, m in enumerate(means))  # one per stratum
+    report = plan_calendar(plan_)
+    for row in report["quarters"]:
+        assert row["share_meeting"] >= 1.0
+        # The worst sample is the one with the longest service and the highest growth.
+        c = row["fleet"]["solo/gpu"]
+        worst = max(erlang_c_wait_s(5.0 * (1 + g) ** row["quarter"] * m, c) for m, g in plan_.samples)
+        assert worst <= 0.1
+
+
+@pytest.mark.slow
+def test_a_plan_on_a_process_pool_and_on_a_dask_scheduler_is_the_same_plan(tmp_path, cli):
+    import logging
+
+    distributed = pytest.importorskip("dask.distributed")
+    path = tmp_path / "busy.yaml"
+    path.write_text(SCENARIO + CALENDAR.format(lead=0, caps="").replace("quarters: 6", "quarters: 3"))
+    serial = cli("plan-calendar", str(path), "--out", str(tmp_path / "serial"), "--quiet")
+    pooled = cli("plan-calendar", str(path), "--out", str(tmp_path / "pool"), "--workers", "2", "--quiet")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=logging.ERROR) as cluster:
+        dasked = cli("plan-calendar", str(path), "--out", str(tmp_path / "dask"), "--backend", "dask",
+                     "--scheduler", cluster.scheduler_address, "--quiet")
+    for result in (serial, pooled, dasked):
+        assert result.code == 0, result.err
+    assert (tmp_path / "pool" / "plan.csv").read_bytes() == (tmp_path / "serial" / "plan.csv").read_bytes()
+    assert (tmp_path / "dask" / "plan.csv").read_bytes() == (tmp_path / "serial" / "plan.csv").read_bytes()
+    def table(out: str) -> str:  # the quarters and the orders, not the header's run counts or the folder
+        return out.split("\n\n", 1)[1].rsplit("\n", 2)[0]
+
+    assert table(pooled.out) == table(serial.out) and table(dasked.out) == table(serial.out)
