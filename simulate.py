@@ -125,9 +125,11 @@ def _parser(light: bool = False) -> argparse.ArgumentParser:
                          "(fluid mode)")
     cal.add_argument("scenario")
     _experiment_options(cal, "plan folder (default: results/<scenario>/calendar-<hash8>)")
-    cal.add_argument("--exact", choices=("refine", "confirm", "none"), default="refine",
-                     help="after the fluid search: refine the plan with exact runs and confirm it on every sample "
-                          "(default), only confirm it, or keep the fluid answer (none)")
+    cal.add_argument("--exact", choices=("auto", "refine", "confirm", "none"), default="auto",
+                     help="after the fluid search: refine the plan with exact runs (exact runs decide), confirm it "
+                          "(the fluid decides, exact runs of every sample beside it), or neither (none); auto "
+                          "(default) refines where the fluid mode is known to be biased (load-aware routing over "
+                          "several pools, batching replicas, prefix caches) and confirms elsewhere")
     cal.add_argument("--check", type=int, default=0, metavar="N",
                      help="brute force: run the final plan on N fresh Monte Carlo samples and report each "
                           "quarter's share beside the planned one (default 0: no check)")

@@ -38,8 +38,11 @@ beat one dear one that does the same. A quarter no option can rescue is reported
 with the constraint that binds (lead time, power or GPU cap, no option left, or no option
 that helps).
 
-Then exact simulation (every request), because the fluid mode's steady-state queues are
-pessimistic where load-aware routing pools the regions' capacity (docs/fluid.md):
+Then exact simulation (every request). ``auto`` (the default) refines where the fluid
+mode is known to be biased (``fluid_bias``: load-aware routing over several pools, whose
+capacity it pools while the fluid queues each pool alone; batching replicas; prefix
+caches; docs/fluid.md) and confirms elsewhere (an M/M/c pool is Erlang C in fluid mode,
+and one exact busy hour is one noisy draw of it):
 
 - ``refine`` (default): a second pass over the quarters with exact runs. Each quarter gets
   the cheaper of two answers: the fluid plan's arrivals for it, less those the exact runs
@@ -47,9 +50,10 @@ pessimistic where load-aware routing pools the regions' capacity (docs/fluid.md)
   greedy search as above from no arrivals, with exact runs. With one uncertain input
   (the growth) the outcome is monotone in it, so a quarter is decided by the sample at
   rank ``ceil(probability x samples)``; otherwise every sample is run.
-- ``confirm``: the fluid plan as it is.
-- either way every quarter is then run exactly on every sample: the probability reported is
-  that share, with its 95 % Wilson interval. ``none`` keeps the fluid answer alone.
+- ``confirm``: the fluid plan decides, the exact runs are a check beside it.
+- either way every quarter is then run exactly on every sample, and the share meeting the
+  target reported with its 95 % Wilson interval; with ``refine`` that is the probability
+  the plan is held to. ``none`` keeps the fluid answer alone.
 
 ``--check N`` draws N fresh Monte Carlo samples and runs the final plan on them (at the
 fidelity of the reported probability): a brute-force estimate of each quarter's
@@ -96,7 +100,8 @@ __all__ = ["CalendarPlan", "read_calendar", "plan_calendar", "refine_plan", "con
            "format_calendar", "evaluate", "Evaluation", "PLAN_COLUMNS", "EXACT_MODES"]
 
 PLAN_COLUMNS = ("order_quarter", "arrival_quarter", "pool", "replicas", "price", "usd_each", "usd_to_horizon")
-EXACT_MODES = ("refine", "confirm", "none")
+EXACT_MODES = ("auto", "refine", "confirm", "none")
+_LOAD_AWARE = ("least_loaded", "power_of_two", "latency_aware", "ttft_aware", "cache_aware")
 _MISSING = 1e3  # the shortfall of a sample whose run gave no value (the worst there is)
 _MAX_ADDED = 100_000  # replicas one quarter may add: a guard against a target nothing moves
 
@@ -141,6 +146,7 @@ class CalendarPlan:
     region_of: dict[str, str]
     region_pools: dict[str, list[tuple[str, int]]]
     critical: int | None  # the sample that decides a quarter when the outcome is monotone in it
+    fluid_bias: str | None  # why the fluid mode's answer is known to be biased here (None: it is not)
     file_sha256: str
     seed: int
     orders: list[dict[str, Any]] = field(default_factory=list)
@@ -240,11 +246,20 @@ def read_calendar(path: str | Path, out: Path | None = None, sets: Sequence[str]
         critical = sorted(range(len(samples)), key=lambda s: (samples[s][0], s))[max(rank, 1) - 1]
     elif len(inputs) == 0:  # nothing uncertain: every sample is the same
         critical = 0
+    serving = [p for p in world.pools if p.key in {o.pool for o in calendar.options} or p.replicas > 0]
+    bias = None
+    if any(p.serving is not None for p in serving):
+        bias = "batching replicas (KV admission and preemption are not in the fluid model)"
+    elif any(wl.shared_prefix is not None for wl in loaded.scenario.inference):
+        bias = "prefix caches (not in the fluid model)"
+    elif loaded.scenario.scheduler.routing.name in _LOAD_AWARE and len(serving) > 1:
+        bias = (f"{loaded.scenario.scheduler.routing.name} routing pools the capacity of {len(serving)} pools, "
+                "which the fluid model queues one by one")
     plan = CalendarPlan(
         calendar, path, sets, target, kpis, inputs, samples, len(scenario_inputs), growth_of, fixed, base_rates,
         out, keys, {key: pools[key].replicas for key in keys}, {key: p.gpus_per_replica for key, p in pools.items()},
         replica_mw, {key: p.region for key, p in pools.items()},
-        {r.name: [(p.key, p.replicas) for p in r.pools] for r in world.regions}, critical,
+        {r.name: [(p.key, p.replicas) for p in r.pools] for r in world.regions}, critical, bias,
         hashlib.sha256(path.read_bytes()).hexdigest(), loaded.scenario.seed)
     return plan
 
@@ -498,7 +513,7 @@ def _assess(plan: CalendarPlan, evaluate_: _Evaluator, quarter: int, fleet: Mapp
 
 
 def _summarise(plan: CalendarPlan, evaluate_: _Evaluator, arrivals: Sequence[tuple[int, int]],
-               bindings: Mapping[int, str | None], exact: bool) -> list[dict[str, Any]]:
+               bindings: Mapping[int, str | None], exact: bool, exact_decides: bool) -> list[dict[str, Any]]:
     cal = plan.calendar
     rows = []
     for q in range(1, cal.quarters + 1):
@@ -510,8 +525,10 @@ def _summarise(plan: CalendarPlan, evaluate_: _Evaluator, arrivals: Sequence[tup
                                "band_90": target["band_90"], "kpis": fluid["kpis"], "values": fluid["values"]}
         if exact:
             row["exact"] = _assess(plan, evaluate_, q, fleet, True)
-        decided = row["exact"] if exact else row
+        decided = row["exact"] if exact_decides else row
         row["met"] = decided["share_meeting"] >= cal.probability - 1e-12
+        if exact and not exact_decides:
+            row["exact"]["met"] = row["exact"]["share_meeting"] >= cal.probability - 1e-12
         row["binding"] = bindings.get(q) if not row["met"] else None
         if not row["met"] and row["binding"] is None:
             row["binding"] = (f"the share meeting the target over every sample is {decided['share_meeting']:.2f}, "
@@ -538,9 +555,14 @@ def _executor(backend: str, workers: int, scheduler: str | None) -> Executor:
 def plan_calendar(plan: CalendarPlan, exact: str = "none", backend: str = "process", workers: int = 1,
                   scheduler: str | None = None, quiet: bool = True) -> dict[str, Any]:
     """The fluid search over the quarters, then (``exact`` = refine or confirm) exact runs;
-    the report, also written to ``plan_calendar.json`` and ``plan.csv`` in ``plan.out``."""
+    the report, also written to ``plan_calendar.json`` and ``plan.csv`` in ``plan.out``.
+    ``auto`` refines where the fluid mode is known to be biased (``plan.fluid_bias``) and
+    confirms elsewhere."""
     if exact not in EXACT_MODES:
         raise UsageError(f"--exact: must be one of {', '.join(EXACT_MODES)} (got {exact!r})")
+    chosen = exact
+    if exact == "auto":
+        exact = "refine" if plan.fluid_bias is not None else "confirm"
     cal = plan.calendar
     every = list(range(len(plan.samples)))
     with _executor(backend, workers, scheduler) as executor:
@@ -555,12 +577,13 @@ def plan_calendar(plan: CalendarPlan, exact: str = "none", backend: str = "proce
         bindings = dict(fluid_binding)
         if exact == "refine":
             arrivals, bindings = _refine(plan, evaluate_, arrivals, quiet)
-        rows = _summarise(plan, evaluate_, arrivals, bindings, exact != "none")
+        rows = _summarise(plan, evaluate_, arrivals, bindings, exact != "none", exact == "refine")
         runs = dict(evaluate_.runs)
         reused = len(evaluate_.reused)
     orders = _orders(plan, arrivals)
     target = plan.target
-    report = {"calendar": cal.model_dump(), "scenario": str(plan.scenario), "exact": exact,
+    report = {"calendar": cal.model_dump(), "scenario": str(plan.scenario), "exact": exact, "exact_option": chosen,
+              "fluid_bias": plan.fluid_bias, "decided_by": "exact" if exact == "refine" else "fluid",
               "inputs": [{"path": i.path, "dist": i.dist, "params": dict(i.params)} for i in plan.inputs],
               "samples": plan.samples, "growth_samples": [plan.sample_growth(s) for s in every],
               "deciding_sample": plan.critical,
@@ -650,7 +673,8 @@ def confirm_plan(plan: CalendarPlan, report: dict[str, Any], backend: str = "pro
     with _executor(backend, workers, scheduler) as executor:
         evaluate_ = _Evaluator(plan, executor, quiet)
         bindings = {row["quarter"]: row.get("binding") for row in report["quarters"]}
-        report["quarters"] = _summarise(plan, evaluate_, _arrivals(report), bindings, True)
+        report["quarters"] = _summarise(plan, evaluate_, _arrivals(report), bindings, True,
+                                        report.get("decided_by") == "exact")
         report["exact_runs"] = report.get("exact_runs", 0) + evaluate_.runs["exact"]
     report["exact"] = report.get("exact") if report.get("exact") != "none" else "confirm"
     report["met"] = all(row["met"] for row in report["quarters"])
@@ -670,7 +694,7 @@ def check_plan(plan: CalendarPlan, report: dict[str, Any], n: int, backend: str 
     record per quarter the share meeting the target with its 95 % interval."""
     if n < 1:
         raise UsageError(f"--check: must be >= 1 (got {n})")
-    exact = report.get("exact", "none") != "none"
+    exact = report.get("decided_by") == "exact"
     rng = Streams(plan.seed).get("plan-calendar/monte-carlo")
     draws = rng.random((n, len(plan.inputs)))
     checked = CalendarPlan(**{**plan.__dict__, "samples": [[inp.value(float(u[j])) for j, inp in
@@ -694,12 +718,17 @@ def check_plan(plan: CalendarPlan, report: dict[str, Any], n: int, backend: str 
 def format_calendar(report: Mapping[str, Any]) -> str:
     cal = report["calendar"]
     exact = report.get("exact", "none") != "none"
+    by_exact = report.get("decided_by") == "exact"
     check = "check_samples" in report
     lines = [f"target {cal['target']} with probability {cal['probability']:g} in each of {cal['quarters']} quarters "
              f"({len(report['samples'])} samples; {report['fluid_runs']} fluid runs"
              + (f", {report['exact_runs']} exact runs ({report['exact']})" if exact else "")
              + (f"; {report['reused_runs']} read back from evaluations.jsonl)" if report.get("reused_runs") else ")")]
-    if exact and report.get("fluid_total_usd") != report["total_usd"]:
+    if by_exact:
+        lines.append(f"decided by exact runs: the fluid mode is biased here ({report.get('fluid_bias') or 'asked'})")
+    elif exact:
+        lines.append("decided by the fluid search; exact runs of every sample beside it as a check")
+    if by_exact and report.get("fluid_total_usd") != report["total_usd"]:
         lines.append(f"the fluid search alone would order {report['fluid_total_usd']:,.0f} USD; exact runs cut it to "
                      f"{report['total_usd']:,.0f} USD")
     head = f"{'quarter':>7}  {'P fluid':>7}  "
@@ -710,7 +739,7 @@ def format_calendar(report: Mapping[str, Any]) -> str:
     head += f"{'median':>9}  {'90 % band':>20}  fleet"
     lines += ["", head]
     for row in report["quarters"]:
-        shown = row["exact"]["kpis"][report["target"]["path"]] if exact else row
+        shown = row["exact"]["kpis"][report["target"]["path"]] if by_exact else row
         band = shown["band_90"]
         fleet = ", ".join(f"{k}={v}" for k, v in row["fleet"].items())
         median = "-" if shown["median"] is None else f"{shown['median']:,.4g}"

@@ -40,7 +40,8 @@ def draw_calendar_chart(folder: Path, fmt: str = "png") -> list[Path]:
     report: dict[str, Any] = json.loads((Path(folder) / "plan_calendar.json").read_text(encoding="utf-8"))
     rows = report["quarters"]
     cal = report["calendar"]
-    exact = report.get("exact", "none") != "none" and rows and "exact" in rows[0]
+    exact = bool(report.get("exact", "none") != "none" and rows and "exact" in rows[0])
+    by_exact = exact and report.get("decided_by", "exact") == "exact"
     target = report["target"]
     kpis = [k for k in report.get("kpis", [target["path"]])
             if any(r["kpis"][k]["median"] is not None for r in rows)] if rows and "kpis" in rows[0] else []
@@ -51,24 +52,25 @@ def draw_calendar_chart(folder: Path, fmt: str = "png") -> list[Path]:
     q = np.array([r["quarter"] for r in rows], dtype=float)
     left = [fig.add_subplot(grid[i, 0]) for i in range(n_left)]
     for ax, path in zip(left, kpis, strict=False):
-        label = "exact runs" if exact else "fluid"
-        shown = [(r["exact"] if exact else r)["kpis"][path] for r in rows]
+        label, other = ("exact runs", "fluid search") if by_exact else ("fluid", "exact runs")
+        shown = [(r["exact"] if by_exact else r)["kpis"][path] for r in rows]
         ax.fill_between(q, _series(shown, "band_90", 0), _series(shown, "band_90", 1), color=PALETTE[0],
                         alpha=0.15, linewidth=0, label=f"90 % of samples ({label})")
         ax.fill_between(q, _series(shown, "band_50", 0), _series(shown, "band_50", 1), color=PALETTE[0],
                         alpha=0.3, linewidth=0, label="50 %")
         ax.plot(q, _series(shown, "median"), color=PALETTE[0], marker="o", label=f"median ({label})")
         if exact:
-            ax.plot(q, _series([r["kpis"][path] for r in rows], "median"), color=PALETTE[1], linestyle="--",
-                    marker=".", label="median (fluid search)")
+            beside = [(r if by_exact else r["exact"])["kpis"][path] for r in rows]
+            ax.plot(q, _series(beside, "median"), color=PALETTE[1], linestyle="--", marker=".",
+                    label=f"median ({other})")
         ax.set_ylabel(metric_label(path), fontsize=8)
         ax.set_ylim(bottom=0)
         if path == target["path"]:
             ax.axhline(target["threshold"], color="#000000", linestyle=":", linewidth=1.2,
                        label=f"target {cal['target']}")
             for row in rows:
-                share = row["exact"]["share_meeting"] if exact else row["share_meeting"]
-                top = (row["exact"]["kpis"][path] if exact else row["kpis"][path])["band_90"][1]
+                share = row["exact"]["share_meeting"] if by_exact else row["share_meeting"]
+                top = (row["exact"]["kpis"][path] if by_exact else row["kpis"][path])["band_90"][1]
                 ax.annotate(f"P {share:.2f}", (row["quarter"], top if top is not None else target["threshold"]),
                             textcoords="offset points", xytext=(0, 5), ha="center", fontsize=7,
                             color="#000000" if row["met"] else PALETTE[3])
@@ -130,7 +132,8 @@ def draw_calendar_chart(folder: Path, fmt: str = "png") -> list[Path]:
         ax.set_xticks(q)
     cost_ax.set_xlabel("quarter")
     fig.suptitle(f"Build plan for {Path(report['scenario']).name}: {len(report['samples'])} samples, "
-                 + ("confirmed by exact runs" if exact else "fluid search only"), fontsize=11)
+                 + ("decided by exact runs" if by_exact else "fluid search, checked by exact runs" if exact
+                    else "fluid search only"), fontsize=11)
     fig.tight_layout()
     out = Path(folder) / "charts" / f"calendar.{fmt}"
     save_figure(fig, out)

@@ -117,8 +117,9 @@ def test_the_plan_is_confirmed_by_exact_runs_and_drawn(tmp_path):
         # The exact mean wait of the planned fleet, one hour of M/M/c: near Erlang C's.
         lam = 5.0 * 1.1 ** row["quarter"]
         assert value == pytest.approx(erlang_c_wait_s(lam, row["fleet"]["solo/gpu"]) * 1000, rel=0.5)
-        assert row["met"] == (row["exact"]["share_meeting"] >= 1.0)
-    assert "P exact" in format_calendar(report)
+        assert row["exact"]["met"] == (row["exact"]["share_meeting"] >= 1.0)
+        assert row["met"] == (row["share_meeting"] >= 1.0)  # confirm: the fluid decides, exact runs beside it
+    assert report["decided_by"] == "fluid" and "P exact" in format_calendar(report)
     assert draw_calendar_chart(tmp_path / "out")[0].is_file()
 
 
@@ -135,7 +136,8 @@ def growth_at_most(lam0: float, c: int, quarter: int, target_s: float) -> float:
     return low
 
 
-def test_the_reported_probability_is_the_closed_form_one_and_brute_force_agrees(tmp_path):
+@pytest.mark.parametrize("checks", [40, pytest.param(300, marks=pytest.mark.slow)])
+def test_the_reported_probability_is_the_closed_form_one_and_brute_force_agrees(tmp_path, checks):
     """Uniform growth on one M/M/c pool: the probability that a fleet meets the target is
     P(g <= g*) with g* from Erlang C. Latin-hypercube sampling puts one sample in each of n
     strata, so the share it reports is within 1/n of it; a Monte Carlo check of the same plan
@@ -148,7 +150,7 @@ def test_the_reported_probability_is_the_closed_form_one_and_brute_force_agrees(
                                                                                      f"low: {low}, high: {high}}}")
                     .replace("samples: 1\n", f"samples: {n}\n").replace("probability: 1.0", "probability: 0.8"))
     plan_ = read_calendar(path)
-    report = check_plan(plan_, plan_calendar(plan_), 300)
+    report = check_plan(plan_, plan_calendar(plan_), checks)
     checked = 0
     for row in report["quarters"]:
         g_star = growth_at_most(5.0, row["fleet"]["solo/gpu"], row["quarter"], 0.1)
@@ -311,3 +313,18 @@ def test_a_plan_on_a_process_pool_and_on_a_dask_scheduler_is_the_same_plan(tmp_p
         return out.split("\n\n", 1)[1].rsplit("\n", 2)[0]
 
     assert table(pooled.out) == table(serial.out) and table(dasked.out) == table(serial.out)
+
+
+def test_auto_refines_only_where_the_fluid_mode_is_biased(tmp_path):
+    """One M/M/c pool is Erlang C in fluid mode: the fluid decides and exact runs check it.
+    Load-aware routing over two regions pools their capacity, which the fluid mode does not
+    see: exact runs decide."""
+    path = tmp_path / "busy.yaml"
+    path.write_text(SCENARIO + CALENDAR.format(lead=0, caps=""))
+    assert read_calendar(path).fluid_bias is None
+    path.write_text(TWO.replace("routing: nearest", "routing: latency_aware").replace("quarters: 4", "quarters: 1"))
+    plan_ = read_calendar(path, tmp_path / "out")
+    assert "latency_aware routing pools the capacity of 2 pools" in plan_.fluid_bias
+    report = plan_calendar(plan_, exact="auto")
+    assert report["exact"] == "refine" and report["decided_by"] == "exact" and report["exact_option"] == "auto"
+    assert "decided by exact runs" in format_calendar(report)
