@@ -24,6 +24,7 @@ import numpy as np
 
 from sim.metrics.inference import meets_objectives, objective_limits
 from sim.records import RequestStatus
+from sim.report.style import OBJECTIVE, PALETTE, series_style
 
 if TYPE_CHECKING:  # matplotlib itself loads when a figure is made (_subplots)
     from matplotlib.axes import Axes
@@ -33,9 +34,7 @@ __all__ = ["RunTable", "read_timeseries", "read_latency_cdf", "plot_load", "plot
            "plot_utilization", "plot_latency_cdf", "plot_region_series", "plot_utilization_heatmap",
            "slo_series", "plot_slo_series", "overview_figure", "latency_cdf_figure", "inference_figure",
            "align_ylabels", "fit_margins", "warmup_hours", "draw_run_charts", "clock_axis", "stamp", "event_spans",
-           "shade_events"]
-
-_STYLES = ("-", "--", "-.", ":")
+           "shade_events", "proportional", "seconds_if_long", "constant_capacity"]
 
 
 @dataclass(frozen=True)
@@ -64,29 +63,62 @@ def read_timeseries(path: Path) -> RunTable:
     return RunTable(tuple(regions), columns)
 
 
+def proportional(load: np.ndarray, resources: np.ndarray) -> float | None:
+    """R(t) / L(t) when the allocation is one constant multiple of the load (the seed's
+    formula, no cap), else None: then one line on two scales shows both."""
+    ok = np.isfinite(load) & np.isfinite(resources) & (load > 0)
+    if not ok.any():
+        return None
+    ratio = resources[ok] / load[ok]
+    return float(ratio[0]) if ratio[0] > 0 and np.allclose(ratio, ratio[0], rtol=1e-6, atol=0.0) else None
+
+
 def plot_load(ax: Axes, table: RunTable) -> None:
-    """L(t) on the left axis, R(t) on the right (both identical across regions)."""
+    """L(t) on the left axis, R(t) as a share of the weighted fleet on the right (both
+    identical across regions): one line read on two scales when R is proportional to L,
+    else a second, dashed line; the load at which R reaches the whole fleet is marked."""
     first = table.regions[0]
     hours = table.hours(first)
-    load = table.columns[first]["load"]
+    cols = table.columns[first]
+    load = cols["load"]
     if np.all(np.isnan(load)):
         ax.text(0.5, 0.5, "no scheduler: all capacity active", ha="center", transform=ax.transAxes)
     else:
-        ax.step(hours, load, where="post", label="load L(t) driving the allocation")
+        ax.step(hours, load, where="post", color=PALETTE[0], label="load L(t) driving the allocation")
         for column, color, label in (("forecast_load", "#009E73", "forecast (formula)"),
                                      ("observed_load", "#CC79A7", "observed (measured arrivals)")):
-            values = table.columns[first].get(column)
+            values = cols.get(column)
             if values is not None and not np.all(np.isnan(values)):
                 ax.step(hours, values, where="post", color=color, linestyle=":", linewidth=2, label=label)
-        right = ax.twinx()
-        right.step(hours, table.columns[first]["resources"], where="post", color="#D55E00",
-                   linestyle="--", label="resources R(t)")
-        right.set_ylabel("R(t)")
-        right.grid(False)
-        lines = ax.get_lines() + right.get_lines()
-        ax.legend(lines, [str(line.get_label()) for line in lines], loc="upper left", bbox_to_anchor=(1.08, 1.0))
-    ax.set_ylabel("load (units)")
-    ax.set_title("Load and allocation model")
+        ratio = proportional(load, cols["resources"])
+        lines = []
+        right: Any
+        if ratio is not None:  # R = ratio * L: a second line would lie on the first
+            per = ratio * 100.0
+
+            def to_r(v: Any) -> Any:
+                return np.asarray(v) * per
+
+            def to_load(v: Any) -> Any:
+                return np.asarray(v) / per
+            right = ax.secondary_yaxis("right", functions=(to_r, to_load))
+            top = float(np.nanmax(load))
+            if 1.0 / ratio <= 1.5 * top:
+                ax.axhline(1.0 / ratio, color="#777777", linestyle=(0, (1, 2)), linewidth=1.2,
+                           label="whole weighted fleet active (R = 100 %)")
+        else:
+            right = ax.twinx()
+            lines = right.step(hours, cols["resources"] * 100.0, where="post", color="#D55E00", linestyle="--",
+                               label="allocation R(t)")
+            right.set_ylim(bottom=0)
+            right.grid(False)
+        right.set_ylabel("R(t) (% of weighted fleet)")
+        handles = ax.get_lines() + lines
+        ax.legend(handles, [str(line.get_label()) for line in handles], loc="upper left",
+                  bbox_to_anchor=(1.14, 1.0))
+        ax.set_ylim(bottom=0)
+    ax.set_ylabel("load L(t) (load units)")
+    ax.set_title("Load model L(t) and the allocation R(t) it drives")
 
 
 def _step(ax: Axes, table: RunTable, region: str, values: np.ndarray, **style: Any) -> None:
@@ -104,8 +136,7 @@ def plot_active_gpus(ax: Axes, table: RunTable) -> None:
     for k, region in enumerate(table.regions):
         cols = table.columns[region]
         share = np.nanmean(cols["share"]) * 100
-        _step(ax, table, region, cols["active_gpus"], linestyle=_STYLES[k % 4],
-              label=f"{region} (share {share:.1f} %)")
+        _step(ax, table, region, cols["active_gpus"], **series_style(k), label=f"{region} (share {share:.1f} %)")
     top = max((np.nanmax(table.columns[r]["active_gpus"]) for r in table.regions), default=1.0)
     ax.set_ylim(0, max(top, 1.0) * 1.08)  # counts from zero, whole GPUs on the axis
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
@@ -114,10 +145,26 @@ def plot_active_gpus(ax: Axes, table: RunTable) -> None:
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
-def plot_utilization(ax: Axes, table: RunTable) -> None:
+def constant_capacity(table: RunTable) -> bool:
+    """Every region keeps the same GPUs active all run (within 1 %, a few failed nodes):
+    a panel of them would be flat lines, so the legend names each region's GPUs instead."""
+    for region in table.regions:
+        active = table.columns[region]["active_gpus"]
+        active = active[np.isfinite(active)]
+        if len(active) and active.max() - active.min() > 0.01 * max(active.max(), 1.0):
+            return False
+    return True
+
+
+def plot_utilization(ax: Axes, table: RunTable, capacity: bool = False) -> None:
+    """Utilisation (%) per region; ``capacity``: each legend entry gives the region's active GPUs."""
     for k, region in enumerate(table.regions):
-        _step(ax, table, region, table.columns[region]["utilization"] * 100, linestyle=_STYLES[k % 4],
-              label=region)
+        label = region
+        if capacity:
+            active = table.columns[region]["active_gpus"]
+            gpus = int(round(float(np.nanmedian(active)))) if np.isfinite(active).any() else 0
+            label = f"{region} ({gpus:,} GPUs)"
+        _step(ax, table, region, table.columns[region]["utilization"] * 100, **series_style(k), label=label)
     ax.set_ylabel("utilisation (%)")
     clock_axis(ax, table)
     ax.set_ylim(0, 105)
@@ -140,10 +187,10 @@ def plot_latency_cdf(ax: Axes, cdf: dict[str, tuple[np.ndarray, np.ndarray]], sl
     """Latency CDF per origin region (log latency axis), all requests in black."""
     for k, (origin, (q, v)) in enumerate(sorted(cdf.items(), key=lambda kv: kv[0] == "*")):
         label = "all origins" if origin == "*" else origin
-        style = {"color": "#000000", "linewidth": 2.2} if origin == "*" else {"linestyle": _STYLES[k % 4]}
+        style = {"color": "#000000", "linewidth": 2.2} if origin == "*" else series_style(k)
         ax.plot(v, q * 100, label=label, **style)
     if slo_ms:
-        ax.axvline(slo_ms, color="#D55E00", linestyle=":", label=f"SLO {slo_ms:g} ms")
+        ax.axvline(slo_ms, label=f"SLO {slo_ms:,g} ms", **OBJECTIVE)
     ax.set_xscale("log")
     _plain_log_labels(ax)
     ax.set_xlabel("latency (ms, log scale)")
@@ -164,9 +211,10 @@ def _plain_log_labels(ax: Axes) -> None:
 
 
 def plot_region_series(ax: Axes, table: RunTable, column: str, ylabel: str, title: str,
-                       per_second: bool = False) -> None:
+                       per_second: bool = False, scale: float = 1.0) -> None:
     """One step line per region of ``column`` (``per_second``: a count per bucket divided by
-    the bucket's length, a rate)."""
+    the bucket's length, a rate; ``scale``: a factor, e.g. ms to s), each region in its own
+    style on every panel."""
     for k, region in enumerate(table.regions):
         values = table.columns[region].get(column)
         if values is None or np.all(np.isnan(values)) or not np.nansum(values):
@@ -174,9 +222,13 @@ def plot_region_series(ax: Axes, table: RunTable, column: str, ylabel: str, titl
         cols = table.columns[region]
         if per_second:
             values = values / np.maximum(cols["t_end_s"] - cols["t_start_s"], 1e-9)
-        _step(ax, table, region, values, linestyle=_STYLES[k % 4], label=region)
-    if ax.get_lines() and all(np.nanmin(line.get_ydata()) >= 0 for line in ax.get_lines()):
-        ax.set_ylim(bottom=0)  # counts, rates and latencies from zero: no exaggerated swings
+        _step(ax, table, region, values * scale, **series_style(k), label=region)
+    lows = [np.nanmin(line.get_ydata()) for line in ax.get_lines()]
+    highs = [np.nanmax(np.abs(line.get_ydata())) for line in ax.get_lines()]
+    # Counts, rates and latencies from zero (no exaggerated swings); a mean queue of -4e-9
+    # (a float sum's rounding) is zero.
+    if lows and min(lows) >= -1e-6 * max(max(highs), 1.0):
+        ax.set_ylim(bottom=0)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     if ax.get_lines():
@@ -236,7 +288,7 @@ def slo_series(requests: dict[str, np.ndarray], edges_s: np.ndarray,
 def plot_slo_series(ax: Axes, hours: np.ndarray, series: dict[str, np.ndarray]) -> None:
     """SLO attainment (%) per bucket: all requests in black, each origin dashed."""
     for k, (origin, values) in enumerate(sorted(series.items(), key=lambda kv: kv[0] != "*")):
-        style = {"color": "#000000", "linewidth": 2.2} if origin == "*" else {"linestyle": _STYLES[k % 4]}
+        style = {"color": "#000000", "linewidth": 2.2} if origin == "*" else series_style(k - 1)
         ax.step(hours, values * 100, where="post", label="all origins" if origin == "*" else origin, **style)
     ax.set_ylabel("within SLO (%)")
     ax.set_ylim(0, 105)
@@ -247,10 +299,31 @@ def plot_slo_series(ax: Axes, hours: np.ndarray, series: dict[str, np.ndarray]) 
 
 
 def align_ylabels(axes: Sequence[Axes]) -> None:
-    """The y labels of a column of panels at one distance from the axes (fixed, so no
-    panel's tick labels are laid out to place them)."""
+    """The y labels of a column of panels at one distance from the axes, just clear of the
+    widest tick label of any of them (measured in characters from the tick formatter, so
+    no panel is laid out to place them; call it once the limits are set)."""
+    from matplotlib.transforms import offset_copy
+
+    widest = max((len(_tick_labels(ax)[-1]) if _tick_labels(ax) else 0 for ax in axes), default=0)
+    size = float(axes[0].yaxis.get_ticklabels()[0].get_fontsize()) if axes[0].yaxis.get_ticklabels() else 10.0
+    gap = widest * 0.62 * size + 12.0  # points: digits are about 0.6 em wide, plus tick and padding
     for ax in axes:
-        ax.yaxis.set_label_coords(-0.07, 0.5)
+        shifted = offset_copy(ax.transAxes, fig=ax.get_figure(root=True), x=-gap, y=0.0, units="points")
+        ax.yaxis.set_label_coords(0.0, 0.5, transform=shifted)
+
+
+def _tick_labels(ax: Axes) -> list[str]:
+    """The y tick labels ``ax`` will show, shortest first."""
+    low, high = sorted(ax.get_ylim())
+    locs = [v for v in ax.yaxis.get_major_locator()() if low <= v <= high]
+    return sorted(ax.yaxis.get_major_formatter().format_ticks(locs), key=len)
+
+
+def seconds_if_long(values_ms: Sequence[np.ndarray]) -> tuple[float, str]:
+    """(factor, unit) to show latencies: ms, or s once they reach 10,000 ms (five-digit
+    tick labels are hard to read and crowd the axis label)."""
+    top = max((float(np.nanmax(v)) for v in values_ms if np.isfinite(v).any()), default=0.0)
+    return (0.001, "s") if top >= 10_000 else (1.0, "ms")
 
 
 def fit_margins(fig: Figure, left: float = 0.1, bottom: float = 0.07, top: float = 0.95) -> Figure:
@@ -321,7 +394,7 @@ def stamp(fig: Figure, run_dir: Path, tight: bool = False) -> None:
     else:  # a figure saved to its tight bounding box: the line goes just below what is drawn
         renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]  # the Agg canvas
         lowest = fig.get_tightbbox(renderer).y0 * fig.dpi  # inches -> pixels
-        y = min(y, (lowest - 16.0) / fig.bbox.height)
+        y = (lowest - 16.0) / fig.bbox.height  # below the drawing, not at the foot of an empty margin
     fig.text(0.01, y, " · ".join(parts), fontsize=7, color="#666666", ha="left", va="bottom")
 
 
@@ -351,8 +424,11 @@ def event_spans(run_dir: Path) -> list[tuple[str, float, float]]:
         return []
     with open(path, newline="", encoding="utf-8") as handle:
         rows = [r for r in csv.DictReader(handle) if r.get("kind") in ("region", "link", "partition")]
-    return [(f"{r['kind']} {r.get('region', '')}".strip(), float(r["start_s"]) / 3600.0, float(r["end_s"]) / 3600.0)
-            for r in rows]
+    return [(f"{_EVENT_WORDS[r['kind']]} {r.get('region', '').replace('|', ' - ')}".strip(),
+             float(r["start_s"]) / 3600.0, float(r["end_s"]) / 3600.0) for r in rows]
+
+
+_EVENT_WORDS = {"region": "outage", "link": "link down", "partition": "partition"}
 
 
 def shade_events(axes: Sequence[Axes], spans: Sequence[tuple[str, float, float]]) -> None:
@@ -371,15 +447,13 @@ def overview_figure(table: RunTable, warmup_h: float = 0.0,
     time, one panel each; ``events`` (outages, link failures, partitions) hatched."""
     first = table.columns[table.regions[0]]
     scheduled = not np.all(np.isnan(first["load"]))
-    if scheduled:
-        fig, axes = _subplots(3, 1, figsize=(10, 9), sharex=True)
-        plot_load(axes[0], table)
-    else:  # no load model: every GPU is active, the panel would be empty
-        fig, axes = _subplots(2, 1, figsize=(10, 6.5), sharex=True)
-        axes = np.concatenate([[None], axes])
-    plot_active_gpus(axes[1], table)
-    plot_utilization(axes[2], table)
-    axes = axes[0 if scheduled else 1:]
+    flat = not scheduled and constant_capacity(table)  # the active GPUs would be flat lines
+    panels = [plot_load] * scheduled + [plot_active_gpus] * (not flat)
+    fig, axes = _subplots(len(panels) + 1, 1, figsize=(10, 3.0 + 3.0 * len(panels)), sharex=True, squeeze=False)
+    axes = axes[:, 0]
+    for ax, panel in zip(axes, panels, strict=False):
+        panel(ax, table)
+    plot_utilization(axes[-1], table, capacity=flat)
     shade_warmup(axes, warmup_h)
     shade_events(axes, events)
     align_ylabels(axes)
@@ -392,15 +466,20 @@ def latency_cdf_figure(cdf: dict[str, tuple[np.ndarray, np.ndarray]], slo_ms: fl
     return fit_margins(fig, left=0.1, bottom=0.11, top=0.92)
 
 
-def inference_figure(table: RunTable, warmup_h: float = 0.0) -> Figure:
-    """Requests reaching each region, queue length and p99 latency over time."""
+def inference_figure(table: RunTable, warmup_h: float = 0.0,
+                     events: Sequence[tuple[str, float, float]] = ()) -> Figure:
+    """Requests reaching each region, queue length and p99 latency over time; ``events``
+    (outages, link failures, partitions) hatched."""
     fig, axes = _subplots(3, 1, figsize=(10, 9), sharex=True)
     plot_region_series(axes[0], table, "arrivals", "requests / s", "Requests reaching each region (mean rate "
                        "per bucket)", per_second=True)
     plot_region_series(axes[1], table, "queue_len", "requests queued (mean)", "Queue length")
-    plot_region_series(axes[2], table, "latency_p99_ms", "p99 latency (ms)", "p99 latency of requests completing")
+    scale, unit = seconds_if_long([table.columns[r].get("latency_p99_ms", np.full(1, np.nan)) for r in table.regions])
+    plot_region_series(axes[2], table, "latency_p99_ms", f"p99 latency ({unit})", "p99 latency of requests completing",
+                       scale=scale)
     clock_axis(axes[2], table)
     shade_warmup(axes, warmup_h)
+    shade_events(axes, events)
     align_ylabels(axes)
     return fit_margins(fig)
 
@@ -426,6 +505,6 @@ def draw_run_charts(run_dir: Path, formats: tuple[str, ...] = ("png",)) -> list[
     if cdf_path.exists():
         written += save_figures(stamped(latency_cdf_figure(read_latency_cdf(cdf_path))),
                                 [charts / f"latency_cdf.{f}" for f in formats], tight=False)
-        written += save_figures(stamped(inference_figure(table, warmup)),
+        written += save_figures(stamped(inference_figure(table, warmup, event_spans(run_dir))),
                                 [charts / f"inference.{f}" for f in formats], tight=False)
     return written

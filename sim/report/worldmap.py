@@ -203,15 +203,20 @@ def plot_world_map(ax: Axes, data: MapData) -> None:
     ax.set_ylim(lat0, lat1)
     ax.set_aspect("equal")
     _draw_land(ax)
+    title = "Regions (marker area ~ installed GPUs) and links (great-circle arcs)"
     if data.links:
         values, norm, label = _link_colours(data)
+        single = float(values.max() - values.min()) < 0.5 and not data.has_traffic
         for (arc_lat, arc_lon), value in zip(arcs, values, strict=True):
             quiet = data.has_traffic and value <= 0
-            ax.plot(arc_lon, arc_lat, color="#BBBBBB" if quiet else cmap(norm(value)),
-                    linewidth=1.0 if quiet else 2.5, zorder=2, solid_capstyle="round")
-        mappable = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
-        # Beside the map as drawn (its height follows the equal-aspect axes, not the figure).
-        ax.figure.colorbar(mappable, cax=ax.inset_axes((1.015, 0.1, 0.018, 0.8)), label=label)
+            colour = "#BBBBBB" if quiet else PALETTE[0] if single else cmap(norm(value))
+            ax.plot(arc_lon, arc_lat, color=colour, linewidth=1.0 if quiet else 2.5, zorder=2, solid_capstyle="round")
+        if single:  # one RTT for every link: a colour scale would span a meaningless millisecond
+            title = f"{title[:-1]}, RTT {values[0]:,.0f} ms)"
+        else:
+            mappable = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
+            # Beside the map as drawn (its height follows the equal-aspect axes, not the figure).
+            ax.figure.colorbar(mappable, cax=ax.inset_axes((1.015, 0.1, 0.018, 0.8)), label=label)
     most = max((g for *_, g in data.regions), default=0) or 1
     span = max(lon1 - lon0, 1.0)
     scale = min(1.0, max(span / 360.0, 0.35))  # smaller markers on a zoomed map, where regions sit closer
@@ -226,4 +231,4 @@ def plot_world_map(ax: Axes, data: MapData) -> None:
     ax.set_yticks(np.arange(np.ceil(lat0 / ystep) * ystep, lat1 + 1e-9, ystep))
     ax.set_xlabel("longitude (°)")
     ax.set_ylabel("latitude (°)")
-    ax.set_title("Regions (marker area ~ installed GPUs) and links (great-circle arcs)")
+    ax.set_title(title)

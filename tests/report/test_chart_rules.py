@@ -1,0 +1,110 @@
+"""The rules that make run charts readable, tested on small hand-made tables (no pixels)."""
+import numpy as np
+
+from sim.report.charts import (
+    RunTable,
+    align_ylabels,
+    constant_capacity,
+    event_spans,
+    inference_figure,
+    overview_figure,
+    proportional,
+    seconds_if_long,
+)
+from sim.report.style import OBJECTIVE, PALETTE, apply_style, pyplot, series_style
+from sim.report.training import gpu_hours_unit, training_figure
+
+
+def table(**columns_by_region):
+    """A RunTable of four one-hour buckets; each region's columns default to a flat fleet."""
+    n = 4
+    base = {"t_start_s": np.arange(n) * 3600.0, "t_end_s": (np.arange(n) + 1) * 3600.0,
+            "load": np.full(n, np.nan), "resources": np.full(n, np.nan), "share": np.full(n, 0.5),
+            "total_gpus": np.full(n, 16.0), "active_gpus": np.full(n, 16.0), "utilization": np.full(n, 0.4),
+            "arrivals": np.full(n, 3600.0), "queue_len": np.zeros(n), "latency_p99_ms": np.full(n, 800.0)}
+    return RunTable(tuple(columns_by_region), {r: {**base, **{k: np.asarray(v, dtype=float) for k, v in cols.items()}}
+                                               for r, cols in columns_by_region.items()})
+
+
+def test_every_region_keeps_one_style_and_the_first_32_differ():
+    styles = [tuple(series_style(k).values()) for k in range(32)]
+    assert len(set(styles)) == 32
+    assert series_style(0) == {"color": PALETTE[0], "linestyle": "-"}
+    assert series_style(8)["color"] == PALETTE[0] and series_style(8)["linestyle"] != "-"
+    assert OBJECTIVE["color"] not in PALETTE  # an SLO line never looks like a region
+
+
+def test_allocation_proportional_to_load_is_one_line_on_two_scales():
+    load = np.array([100.0, 150.0, 0.0, np.nan])
+    assert proportional(load, load * 0.005) == 0.005
+    assert proportional(load, np.minimum(load * 0.01, 1.2)) is None  # capped: two lines
+    assert proportional(np.full(3, np.nan), np.ones(3)) is None
+
+
+def test_capacity_panel_dropped_only_when_every_region_is_flat():
+    assert constant_capacity(table(a={}, b={"active_gpus": [16000, 15990, 16000, 15995]}))
+    assert not constant_capacity(table(a={}, b={"active_gpus": [4, 20, 10, 4]}))
+    apply_style()
+    flat = overview_figure(table(a={}, b={}))
+    varied = overview_figure(table(a={}, b={"active_gpus": [4, 20, 10, 4]}))
+    assert len(flat.axes) == 1 and len(varied.axes) == 2
+    assert [t.get_text() for t in flat.axes[0].get_legend().get_texts()] == ["a (16 GPUs)", "b (16 GPUs)"]
+    pyplot().close("all")
+
+
+def test_latencies_switch_to_seconds_at_ten_thousand_ms():
+    assert seconds_if_long([np.array([900.0, np.nan])]) == (1.0, "ms")
+    assert seconds_if_long([np.array([np.nan]), np.array([12_000.0])]) == (0.001, "s")
+    apply_style()
+    fig = inference_figure(table(a={"latency_p99_ms": [30_000, 45_000, 200_000, 40_000]}))
+    assert fig.axes[2].get_ylabel() == "p99 latency (s)"
+    assert fig.axes[2].get_ylim()[1] < 1000
+    pyplot().close(fig)
+
+
+def test_y_labels_clear_the_widest_tick_label():
+    apply_style()
+    fig, axes = pyplot().subplots(2, 1)
+    axes[0].set_ylim(0, 10)
+    axes[1].set_ylim(0, 200_000)
+    align_ylabels(axes)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in axes:
+        ticks = max(t.get_window_extent(renderer).width for t in ax.get_yticklabels())
+        label = ax.yaxis.label.get_window_extent(renderer)
+        assert label.x1 < ax.get_window_extent(renderer).x0 - ticks  # left of every tick label
+    pyplot().close(fig)
+
+
+def test_queue_rounding_below_zero_still_starts_the_axis_at_zero():
+    apply_style()
+    fig = inference_figure(table(a={"queue_len": [0.0, -4e-9, 20.0, 3.0]}))
+    assert fig.axes[1].get_ylim()[0] == 0
+    pyplot().close(fig)
+
+
+def test_events_are_named_in_words(tmp_path):
+    (tmp_path / "failures.csv").write_text(
+        "kind,region,pool,replicas,start_s,end_s,hit,domain\n"
+        "partition,southeastasia|japaneast,*,0,36000,43200,partition,\n"
+        "region,eastus,*,0,3600,7200,region,\n"
+        "node,eastus,h100,1,0,60,up,\n")
+    assert event_spans(tmp_path) == [("partition southeastasia - japaneast", 10.0, 12.0), ("outage eastus", 1.0, 2.0)]
+
+
+def test_gpu_hours_are_scaled_instead_of_an_offset():
+    assert gpu_hours_unit(21_233_650.8) == (1e6, "GPU-hours held (millions)")
+    assert gpu_hours_unit(45_000) == (1e3, "GPU-hours held (thousands)")
+    assert gpu_hours_unit(900) == (1.0, "GPU-hours held")
+
+
+def test_training_cdfs_need_two_jobs():
+    one = [{"workload": "pretrain", "status": "running", "arrival_s": "0", "start_s": "0", "end_s": "",
+            "wait_s": "0", "held_gpu_h": "2e7", "useful_gpu_h": "1.9e7", "lost_gpu_h": "6e5"}]
+    two = one + [{**one[0], "status": "completed", "end_s": "7200", "start_s": "60", "wait_s": "60"}]
+    apply_style()
+    titles = [[ax.get_title() for ax in training_figure(rows).axes] for rows in (one, two)]
+    assert titles == [["GPU-hours held by training"],
+                      ["Queueing delay (jobs that started)", "GPU-hours held by training"]]
+    pyplot().close("all")
