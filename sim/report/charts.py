@@ -24,7 +24,7 @@ import numpy as np
 
 from sim.metrics.inference import meets_objectives, objective_limits
 from sim.records import RequestStatus
-from sim.report.style import OBJECTIVE, PALETTE, series_style
+from sim.report.palette import OBJECTIVE, PALETTE, series_style
 
 if TYPE_CHECKING:  # matplotlib itself loads when a figure is made (_subplots)
     from matplotlib.axes import Axes
@@ -34,7 +34,8 @@ __all__ = ["RunTable", "read_timeseries", "read_latency_cdf", "plot_load", "plot
            "plot_utilization", "plot_latency_cdf", "plot_region_series", "plot_utilization_heatmap",
            "slo_series", "plot_slo_series", "overview_figure", "latency_cdf_figure", "inference_figure",
            "align_ylabels", "fit_margins", "warmup_hours", "draw_run_charts", "clock_axis", "stamp", "event_spans",
-           "shade_events", "proportional", "seconds_if_long", "constant_capacity"]
+           "shade_events", "proportional", "seconds_if_long", "constant_capacity", "plain_log_labels",
+           "plain_numbers"]
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,7 @@ def plot_latency_cdf(ax: Axes, cdf: dict[str, tuple[np.ndarray, np.ndarray]], sl
     if slo_ms:
         ax.axvline(slo_ms, label=f"SLO {slo_ms:,g} ms", **OBJECTIVE)
     ax.set_xscale("log")
-    _plain_log_labels(ax)
+    plain_log_labels(ax)
     ax.set_xlabel("latency (ms, log scale)")
     ax.set_ylabel("requests completed within (%)")
     ax.set_ylim(0, 100.5)
@@ -200,7 +201,7 @@ def plot_latency_cdf(ax: Axes, cdf: dict[str, tuple[np.ndarray, np.ndarray]], sl
     ax.legend(loc="lower right")
 
 
-def _plain_log_labels(ax: Axes) -> None:
+def plain_log_labels(ax: Axes) -> None:
     """Decades as plain numbers (1000, not mathtext's 10^3, which costs a parser per label),
     minor ticks at 2 and 5 times each decade."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
@@ -208,6 +209,14 @@ def _plain_log_labels(ax: Axes) -> None:
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))  # fewer minor ticks: each is several artists
     ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def plain_numbers(ax: Axes) -> None:
+    """Y tick labels as plain numbers with thousands separators (``125,000``), never an
+    offset or a ``1e5`` printed at the axis' end."""
+    from matplotlib.ticker import FuncFormatter
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"))
 
 
 def plot_region_series(ax: Axes, table: RunTable, column: str, ylabel: str, title: str,
@@ -373,16 +382,18 @@ def clock_axis(ax: Axes, table: RunTable | None = None, span_h: float | None = N
     ax.set_xlabel("time (UTC; the run starts at 00:00 on day 1)")
 
 
-def stamp(fig: Figure, run_dir: Path, tight: bool = False) -> None:
+def stamp(fig: Figure, run_dir: Path, tight: bool = False, seeds: Sequence[object] | None = None) -> None:
     """A footer naming what the chart shows: scenario, seed, run date and commit (from the
-    run folder's manifest.json; nothing when it is absent)."""
+    run folder's manifest.json; nothing when it is absent). ``seeds``: the seeds of an
+    experiment whose first run ``run_dir`` is, named instead of that run's one seed."""
     import json
 
     try:
         manifest = json.loads((Path(run_dir) / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return
-    parts = [f"scenario {manifest.get('scenario', '?')}", f"seed {manifest.get('seed', '?')}"]
+    seed = f"seed {manifest.get('seed', '?')}" if seeds is None else f"seeds {', '.join(map(str, seeds))}"
+    parts = [f"scenario {manifest.get('scenario', '?')}", seed]
     if manifest.get("started_utc"):
         parts.append(f"run {str(manifest['started_utc'])[:16].replace('T', ' ')} UTC")
     if manifest.get("git_commit"):

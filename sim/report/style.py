@@ -5,9 +5,8 @@ deficiencies. Figures are drawn with the Agg backend and saved without timestamp
 software versions (PNG text chunks, SVG ``dc:date``, PDF ``CreationDate``), and SVG ids are
 salted with a fixed string, so the same data gives byte-identical PNG, SVG and PDF files.
 
-Each region keeps one colour and line style on every panel (:func:`series_style`, by its
-place in the scenario), and an objective (SLO, target) is drawn in a grey dash-dot that no
-series uses (``OBJECTIVE``).
+The colours, the style of each region and of an objective line live in
+:mod:`sim.report.palette` (no matplotlib there) and are re-exported here.
 
 Public: ``PALETTE``, ``FORMATS``, ``OBJECTIVE``, ``series_style``, ``apply_style``, ``pyplot``,
 ``save_figure``, ``save_figures``.
@@ -17,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -25,6 +24,7 @@ matplotlib.use("Agg")  # before any pyplot import: report modules import this on
 from cycler import cycler
 
 from sim.fileio import discard
+from sim.report.palette import OBJECTIVE, PALETTE, series_style
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -32,19 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["PALETTE", "FORMATS", "OBJECTIVE", "series_style", "apply_style", "pyplot", "save_figure",
            "save_figures"]
 
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 FORMATS = ("png", "svg", "pdf")
-LINESTYLES = ("-", "--", "-.", ":")
-# An objective line (SLO, plan target): a grey no series is drawn in, dash-dot, thin.
-OBJECTIVE: dict[str, Any] = {"color": "#555555", "linestyle": (0, (7, 2, 1.5, 2)), "linewidth": 1.4}
-
-
-def series_style(k: int) -> dict[str, str]:
-    """Colour and line style of the ``k``-th series (a region by its place in the scenario):
-    the same on every panel, and no two alike for the first 32 (the style shifts each time
-    the eight colours come round again)."""
-    return {"color": PALETTE[k % len(PALETTE)],
-            "linestyle": LINESTYLES[(k + k // len(PALETTE)) % len(LINESTYLES)]}
 
 # Metadata keys matplotlib would otherwise fill with the date or its own version.
 _METADATA = {

@@ -108,3 +108,28 @@ def test_training_cdfs_need_two_jobs():
     assert titles == [["GPU-hours held by training"],
                       ["Queueing delay (jobs that started)", "GPU-hours held by training"]]
     pyplot().close("all")
+
+
+def test_shares_are_charted_in_percent():
+    from sim.report.labels import metric_axis
+
+    assert metric_axis("inference.slo_attainment") == (100.0, "SLO attainment (%)")
+    assert metric_axis("utilization.mean") == (100.0, "utilisation, mean (%)")
+    assert metric_axis("inference.ttft_ms.p99") == (1.0, "time to first token, p99 (ms)")
+
+
+def test_a_plan_is_titled_in_words():
+    from sim.report.plan import plot_plan
+
+    report = {"path": "inference.slo_attainment", "op": ">=", "threshold": 0.95, "rule": "all", "seeds": [1, 2],
+              "vary": "regions.eu-west.pools.a100.replicas", "target": "inference.slo_attainment>=0.95",
+              "answer": 8, "status": "met",
+              "points": [{"value": v, "mean": m, "ci": [m - 0.01, m + 0.01], "values": {"1": m, "2": m}}
+                         for v, m in ((7, 0.9), (8, 0.96))]}
+    apply_style()
+    fig, ax = pyplot().subplots()
+    plot_plan(ax, report)
+    assert ax.get_title() == "Least replicas of eu-west/a100 with SLO attainment (%) ≥ 95 on every seed: 8"
+    assert ax.get_ylabel() == "SLO attainment (%)"
+    assert "target ≥ 95" in [t.get_text() for t in ax.get_legend().get_texts()]
+    pyplot().close(fig)
