@@ -35,7 +35,7 @@ __all__ = ["RunTable", "read_timeseries", "read_latency_cdf", "plot_load", "plot
            "slo_series", "plot_slo_series", "overview_figure", "latency_cdf_figure", "inference_figure",
            "align_ylabels", "fit_margins", "warmup_hours", "draw_run_charts", "clock_axis", "stamp", "event_spans",
            "shade_events", "proportional", "seconds_if_long", "constant_capacity", "plain_log_labels",
-           "plain_numbers"]
+           "plain_numbers", "has_series", "one_legend"]
 
 
 @dataclass(frozen=True)
@@ -217,6 +217,22 @@ def plain_numbers(ax: Axes) -> None:
     from matplotlib.ticker import FuncFormatter
 
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"))
+
+
+def has_series(table: RunTable, column: str) -> bool:
+    """Some region has a non-zero value in ``column`` (what :func:`plot_region_series` draws)."""
+    return any(column in cols and np.isfinite(cols[column]).any() and bool(np.nansum(np.abs(cols[column])))
+               for cols in table.columns.values())
+
+
+def one_legend(axes: Sequence[Axes], regions: int) -> None:
+    """With more than six regions, only the first panel of a column keeps its legend: a
+    region has one style on every panel, and a tall legend per panel would run into the
+    next one."""
+    if regions > 6:
+        for ax in axes[1:]:
+            if (legend := ax.get_legend()) is not None:
+                legend.remove()
 
 
 def plot_region_series(ax: Axes, table: RunTable, column: str, ylabel: str, title: str,
@@ -465,6 +481,7 @@ def overview_figure(table: RunTable, warmup_h: float = 0.0,
     for ax, panel in zip(axes, panels, strict=False):
         panel(ax, table)
     plot_utilization(axes[-1], table, capacity=flat)
+    one_legend(axes[int(scheduled):], len(table.regions))
     shade_warmup(axes, warmup_h)
     shade_events(axes, events)
     align_ylabels(axes)
@@ -481,14 +498,18 @@ def inference_figure(table: RunTable, warmup_h: float = 0.0,
                      events: Sequence[tuple[str, float, float]] = ()) -> Figure:
     """Requests reaching each region, queue length and p99 latency over time; ``events``
     (outages, link failures, partitions) hatched."""
-    fig, axes = _subplots(3, 1, figsize=(10, 9), sharex=True)
-    plot_region_series(axes[0], table, "arrivals", "requests / s", "Requests reaching each region (mean rate "
-                       "per bucket)", per_second=True)
-    plot_region_series(axes[1], table, "queue_len", "requests queued (mean)", "Queue length")
     scale, unit = seconds_if_long([table.columns[r].get("latency_p99_ms", np.full(1, np.nan)) for r in table.regions])
-    plot_region_series(axes[2], table, "latency_p99_ms", f"p99 latency ({unit})", "p99 latency of requests completing",
-                       scale=scale)
-    clock_axis(axes[2], table)
+    panels = [("arrivals", "requests / s", "Requests reaching each region (mean rate per bucket)", True, 1.0),
+              ("queue_len", "requests queued (mean)", "Queue length", False, 1.0),
+              ("latency_p99_ms", f"p99 latency ({unit})", "p99 latency of requests completing", False, scale)]
+    # A panel of zeros (no queue ever formed) is left out; the arrivals stay if all are.
+    panels = [p for p in panels if has_series(table, p[0])] or panels[:1]
+    fig, axes = _subplots(len(panels), 1, figsize=(10, 3.0 * len(panels)), sharex=True, squeeze=False)
+    axes = axes[:, 0]
+    for ax, (column, ylabel, title, per_second, factor) in zip(axes, panels, strict=True):
+        plot_region_series(ax, table, column, ylabel, title, per_second=per_second, scale=factor)
+    clock_axis(axes[-1], table)
+    one_legend(axes, len(table.regions))
     shade_warmup(axes, warmup_h)
     shade_events(axes, events)
     align_ylabels(axes)

@@ -19,6 +19,7 @@ from sim.report.charts import (
     RunTable,
     align_ylabels,
     clock_axis,
+    one_legend,
     plot_region_series,
     shade_events,
     shade_warmup,
@@ -92,6 +93,7 @@ def batching_figure(table: RunTable, warmup_h: float = 0.0,
     plot_region_series(axes[1], scaled, "kv_percent", "KV cache in use (%)",
                        "KV-cache use (share of the region's batching replicas' capacity)")
     clock_axis(axes[1], table)
+    one_legend(axes, len(table.regions))
     shade_warmup(axes, warmup_h)
     shade_events(axes, events)
     align_ylabels(axes)

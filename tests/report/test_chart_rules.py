@@ -57,9 +57,20 @@ def test_latencies_switch_to_seconds_at_ten_thousand_ms():
     assert seconds_if_long([np.array([np.nan]), np.array([12_000.0])]) == (0.001, "s")
     apply_style()
     fig = inference_figure(table(a={"latency_p99_ms": [30_000, 45_000, 200_000, 40_000]}))
-    assert fig.axes[2].get_ylabel() == "p99 latency (s)"
-    assert fig.axes[2].get_ylim()[1] < 1000
+    assert fig.axes[-1].get_ylabel() == "p99 latency (s)"
+    assert fig.axes[-1].get_ylim()[1] < 1000
     pyplot().close(fig)
+
+
+def test_a_panel_of_zeros_is_left_out_and_many_regions_share_one_legend():
+    apply_style()
+    fig = inference_figure(table(**{f"r{k}": {} for k in range(8)}))  # no queue ever formed
+    assert [ax.get_title() for ax in fig.axes] == ["Requests reaching each region (mean rate per bucket)",
+                                                   "p99 latency of requests completing"]
+    assert [ax.get_legend() is not None for ax in fig.axes] == [True, False]
+    few = inference_figure(table(a={"queue_len": [0, 1, 2, 0]}, b={}))
+    assert [ax.get_legend() is not None for ax in few.axes] == [True, True, True]
+    pyplot().close("all")
 
 
 def test_y_labels_clear_the_widest_tick_label():
