@@ -35,7 +35,7 @@ __all__ = ["RunTable", "read_timeseries", "read_latency_cdf", "plot_load", "plot
            "slo_series", "plot_slo_series", "overview_figure", "latency_cdf_figure", "inference_figure",
            "align_ylabels", "fit_margins", "warmup_hours", "draw_run_charts", "clock_axis", "stamp", "event_spans",
            "shade_events", "proportional", "seconds_if_long", "constant_capacity", "plain_log_labels",
-           "plain_numbers", "has_series", "one_legend"]
+           "plain_numbers", "has_series", "one_legend", "event_label", "region_styles"]
 
 
 @dataclass(frozen=True)
@@ -79,18 +79,17 @@ def plot_load(ax: Axes, table: RunTable) -> None:
     identical across regions): one line read on two scales when R is proportional to L,
     else a second, dashed line; the load at which R reaches the whole fleet is marked."""
     first = table.regions[0]
-    hours = table.hours(first)
     cols = table.columns[first]
     load = cols["load"]
     if np.all(np.isnan(load)):
         ax.text(0.5, 0.5, "no scheduler: all capacity active", ha="center", transform=ax.transAxes)
     else:
-        ax.step(hours, load, where="post", color=PALETTE[0], label="load L(t) driving the allocation")
+        _step(ax, table, first, load, color=PALETTE[0], label="load L(t) driving the allocation")
         for column, color, label in (("forecast_load", "#009E73", "forecast (formula)"),
                                      ("observed_load", "#CC79A7", "observed (measured arrivals)")):
             values = cols.get(column)
             if values is not None and not np.all(np.isnan(values)):
-                ax.step(hours, values, where="post", color=color, linestyle=":", linewidth=2, label=label)
+                _step(ax, table, first, values, color=color, linestyle=":", linewidth=2, label=label)
         ratio = proportional(load, cols["resources"])
         lines = []
         right: Any
@@ -109,8 +108,9 @@ def plot_load(ax: Axes, table: RunTable) -> None:
                            label="whole weighted fleet active (R = 100 %)")
         else:
             right = ax.twinx()
-            lines = right.step(hours, cols["resources"] * 100.0, where="post", color="#D55E00", linestyle="--",
-                               label="allocation R(t)")
+            _step(right, table, first, cols["resources"] * 100.0, color="#D55E00", linestyle="--",
+                  label="allocation R(t)")
+            lines = right.get_lines()
             right.set_ylim(bottom=0)
             right.grid(False)
         right.set_ylabel("R(t) (% of weighted fleet)")
@@ -184,11 +184,21 @@ def read_latency_cdf(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return {k: (np.asarray(q), np.asarray(v)) for k, (q, v) in data.items()}
 
 
-def plot_latency_cdf(ax: Axes, cdf: dict[str, tuple[np.ndarray, np.ndarray]], slo_ms: float | None = None) -> None:
-    """Latency CDF per origin region (log latency axis), all requests in black."""
-    for k, (origin, (q, v)) in enumerate(sorted(cdf.items(), key=lambda kv: kv[0] == "*")):
+def region_styles(names: Sequence[str], order: Sequence[str]) -> dict[str, dict[str, str]]:
+    """Each name's :func:`series_style` by its place in ``order`` (the run's regions, so an
+    origin looks as its region does on the other charts); names not in it come after."""
+    extra = [n for n in names if n not in order]
+    return {n: series_style(list(order).index(n) if n in order else len(order) + extra.index(n)) for n in names}
+
+
+def plot_latency_cdf(ax: Axes, cdf: dict[str, tuple[np.ndarray, np.ndarray]], slo_ms: float | None = None,
+                     order: Sequence[str] = ()) -> None:
+    """Latency CDF per origin region (log latency axis), all requests in black; ``order``:
+    the run's regions, which fix each origin's style."""
+    styles = region_styles([o for o in cdf if o != "*"], order)
+    for origin, (q, v) in sorted(cdf.items(), key=lambda kv: kv[0] == "*"):
         label = "all origins" if origin == "*" else origin
-        style = {"color": "#000000", "linewidth": 2.2} if origin == "*" else series_style(k)
+        style = {"color": "#000000", "linewidth": 2.2} if origin == "*" else styles[origin]
         ax.plot(v, q * 100, label=label, **style)
     if slo_ms:
         ax.axvline(slo_ms, label=f"SLO {slo_ms:,g} ms", **OBJECTIVE)
@@ -310,10 +320,12 @@ def slo_series(requests: dict[str, np.ndarray], edges_s: np.ndarray,
     return out
 
 
-def plot_slo_series(ax: Axes, hours: np.ndarray, series: dict[str, np.ndarray]) -> None:
-    """SLO attainment (%) per bucket: all requests in black, each origin dashed."""
-    for k, (origin, values) in enumerate(sorted(series.items(), key=lambda kv: kv[0] != "*")):
-        style = {"color": "#000000", "linewidth": 2.2} if origin == "*" else series_style(k - 1)
+def plot_slo_series(ax: Axes, hours: np.ndarray, series: dict[str, np.ndarray], order: Sequence[str] = ()) -> None:
+    """SLO attainment (%) per bucket: all requests in black, each origin in its region's
+    style (``order``: the run's regions)."""
+    styles = region_styles([o for o in series if o != "*"], order)
+    for origin, values in sorted(series.items(), key=lambda kv: kv[0] != "*"):
+        style = {"color": "#000000", "linewidth": 2.2} if origin == "*" else styles[origin]
         ax.step(hours, values * 100, where="post", label="all origins" if origin == "*" else origin, **style)
     ax.set_ylabel("within SLO (%)")
     ax.set_ylim(0, 105)
@@ -385,7 +397,7 @@ def clock_axis(ax: Axes, table: RunTable | None = None, span_h: float | None = N
         if table is not None and table.regions:
             cols = table.columns[table.regions[0]]
             span_h = float(np.nanmax(cols["t_end_s"])) / 3600.0 if len(cols["t_end_s"]) else 24.0
-    step = next((s for s in (0.25, 0.5, 1, 2, 3, 6, 12, 24, 48, 168) if span_h / s <= 10), 720)
+    step = next((s for s in (1 / 12, 1 / 6, 0.25, 0.5, 1, 2, 3, 6, 12, 24, 48, 168) if span_h / s <= 10), 720)
     ax.xaxis.set_major_locator(MultipleLocator(step))
 
     def label(hours: float, _: object) -> str:
@@ -440,7 +452,8 @@ def shade_warmup(axes: np.ndarray, warmup_h: float) -> None:
         for ax in axes:
             ax.axvspan(0, warmup_h, color="#999999", alpha=0.15, linewidth=0)
         axes[0].text(warmup_h / 2, 0.97, "warm-up", transform=axes[0].get_xaxis_transform(),
-                     ha="center", va="top", fontsize=8, color="#555555")
+                     ha="center", va="top", fontsize=8, color="#555555",  # legible over a line at the top
+                     bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.8})
 
 
 def event_spans(run_dir: Path) -> list[tuple[str, float, float]]:
@@ -451,11 +464,16 @@ def event_spans(run_dir: Path) -> list[tuple[str, float, float]]:
         return []
     with open(path, newline="", encoding="utf-8") as handle:
         rows = [r for r in csv.DictReader(handle) if r.get("kind") in ("region", "link", "partition")]
-    return [(f"{_EVENT_WORDS[r['kind']]} {r.get('region', '').replace('|', ' - ')}".strip(),
-             float(r["start_s"]) / 3600.0, float(r["end_s"]) / 3600.0) for r in rows]
+    return [(event_label(r["kind"], r.get("region", "")), float(r["start_s"]) / 3600.0, float(r["end_s"]) / 3600.0)
+            for r in rows]
 
 
 _EVENT_WORDS = {"region": "outage", "link": "link down", "partition": "partition"}
+
+
+def event_label(kind: str, where: str, sep: str = " ") -> str:
+    """``outage eastus``, ``partition southeastasia - japaneast``: a failures.csv row in words."""
+    return f"{_EVENT_WORDS.get(kind, kind)}{sep}{where.replace('|', ' - ')}".strip()
 
 
 def shade_events(axes: Sequence[Axes], spans: Sequence[tuple[str, float, float]]) -> None:
@@ -488,9 +506,10 @@ def overview_figure(table: RunTable, warmup_h: float = 0.0,
     return fit_margins(fig)
 
 
-def latency_cdf_figure(cdf: dict[str, tuple[np.ndarray, np.ndarray]], slo_ms: float | None = None) -> Figure:
+def latency_cdf_figure(cdf: dict[str, tuple[np.ndarray, np.ndarray]], slo_ms: float | None = None,
+                       order: Sequence[str] = ()) -> Figure:
     fig, ax = _subplots(figsize=(8, 5))
-    plot_latency_cdf(ax, cdf, slo_ms)
+    plot_latency_cdf(ax, cdf, slo_ms, order)
     return fit_margins(fig, left=0.1, bottom=0.11, top=0.92)
 
 
@@ -535,7 +554,7 @@ def draw_run_charts(run_dir: Path, formats: tuple[str, ...] = ("png",)) -> list[
                            [charts / f"overview.{f}" for f in formats], tight=False)
     cdf_path = run_dir / "latency_cdf.csv"
     if cdf_path.exists():
-        written += save_figures(stamped(latency_cdf_figure(read_latency_cdf(cdf_path))),
+        written += save_figures(stamped(latency_cdf_figure(read_latency_cdf(cdf_path), order=table.regions)),
                                 [charts / f"latency_cdf.{f}" for f in formats], tight=False)
         written += save_figures(stamped(inference_figure(table, warmup, event_spans(run_dir))),
                                 [charts / f"inference.{f}" for f in formats], tight=False)

@@ -113,7 +113,7 @@ def _latency_cdf(run: RunData) -> Entry:
     if not read_rows(path):
         return Skipped("latency_cdf", "latency_cdf.csv absent or empty (no inference requests completed)")
     return Chart("latency_cdf", "Latency CDF by origin region", "latency_cdf.csv",
-                 lambda: latency_cdf_figure(read_latency_cdf(path), _single_slo(run)))
+                 lambda: latency_cdf_figure(read_latency_cdf(path), _single_slo(run), run.table.regions))
 
 
 def _inference(run: RunData) -> Entry:
@@ -171,7 +171,7 @@ def _slo(run: RunData) -> Entry:
     spans = event_spans(run.folder)
 
     def draw(ax: Axes) -> None:
-        plot_slo_series(ax, edges[:-1] / 3600.0, series)
+        plot_slo_series(ax, edges[:-1] / 3600.0, series, run.table.regions)
         shade_events([ax], spans)
     return Chart("slo", "SLO attainment over time", "requests.npz, resolved.yaml (slo), timeseries.csv (buckets)",
                  one_axes(draw, (10, 3.8)))

@@ -144,3 +144,27 @@ def test_a_plan_is_titled_in_words():
     assert ax.get_ylabel() == "SLO attainment (%)"
     assert "target ≥ 95" in [t.get_text() for t in ax.get_legend().get_texts()]
     pyplot().close(fig)
+
+
+def test_short_runs_get_minute_ticks():
+    from sim.report.charts import clock_axis
+
+    apply_style()
+    labels = {}
+    for span in (0.5, 1.0, 3.0):
+        fig, ax = pyplot().subplots()
+        ax.set_xlim(0, span)
+        clock_axis(ax, span_h=span)
+        fig.canvas.draw()
+        labels[span] = [t.get_text() for t in ax.get_xticklabels() if 0 <= t.get_position()[0] <= span]
+        pyplot().close(fig)
+    assert labels[0.5] == ["00:00", "00:05", "00:10", "00:15", "00:20", "00:25", "00:30"]
+    assert labels[1.0][:3] == ["00:00", "00:10", "00:20"]
+    assert labels[3.0][:3] == ["00:00", "00:30", "01:00"]
+
+
+def test_an_origin_keeps_its_regions_style_and_users_only_origins_come_after():
+    from sim.report.charts import region_styles
+
+    styles = region_styles(["brazilsouth", "westeurope"], ["eastus", "westeurope", "southeastasia", "westus2"])
+    assert styles == {"westeurope": series_style(1), "brazilsouth": series_style(4)}
