@@ -45,14 +45,18 @@ def plot_latency_against_load(ax: Axes, table: RunTable, column: str, ylabel: st
                               log: bool = False, legend: bool = True) -> None:
     """One marker per bucket and region (its colour on every chart): requests/s reaching the
     region against ``column``; both axes from zero unless ``log``."""
+    tops = [0.0, 0.0]  # largest rate and value drawn: the axes run from zero to a little past them
     for k, region in enumerate(table.regions):
         values = table.columns[region].get(column)
         if values is None or not np.isfinite(values).any():
             continue
-        ok = np.isfinite(values)
+        ok = np.isfinite(values) & np.isfinite(_rate(table, region))
+        if not ok.any():
+            continue
         ax.scatter(_rate(table, region)[ok], values[ok], s=14, alpha=0.7, marker=_MARKERS[k % len(_MARKERS)],
                    color=series_style(k)["color"], label=region)
-    ax.set_xlim(left=0)
+        tops = [max(tops[0], float(_rate(table, region)[ok].max())), max(tops[1], float(values[ok].max()))]
+    ax.set_xlim(0, tops[0] * 1.06 or 1.0)
     if log:
         from matplotlib.ticker import FuncFormatter, LogLocator
 
@@ -62,7 +66,7 @@ def plot_latency_against_load(ax: Axes, table: RunTable, column: str, ylabel: st
         ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
     else:
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(0, tops[1] * 1.08 or 1.0)
     ax.set_xlabel("requests reaching the region (requests/s, per bucket)")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
