@@ -50,6 +50,7 @@ from sim.report.kpis import (
 )
 from sim.report.runcharts import read_run, run_charts
 from sim.report.style import FORMATS
+from sim.report.uncertainty import read_uncertainty, uncertainty_charts, uncertainty_tables
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure as MplFigure
@@ -92,6 +93,10 @@ CAPTIONS = {
     "metrics": "Each metric's mean over seeds per policy with its 95 % t interval (shares in percent).",
     "sweep": "Each metric against the swept parameter: one dot per seed, the mean over seeds as a line and "
              "its 95 % t interval shaded; one line per value of a second parameter (shares in percent).",
+    "uncertainty": "Each KPI's value in each sample (its mean over seeds) against the uncertain input that moves it "
+                   "most, with the median over samples and the bands holding 50 % and 90 % of them; a target, when "
+                   "one was asked for, dash-dot.",
+    "targets": "The share of samples meeting each target, with its Wilson 95 % interval.",
     "plan": "The target metric against the varied capacity as the search evaluated it: one dot per seed, the "
             "mean over seeds with its 95 % t interval, the target (dash-dot) and the answer (dotted).",
 }
@@ -208,7 +213,28 @@ def _sweep_content(folder: Path, metrics: Sequence[str] | None) -> _Content:
                                              sweep_seeds(folder, rows)))
 
 
-_CONTENT = {"run": _run_content, "comparison": _comparison_content, "sweep": _sweep_content}
+def _uncertainty_content(folder: Path, metrics: Sequence[str] | None) -> _Content:
+    report = read_uncertainty(folder)
+    chosen = chosen_metrics(list(report["kpis"]), metrics, "uncertainty_report.json")
+    runs = sorted(p.name for p in folder.iterdir() if (p / "manifest.json").is_file())
+    manifest = _first_manifest(folder, runs)
+    inputs = "; ".join(f"{i['path']} ~ {i['dist']} {i.get('params', {})}" for i in report["inputs"])
+    seeds = report.get("seeds", [])
+    fields = [("scenario file", report.get("scenario")), ("samples", report.get("samples")),
+              ("seeds per sample", ", ".join(map(str, seeds))), ("uncertain inputs", inputs),
+              ("failed runs", len(report.get("failed_runs") or []))]
+    name = Path(str(report.get("scenario", folder.name))).stem
+    return _Content(f"Uncertainty report: {name}",
+                    f"Study folder {folder.name}: {report.get('samples')} Latin-hypercube samples x "
+                    f"{len(seeds)} seed(s).",
+                    reproduce_command(manifest.get("command") or []),
+                    experiment_provenance("Uncertainty study", fields, manifest),
+                    uncertainty_tables(report, chosen), uncertainty_charts(folder, metrics),
+                    footer=experiment_footer(folder, runs, seeds))
+
+
+_CONTENT = {"run": _run_content, "comparison": _comparison_content, "sweep": _sweep_content,
+            "uncertainty": _uncertainty_content}
 
 
 def _figures(rendered: list[Rendered], embed: str, folder: Path) -> tuple[Figure, ...]:

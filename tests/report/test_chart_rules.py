@@ -168,3 +168,35 @@ def test_an_origin_keeps_its_regions_style_and_users_only_origins_come_after():
 
     styles = region_styles(["brazilsouth", "westeurope"], ["eastus", "westeurope", "southeastasia", "westus2"])
     assert styles == {"westeurope": series_style(1), "brazilsouth": series_style(4)}
+
+
+def test_an_uncertainty_study_is_reported_with_bands_and_target_odds(tmp_path):
+    import json
+
+    from sim.report import build_report
+    from sim.report.files import folder_kind
+
+    rates = [6.1, 6.5, 7.0, 7.5]
+    report = {"scenario": "study.yaml", "samples": 4, "seeds": [1], "failed_runs": [],
+              "inputs": [{"path": "inference.0.arrival.rate_per_s", "dist": "uniform",
+                          "params": {"low": 6.0, "high": 7.6}}],
+              "kpis": {"inference.wait_ms.mean": {"n": 4, "median": 400.0, "band_50": [250.0, 700.0],
+                                                  "band_90": [200.0, 900.0],
+                                                  "sensitivity": {"inference.0.arrival.rate_per_s": 1.0}},
+                       "inference.dropped": {"n": 4, "median": 0, "band_50": [0, 0], "band_90": [0, 0],
+                                             "sensitivity": {}}},
+              "targets": [{"target": "inference.wait_ms.mean<=500", "probability": 0.5, "ci": [0.15, 0.85], "n": 4}],
+              "per_sample": {"inference.wait_ms.mean": [200.0, 300.0, 600.0, 900.0], "inference.dropped": [0, 0, 0, 0]}}
+    (tmp_path / "uncertainty_report.json").write_text(json.dumps(report))
+    (tmp_path / "samples.csv").write_text("sample,inference.0.arrival.rate_per_s,inference.wait_ms.mean\n" + "".join(
+        f"{k},{r},{w}\n" for k, (r, w) in enumerate(zip(rates, report["per_sample"]["inference.wait_ms.mean"],
+                                                         strict=True))))
+    assert folder_kind(tmp_path) == "uncertainty"
+    built = build_report(tmp_path)
+    assert sorted(r.chart.name for r in built.charts) == ["targets", "uncertainty"]
+    page = built.markdown.read_text()
+    assert "| inference.wait_ms.mean | 400 | [250, 700] | [200, 900] | inference.0.arrival.rate_per_s (+1.00) |" in page
+    assert "| inference.wait_ms.mean&lt;=500 | 50.00 % | [15.00 %, 85.00 %] | 4 |" in page
+    from sim.report.uncertainty import varying_kpis
+
+    assert varying_kpis(report) == ["inference.wait_ms.mean"]  # no drops in any sample: no panel
