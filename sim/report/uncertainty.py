@@ -7,8 +7,11 @@
   band light, and the KPI's target, when one was asked for, in the objective style.
 - **Targets**: the probability that a sample meets each target, with its Wilson 95 % interval.
 
+``simulate.py uncertainty`` draws both into ``charts/`` (:func:`draw_uncertainty_charts`);
+``simulate.py report`` redraws them with the tables.
+
 Public: ``read_uncertainty``, ``input_values``, ``varying_kpis``, ``plot_kpi_band``,
-``plot_targets``, ``uncertainty_charts``, ``uncertainty_tables``.
+``plot_targets``, ``uncertainty_charts``, ``uncertainty_tables``, ``draw_uncertainty_charts``.
 """
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ import numpy as np
 
 from sim.errors import UsageError
 from sim.report.charts import plain_numbers
-from sim.report.chartspec import Chart, Skipped
+from sim.report.chartspec import Chart, Skipped, render_charts
+from sim.report.compare import experiment_footer
 from sim.report.document import Table
 from sim.report.files import read_json, read_rows
 from sim.report.kpis import fmt
@@ -34,7 +38,7 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 
 __all__ = ["read_uncertainty", "input_values", "varying_kpis", "plot_kpi_band", "plot_targets",
-           "uncertainty_charts", "uncertainty_tables"]
+           "uncertainty_charts", "uncertainty_tables", "draw_uncertainty_charts"]
 
 Entry = Chart | Skipped
 _TARGET = re.compile(r"^(?P<path>[^<>=]+?)\s*(?P<op><=|>=|<|>)\s*(?P<value>[-+0-9.eE]+)$")
@@ -197,6 +201,15 @@ def uncertainty_tables(report: dict[str, Any], kpis: Sequence[str]) -> list[Tabl
              f"[{fmt(t['ci'][0], 'pct')}, {fmt(t['ci'][1], 'pct')}]" if t.get("ci") else "", str(t.get("n", "")))
             for t in report["targets"])))
     return tables
+
+
+def draw_uncertainty_charts(folder: Path, formats: Sequence[str] = ("png",)) -> list[Path]:
+    """``charts/uncertainty.<fmt>`` and ``charts/targets.<fmt>`` of the study in ``folder``."""
+    report = read_uncertainty(folder)
+    runs = sorted(p.name for p in Path(folder).iterdir() if (p / "manifest.json").is_file())
+    rendered, _ = render_charts(uncertainty_charts(folder), Path(folder) / "charts", formats,
+                                experiment_footer(folder, runs, report.get("seeds", [])))
+    return [path for r in rendered for path in r.files.values()]
 
 
 def _number(text: str) -> float | None:

@@ -200,3 +200,15 @@ def test_an_uncertainty_study_is_reported_with_bands_and_target_odds(tmp_path):
     from sim.report.uncertainty import varying_kpis
 
     assert varying_kpis(report) == ["inference.wait_ms.mean"]  # no drops in any sample: no panel
+
+
+def test_the_uncertainty_command_draws_its_charts(tmp_path):
+    from tests.conftest import SCENARIOS, run_cli
+
+    study = tmp_path / "study.yaml"
+    study.write_text((SCENARIOS / "validation" / "mmc.yaml").read_text().replace(
+        "rate_per_s: 7.2", "rate_per_s: {dist: uniform, low: 6.0, high: 7.6}"))
+    result = run_cli("uncertainty", str(study), "--samples", "3", "--set", "duration=20m", "--set", "warmup=5m",
+                     "--target", "inference.wait_ms.mean<=500", "--out", str(tmp_path / "out"))
+    assert result.code == 0, result.err
+    assert sorted(p.name for p in (tmp_path / "out" / "charts").iterdir()) == ["targets.png", "uncertainty.png"]
