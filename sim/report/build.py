@@ -31,12 +31,12 @@ from sim.report.compare import (
     chosen_metrics,
     comparison_charts,
     experiment_footer,
-    nonzero_metrics,
     read_comparison,
     read_index,
     sweep_charts,
     sweep_columns,
     sweep_seeds,
+    varying_metrics,
 )
 from sim.report.document import Document, Figure, Section, Table, to_html, to_markdown
 from sim.report.files import folder_kind, read_json
@@ -208,7 +208,7 @@ def _sweep_content(folder: Path, metrics: Sequence[str] | None) -> _Content:
                     reproduce_command(manifest.get("command") or []),
                     experiment_provenance("Sweep", fields, manifest),
                     sweep_tables(rows, params, chosen),
-                    sweep_charts(folder, chosen if metrics else nonzero_metrics(rows, chosen)),
+                    sweep_charts(folder, chosen if metrics else varying_metrics(rows, chosen)),
                     footer=experiment_footer(folder, [r.get("run", "") for r in rows if r.get("status") in DONE],
                                              sweep_seeds(folder, rows)))
 

@@ -178,7 +178,8 @@ def plot_metric_bars(ax: Axes, report: dict[str, Any], metric: str) -> None:
     """One bar per policy: mean over seeds with its 95 % t interval."""
     stats = report["results"][metric]
     labels = list(stats)
-    factor, title = metric_axis(metric)
+    top = max((v for p in labels for v in (stats[p]["mean"], _ci_end(stats[p], 1)) if v is not None), default=None)
+    factor, title = metric_axis(metric, top)
     means = np.array([stats[p]["mean"] for p in labels], dtype=float) * factor
     low = np.array([_ci_end(stats[p], 0) for p in labels], dtype=float) * factor
     high = np.array([_ci_end(stats[p], 1) for p in labels], dtype=float) * factor
@@ -320,9 +321,9 @@ def plot_sweep_metric(ax: Axes, rows: list[dict[str, str]], param: str, metric: 
     95 % t interval shaded; a line per value of ``group`` (one parameter, or several: a line
     per combination, so that different grid points are never averaged together)."""
     keys = [group] if isinstance(group, str) else list(group or [])
-    factor, ylabel = metric_axis(metric)
     done = [r for r in rows if r["status"] in DONE and r.get(metric, "") != ""]
     values = [float(r[metric]) for r in done]
+    factor, ylabel = metric_axis(metric, max(values, default=None))
     combo = [tuple(r[k] for k in keys) for r in done]
     groups = sorted(set(combo)) if keys else [()]
     xs_all, labels = _x_values(done, param) if done else (np.zeros(0), None)
@@ -376,7 +377,7 @@ def sweep_charts(folder: Path, metrics: Sequence[str] | None = None) -> list[Ent
     title = "Mean over seeds with 95 % confidence interval (dots: seeds)"
     entries.append(Chart("sweep", f"Metrics against {param_label(x)}", "index.csv", lambda: _grid(
         chosen, lambda ax, m: plot_sweep_metric(ax, rows, x, m, others, legend=False), title, (4.5, 3.4),
-        shared_legend=True)))
+        shared_legend=bool(others))))
     if (folder / "plan.json").is_file():
         plan = read_plan(folder)
         if any(p["mean"] is not None for p in plan["points"]):
@@ -400,9 +401,15 @@ def sweep_seeds(folder: Path, rows: list[dict[str, str]]) -> list[object]:
     return list(spec.get("seeds") or sorted({int(r["seed"]) for r in rows if r.get("seed", "").isdigit()}))
 
 
-def nonzero_metrics(rows: list[dict[str, str]], metrics: Sequence[str]) -> list[str]:
-    """The metrics that are not zero in every run (a flat line at zero shows nothing)."""
-    return [m for m in metrics if any(_is_number(r.get(m, "")) and float(r[m]) != 0 for r in rows)] or list(metrics)
+def varying_metrics(rows: list[dict[str, str]], metrics: Sequence[str]) -> list[str]:
+    """The metrics whose value differs between runs: a metric that is the same in every run
+    (zero drops, a utilisation pinned at 100 %, the simulated time) draws a flat line that
+    shows nothing; the report's tables still hold it. All of them when none varies."""
+    def varies(metric: str) -> bool:
+        values = [float(r[metric]) for r in rows if _is_number(r.get(metric, ""))]
+        # Under 0.1 % of the value apart: a flat line on an axis from zero.
+        return bool(values) and max(values) - min(values) > 1e-3 * max(abs(max(values)), abs(min(values)), 1e-12)
+    return [m for m in metrics if varies(m)] or list(metrics)
 
 
 def _x_axis(rows: list[dict[str, str]], params: list[str]) -> str:

@@ -5,8 +5,9 @@
 A path nobody named keeps its own words (underscores as spaces), so a new metric still
 reads as something; the dotted path itself stays in the report's tables.
 
-Shares (``utilization.mean``, ``inference.slo_attainment``) are charted in percent:
-``metric_axis(path)`` gives the factor and the label to use.
+Shares (``utilization.mean``, ``inference.slo_attainment``) are charted in percent, and
+times of ten seconds or more in seconds: ``metric_axis(path, top)`` gives the factor and the
+label to use.
 
 Public: ``metric_label``, ``metric_axis``, ``param_label``.
 """
@@ -72,12 +73,15 @@ def metric_label(path: str) -> str:
     return f"{label} ({unit})" if unit and unit != "count" else label
 
 
-def metric_axis(path: str) -> tuple[float, str]:
-    """(factor, label) to chart ``path`` with: a share times 100 and labelled ``(%)``,
+def metric_axis(path: str, top: float | None = None) -> tuple[float, str]:
+    """(factor, label) to chart ``path`` with: a share times 100 and labelled ``(%)``; a
+    time in ms in seconds when the largest value to draw, ``top``, reaches 10,000 ms;
     anything else as it is with :func:`metric_label`."""
     label = metric_label(path)
     if label.endswith(" (share)"):
         return 100.0, label[: -len(" (share)")] + " (%)"
+    if label.endswith(" (ms)") and top is not None and abs(top) >= 10_000:
+        return 0.001, label[: -len(" (ms)")] + " (s)"
     return 1.0, label
 
 

@@ -95,8 +95,10 @@ def _targets_for(report: dict[str, Any], kpi: str) -> list[tuple[str, float]]:
 
 def plot_kpi_band(ax: Axes, report: dict[str, Any], kpi: str, inputs: dict[str, np.ndarray]) -> None:
     """Samples of ``kpi`` against its main input, with the median and the 50 % and 90 % bands."""
-    factor, label = metric_axis(kpi)
     stats = report["kpis"][kpi]
+    raw = [v for v in report["per_sample"][kpi] if v is not None]
+    factor, label = metric_axis(kpi, max([*raw, *(v for v in stats.get("band_90") or [] if v is not None)],
+                                          default=None))
     values = np.array([np.nan if v is None else v for v in report["per_sample"][kpi]], dtype=float) * factor
     driver = _driver(report, kpi, inputs)
     x = inputs[driver] if driver is not None else np.arange(len(values), dtype=float)

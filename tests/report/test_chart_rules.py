@@ -127,6 +127,9 @@ def test_shares_are_charted_in_percent():
     assert metric_axis("inference.slo_attainment") == (100.0, "SLO attainment (%)")
     assert metric_axis("utilization.mean") == (100.0, "utilisation, mean (%)")
     assert metric_axis("inference.ttft_ms.p99") == (1.0, "time to first token, p99 (ms)")
+    assert metric_axis("inference.ttft_ms.p99", top=9_999) == (1.0, "time to first token, p99 (ms)")
+    assert metric_axis("inference.latency_ms.p99", top=125_000) == (0.001, "end-to-end latency, p99 (s)")
+    assert metric_axis("energy.kwh", top=125_000) == (1.0, "energy (kWh)")
 
 
 def test_a_plan_is_titled_in_words():
@@ -212,3 +215,12 @@ def test_the_uncertainty_command_draws_its_charts(tmp_path):
                      "--target", "inference.wait_ms.mean<=500", "--out", str(tmp_path / "out"))
     assert result.code == 0, result.err
     assert sorted(p.name for p in (tmp_path / "out" / "charts").iterdir()) == ["targets.png", "uncertainty.png"]
+
+
+def test_a_sweep_charts_only_the_metrics_that_vary():
+    from sim.report.compare import varying_metrics
+
+    rows = [{"m": "0", "u": "0.99993", "lat": "14000", "sim_time_s": "3600"},
+            {"m": "0", "u": "0.99982", "lat": "9000", "sim_time_s": "3600"}]
+    assert varying_metrics(rows, ["m", "u", "lat", "sim_time_s"]) == ["lat"]
+    assert varying_metrics(rows, ["m", "sim_time_s"]) == ["m", "sim_time_s"]  # none varies: all of them
