@@ -443,6 +443,9 @@ def _cmd_uncertainty(args: argparse.Namespace, argv: Sequence[str]) -> int:
     plan = plan_uncertainty(args.scenario, args.samples, args.seeds, args.metrics, args.targets, args.sets,
                             args.out, args.root, ["simulate.py", *argv])
     report = run_uncertainty(plan, args.backend, args.workers, args.scheduler)
+    from sim.report.uncertainty import draw_uncertainty_charts
+
+    draw_uncertainty_charts(plan.out)
     print(format_uncertainty(report))
     print(plan.out)
     return 1 if report["failed_runs"] else 0

@@ -16,10 +16,10 @@ Public: ``Report``, ``CAPTIONS``, ``parse_formats``, ``build_report``, ``incompl
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sim.errors import OutputError, UsageError
 from sim.fileio import write_text_atomic
@@ -27,13 +27,16 @@ from sim.progress import Progress
 from sim.report.charts import stamp
 from sim.report.chartspec import Chart, Rendered, Skipped, render_charts
 from sim.report.compare import (
+    DONE,
     chosen_metrics,
     comparison_charts,
-    nonzero_metrics,
+    experiment_footer,
     read_comparison,
     read_index,
     sweep_charts,
     sweep_columns,
+    sweep_seeds,
+    varying_metrics,
 )
 from sim.report.document import Document, Figure, Section, Table, to_html, to_markdown
 from sim.report.files import folder_kind, read_json
@@ -47,6 +50,10 @@ from sim.report.kpis import (
 )
 from sim.report.runcharts import read_run, run_charts
 from sim.report.style import FORMATS
+from sim.report.uncertainty import read_uncertainty, uncertainty_charts, uncertainty_tables
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure as MplFigure
 
 __all__ = ["Report", "CAPTIONS", "parse_formats", "build_report", "incomplete_run"]
 
@@ -55,13 +62,16 @@ CAPTIONS = {
     "map": "Regions at their coordinates, marker area proportional to installed GPUs (hollow: users only); "
            "links drawn as great-circle arcs, coloured by the bytes copies (datasets, checkpoints, KV caches) sent "
            "over them when the run moved data, else by RTT.",
-    "overview": "The load model L(t) and allocation R(t), GPUs kept active in each region, and utilisation "
-                "((inference + training busy GPUs) / installed GPUs) per bucket; the warm-up is shaded.",
+    "overview": "The load model L(t) and the allocation R(t) it drives, as a share of the weighted fleet (when a "
+                "scheduler applies them), the GPUs kept active in each region (left out when they never change: "
+                "the legend then gives each region's GPUs), and utilisation ((inference + training busy GPUs) / "
+                "installed GPUs) per bucket, on a UTC clock; the warm-up is shaded, outages, link failures and "
+                "partitions hatched.",
     "utilization_heatmap": "Utilisation of each region in each time bucket, 0 to 100 %.",
     "latency_cdf": "Share of post-warm-up requests completed within a latency (RTT + wait + service), per "
                    "origin region and for all requests; the dotted line is the SLO when one applies.",
-    "inference": "Requests reaching each region's pools, mean queue length and the p99 latency of requests "
-                 "completing, per bucket.",
+    "inference": "Requests reaching each region's pools (per second), mean queue length and the p99 latency of "
+                 "requests completing (in seconds once it reaches 10 s), per bucket; outages hatched.",
     "serving": "Each point is one time bucket of one region: the rate of requests reaching its pools against "
                "the p99 time to first token (network, queue and prefill; log scale) and the mean time per "
                "output token of the requests completing in it.",
@@ -80,9 +90,15 @@ CAPTIONS = {
                          "across seeds shaded.",
     "utilization": "GPU-weighted utilisation of all regions over time for each policy: median seed with the "
                    "range across seeds shaded.",
-    "metrics": "Each metric's mean over seeds per policy with its 95 % t interval.",
+    "metrics": "Each metric's mean over seeds per policy with its 95 % t interval (shares in percent).",
     "sweep": "Each metric against the swept parameter: one dot per seed, the mean over seeds as a line and "
-             "its 95 % t interval shaded; one line per value of a second parameter.",
+             "its 95 % t interval shaded; one line per value of a second parameter (shares in percent).",
+    "uncertainty": "Each KPI's value in each sample (its mean over seeds) against the uncertain input that moves it "
+                   "most, with the median over samples and the bands holding 50 % and 90 % of them; a target, when "
+                   "one was asked for, dash-dot.",
+    "targets": "The share of samples meeting each target, with its Wilson 95 % interval.",
+    "plan": "The target metric against the varied capacity as the search evaluated it: one dot per seed, the "
+            "mean over seeds with its 95 % t interval, the target (dash-dot) and the answer (dotted).",
 }
 
 
@@ -107,6 +123,7 @@ class _Content:
     tables: list[Table]
     charts: list[Chart | Skipped]
     incomplete: str = ""
+    footer: Callable[[MplFigure], None] | None = None  # the line under each chart: what it shows
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -129,7 +146,8 @@ def _run_content(folder: Path, metrics: Sequence[str] | None) -> _Content:
                     f"Run folder {folder.name}: seed {m.get('seed')}, config {str(m.get('config_sha256'))[:12]}, "
                     f"status {m.get('status')}.",
                     reproduce_command(m.get("command") or []), run_provenance(m, run.summary),
-                    run_tables(run.summary), run_charts(run), incomplete)
+                    run_tables(run.summary), run_charts(run), incomplete,
+                    lambda fig: stamp(fig, folder, tight=True))
 
 
 def incomplete_run(folder: Path, manifest: dict[str, Any]) -> str:
@@ -170,7 +188,9 @@ def _comparison_content(folder: Path, metrics: Sequence[str] | None) -> _Content
                     f"Comparison folder {folder.name}: {len(report['policies'])} policies on seeds {seeds}.",
                     reproduce_command(manifest.get("command") or []),
                     experiment_provenance("Comparison", fields, manifest),
-                    comparison_tables(report, chosen, hashes), comparison_charts(folder, chosen))
+                    comparison_tables(report, chosen, hashes), comparison_charts(folder, chosen),
+                    footer=experiment_footer(folder, [r["run"] for r in report["runs"] if r["status"] in DONE],
+                                             report.get("seeds", [])))
 
 
 def _sweep_content(folder: Path, metrics: Sequence[str] | None) -> _Content:
@@ -188,10 +208,33 @@ def _sweep_content(folder: Path, metrics: Sequence[str] | None) -> _Content:
                     reproduce_command(manifest.get("command") or []),
                     experiment_provenance("Sweep", fields, manifest),
                     sweep_tables(rows, params, chosen),
-                    sweep_charts(folder, chosen if metrics else nonzero_metrics(rows, chosen)))
+                    sweep_charts(folder, chosen if metrics else varying_metrics(rows, chosen)),
+                    footer=experiment_footer(folder, [r.get("run", "") for r in rows if r.get("status") in DONE],
+                                             sweep_seeds(folder, rows)))
 
 
-_CONTENT = {"run": _run_content, "comparison": _comparison_content, "sweep": _sweep_content}
+def _uncertainty_content(folder: Path, metrics: Sequence[str] | None) -> _Content:
+    report = read_uncertainty(folder)
+    chosen = chosen_metrics(list(report["kpis"]), metrics, "uncertainty_report.json")
+    runs = sorted(p.name for p in folder.iterdir() if (p / "manifest.json").is_file())
+    manifest = _first_manifest(folder, runs)
+    inputs = "; ".join(f"{i['path']} ~ {i['dist']} {i.get('params', {})}" for i in report["inputs"])
+    seeds = report.get("seeds", [])
+    fields = [("scenario file", report.get("scenario")), ("samples", report.get("samples")),
+              ("seeds per sample", ", ".join(map(str, seeds))), ("uncertain inputs", inputs),
+              ("failed runs", len(report.get("failed_runs") or []))]
+    name = Path(str(report.get("scenario", folder.name))).stem
+    return _Content(f"Uncertainty report: {name}",
+                    f"Study folder {folder.name}: {report.get('samples')} Latin-hypercube samples x "
+                    f"{len(seeds)} seed(s).",
+                    reproduce_command(manifest.get("command") or []),
+                    experiment_provenance("Uncertainty study", fields, manifest),
+                    uncertainty_tables(report, chosen), uncertainty_charts(folder, metrics),
+                    footer=experiment_footer(folder, runs, seeds))
+
+
+_CONTENT = {"run": _run_content, "comparison": _comparison_content, "sweep": _sweep_content,
+            "uncertainty": _uncertainty_content}
 
 
 def _figures(rendered: list[Rendered], embed: str, folder: Path) -> tuple[Figure, ...]:
@@ -225,10 +268,9 @@ def build_report(folder: Path, formats: Sequence[str] = ("png",), metrics: Seque
     content = _CONTENT[kind](folder, metrics)
     html_path, md_path = folder / "report.html", folder / "report.md"
     try:
-        footer = (lambda fig: stamp(fig, folder, tight=True)) if kind == "run" else None
         with Progress(f"report {folder.name}", len(content.charts), "charts", quiet=quiet) as bar:
             rendered, skipped = render_charts(content.charts, folder / "charts",
-                                              tuple(dict.fromkeys([*formats, embed])), footer, bar.advance)
+                                              tuple(dict.fromkeys([*formats, embed])), content.footer, bar.advance)
         doc = _document(content, folder, rendered, skipped, embed)
         write_text_atomic(html_path, to_html(doc))
         write_text_atomic(md_path, to_markdown(doc))

@@ -13,7 +13,8 @@ and its 95 % Student-t confidence interval.
 Public: ``read_comparison``, ``read_index``, ``sweep_columns``, ``latency_bands``,
 ``utilization_bands``, ``plot_latency_bands``, ``plot_origin_bands``,
 ``plot_utilization_bands``, ``plot_metric_bars``, ``plot_sweep_metric``, ``chosen_metrics``,
-``comparison_charts``, ``sweep_charts``, ``draw_comparison_charts``, ``draw_sweep_charts``.
+``comparison_charts``, ``sweep_charts``, ``experiment_footer``, ``sweep_seeds``,
+``draw_comparison_charts``, ``draw_sweep_charts``.
 """
 from __future__ import annotations
 
@@ -25,10 +26,20 @@ import numpy as np
 
 from sim.errors import UsageError
 from sim.metrics.stats import t_interval
-from sim.report.charts import clock_axis, read_latency_cdf, read_timeseries
+from sim.report.charts import (
+    clock_axis,
+    event_spans,
+    plain_log_labels,
+    plain_numbers,
+    read_latency_cdf,
+    read_timeseries,
+    shade_events,
+    stamp,
+)
 from sim.report.chartspec import Chart, Skipped, one_axes, render_charts
 from sim.report.files import read_json, read_rows
-from sim.report.labels import metric_label, param_label
+from sim.report.labels import metric_axis, param_label
+from sim.report.plan import plot_plan, read_plan
 from sim.report.runcharts import map_chart
 from sim.report.style import PALETTE
 
@@ -40,8 +51,8 @@ from matplotlib.figure import Figure
 
 __all__ = ["read_comparison", "read_index", "sweep_columns", "latency_bands", "utilization_bands",
            "plot_latency_bands", "plot_origin_bands", "plot_utilization_bands", "plot_metric_bars",
-           "plot_sweep_metric", "chosen_metrics", "comparison_charts", "sweep_charts", "draw_comparison_charts",
-           "draw_sweep_charts"]
+           "plot_sweep_metric", "chosen_metrics", "comparison_charts", "sweep_charts", "experiment_footer",
+           "sweep_seeds", "draw_comparison_charts", "draw_sweep_charts"]
 
 Band = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # x, median, low, high
 Entry = Chart | Skipped
@@ -119,6 +130,7 @@ def plot_latency_bands(ax: Axes, bands: dict[str, Band], title: str | None = Non
         ax.plot(mid, q * 100, color=color, label=label)
         ax.fill_betweenx(q * 100, low, high, color=color, alpha=0.2, linewidth=0)
     ax.set_xscale("log")
+    plain_log_labels(ax)
     ax.set_xlabel("latency (ms, log scale)")
     ax.set_ylabel("requests completed within (%)")
     ax.set_ylim(0, 100.5)
@@ -132,9 +144,12 @@ def plot_origin_bands(fig: Figure, by_origin: dict[str, dict[str, Band]]) -> Non
     cols = min(3, len(by_origin))
     rows = -(-len(by_origin) // cols)
     axes = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey=True)
-    for ax, (origin, bands) in zip(axes.flat, by_origin.items(), strict=False):
+    for k, (ax, (origin, bands)) in enumerate(zip(axes.flat, by_origin.items(), strict=False)):
         plot_latency_bands(ax, bands, title=f"from {origin}")
         ax.label_outer()
+        if k + cols >= len(by_origin):  # nothing below it: this panel shows the latency axis
+            ax.tick_params(labelbottom=True)
+            ax.set_xlabel("latency (ms, log scale)")
     for ax in list(axes.flat)[len(by_origin):]:
         ax.set_visible(False)
     fig.suptitle("Latency CDF by origin and policy (line: median seed; band: range across seeds)")
@@ -163,19 +178,28 @@ def plot_metric_bars(ax: Axes, report: dict[str, Any], metric: str) -> None:
     """One bar per policy: mean over seeds with its 95 % t interval."""
     stats = report["results"][metric]
     labels = list(stats)
-    means = np.array([stats[p]["mean"] for p in labels], dtype=float)
-    low = np.array([_ci_end(stats[p], 0) for p in labels], dtype=float)
-    high = np.array([_ci_end(stats[p], 1) for p in labels], dtype=float)
+    top = max((v for p in labels for v in (stats[p]["mean"], _ci_end(stats[p], 1)) if v is not None), default=None)
+    factor, title = metric_axis(metric, top)
+    means = np.array([stats[p]["mean"] for p in labels], dtype=float) * factor
+    low = np.array([_ci_end(stats[p], 0) for p in labels], dtype=float) * factor
+    high = np.array([_ci_end(stats[p], 1) for p in labels], dtype=float) * factor
+    if np.all(means[np.isfinite(means)] >= 0):  # a count, latency or cost: its interval stops at zero
+        low = np.maximum(low, 0.0)
     x = np.arange(len(labels))
     ax.bar(x, means, color=[PALETTE[k % len(PALETTE)] for k in range(len(labels))],
            yerr=np.vstack([means - low, high - means]), capsize=4)
     ax.set_xticks(x, labels, rotation=20, ha="right")
-    ax.set_title(f"{metric_label(metric)}\n{metric}", fontsize=9)
+    plain_numbers(ax)
+    if np.all(low[np.isfinite(low)] >= 0):
+        ax.set_ylim(bottom=0)
+    ax.set_title(title, fontsize=9)  # the dotted path is in the report's tables
 
 
 def _grid(metrics: Sequence[str], draw: Callable[[Axes, str], None], title: str,
-          size: tuple[float, float]) -> plt.Figure:
-    """Small multiples: ``draw(ax, metric)`` for each metric, three to a row."""
+          size: tuple[float, float], shared_legend: bool = False) -> plt.Figure:
+    """Small multiples: ``draw(ax, metric)`` for each metric, three to a row;
+    ``shared_legend``: the first panel's legend once, under the title, for all of them
+    (a legend in every panel repeats itself and covers data)."""
     cols = min(3, len(metrics))
     rows = -(-len(metrics) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(size[0] * cols, size[1] * rows), squeeze=False)
@@ -184,7 +208,16 @@ def _grid(metrics: Sequence[str], draw: Callable[[Axes, str], None], title: str,
     for ax in list(axes.flat)[len(metrics):]:
         ax.set_visible(False)
     fig.suptitle(title)
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    top = 1.0
+    if shared_legend and handles:
+        ncol = min(len(handles), 3)
+        lines = -(-len(handles) // ncol)
+        height = fig.get_figheight() * 72.0  # points
+        fig.legend(handles, labels, loc="upper center", ncol=ncol, fontsize=9, frameon=False,
+                   bbox_to_anchor=(0.5, 1.0 - 22.0 / height))
+        top = 1.0 - (26.0 + 15.0 * lines) / height
+    fig.tight_layout(rect=(0.0, 0.0, 1.0, top) if top < 1.0 else None)
     return fig
 
 
@@ -221,8 +254,13 @@ def comparison_charts(folder: Path, metrics: Sequence[str] | None = None) -> lis
                          lambda: _origin_figure(by_origin)) if len(by_origin) > 1
                    else Skipped("latency_by_origin", "fewer than two origin regions"))
     util = utilization_bands(folder, report)
+    spans = event_spans(first) if first else []  # the scenario's outages: the same in every run
+
+    def draw_util(ax: Axes) -> None:
+        plot_utilization_bands(ax, util)
+        shade_events([ax], spans)
     entries.append(_single("utilization", "Utilisation over time by policy", "<run>/timeseries.csv",
-                           lambda ax: plot_utilization_bands(ax, util), (10, 4.5)) if util
+                           draw_util, (10, 4.5)) if util
                    else Skipped("utilization", "no run has timeseries.csv"))
     chosen = chosen_metrics([m for m in report["metrics"] if m in report["results"]], metrics, "comparison.json")
     entries.append(Chart("metrics", "Metrics by policy (mean over seeds, 95 % CI)", "comparison.json",
@@ -234,8 +272,11 @@ def comparison_charts(folder: Path, metrics: Sequence[str] | None = None) -> lis
 
 def _origin_figure(by_origin: dict[str, dict[str, Band]]) -> plt.Figure:
     cols = min(3, len(by_origin))
-    fig = plt.figure(figsize=(4.6 * cols, 3.8 * -(-len(by_origin) // cols)), layout="constrained")
+    fig = plt.figure(figsize=(4.6 * cols, 3.8 * -(-len(by_origin) // cols)))
     plot_origin_bands(fig, by_origin)
+    # Laid out now, once: a layout run at save time would move the panels after the
+    # footer was placed under them.
+    fig.tight_layout()
     return fig
 
 
@@ -275,23 +316,26 @@ def _x_values(rows: list[dict[str, str]], param: str) -> tuple[np.ndarray, list[
 
 
 def plot_sweep_metric(ax: Axes, rows: list[dict[str, str]], param: str, metric: str,
-                      group: str | Sequence[str] | None = None) -> None:
+                      group: str | Sequence[str] | None = None, legend: bool = True) -> None:
     """``metric`` against ``param``: seeds as dots, the mean over seeds as a line with its
     95 % t interval shaded; a line per value of ``group`` (one parameter, or several: a line
     per combination, so that different grid points are never averaged together)."""
     keys = [group] if isinstance(group, str) else list(group or [])
     done = [r for r in rows if r["status"] in DONE and r.get(metric, "") != ""]
+    values = [float(r[metric]) for r in done]
+    factor, ylabel = metric_axis(metric, max(values, default=None))
     combo = [tuple(r[k] for k in keys) for r in done]
     groups = sorted(set(combo)) if keys else [()]
     xs_all, labels = _x_values(done, param) if done else (np.zeros(0), None)
     for k, g in enumerate(groups):
         mine = np.array([c == g for c in combo], dtype=bool) if keys else np.ones(len(done), dtype=bool)
-        xs, ys = xs_all[mine], np.array([float(r[metric]) for r, m in zip(done, mine, strict=True) if m])
+        xs = xs_all[mine]
+        ys = np.array([float(r[metric]) for r, m in zip(done, mine, strict=True) if m]) * factor
         color = PALETTE[k % len(PALETTE)]
         ax.scatter(xs, ys, color=color, s=10, alpha=0.5)
         levels = np.unique(xs)
         ci = [t_interval(list(ys[xs == v])) for v in levels]
-        label = (", ".join(f"{name} = {value}" for name, value in zip(keys, g, strict=True)) if keys
+        label = (", ".join(f"{param_label(name)} = {value}" for name, value in zip(keys, g, strict=True)) if keys
                  else "mean over seeds")
         # A level whose values are all non-finite has no mean: a gap in the line.
         means = [np.nan if c.mean is None else c.mean for c in ci]
@@ -303,14 +347,22 @@ def plot_sweep_metric(ax: Axes, rows: list[dict[str, str]], param: str, metric: 
         ax.fill_between(levels, low, high, color=color, alpha=0.2, linewidth=0)
     if labels is not None:
         ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right")
+    elif len(done) and np.allclose(xs_all, np.round(xs_all)):
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # replicas, GPUs: whole numbers
+    if values and min(values) >= 0:  # a metric that is never negative, from zero: no exaggerated slopes
+        ax.set_ylim(bottom=0)
+    plain_numbers(ax)
     ax.set_xlabel(param_label(param))
-    ax.set_ylabel(metric_label(metric))
-    if done:
+    ax.set_ylabel(ylabel)
+    if keys and done and legend:  # one line needs no legend: the title says what it is
         ax.legend(fontsize=8)
 
 
 def sweep_charts(folder: Path, metrics: Sequence[str] | None = None) -> list[Entry]:
-    """The sweep chart (each chosen metric against the first grid parameter) and the map."""
+    """The sweep chart (each chosen metric against the first grid parameter) and the map;
+    in a plan's folder, the plan's chart too."""
     folder = Path(folder)
     rows = read_index(folder)
     params, available = sweep_columns(rows)
@@ -323,14 +375,41 @@ def sweep_charts(folder: Path, metrics: Sequence[str] | None = None) -> list[Ent
     x = _x_axis(rows, params)
     others = [p for p in params if p != x]
     title = "Mean over seeds with 95 % confidence interval (dots: seeds)"
-    entries.append(Chart("sweep", f"Metrics against {x}", "index.csv", lambda: _grid(
-        chosen, lambda ax, m: plot_sweep_metric(ax, rows, x, m, others), title, (4.5, 3.4))))
+    entries.append(Chart("sweep", f"Metrics against {param_label(x)}", "index.csv", lambda: _grid(
+        chosen, lambda ax, m: plot_sweep_metric(ax, rows, x, m, others, legend=False), title, (4.5, 3.4),
+        shared_legend=bool(others))))
+    if (folder / "plan.json").is_file():
+        plan = read_plan(folder)
+        if any(p["mean"] is not None for p in plan["points"]):
+            entries.append(_single("plan", "Capacity plan: the target metric against the varied capacity", "plan.json",
+                                   lambda ax: plot_plan(ax, plan), (9.5, 4.5)))
     return entries
 
 
-def nonzero_metrics(rows: list[dict[str, str]], metrics: Sequence[str]) -> list[str]:
-    """The metrics that are not zero in every run (a flat line at zero shows nothing)."""
-    return [m for m in metrics if any(_is_number(r.get(m, "")) and float(r[m]) != 0 for r in rows)] or list(metrics)
+def experiment_footer(folder: Path, runs: Sequence[str], seeds: Sequence[object]) -> Callable[[Figure], None] | None:
+    """The footer of an experiment's charts: its scenario, seeds, date and commit, read from
+    its first finished run (None when no run has a manifest)."""
+    first = next((Path(folder) / r for r in runs if (Path(folder) / r / "manifest.json").is_file()), None)
+    if first is None:
+        return None
+    return lambda fig: stamp(fig, first, tight=True, seeds=seeds)
+
+
+def sweep_seeds(folder: Path, rows: list[dict[str, str]]) -> list[object]:
+    """The seeds of a sweep or plan: from ``sweep.json``, else the index's seed column."""
+    spec = read_json(Path(folder) / "sweep.json") if (Path(folder) / "sweep.json").is_file() else {}
+    return list(spec.get("seeds") or sorted({int(r["seed"]) for r in rows if r.get("seed", "").isdigit()}))
+
+
+def varying_metrics(rows: list[dict[str, str]], metrics: Sequence[str]) -> list[str]:
+    """The metrics whose value differs between runs: a metric that is the same in every run
+    (zero drops, a utilisation pinned at 100 %, the simulated time) draws a flat line that
+    shows nothing; the report's tables still hold it. All of them when none varies."""
+    def varies(metric: str) -> bool:
+        values = [float(r[metric]) for r in rows if _is_number(r.get(metric, ""))]
+        # Under 0.1 % of the value apart: a flat line on an axis from zero.
+        return bool(values) and max(values) - min(values) > 1e-3 * max(abs(max(values)), abs(min(values)), 1e-12)
+    return [m for m in metrics if varies(m)] or list(metrics)
 
 
 def _x_axis(rows: list[dict[str, str]], params: list[str]) -> str:
@@ -339,22 +418,28 @@ def _x_axis(rows: list[dict[str, str]], params: list[str]) -> str:
     return (numeric or params)[0]
 
 
-def _draw(entries: list[Entry], names: Sequence[str], folder: Path, formats: Sequence[str]) -> list[Path]:
+def _draw(entries: list[Entry], names: Sequence[str], folder: Path, formats: Sequence[str],
+          footer: Callable[[Figure], None] | None) -> list[Path]:
     chosen = [e for e in entries if isinstance(e, Chart) and e.name in names]
-    rendered, _ = render_charts(chosen, Path(folder) / "charts", formats)
+    rendered, _ = render_charts(chosen, Path(folder) / "charts", formats, footer)
     return [p for r in rendered for p in r.files.values()]
 
 
 def draw_comparison_charts(folder: Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:
     """``charts/latency_cdf``, ``charts/utilization`` and ``charts/metrics`` of a comparison
     (``simulate.py report`` adds the map and the per-origin latency bands)."""
-    return _draw(comparison_charts(folder), ("latency_cdf", "utilization", "metrics"), folder, formats)
+    report = read_comparison(folder)
+    footer = experiment_footer(folder, [r["run"] for r in report["runs"] if r["status"] in DONE],
+                               report.get("seeds", []))
+    return _draw(comparison_charts(folder), ("latency_cdf", "utilization", "metrics"), folder, formats, footer)
 
 
 def draw_sweep_charts(folder: Path, formats: tuple[str, ...] | str = ("png",)) -> list[Path]:
     """``charts/sweep.<fmt>``: each metric against the first numeric grid parameter."""
     formats = (formats,) if isinstance(formats, str) else formats
-    return _draw(sweep_charts(folder), ("sweep",), folder, formats)
+    rows = read_index(folder)
+    footer = experiment_footer(folder, [r["run"] for r in rows if r.get("status") in DONE], sweep_seeds(folder, rows))
+    return _draw(sweep_charts(folder), ("sweep",), folder, formats, footer)
 
 
 def _is_number(text: str) -> bool:

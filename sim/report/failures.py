@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.report.charts import clock_axis
+from sim.report.charts import clock_axis, event_label
 from sim.report.style import PALETTE
 
 # isort: split
@@ -45,7 +45,7 @@ def down_series(rows: Rows, end_s: float) -> dict[str, tuple[np.ndarray, np.ndar
 def failures_figure(rows: Rows, end_s: float) -> plt.Figure:
     series = down_series(rows, end_s)
     spans = [r for r in rows if r["kind"] != "node"]
-    lanes = list(dict.fromkeys(f"{r['kind']}: {r['region']}" for r in spans))
+    lanes = list(dict.fromkeys(event_label(r["kind"], r["region"], ": ") for r in spans))
     # Without node failures and with outages to show, the replicas panel would be empty: left out.
     nodes_panel = bool(series) or not lanes
     heights = ([3.0] if nodes_panel else []) + ([max(1.2, 0.45 * len(lanes) + 0.6)] if lanes else [])
@@ -70,7 +70,7 @@ def failures_figure(rows: Rows, end_s: float) -> plt.Figure:
         colours = {"region": PALETTE[3], "link": PALETTE[1], "partition": PALETTE[4]}
         for i, lane in enumerate(lanes):
             for r in spans:
-                if f"{r['kind']}: {r['region']}" == lane:
+                if event_label(r["kind"], r["region"], ": ") == lane:
                     start = float(r["start_s"]) / 3600.0
                     stop = min(float(r["end_s"]), end_s) / 3600.0
                     bottom.broken_barh([(start, stop - start)], (i - 0.35, 0.7),

@@ -1,7 +1,8 @@
 """Result folders as a report sees them: which kind a folder is, and its files as plain data.
 
 A *run* folder holds ``summary.json``, ``manifest.json`` and ``timeseries.csv``; a
-*comparison* folder ``comparison.json``; a *sweep* folder ``index.csv``. Anything else is a
+*comparison* folder ``comparison.json``; a *sweep* folder ``index.csv``; an *uncertainty*
+study ``uncertainty_report.json``. Anything else is a
 :class:`~sim.errors.UsageError` (exit code 2) that names the files looked for. Optional
 files (``jobs.csv``, ``transfers.csv``, ...) read as empty when absent, so a chart that needs
 them is skipped rather than failing.
@@ -23,7 +24,7 @@ RUN_FILES = ("summary.json", "manifest.json", "timeseries.csv")
 
 
 def folder_kind(folder: Path) -> str:
-    """``"run"``, ``"comparison"`` or ``"sweep"``, judged by the files ``folder`` holds."""
+    """``"run"``, ``"comparison"``, ``"sweep"`` or ``"uncertainty"``, judged by the files ``folder`` holds."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UsageError(f"{folder}: no such folder")
@@ -34,11 +35,14 @@ def folder_kind(folder: Path) -> str:
         return "comparison"
     if (folder / "index.csv").is_file():
         return "sweep"
+    if (folder / "uncertainty_report.json").is_file():
+        return "uncertainty"
     if present:
         missing = ", ".join(n for n in RUN_FILES if n not in present)
         raise UsageError(f"{folder}: incomplete run folder: missing {missing} (did the run finish?)")
     raise UsageError(f"{folder}: not a result folder: expected summary.json, manifest.json and "
-                     "timeseries.csv (a run), comparison.json (a comparison) or index.csv (a sweep)")
+                     "timeseries.csv (a run), comparison.json (a comparison), index.csv (a sweep) or "
+                     "uncertainty_report.json (an uncertainty study)")
 
 
 def read_json(path: Path) -> dict[str, Any]:

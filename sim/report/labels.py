@@ -5,11 +5,15 @@
 A path nobody named keeps its own words (underscores as spaces), so a new metric still
 reads as something; the dotted path itself stays in the report's tables.
 
-Public: ``metric_label``, ``param_label``.
+Shares (``utilization.mean``, ``inference.slo_attainment``) are charted in percent, and
+times of ten seconds or more in seconds: ``metric_axis(path, top)`` gives the factor and the
+label to use.
+
+Public: ``metric_label``, ``metric_axis``, ``param_label``.
 """
 from __future__ import annotations
 
-__all__ = ["metric_label", "param_label"]
+__all__ = ["metric_label", "metric_axis", "param_label"]
 
 # The last word of a metric path that names a statistic.
 _STATS = {"mean": "mean", "p50": "p50", "p95": "p95", "p99": "p99", "max": "max", "min": "min"}
@@ -67,6 +71,18 @@ def metric_label(path: str) -> str:
             where = body[i + 1]
     label = name + (f" ({where})" if where else "") + (f", {stat}" if stat else "")
     return f"{label} ({unit})" if unit and unit != "count" else label
+
+
+def metric_axis(path: str, top: float | None = None) -> tuple[float, str]:
+    """(factor, label) to chart ``path`` with: a share times 100 and labelled ``(%)``; a
+    time in ms in seconds when the largest value to draw, ``top``, reaches 10,000 ms;
+    anything else as it is with :func:`metric_label`."""
+    label = metric_label(path)
+    if label.endswith(" (share)"):
+        return 100.0, label[: -len(" (share)")] + " (%)"
+    if label.endswith(" (ms)") and top is not None and abs(top) >= 10_000:
+        return 0.001, label[: -len(" (ms)")] + " (s)"
+    return 1.0, label
 
 
 _SETTINGS: dict[str, tuple[str, str]] = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from sim.report.charts import (
     plot_utilization_heatmap,
     read_latency_cdf,
     read_timeseries,
+    shade_events,
     slo_series,
 )
 from sim.report.chartspec import Chart, Skipped, one_axes
@@ -37,6 +38,9 @@ from sim.report.serving import batching_figure, serving_load_figure
 from sim.report.training import training_figure
 from sim.report.worldmap import plot_world_map, read_map_data
 from sim.scenario.yaml_io import load_yaml_file
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = ["RunData", "read_run", "run_charts", "map_chart"]
 
@@ -82,8 +86,11 @@ def _overview(run: RunData) -> Entry:
 
 
 def _heatmap(run: RunData) -> Entry:
-    if not any(np.nansum(run.table.columns[r].get("total_gpus", [0])) > 0 for r in run.table.regions):
+    with_gpus = [r for r in run.table.regions if np.nansum(run.table.columns[r].get("total_gpus", [0])) > 0]
+    if not with_gpus:
         return Skipped("utilization_heatmap", "timeseries.csv has no region with GPUs")
+    if len(with_gpus) == 1:
+        return Skipped("utilization_heatmap", "one region with GPUs: its utilisation is the overview's last panel")
     rows = max(2.5, 0.45 * len(run.table.regions) + 1.5)
     return Chart("utilization_heatmap", "Utilisation heat map (region x time)", "timeseries.csv",
                  one_axes(lambda ax: plot_utilization_heatmap(ax, run.table), (11, rows)))
@@ -106,7 +113,7 @@ def _latency_cdf(run: RunData) -> Entry:
     if not read_rows(path):
         return Skipped("latency_cdf", "latency_cdf.csv absent or empty (no inference requests completed)")
     return Chart("latency_cdf", "Latency CDF by origin region", "latency_cdf.csv",
-                 lambda: latency_cdf_figure(read_latency_cdf(path), _single_slo(run)))
+                 lambda: latency_cdf_figure(read_latency_cdf(path), _single_slo(run), run.table.regions))
 
 
 def _inference(run: RunData) -> Entry:
@@ -114,7 +121,7 @@ def _inference(run: RunData) -> Entry:
     if "arrivals" not in first or not any(np.nansum(run.table.columns[r]["arrivals"]) for r in run.table.regions):
         return Skipped("inference", "timeseries.csv has no inference arrivals")
     return Chart("inference", "Requests, queue length and p99 latency over time", "timeseries.csv",
-                 lambda: inference_figure(run.table, run.warmup_h))
+                 lambda: inference_figure(run.table, run.warmup_h, event_spans(run.folder)))
 
 
 def _has(run: RunData, column: str) -> bool:
@@ -133,7 +140,7 @@ def _batching(run: RunData) -> Entry:
     if not _has(run, "batch_size"):
         return Skipped("batching", "timeseries.csv has no batch sizes (no pool with serving)")
     return Chart("batching", "Batch size and KV-cache use of the batching replicas", "timeseries.csv",
-                 lambda: batching_figure(run.table, run.warmup_h))
+                 lambda: batching_figure(run.table, run.warmup_h, event_spans(run.folder)))
 
 
 def _resolved(folder: Path) -> dict[str, Any]:
@@ -161,8 +168,13 @@ def _slo(run: RunData) -> Entry:
         series = slo_series({k: npz[k] for k in npz.files}, edges, objectives, origins)
     if not series:
         return Skipped("slo", "no request with an SLO completed or was dropped")
+    spans = event_spans(run.folder)
+
+    def draw(ax: Axes) -> None:
+        plot_slo_series(ax, edges[:-1] / 3600.0, series, run.table.regions)
+        shade_events([ax], spans)
     return Chart("slo", "SLO attainment over time", "requests.npz, resolved.yaml (slo), timeseries.csv (buckets)",
-                 one_axes(lambda ax: plot_slo_series(ax, edges[:-1] / 3600.0, series), (10, 3.8)))
+                 one_axes(draw, (10, 3.8)))
 
 
 def _training(run: RunData) -> Entry:

@@ -5,7 +5,11 @@ deficiencies. Figures are drawn with the Agg backend and saved without timestamp
 software versions (PNG text chunks, SVG ``dc:date``, PDF ``CreationDate``), and SVG ids are
 salted with a fixed string, so the same data gives byte-identical PNG, SVG and PDF files.
 
-Public: ``PALETTE``, ``FORMATS``, ``apply_style``, ``pyplot``, ``save_figure``, ``save_figures``.
+The colours, the style of each region and of an objective line live in
+:mod:`sim.report.palette` (no matplotlib there) and are re-exported here.
+
+Public: ``PALETTE``, ``FORMATS``, ``OBJECTIVE``, ``series_style``, ``apply_style``, ``pyplot``,
+``save_figure``, ``save_figures``.
 """
 from __future__ import annotations
 
@@ -20,13 +24,14 @@ matplotlib.use("Agg")  # before any pyplot import: report modules import this on
 from cycler import cycler
 
 from sim.fileio import discard
+from sim.report.palette import OBJECTIVE, PALETTE, series_style
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["PALETTE", "FORMATS", "apply_style", "pyplot", "save_figure", "save_figures"]
+__all__ = ["PALETTE", "FORMATS", "OBJECTIVE", "series_style", "apply_style", "pyplot", "save_figure",
+           "save_figures"]
 
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 FORMATS = ("png", "svg", "pdf")
 
 # Metadata keys matplotlib would otherwise fill with the date or its own version.

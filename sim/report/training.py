@@ -5,7 +5,11 @@
 - GPU-hours held per workload, split into useful work, work lost to interruptions and the
   rest of the held time (data waits, restarts, checkpoint writes).
 
-Public: ``ecdf``, ``plot_jct_cdf``, ``plot_wait_cdf``, ``plot_gpu_hours``, ``training_figure``.
+A CDF panel is drawn only when at least two jobs give it a value (one job's "CDF" is a
+single step, none is an empty frame); the GPU-hours panel always is.
+
+Public: ``ecdf``, ``plot_jct_cdf``, ``plot_wait_cdf``, ``plot_gpu_hours``, ``gpu_hours_unit``,
+``training_figure``.
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ from sim.report.style import PALETTE
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 
-__all__ = ["ecdf", "plot_jct_cdf", "plot_wait_cdf", "plot_gpu_hours", "training_figure"]
+__all__ = ["ecdf", "plot_jct_cdf", "plot_wait_cdf", "plot_gpu_hours", "gpu_hours_unit", "training_figure"]
 
 Rows = list[dict[str, str]]
 
@@ -63,16 +67,31 @@ def _plot_cdfs(ax: Axes, groups: dict[str, np.ndarray], xlabel: str, title: str)
         ax.text(0.5, 0.5, "no jobs", ha="center", transform=ax.transAxes)
 
 
-def plot_jct_cdf(ax: Axes, rows: Rows) -> None:
+def _jct_groups(rows: Rows) -> dict[str, np.ndarray]:
     done = [r for r in rows if r["status"] == "completed"]
-    groups = _by_workload(done, lambda r: (_number(r["end_s"]) - _number(r["arrival_s"])) / 3600.0)
-    _plot_cdfs(ax, groups, "job completion time (h)", "Job completion time (completed jobs)")
+    return _by_workload(done, lambda r: (_number(r["end_s"]) - _number(r["arrival_s"])) / 3600.0)
+
+
+def _wait_groups(rows: Rows) -> dict[str, np.ndarray]:
+    started = [r for r in rows if r["start_s"] != ""]
+    return _by_workload(started, lambda r: _number(r["wait_s"]) / 3600.0)
+
+
+def plot_jct_cdf(ax: Axes, rows: Rows) -> None:
+    _plot_cdfs(ax, _jct_groups(rows), "job completion time (h)", "Job completion time (completed jobs)")
 
 
 def plot_wait_cdf(ax: Axes, rows: Rows) -> None:
-    started = [r for r in rows if r["start_s"] != ""]
-    groups = _by_workload(started, lambda r: _number(r["wait_s"]) / 3600.0)
-    _plot_cdfs(ax, groups, "queueing delay (h)", "Queueing delay (jobs that started)")
+    _plot_cdfs(ax, _wait_groups(rows), "queueing delay (h)", "Queueing delay (jobs that started)")
+
+
+def gpu_hours_unit(top: float) -> tuple[float, str]:
+    """(divisor, axis label) for GPU-hours up to ``top``: plain, thousands or millions (no
+    ``1e7`` offset printed at the axis' end)."""
+    for divisor, label in ((1e6, "GPU-hours held (millions)"), (1e3, "GPU-hours held (thousands)")):
+        if top >= 10 * divisor:
+            return divisor, label
+    return 1.0, "GPU-hours held"
 
 
 def plot_gpu_hours(ax: Axes, rows: Rows) -> None:
@@ -86,22 +105,30 @@ def plot_gpu_hours(ax: Axes, rows: Rows) -> None:
     other = np.maximum(total["held_gpu_h"] - total["useful_gpu_h"] - total["lost_gpu_h"], 0.0)
     y = np.arange(len(names))
     left = np.zeros(len(names))
+    divisor, xlabel = gpu_hours_unit(float(np.max(total["held_gpu_h"], initial=0.0)))
     for values, label, color in ((total["useful_gpu_h"], "useful", PALETTE[2]),
                                  (total["lost_gpu_h"], "lost to interruptions", PALETTE[3]),
                                  (other, "other held (data waits, restarts, checkpoints)", PALETTE[5])):
-        ax.barh(y, values, left=left, height=0.5, color=color, label=label)
-        left += values
+        ax.barh(y, values / divisor, left=left, height=0.5, color=color, label=label)
+        left += values / divisor
     ax.set_yticks(y, names)
     ax.set_ylim(len(names) - 0.5, -0.5)
-    ax.set_xlabel("GPU-hours held")
+    ax.set_xlabel(xlabel)
     ax.set_title("GPU-hours held by training")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=8)
 
 
+def _enough(groups: dict[str, np.ndarray]) -> bool:
+    return len(groups.get("*", ())) >= 2
+
+
 def training_figure(rows: Rows) -> plt.Figure:
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
-    plot_jct_cdf(axes[0], rows)
-    plot_wait_cdf(axes[1], rows)
-    plot_gpu_hours(axes[2], rows)
+    """The CDF panels that have data for two jobs or more, then GPU-hours held."""
+    panels = [p for p, groups in ((plot_jct_cdf, _jct_groups(rows)), (plot_wait_cdf, _wait_groups(rows)))
+              if _enough(groups)] + [plot_gpu_hours]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels) + (1.5 if len(panels) == 1 else 0), 4.6),
+                             squeeze=False)
+    for ax, panel in zip(axes[0], panels, strict=True):
+        panel(ax, rows)
     fig.tight_layout()
     return fig

@@ -156,9 +156,10 @@ def _draw_land(ax: Axes) -> None:
                                      zorder=0))
 
 
-def _place_labels(ax: Axes, data: MapData, fontsize: float = 8.0) -> None:
+def _place_labels(ax: Axes, data: MapData, fontsize: float = 8.0, counts: bool = True) -> None:
     """Each region's label at the first of eight offsets around its marker where its box
-    overlaps no label placed before it (the biggest regions first); else the first offset."""
+    overlaps no label placed before it (the biggest regions first); else the first offset.
+    ``counts``: a second line with the region's GPUs."""
     fig = ax.figure
     to_px = ax.transData.transform
     frame = ax.get_window_extent()
@@ -166,7 +167,7 @@ def _place_labels(ax: Axes, data: MapData, fontsize: float = 8.0) -> None:
     offsets = [(7, 5), (7, -17), (-7, 5), (-7, -17), (0, 12), (0, -24), (14, -6), (-14, -6)]
     placed: list[tuple[float, float, float, float]] = []
     for name, lat, lon, gpus in sorted(data.regions, key=lambda r: -r[3]):
-        text = f"{name}\n{gpus:,} GPUs" if gpus else f"{name}\n(users only)"
+        text = (f"{name}\n{gpus:,} GPUs" if counts else name) if gpus else f"{name}\n(users only)"
         width = max(len(line) for line in text.split("\n")) * 0.6 * fontsize * pt
         height = 2.4 * fontsize * pt
         x, y = to_px((lon, lat))
@@ -203,27 +204,40 @@ def plot_world_map(ax: Axes, data: MapData) -> None:
     ax.set_ylim(lat0, lat1)
     ax.set_aspect("equal")
     _draw_land(ax)
+    sizes = {g for *_, g in data.regions if g}
+    same = len(sizes) == 1 and sum(1 for *_, g in data.regions if g) > 1  # name the one size once, in the title
+    title = "Regions (marker area ~ installed GPUs) and links (great-circle arcs)"
+    if same:
+        title = f"Regions ({sizes.pop():,} GPUs each) and links (great-circle arcs)"
+    width = 2.5 if len(data.links) <= 20 else 1.2  # a full mesh of many regions: thinner arcs
     if data.links:
         values, norm, label = _link_colours(data)
+        single = float(values.max() - values.min()) < 0.5 and not data.has_traffic
         for (arc_lat, arc_lon), value in zip(arcs, values, strict=True):
             quiet = data.has_traffic and value <= 0
-            ax.plot(arc_lon, arc_lat, color="#BBBBBB" if quiet else cmap(norm(value)),
-                    linewidth=1.0 if quiet else 2.5, zorder=2, solid_capstyle="round")
-        mappable = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
-        # Beside the map as drawn (its height follows the equal-aspect axes, not the figure).
-        ax.figure.colorbar(mappable, cax=ax.inset_axes((1.015, 0.1, 0.018, 0.8)), label=label)
+            colour = "#BBBBBB" if quiet else PALETTE[0] if single else cmap(norm(value))
+            ax.plot(arc_lon, arc_lat, color=colour, linewidth=1.0 if quiet else width, zorder=2,
+                    solid_capstyle="round")
+        if single:  # one RTT for every link: a colour scale would span a meaningless millisecond
+            title = f"{title[:-1]}, RTT {values[0]:,.0f} ms)"
+        else:
+            mappable = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
+            # Beside the map as drawn (its height follows the equal-aspect axes, not the figure).
+            ax.figure.colorbar(mappable, cax=ax.inset_axes((1.015, 0.1, 0.018, 0.8)), label=label)
     most = max((g for *_, g in data.regions), default=0) or 1
     span = max(lon1 - lon0, 1.0)
     scale = min(1.0, max(span / 360.0, 0.35))  # smaller markers on a zoomed map, where regions sit closer
+    if len(data.regions) > 12:  # and on a crowded one
+        scale *= 0.35
     for _name, lat, lon, gpus in data.regions:
         size = (40 + 560 * gpus / most) * scale
         face = PALETTE[1] if gpus else "white"
         ax.scatter([lon], [lat], s=size, facecolor=face, edgecolor="#000000", linewidth=1.0, zorder=3, alpha=0.9)
-    _place_labels(ax, data)
+    _place_labels(ax, data, counts=not same)
     step = 60 if span > 180 else 30 if span > 90 else 10
     ax.set_xticks(np.arange(np.ceil(lon0 / step) * step, lon1 + 1e-9, step))
     ystep = 30 if lat1 - lat0 > 90 else 10
     ax.set_yticks(np.arange(np.ceil(lat0 / ystep) * ystep, lat1 + 1e-9, ystep))
     ax.set_xlabel("longitude (°)")
     ax.set_ylabel("latitude (°)")
-    ax.set_title("Regions (marker area ~ installed GPUs) and links (great-circle arcs)")
+    ax.set_title(title)
