@@ -410,7 +410,7 @@ def _options(args: argparse.Namespace, *names: str) -> dict[str, object]:
     return chosen
 
 
-def _cmd_plan_calendar(args: argparse.Namespace) -> int:
+def _cmd_plan_calendar(args: argparse.Namespace, argv: Sequence[str]) -> int:
     import hashlib
 
     from sim.experiment.calendar import check_plan, format_calendar, plan_calendar, read_calendar
@@ -426,12 +426,12 @@ def _cmd_plan_calendar(args: argparse.Namespace) -> int:
                                                            plan.inputs[:plan.scenario_inputs])]).scenario.name
         plan.out = args.root / name / f"calendar-{hashlib.sha256(text).hexdigest()[:8]}"
     executor = {"backend": args.backend, "workers": args.workers, "scheduler": args.scheduler, "quiet": args.quiet}
-    report = plan_calendar(plan, args.exact, **executor)
+    report = plan_calendar(plan, args.exact, **executor, command=["simulate.py", *argv])
     if args.check > 0:
         report = check_plan(plan, report, args.check, **executor)
-    from sim.report.calendar import draw_calendar_chart
+    from sim.report.build import build_report
 
-    draw_calendar_chart(plan.out)
+    build_report(plan.out, quiet=args.quiet)  # charts/calendar.png, report.html and report.md
     print(format_calendar(report))
     print(plan.out)
     return 0 if report["met"] else 1
@@ -490,7 +490,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "uncertainty":
             return _cmd_uncertainty(args, argv)
         if args.command == "plan-calendar":
-            return _cmd_plan_calendar(args)
+            return _cmd_plan_calendar(args, argv)
         return _cmd_run(args, argv)
     except MeridianError as exc:
         print(exc, file=sys.stderr)

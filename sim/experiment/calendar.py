@@ -553,7 +553,7 @@ def _executor(backend: str, workers: int, scheduler: str | None) -> Executor:
 
 
 def plan_calendar(plan: CalendarPlan, exact: str = "none", backend: str = "process", workers: int = 1,
-                  scheduler: str | None = None, quiet: bool = True) -> dict[str, Any]:
+                  scheduler: str | None = None, quiet: bool = True, command: Sequence[str] = ()) -> dict[str, Any]:
     """The fluid search over the quarters, then (``exact`` = refine or confirm) exact runs;
     the report, also written to ``plan_calendar.json`` and ``plan.csv`` in ``plan.out``.
     ``auto`` refines where the fluid mode is known to be biased (``plan.fluid_bias``) and
@@ -582,7 +582,8 @@ def plan_calendar(plan: CalendarPlan, exact: str = "none", backend: str = "proce
         reused = len(evaluate_.reused)
     orders = _orders(plan, arrivals)
     target = plan.target
-    report = {"calendar": cal.model_dump(), "scenario": str(plan.scenario), "exact": exact, "exact_option": chosen,
+    report = {"calendar": cal.model_dump(), "scenario": str(plan.scenario), "command": list(command),
+              "exact": exact, "exact_option": chosen,
               "fluid_bias": plan.fluid_bias, "decided_by": "exact" if exact == "refine" else "fluid",
               "inputs": [{"path": i.path, "dist": i.dist, "params": dict(i.params)} for i in plan.inputs],
               "samples": plan.samples, "growth_samples": [plan.sample_growth(s) for s in every],

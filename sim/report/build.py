@@ -97,6 +97,10 @@ CAPTIONS = {
                    "most, with the median over samples and the bands holding 50 % and 90 % of them; a target, when "
                    "one was asked for, dash-dot.",
     "targets": "The share of samples meeting each target, with its Wilson 95 % interval.",
+    "calendar": "Left: each KPI per quarter over the samples (median, 50 % and 90 % bands) from what decided "
+                "the plan (exact runs or the fluid search), the other's median dashed, the target dotted with "
+                "each quarter's probability of meeting it. Right: the fleet of the planned pools (+n arriving, -n "
+                "retired), the power of capped regions against their caps, and the spend per quarter.",
     "plan": "The target metric against the varied capacity as the search evaluated it: one dot per seed, the "
             "mean over seeds with its 95 % t interval, the target (dash-dot) and the answer (dotted).",
 }
@@ -233,8 +237,30 @@ def _uncertainty_content(folder: Path, metrics: Sequence[str] | None) -> _Conten
                     footer=experiment_footer(folder, runs, seeds))
 
 
+def _calendar_content(folder: Path, metrics: Sequence[str] | None) -> _Content:
+    from sim.report.calendar import calendar_charts, calendar_tables, read_calendar_report
+
+    report = read_calendar_report(folder)
+    cal = report["calendar"]
+    fields = [("scenario file", report.get("scenario")), ("quarters", cal.get("quarters")),
+              ("target", f"{cal.get('target')} with probability {cal.get('probability')}"),
+              ("samples", len(report.get("samples", []))),
+              ("uncertain inputs", "; ".join(f"{i['path']} ~ {i['dist']} {i.get('params', {})}"
+                                            for i in report.get("inputs", []))),
+              ("exact runs", f"{report.get('exact')} "
+                             f"({report.get('fluid_bias') or 'the fluid mode is not biased here'})"),
+              ("runs", f"{report.get('fluid_runs', 0)} fluid, {report.get('exact_runs', 0)} exact")]
+    name = Path(str(report.get("scenario", folder.name))).stem
+    return _Content(f"Build plan: {name}",
+                    f"Plan folder {folder.name}: {cal.get('quarters')} quarters, {report['total_usd']:,.0f} USD of "
+                    "orders" + ("" if report.get("met") else "; the target is NOT met in every quarter") + ".",
+                    reproduce_command(report.get("command") or []),
+                    experiment_provenance("Build plan", fields, {}),
+                    calendar_tables(report), calendar_charts(folder, report))
+
+
 _CONTENT = {"run": _run_content, "comparison": _comparison_content, "sweep": _sweep_content,
-            "uncertainty": _uncertainty_content}
+            "uncertainty": _uncertainty_content, "calendar": _calendar_content}
 
 
 def _figures(rendered: list[Rendered], embed: str, folder: Path) -> tuple[Figure, ...]:

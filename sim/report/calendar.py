@@ -6,7 +6,11 @@ search's median dashed beside them), the target as a line and each quarter's pro
 of meeting it. Right: the fleet per quarter stacked by pool (+n: replicas arriving), the
 power each capped region draws against its cap, and the spend per quarter.
 
-Public: ``draw_calendar_chart``.
+``simulate.py plan-calendar`` draws it into ``charts/``; ``simulate.py report`` on a plan
+folder redraws it with the tables (:func:`calendar_charts`, :func:`calendar_tables`).
+
+Public: ``read_calendar_report``, ``calendar_figure``, ``draw_calendar_chart``, ``calendar_charts``,
+``calendar_tables``.
 """
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ from sim.report.style import PALETTE, apply_style, save_figure
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
-__all__ = ["draw_calendar_chart"]
+__all__ = ["read_calendar_report", "calendar_figure", "draw_calendar_chart", "calendar_charts", "calendar_tables"]
 
 
 def _series(items: list[dict[str, Any]], key: str, index: int | None = None) -> np.ndarray:
@@ -35,9 +39,22 @@ def _series(items: list[dict[str, Any]], key: str, index: int | None = None) -> 
     return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
+def read_calendar_report(folder: Path) -> dict[str, Any]:
+    """``plan_calendar.json`` of a plan folder."""
+    report: dict[str, Any] = json.loads((Path(folder) / "plan_calendar.json").read_text(encoding="utf-8"))
+    return report
+
+
 def draw_calendar_chart(folder: Path, fmt: str = "png") -> list[Path]:
     """``charts/calendar.<fmt>`` of the plan in ``folder``."""
-    report: dict[str, Any] = json.loads((Path(folder) / "plan_calendar.json").read_text(encoding="utf-8"))
+    fig = calendar_figure(read_calendar_report(folder))
+    out = Path(folder) / "charts" / f"calendar.{fmt}"
+    save_figure(fig, out)
+    return [out]
+
+
+def calendar_figure(report: dict[str, Any]) -> Any:
+    """The plan's figure (see the module's docstring)."""
     rows = report["quarters"]
     cal = report["calendar"]
     exact = bool(report.get("exact", "none") != "none" and rows and "exact" in rows[0])
@@ -135,6 +152,44 @@ def draw_calendar_chart(folder: Path, fmt: str = "png") -> list[Path]:
                  + ("decided by exact runs" if by_exact else "fluid search, checked by exact runs" if exact
                     else "fluid search only"), fontsize=11)
     fig.tight_layout()
-    out = Path(folder) / "charts" / f"calendar.{fmt}"
-    save_figure(fig, out)
-    return [out]
+    return fig
+
+
+def calendar_charts(folder: Path, report: dict[str, Any]) -> list[Any]:
+    from sim.report.chartspec import Chart
+
+    return [Chart("calendar", "Build plan: KPIs per quarter, fleet, power and cost", "plan_calendar.json",
+                  lambda: calendar_figure(report))]
+
+
+def _number(value: Any) -> str:
+    return "-" if value is None else f"{value:,.4g}"
+
+
+def calendar_tables(report: dict[str, Any]) -> list[Any]:
+    """Per quarter: the probabilities, the target's median and band, the fleet and what binds;
+    then the orders."""
+    from sim.report.document import Table
+
+    by_exact = report.get("decided_by") == "exact"
+    path = report["target"]["path"]
+    rows = []
+    for r in report["quarters"]:
+        shown = r["exact"]["kpis"][path] if by_exact else r
+        exact = (f"{r['exact']['share_meeting']:.2f} [{r['exact']['ci'][0]:.2f}, {r['exact']['ci'][1]:.2f}]"
+                 if "exact" in r else "-")
+        check = (f"{r['check']['share_meeting']:.2f} [{r['check']['ci'][0]:.2f}, {r['check']['ci'][1]:.2f}]"
+                 if "check" in r else "-")
+        rows.append((str(r["quarter"]), f"{r['share_meeting']:.2f}", exact, check, _number(shown["median"]),
+                     f"[{_number(shown['band_90'][0])}, {_number(shown['band_90'][1])}]",
+                     ", ".join(f"{k}={v}" for k, v in r["fleet"].items()),
+                     "met" if r["met"] else f"NOT MET: {r['binding']}"))
+    quarters = Table(f"Quarters: {report['calendar']['target']} with probability {report['calendar']['probability']:g} "
+                     f"(decided by {'exact runs' if by_exact else 'the fluid search'})",
+                     ("quarter", "P fluid", "P exact [95 % CI]", "P brute force", "median", "90 % band", "fleet",
+                      "status"), tuple(rows))
+    orders = Table(f"Orders: {report['total_usd']:,.0f} USD to the horizon",
+                   ("order in", "arrives", "pool", "replicas", "price", "USD to horizon"),
+                   tuple((str(o["order_quarter"]), str(o["arrival_quarter"]), o["pool"], str(o["replicas"]),
+                          o.get("price", ""), f"{o['usd_to_horizon']:,.0f}") for o in report["orders"]))
+    return [quarters, orders]

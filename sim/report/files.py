@@ -24,7 +24,8 @@ RUN_FILES = ("summary.json", "manifest.json", "timeseries.csv")
 
 
 def folder_kind(folder: Path) -> str:
-    """``"run"``, ``"comparison"``, ``"sweep"`` or ``"uncertainty"``, judged by the files ``folder`` holds."""
+    """``"run"``, ``"comparison"``, ``"sweep"``, ``"uncertainty"`` or ``"calendar"``, judged by the files
+    ``folder`` holds."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UsageError(f"{folder}: no such folder")
@@ -37,12 +38,14 @@ def folder_kind(folder: Path) -> str:
         return "sweep"
     if (folder / "uncertainty_report.json").is_file():
         return "uncertainty"
+    if (folder / "plan_calendar.json").is_file():
+        return "calendar"
     if present:
         missing = ", ".join(n for n in RUN_FILES if n not in present)
         raise UsageError(f"{folder}: incomplete run folder: missing {missing} (did the run finish?)")
     raise UsageError(f"{folder}: not a result folder: expected summary.json, manifest.json and "
-                     "timeseries.csv (a run), comparison.json (a comparison), index.csv (a sweep) or "
-                     "uncertainty_report.json (an uncertainty study)")
+                     "timeseries.csv (a run), comparison.json (a comparison), index.csv (a sweep), "
+                     "uncertainty_report.json (an uncertainty study) or plan_calendar.json (a build plan)")
 
 
 def read_json(path: Path) -> dict[str, Any]:
