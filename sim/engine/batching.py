@@ -233,7 +233,8 @@ class BatchingServers:
         self.waiting = dict.fromkeys(specs, 0)
         self.running = dict.fromkeys(specs, 0)
         # Per segment (one iteration, or a run of decode iterations): pool, replica, start,
-        # end, sequences, prefill tokens, output tokens, KV tokens at the end; flat.
+        # end, sequences, prefill tokens, output tokens, KV tokens at the end; flat. (Rows go
+        # in with ``fromlist``: ``extend`` from a tuple grows the array once per value.)
         self._segments = array("d")
 
     @classmethod
@@ -334,17 +335,19 @@ class BatchingServers:
         finish = replica.finish
         if finish and finish[0][0] <= replica.it:
             self._finish_decodes(replica, t)
-        b = replica.b
-        if b and _used(replica) + b > replica.capacity:
+        b, used = replica.b, _used(replica)
+        if b and used + b > replica.capacity:
             self._make_room(replica, replica.spec)
+            used = _used(replica)
         replica.t0 = t
         if (replica.waiting or replica.prefilling) and replica.admits:
-            chunks = self._admit(replica, replica.spec, t)
+            chunks = self._admit(replica, replica.spec, t, used)
             if chunks:
                 self._plan_prefill(replica, chunks, t)
                 return
+            used = _used(replica)  # requests may have joined the decodes, or timed out
         if replica.b:
-            self._plan_decodes(replica, t)
+            self._plan_decodes(replica, t, used)
         else:
             replica.busy, replica.chunks, replica.cuttable = False, None, False
 
@@ -363,16 +366,18 @@ class BatchingServers:
             tokens += n
             pairs += prefill_attention_pairs(n, seq.prompt + seq.generated - seq.prefill_left)
         ms = replica.spec.iteration.iteration_ms(tokens, pairs, b, replica.context if b else 0)
-        replica.busy, replica.chunks, replica.mb, replica.cuttable = True, chunks, b, False
+        replica.busy = True
+        replica.chunks, replica.mb = chunks, b
+        replica.cuttable = False
         replica.version = version = replica.version + 1
         self._seq += 1
         heappush(self.events, (t + ms / 1000.0, self._seq, replica, version))
 
-    def _plan_decodes(self, replica: _Replica, t: float) -> None:
+    def _plan_decodes(self, replica: _Replica, t: float, used: int) -> None:
         """Decode iterations of the batch until a sequence finishes or the KV cache fills
         (>= 1), summed in closed form. Idle cache entries the growing context needs give way
         at the next boundary (nobody looks into the cache in between)."""
-        b, capacity, used = replica.b, replica.capacity, _used(replica)  # eviction leaves ``used`` as it is
+        b, capacity = replica.b, replica.capacity  # ``used``: KV in use now (eviction leaves it as it is)
         if replica.idle and used + replica.idle + b > capacity:
             self._evict(replica, capacity - b)
         finish, decoding = replica.finish, replica.decoding
@@ -393,8 +398,11 @@ class BatchingServers:
         if terms is None:
             terms = replica.costs[b] = replica.spec.iteration.decode_terms(b)
         ms = run_time_ms(terms, b, context, k)
-        replica.busy, replica.chunks, replica.k, replica.c0, replica.terms, replica.run_ms, replica.cuttable = \
-            True, None, k, context, terms, ms, k > 1
+        replica.busy = True
+        replica.chunks = None
+        replica.k, replica.c0 = k, context
+        replica.terms, replica.run_ms = terms, ms
+        replica.cuttable = k > 1
         replica.version = version = replica.version + 1
         self._seq += 1
         heappush(self.events, (t + ms / 1000.0, self._seq, replica, version))
@@ -422,12 +430,13 @@ class BatchingServers:
         self.waiting[replica.pool] += 1
         self.running[replica.pool] -= 1
 
-    def _admit(self, replica: _Replica, spec: ServingSpec, t: float) -> list[tuple[_Seq, int]]:
+    def _admit(self, replica: _Replica, spec: ServingSpec, t: float, used: int) -> list[tuple[_Seq, int]]:
         """Prefill chunks for the next iteration, ``[(sequence, tokens)]`` ([]: it only decodes):
-        first the prefills under way (chunked prefill), then waiting requests, FCFS."""
+        first the prefills under way (chunked prefill), then waiting requests, FCFS. ``used``:
+        the KV tokens in use now."""
         chunked = spec.chunked_prefill
         budget = spec.max_batched_tokens - (replica.b if chunked else 0)
-        free_kv = spec.kv_capacity - _used(replica) - replica.b  # idle cache entries give way
+        free_kv = spec.kv_capacity - used - replica.b  # idle cache entries give way
         chunks: list[tuple[_Seq, int]] = []
         if chunked:
             for seq in replica.prefilling:
@@ -519,8 +528,8 @@ class BatchingServers:
                 finished += 1
         replica.kv_prefill += tokens
         # The KV cache at its fullest: before finished sequences let go.
-        self._segments.extend((replica.pool, replica.index, replica.t0, t, b + len(chunks), tokens,
-                               b + finished, _used(replica)))
+        self._segments.fromlist([replica.pool, replica.index, replica.t0, t, b + len(chunks), tokens,
+                                 b + finished, _used(replica)])
         if finished:
             for seq, _ in chunks:
                 if not seq.prefill_left:
@@ -532,7 +541,7 @@ class BatchingServers:
         replica.it += k
         replica.context += b * k
         used = _used(replica)
-        self._segments.extend((replica.pool, replica.index, replica.t0, t, b, 0.0, b * k, used))
+        self._segments.fromlist([replica.pool, replica.index, replica.t0, t, b, 0.0, b * k, used])
         if k > 1 and replica.idle and used + replica.idle > replica.capacity:
             # What each iteration after the first would have evicted for its decodes.
             self._evict(replica, replica.capacity)
@@ -558,7 +567,15 @@ class BatchingServers:
             self._release(replica, seq)
             self.handoff(j, t)  # type: ignore[misc]
             return
-        self._decode(replica, seq)
+        # It joins the decoding batch (as in _decode, written out: this runs once a request).
+        it = replica.it
+        context0 = seq.prompt + generated
+        seq.start_it, seq.context0 = it, context0
+        replica.decoding[j] = seq
+        replica.b += 1
+        replica.context += context0
+        replica.shared += seq.cached
+        heappush(replica.finish, (it + seq.out - generated, seq.order, j))
 
     def _join(self, replica: _Replica, j: int) -> None:
         """Request ``j``'s KV cache (prompt and first token) landed here: it decodes from the
