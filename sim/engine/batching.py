@@ -323,8 +323,8 @@ class BatchingServers:
 
     def fire(self) -> None:
         """The earliest pending boundary: finish the iterations that end there, then plan and
-        schedule the next iteration(s), or go idle. (The engine's hottest path: what runs at
-        every boundary is written out here rather than spread over small methods.)"""
+        schedule the next iteration(s), or go idle. (The replicas' hottest path: completion
+        and planning share one method, and the KV in use is read once where it can be.)"""
         t, _, replica, version = heappop(self.events)
         if version != replica.version:
             return  # superseded by a shorter run
@@ -357,7 +357,6 @@ class BatchingServers:
         heappush(self.events, (t, self._seq, replica, replica.version))
 
     # -- planning an iteration ----------------------------------------------------------------
-
     def _plan_prefill(self, replica: _Replica, chunks: list[tuple[_Seq, int]], t: float) -> None:
         """One iteration with these prefill chunks (and, with chunked prefill, the decodes)."""
         b = replica.b if replica.chunked else 0  # whole prompts: the decodes wait
