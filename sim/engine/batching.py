@@ -40,6 +40,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from heapq import heappop, heappush
+from math import ceil as _ceil
 
 import numpy as np
 
@@ -104,7 +105,9 @@ def run_time_ms(terms: tuple[float, float, float, float, float], batch: int, con
     if slope <= 0.0:
         first = 0 if base >= w else k
     else:
-        first = max(0, math.ceil((w - base) / slope))
+        first = _ceil((w - base) / slope)
+        if first < 0:
+            first = 0
     if first >= k:
         return linear + w * k
     tail = (k - first) * base + slope * (k * (k - 1) - first * (first - 1)) / 2.0
@@ -148,12 +151,6 @@ def _used(replica: _Replica) -> int:
     return replica.context - replica.shared + replica.kv_prefill + replica.pinned
 
 
-def _current(decoding: dict[int, _Seq], entry: tuple[int, int, int]) -> bool:
-    """Is this finish entry the one of the request's present admission?"""
-    seq = decoding.get(entry[2])
-    return seq is not None and seq.order == entry[1]
-
-
 class _Replica:
     """One server: a waiting queue, the running batch, and the run of iterations in progress.
 
@@ -163,10 +160,13 @@ class _Replica:
 
     __slots__ = ("pool", "index", "spec", "admits", "costs", "waiting", "prefilling", "decoding", "finish", "it",
                  "b", "context", "kv_prefill", "version", "busy", "t0", "chunks", "mb", "k", "c0", "terms", "run_ms",
-                 "cache", "pinned", "idle", "shared")
+                 "cache", "pinned", "idle", "shared", "cuttable", "capacity", "max_batch", "chunked", "caching")
 
     def __init__(self, pool: int, index: int, spec: ServingSpec, costs: dict):
         self.pool, self.index, self.spec = pool, index, spec
+        # The spec's figures read at every boundary, held here (one attribute read each).
+        self.capacity, self.max_batch = spec.kv_capacity, spec.max_batch
+        self.chunked, self.caching = spec.chunked_prefill, spec.prefix_caching
         self.admits = True  # one of the pool's active replicas
         self.costs = costs  # the pool's decode terms by batch size (shared)
         self.waiting: deque[tuple[int, int]] = deque()  # (request, tokens generated before: recompute)
@@ -188,6 +188,9 @@ class _Replica:
         self.chunks: list[tuple[_Seq, int]] | None = None
         self.mb = self.k = self.c0 = 0
         self.run_ms = 0.0
+        # A run of decodes that an arrival may still end early (a run already cut ends at
+        # the iteration in progress: later arrivals fall in that iteration too).
+        self.cuttable = False
         self.terms: tuple[float, float, float, float, float] = (0.0, 0.0, 0.0, 0.0, 0.0)
 
     @property
@@ -230,7 +233,8 @@ class BatchingServers:
         self.waiting = dict.fromkeys(specs, 0)
         self.running = dict.fromkeys(specs, 0)
         # Per segment (one iteration, or a run of decode iterations): pool, replica, start,
-        # end, sequences, prefill tokens, output tokens, KV tokens at the end; flat.
+        # end, sequences, prefill tokens, output tokens, KV tokens at the end; flat. (Rows go
+        # in with ``fromlist``: ``extend`` from a tuple grows the array once per value.)
         self._segments = array("d")
 
     @classmethod
@@ -245,7 +249,7 @@ class BatchingServers:
         first token) arrived from a prefill replica; it joins the decodes when it fits."""
         replicas = self.replicas[p]
         spec = replicas[0].spec
-        if self.in_tokens[j] + self.out_tokens[j] > spec.kv_capacity:
+        if self.in_tokens[j] + self.out_tokens[j] > replicas[0].capacity:
             self.o.status[j] = _REJECTED  # could never fit: a server refuses it
             return
         counts = self.outstanding[p]
@@ -255,14 +259,17 @@ class BatchingServers:
         if spec.affinity and self.prefix[j] >= 0:
             k = self._affine(replicas, counts, active, self.prefix[j], least, spec.max_batch // 4 or 1, k)
         replica = replicas[k]
-        if landed and replica.busy and t < replica.t0:  # the clock never runs backwards
-            raise RuntimeError(f"a KV cache landed at {t!r} s on a replica already at {replica.t0!r} s")
-        replica.waiting.append((j, -1 if landed else 0))
+        if landed:
+            if replica.busy and t < replica.t0:  # the clock never runs backwards
+                raise RuntimeError(f"a KV cache landed at {t!r} s on a replica already at {replica.t0!r} s")
+            replica.waiting.append((j, -1))
+        else:
+            replica.waiting.append((j, 0))
         counts[k] += 1
         self.waiting[p] += 1
         if not replica.busy:
             self._kick(replica, t)
-        elif replica.chunks is None and replica.k > 1 and replica.running < spec.max_batch:
+        elif replica.cuttable and len(replica.prefilling) + replica.b < replica.max_batch:
             self._cut(replica, t)
 
     @staticmethod
@@ -280,37 +287,69 @@ class BatchingServers:
         """Start an idle replica at ``t``, once every request arriving at that instant has
         been queued (the engine hears replicas after arrivals at the same time), so
         simultaneous arrivals share its first batch."""
-        replica.busy, replica.chunks, replica.k = True, None, 0  # an empty run ending now
+        replica.busy, replica.chunks, replica.k, replica.cuttable = True, None, 0, False  # an empty run ending now
         self._schedule(replica, t)
 
     def _cut(self, replica: _Replica, t: float) -> None:
         """End a run of decode iterations at the one in progress at ``t`` (so that a newly
         waiting request is considered at the next boundary)."""
+        replica.cuttable = False
         terms, b, c0, k_total = replica.terms, replica.b, replica.c0, replica.k
         elapsed = (t - replica.t0) * 1000.0
         # Iteration times grow along the run: the mean one gives a first guess, then step
-        # to the largest k whose iterations all ended by t.
+        # to the largest k whose iterations all ended by t; ``after`` is the time of k + 1.
         k = min(int(elapsed * k_total / replica.run_ms), k_total) if replica.run_ms > 0 else 0
-        while k > 0 and run_time_ms(terms, b, c0, k) > elapsed:
+        after = -1.0
+        while k > 0:
+            ms = run_time_ms(terms, b, c0, k)
+            if ms <= elapsed:
+                break
+            after = ms
             k -= 1
-        while k < k_total and run_time_ms(terms, b, c0, k + 1) <= elapsed:
-            k += 1
+        if after < 0.0:
+            while k < k_total:
+                after = run_time_ms(terms, b, c0, k + 1)
+                if after > elapsed:
+                    break
+                k += 1
         k += 1  # the iteration in progress
         if k < k_total:
             replica.k = k
-            self._schedule(replica, replica.t0 + run_time_ms(terms, b, c0, k) / 1000.0)
+            self._schedule(replica, replica.t0 + after / 1000.0)
 
     # -- the event loop's side ----------------------------------------------------------------
     def next_time(self) -> float:
         return self.events[0][0] if self.events else math.inf
 
     def fire(self) -> None:
-        """The earliest pending boundary: finish the iterations that end there, plan the next."""
+        """The earliest pending boundary: finish the iterations that end there, then plan and
+        schedule the next iteration(s), or go idle. (The replicas' hottest path: completion
+        and planning share one method, and the KV in use is read once where it can be.)"""
         t, _, replica, version = heappop(self.events)
         if version != replica.version:
             return  # superseded by a shorter run
-        self._complete(replica, t)
-        self._start(replica, t)
+        if replica.chunks is not None:
+            self._complete_chunks(replica, replica.chunks, t)
+        elif replica.k:
+            self._complete_decodes(replica, t)
+        finish = replica.finish
+        if finish and finish[0][0] <= replica.it:
+            self._finish_decodes(replica, t)
+        b, used = replica.b, _used(replica)
+        if b and used + b > replica.capacity:
+            self._make_room(replica, replica.spec)
+            used = _used(replica)
+        replica.t0 = t
+        if (replica.waiting or replica.prefilling) and replica.admits:
+            chunks = self._admit(replica, replica.spec, t, used)
+            if chunks:
+                self._plan_prefill(replica, chunks, t)
+                return
+            used = _used(replica)  # requests may have joined the decodes, or timed out
+        if replica.b:
+            self._plan_decodes(replica, t, used)
+        else:
+            replica.busy, replica.chunks, replica.cuttable = False, None, False
 
     def _schedule(self, replica: _Replica, t: float) -> None:
         replica.version += 1
@@ -318,54 +357,54 @@ class BatchingServers:
         heappush(self.events, (t, self._seq, replica, replica.version))
 
     # -- planning an iteration ----------------------------------------------------------------
-    def _start(self, replica: _Replica, t: float) -> None:
-        """At a boundary (or when idle): plan and schedule the next iteration(s), or go idle."""
-        spec = replica.spec
-        if replica.b and _used(replica) + replica.b > spec.kv_capacity:
-            self._make_room(replica, spec)
-        chunks: list[tuple[_Seq, int]] = []
-        if (replica.waiting or replica.prefilling) and replica.admits:
-            chunks = self._admit(replica, spec, t)
-        replica.t0 = t
-        if chunks:
-            self._plan_prefill(replica, spec, chunks, t)
-        elif replica.b:
-            self._plan_decodes(replica, spec, t)
-        else:
-            replica.busy, replica.chunks = False, None
-
-    def _plan_prefill(self, replica: _Replica, spec: ServingSpec, chunks: list[tuple[_Seq, int]], t: float) -> None:
+    def _plan_prefill(self, replica: _Replica, chunks: list[tuple[_Seq, int]], t: float) -> None:
         """One iteration with these prefill chunks (and, with chunked prefill, the decodes)."""
-        b = replica.b if spec.chunked_prefill else 0  # whole prompts: the decodes wait
+        b = replica.b if replica.chunked else 0  # whole prompts: the decodes wait
         tokens, pairs = 0, 0.0
         for seq, n in chunks:
             tokens += n
             pairs += prefill_attention_pairs(n, seq.prompt + seq.generated - seq.prefill_left)
-        ms = spec.iteration.iteration_ms(tokens, pairs, b, replica.context if b else 0)
-        replica.busy, replica.chunks, replica.mb = True, chunks, b
-        self._schedule(replica, t + ms / 1000.0)
+        ms = replica.spec.iteration.iteration_ms(tokens, pairs, b, replica.context if b else 0)
+        replica.busy = True
+        replica.chunks, replica.mb = chunks, b
+        replica.cuttable = False
+        replica.version = version = replica.version + 1
+        self._seq += 1
+        heappush(self.events, (t + ms / 1000.0, self._seq, replica, version))
 
-    def _plan_decodes(self, replica: _Replica, spec: ServingSpec, t: float) -> None:
+    def _plan_decodes(self, replica: _Replica, t: float, used: int) -> None:
         """Decode iterations of the batch until a sequence finishes or the KV cache fills
         (>= 1), summed in closed form. Idle cache entries the growing context needs give way
         at the next boundary (nobody looks into the cache in between)."""
-        b = replica.b
-        if replica.idle and _used(replica) + replica.idle + b > spec.kv_capacity:
-            self._evict(replica, spec.kv_capacity - b)
+        b, capacity = replica.b, replica.capacity  # ``used``: KV in use now (eviction leaves it as it is)
+        if replica.idle and used + replica.idle + b > capacity:
+            self._evict(replica, capacity - b)
         finish, decoding = replica.finish, replica.decoding
-        while finish and not _current(decoding, finish[0]):
+        while finish:
+            _, order, j = finish[0]
+            seq = decoding.get(j)
+            if seq is not None and seq.order == order:
+                break
             heappop(finish)  # preempted meanwhile
         context = replica.context
         k = finish[0][0] - replica.it if finish else 1
-        room = (spec.kv_capacity - _used(replica)) // b
-        k = max(1, min(k, room))
+        room = (capacity - used) // b
+        if room < k:
+            k = room
+        if k < 1:
+            k = 1
         terms = replica.costs.get(b)
         if terms is None:
-            terms = replica.costs[b] = spec.iteration.decode_terms(b)
+            terms = replica.costs[b] = replica.spec.iteration.decode_terms(b)
         ms = run_time_ms(terms, b, context, k)
-        replica.busy, replica.chunks, replica.k, replica.c0, replica.terms, replica.run_ms = \
-            True, None, k, context, terms, ms
-        self._schedule(replica, t + ms / 1000.0)
+        replica.busy = True
+        replica.chunks = None
+        replica.k, replica.c0 = k, context
+        replica.terms, replica.run_ms = terms, ms
+        replica.cuttable = k > 1
+        replica.version = version = replica.version + 1
+        self._seq += 1
+        heappush(self.events, (t + ms / 1000.0, self._seq, replica, version))
 
     def _make_room(self, replica: _Replica, spec: ServingSpec) -> None:
         """Preempt the newest sequences until every decode has room for one more token."""
@@ -390,12 +429,13 @@ class BatchingServers:
         self.waiting[replica.pool] += 1
         self.running[replica.pool] -= 1
 
-    def _admit(self, replica: _Replica, spec: ServingSpec, t: float) -> list[tuple[_Seq, int]]:
+    def _admit(self, replica: _Replica, spec: ServingSpec, t: float, used: int) -> list[tuple[_Seq, int]]:
         """Prefill chunks for the next iteration, ``[(sequence, tokens)]`` ([]: it only decodes):
-        first the prefills under way (chunked prefill), then waiting requests, FCFS."""
+        first the prefills under way (chunked prefill), then waiting requests, FCFS. ``used``:
+        the KV tokens in use now."""
         chunked = spec.chunked_prefill
         budget = spec.max_batched_tokens - (replica.b if chunked else 0)
-        free_kv = spec.kv_capacity - _used(replica) - replica.b  # idle cache entries give way
+        free_kv = spec.kv_capacity - used - replica.b  # idle cache entries give way
         chunks: list[tuple[_Seq, int]] = []
         if chunked:
             for seq in replica.prefilling:
@@ -437,23 +477,32 @@ class BatchingServers:
         ``(None, 0, 0)`` if it timed out, None if it does not fit."""
         o, p = self.o, replica.pool
         j, generated = replica.waiting[0]
-        prefix = self.prefix[j] if spec.prefix_caching else -1
+        shares = self.prefix[j] >= 0  # a request without a shared prompt never has cached tokens
+        prefix = self.prefix[j] if shares and replica.caching else -1
         entry = replica.cache.get(prefix) if prefix >= 0 else None
-        cached = entry[0] if entry is not None else 0
-        pin = cached if entry is not None and entry[1] == 0 else 0  # an idle entry becomes in use
-        need = self.in_tokens[j] + generated - cached
-        n = min(need, budget) if spec.chunked_prefill else need
-        if n + pin > free_kv or (not spec.chunked_prefill and others and n > budget):
+        if entry is None:
+            cached = pin = 0
+        else:
+            cached = entry[0]
+            pin = cached if entry[1] == 0 else 0  # an idle entry becomes in use
+        n = self.in_tokens[j] + generated - cached
+        if replica.chunked:
+            if n > budget:
+                n = budget
+            if n + pin > free_kv:
+                return None
+        elif n + pin > free_kv or (others and n > budget):
             return None
         replica.waiting.popleft()
         self.waiting[p] -= 1
         if generated == 0:
-            o.wait[j] = t - o.at_pool[j]
-            if o.wait[j] > self.timeout(j):
+            o.wait[j] = wait = t - o.at_pool[j]
+            if wait > self.timeout(j):
                 o.status[j] = _TIMED_OUT
                 self.outstanding[p][replica.index] -= 1
                 return None, 0, 0
-            o.cached[j] = cached
+            if shares:
+                o.cached[j] = cached
         self._order += 1
         seq = _Seq(j, self._order, self.in_tokens[j], self.out_tokens[j], generated, prefix, cached)
         if entry is not None:
@@ -463,39 +512,38 @@ class BatchingServers:
         return seq, n, pin
 
     # -- finishing iterations ------------------------------------------------------------------
-    def _complete(self, replica: _Replica, t: float) -> None:
-        chunks = replica.chunks
-        if chunks is not None:
-            b = replica.mb
-            if b:
-                replica.it += 1
-                replica.context += b
-            tokens = finished = 0
-            for seq, n in chunks:
-                seq.prefill_left -= n
-                seq.kv += n
-                tokens += n
+    def _complete_chunks(self, replica: _Replica, chunks: list[tuple[_Seq, int]], t: float) -> None:
+        """An iteration with prefill chunks (and ``mb`` decodes) ended at ``t``."""
+        b = replica.mb
+        if b:
+            replica.it += 1
+            replica.context += b
+        tokens = finished = 0
+        for seq, n in chunks:
+            seq.prefill_left -= n
+            seq.kv += n
+            tokens += n
+            if not seq.prefill_left:
+                finished += 1
+        replica.kv_prefill += tokens
+        # The KV cache at its fullest: before finished sequences let go.
+        self._segments.fromlist([replica.pool, replica.index, replica.t0, t, b + len(chunks), tokens,
+                                 b + finished, _used(replica)])
+        if finished:
+            for seq, _ in chunks:
                 if not seq.prefill_left:
-                    finished += 1
-            replica.kv_prefill += tokens
-            # The KV cache at its fullest: before finished sequences let go.
-            self._segments.extend((replica.pool, replica.index, replica.t0, t, b + len(chunks), tokens,
-                                   b + finished, _used(replica)))
-            if finished:
-                for seq, _ in chunks:
-                    if not seq.prefill_left:
-                        self._prefilled(replica, seq, t)
-        elif replica.k:
-            b, k = replica.b, replica.k
-            replica.it += k
-            replica.context += b * k
-            self._segments.extend((replica.pool, replica.index, replica.t0, t, b, 0.0, b * k, _used(replica)))
-            if k > 1 and replica.idle and _used(replica) + replica.idle > replica.spec.kv_capacity:
-                # What each iteration after the first would have evicted for its decodes.
-                self._evict(replica, replica.spec.kv_capacity)
-        finish = replica.finish
-        if finish and finish[0][0] <= replica.it:
-            self._finish_decodes(replica, t)
+                    self._prefilled(replica, seq, t)
+
+    def _complete_decodes(self, replica: _Replica, t: float) -> None:
+        """A run of ``k`` decode iterations ended at ``t``."""
+        b, k = replica.b, replica.k
+        replica.it += k
+        replica.context += b * k
+        used = _used(replica)
+        self._segments.fromlist([replica.pool, replica.index, replica.t0, t, b, 0.0, b * k, used])
+        if k > 1 and replica.idle and used + replica.idle > replica.capacity:
+            # What each iteration after the first would have evicted for its decodes.
+            self._evict(replica, replica.capacity)
 
     def _prefilled(self, replica: _Replica, seq: _Seq, t: float) -> None:
         """A prefill completed at ``t``: it yields a token; the sequence decodes from now on.
@@ -505,10 +553,11 @@ class BatchingServers:
         replica.kv_prefill -= seq.kv
         if seq.prefix >= 0 and not seq.cached:
             self._insert(replica, seq)
-        seq.generated += 1
-        if o.first_token[j] != o.first_token[j]:  # NaN: the first token of this request
-            o.first_token[j] = t - o.at_pool[j]
-        if seq.generated >= seq.out:
+        seq.generated = generated = seq.generated + 1
+        first = o.first_token
+        if first[j] != first[j]:  # NaN: the first token of this request
+            first[j] = t - o.at_pool[j]
+        if generated >= seq.out:
             self._done(replica, seq, t)
             return
         if replica.spec.hands_off:  # a prefill replica: the KV cache leaves for a decode pool
@@ -517,7 +566,15 @@ class BatchingServers:
             self._release(replica, seq)
             self.handoff(j, t)  # type: ignore[misc]
             return
-        self._decode(replica, seq)
+        # It joins the decoding batch (as in _decode, written out: this runs once a request).
+        it = replica.it
+        context0 = seq.prompt + generated
+        seq.start_it, seq.context0 = it, context0
+        replica.decoding[j] = seq
+        replica.b += 1
+        replica.context += context0
+        replica.shared += seq.cached
+        heappush(replica.finish, (it + seq.out - generated, seq.order, j))
 
     def _join(self, replica: _Replica, j: int) -> None:
         """Request ``j``'s KV cache (prompt and first token) landed here: it decodes from the
@@ -539,28 +596,31 @@ class BatchingServers:
         heappush(replica.finish, (replica.it + seq.out - seq.generated, seq.order, j))
 
     def _finish_decodes(self, replica: _Replica, t: float) -> None:
-        finish, decoding = replica.finish, replica.decoding
-        while finish and finish[0][0] <= replica.it:
-            entry = heappop(finish)
-            if not _current(decoding, entry):
+        finish, decoding, it = replica.finish, replica.decoding, replica.it
+        while finish and finish[0][0] <= it:
+            _, order, j = heappop(finish)
+            seq = decoding.get(j)
+            if seq is None or seq.order != order:
                 continue  # preempted earlier (it may be decoding again, with a later entry)
-            seq = decoding.pop(entry[2])
+            del decoding[j]
             replica.b -= 1
-            replica.context -= seq.context0 + (replica.it - seq.start_it)
+            replica.context -= seq.context0 + (it - seq.start_it)
             replica.shared -= seq.cached
             self._done(replica, seq, t)
 
     def _done(self, replica: _Replica, seq: _Seq, t: float) -> None:
-        o, j = self.o, seq.j
+        o, j, out = self.o, seq.j, seq.out
         o.status[j] = _COMPLETED
         if self.shift:  # tokens from a decode pool travel back from its region, not the prefill pool's
             t += self.shift.pop(j, 0.0)
-        o.service[j] = t - o.at_pool[j] - o.wait[j]
-        if seq.out > 1:
-            o.tpot[j] = (t - o.at_pool[j] - o.first_token[j]) / (seq.out - 1)
+        at_pool = o.at_pool[j]
+        o.service[j] = t - at_pool - o.wait[j]
+        if out > 1:
+            o.tpot[j] = (t - at_pool - o.first_token[j]) / (out - 1)
         self.running[replica.pool] -= 1
         self.outstanding[replica.pool][replica.index] -= 1
-        self._release(replica, seq)
+        if seq.cached:
+            self._release(replica, seq)
         sessions = self.sessions
         if sessions is not None:
             k = sessions.next_turn[j]

@@ -188,7 +188,9 @@ class IterationModel:
         :func:`prefill_attention_pairs`, summed; ``decode_seqs``: sequences decoding one
         token each; ``decode_context_tokens``: the tokens those sequences already hold.
         """
-        return cast(float, self._iteration(prefill_tokens, prefill_pairs, decode_seqs, decode_context_tokens, max))
+        # No typing.cast here: this runs at every iteration a batching replica plans.
+        return self._iteration(prefill_tokens, prefill_pairs, decode_seqs, decode_context_tokens,  # type: ignore[return-value]
+                               max)
 
     def iteration_ms_array(self, prefill_tokens: np.ndarray, prefill_pairs: np.ndarray,
                            decode_seqs: np.ndarray, decode_context_tokens: np.ndarray) -> np.ndarray:
