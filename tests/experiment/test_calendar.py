@@ -121,6 +121,12 @@ def test_the_plan_is_confirmed_by_exact_runs_and_drawn(tmp_path):
         assert row["met"] == (row["share_meeting"] >= 1.0)  # confirm: the fluid decides, exact runs beside it
     assert report["decided_by"] == "fluid" and "P exact" in format_calendar(report)
     assert draw_calendar_chart(tmp_path / "out")[0].is_file()
+    from sim.report.build import build_report
+
+    built = build_report(tmp_path / "out")
+    text = built.markdown.read_text()
+    assert built.kind == "calendar" and "## Key results" in text and "Orders:" in text
+    assert "| 1 | 1.00 |" in text and "charts/calendar.png" in text
 
 
 def growth_at_most(lam0: float, c: int, quarter: int, target_s: float) -> float:

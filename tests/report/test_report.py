@@ -119,8 +119,8 @@ def test_not_a_result_folder_exits_2_without_traceback(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr == (f"{tmp_path}: not a result folder: expected summary.json, manifest.json and "
-                             "timeseries.csv (a run), comparison.json (a comparison), index.csv (a sweep) or "
-                             "uncertainty_report.json (an uncertainty study)\n")
+                             "timeseries.csv (a run), comparison.json (a comparison), index.csv (a sweep), "
+                             "uncertainty_report.json (an uncertainty study) or plan_calendar.json (a build plan)\n")
     assert not (tmp_path / "report.html").exists()
 
 
