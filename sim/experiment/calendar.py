@@ -283,7 +283,8 @@ def read_calendar(path: str | Path, out: Path | None = None, sets: Sequence[str]
         replica_mw, {key: p.region for key, p in pools.items()},
         {r.name: [(p.key, p.replicas) for p in r.pools] for r in world.regions}, critical, bias,
         hashlib.sha256(path.read_bytes()).hexdigest(), loaded.scenario.seed)
-    for k, kpi in reversed(list(enumerate(calendar.kpis))):
+    written = calendar.kpis if "kpis" in calendar.model_fields_set else []  # the defaults may be null
+    for k, kpi in reversed(list(enumerate(written))):
         plan.written_at[kpi] = loaded.problem(("plan", "kpis", k), "")
     plan.written_at[target.path] = loaded.problem(("plan", "target"), "")
     return plan
@@ -370,9 +371,10 @@ class _Evaluator:
         tasks = [Evaluation(str(self.plan.scenario), todo[k], self.plan.kpis) for k in keys]
         with Progress(label or "plan-calendar", len(tasks), "runs", quiet=self.quiet or len(tasks) < 8) as progress:
             for index, result in self.executor.run(tasks, evaluate):
-                if result.get("absent"):
-                    raise ScenarioError([self.plan.path_problem(path, close) for path, close in
-                                         result["absent"].items()])
+                absent = {path: close for path, close in result.get("absent", {}).items()
+                          if path in self.plan.written_at}
+                if absent:
+                    raise ScenarioError([self.plan.path_problem(path, close) for path, close in absent.items()])
                 key = keys[index]
                 self.cache[key] = result
                 self.fresh.add(key)
@@ -835,11 +837,14 @@ def format_calendar(report: Mapping[str, Any]) -> str:
              + (f", {report['exact_runs']} exact runs ({report['exact']})" if exact else "")
              + (f"; {report['reused_runs']} read back from evaluations.jsonl)" if report.get("reused_runs") else ")")]
     if by_exact:
-        lines.append(f"decided by exact runs: the fluid mode is biased here ({report.get('fluid_bias') or 'asked'})")
+        bias = report.get("fluid_bias")
+        lines.append(f"decided by exact runs: the fluid mode is biased here ({bias})" if bias else
+                     "decided by exact runs (--exact refine)")
     elif exact:
         lines.append("decided by the fluid search; exact runs of every sample beside it as a check")
     if by_exact and report.get("fluid_total_usd") != report["total_usd"]:
-        lines.append(f"the fluid search alone would order {report['fluid_total_usd']:,.0f} USD; exact runs cut it to "
+        lines.append(f"the fluid search alone would order {report['fluid_total_usd']:,.0f} USD; exact runs "
+                     f"{'cut' if report['total_usd'] < report['fluid_total_usd'] else 'raise'} it to "
                      f"{report['total_usd']:,.0f} USD")
     head = f"{'quarter':>7}  {'P fluid':>7}  "
     if exact:

@@ -454,3 +454,14 @@ def test_an_option_has_one_price(tmp_path, cli, prices, message):
     result = cli("plan-calendar", str(path), "--out", str(tmp_path / "out"))
     assert result.code == 2 and result.out == "" and "Traceback" not in result.err
     assert re.fullmatch(rf"{re.escape(str(path))}:\d+: {message}.*\n", result.err), result.err
+
+
+def test_the_header_says_why_exact_runs_decide_and_which_way_they_moved_the_cost():
+    base = {"calendar": {"target": "x<=1", "probability": 0.9, "quarters": 1}, "samples": [[0.1]], "fluid_runs": 1,
+            "exact_runs": 1, "exact": "refine", "decided_by": "exact", "fluid_bias": None, "quarters": [],
+            "orders": [], "met": True, "target": {"path": "x"}}
+    text = format_calendar({**base, "fluid_total_usd": 39_000, "total_usd": 40_000})
+    assert "decided by exact runs (--exact refine)" in text
+    assert "the fluid search alone would order 39,000 USD; exact runs raise it to 40,000 USD" in text
+    text = format_calendar({**base, "fluid_bias": "prefix caches", "fluid_total_usd": 50_000, "total_usd": 40_000})
+    assert "the fluid mode is biased here (prefix caches)" in text and "exact runs cut it to 40,000 USD" in text
