@@ -691,7 +691,7 @@ def plan_calendar(plan: CalendarPlan, exact: str = "none", backend: str = "proce
         reused = len(evaluate_.reused)
     orders = _orders(plan, arrivals)
     target = plan.target
-    report = {"calendar": cal.model_dump(), "scenario": str(plan.scenario),
+    report = {"calendar": cal.model_dump(), "scenario": str(plan.scenario), "command": list(command),
               "exact": exact, "exact_option": chosen,
               "fluid_bias": plan.fluid_bias, "decided_by": "exact" if exact == "refine" else "fluid",
               "inputs": [{"path": i.path, "dist": i.dist, "params": dict(i.params)} for i in plan.inputs],
@@ -705,17 +705,23 @@ def plan_calendar(plan: CalendarPlan, exact: str = "none", backend: str = "proce
               "met": all(row["met"] for row in rows)}
     plan.orders, plan.quarters = orders, rows
     _write(plan, report)
-    if plan.out is not None:  # the command names the folder: kept apart, so that the plan files depend on the plan only
-        write_json_atomic(plan.out / "manifest.json", {"command": list(command), "scenario_sha256": plan.file_sha256})
     return report
 
 
+_ATTEMPT = ("command", "fluid_runs", "exact_runs", "reused_runs")  # how this attempt went, not the plan
+
+
 def _write(plan: CalendarPlan, report: Mapping[str, Any]) -> None:
+    """``plan.csv`` and ``plan_calendar.json``, which depend on the plan only (the same plan
+    in another folder, or resumed after an interruption, gives the same bytes), and
+    ``manifest.json`` with the command and the runs this attempt made and read back."""
     if plan.out is None:
         return
     plan.out.mkdir(parents=True, exist_ok=True)
     write_csv_atomic(plan.out / "plan.csv", PLAN_COLUMNS, report["orders"])
-    write_json_atomic(plan.out / "plan_calendar.json", report)
+    write_json_atomic(plan.out / "plan_calendar.json", {k: v for k, v in report.items() if k not in _ATTEMPT})
+    write_json_atomic(plan.out / "manifest.json", {"scenario_sha256": plan.file_sha256,
+                                                   **{k: report[k] for k in _ATTEMPT if k in report}})
 
 
 def _refine(plan: CalendarPlan, evaluate_: _Evaluator, fluid: Sequence[tuple[int, int]],

@@ -241,7 +241,6 @@ def _calendar_content(folder: Path, metrics: Sequence[str] | None) -> _Content:
     from sim.report.calendar import calendar_charts, calendar_tables, read_calendar_report
 
     report = read_calendar_report(folder)
-    manifest = read_json(folder / "manifest.json") if (folder / "manifest.json").is_file() else {}
     cal = report["calendar"]
     fields = [("scenario file", report.get("scenario")), ("quarters", cal.get("quarters")),
               ("target", f"{cal.get('target')} with probability {cal.get('probability')}"),
@@ -255,7 +254,7 @@ def _calendar_content(folder: Path, metrics: Sequence[str] | None) -> _Content:
     return _Content(f"Build plan: {name}",
                     f"Plan folder {folder.name}: {cal.get('quarters')} quarters, {report['total_usd']:,.0f} USD of "
                     "orders" + ("" if report.get("met") else "; the target is NOT met in every quarter") + ".",
-                    reproduce_command(manifest.get("command") or report.get("command") or []),
+                    reproduce_command(report.get("command") or []),
                     experiment_provenance("Build plan", fields, {}),
                     calendar_tables(report), calendar_charts(folder, report))
 

@@ -276,6 +276,12 @@ def test_an_interrupted_plan_resumes_from_its_evaluations(tmp_path):
     (tmp_path / "out" / "evaluations.jsonl").write_text("\n".join(lines[:3]) + "\n" + lines[3][:20])  # cut short
     third = plan_calendar(read_calendar(path, tmp_path / "out"))
     assert third["fluid_runs"] == len(lines) - 3 and third["orders"] == first["orders"]
+    # The plan's files are the same as a fresh plan's; how this attempt went is in manifest.json.
+    plan_calendar(read_calendar(path, tmp_path / "fresh"))
+    for name in ("plan.csv", "plan_calendar.json"):
+        assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "fresh" / name).read_bytes(), name
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert (manifest["fluid_runs"], manifest["reused_runs"]) == (len(lines) - 3, 3)
 
 
 def test_uncertain_scenario_values_are_drawn_with_the_growth(tmp_path):
