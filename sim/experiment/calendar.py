@@ -34,7 +34,10 @@ shortfall is the sum of the smallest ``ceil(probability x samples)`` relative de
 (``(value - threshold) / threshold`` where a sample misses, 0 where it meets): zero exactly
 when enough samples meet, and blind to samples the probability lets miss. A replica that
 takes a sample across the line is weighed by how far it had to go, so two cheap replicas
-beat one dear one that does the same. A quarter no option can rescue is reported
+beat one dear one that does the same. Cut per dollar alone can overpay (a 1-slot replica
+closes more of a two-slot gap per dollar than a 2-slot one that costs 1.5 times as much,
+and then a second one is needed), so the quarter's choice gives way to n replicas of one
+option when they meet the need for less. A quarter no option can rescue is reported
 with the constraint that binds (lead time, power or GPU cap, no option left, or no option
 that helps).
 
@@ -71,6 +74,7 @@ Public: ``CalendarPlan``, ``read_calendar``, ``plan_calendar``, ``refine_plan``,
 """
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import math
@@ -82,7 +86,7 @@ from typing import Any
 import numpy as np
 
 from sim.errors import Problem, ScenarioError, UsageError
-from sim.experiment.capacity import Target, parse_target
+from sim.experiment.capacity import Target, numeric_paths, parse_target
 from sim.experiment.executors import Executor
 from sim.experiment.stats import lookup, wilson_interval
 from sim.experiment.tasks import describe_error
@@ -117,12 +121,18 @@ class Evaluation:
 
 
 def evaluate(task: Evaluation) -> dict[str, Any]:
-    """Run ``task`` in memory; ``{"status": "ok", "values": {path: number or None}}`` or failed."""
+    """Run ``task`` in memory; ``{"status": "ok", "values": {path: number or None}}`` or failed.
+    A path the summary does not have at all (not even as null) is also listed under
+    ``absent`` with the closest paths it has: a misspelt target, not a missing value."""
     try:
         summary = execute(load_scenario(task.scenario, task.overrides)).summary
     except Exception as exc:  # reported with the evaluation that raised it
         return {"status": "failed", "error": describe_error(exc)}
-    return {"status": "ok", "values": {path: lookup(summary, path) for path in task.paths}}
+    values = {path: lookup(summary, path) for path in task.paths}
+    known = list(numeric_paths(summary))
+    absent = {path: difflib.get_close_matches(path, known, n=3, cutoff=0.6) for path in task.paths
+              if values[path] is None and path not in known}
+    return {"status": "ok", "values": values, **({"absent": absent} if absent else {})}
 
 
 @dataclass
@@ -151,6 +161,13 @@ class CalendarPlan:
     seed: int
     orders: list[dict[str, Any]] = field(default_factory=list)
     quarters: list[dict[str, Any]] = field(default_factory=list)
+    written_at: dict[str, Problem] = field(default_factory=dict)  # per KPI path: where the file names it
+
+    def path_problem(self, path: str, close: Sequence[str]) -> Problem:
+        """``plan.target`` (or ``plan.kpis[i]``) names a path the summary does not have."""
+        at = self.written_at[path]
+        hint = f" (did you mean {', '.join(close)}?)" if close else " (see docs/metrics.md)"
+        return Problem(at.file, at.line, at.path, f"{path} is not a number in the summary{hint}")
 
     def growth(self, sample: int, workload: int) -> float:
         picks = self.growth_of[workload]
@@ -179,7 +196,11 @@ def read_calendar(path: str | Path, out: Path | None = None, sets: Sequence[str]
     calendar = loaded.scenario.plan
     if calendar is None:
         raise UsageError(f"{path}: has no plan section (quarters, target, growth, options; see docs/planning.md)")
-    target = parse_target(calendar.target)
+    try:
+        target = parse_target(calendar.target)
+    except UsageError as exc:
+        raise ScenarioError([loaded.problem(("plan", "target"), str(exc).removeprefix("--target: ")
+                                            .rsplit(" (got ", 1)[0], calendar.target)]) from None
     kpis = tuple(dict.fromkeys([target.path, *calendar.kpis]))
     world = build_world(loaded.scenario)
     pools = {p.key: p for p in world.pools}
@@ -213,6 +234,7 @@ def read_calendar(path: str | Path, out: Path | None = None, sets: Sequence[str]
             elif workloads.index(name) not in growing:
                 problems.append(loaded.problem(("plan", "growth", name), "grows a rate_per_s: this workload's "
                                                "arrivals have none (a trace or sessions)", name))
+    problems += _growth_problems(loaded, calendar.growth)
     if problems:
         raise ScenarioError(problems)
     inputs = list(scenario_inputs)
@@ -261,7 +283,39 @@ def read_calendar(path: str | Path, out: Path | None = None, sets: Sequence[str]
         replica_mw, {key: p.region for key, p in pools.items()},
         {r.name: [(p.key, p.replicas) for p in r.pools] for r in world.regions}, critical, bias,
         hashlib.sha256(path.read_bytes()).hexdigest(), loaded.scenario.seed)
+    written = calendar.kpis if "kpis" in calendar.model_fields_set else []  # the defaults may be null
+    for k, kpi in reversed(list(enumerate(written))):
+        plan.written_at[kpi] = loaded.problem(("plan", "kpis", k), "")
+    plan.written_at[target.path] = loaded.problem(("plan", "target"), "")
     return plan
+
+
+_FALLS = "a growth must be > -1 (a rate cannot fall to 0 or below)"
+
+
+def _growth_problems(loaded: Any, growth: float | PlanGrowth | Mapping[str, float | PlanGrowth]) -> list[Problem]:
+    """A growth at or below -1, or a law that can draw one (a rate times ``(1 + g)^q`` must
+    stay positive, in the plan's samples and in a brute-force check's), located at
+    ``plan.growth`` or ``plan.growth.NAME``."""
+    laws = growth.items() if isinstance(growth, Mapping) else [(None, growth)]
+    problems = []
+    for name, value in laws:
+        where = ("plan", "growth") if name is None else ("plan", "growth", name)
+        if not isinstance(value, PlanGrowth):
+            if not value > -1:
+                problems.append(loaded.problem(where, _FALLS, value))
+        elif not _lowest(value) > -1:
+            problems.append(loaded.problem(where, f"{_FALLS}: this {value.dist} law reaches {_lowest(value):g}"
+                                           + (" (6 sd below its mean)" if value.dist == "normal" else ""),
+                                           value.model_dump(exclude_none=True)))
+    return problems
+
+
+def _lowest(law: PlanGrowth) -> float:
+    """The lowest growth ``law`` draws: its low end, 6 sd below the mean of a normal one."""
+    if law.dist == "normal":
+        return float(law.mean) - 6 * float(law.sd)  # type: ignore[arg-type]
+    return float(law.low) if law.dist in ("uniform", "triangular") else 0.0  # type: ignore[arg-type]
 
 
 def _pool_path(key: str) -> str:
@@ -317,6 +371,10 @@ class _Evaluator:
         tasks = [Evaluation(str(self.plan.scenario), todo[k], self.plan.kpis) for k in keys]
         with Progress(label or "plan-calendar", len(tasks), "runs", quiet=self.quiet or len(tasks) < 8) as progress:
             for index, result in self.executor.run(tasks, evaluate):
+                absent = {path: close for path, close in result.get("absent", {}).items()
+                          if path in self.plan.written_at}
+                if absent:
+                    raise ScenarioError([self.plan.path_problem(path, close) for path, close in absent.items()])
                 key = keys[index]
                 self.cache[key] = result
                 self.fresh.add(key)
@@ -432,10 +490,61 @@ def _feasible(plan: CalendarPlan, fleet: Mapping[str, int], quarter: int,
 def _grow(plan: CalendarPlan, evaluate_: _Evaluator, quarter: int, arrivals: list[tuple[int, int]],
           samples: Sequence[int], exact: bool, need: float) -> str | None:
     """Add replicas arriving in ``quarter`` (to ``arrivals``) until the share of ``samples``
-    meeting the target reaches ``need``; the binding constraint when it cannot."""
+    meeting the target reaches ``need``; the binding constraint when it cannot. The greedy's
+    choice gives way to n replicas of one option when they meet the need for less."""
+    start = len(arrivals)
+    binding = _greedy(plan, evaluate_, quarter, arrivals, samples, exact, need)
+    if binding is None and len(arrivals) > start:
+        cheaper = _one_kind(plan, evaluate_, quarter, arrivals[:start], arrivals[start:], samples, exact, need)
+        if cheaper is not None:
+            arrivals[start:] = [(cheaper[0], quarter)] * cheaper[1]
+    return binding
+
+
+def _one_kind(plan: CalendarPlan, evaluate_: _Evaluator, quarter: int, before: Sequence[tuple[int, int]],
+              chosen: Sequence[tuple[int, int]], samples: Sequence[int], exact: bool,
+              need: float) -> tuple[int, int] | None:
+    """``(option, n)``: n replicas of one option that meet the need for less than the greedy's
+    ``chosen``, the cheapest such; None if there is none. Greedy by cut per dollar can miss
+    it: a 1-slot replica at 1,000 USD closes more of a 2-slot gap per dollar than a 2-slot
+    one at 1,500, and then a second 1-slot replica is needed (2,000 USD against 1,500)."""
+    options = plan.calendar.options
+    each = {k: _replica_cost(plan, option, quarter) for k, option in enumerate(options)}
+    bound = sum(each[k] for k, _ in chosen)  # what one kind must cost less than
+    found = None
+    counts = {k: 0 for k in each if {j for j, _ in chosen} != {k}}
+    while counts:
+        trials = {}
+        for k, n in list(counts.items()):
+            arrivals = [*before, *[(k, quarter)] * n]
+            feasible, _ = _feasible(plan, _fleet(plan, quarter, arrivals), quarter, _counts(arrivals))
+            if k not in feasible or each[k] * (n + 1) >= bound - 1e-9:
+                del counts[k]
+                continue
+            counts[k] = n + 1
+            trials[k] = _fleet(plan, quarter, [*arrivals, (k, quarter)])
+        evaluate_.run([(quarter, s, fleet, exact) for fleet in trials.values() for s in samples],
+                      f"quarter {quarter}: {'exact' if exact else 'fluid'} runs")
+        for k, fleet in trials.items():
+            values = evaluate_.target_values(quarter, fleet, exact, samples)
+            if _shortfall(plan.target, values, need) <= 0.0:
+                n = counts.pop(k)
+                if each[k] * n < bound - 1e-9:
+                    bound, found = each[k] * n, (k, n)
+    return found
+
+
+def _counts(arrivals: Sequence[tuple[int, int]]) -> dict[int, int]:
     added: dict[int, int] = {}
     for k, _ in arrivals:
         added[k] = added.get(k, 0) + 1
+    return added
+
+
+def _greedy(plan: CalendarPlan, evaluate_: _Evaluator, quarter: int, arrivals: list[tuple[int, int]],
+            samples: Sequence[int], exact: bool, need: float) -> str | None:
+    """The greedy of :func:`_grow`: one replica at a time, the one that cuts the shortfall most per dollar."""
+    added = _counts(arrivals)
     fleet = _fleet(plan, quarter, arrivals)
     values = evaluate_.target_values(quarter, fleet, exact, samples)
     for _ in range(_MAX_ADDED):
@@ -599,12 +708,20 @@ def plan_calendar(plan: CalendarPlan, exact: str = "none", backend: str = "proce
     return report
 
 
+_ATTEMPT = ("command", "fluid_runs", "exact_runs", "reused_runs")  # how this attempt went, not the plan
+
+
 def _write(plan: CalendarPlan, report: Mapping[str, Any]) -> None:
+    """``plan.csv`` and ``plan_calendar.json``, which depend on the plan only (the same plan
+    in another folder, or resumed after an interruption, gives the same bytes), and
+    ``manifest.json`` with the command and the runs this attempt made and read back."""
     if plan.out is None:
         return
     plan.out.mkdir(parents=True, exist_ok=True)
     write_csv_atomic(plan.out / "plan.csv", PLAN_COLUMNS, report["orders"])
-    write_json_atomic(plan.out / "plan_calendar.json", report)
+    write_json_atomic(plan.out / "plan_calendar.json", {k: v for k, v in report.items() if k not in _ATTEMPT})
+    write_json_atomic(plan.out / "manifest.json", {"scenario_sha256": plan.file_sha256,
+                                                   **{k: report[k] for k in _ATTEMPT if k in report}})
 
 
 def _refine(plan: CalendarPlan, evaluate_: _Evaluator, fluid: Sequence[tuple[int, int]],
@@ -726,11 +843,14 @@ def format_calendar(report: Mapping[str, Any]) -> str:
              + (f", {report['exact_runs']} exact runs ({report['exact']})" if exact else "")
              + (f"; {report['reused_runs']} read back from evaluations.jsonl)" if report.get("reused_runs") else ")")]
     if by_exact:
-        lines.append(f"decided by exact runs: the fluid mode is biased here ({report.get('fluid_bias') or 'asked'})")
+        bias = report.get("fluid_bias")
+        lines.append(f"decided by exact runs: the fluid mode is biased here ({bias})" if bias else
+                     "decided by exact runs (--exact refine)")
     elif exact:
         lines.append("decided by the fluid search; exact runs of every sample beside it as a check")
     if by_exact and report.get("fluid_total_usd") != report["total_usd"]:
-        lines.append(f"the fluid search alone would order {report['fluid_total_usd']:,.0f} USD; exact runs cut it to "
+        lines.append(f"the fluid search alone would order {report['fluid_total_usd']:,.0f} USD; exact runs "
+                     f"{'cut' if report['total_usd'] < report['fluid_total_usd'] else 'raise'} it to "
                      f"{report['total_usd']:,.0f} USD")
     head = f"{'quarter':>7}  {'P fluid':>7}  "
     if exact:

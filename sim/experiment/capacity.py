@@ -50,7 +50,7 @@ from sim.metrics.stats import t_interval
 from sim.scenario import LoadedScenario, load_scenario
 from sim.scenario.overrides import resolve_path, split_path
 
-__all__ = ["RULES", "Target", "parse_target", "parse_range", "CapacityPlan", "plan_capacity",
+__all__ = ["RULES", "Target", "parse_target", "numeric_paths", "parse_range", "CapacityPlan", "plan_capacity",
            "run_capacity_plan", "search", "point_meets", "format_plan", "PLAN_COLUMNS"]
 
 RULES = ("all", "mean")
@@ -295,18 +295,18 @@ def _check_target_found(plan: CapacityPlan, results: list[dict[str, Any]]) -> No
         return
     run = results[0]["path"]
     summary = json.loads((Path(run) / "summary.json").read_text(encoding="utf-8"))
-    if plan.target.path in _numeric_paths(summary):
+    if plan.target.path in numeric_paths(summary):
         raise UsageError(f"--target: {plan.target.path} is null in summary.json of {run} (see docs/metrics.md)")
-    hint = difflib.get_close_matches(plan.target.path, list(_numeric_paths(summary)), n=3, cutoff=0.6)
+    hint = difflib.get_close_matches(plan.target.path, list(numeric_paths(summary)), n=3, cutoff=0.6)
     raise UsageError(f"--target: {plan.target.path} is not a number in summary.json of {run}"
                      + (f" (did you mean {', '.join(hint)}?)" if hint else " (see docs/metrics.md)"))
 
 
-def _numeric_paths(node: Any, prefix: str = "") -> Iterable[str]:
+def numeric_paths(node: Any, prefix: str = "") -> Iterable[str]:
     """Every dotted path to a number or a null in a summary."""
     if isinstance(node, Mapping):
         for key, child in node.items():
-            yield from _numeric_paths(child, f"{prefix}{key}.")
+            yield from numeric_paths(child, f"{prefix}{key}.")
     elif node is None or (isinstance(node, (int, float)) and not isinstance(node, bool)):
         yield prefix[:-1]
 

@@ -40,8 +40,12 @@ def _series(items: list[dict[str, Any]], key: str, index: int | None = None) -> 
 
 
 def read_calendar_report(folder: Path) -> dict[str, Any]:
-    """``plan_calendar.json`` of a plan folder."""
+    """``plan_calendar.json`` of a plan folder, with the command and run counts of its
+    ``manifest.json`` (when there is one)."""
     report: dict[str, Any] = json.loads((Path(folder) / "plan_calendar.json").read_text(encoding="utf-8"))
+    manifest = Path(folder) / "manifest.json"
+    if manifest.is_file():
+        report.update(json.loads(manifest.read_text(encoding="utf-8")))
     return report
 
 

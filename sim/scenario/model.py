@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import re
 import warnings
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, PlainSerializer, Tag, model_validator
 
 from sim.scenario.kinds import POLICY_KINDS
 from sim.units import parse_duration
@@ -797,8 +798,26 @@ class PlanGrowth(_Model):
         given = {k for k in ("low", "high", "mode", "mean", "sd", "median", "sigma") if getattr(self, k) is not None}
         if given != set(needed):
             raise ValueError(f"a {self.dist} growth takes exactly {', '.join(needed)} (got {', '.join(sorted(given))})")
+        if self.dist == "uniform" and not self.low <= self.high:  # type: ignore[operator]
+            raise ValueError("a uniform growth needs low <= high")
+        if self.dist == "triangular" and not self.low <= self.mode <= self.high:  # type: ignore[operator]
+            raise ValueError("a triangular growth needs low <= mode <= high")
         return self
 
+
+def _growth_kind(value: Any) -> str:
+    """Which form of a growth ``value`` is written: a number, a law (it has ``dist``) or a
+    mapping of workload names. Tags are the forms' type names, so that an error is located
+    at the key written (``plan.growth.chat``), never at a union member."""
+    if isinstance(value, PlanGrowth) or (isinstance(value, Mapping) and "dist" in value):
+        return "PlanGrowth"
+    return "dict" if isinstance(value, Mapping) else "float"
+
+
+GrowthLaw = Annotated[Union[Annotated[float, Tag("float")], Annotated[PlanGrowth, Tag("PlanGrowth")]],  # noqa: UP007
+                      Discriminator(_growth_kind)]
+Growth = Annotated[Union[Annotated[float, Tag("float")], Annotated[PlanGrowth, Tag("PlanGrowth")],  # noqa: UP007
+                         Annotated[dict[str, GrowthLaw], Tag("dict")]], Discriminator(_growth_kind)]
 
 HOURS_PER_QUARTER = 365.25 * 24 / 4
 
@@ -826,7 +845,7 @@ class PlanOption(_Model):
                   if getattr(self, k) is not None]
         if len(prices) != 1:
             raise ValueError("give exactly one price: usd_per_replica_quarter, usd_per_gpu_hour or usd_per_replica"
-                             f" (got {', '.join(prices) or 'none'})")
+                             + (f"; {' and '.join(prices)} are given" if prices else ""))
         return self
 
 
@@ -864,7 +883,7 @@ class Plan(_Model):
     probability: float = Field(0.9, gt=0, le=1, description="Share of growth samples that must meet the target.")
     samples: int = Field(16, ge=1, le=10_000, description="Latin-hypercube samples of the growth (and of the "
                          "scenario's uncertain values).")
-    growth: float | PlanGrowth | dict[str, float | PlanGrowth] = Field(
+    growth: Growth = Field(
         0.0, description="Growth of the workloads' rates per quarter: a fraction or a law for every workload, or "
         "one per workload name (the others do not grow).")
     options: list[PlanOption] = Field(min_length=1, description="What can be ordered.")

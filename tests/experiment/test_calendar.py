@@ -4,6 +4,10 @@ with a lead time it orders exactly that many quarters earlier; a power cap binds
 named."""
 from __future__ import annotations
 
+import json
+import math
+import re
+
 import pytest
 
 from sim.errors import ScenarioError
@@ -272,6 +276,12 @@ def test_an_interrupted_plan_resumes_from_its_evaluations(tmp_path):
     (tmp_path / "out" / "evaluations.jsonl").write_text("\n".join(lines[:3]) + "\n" + lines[3][:20])  # cut short
     third = plan_calendar(read_calendar(path, tmp_path / "out"))
     assert third["fluid_runs"] == len(lines) - 3 and third["orders"] == first["orders"]
+    # The plan's files are the same as a fresh plan's; how this attempt went is in manifest.json.
+    plan_calendar(read_calendar(path, tmp_path / "fresh"))
+    for name in ("plan.csv", "plan_calendar.json"):
+        assert (tmp_path / "out" / name).read_bytes() == (tmp_path / "fresh" / name).read_bytes(), name
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert (manifest["fluid_runs"], manifest["reused_runs"]) == (len(lines) - 3, 3)
 
 
 def test_uncertain_scenario_values_are_drawn_with_the_growth(tmp_path):
@@ -334,3 +344,130 @@ def test_auto_refines_only_where_the_fluid_mode_is_biased(tmp_path):
     report = plan_calendar(plan_, exact="auto")
     assert report["exact"] == "refine" and report["decided_by"] == "exact" and report["exact_option"] == "auto"
     assert "decided by exact runs" in format_calendar(report)
+
+
+def test_the_same_command_into_two_folders_writes_identical_files(tmp_path, cli):
+    """plan.csv and plan_calendar.json depend on the scenario and the options that decide the
+    plan, not on the folder they are written to (the command line goes to manifest.json)."""
+    path = tmp_path / "busy.yaml"
+    path.write_text(SCENARIO + CALENDAR.format(lead=0, caps="").replace("quarters: 6", "quarters: 2"))
+    for name in ("a", "b"):
+        assert cli("plan-calendar", str(path), "--out", str(tmp_path / name), "--quiet").code == 0
+    for name in ("plan.csv", "plan_calendar.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["command"][-3:] == ["--out", str(tmp_path / "b"), "--quiet"]
+    assert str(tmp_path / "b") in (tmp_path / "b" / "report.md").read_text()  # the report still shows it
+
+
+@pytest.mark.parametrize(("growth", "message"), [
+    ("{dist: uniform, low: 0.2, high: 0.1}", "plan.growth: a uniform growth needs low <= high"),
+    ("{dist: triangular, low: 0.0, mode: 0.3, high: 0.2}",
+     "plan.growth: a triangular growth needs low <= mode <= high"),
+    ("{req: {dist: uniform, low: 0.2, high: 0.1}}", "plan.growth.req: a uniform growth needs low <= high"),
+    ("-1.5", r"plan.growth: a growth must be > -1 \(a rate cannot fall to 0 or below\) \(got -1.5\)"),
+    ("{req: -1}", r"plan.growth.req: a growth must be > -1 \(a rate cannot fall to 0 or below\) \(got -1"),
+    ("{dist: normal, mean: 0.1, sd: 0.2}", r"plan.growth: a growth must be > -1 \(a rate cannot fall to 0 or below\): "
+                                           r"this normal law reaches -1.1 \(6 sd below its mean\) \(got \{"),
+    ("{dist: uniform, low: -1, high: 0.1}", r"plan.growth: a growth must be > -1 \(a rate cannot fall to 0 or below\): "
+                                            r"this uniform law reaches -1 \(got \{'dist': 'uniform'"),
+])
+def test_a_growth_that_cannot_be_is_a_located_error(tmp_path, growth, message):
+    path = tmp_path / "busy.yaml"
+    path.write_text(SCENARIO + CALENDAR.format(lead=0, caps="").replace("growth: 0.1", f"growth: {growth}")
+                    .replace("samples: 1\n", "samples: 20\n"))
+    with pytest.raises(ScenarioError, match=rf"busy\.yaml:\d+: {message}"):
+        read_calendar(path)
+
+
+def test_a_target_that_cannot_be_read_is_a_located_error(tmp_path, cli):
+    path = tmp_path / "busy.yaml"
+    text = SCENARIO + CALENDAR.format(lead=0, caps="")
+    path.write_text(text.replace('mean<=100"', 'mean=<100"'))
+    with pytest.raises(ScenarioError, match=r"busy\.yaml:\d+: plan\.target: expects DOTTED\.PATH OP NUMBER with OP one "
+                                            r"of <=, <, >=, > \(got 'inference\.wait_ms\.mean=<100'\)"):
+        read_calendar(path)
+    # A path the summary does not have: every run would read nothing, and no replica helps.
+    path.write_text(text.replace("wait_ms.mean<=100", "wait_ms.p90<=100"))
+    result = cli("plan-calendar", str(path), "--out", str(tmp_path / "out"), "--quiet")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert re.search(r"busy\.yaml:\d+: plan\.target: inference\.wait_ms\.p90 is not a number in the summary "
+                     r"\(did you mean inference\.wait_ms\.p\d+", result.err), result.err
+    path.write_text(text.replace("  growth: 0.1\n", "  growth: 0.1\n  kpis: [utilisation.mean]\n"))
+    result = cli("plan-calendar", str(path), "--out", str(tmp_path / "out2"), "--quiet")
+    assert result.code == 2 and re.search(r"busy\.yaml:\d+: plan\.kpis\[0\]: utilisation\.mean is not a number in "
+                                          r"the summary \(did you mean utilization\.mean", result.err), result.err
+
+
+SIZES = """\
+name: sizes
+seed: 1
+duration: 1h
+regions:
+  - name: solo
+    lat: 0.0
+    lon: 0.0
+    intra_rtt_ms: 0
+    pools:
+      - {name: one, gpu: H100, replicas: 4, gpus_per_replica: 1, slots_per_replica: 1}
+      - {name: two, gpu: H100, replicas: 3, gpus_per_replica: 2, slots_per_replica: 2}
+inference:
+  - name: req
+    origin: {solo: 1.0}
+    arrival: {process: poisson, rate_per_s: 6.9}
+    service: {dist: exponential, mean_s: 1.0}
+scheduler:
+  routing: least_loaded
+plan:
+  quarters: 1
+  target: "utilization.mean<=0.7"
+  probability: 1.0
+  samples: 1
+  growth: GROWTH
+  options:
+    - {pool: solo/one, usd_per_replica_quarter: 1000}
+    - {pool: solo/two, usd_per_replica_quarter: 1500}
+"""
+
+
+@pytest.mark.parametrize(("growth", "slots"), [(0.15, 2), (0.3, 3), (0.6, 6)])
+def test_the_cheaper_of_two_replica_sizes_is_ordered(tmp_path, growth, slots):
+    """A pool of 1-slot replicas at 1,000 USD and one of 2-slot replicas at 1,500: the mean
+    utilisation is the offered load over the slots, so the slots missing under 70 % cost
+    1,500 per pair and 1,000 for an odd one. Greedy by shortfall cut per dollar alone would
+    take the 1-slot replica first (it closes more of the gap per dollar) and then another."""
+    path = tmp_path / "sizes.yaml"
+    path.write_text(SIZES.replace("GROWTH", str(growth)))
+    load = 6.9 * (1 + growth)
+    assert math.ceil(load / 0.7 - 1e-9) - 10 == slots  # the slots to add, by hand
+    report = plan_calendar(read_calendar(path))
+    bought = {o["pool"]: o["replicas"] for o in report["orders"]}
+    assert bought == {**({"solo/two": slots // 2} if slots // 2 else {}), **({"solo/one": 1} if slots % 2 else {})}
+    assert report["total_usd"] == 1500 * (slots // 2) + 1000 * (slots % 2)
+    assert report["met"]
+
+
+@pytest.mark.parametrize(("prices", "message"), [
+    ("", r"plan\.options\[0\]: give exactly one price: usd_per_replica_quarter, usd_per_gpu_hour or "
+         r"usd_per_replica \(got \{'pool': 'solo/gpu'"),
+    (", usd_per_replica_quarter: 1000, usd_per_replica: 5000",
+     r"plan\.options\[0\]: give exactly one price: usd_per_replica_quarter, usd_per_gpu_hour or usd_per_replica; "
+     r"usd_per_replica_quarter and usd_per_replica are given \(got \{"),
+])
+def test_an_option_has_one_price(tmp_path, cli, prices, message):
+    path = tmp_path / "busy.yaml"
+    path.write_text(SCENARIO + CALENDAR.format(lead=0, caps="").replace(", usd_per_replica_quarter: 1000", prices))
+    result = cli("plan-calendar", str(path), "--out", str(tmp_path / "out"))
+    assert result.code == 2 and result.out == "" and "Traceback" not in result.err
+    assert re.fullmatch(rf"{re.escape(str(path))}:\d+: {message}.*\n", result.err), result.err
+
+
+def test_the_header_says_why_exact_runs_decide_and_which_way_they_moved_the_cost():
+    base = {"calendar": {"target": "x<=1", "probability": 0.9, "quarters": 1}, "samples": [[0.1]], "fluid_runs": 1,
+            "exact_runs": 1, "exact": "refine", "decided_by": "exact", "fluid_bias": None, "quarters": [],
+            "orders": [], "met": True, "target": {"path": "x"}}
+    text = format_calendar({**base, "fluid_total_usd": 39_000, "total_usd": 40_000})
+    assert "decided by exact runs (--exact refine)" in text
+    assert "the fluid search alone would order 39,000 USD; exact runs raise it to 40,000 USD" in text
+    text = format_calendar({**base, "fluid_bias": "prefix caches", "fluid_total_usd": 50_000, "total_usd": 40_000})
+    assert "the fluid mode is biased here (prefix caches)" in text and "exact runs cut it to 40,000 USD" in text
