@@ -29,7 +29,8 @@ The search, quarter by quarter, in fluid mode: evaluate the fleet that exists th
 scenario's replicas, minus those retired, plus every order that has arrived) on every
 sample; while the share of samples meeting the target is below ``probability``, add the
 replica that cuts the shortfall most per dollar, among the options that can arrive by then
-(ordered ``lead_quarters`` earlier, not before quarter 0) and fit the region's caps. The
+(ordered ``lead_quarters`` earlier, not before quarter 0) and fit the region's caps then
+and in every later quarter (replicas are held to the horizon). The
 shortfall is the sum of the smallest ``ceil(probability x samples)`` relative deficits
 (``(value - threshold) / threshold`` where a sample misses, 0 where it meets): zero exactly
 when enough samples meet, and blind to samples the probability lets miss. A replica that
@@ -460,6 +461,20 @@ def _fleet(plan: CalendarPlan, quarter: int, arrivals: Sequence[tuple[int, int]]
     return fleet
 
 
+def _over_cap(plan: CalendarPlan, fleet: Mapping[str, int], region: str, quarter: int) -> str | None:
+    """Which cap ``fleet`` (as in ``quarter``) breaks in the region, in that quarter or any
+    later one while its replicas are held (a cap that drops later binds now); None if none."""
+    for later in range(quarter, plan.calendar.quarters + 1):
+        held = {key: n - (_retired(plan, key, later) - _retired(plan, key, quarter)) for key, n in fleet.items()}
+        mw, gpus = _region_use(plan, held, region)
+        mw_cap, gpu_cap = _cap(plan, region, later, "mw"), _cap(plan, region, later, "gpus")
+        if mw > mw_cap + 1e-12:
+            return f"{region}: power cap {mw_cap:g} MW in quarter {later}"
+        if gpus > gpu_cap:
+            return f"{region}: GPU cap {gpu_cap:g} in quarter {later}"
+    return None
+
+
 def _feasible(plan: CalendarPlan, fleet: Mapping[str, int], quarter: int,
               added: Mapping[int, int]) -> tuple[list[int], list[str]]:
     """The options one more replica of which can arrive by ``quarter`` and fits the caps, and
@@ -475,13 +490,9 @@ def _feasible(plan: CalendarPlan, fleet: Mapping[str, int], quarter: int,
         region = plan.region_of[option.pool]
         trial = dict(fleet)
         trial[option.pool] += 1
-        mw, gpus = _region_use(plan, trial, region)
-        mw_cap, gpu_cap = _cap(plan, region, quarter, "mw"), _cap(plan, region, quarter, "gpus")
-        if mw > mw_cap + 1e-12:
-            reasons.append(f"{region}: power cap {mw_cap:g} MW in quarter {quarter}")
-            continue
-        if gpus > gpu_cap:
-            reasons.append(f"{region}: GPU cap {gpu_cap:g} in quarter {quarter}")
+        why = _over_cap(plan, trial, region, quarter)
+        if why is not None:
+            reasons.append(why)
             continue
         ok.append(k)
     return ok, reasons

@@ -471,3 +471,16 @@ def test_the_header_says_why_exact_runs_decide_and_which_way_they_moved_the_cost
     assert "the fluid search alone would order 39,000 USD; exact runs raise it to 40,000 USD" in text
     text = format_calendar({**base, "fluid_bias": "prefix caches", "fluid_total_usd": 50_000, "total_usd": 40_000})
     assert "the fluid mode is biased here (prefix caches)" in text and "exact runs cut it to 40,000 USD" in text
+
+
+def test_a_cap_that_drops_later_binds_on_what_would_still_be_held(tmp_path):
+    """Replicas are held to the horizon: a power cap that falls to six H100s (0.84 kW each at
+    PUE 1.2) from quarter 3 forbids a seventh arriving in quarter 1, though quarter 1's own cap
+    would hold ten; the reason names the quarter where it binds."""
+    caps = ("  power_caps:\n    - {region: solo, mw: 0.0084, from_quarter: 1}\n"
+            "    - {region: solo, mw: 0.00504, from_quarter: 3}")
+    report = plan(tmp_path, caps=caps)
+    assert all(row["fleet"]["solo/gpu"] == 6 for row in report["quarters"])
+    assert not report["orders"]
+    first = report["quarters"][0]
+    assert not first["met"] and "power cap 0.00504 MW in quarter 3" in first["binding"]
