@@ -420,11 +420,7 @@ def _cmd_plan_calendar(args: argparse.Namespace, argv: Sequence[str]) -> int:
     text = Path(args.scenario).read_bytes() + "\n".join(args.sets).encode()
     plan = read_calendar(args.scenario, args.out, args.sets)
     if plan.out is None:
-        from sim.scenario import load_scenario
-
-        name = load_scenario(args.scenario, [*args.sets, *(f"{i.path}={i.median()!r}" for i in
-                                                           plan.inputs[:plan.scenario_inputs])]).scenario.name
-        plan.out = args.root / name / f"calendar-{hashlib.sha256(text).hexdigest()[:8]}"
+        plan.out = args.root / plan.name / f"calendar-{hashlib.sha256(text).hexdigest()[:8]}"
     executor = {"backend": args.backend, "workers": args.workers, "scheduler": args.scheduler, "quiet": args.quiet}
     report = plan_calendar(plan, args.exact, **executor, command=["simulate.py", *argv])
     if args.check > 0:

@@ -70,8 +70,8 @@ resumes without running them again.
 Costs: a replica's price is a lease per quarter, an hourly price per GPU (2,191.5 h a
 quarter) or a purchase price paid on arrival; leases run from arrival to the horizon.
 
-Public: ``CalendarPlan``, ``read_calendar``, ``plan_calendar``, ``refine_plan``,
-``confirm_plan``, ``check_plan``, ``format_calendar``, ``evaluate``, ``Evaluation``.
+Public: ``CalendarPlan``, ``read_calendar``, ``plan_calendar``, ``check_plan``,
+``format_calendar``, ``evaluate``, ``Evaluation``.
 """
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ from sim.experiment.capacity import Target, numeric_paths, parse_target
 from sim.experiment.executors import Executor
 from sim.experiment.stats import lookup, wilson_interval
 from sim.experiment.tasks import describe_error
-from sim.experiment.uncertainty import Input, draw_samples, find_inputs
+from sim.experiment.uncertainty import Input, draw_samples, find_inputs, override
 from sim.fileio import write_csv_atomic, write_json_atomic
 from sim.progress import Progress
 from sim.runner import execute, preflight
@@ -101,7 +101,7 @@ from sim.scenario.yaml_io import load_yaml_file
 from sim.streams import Streams
 from sim.world import build_world
 
-__all__ = ["CalendarPlan", "read_calendar", "plan_calendar", "refine_plan", "confirm_plan", "check_plan",
+__all__ = ["CalendarPlan", "read_calendar", "plan_calendar", "check_plan",
            "format_calendar", "evaluate", "Evaluation", "PLAN_COLUMNS", "EXACT_MODES"]
 
 PLAN_COLUMNS = ("order_quarter", "arrival_quarter", "pool", "replicas", "price", "usd_each", "usd_to_horizon")
@@ -138,6 +138,7 @@ def evaluate(task: Evaluation) -> dict[str, Any]:
 
 @dataclass
 class CalendarPlan:
+    name: str  # the scenario's name
     calendar: Plan
     scenario: Path
     sets: tuple[str, ...]
@@ -146,7 +147,7 @@ class CalendarPlan:
     inputs: list[Input]
     samples: list[list[Any]]  # per sample, one value per input
     scenario_inputs: int  # the first inputs are the scenario's own, the others growths
-    growth_of: list[list[int]]  # per workload: the input indices of its growth (none: fixed)
+    growth_of: list[int | None]  # per workload: the input that draws its growth (None: fixed)
     fixed_growth: list[float]  # per workload: its growth when no input sets it
     rates: list[tuple[int, float]]  # (workload index, base rate) of the workloads that grow
     out: Path | None
@@ -171,17 +172,13 @@ class CalendarPlan:
         return Problem(at.file, at.line, at.path, f"{path} is not a number in the summary{hint}")
 
     def growth(self, sample: int, workload: int) -> float:
-        picks = self.growth_of[workload]
-        return float(self.samples[sample][picks[0]]) if picks else self.fixed_growth[workload]
+        pick = self.growth_of[workload]
+        return float(self.samples[sample][pick]) if pick is not None else self.fixed_growth[workload]
 
     def sample_growth(self, sample: int) -> float:
         """The sample's mean growth over the workloads that grow (for tables and ordering)."""
         values = [self.growth(sample, k) for k, _ in self.rates]
         return float(np.mean(values)) if values else 0.0
-
-
-def _text(value: Any) -> str:
-    return json.dumps(value) if isinstance(value, str) else repr(value)
 
 
 def read_calendar(path: str | Path, out: Path | None = None, sets: Sequence[str] = ()) -> CalendarPlan:
@@ -190,7 +187,7 @@ def read_calendar(path: str | Path, out: Path | None = None, sets: Sequence[str]
     data, lines, _ = load_yaml_file(path)
     own = {k: v for k, v in data.items() if k != "plan"} if isinstance(data, Mapping) else data
     scenario_inputs = find_inputs(own, str(path), lines)
-    medians = [f"{i.path}={_text(i.median())}" for i in scenario_inputs]
+    medians = [override(i.path, i.median()) for i in scenario_inputs]
     sets = tuple(sets)
     loaded = load_scenario(path, [*sets, *medians, "fidelity=fluid"])
     preflight(loaded)  # what the fluid mode cannot model is refused here, with its location
@@ -239,7 +236,7 @@ def read_calendar(path: str | Path, out: Path | None = None, sets: Sequence[str]
     if problems:
         raise ScenarioError(problems)
     inputs = list(scenario_inputs)
-    growth_of: list[list[int]] = [[] for _ in workloads]
+    growth_of: list[int | None] = [None] * len(workloads)
     fixed = [0.0] * len(workloads)
 
     def law(value: float | PlanGrowth, where: str, ks: Iterable[int]) -> None:
@@ -247,7 +244,7 @@ def read_calendar(path: str | Path, out: Path | None = None, sets: Sequence[str]
             params = {k: v for k, v in value.model_dump().items() if k != "dist" and v is not None}
             inputs.append(Input(where, value.dist, params))
             for k in ks:
-                growth_of[k] = [len(inputs) - 1]
+                growth_of[k] = len(inputs) - 1
         else:
             for k in ks:
                 fixed[k] = float(value)
@@ -279,9 +276,9 @@ def read_calendar(path: str | Path, out: Path | None = None, sets: Sequence[str]
         bias = (f"{loaded.scenario.scheduler.routing.name} routing pools the capacity of {len(serving)} pools, "
                 "which the fluid model queues one by one")
     plan = CalendarPlan(
-        calendar, path, sets, target, kpis, inputs, samples, len(scenario_inputs), growth_of, fixed, base_rates,
-        out, keys, {key: pools[key].replicas for key in keys}, {key: p.gpus_per_replica for key, p in pools.items()},
-        replica_mw, {key: p.region for key, p in pools.items()},
+        loaded.scenario.name, calendar, path, sets, target, kpis, inputs, samples, len(scenario_inputs), growth_of,
+        fixed, base_rates, out, keys, {key: pools[key].replicas for key in keys},
+        {key: p.gpus_per_replica for key, p in pools.items()}, replica_mw, {key: p.region for key, p in pools.items()},
         {r.name: [(p.key, p.replicas) for p in r.pools] for r in world.regions}, critical, bias,
         hashlib.sha256(path.read_bytes()).hexdigest(), loaded.scenario.seed)
     written = calendar.kpis if "kpis" in calendar.model_fields_set else []  # the defaults may be null
@@ -332,8 +329,7 @@ class _Evaluator:
         self.plan, self.executor, self.quiet = plan, executor, quiet
         self.cache: dict[str, dict[str, Any]] = {}
         self.runs = {"fluid": 0, "exact": 0}
-        self.reused: set[str] = set()  # evaluations read back from the file of an earlier attempt
-        self.fresh: set[str] = set()  # evaluations run by this attempt
+        self.reused: set[str] = set()  # evaluations asked for that an earlier attempt ran
         self.file = plan.out / "evaluations.jsonl" if plan.out is not None else None
         if self.file is not None and self.file.is_file():
             for line in self.file.read_text(encoding="utf-8").splitlines():
@@ -342,11 +338,12 @@ class _Evaluator:
                     self.cache[row["key"]] = row["result"]
                 except (ValueError, KeyError, TypeError):  # a line cut short by an interruption
                     continue
+        self.loaded = frozenset(self.cache)
 
     def overrides(self, quarter: int, sample: int, fleet: Mapping[str, int], exact: bool) -> tuple[str, ...]:
         plan = self.plan
-        own = [f"{i.path}={_text(v)}" for i, v in zip(plan.inputs[:plan.scenario_inputs],
-                                                       plan.samples[sample][:plan.scenario_inputs], strict=True)]
+        own = [override(i.path, v) for i, v in zip(plan.inputs[:plan.scenario_inputs],
+                                                    plan.samples[sample][:plan.scenario_inputs], strict=True)]
         rates = [f"inference.{k}.arrival.rate_per_s={rate * (1.0 + plan.growth(sample, k)) ** quarter!r}"
                  for k, rate in plan.rates]
         return (*plan.sets, *own, *(f"{_pool_path(p)}={n}" for p, n in sorted(fleet.items())), *rates,
@@ -364,7 +361,7 @@ class _Evaluator:
             key = self.key(overrides)
             if key not in self.cache:
                 todo[key] = overrides
-            elif key not in self.fresh:
+            elif key in self.loaded:
                 self.reused.add(key)
         if not todo:
             return
@@ -378,7 +375,6 @@ class _Evaluator:
                     raise ScenarioError([self.plan.path_problem(path, close) for path, close in absent.items()])
                 key = keys[index]
                 self.cache[key] = result
-                self.fresh.add(key)
                 self.runs["exact" if todo[key][-1] == "fidelity=exact" else "fluid"] += 1
                 if self.file is not None and result.get("status") == "ok":
                     self.file.parent.mkdir(parents=True, exist_ok=True)
@@ -387,8 +383,10 @@ class _Evaluator:
                 progress.advance()
 
     def values(self, quarter: int, sample: int, fleet: Mapping[str, int], exact: bool) -> dict[str, float | None]:
-        self.run([(quarter, sample, fleet, exact)])
-        result = self.cache[self.key(self.overrides(quarter, sample, fleet, exact))]
+        key = self.key(self.overrides(quarter, sample, fleet, exact))
+        if key not in self.cache:
+            self.run([(quarter, sample, fleet, exact)])
+        result = self.cache[key]
         if result.get("status") != "ok":
             raise UsageError(f"quarter {quarter}, sample {sample}: {result.get('error', 'the run failed')}")
         return result["values"]
@@ -668,10 +666,6 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _executor(backend: str, workers: int, scheduler: str | None) -> Executor:
-    return Executor(backend, workers, scheduler)
-
-
 def plan_calendar(plan: CalendarPlan, exact: str = "none", backend: str = "process", workers: int = 1,
                   scheduler: str | None = None, quiet: bool = True, command: Sequence[str] = ()) -> dict[str, Any]:
     """The fluid search over the quarters, then (``exact`` = refine or confirm) exact runs;
@@ -685,7 +679,7 @@ def plan_calendar(plan: CalendarPlan, exact: str = "none", backend: str = "proce
         exact = "refine" if plan.fluid_bias is not None else "confirm"
     cal = plan.calendar
     every = list(range(len(plan.samples)))
-    with _executor(backend, workers, scheduler) as executor:
+    with Executor(backend, workers, scheduler) as executor:
         evaluate_ = _Evaluator(plan, executor, quiet)
         arrivals: list[tuple[int, int]] = []
         fluid_binding: dict[int, str | None] = {}
@@ -702,7 +696,7 @@ def plan_calendar(plan: CalendarPlan, exact: str = "none", backend: str = "proce
         reused = len(evaluate_.reused)
     orders = _orders(plan, arrivals)
     target = plan.target
-    report = {"calendar": cal.model_dump(), "scenario": str(plan.scenario), "command": list(command),
+    report = {"calendar": cal.model_dump(), "scenario": str(plan.scenario), "seed": plan.seed, "command": list(command),
               "exact": exact, "exact_option": chosen,
               "fluid_bias": plan.fluid_bias, "decided_by": "exact" if exact == "refine" else "fluid",
               "inputs": [{"path": i.path, "dist": i.dist, "params": dict(i.params)} for i in plan.inputs],
@@ -795,27 +789,6 @@ def _share(plan: CalendarPlan, evaluate_: _Evaluator, quarter: int, arrivals: Se
     return sum(plan.target.holds(v) for v in values) / len(values)
 
 
-def confirm_plan(plan: CalendarPlan, report: dict[str, Any], backend: str = "process", workers: int = 1,
-                 scheduler: str | None = None, quiet: bool = True) -> dict[str, Any]:
-    """Run the plan of ``report`` exactly on every sample of every quarter (what
-    ``plan_calendar(exact="confirm")`` does after its search)."""
-    with _executor(backend, workers, scheduler) as executor:
-        evaluate_ = _Evaluator(plan, executor, quiet)
-        bindings = {row["quarter"]: row.get("binding") for row in report["quarters"]}
-        report["quarters"] = _summarise(plan, evaluate_, _arrivals(report), bindings, True,
-                                        report.get("decided_by") == "exact")
-        report["exact_runs"] = report.get("exact_runs", 0) + evaluate_.runs["exact"]
-    report["exact"] = report.get("exact") if report.get("exact") != "none" else "confirm"
-    report["met"] = all(row["met"] for row in report["quarters"])
-    _write(plan, report)
-    return report
-
-
-def refine_plan(plan: CalendarPlan, **executor: Any) -> dict[str, Any]:
-    """``plan_calendar(plan, exact="refine")``."""
-    return plan_calendar(plan, "refine", **executor)
-
-
 def check_plan(plan: CalendarPlan, report: dict[str, Any], n: int, backend: str = "process", workers: int = 1,
                scheduler: str | None = None, quiet: bool = True) -> dict[str, Any]:
     """Brute force: run the plan on ``n`` fresh Monte Carlo samples of the uncertain inputs
@@ -830,7 +803,7 @@ def check_plan(plan: CalendarPlan, report: dict[str, Any], n: int, backend: str 
                                                               enumerate(plan.inputs)] for u in draws],
                               "orders": [], "quarters": []})
     arrivals = _arrivals(report)
-    with _executor(backend, workers, scheduler) as executor:
+    with Executor(backend, workers, scheduler) as executor:
         evaluate_ = _Evaluator(checked, executor, quiet)
         for row in report["quarters"]:
             fleet = _fleet(plan, row["quarter"], arrivals)
@@ -842,6 +815,11 @@ def check_plan(plan: CalendarPlan, report: dict[str, Any], n: int, backend: str 
     report["check_samples"] = n
     _write(plan, report)
     return report
+
+
+def _share_text(share: Mapping[str, Any]) -> str:
+    """``0.94 [0.72, 0.99]``: a share meeting the target with its 95 % interval."""
+    return f"{share['share_meeting']:.2f} [{share['ci'][0]:.2f}, {share['ci'][1]:.2f}]"
 
 
 def format_calendar(report: Mapping[str, Any]) -> str:
@@ -877,12 +855,8 @@ def format_calendar(report: Mapping[str, Any]) -> str:
         median = "-" if shown["median"] is None else f"{shown['median']:,.4g}"
         band_text = "-" if band[0] is None else f"[{band[0]:,.4g}, {band[1]:,.4g}]"
         text = f"{row['quarter']:>7}  {row['share_meeting']:>7.2f}  "
-        if exact:
-            e = row["exact"]
-            text += f"{e['share_meeting']:.2f} [{e['ci'][0]:.2f}, {e['ci'][1]:.2f}]".rjust(20) + "  "
-        if check:
-            c = row["check"]
-            text += f"{c['share_meeting']:.2f} [{c['ci'][0]:.2f}, {c['ci'][1]:.2f}]".rjust(20) + "  "
+        for shown_share in ([row["exact"]] if exact else []) + ([row["check"]] if check else []):
+            text += _share_text(shown_share).rjust(20) + "  "
         text += f"{median:>9}  {band_text:>20}  {fleet}"
         if not row["met"]:
             text += f"  NOT MET: {row['binding']}"

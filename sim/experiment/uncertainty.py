@@ -52,7 +52,7 @@ from sim.scenario import load_scenario
 from sim.scenario.yaml_io import LineMap, format_path, load_yaml_file
 from sim.streams import Streams
 
-__all__ = ["Input", "find_inputs", "draw_samples", "UncertaintyPlan", "plan_uncertainty", "run_uncertainty",
+__all__ = ["Input", "find_inputs", "draw_samples", "override", "UncertaintyPlan", "plan_uncertainty", "run_uncertainty",
            "format_uncertainty", "DISTRIBUTIONS"]
 
 # Each distribution and the keys (besides ``dist``) it takes; ``weights`` of choice is optional.
@@ -171,7 +171,8 @@ def draw_samples(inputs: Sequence[Input], n: int, seed: int) -> list[list[Any]]:
     return [[inp.value(float(u[i, k])) for k, inp in enumerate(inputs)] for i in range(n)]
 
 
-def _override(path: str, value: Any) -> str:
+def override(path: str, value: Any) -> str:
+    """``--set`` text giving ``path`` the value ``value`` (strings quoted as JSON)."""
     return f"{path}={json.dumps(value) if isinstance(value, str) else value!r}"
 
 
@@ -203,7 +204,7 @@ def plan_uncertainty(scenario: str | Path, samples: int, seeds: int = 1, metrics
     if not inputs:
         raise UsageError(f"{scenario}: no uncertain input (a value written as {{dist: uniform, low: .., high: ..}} "
                          "or another distribution; see docs/planning.md)")
-    medians = [_override(i.path, i.median()) for i in inputs]
+    medians = [override(i.path, i.median()) for i in inputs]
     base = load_scenario(scenario, [*sets, *medians])  # the scenario is valid at its medians
     drawn = draw_samples(inputs, samples, base.scenario.seed)
     seed_list = tuple(base.scenario.seed + k for k in range(seeds))
@@ -215,7 +216,7 @@ def plan_uncertainty(scenario: str | Path, samples: int, seeds: int = 1, metrics
                 "samples": samples, "seeds": list(seed_list)}
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:8]
     folder = Path(out) if out is not None else Path(root) / base.scenario.name / f"uncertainty-{digest}"
-    tasks = tuple(RunTask(source, (*sets, *(_override(i.path, v) for i, v in zip(inputs, values, strict=True)),
+    tasks = tuple(RunTask(source, (*sets, *(override(i.path, v) for i, v in zip(inputs, values, strict=True)),
                                    f"seed={seed}"),
                           str(folder.resolve() / f"u{k:03d}-s{seed}"), chosen, tuple(command))
                   for k, values in enumerate(drawn) for seed in seed_list)

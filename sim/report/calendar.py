@@ -14,14 +14,14 @@ Public: ``read_calendar_report``, ``calendar_figure``, ``draw_calendar_chart``, 
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sim.report.labels import metric_label
-from sim.report.style import PALETTE, apply_style, save_figure
+from sim.report.files import read_json
+from sim.report.labels import metric_axis, op_symbol
+from sim.report.style import OBJECTIVE, PALETTE, apply_style, save_figure
 
 # isort: split
 # pyplot after sim.report.style, which chose the Agg backend.
@@ -39,13 +39,20 @@ def _series(items: list[dict[str, Any]], key: str, index: int | None = None) -> 
     return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
+def _moves(decided: list[dict[str, Any]], path: str) -> bool:
+    """Whether KPI ``path`` takes more than one value over the quarters and samples."""
+    values = [v for d in decided for v in (d["kpis"][path]["band_90"] + [d["kpis"][path]["median"]])
+              if v is not None]
+    return bool(values) and max(values) - min(values) > 1e-9 * max(1.0, abs(max(values)))
+
+
 def read_calendar_report(folder: Path) -> dict[str, Any]:
     """``plan_calendar.json`` of a plan folder, with the command and run counts of its
     ``manifest.json`` (when there is one)."""
-    report: dict[str, Any] = json.loads((Path(folder) / "plan_calendar.json").read_text(encoding="utf-8"))
+    report = read_json(Path(folder) / "plan_calendar.json")
     manifest = Path(folder) / "manifest.json"
     if manifest.is_file():
-        report.update(json.loads(manifest.read_text(encoding="utf-8")))
+        report.update(read_json(manifest))
     return report
 
 
@@ -64,42 +71,50 @@ def calendar_figure(report: dict[str, Any]) -> Any:
     exact = bool(report.get("exact", "none") != "none" and rows and "exact" in rows[0])
     by_exact = exact and report.get("decided_by", "exact") == "exact"
     target = report["target"]
-    kpis = [k for k in report.get("kpis", [target["path"]])
-            if any(r["kpis"][k]["median"] is not None for r in rows)] if rows and "kpis" in rows[0] else []
+    decided = [(r["exact"] if by_exact else r) for r in rows]
+    # The target always; another KPI when it moves across quarters and samples (a flat panel
+    # says nothing a caption could not).
+    kpis = [k for k in report.get("kpis", [target["path"]]) if k == target["path"] or _moves(decided, k)]
     apply_style()
     n_left = max(len(kpis), 1)
     fig = plt.figure(figsize=(13, 2.6 * max(n_left, 3) + 0.6))
     grid = fig.add_gridspec(max(n_left, 3), 2)
     q = np.array([r["quarter"] for r in rows], dtype=float)
     left = [fig.add_subplot(grid[i, 0]) for i in range(n_left)]
+    label, other = ("exact runs", "fluid search") if by_exact else ("fluid", "exact runs")
     for ax, path in zip(left, kpis, strict=False):
-        label, other = ("exact runs", "fluid search") if by_exact else ("fluid", "exact runs")
-        shown = [(r["exact"] if by_exact else r)["kpis"][path] for r in rows]
-        ax.fill_between(q, _series(shown, "band_90", 0), _series(shown, "band_90", 1), color=PALETTE[0],
+        shown = [d["kpis"][path] for d in decided]
+        factor, axis_label = metric_axis(path, max((v for b in shown for v in b["band_90"] if v is not None),
+                                                   default=None))
+
+        def scaled(items: list[dict[str, Any]], key: str, index: int | None = None,
+                   factor: float = factor) -> np.ndarray:
+            return _series(items, key, index) * factor
+
+        ax.fill_between(q, scaled(shown, "band_90", 0), scaled(shown, "band_90", 1), color=PALETTE[0],
                         alpha=0.15, linewidth=0, label=f"90 % of samples ({label})")
-        ax.fill_between(q, _series(shown, "band_50", 0), _series(shown, "band_50", 1), color=PALETTE[0],
+        ax.fill_between(q, scaled(shown, "band_50", 0), scaled(shown, "band_50", 1), color=PALETTE[0],
                         alpha=0.3, linewidth=0, label="50 %")
-        ax.plot(q, _series(shown, "median"), color=PALETTE[0], marker="o", label=f"median ({label})")
+        ax.plot(q, scaled(shown, "median"), color=PALETTE[0], marker="o", label=f"median ({label})")
         if exact:
             beside = [(r if by_exact else r["exact"])["kpis"][path] for r in rows]
-            ax.plot(q, _series(beside, "median"), color=PALETTE[1], linestyle="--", marker=".",
+            ax.plot(q, scaled(beside, "median"), color=PALETTE[1], linestyle="--", marker=".",
                     label=f"median ({other})")
-        ax.set_ylabel(metric_label(path), fontsize=8)
+        ax.set_ylabel(axis_label, fontsize=8)
         ax.set_ylim(bottom=0)
         if path == target["path"]:
-            ax.axhline(target["threshold"], color="#000000", linestyle=":", linewidth=1.2,
-                       label=f"target {cal['target']}")
-            for row in rows:
-                share = row["exact"]["share_meeting"] if by_exact else row["share_meeting"]
-                top = (row["exact"]["kpis"][path] if by_exact else row["kpis"][path])["band_90"][1]
-                ax.annotate(f"P {share:.2f}", (row["quarter"], top if top is not None else target["threshold"]),
+            threshold = target["threshold"] * factor
+            ax.axhline(threshold, label=f"target {op_symbol(target['op'])} {threshold:,g}", **OBJECTIVE)
+            for row, d in zip(rows, decided, strict=True):
+                top = d["kpis"][path]["band_90"][1]
+                ax.annotate(f"P {d['share_meeting']:.2f}", (row["quarter"], threshold if top is None else top * factor),
                             textcoords="offset points", xytext=(0, 5), ha="center", fontsize=7,
                             color="#000000" if row["met"] else PALETTE[3])
-            ax.set_ylim(0, max(ax.get_ylim()[1], target["threshold"]) * 1.15)
-            ax.set_title(f"{metric_label(path)}: P = share of samples meeting the target (needed "
+            ax.set_ylim(0, max(ax.get_ylim()[1], threshold) * 1.15)
+            ax.set_title(f"{axis_label}: P = share of samples meeting the target (needed "
                          f"{cal['probability']:g})", fontsize=9, pad=12)
         else:
-            ax.set_title(metric_label(path), fontsize=9)
+            ax.set_title(axis_label, fontsize=9)
         ax.legend(loc="best", fontsize=7)
     left[-1].set_xlabel("quarter")
     right = [fig.add_subplot(grid[i, 1]) for i in range(3)]
@@ -130,13 +145,17 @@ def calendar_figure(report: dict[str, Any]) -> Any:
     fleet_ax.legend(loc="upper left", fontsize=7, ncol=2)
     capped = sorted({region for r in rows for region, use in r.get("regions", {}).items()
                      if use.get("mw_cap") is not None})
-    for k, region in enumerate(capped):
+    uses = {region: [r["regions"].get(region, {}) for r in rows] for region in capped}
+    top = max((v for use in uses.values() for key in ("mw", "mw_cap") for v in _series(use, key)
+               if np.isfinite(v)), default=0.0)
+    scale, unit = (1.0, "MW") if top >= 1.0 else (1e3, "kW")  # a site under a megawatt reads in kW
+    for k, (region, use) in enumerate(uses.items()):
         color = PALETTE[k % len(PALETTE)]
-        use = [r["regions"].get(region, {}) for r in rows]
-        power_ax.plot(q, _series(use, "mw"), color=color, marker="o", label=f"{region}: drawn")
-        power_ax.step(q, _series(use, "mw_cap"), where="mid", color=color, linestyle="--", label=f"{region}: cap")
+        power_ax.plot(q, _series(use, "mw") * scale, color=color, marker="o", label=f"{region}: drawn")
+        power_ax.step(q, _series(use, "mw_cap") * scale, where="mid", color=color, linestyle="--",
+                      label=f"{region}: cap")
     if capped:
-        power_ax.set_ylabel("MW (GPUs x TDP x PUE)")
+        power_ax.set_ylabel(f"{unit} (GPUs x TDP x PUE)")
         power_ax.set_ylim(bottom=0)
         power_ax.legend(loc="upper left", fontsize=7)
         power_ax.set_title("Power of the capped regions against their caps", fontsize=9)
@@ -152,7 +171,8 @@ def calendar_figure(report: dict[str, Any]) -> Any:
     for ax in [*left, *right]:
         ax.set_xticks(q)
     cost_ax.set_xlabel("quarter")
-    fig.suptitle(f"Build plan for {Path(report['scenario']).name}: {len(report['samples'])} samples, "
+    seed = f", seed {report['seed']}" if "seed" in report else ""
+    fig.suptitle(f"Build plan for {Path(report['scenario']).name}{seed}: {len(report['samples'])} samples, "
                  + ("decided by exact runs" if by_exact else "fluid search, checked by exact runs" if exact
                     else "fluid search only"), fontsize=11)
     fig.tight_layout()
@@ -170,6 +190,11 @@ def _number(value: Any) -> str:
     return "-" if value is None else f"{value:,.4g}"
 
 
+def _share(share: dict[str, Any]) -> str:
+    """``0.94 [0.72, 0.99]``: a share meeting the target with its 95 % interval."""
+    return f"{share['share_meeting']:.2f} [{share['ci'][0]:.2f}, {share['ci'][1]:.2f}]"
+
+
 def calendar_tables(report: dict[str, Any]) -> list[Any]:
     """Per quarter: the probabilities, the target's median and band, the fleet and what binds;
     then the orders."""
@@ -180,10 +205,7 @@ def calendar_tables(report: dict[str, Any]) -> list[Any]:
     rows = []
     for r in report["quarters"]:
         shown = r["exact"]["kpis"][path] if by_exact else r
-        exact = (f"{r['exact']['share_meeting']:.2f} [{r['exact']['ci'][0]:.2f}, {r['exact']['ci'][1]:.2f}]"
-                 if "exact" in r else "-")
-        check = (f"{r['check']['share_meeting']:.2f} [{r['check']['ci'][0]:.2f}, {r['check']['ci'][1]:.2f}]"
-                 if "check" in r else "-")
+        exact, check = (_share(r[k]) if k in r else "-" for k in ("exact", "check"))
         rows.append((str(r["quarter"]), f"{r['share_meeting']:.2f}", exact, check, _number(shown["median"]),
                      f"[{_number(shown['band_90'][0])}, {_number(shown['band_90'][1])}]",
                      ", ".join(f"{k}={v}" for k, v in r["fleet"].items()),

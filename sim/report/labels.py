@@ -13,7 +13,7 @@ Public: ``metric_label``, ``metric_axis``, ``param_label``.
 """
 from __future__ import annotations
 
-__all__ = ["metric_label", "metric_axis", "param_label"]
+__all__ = ["metric_label", "metric_axis", "param_label", "op_symbol"]
 
 # The last word of a metric path that names a statistic.
 _STATS = {"mean": "mean", "p50": "p50", "p95": "p95", "p99": "p99", "max": "max", "min": "min"}
@@ -102,3 +102,8 @@ def param_label(path: str) -> str:
     names = [p for p in parts[:-1] if p not in _STRUCTURE and not p.isdigit()]
     label = f"{name} of {'/'.join(names)}" if names else name
     return f"{label} ({unit})" if unit else label
+
+
+def op_symbol(op: str) -> str:
+    """``≤`` for ``<=``, ``≥`` for ``>=`` (a target's comparison as a reader writes it)."""
+    return {"<=": "≤", ">=": "≥"}.get(op, op)

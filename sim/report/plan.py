@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from sim.report.charts import plain_numbers, stamp
-from sim.report.labels import metric_axis, param_label
+from sim.report.labels import metric_axis, op_symbol, param_label
 from sim.report.style import OBJECTIVE, PALETTE, apply_style, save_figure
 
 # isort: split
@@ -47,7 +47,7 @@ def plot_plan(ax: Axes, report: dict[str, Any]) -> None:
     ax.fill_between(x, low, high, color=PALETTE[0], alpha=0.2, linewidth=0, label="95 % interval of the mean")
     ax.plot(x, mean, color=PALETTE[0], marker="o", label=f"mean over {len(report['seeds'])} seeds")
     ax.scatter(seeds_x, seeds_y, color=PALETTE[0], s=12, alpha=0.5, label="one seed")
-    ax.axhline(threshold, label=f"target {_symbol(report['op'])} {threshold:,g}", **OBJECTIVE)
+    ax.axhline(threshold, label=f"target {op_symbol(report['op'])} {threshold:,g}", **OBJECTIVE)
     if report["answer"] is not None:
         ax.axvline(report["answer"], color=PALETTE[2], linestyle=":", label=f"answer {report['answer']}")
     if not _scale(ax, seeds_y, threshold):
@@ -77,10 +77,6 @@ def _scale(ax: Axes, values: list[float], threshold: float) -> bool:
     return True
 
 
-def _symbol(op: str) -> str:
-    return {"<=": "≤", ">=": "≥"}.get(op, op)
-
-
 _RULES = {"all": "on every seed", "mean": "on the mean over seeds"}
 
 
@@ -89,7 +85,7 @@ def _title(report: dict[str, Any]) -> str:
     what = param_label(report["vary"]).split(" (")[0]
     rule = _RULES.get(report["rule"], f"(rule {report['rule']})")
     factor, label = metric_axis(report["path"])
-    target = f"{label} {_symbol(report['op'])} {report['threshold'] * factor:,g}"
+    target = f"{label} {op_symbol(report['op'])} {report['threshold'] * factor:,g}"
     verdict = str(report["answer"]) if report["answer"] is not None else str(report["status"])
     return f"Least {what} with {target} {rule}: {verdict}"
 

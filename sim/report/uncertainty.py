@@ -29,7 +29,7 @@ from sim.report.compare import experiment_footer
 from sim.report.document import Table
 from sim.report.files import read_json, read_rows
 from sim.report.kpis import fmt
-from sim.report.labels import metric_axis, param_label
+from sim.report.labels import metric_axis, op_symbol, param_label
 from sim.report.palette import OBJECTIVE, PALETTE
 
 # isort: split
@@ -140,8 +140,7 @@ def _target_words(text: str) -> str:
     if not match:
         return text
     factor, label = metric_axis(match["path"])
-    op = {"<=": "≤", ">=": "≥"}.get(match["op"], match["op"])
-    return f"{label} {op} {float(match['value']) * factor:,g}"
+    return f"{label} {op_symbol(match['op'])} {float(match['value']) * factor:,g}"
 
 
 def _kpi_figure(report: dict[str, Any], kpis: Sequence[str], inputs: dict[str, np.ndarray]) -> plt.Figure:
