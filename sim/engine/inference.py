@@ -49,6 +49,7 @@ from sim.engine.batching import BatchingServers, Sessions, batch1_service_s, ser
 from sim.engine.bus import Bus
 from sim.errors import PolicyError
 from sim.policies import RoutingView
+from sim.policies.routing import nearest_available
 from sim.records import (
     CapacityChanged,
     ReplicaFailed,
@@ -795,7 +796,7 @@ class InferenceEngine:
         peek, step_sim = env.peek, env.step
         done, travel, queues, busy, active = self._done, self._travel, self.queues, self.busy, self.active
         status, wait, service, at_pool = self.status, self.wait, self.service, self.arrival_at_pool
-        pool_of, rtt_of = self.pool_of, self.rtt_of
+        pool_of, rtt_of, rtt_rows = self.pool_of, self.rtt_of, self._rtt_rows
         timeout, service_time, drain, route = self.timeout_s, self._service_time, self._drain, self._router()
         seats, sit, stand = self.seats, self._sit, self._stand
         no_timeouts = all(limit == _INF for limit in timeout)
@@ -812,6 +813,14 @@ class InferenceEngine:
         view = self.view
         per_origin = getattr(self.policy, "decision_per_origin", False) and not view.key_stride
         decided = _Decisions()
+        # A policy whose answer is the nearest available pool while that pool has a free
+        # slot is not asked then: the loop reads its own live counts (exact, unlike a
+        # stale control plane's) and refreshes nothing.
+        free_first = (track and not per_origin and not any_batching and not view.key_stride
+                      and getattr(self.policy, "nearest_when_free", False)
+                      and bool(np.isfinite(self.mean_service).all()))
+        nearest, near_version = [-1] * len(self._rtt_rows), -1
+        p: int | None  # the request's pool (None: rejected)
         i, travelled, completed, boundaries = self._next, 0, 0, 0
         t_sim = peek()
         stop = min(t_sim, until)  # the loop hands over to SimPy, or ends, at this time
@@ -873,14 +882,22 @@ class InferenceEngine:
                         service[j] = s = service_time(j, p)
                 else:
                     origin = origins[j]
-                    if per_origin:
+                    if free_first:
+                        if near_version != view.version:
+                            nearest, near_version = nearest_available(view), view.version
+                        p = nearest[origin]
+                        if p >= 0 and busy[p] + len(queues[p]) < active[p]:
+                            rtt = rtt_rows[origin][p]
+                        else:
+                            p, rtt = route(t, origin, j)
+                    elif per_origin:
                         answers = decided.now(view.version)
                         choice = answers.get(origin)
                         if choice is None:
                             choice = answers[origin] = route(t, origin, j)
+                        p, rtt = choice
                     else:
-                        choice = route(t, origin, j)
-                    p, rtt = choice
+                        p, rtt = route(t, origin, j)
                     if p is None:
                         status[j] = _REJECTED
                         continue

@@ -13,6 +13,11 @@ availability is computed once per ``(origin, view.version)`` and reused.
 ``reads_load`` tells the engine whether a policy looks at ``queue_len`` / ``busy_slots``;
 when it is False the engine may skip refreshing them before each call.
 
+``nearest_when_free`` promises that the answer is the nearest available pool (the first of
+:func:`by_distance`) whenever that pool has a free active slot (``queue_len + busy_slots <
+active_slots``): the engine then takes that pool without calling ``choose`` or refreshing
+the load figures (it reads its own live counts).
+
 ``reads_tokens`` and ``reads_cache`` ask the engine to set the request's token counts and
 shared prompt, and which pools hold that prompt in a prefix cache, on the view.
 
@@ -20,7 +25,7 @@ Built-ins: ``nearest``, ``round_robin``, ``weighted``, ``least_loaded``, ``laten
 ``power_of_two``, ``ttft_aware`` (RTT plus the prefill work ahead, cache-blind) and
 ``cache_aware`` (the same, counting a cached shared prompt as done).
 
-Public: ``RoutingPolicy`` and the built-in classes ``Nearest``, ``RoundRobin``,
+Public: ``RoutingPolicy``, ``nearest_available`` and the built-in classes ``Nearest``, ``RoundRobin``,
 ``Weighted``, ``LeastLoaded``, ``LatencyAware``, ``PowerOfTwo``, ``TtftAware``, ``CacheAware``.
 """
 from __future__ import annotations
@@ -36,7 +41,7 @@ from pydantic import Field
 from sim.policies.registry import PolicyParams, declare_kind, register
 from sim.policies.views import RoutingView
 
-__all__ = ["RoutingPolicy", "Nearest", "RoundRobin", "Weighted", "LeastLoaded",
+__all__ = ["RoutingPolicy", "nearest_available", "Nearest", "RoundRobin", "Weighted", "LeastLoaded",
            "LatencyAware", "PowerOfTwo", "TtftAware", "CacheAware"]
 
 declare_kind("routing", ("choose",))
@@ -49,6 +54,7 @@ class RoutingPolicy:
 
     Params: ClassVar[type[PolicyParams]] = PolicyParams
     reads_load: ClassVar[bool] = True
+    nearest_when_free: ClassVar[bool] = False
 
     def __init__(self, params: PolicyParams, rng: np.random.Generator):
         self.params = params
@@ -83,6 +89,16 @@ def by_distance(view: RoutingView, origin: int) -> np.ndarray:
     """Available pools for ``origin`` ordered by RTT, ties by index."""
     pools = view.available(origin)
     return pools[np.argsort(view.rtt_ms[origin, pools], kind="stable")]
+
+
+def nearest_available(view: RoutingView) -> list[int]:
+    """Per origin region, the first pool of :func:`by_distance` (-1: none available)."""
+    rtt = view.rtt_ms
+    ok = np.isfinite(rtt) & (view.active_slots > 0)
+    if view.key_stride:
+        ok &= view.serves[view.workload]
+    first = np.where(ok, rtt, np.inf).argmin(axis=1)  # the first minimum: ties by index
+    return np.where(ok.any(axis=1), first, -1).tolist()
 
 
 @register("routing", "nearest")
@@ -179,6 +195,11 @@ class LatencyAware(RoutingPolicy):
 
     # Below this many available pools a plain loop beats numpy's per-call overhead.
     vector_from: ClassVar[int] = 32
+    # A pool costs at least its RTT term, and the nearest pool's is the smallest; with a
+    # free slot the nearest costs its RTT term alone, and ties go to the nearest (strict <
+    # in the loop, the first minimum in the vector): it is the answer. (Mean service times
+    # are finite: the engine checks before it relies on this.)
+    nearest_when_free = True
 
     def prepare(self, view: RoutingView, origin: int) -> tuple | None:
         pools = by_distance(view, origin)

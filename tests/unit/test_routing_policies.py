@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from sim.policies import RoutingView, available, create
+from sim.policies.routing import by_distance, nearest_available
 from sim.scenario.model import PolicySpec
 
 INF = math.inf
@@ -209,6 +210,47 @@ def test_latency_aware_matches_the_formula_on_random_views(vector_from, monkeypa
         pools = v.available().tolist()
         want = min(pools, key=lambda p: (expected_cost(v, p, weight), v.rtt_ms[v.origin, p], p)) if pools else None
         assert policy("latency_aware", rtt_weight=weight).choose(v) == want
+
+
+def random_view(rng) -> RoutingView:
+    """A view of up to 40 pools over up to 3 regions, some unreachable or switched off."""
+    n, regions = int(rng.integers(1, 40)), int(rng.integers(1, 4))
+    return RoutingView.build(pool_region=rng.integers(0, regions, n),
+                             rtt_ms=rng.choice([1.0, 5.0, 20.0, 80.0, INF], (regions, n)),
+                             total_slots=[8] * n, active_slots=rng.integers(0, 5, n), queue_len=rng.integers(0, 4, n),
+                             busy_slots=rng.integers(0, 5, n), mean_service_s=rng.choice([0.5, 1.0, 2.0], n),
+                             origin=int(rng.integers(regions)))
+
+
+def test_nearest_available_is_the_first_pool_by_distance():
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        v = random_view(rng)
+        want = [int(by_distance(v, o)[0]) if len(by_distance(v, o)) else -1 for o in range(v.rtt_ms.shape[0])]
+        assert nearest_available(v) == want
+
+
+@pytest.mark.parametrize("vector_from", [1, 10_000])
+@pytest.mark.parametrize("name", [n for n, cls in available("routing").items() if cls.nearest_when_free])
+def test_nearest_when_free_holds_on_random_views(name, vector_from, monkeypatch):
+    # The engine skips choose when the nearest available pool has a free slot: the policy
+    # must answer that pool then. Views where it does are made often (queue 0, busy < active).
+    monkeypatch.setattr(type(policy(name)), "vector_from", vector_from, raising=False)
+    rng = np.random.default_rng(11)
+    checked = 0
+    for _ in range(600):
+        v = random_view(rng)
+        first = nearest_available(v)[v.origin]
+        if first >= 0 and rng.random() < 0.7:  # free the nearest pool
+            update(v, "queue_len", np.where(np.arange(v.n_pools) == first, 0, v.queue_len), bump=False)
+            update(v, "busy_slots", np.where(np.arange(v.n_pools) == first,
+                                             rng.integers(0, v.active_slots[first]), v.busy_slots), bump=False)
+        free = first >= 0 and v.queue_len[first] + v.busy_slots[first] < v.active_slots[first]
+        if free:
+            checked += 1
+            weights = {"rtt_weight": float(rng.choice([0.0, 1.0, 3.0]))} if name == "latency_aware" else {}
+            assert policy(name, **weights).choose(v) == first
+    assert checked > 200
 
 
 # -- power of two ------------------------------------------------------------------------------
