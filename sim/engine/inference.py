@@ -800,7 +800,7 @@ class InferenceEngine:
         timeout, service_time, drain, route = self.timeout_s, self._service_time, self._drain, self._router()
         seats, sit, stand = self.seats, self._sit, self._stand
         no_timeouts = all(limit == _INF for limit in timeout)
-        drawn = all(times_ is None for row in self._times_by_pool for times_ in row)
+        drawn = self._pool_free_services()
         services = self._services
         servers = self.batching if self.batching is not None else BatchingServers.none()
         batch_events, batch_fire, batch_arrive = servers.events, servers.fire, servers.arrive
@@ -1018,6 +1018,31 @@ class InferenceEngine:
                 service[a:b] = np.where(routed, r.service_s[a:b], np.nan)
             status[a:b][~routed] = _REJECTED
         return end
+
+    def _pool_free_services(self) -> bool:
+        """Whether every request's service time is known before it is routed: drawn, or by
+        the token model with the same coefficients on every pool that may serve it (one
+        GPU type). Those token times are then computed all at once, in the batch's service
+        column (NaN there until now; the same formula, so the same floats), and the loop
+        reads them as it reads drawn times."""
+        if self.batching is not None:
+            return all(times is None for row in self._times_by_pool for times in row)
+        serving = [p for p, info in enumerate(self.pools) if info.serves != "training"]
+        uniform = []
+        for row in self._times_by_pool:
+            kinds = {row[p] for p in serving}
+            if len(kinds) > 1:
+                return False
+            uniform.append(kinds.pop() if kinds else None)
+        r = self.requests
+        for a in range(0, len(r), _BULK_CHUNK):  # in chunks: no full-length temporaries
+            b = min(a + _BULK_CHUNK, len(r))
+            for w, times in enumerate(uniform):
+                if times is not None:
+                    rows = np.flatnonzero(r.workload[a:b] == w) + a if len(uniform) > 1 else slice(a, b)
+                    r.service_s[rows] = times.service_s(r.input_tokens[rows].astype(np.float64),
+                                                        r.output_tokens[rows].astype(np.float64))
+        return True
 
     def _finish(self, end_s: float) -> None:
         """Close the books: expired queued requests are timed out, the rest are in flight."""

@@ -3,14 +3,17 @@ request gives.
 
 - ``latency_aware`` (``nearest_when_free``): while the nearest available pool has a free
   slot the loop takes it without calling the policy;
+- token service times known before routing (one GPU type serves): computed all at once
+  instead of per request at its pool.
 
-It is compared with the same run without it, column by column, on a small world whose
+Each is compared with the same run without it, column by column, on a small world whose
 near pools fill up (so the policy is asked often too), with node failures, retries and a
 region outage (capacity changes while requests queue and travel).
 """
 import numpy as np
 import pytest
 
+from sim.engine.inference import InferenceEngine
 from sim.policies import LatencyAware
 from tests.traced import traced_text
 
@@ -71,3 +74,13 @@ def test_latency_aware_skips_the_call_only_where_the_answer_is_the_nearest_free_
     assert calls[0] >= len(log.t_s)
     assert (log.wait_s > 0).sum() > 100 and slow.retries > 0
     assert len(set(log.pool[log.origin == 0].tolist())) == 3  # origin a's requests went everywhere
+
+
+def test_token_times_computed_up_front_match_those_computed_per_request(monkeypatch):
+    text = WORLD.format(gpu_b="H100")
+    fast = traced_text(text)
+    # The per-request path: the loop computes each time at the pool the request was sent to.
+    monkeypatch.setattr(InferenceEngine, "_pool_free_services", lambda self: False)
+    slow = traced_text(text)
+    assert columns(fast.log) == columns(slow.log)
+    assert (~np.isnan(slow.log.service_s)).sum() > 1000 and slow.retries > 0
