@@ -545,7 +545,8 @@ class InferenceEngine:
         return victims
 
     def _sit(self, j: int, p: int) -> None:
-        """Request ``j`` starts on the active replica of pool ``p`` with fewest requests."""
+        """Request ``j`` starts on the active replica of pool ``p`` with fewest requests (the
+        lowest index on a tie; inlined in the request loop)."""
         counts = self._seated[p]
         k = counts.index(min(counts[:self._serving[p]]))
         counts[k] += 1
@@ -798,7 +799,8 @@ class InferenceEngine:
         status, wait, service, at_pool = self.status, self.wait, self.service, self.arrival_at_pool
         pool_of, rtt_of, rtt_rows = self.pool_of, self.rtt_of, self._rtt_rows
         timeout, service_time, drain, route = self.timeout_s, self._service_time, self._drain, self._router()
-        seats, sit, stand = self.seats, self._sit, self._stand
+        # Seats (inlined below as in _sit and _stand): the first active replica with the fewest requests.
+        seats, seat, seated, serving = self.seats, self._seat, self._seated, self._serving
         no_timeouts = all(limit == _INF for limit in timeout)
         drawn = self._pool_free_services()
         services = self._services
@@ -917,7 +919,7 @@ class InferenceEngine:
                 if track:
                     dirty.add(p)
                 if seats:
-                    stand(j, p)
+                    seated[p][seat[j]] -= 1
                 queue = queues[p]
                 if queue and busy[p] < active[p]:
                     k = queue[0]
@@ -926,7 +928,10 @@ class InferenceEngine:
                         wait[k] = t - at_pool[k]
                         busy[p] += 1
                         if seats:
-                            sit(k, p)
+                            counts = seated[p]
+                            m = serving[p]
+                            seat[k] = r = counts.index(min(counts) if m == len(counts) else min(counts[:m]))
+                            counts[r] += 1
                         heappush(done, (t + service[k], k, p))
                     else:
                         drain(p, t)
@@ -956,7 +961,10 @@ class InferenceEngine:
                 wait[j] = 0.0
                 busy[p] += 1
                 if seats:
-                    sit(j, p)
+                    counts = seated[p]
+                    m = serving[p]
+                    seat[j] = r = counts.index(min(counts) if m == len(counts) else min(counts[:m]))
+                    counts[r] += 1
                 heappush(done, (t + s, j, p))
             else:
                 at_pool[j] = t
