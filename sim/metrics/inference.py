@@ -238,6 +238,15 @@ def _region_of(log: RequestLog, layout: InferenceLayout) -> np.ndarray:
     return np.where(log.pool >= 0, pool_region[np.maximum(log.pool, 0)], np.int16(-1))
 
 
+def _groups(keys: np.ndarray, n: int) -> list[np.ndarray]:
+    """For each key ``0 .. n-1``, the indices of the requests with that key in ascending
+    order (``np.flatnonzero(keys == k)``), from one stable sort: a group's columns are then
+    picked in time proportional to its size, not to the whole log's, in the same order."""
+    order = np.argsort(keys, kind="stable")
+    bounds = np.searchsorted(keys[order], np.arange(n + 1), side="left")
+    return [order[bounds[k]:bounds[k + 1]] for k in range(n)]
+
+
 def _queued_until(log: RequestLog, arrive: np.ndarray, end_s: float) -> np.ndarray:
     """When each request left its queue (started, or timed out); the end while still queued."""
     return np.where(np.isnan(log.wait_s), end_s, arrive + np.nan_to_num(log.wait_s))
@@ -278,10 +287,13 @@ class _Requests:
 
 
 def _mask_stats(r: _Requests, mask: np.ndarray | None) -> dict[str, Any]:
-    """The statistics of the requests in ``mask`` (None: every request)."""
+    """The statistics of the requests in ``mask`` (a boolean mask, or their indices in
+    ascending order; None: every request)."""
+    if mask is not None and mask.dtype == np.bool_:
+        mask = np.flatnonzero(mask)
     pick = (lambda a: a) if mask is None else (lambda a: a[mask])
     done, dropped, measured = pick(r.done), pick(r.dropped), pick(r.measured)
-    counted = r.done & r.measured if mask is None else mask & r.done & r.measured
+    counted = r.done & r.measured if mask is None else mask[done & measured]
     judged = measured & pick(r.judged) & (done | dropped)
     return {
         "arrived": int(done.size), "completed": int(done.sum()), "dropped": int(dropped.sum()),
@@ -308,13 +320,12 @@ def _present_stats(values: np.ndarray | None, counted: np.ndarray) -> dict[str, 
     return consume_stats(chosen[~np.isnan(chosen)])
 
 
-def _group_stats(r: _Requests, keys: np.ndarray, key: int, everyone: dict[str, Any]) -> dict[str, Any]:
-    """``_mask_stats`` of the requests whose ``keys`` equal ``key``; when that is every
-    request, a copy of ``everyone`` (the same figures, not computed again)."""
-    mask = keys == key
-    if mask.all():
+def _group_stats(r: _Requests, rows: np.ndarray, everyone: dict[str, Any]) -> dict[str, Any]:
+    """``_mask_stats`` of the requests ``rows`` (a group of :func:`_groups`); when that is
+    every request, a copy of ``everyone`` (the same figures, not computed again)."""
+    if len(rows) == len(r.done):
         return {k: dict(v) if isinstance(v, dict) else v for k, v in everyone.items()}
-    return _mask_stats(r, mask)
+    return _mask_stats(r, rows)
 
 
 def goodput_rps(log: RequestLog, layout: InferenceLayout, warmup_s: float, end_s: float) -> float:
@@ -401,13 +412,17 @@ def inference_summary(log: RequestLog, layout: InferenceLayout, warmup_s: float,
         summary["sessions"] = sessions_summary(log, r)
     if len(log.decode_pool):
         summary["disaggregation"] = disaggregation_summary(log, r, layout)
-    summary["by_origin"] = {name: _group_stats(r, log.origin, i, everyone)
-                            for i, name in enumerate(layout.regions) if (log.origin == i).any()}
-    region_of = _region_of(log, layout)
-    summary["by_region"] = {name: _group_stats(r, region_of, i, everyone)
+    origins = _groups(log.origin, len(layout.regions))
+    summary["by_origin"] = {name: _group_stats(r, origins[i], everyone)
+                            for i, name in enumerate(layout.regions) if len(origins[i])}
+    del origins
+    regions = _groups(_region_of(log, layout), len(layout.regions))
+    summary["by_region"] = {name: _group_stats(r, regions[i], everyone)
                             for i, name in enumerate(layout.regions)
                             if layout.pool_slots[layout.pool_region == i].sum()}
-    summary["by_workload"] = {name: _group_stats(r, log.workload, i, everyone)
+    del regions
+    workloads = _groups(log.workload, len(layout.workloads))
+    summary["by_workload"] = {name: _group_stats(r, workloads[i], everyone)
                               for i, name in enumerate(layout.workloads)}
     return summary
 
@@ -426,29 +441,29 @@ def _series(log: RequestLog, layout: InferenceLayout, end_s: float, edges: np.nd
 
     Phases (arrivals and queues, then service, then completions) keep at most a few
     full-length columns alive at a time."""
-    region_of = _region_of(log, layout)
+    regions = _groups(_region_of(log, layout), len(layout.regions))  # each region's requests
     arrive = _pool_arrival(log)
     queued_until = _queued_until(log, arrive, end_s)
     reached = (log.pool >= 0) & (arrive < end_s)
     columns: dict[str, dict[str, np.ndarray]] = {}
-    for r, name in enumerate(layout.regions):
-        q = (region_of == r) & reached
+    for rows, name in zip(regions, layout.regions, strict=True):
+        q = rows[reached[rows]]
         columns[name] = {"arrivals": histogram(arrive[q], edges),
                          "queue_len": coverage_means(arrive[q], queued_until[q], edges)}
     del arrive
     started = _started(log, reached)
     busy_means = {}
-    for r, name in enumerate(layout.regions):
-        b = (region_of == r) & started
-        busy, gpu_time, means = _busy(log, layout, b, queued_until, end_s, edges, window)
+    for rows, name in zip(regions, layout.regions, strict=True):
+        busy, gpu_time, means = _busy(log, layout, rows[started[rows]], queued_until, end_s, edges, window)
         columns[name].update(busy_slots=busy, busy_gpus=gpu_time)
         busy_means[name] = means
     del started
     completed = log.status == RequestStatus.COMPLETED
     dropped = np.isin(log.status, _DROPPED)
-    for r, name in enumerate(layout.regions):
-        mine = region_of == r
-        columns[name].update(_completions(log, mine & completed, mine & dropped, queued_until, edges))
+    tokens = _has_values(log.first_token_s), _has_values(log.tpot_s)
+    for rows, name in zip(regions, layout.regions, strict=True):
+        columns[name].update(_completions(log, rows[completed[rows]], rows[dropped[rows]], queued_until, edges,
+                                          tokens))
     return {name: _in_order(cols) for name, cols in columns.items()}, busy_means
 
 
@@ -467,9 +482,9 @@ def _ended_by(finish: np.ndarray, end_s: float) -> np.ndarray:
 def _busy(log: RequestLog, layout: InferenceLayout, b: np.ndarray, queued_until: np.ndarray, end_s: float,
           edges: np.ndarray, window: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, float]:
     """Busy slots and busy GPUs per bucket, and the busy GPUs' mean over ``window``, of the
-    service intervals ``[queued_until, min(finish, end))`` of the requests in ``b`` (GPUs
-    weigh each interval by its pool)."""
-    pool = np.maximum(log.pool, 0)[b]
+    service intervals ``[queued_until, min(finish, end))`` of the requests in ``b`` (a mask
+    or indices; GPUs weigh each interval by its pool)."""
+    pool = np.maximum(log.pool[b], 0)
     present = np.bincount(pool, minlength=len(layout.pool_gpus_per_slot)) > 0
     weights = np.unique(layout.pool_gpus_per_slot[present])  # the distinct weights of the intervals
     points = edges if window is None else np.concatenate((edges, window))
@@ -491,9 +506,12 @@ def _busy(log: RequestLog, layout: InferenceLayout, b: np.ndarray, queued_until:
 
 
 def _completions(log: RequestLog, c: np.ndarray, d: np.ndarray, queued_until: np.ndarray,
-                 edges: np.ndarray) -> dict[str, np.ndarray]:
+                 edges: np.ndarray, tokens: tuple[bool, bool] | None = None) -> dict[str, np.ndarray]:
     """Completions and drops per bucket, and latency figures of the requests completing in
-    each bucket, for completed requests ``c`` and dropped ones ``d`` of a region."""
+    each bucket, for completed requests ``c`` and dropped ones ``d`` of a region (masks or
+    indices). ``tokens``: whether any request has a first-token time and a TPOT (None:
+    look)."""
+    has_ttft, has_tpot = tokens if tokens is not None else (_has_values(log.first_token_s), _has_values(log.tpot_s))
     n = len(edges) - 1
     done_at = _finish_at(log, queued_until, c)
     timed_out = log.status[d] == RequestStatus.TIMED_OUT
@@ -504,11 +522,10 @@ def _completions(log: RequestLog, c: np.ndarray, d: np.ndarray, queued_until: np
     del done_at, drop_time
     columns["latency_p50_ms"], columns["latency_p99_ms"] = group_percentiles(_latency(log, c), bucket, n, (50, 99))
     nan = np.full(n, np.nan)
-    if _has_values(log.first_token_s):
+    if has_ttft:
         columns["ttft_p50_ms"], columns["ttft_p99_ms"] = group_percentiles(_ttft(log, c), bucket, n, (50, 99))
     else:
         columns["ttft_p50_ms"], columns["ttft_p99_ms"] = nan, nan.copy()
-    has_tpot = _has_values(log.tpot_s)
     columns["tpot_mean_ms"] = _bucket_mean(log.tpot_s[c] * 1000.0, bucket, n) if has_tpot else nan.copy()
     return columns
 
@@ -532,13 +549,15 @@ def _bucket_mean(values, buckets, n_buckets) -> np.ndarray:
 def latency_cdf_rows(log: RequestLog, layout: InferenceLayout, warmup_s: float) -> list[dict[str, Any]]:
     """Latency quantiles of completed, post-warm-up requests, per origin and for all ('*')."""
     done = (log.status == RequestStatus.COMPLETED) & (log.t_s >= warmup_s)
+    n_done = int(done.sum())
+    origins = _groups(log.origin, len(layout.regions))
     everyone = None
     rows = []
     for i, name in [(-1, "*")] + list(enumerate(layout.regions)):
-        mask = done if i < 0 else done & (log.origin == i)
-        if not mask.any():
+        mask = done if i < 0 else origins[i][done[origins[i]]]  # a mask, or an origin's indices
+        if (len(mask) if i >= 0 else n_done) == 0:
             continue
-        if i >= 0 and everyone is not None and np.array_equal(mask, done):
+        if i >= 0 and everyone is not None and len(mask) == n_done:
             values = everyone  # this origin sent every request: the same quantiles
         else:
             values = _latency(log, mask)
