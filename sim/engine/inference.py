@@ -239,6 +239,11 @@ class InferenceEngine:
         self._seat = array("i", [-1]) * (len(requests) if self.seats else 0)
         self._seated = [[0] * p.replicas for p in self.pools]
         self._serving = [p.replicas for p in self.pools]
+        # The request loop keeps, per pool, the fewest requests on an active replica and
+        # how many active replicas hold that few (-1: not known, found at the next seat),
+        # so that a seat is the first replica holding that many, without a min() over all.
+        self._seat_low = [-1] * len(self.pools)
+        self._seat_lows = [0] * len(self.pools)
         bus.subscribe(self.capacity_changed, (CapacityChanged,))
         bus.subscribe(self.replicas_failed, (ReplicaFailed,))
         bus.subscribe(self.routes_changed, (RoutesChanged,))
@@ -448,6 +453,7 @@ class InferenceEngine:
         self.active[index] = replicas * self._slots[index]
         self._replicas_np[index] = replicas
         self._serving[index] = replicas
+        self._seat_low[index] = -1
         self.shares[index] = record.share
         self._refresh_view_static()
         if self.batching is not None and index in self.batching.specs:
@@ -522,6 +528,7 @@ class InferenceEngine:
         the healthy replica that the shrink made inactive takes the failed one's place and
         keeps its requests, and an empty replica stands where it was."""
         done, seat, counts = self._done, self._seat, self._seated[p]
+        self._seat_low[p] = -1
         before = record.serving_before
         k = min(int(record.u * before), before - 1)
         mine = [e for e in done if e[2] == p and (everything or seat[e[1]] == k)]
@@ -549,12 +556,14 @@ class InferenceEngine:
         lowest index on a tie; inlined in the request loop)."""
         counts = self._seated[p]
         k = counts.index(min(counts[:self._serving[p]]))
+        self._seat_low[p] = -1
         counts[k] += 1
         self._seat[j] = k
 
     def _stand(self, j: int, p: int) -> None:
         """Request ``j`` leaves its replica of pool ``p``."""
         self._seated[p][self._seat[j]] -= 1
+        self._seat_low[p] = -1
 
     def _in_service_victims(self, p: int, replicas: int, serving_before: int, u: float,
                             everything: bool) -> list[int]:
@@ -799,8 +808,10 @@ class InferenceEngine:
         status, wait, service, at_pool = self.status, self.wait, self.service, self.arrival_at_pool
         pool_of, rtt_of, rtt_rows = self.pool_of, self.rtt_of, self._rtt_rows
         timeout, service_time, drain, route = self.timeout_s, self._service_time, self._drain, self._router()
-        # Seats (inlined below as in _sit and _stand): the first active replica with the fewest requests.
+        # Seats (inlined below; _sit and _stand say what they do): the first active replica
+        # with the fewest requests, ``low`` of them, held by ``lows`` active replicas.
         seats, seat, seated, serving = self.seats, self._seat, self._seated, self._serving
+        seat_low, seat_lows = self._seat_low, self._seat_lows
         no_timeouts = all(limit == _INF for limit in timeout)
         drawn = self._pool_free_services()
         services = self._services
@@ -918,8 +929,15 @@ class InferenceEngine:
                 busy[p] -= 1
                 if track:
                     dirty.add(p)
-                if seats:
-                    seated[p][seat[j]] -= 1
+                if seats:  # leave the replica; it may now hold the fewest
+                    r = seat[j]
+                    counts = seated[p]
+                    c = counts[r] = counts[r] - 1
+                    if c <= seat_low[p] and r < serving[p]:
+                        if c < seat_low[p]:
+                            seat_low[p], seat_lows[p] = c, 1
+                        else:
+                            seat_lows[p] += 1
                 queue = queues[p]
                 if queue and busy[p] < active[p]:
                     k = queue[0]
@@ -929,9 +947,20 @@ class InferenceEngine:
                         busy[p] += 1
                         if seats:
                             counts = seated[p]
-                            m = serving[p]
-                            seat[k] = r = counts.index(min(counts) if m == len(counts) else min(counts[:m]))
-                            counts[r] += 1
+                            low = seat_low[p]
+                            if low < 0:  # not known: look
+                                m = serving[p]
+                                low = min(counts) if m == len(counts) else min(counts[:m])
+                                seat_lows[p] = (counts if m == len(counts) else counts[:m]).count(low)
+                            seat[k] = r = counts.index(low)
+                            counts[r] = low + 1
+                            if seat_lows[p] == 1:  # it was the last with that few: one more is the fewest
+                                m = serving[p]
+                                seat_low[p] = low + 1
+                                seat_lows[p] = (counts if m == len(counts) else counts[:m]).count(low + 1)
+                            else:
+                                seat_low[p] = low
+                                seat_lows[p] -= 1
                         heappush(done, (t + service[k], k, p))
                     else:
                         drain(p, t)
@@ -962,9 +991,20 @@ class InferenceEngine:
                 busy[p] += 1
                 if seats:
                     counts = seated[p]
-                    m = serving[p]
-                    seat[j] = r = counts.index(min(counts) if m == len(counts) else min(counts[:m]))
-                    counts[r] += 1
+                    low = seat_low[p]
+                    if low < 0:  # not known: look
+                        m = serving[p]
+                        low = min(counts) if m == len(counts) else min(counts[:m])
+                        seat_lows[p] = (counts if m == len(counts) else counts[:m]).count(low)
+                    seat[j] = r = counts.index(low)
+                    counts[r] = low + 1
+                    if seat_lows[p] == 1:  # it was the last with that few: one more is the fewest
+                        m = serving[p]
+                        seat_low[p] = low + 1
+                        seat_lows[p] = (counts if m == len(counts) else counts[:m]).count(low + 1)
+                    else:
+                        seat_low[p] = low
+                        seat_lows[p] -= 1
                 heappush(done, (t + s, j, p))
             else:
                 at_pool[j] = t
