@@ -821,17 +821,19 @@ class InferenceEngine:
         any_batching = any(batching)
         handing_off = servers.handoff is not None
         # Load-reading policies see the pools the loop changed (refreshed lazily, see _sync_load).
-        track, dirty = self.reads_load and self.stale is None, self._dirty
+        live = self.reads_load and self.stale is None
         # A decision per origin holds for every workload only if the same pools serve them all.
         view = self.view
         per_origin = getattr(self.policy, "decision_per_origin", False) and not view.key_stride
         decided = _Decisions()
         # A policy whose answer is the nearest available pool while that pool has a free
         # slot is not asked then: the loop reads its own live counts (exact, unlike a
-        # stale control plane's) and refreshes nothing.
-        free_first = (track and not per_origin and not any_batching and not view.key_stride
+        # stale control plane's). It is asked seldom, so the loop notes no changed pools:
+        # the view is refreshed whole before the policy is asked.
+        free_first = (live and not per_origin and not any_batching and not view.key_stride
                       and getattr(self.policy, "nearest_when_free", False)
                       and bool(np.isfinite(self.mean_service).all()))
+        track, dirty = live and not free_first, self._dirty
         nearest, near_version = [-1] * len(self._rtt_rows), -1
         p: int | None  # the request's pool (None: rejected)
         i, travelled, completed, boundaries = self._next, 0, 0, 0
@@ -902,6 +904,7 @@ class InferenceEngine:
                         if p >= 0 and busy[p] + len(queues[p]) < active[p]:
                             rtt = rtt_rows[origin][p]
                         else:
+                            self._stale_all = True
                             p, rtt = route(t, origin, j)
                     elif per_origin:
                         answers = decided.now(view.version)
