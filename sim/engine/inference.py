@@ -12,7 +12,8 @@ the numpy arrays) and per-request outcomes live in preallocated typed arrays: ab
 bytes a request while the loop runs, 47 in the published log. A policy whose decision
 depends on the origin alone (``decision_per_origin``) is asked once per origin and view
 version, and every request up to SimPy's next event (nothing changes the view before it)
-is routed in one numpy step.
+is routed in one numpy step. A policy whose answer is the nearest available pool while that
+pool has a free slot (``nearest_when_free``, as ``latency_aware``) is not asked then.
 
 Serving is FCFS per pool with ``active_replicas x slots_per_replica`` slots. A capacity
 cut never interrupts a running request (slots drain); a capacity rise starts queued
