@@ -140,7 +140,8 @@ class GpuGroup(_Model):
     another one released, paying its own cold start (weights loaded)."""
 
     name: Name = Field(description="Group name, unique within its region; pools join it with autoscale.group.")
-    gpus: int = Field(ge=1, le=100_000_000, description="GPUs the group's pools share.")
+    gpus: int = Field(ge=1, le=100_000_000, description="GPUs the group's pools share (installed once: "
+                      "utilisation, energy).")
 
 
 class Region(_Model):
