@@ -295,6 +295,7 @@ class InferenceEngine:
         # think time; due before the run ends, they wait here by time.
         self._first_turns = r.first_turns
         self._turns: list[tuple[float, int]] = []  # (arrival at the origin, request)
+        self._turns_sent = 0  # later turns pushed on ``_turns``
         self._next_turn = r.next_turn.tolist() if r.has_sessions else []
         self._think = r.think_s.tolist() if r.has_sessions else []
         self._done: list[tuple[float, int, int]] = []     # (finish time, request, pool)
@@ -999,6 +1000,12 @@ class InferenceEngine:
         if t_k < self.duration_s:
             self.requests.t_s[k] = t_k
             heappush(self._turns, (t_k, k))
+            self._turns_sent += 1
+
+    def later_turns_arrived(self) -> int:
+        """Later turns of conversations that have reached their origin so far (the loop takes
+        each off its heap when it arrives; between two fast-path events, as SimPy sees it)."""
+        return self._turns_sent - len(self._turns)
 
     def _route_ahead(self, route, decided: _Decisions, start: int, stop: float, drawn: bool) -> int:
         """Route the requests from ``start`` that arrive before ``stop`` all at once, for a
