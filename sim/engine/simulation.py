@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,6 +31,9 @@ from sim.scenario.model import Scenario
 from sim.streams import Streams
 from sim.workload import RequestBatch, generate_requests
 from sim.world import World
+
+if TYPE_CHECKING:
+    from sim.engine.inference import InferenceEngine
 
 __all__ = ["SimulationResult", "simulate"]
 
@@ -45,13 +49,22 @@ class SimulationResult:
     events_processed: int
 
 
-def _arrival_counter(batch: RequestBatch) -> Callable[[float, float], int]:
-    # Arrivals known in advance, in time order (later turns of sessions are not: their
-    # times are written as the run goes).
+def _arrival_counter(batch: RequestBatch, engine: InferenceEngine) -> Callable[[float, float], int]:
+    """``count(a, b)``: requests that reached their origin in [a, b), called by the scheduler
+    with b = now and a = its previous call's b. The first turns are known in advance, in
+    time order; later turns of conversations are counted as the engine sends them."""
     times = batch.t_s[:batch.first_turns]
+    sessions = batch.first_turns < len(batch.t_s)
+    last_b, last_arrived = -np.inf, 0  # the previous call's b, and the later turns arrived before it
 
     def count(a: float, b: float) -> int:
-        return int(np.searchsorted(times, b, side="left") - np.searchsorted(times, a, side="left"))
+        n = int(np.searchsorted(times, b, side="left") - np.searchsorted(times, a, side="left"))
+        nonlocal last_b, last_arrived
+        if sessions:
+            arrived = engine.later_turns_arrived()
+            n += arrived - (last_arrived if a == last_b else 0)
+            last_b, last_arrived = b, arrived
+        return n
     return count
 
 
@@ -160,7 +173,7 @@ def _inference_engine(scenario: Scenario, world: World, streams: Streams, base_d
     spec = scenario.scheduler.routing
     engine = InferenceEngine(scenario, world.pools, world.topology.names, world.topology.rtt_ms, batch,
                              _policy("routing", spec, streams), spec.name, bus)
-    return engine, _arrival_counter(batch)
+    return engine, _arrival_counter(batch, engine)
 
 
 def _transfers(env: Environment, scenario: Scenario, routes: Routes) -> TransferManager:
