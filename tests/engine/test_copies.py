@@ -199,6 +199,30 @@ def test_a_copy_between_hosts_of_a_region_takes_time(tmp_path, write_yaml):
     assert float(table["copy:free"]["end_s"]) == 0.0 and float(local["cost_usd"]) == 0.0
 
 
+def test_a_copy_landing_as_another_starts_is_recorded(tmp_path, write_yaml):
+    # first: 1 GB at 8 Gbit/s after 10 ms, lands at 1.01 s, the instant second starts (the
+    # start used to move the flows' clock past the landing and drop it: no row, and a job
+    # waiting for such a copy would wait for ever).
+    text = TWO.replace("size_gb: 100, at: [1h]}\n    - {name: back, src: b, dst: a, size_gb: 100, at: [1h]}",
+                       "size_gb: 1, at: [0s]}\n    - {name: back, src: b, dst: a, size_gb: 1, at: [1.1s]}")
+    out, summary = run(tmp_path, write_yaml, text.replace("rtt_ms: 100", "rtt_ms: 200"))
+    assert [(r["dataset"], float(r["end_s"])) for r in rows(out)] == [("copy:out", pytest.approx(1.1)),
+                                                                      ("copy:back", pytest.approx(2.2))]
+    assert summary["network"]["transfers"] == 2
+
+
+def test_copies_inside_a_region_are_not_bytes_across_regions(tmp_path, write_yaml):
+    # Three copies land (transfers.csv rows): 10 GB between hosts of a, 10 GB from a to a
+    # (free), 2 GB from a's host h1 to b. Only the last leaves its region.
+    out, summary = run(tmp_path, write_yaml, HOSTS.replace(
+        "COPIES", "    - {name: local, src: a/h1, dst: a/h2, size_gb: 10, at: [0s]}\n"
+                  "    - {name: free, src: a, dst: a, size_gb: 10, at: [0s]}\n"
+                  "    - {name: away, src: a/h1, dst: b, size_gb: 2, at: [0s]}\n"))
+    assert len(rows(out)) == summary["network"]["transfers"] == 3
+    assert summary["network"]["bytes_cross_region"] == 2e9
+    assert summary["network"]["bytes_by_link"] == {"a-b": 2e9}
+
+
 def test_a_hosts_nic_is_shared_by_its_copies_and_bounds_a_wan_copy(tmp_path, write_yaml):
     # Two 10 GB copies out of h1 (10 Gbit/s) to b share its NIC: 5 Gbit/s each, 16 s; they
     # start after half their RTT, the link's 100 ms plus h1's half of a's 2 ms: 50.5 ms.
