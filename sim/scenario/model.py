@@ -13,7 +13,6 @@ Public: ``Scenario`` and its parts ``Region``, ``Pool``, ``Link``, ``Network``,
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Union
 
@@ -629,13 +628,16 @@ class RepairTime(_Model):
     cv: float = Field(1.0, gt=0, description="Coefficient of variation (lognormal only).")
 
 
+MTBF_DEPRECATED = ("mtbf is deprecated: it is the mean time to failure (up time), not failure-to-failure "
+                   "(that is mttf + repair.mean); write mttf")
+
+
 def _mtbf_is_mttf(data: Any) -> Any:
-    """``mtbf`` was the key's old name although it meant the mean up time: accept it, warn."""
+    """``mtbf`` was the key's old name although it meant the mean up time: accept it (the
+    loader warns, naming the file and line: :data:`MTBF_DEPRECATED`)."""
     if isinstance(data, dict) and "mtbf" in data:
         if "mttf" in data:
             raise ValueError("give mttf (mtbf is its deprecated name), not both")
-        warnings.warn("failures.nodes[].mtbf is deprecated: it is the mean time to failure (up time), not "
-                      "failure-to-failure (that is mttf + repair.mean); write mttf", FutureWarning, stacklevel=2)
         data = {("mttf" if k == "mtbf" else k): v for k, v in data.items()}
     return data
 
