@@ -780,7 +780,8 @@ class Transfers(_Model):
 
     copies: list[Copy] = Field(default_factory=list, description="Copies described in the scenario.")
     trace: str | None = Field(None, description="Copy trace CSV `time_s,src,dst,size_gb,priority,dataset` "
-                              "(dataset may be empty), relative to the scenario file.")
+                              "(columns in any order; priority (default 0) and dataset may be left out or "
+                              "empty), relative to the scenario file.")
 
 
 class PlanGrowth(_Model):

@@ -162,6 +162,18 @@ def test_copy_input_errors(tmp_path, write_yaml):
     assert "bad.csv:2: dst: unknown region or region/host (known: a, b) (got 'zz')" in result.err
     assert "bad.csv:3: size_gb: must be a number > 0 (got '-1')" in result.err
     assert "bad.csv:4: <top>: has 1 fields, expected 6" in result.err
+    (tmp_path / "bad.csv").write_text("time_s,src,dst,bytes\n1,a,b,1\n")
+    result = run_cli("validate", str(write_yaml(trace, "t.yaml")))
+    assert result.code == 2
+    assert ("bad.csv:1: <top>: header must be time_s,src,dst,size_gb,priority,dataset (in any order; priority "
+            "and dataset may be left out) (got 'time_s,src,dst,bytes')") in result.err
+
+
+def test_a_copy_trace_may_order_its_columns_and_leave_out_priority_and_dataset(tmp_path, write_yaml):
+    (tmp_path / "copies.csv").write_text("src,dst,size_gb,time_s\na,b,8,10\nb,a,1,20\n")
+    out, _ = run(tmp_path, write_yaml, TWO.split("transfers:")[0] + "transfers: {trace: copies.csv}\n")
+    assert [(r["dataset"], r["priority"], float(r["start_s"]), float(r["end_s"])) for r in rows(out)] == \
+        pytest.approx([("copy:trace", "0", 10.0, 10.0 + 0.05 + 8), ("copy:trace", "0", 20.0, 20.0 + 0.05 + 1)])
 
 
 HOSTS = """\
