@@ -198,7 +198,7 @@ def test_racks_and_independent_replica_failures_multiply_availabilities():
     # Six replicas in two racks (MTTF 100 h, MTTR 20 h), each replica failing on its own too
     # (MTTF 50 h, MTTR 10 h): a replica is up when both it and its rack are, with probability
     # 5/6 x 5/6 = 0.694; counting the two kinds of failure apart gave 0.681 (six seeds of
-    # 2,000 days, 99.9 % interval 0.008).
+    # 2,000 days, 99 % interval 0.008).
     text = """\
 name: mix
 duration: 2000d
