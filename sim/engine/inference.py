@@ -223,7 +223,8 @@ class InferenceEngine:
         live_cached: dict[int, dict[int, int]] = self.batching.pool_cached if self.batching else {}
         self.stale = (_StaleLoad(self._pool_region.tolist(), self._sync_delays, self._queue_np, self._busy_np,
                                  self._live_load, live_cached)
-                      if self.reads_load and any(d > 0 for d in self._sync_delays) else None)
+                      if (self.reads_load or getattr(policy, "reads_cache", False))
+                      and any(d > 0 for d in self._sync_delays) else None)
         # What the router knows of the prefix caches: live, or as of each region's refresh.
         self._cache_known = live_cached if self.stale is None else self.stale.known
         self.events_processed = 0
@@ -614,6 +615,12 @@ class InferenceEngine:
             elif self.reads_load:
                 self._stale_all = True  # a failure or capacity change is under way
                 self._sync_load()
+            if getattr(self.policy, "reads_tokens", False):
+                r = self.requests
+                view.input_tokens, view.output_tokens = self._in_tokens[j], self._out_tokens[j]
+                view.prefix, view.prefix_tokens = int(r.prefix[j]), int(r.prefix_tokens[j])
+            if getattr(self.policy, "reads_cache", False) and self.batching is not None:
+                self._cached_view(int(self.requests.prefix[j]))
             p = self.policy.choose(view)
             if p is not None and (self._rtt_rows[self._origins[j]][p] == _INF
                                   or not self.view.serves[view.workload if view.key_stride else 0][p]):
