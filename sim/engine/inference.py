@@ -141,9 +141,13 @@ class _StaleLoad:
     keeps ``known``, the prefixes each batching pool is known to hold, on the same clock."""
 
     def __init__(self, pool_region: list[int], delays: list[float], queue: np.ndarray, busy: np.ndarray,
-                 live, cached: dict[int, dict[int, int]]) -> None:
+                 live, cached: dict[int, dict[int, int]], backlog: np.ndarray | None = None,
+                 live_backlog: Callable[[int], float] | None = None) -> None:
         self.queue, self.busy, self.live, self.delays = queue, busy, live, delays
         self.snap_queue, self.snap_busy = queue.copy(), busy.copy()
+        # The batching pools' prefill backlogs, kept only for a policy that reads them.
+        self.backlog, self.live_backlog = backlog, live_backlog
+        self.snap_backlog = backlog.copy() if backlog is not None else None
         self.cached = cached  # live: pool -> {prefix: replicas holding it}
         self.snap_cached = {p: dict(c) for p, c in cached.items()}
         self.known: dict[int, dict[int, int]] = dict(self.snap_cached)
@@ -156,22 +160,29 @@ class _StaleLoad:
     def show(self, t: float, origin: int) -> None:
         queue, busy, snap_queue, snap_busy = self.queue, self.busy, self.snap_queue, self.snap_busy
         cached, snap_cached, known = self.cached, self.snap_cached, self.known
+        backlog, snap_backlog, live_backlog = self.backlog, self.snap_backlog, self.live_backlog
         for p in self.shown:
             queue[p], busy[p] = snap_queue[p], snap_busy[p]
             if p in cached:
                 known[p] = snap_cached[p]
+                if backlog is not None:
+                    backlog[p] = snap_backlog[p]  # type: ignore[index]
         for region, pools in self.pools.items():
             if t >= self.next[region]:
                 for p in pools:
                     queue[p], busy[p] = snap_queue[p], snap_busy[p] = self.live(p)
                     if p in cached:
                         known[p] = snap_cached[p] = dict(cached[p])
+                        if backlog is not None:
+                            backlog[p] = snap_backlog[p] = live_backlog(p)  # type: ignore[index, misc]
                 self.next[region] = t + self.delays[region]
         self.shown = self.pools.get(origin, [])
         for p in self.shown:
             queue[p], busy[p] = self.live(p)
             if p in cached:
                 known[p] = cached[p]
+                if backlog is not None:
+                    backlog[p] = live_backlog(p)  # type: ignore[misc]
 
 
 def _no_progress(t: float, events: int) -> None:
@@ -221,8 +232,12 @@ class InferenceEngine:
         self.kv_transfer: array | None = None
         self.batching = self._batching_servers()
         live_cached: dict[int, dict[int, int]] = self.batching.pool_cached if self.batching else {}
+        # The prefill backlogs are worked out only for a policy that reads them (batching pools).
+        self._reads_backlog = getattr(policy, "reads_backlog", False) and self.batching is not None
+        backlog = self._backlog_np if self._reads_backlog else None
+        live_backlog = self.batching.backlog if self.batching is not None else None
         self.stale = (_StaleLoad(self._pool_region.tolist(), self._sync_delays, self._queue_np, self._busy_np,
-                                 self._live_load, live_cached)
+                                 self._live_load, live_cached, backlog, live_backlog)
                       if (self.reads_load or getattr(policy, "reads_cache", False))
                       and any(d > 0 for d in self._sync_delays) else None)
         # What the router knows of the prefix caches: live, or as of each region's refresh.
@@ -420,9 +435,12 @@ class InferenceEngine:
         self._stale_all = True  # every pool's figures may have changed since the last refresh
         self._replicas_np = np.array([p.replicas for p in self.pools], dtype=np.int64)
         self._cached_np = np.zeros(len(self.pools), dtype=np.bool_)
+        self._backlog_np = np.full(len(self.pools), math.nan)
         view.queue_len, view.busy_slots = self._queue_np.view(), self._busy_np.view()
         view.active_replicas, view.prefix_cached = self._replicas_np.view(), self._cached_np.view()
-        for array_ in (view.queue_len, view.busy_slots, view.active_replicas, view.prefix_cached):
+        view.prefill_backlog = self._backlog_np.view()
+        for array_ in (view.queue_len, view.busy_slots, view.active_replicas, view.prefix_cached,
+                       view.prefill_backlog):
             array_.flags.writeable = False
         view.prefill_ms_per_token = np.array([self._prefill_ms_per_token(p) for p in range(len(self.pools))])
         view.prefill_ms_per_token.flags.writeable = False
@@ -704,6 +722,9 @@ class InferenceEngine:
             for p in servers.specs:
                 self._queue_np[p] = servers.waiting[p]
                 self._busy_np[p] = servers.running[p]
+            if self._reads_backlog:
+                for p in servers.specs:
+                    self._backlog_np[p] = servers.backlog(p)
 
     def _cached_view(self, prefix: int) -> None:
         """``view.prefix_cached`` for ``prefix``: pools some of whose replicas hold it."""

@@ -128,3 +128,49 @@ def test_a_retried_request_is_shown_with_its_own_tokens(tmp_path):
     tokens = 501 + np.arange(150)  # the log is in arrival order, the trace's
     assert (log.t_s == 2.0 * np.arange(150)).all()
     assert (log.pool == tokens % 2).all()
+
+
+BURST = """\
+name: backlog
+duration: 200s
+regions:
+  - name: a
+    lat: 0
+    lon: 0
+    intra_rtt_ms: 0
+    pools: [{{name: p, gpu: H100, replicas: 1, gpus_per_replica: 8, serving: {{model: Llama-2-70B}}}},
+            {{name: slots, gpu: H100, replicas: 1, gpus_per_replica: 8, slots_per_replica: 4}}]
+inference:
+  - name: w
+    origin: {{a: 1}}
+    arrival: {{process: trace, path: {trace}, loop: false}}
+    service: {{dist: tokens}}
+scheduler:
+  routing: "tests.engine.test_cache_view:SeesBacklog"
+"""
+
+
+class SeesBacklog(RoutingPolicy):
+    """Sends every request to pool 0 and notes the prefill backlogs it was shown."""
+
+    reads_backlog: ClassVar[bool] = True
+    seen: ClassVar[list[tuple[float, float, float]]] = []
+
+    def choose(self, view: RoutingView) -> int | None:
+        SeesBacklog.seen.append((view.t_s, float(view.prefill_backlog[0]), float(view.prefill_backlog[1])))
+        return 0
+
+
+def test_the_prefill_backlog_counts_the_prompt_tokens_ahead(tmp_path):
+    # Ten 3,000-token prompts at the same instant, then one long after they are all done:
+    # the k-th of the burst finds the k before it still to prefill (none can finish within
+    # an instant), the last finds nothing. A slot pool has no backlog to show (NaN).
+    trace = tmp_path / "burst.csv"
+    trace.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n" + "10,3000,5\n" * 10 + "150,3000,5\n")
+    SeesBacklog.seen = []
+    log = traced(parse_scenario(BURST.format(trace=trace), "burst.yaml").scenario).log
+    assert (log.status == 1).all()
+    seen = SeesBacklog.seen
+    # (The trace's first timestamp is the run's start.)
+    assert [(t, backlog) for t, backlog, _ in seen] == [(0.0, 3000.0 * k) for k in range(10)] + [(140.0, 0.0)]
+    assert all(np.isnan(slots) for _, _, slots in seen)
