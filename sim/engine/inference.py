@@ -641,7 +641,7 @@ class InferenceEngine:
                 self._cached_view(int(self.requests.prefix[j]))
             p = self.policy.choose(view)
             if p is not None and (self._rtt_rows[self._origins[j]][p] == _INF
-                                  or not self.view.serves[view.workload if view.key_stride else 0][p]):
+                                  or not self.view.serves[self._workloads[j] if view.key_stride else 0][p]):
                 p = None
         if p is None:
             self.status[j] = _FAILED
@@ -804,8 +804,8 @@ class InferenceEngine:
                 raise self._bad_choice(p, origin) from None
             if rtt == _INF or p < 0:
                 raise self._bad_choice(p, origin)
-            if serves is not None and not serves[view.workload][p]:
-                raise PolicyError(self.policy_name, f"sent a request of workload {view.workload} to pool {p}, "
+            if serves is not None and not serves[workloads[j]][p]:  # the request's own, whatever the view says now
+                raise PolicyError(self.policy_name, f"sent a request of workload {workloads[j]} to pool {p}, "
                                   "which does not serve its model")
             return p, rtt
         return route

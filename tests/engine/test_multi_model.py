@@ -98,3 +98,20 @@ def test_the_view_carries_each_pools_gpu_and_each_workloads_objectives():
     # anything (no objective) on the A100 pool, from westeurope; chat (70B) where its model is.
     assert set(log.pool[log.workload == 2].tolist()) == {1}
     assert set(log.pool[log.workload == 0].tolist()) == {0}
+
+
+class RewritesTheView(RoutingPolicy):
+    """Says every request is of the model-free workload 2 and sends it to the slot pool."""
+
+    reads_load = False
+
+    def choose(self, view: RoutingView) -> int | None:
+        view.workload = 2
+        return 3
+
+
+def test_a_policy_cannot_escape_the_model_check_by_writing_the_view():
+    from sim.errors import PolicyError
+
+    with pytest.raises(PolicyError, match=r"sent a request of workload [01] to pool 3, which does not serve its model"):
+        traced(scenario('"tests.engine.test_multi_model:RewritesTheView"'))
