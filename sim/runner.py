@@ -123,8 +123,6 @@ class RunObservers:
         return [o for o in vars(self).values() if o is not None]
 
 
-
-
 def _disaggregated(scenario: Scenario) -> bool:
     """Prefill pools send KV caches over the network."""
     return any(p.serving is not None and p.serving.role == "prefill" for r in scenario.regions for p in r.pools)

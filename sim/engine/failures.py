@@ -66,28 +66,8 @@ class FailureEngine:
         self.serving, self.training_gpus = serving, training_gpus
         self._hits = streams.get("failures/hits")
         horizon = float(scenario.duration)
-        for k, spec in enumerate(self.config.nodes):
-            chosen = [p for p in self.pools if not spec.pools or p.info.key in spec.pools
-                      or p.info.region in spec.pools]
-            for pool in chosen:
-                rng = streams.get(f"failures/nodes/{k}/{pool.info.key}")
-                mtbf = spec.mttf if spec.mttf is not None else default_mtbf_s(pool.info.gpus_per_replica)
-                fail, back = replica_failures(rng, pool.info.replicas, horizon, mtbf, spec.shape,
-                                              spec.repair.kind, spec.repair.mean, spec.repair.cv)
-                events = [(float(a), float(b) - float(a), 1) for a, b in zip(fail, back, strict=True)]
-                env.process(self._replay(pool, events))
-        for i, outage in enumerate(self.config.outages):
-            if outage.at is not None:
-                spans = [(float(outage.at), float(outage.at) + float(outage.duration))]
-            else:
-                assert outage.rate_per_year is not None  # the scenario checks demand exactly one of the two
-                spans = random_outages(streams.get(f"failures/outages/{i}"), outage.rate_per_year,
-                                       float(outage.duration), horizon)
-            members = [p for p in self.pools if p.info.region == outage.region]
-            # Operators know when a scheduled outage ends; a random one is expected to last
-            # its mean length.
-            expected = [end if outage.at is not None else start + float(outage.duration) for start, end in spans]
-            env.process(self._outages(outage.region, members, spans, expected))
+        self._start_node_failures(streams, horizon)
+        self._start_outages(streams, horizon)
         by_key = {p.info.key: p for p in self.pools}
         # Per pool and replica: failure-domain events covering it now, and whether the
         # first of them took a replica down (the pool may have had none up to take).
@@ -100,6 +80,34 @@ class FailureEngine:
             env.process(self._links(cut))
         for key in sorted({row[1] for row in trace}):
             env.process(self._replay(by_key[key], [(t, d, n) for t, k, n, d in trace if k == key]))
+
+    def _start_node_failures(self, streams: Streams, horizon: float) -> None:
+        """One process per pool a ``nodes`` entry covers, replaying its drawn failures."""
+        for k, spec in enumerate(self.config.nodes):
+            chosen = [p for p in self.pools if not spec.pools or p.info.key in spec.pools
+                      or p.info.region in spec.pools]
+            for pool in chosen:
+                rng = streams.get(f"failures/nodes/{k}/{pool.info.key}")
+                mtbf = spec.mttf if spec.mttf is not None else default_mtbf_s(pool.info.gpus_per_replica)
+                fail, back = replica_failures(rng, pool.info.replicas, horizon, mtbf, spec.shape,
+                                              spec.repair.kind, spec.repair.mean, spec.repair.cv)
+                events = [(float(a), float(b) - float(a), 1) for a, b in zip(fail, back, strict=True)]
+                self.env.process(self._replay(pool, events))
+
+    def _start_outages(self, streams: Streams, horizon: float) -> None:
+        """One process per region outage, scheduled or drawn."""
+        for i, outage in enumerate(self.config.outages):
+            if outage.at is not None:
+                spans = [(float(outage.at), float(outage.at) + float(outage.duration))]
+            else:
+                assert outage.rate_per_year is not None  # the scenario checks demand exactly one of the two
+                spans = random_outages(streams.get(f"failures/outages/{i}"), outage.rate_per_year,
+                                       float(outage.duration), horizon)
+            members = [p for p in self.pools if p.info.region == outage.region]
+            # Operators know when a scheduled outage ends; a random one is expected to last
+            # its mean length.
+            expected = [end if outage.at is not None else start + float(outage.duration) for start, end in spans]
+            self.env.process(self._outages(outage.region, members, spans, expected))
 
     # -- announcing ------------------------------------------------------------------------
     def _changed(self, pool: PoolRuntime, cause: CapacityCause) -> None:

@@ -25,11 +25,17 @@ when a slot would next take it (or at the end of the run).
 Latency = RTT(origin, pool) + wait + service, where the one-way delay RTT/2 is paid before
 joining the queue and again on the way back.
 
+Scale from zero: a request that no available pool can take (the policy rejects it) waits
+at the nearest reachable autoscaled pool of its model that the autoscaler holds at zero
+warm replicas in a region that is up, as a serverless activator holds requests for a
+service scaled to zero; its queue is then the autoscaler's signal to start a replica.
+
 The engine reacts to records: :class:`~sim.records.CapacityChanged` (a pool's active
-replicas or share), :class:`~sim.records.ReplicaFailed` (the requests on failed serving
-replicas are retried or lost, published as :class:`~sim.records.RequestsDisplaced`) and
-:class:`~sim.records.RoutesChanged` (new path RTTs). When the run ends it publishes the
-whole :class:`~sim.records.RequestLog` once.
+replicas or share), :class:`~sim.records.ProvisionChanged` (an autoscaled pool's warm
+replicas: at zero it holds requests for a cold start), :class:`~sim.records.ReplicaFailed`
+(the requests on failed serving replicas are retried or lost, published as
+:class:`~sim.records.RequestsDisplaced`) and :class:`~sim.records.RoutesChanged` (new path
+RTTs). When the run ends it publishes the whole :class:`~sim.records.RequestLog` once.
 
 Public: ``InferenceEngine``.
 """
@@ -51,6 +57,7 @@ from sim.errors import PolicyError
 from sim.policies import RoutingView
 from sim.records import (
     CapacityChanged,
+    ProvisionChanged,
     ReplicaFailed,
     RequestLog,
     RequestsDisplaced,
@@ -254,7 +261,12 @@ class InferenceEngine:
         self._seat = array("i", [-1]) * (len(requests) if self.seats else 0)
         self._seated = [[0] * p.replicas for p in self.pools]
         self._serving = [p.replicas for p in self.pools]
+        # Scale from zero: autoscaled pools held at zero warm replicas in a region that is up.
+        self._ready = {i: -1 for i, p in enumerate(self.pools) if p.autoscale is not None and self._slots[i]}
+        self._up = [True] * n_pools
+        self._cold: list[int] = []
         bus.subscribe(self.capacity_changed, (CapacityChanged,))
+        bus.subscribe(self.provision_changed, (ProvisionChanged,))
         bus.subscribe(self.replicas_failed, (ReplicaFailed,))
         bus.subscribe(self.routes_changed, (RoutesChanged,))
 
@@ -299,6 +311,7 @@ class InferenceEngine:
         # think time; due before the run ends, they wait here by time.
         self._first_turns = r.first_turns
         self._turns: list[tuple[float, int]] = []  # (arrival at the origin, request)
+        self._turns_sent = 0  # later turns pushed on ``_turns``
         self._next_turn = r.next_turn.tolist() if r.has_sessions else []
         self._think = r.think_s.tolist() if r.has_sessions else []
         self._done: list[tuple[float, int, int]] = []     # (finish time, request, pool)
@@ -481,11 +494,33 @@ class InferenceEngine:
         self._replicas_np[index] = replicas
         self._serving[index] = replicas
         self.shares[index] = record.share
+        if index in self._ready:
+            self._up[index] = record.up_gpus is None or record.up_gpus > 0
+            self._cold_changed()
         self._refresh_view_static()
         if self.batching is not None and index in self.batching.specs:
             self.batching.set_active(index, replicas, record.t_s)
         else:
             self._drain(index, record.t_s)
+
+    def provision_changed(self, record: ProvisionChanged) -> None:
+        """The autoscaler's warm replicas of a pool changed (at zero, the pool holds requests)."""
+        if record.pool_index in self._ready:
+            self._ready[record.pool_index] = record.ready
+            if self._cold_changed():
+                self.view.version += 1  # answers cached per origin may have been rejections
+
+    def _cold_changed(self) -> bool:
+        """Recompute the pools that hold requests for a cold start; whether they changed."""
+        cold = [p for p, ready in self._ready.items() if ready == 0 and self._up[p]]
+        changed, self._cold = cold != self._cold, cold
+        return changed
+
+    def _waiting_room(self, origin: int, workload: int) -> int | None:
+        """The nearest reachable pool of the workload's model held at zero warm replicas, if any."""
+        rtt, serves = self._rtt_rows[origin], self.view.serves if self.view.key_stride else None
+        rooms = [(rtt[p], p) for p in self._cold if rtt[p] != _INF and (serves is None or serves[workload][p])]
+        return min(rooms)[1] if rooms else None
 
     def _refresh_view_static(self) -> None:
         view = self.view
@@ -797,7 +832,8 @@ class InferenceEngine:
                 self._cached_view(prefixes[j])
             p = choose(view)
             if p is None:
-                return rejected
+                p = self._waiting_room(origin, view.workload) if self._cold else None
+                return rejected if p is None else (p, rtt_rows[origin][p])
             try:
                 rtt = rtt_rows[origin][p]
             except (IndexError, TypeError):
@@ -1006,6 +1042,12 @@ class InferenceEngine:
         if t_k < self.duration_s:
             self.requests.t_s[k] = t_k
             heappush(self._turns, (t_k, k))
+            self._turns_sent += 1
+
+    def later_turns_arrived(self) -> int:
+        """Later turns of conversations that have reached their origin so far (the loop takes
+        each off its heap when it arrives; between two fast-path events, as SimPy sees it)."""
+        return self._turns_sent - len(self._turns)
 
     def _route_ahead(self, route, decided: _Decisions, start: int, stop: float, drawn: bool) -> int:
         """Route the requests from ``start`` that arrive before ``stop`` all at once, for a

@@ -501,12 +501,13 @@ def _check_autoscaling(s: Scenario) -> Iterator[Finding]:
 
 def _gpu_group_findings(s: Scenario) -> Iterator[Finding]:
     """A pool's group exists in its region; the group's members fit it at their minimum
-    and at the start."""
+    and at the start, and share one GPU type (the group is one cluster)."""
     for i, region in enumerate(s.regions):
         groups = {g.name: g.gpus for g in region.gpu_groups}
         if len(groups) != len(region.gpu_groups):
             yield ("regions", i, "gpu_groups"), "duplicate group name", [g.name for g in region.gpu_groups]
         start: dict[str, int] = {}
+        kind: dict[str, str] = {}
         for j, pool in enumerate(region.pools):
             config = pool.autoscale
             if config is None or config.group is None:
@@ -515,6 +516,9 @@ def _gpu_group_findings(s: Scenario) -> Iterator[Finding]:
                 yield (("regions", i, "pools", j, "autoscale", "group"),
                        f"no such gpu group in {region.name} (known: {', '.join(groups) or 'none'})", config.group)
                 continue
+            if kind.setdefault(config.group, pool.gpu) != pool.gpu:
+                yield (("regions", i, "pools", j, "gpu"), f"pools of gpu group {config.group} share one GPU "
+                       f"type ({kind[config.group]})", pool.gpu)
             first = config.min if config.initial is None else config.initial
             start[config.group] = start.get(config.group, 0) + first * pool.gpus_per_replica
         for k, group in enumerate(region.gpu_groups):

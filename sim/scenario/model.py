@@ -91,7 +91,8 @@ class PoolAutoscale(_Model):
     WAN from the nearest other region serving the same model at min(``load_gbps``, the
     path's bottleneck link)."""
 
-    min: int = Field(0, ge=0, le=1_000_000, description="Replicas always provisioned (never scaled below).")
+    min: int = Field(0, ge=0, le=1_000_000, description="Replicas always provisioned (never scaled below; 0: "
+                     "the pool scales to zero and holds requests nothing else can take for a cold start).")
     max: int | None = Field(None, ge=1, le=1_000_000, description="Replicas provisioned at most (default: "
                             "the pool's replicas; at most that).")
     initial: int | None = Field(None, ge=0, le=1_000_000, description="Replicas provisioned and warm at the "
@@ -140,7 +141,8 @@ class GpuGroup(_Model):
     another one released, paying its own cold start (weights loaded)."""
 
     name: Name = Field(description="Group name, unique within its region; pools join it with autoscale.group.")
-    gpus: int = Field(ge=1, le=100_000_000, description="GPUs the group's pools share.")
+    gpus: int = Field(ge=1, le=100_000_000, description="GPUs the group's pools share (installed once: "
+                      "utilisation, energy).")
 
 
 class Region(_Model):
