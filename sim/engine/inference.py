@@ -832,7 +832,7 @@ class InferenceEngine:
                 self._cached_view(prefixes[j])
             p = choose(view)
             if p is None:
-                p = self._waiting_room(origin, view.workload) if self._cold else None
+                p = self._waiting_room(origin, workloads[j]) if self._cold else None
                 return rejected if p is None else (p, rtt_rows[origin][p])
             try:
                 rtt = rtt_rows[origin][p]
