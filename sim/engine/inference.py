@@ -148,9 +148,13 @@ class _StaleLoad:
     keeps ``known``, the prefixes each batching pool is known to hold, on the same clock."""
 
     def __init__(self, pool_region: list[int], delays: list[float], queue: np.ndarray, busy: np.ndarray,
-                 live, cached: dict[int, dict[int, int]]) -> None:
+                 live, cached: dict[int, dict[int, int]], backlog: np.ndarray | None = None,
+                 live_backlog: Callable[[int], float] | None = None) -> None:
         self.queue, self.busy, self.live, self.delays = queue, busy, live, delays
         self.snap_queue, self.snap_busy = queue.copy(), busy.copy()
+        # The batching pools' prefill backlogs, kept only for a policy that reads them.
+        self.backlog, self.live_backlog = backlog, live_backlog
+        self.snap_backlog = backlog.copy() if backlog is not None else None
         self.cached = cached  # live: pool -> {prefix: replicas holding it}
         self.snap_cached = {p: dict(c) for p, c in cached.items()}
         self.known: dict[int, dict[int, int]] = dict(self.snap_cached)
@@ -163,22 +167,29 @@ class _StaleLoad:
     def show(self, t: float, origin: int) -> None:
         queue, busy, snap_queue, snap_busy = self.queue, self.busy, self.snap_queue, self.snap_busy
         cached, snap_cached, known = self.cached, self.snap_cached, self.known
+        backlog, snap_backlog, live_backlog = self.backlog, self.snap_backlog, self.live_backlog
         for p in self.shown:
             queue[p], busy[p] = snap_queue[p], snap_busy[p]
             if p in cached:
                 known[p] = snap_cached[p]
+                if backlog is not None:
+                    backlog[p] = snap_backlog[p]  # type: ignore[index]
         for region, pools in self.pools.items():
             if t >= self.next[region]:
                 for p in pools:
                     queue[p], busy[p] = snap_queue[p], snap_busy[p] = self.live(p)
                     if p in cached:
                         known[p] = snap_cached[p] = dict(cached[p])
+                        if backlog is not None:
+                            backlog[p] = snap_backlog[p] = live_backlog(p)  # type: ignore[index, misc]
                 self.next[region] = t + self.delays[region]
         self.shown = self.pools.get(origin, [])
         for p in self.shown:
             queue[p], busy[p] = self.live(p)
             if p in cached:
                 known[p] = cached[p]
+                if backlog is not None:
+                    backlog[p] = live_backlog(p)  # type: ignore[misc]
 
 
 def _no_progress(t: float, events: int) -> None:
@@ -228,9 +239,14 @@ class InferenceEngine:
         self.kv_transfer: array | None = None
         self.batching = self._batching_servers()
         live_cached: dict[int, dict[int, int]] = self.batching.pool_cached if self.batching else {}
+        # The prefill backlogs are worked out only for a policy that reads them (batching pools).
+        self._reads_backlog = getattr(policy, "reads_backlog", False) and self.batching is not None
+        backlog = self._backlog_np if self._reads_backlog else None
+        live_backlog = self.batching.backlog if self.batching is not None else None
         self.stale = (_StaleLoad(self._pool_region.tolist(), self._sync_delays, self._queue_np, self._busy_np,
-                                 self._live_load, live_cached)
-                      if self.reads_load and any(d > 0 for d in self._sync_delays) else None)
+                                 self._live_load, live_cached, backlog, live_backlog)
+                      if (self.reads_load or getattr(policy, "reads_cache", False))
+                      and any(d > 0 for d in self._sync_delays) else None)
         # What the router knows of the prefix caches: live, or as of each region's refresh.
         self._cache_known = live_cached if self.stale is None else self.stale.known
         self.events_processed = 0
@@ -416,7 +432,10 @@ class InferenceEngine:
         view = RoutingView.build(
             pool_region=self._pool_region, rtt_ms=self.rtt_ms, queue_len=[0] * len(self.pools),
             busy_slots=self.busy, active_slots=self.active, total_slots=self.total_slots,
-            share=self._view_shares(), mean_service_s=self.mean_service, serves=self._serves())
+            share=self._view_shares(), mean_service_s=self.mean_service, serves=self._serves(),
+            pool_gpu=[p.gpu.name for p in self.pools])
+        if self._scenario.inference:  # the objectives per workload (inf: none set)
+            view.slo_ttft_ms, view.slo_tpot_ms, view.slo_e2e_ms = self._slos()
         # The engine writes load figures into arrays it owns; the policy sees read-only
         # views of them, so no writeable flag is flipped per request.
         self._queue_np = np.zeros(len(self.pools), dtype=np.int64)
@@ -429,13 +448,27 @@ class InferenceEngine:
         self._stale_all = True  # every pool's figures may have changed since the last refresh
         self._replicas_np = np.array([p.replicas for p in self.pools], dtype=np.int64)
         self._cached_np = np.zeros(len(self.pools), dtype=np.bool_)
+        self._backlog_np = np.full(len(self.pools), math.nan)
         view.queue_len, view.busy_slots = self._queue_np.view(), self._busy_np.view()
         view.active_replicas, view.prefix_cached = self._replicas_np.view(), self._cached_np.view()
-        for array_ in (view.queue_len, view.busy_slots, view.active_replicas, view.prefix_cached):
+        view.prefill_backlog = self._backlog_np.view()
+        for array_ in (view.queue_len, view.busy_slots, view.active_replicas, view.prefix_cached,
+                       view.prefill_backlog):
             array_.flags.writeable = False
         view.prefill_ms_per_token = np.array([self._prefill_ms_per_token(p) for p in range(len(self.pools))])
         view.prefill_ms_per_token.flags.writeable = False
         return view
+
+    def _slos(self) -> tuple[np.ndarray, ...]:
+        """Read-only arrays of the workloads' TTFT, TPOT and end-to-end objectives, ms (``inf``: none)."""
+        workloads = self._scenario.inference
+        arrays = []
+        for values in ([wl.slo.ttft_ms for wl in workloads], [wl.slo.tpot_ms for wl in workloads],
+                       [wl.e2e_slo_ms for wl in workloads]):
+            array_ = np.array([_INF if v is None else float(v) for v in values])
+            array_.flags.writeable = False
+            arrays.append(array_)
+        return tuple(arrays)
 
     def _prefill_ms_per_token(self, p: int) -> float:
         """What a policy may plan a prompt token's prefill with at pool ``p``, ms."""
@@ -635,9 +668,15 @@ class InferenceEngine:
             elif self.reads_load:
                 self._stale_all = True  # a failure or capacity change is under way
                 self._sync_load()
+            if getattr(self.policy, "reads_tokens", False):
+                r = self.requests
+                view.input_tokens, view.output_tokens = self._in_tokens[j], self._out_tokens[j]
+                view.prefix, view.prefix_tokens = int(r.prefix[j]), int(r.prefix_tokens[j])
+            if getattr(self.policy, "reads_cache", False) and self.batching is not None:
+                self._cached_view(int(self.requests.prefix[j]))
             p = self.policy.choose(view)
             if p is not None and (self._rtt_rows[self._origins[j]][p] == _INF
-                                  or not self.view.serves[view.workload if view.key_stride else 0][p]):
+                                  or not self.view.serves[self._workloads[j] if view.key_stride else 0][p]):
                 p = None
         if p is None:
             self.status[j] = _FAILED
@@ -718,6 +757,9 @@ class InferenceEngine:
             for p in servers.specs:
                 self._queue_np[p] = servers.waiting[p]
                 self._busy_np[p] = servers.running[p]
+            if self._reads_backlog:
+                for p in servers.specs:
+                    self._backlog_np[p] = servers.backlog(p)
 
     def _cached_view(self, prefix: int) -> None:
         """``view.prefix_cached`` for ``prefix``: pools some of whose replicas hold it."""
@@ -790,7 +832,7 @@ class InferenceEngine:
                 self._cached_view(prefixes[j])
             p = choose(view)
             if p is None:
-                p = self._waiting_room(origin, view.workload) if self._cold else None
+                p = self._waiting_room(origin, workloads[j]) if self._cold else None
                 return rejected if p is None else (p, rtt_rows[origin][p])
             try:
                 rtt = rtt_rows[origin][p]
@@ -798,8 +840,8 @@ class InferenceEngine:
                 raise self._bad_choice(p, origin) from None
             if rtt == _INF or p < 0:
                 raise self._bad_choice(p, origin)
-            if serves is not None and not serves[view.workload][p]:
-                raise PolicyError(self.policy_name, f"sent a request of workload {view.workload} to pool {p}, "
+            if serves is not None and not serves[workloads[j]][p]:  # the request's own, whatever the view says now
+                raise PolicyError(self.policy_name, f"sent a request of workload {workloads[j]} to pool {p}, "
                                   "which does not serve its model")
             return p, rtt
         return route
