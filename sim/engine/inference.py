@@ -348,6 +348,7 @@ class InferenceEngine:
         n = len(self.requests)
         self.decode_pool = self._decode_pool = array("h", [-1]) * n
         self.kv_transfer = self._kv_transfer = array("d", [math.nan]) * n
+        self._decode_rtt = array("d", [math.nan]) * n
         self._kv_bytes = [llm_spec(p.serving.model).kv_bytes_per_token if p.serving is not None else 0
                           for p in self.pools]
         self._decoders = [p for p, info in enumerate(self.pools)
@@ -390,7 +391,8 @@ class InferenceEngine:
         self._decode_pool[j] = d
         src, dst = int(self._pool_region[p]), int(self._pool_region[d])
         # The answer's later tokens reach the user from the decode pool's region.
-        shift = (self.rtt_ms[self._origins[j], d] - self.rtt_of[j]) / 2000.0
+        self._decode_rtt[j] = back = self.rtt_ms[self._origins[j], d]
+        shift = (back - self.rtt_of[j]) / 2000.0
         if shift:
             self.batching.shift[j] = shift  # type: ignore[union-attr]
         if src == dst:  # inside a region: no WAN transfer
@@ -1135,8 +1137,8 @@ class InferenceEngine:
             first_token_s=as_np(self.first_token, np.float64), tpot_s=as_np(self.tpot, np.float64),
             prefix=r.prefix, cached_tokens=(as_np(self.cached, np.int32) if self.cached is not None
                                             else np.broadcast_to(np.int32(0), (len(r),))),
-            **({"decode_pool": as_np(self.decode_pool, np.int16), "kv_transfer_s": as_np(self.kv_transfer, np.float64)}
-               if self.decode_pool is not None else {}))
+            **({"decode_pool": as_np(self.decode_pool, np.int16), "kv_transfer_s": as_np(self.kv_transfer, np.float64),
+                "decode_rtt_ms": as_np(self._decode_rtt, np.float64)} if self.decode_pool is not None else {}))
         if not r.has_sessions:
             return log
         # Later turns never sent (their session ended, or they were due after the run) were
