@@ -26,11 +26,17 @@ when a slot would next take it (or at the end of the run).
 Latency = RTT(origin, pool) + wait + service, where the one-way delay RTT/2 is paid before
 joining the queue and again on the way back.
 
+Scale from zero: a request that no available pool can take (the policy rejects it) waits
+at the nearest reachable autoscaled pool of its model that the autoscaler holds at zero
+warm replicas in a region that is up, as a serverless activator holds requests for a
+service scaled to zero; its queue is then the autoscaler's signal to start a replica.
+
 The engine reacts to records: :class:`~sim.records.CapacityChanged` (a pool's active
-replicas or share), :class:`~sim.records.ReplicaFailed` (the requests on failed serving
-replicas are retried or lost, published as :class:`~sim.records.RequestsDisplaced`) and
-:class:`~sim.records.RoutesChanged` (new path RTTs). When the run ends it publishes the
-whole :class:`~sim.records.RequestLog` once.
+replicas or share), :class:`~sim.records.ProvisionChanged` (an autoscaled pool's warm
+replicas: at zero it holds requests for a cold start), :class:`~sim.records.ReplicaFailed`
+(the requests on failed serving replicas are retried or lost, published as
+:class:`~sim.records.RequestsDisplaced`) and :class:`~sim.records.RoutesChanged` (new path
+RTTs). When the run ends it publishes the whole :class:`~sim.records.RequestLog` once.
 
 Public: ``InferenceEngine``.
 """
@@ -53,6 +59,7 @@ from sim.policies import RoutingView
 from sim.policies.routing import nearest_available
 from sim.records import (
     CapacityChanged,
+    ProvisionChanged,
     ReplicaFailed,
     RequestLog,
     RequestsDisplaced,
@@ -143,9 +150,13 @@ class _StaleLoad:
     keeps ``known``, the prefixes each batching pool is known to hold, on the same clock."""
 
     def __init__(self, pool_region: list[int], delays: list[float], queue: np.ndarray, busy: np.ndarray,
-                 live, cached: dict[int, dict[int, int]]) -> None:
+                 live, cached: dict[int, dict[int, int]], backlog: np.ndarray | None = None,
+                 live_backlog: Callable[[int], float] | None = None) -> None:
         self.queue, self.busy, self.live, self.delays = queue, busy, live, delays
         self.snap_queue, self.snap_busy = queue.copy(), busy.copy()
+        # The batching pools' prefill backlogs, kept only for a policy that reads them.
+        self.backlog, self.live_backlog = backlog, live_backlog
+        self.snap_backlog = backlog.copy() if backlog is not None else None
         self.cached = cached  # live: pool -> {prefix: replicas holding it}
         self.snap_cached = {p: dict(c) for p, c in cached.items()}
         self.known: dict[int, dict[int, int]] = dict(self.snap_cached)
@@ -158,22 +169,29 @@ class _StaleLoad:
     def show(self, t: float, origin: int) -> None:
         queue, busy, snap_queue, snap_busy = self.queue, self.busy, self.snap_queue, self.snap_busy
         cached, snap_cached, known = self.cached, self.snap_cached, self.known
+        backlog, snap_backlog, live_backlog = self.backlog, self.snap_backlog, self.live_backlog
         for p in self.shown:
             queue[p], busy[p] = snap_queue[p], snap_busy[p]
             if p in cached:
                 known[p] = snap_cached[p]
+                if backlog is not None:
+                    backlog[p] = snap_backlog[p]  # type: ignore[index]
         for region, pools in self.pools.items():
             if t >= self.next[region]:
                 for p in pools:
                     queue[p], busy[p] = snap_queue[p], snap_busy[p] = self.live(p)
                     if p in cached:
                         known[p] = snap_cached[p] = dict(cached[p])
+                        if backlog is not None:
+                            backlog[p] = snap_backlog[p] = live_backlog(p)  # type: ignore[index, misc]
                 self.next[region] = t + self.delays[region]
         self.shown = self.pools.get(origin, [])
         for p in self.shown:
             queue[p], busy[p] = self.live(p)
             if p in cached:
                 known[p] = cached[p]
+                if backlog is not None:
+                    backlog[p] = live_backlog(p)  # type: ignore[misc]
 
 
 def _no_progress(t: float, events: int) -> None:
@@ -223,9 +241,14 @@ class InferenceEngine:
         self.kv_transfer: array | None = None
         self.batching = self._batching_servers()
         live_cached: dict[int, dict[int, int]] = self.batching.pool_cached if self.batching else {}
+        # The prefill backlogs are worked out only for a policy that reads them (batching pools).
+        self._reads_backlog = getattr(policy, "reads_backlog", False) and self.batching is not None
+        backlog = self._backlog_np if self._reads_backlog else None
+        live_backlog = self.batching.backlog if self.batching is not None else None
         self.stale = (_StaleLoad(self._pool_region.tolist(), self._sync_delays, self._queue_np, self._busy_np,
-                                 self._live_load, live_cached)
-                      if self.reads_load and any(d > 0 for d in self._sync_delays) else None)
+                                 self._live_load, live_cached, backlog, live_backlog)
+                      if (self.reads_load or getattr(policy, "reads_cache", False))
+                      and any(d > 0 for d in self._sync_delays) else None)
         # What the router knows of the prefix caches: live, or as of each region's refresh.
         self._cache_known = live_cached if self.stale is None else self.stale.known
         self.events_processed = 0
@@ -245,7 +268,12 @@ class InferenceEngine:
         # so that a seat is the first replica holding that many, without a min() over all.
         self._seat_low = [-1] * len(self.pools)
         self._seat_lows = [0] * len(self.pools)
+        # Scale from zero: autoscaled pools held at zero warm replicas in a region that is up.
+        self._ready = {i: -1 for i, p in enumerate(self.pools) if p.autoscale is not None and self._slots[i]}
+        self._up = [True] * n_pools
+        self._cold: list[int] = []
         bus.subscribe(self.capacity_changed, (CapacityChanged,))
+        bus.subscribe(self.provision_changed, (ProvisionChanged,))
         bus.subscribe(self.replicas_failed, (ReplicaFailed,))
         bus.subscribe(self.routes_changed, (RoutesChanged,))
 
@@ -290,6 +318,7 @@ class InferenceEngine:
         # think time; due before the run ends, they wait here by time.
         self._first_turns = r.first_turns
         self._turns: list[tuple[float, int]] = []  # (arrival at the origin, request)
+        self._turns_sent = 0  # later turns pushed on ``_turns``
         self._next_turn = r.next_turn.tolist() if r.has_sessions else []
         self._think = r.think_s.tolist() if r.has_sessions else []
         self._done: list[tuple[float, int, int]] = []     # (finish time, request, pool)
@@ -326,6 +355,7 @@ class InferenceEngine:
         n = len(self.requests)
         self.decode_pool = self._decode_pool = array("h", [-1]) * n
         self.kv_transfer = self._kv_transfer = array("d", [math.nan]) * n
+        self._decode_rtt = array("d", [math.nan]) * n
         self._kv_bytes = [llm_spec(p.serving.model).kv_bytes_per_token if p.serving is not None else 0
                           for p in self.pools]
         self._decoders = [p for p, info in enumerate(self.pools)
@@ -368,7 +398,8 @@ class InferenceEngine:
         self._decode_pool[j] = d
         src, dst = int(self._pool_region[p]), int(self._pool_region[d])
         # The answer's later tokens reach the user from the decode pool's region.
-        shift = (self.rtt_ms[self._origins[j], d] - self.rtt_of[j]) / 2000.0
+        self._decode_rtt[j] = back = self.rtt_ms[self._origins[j], d]
+        shift = (back - self.rtt_of[j]) / 2000.0
         if shift:
             self.batching.shift[j] = shift  # type: ignore[union-attr]
         if src == dst:  # inside a region: no WAN transfer
@@ -410,7 +441,10 @@ class InferenceEngine:
         view = RoutingView.build(
             pool_region=self._pool_region, rtt_ms=self.rtt_ms, queue_len=[0] * len(self.pools),
             busy_slots=self.busy, active_slots=self.active, total_slots=self.total_slots,
-            share=self._view_shares(), mean_service_s=self.mean_service, serves=self._serves())
+            share=self._view_shares(), mean_service_s=self.mean_service, serves=self._serves(),
+            pool_gpu=[p.gpu.name for p in self.pools])
+        if self._scenario.inference:  # the objectives per workload (inf: none set)
+            view.slo_ttft_ms, view.slo_tpot_ms, view.slo_e2e_ms = self._slos()
         # The engine writes load figures into arrays it owns; the policy sees read-only
         # views of them, so no writeable flag is flipped per request.
         self._queue_np = np.zeros(len(self.pools), dtype=np.int64)
@@ -423,13 +457,27 @@ class InferenceEngine:
         self._stale_all = True  # every pool's figures may have changed since the last refresh
         self._replicas_np = np.array([p.replicas for p in self.pools], dtype=np.int64)
         self._cached_np = np.zeros(len(self.pools), dtype=np.bool_)
+        self._backlog_np = np.full(len(self.pools), math.nan)
         view.queue_len, view.busy_slots = self._queue_np.view(), self._busy_np.view()
         view.active_replicas, view.prefix_cached = self._replicas_np.view(), self._cached_np.view()
-        for array_ in (view.queue_len, view.busy_slots, view.active_replicas, view.prefix_cached):
+        view.prefill_backlog = self._backlog_np.view()
+        for array_ in (view.queue_len, view.busy_slots, view.active_replicas, view.prefix_cached,
+                       view.prefill_backlog):
             array_.flags.writeable = False
         view.prefill_ms_per_token = np.array([self._prefill_ms_per_token(p) for p in range(len(self.pools))])
         view.prefill_ms_per_token.flags.writeable = False
         return view
+
+    def _slos(self) -> tuple[np.ndarray, ...]:
+        """Read-only arrays of the workloads' TTFT, TPOT and end-to-end objectives, ms (``inf``: none)."""
+        workloads = self._scenario.inference
+        arrays = []
+        for values in ([wl.slo.ttft_ms for wl in workloads], [wl.slo.tpot_ms for wl in workloads],
+                       [wl.e2e_slo_ms for wl in workloads]):
+            array_ = np.array([_INF if v is None else float(v) for v in values])
+            array_.flags.writeable = False
+            arrays.append(array_)
+        return tuple(arrays)
 
     def _prefill_ms_per_token(self, p: int) -> float:
         """What a policy may plan a prompt token's prefill with at pool ``p``, ms."""
@@ -456,11 +504,33 @@ class InferenceEngine:
         self._serving[index] = replicas
         self._seat_low[index] = -1
         self.shares[index] = record.share
+        if index in self._ready:
+            self._up[index] = record.up_gpus is None or record.up_gpus > 0
+            self._cold_changed()
         self._refresh_view_static()
         if self.batching is not None and index in self.batching.specs:
             self.batching.set_active(index, replicas, record.t_s)
         else:
             self._drain(index, record.t_s)
+
+    def provision_changed(self, record: ProvisionChanged) -> None:
+        """The autoscaler's warm replicas of a pool changed (at zero, the pool holds requests)."""
+        if record.pool_index in self._ready:
+            self._ready[record.pool_index] = record.ready
+            if self._cold_changed():
+                self.view.version += 1  # answers cached per origin may have been rejections
+
+    def _cold_changed(self) -> bool:
+        """Recompute the pools that hold requests for a cold start; whether they changed."""
+        cold = [p for p, ready in self._ready.items() if ready == 0 and self._up[p]]
+        changed, self._cold = cold != self._cold, cold
+        return changed
+
+    def _waiting_room(self, origin: int, workload: int) -> int | None:
+        """The nearest reachable pool of the workload's model held at zero warm replicas, if any."""
+        rtt, serves = self._rtt_rows[origin], self.view.serves if self.view.key_stride else None
+        rooms = [(rtt[p], p) for p in self._cold if rtt[p] != _INF and (serves is None or serves[workload][p])]
+        return min(rooms)[1] if rooms else None
 
     def _refresh_view_static(self) -> None:
         view = self.view
@@ -612,9 +682,15 @@ class InferenceEngine:
             elif self.reads_load:
                 self._stale_all = True  # a failure or capacity change is under way
                 self._sync_load()
+            if getattr(self.policy, "reads_tokens", False):
+                r = self.requests
+                view.input_tokens, view.output_tokens = self._in_tokens[j], self._out_tokens[j]
+                view.prefix, view.prefix_tokens = int(r.prefix[j]), int(r.prefix_tokens[j])
+            if getattr(self.policy, "reads_cache", False) and self.batching is not None:
+                self._cached_view(int(self.requests.prefix[j]))
             p = self.policy.choose(view)
             if p is not None and (self._rtt_rows[self._origins[j]][p] == _INF
-                                  or not self.view.serves[view.workload if view.key_stride else 0][p]):
+                                  or not self.view.serves[self._workloads[j] if view.key_stride else 0][p]):
                 p = None
         if p is None:
             self.status[j] = _FAILED
@@ -695,6 +771,9 @@ class InferenceEngine:
             for p in servers.specs:
                 self._queue_np[p] = servers.waiting[p]
                 self._busy_np[p] = servers.running[p]
+            if self._reads_backlog:
+                for p in servers.specs:
+                    self._backlog_np[p] = servers.backlog(p)
 
     def _cached_view(self, prefix: int) -> None:
         """``view.prefix_cached`` for ``prefix``: pools some of whose replicas hold it."""
@@ -767,15 +846,16 @@ class InferenceEngine:
                 self._cached_view(prefixes[j])
             p = choose(view)
             if p is None:
-                return rejected
+                p = self._waiting_room(origin, workloads[j]) if self._cold else None
+                return rejected if p is None else (p, rtt_rows[origin][p])
             try:
                 rtt = rtt_rows[origin][p]
             except (IndexError, TypeError):
                 raise self._bad_choice(p, origin) from None
             if rtt == _INF or p < 0:
                 raise self._bad_choice(p, origin)
-            if serves is not None and not serves[view.workload][p]:
-                raise PolicyError(self.policy_name, f"sent a request of workload {view.workload} to pool {p}, "
+            if serves is not None and not serves[workloads[j]][p]:  # the request's own, whatever the view says now
+                raise PolicyError(self.policy_name, f"sent a request of workload {workloads[j]} to pool {p}, "
                                   "which does not serve its model")
             return p, rtt
         return route
@@ -1033,6 +1113,12 @@ class InferenceEngine:
         if t_k < self.duration_s:
             self.requests.t_s[k] = t_k
             heappush(self._turns, (t_k, k))
+            self._turns_sent += 1
+
+    def later_turns_arrived(self) -> int:
+        """Later turns of conversations that have reached their origin so far (the loop takes
+        each off its heap when it arrives; between two fast-path events, as SimPy sees it)."""
+        return self._turns_sent - len(self._turns)
 
     def _route_ahead(self, route, decided: _Decisions, start: int, stop: float, drawn: bool) -> int:
         """Route the requests from ``start`` that arrive before ``stop`` all at once, for a
@@ -1145,8 +1231,8 @@ class InferenceEngine:
             first_token_s=as_np(self.first_token, np.float64), tpot_s=as_np(self.tpot, np.float64),
             prefix=r.prefix, cached_tokens=(as_np(self.cached, np.int32) if self.cached is not None
                                             else np.broadcast_to(np.int32(0), (len(r),))),
-            **({"decode_pool": as_np(self.decode_pool, np.int16), "kv_transfer_s": as_np(self.kv_transfer, np.float64)}
-               if self.decode_pool is not None else {}))
+            **({"decode_pool": as_np(self.decode_pool, np.int16), "kv_transfer_s": as_np(self.kv_transfer, np.float64),
+                "decode_rtt_ms": as_np(self._decode_rtt, np.float64)} if self.decode_pool is not None else {}))
         if not r.has_sessions:
             return log
         # Later turns never sent (their session ended, or they were due after the run) were
