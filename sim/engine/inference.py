@@ -912,7 +912,7 @@ class InferenceEngine:
         # stale control plane's). It is asked seldom, so the loop notes no changed pools:
         # the view is refreshed whole before the policy is asked.
         free_first = (live and not per_origin and not any_batching and not view.key_stride
-                      and getattr(self.policy, "nearest_when_free", False)
+                      and vars(type(self.policy)).get("nearest_when_free", False)  # not inherited
                       and bool(np.isfinite(self.mean_service).all()))
         track, dirty = live and not free_first, self._dirty
         nearest, near_version = [-1] * len(self._rtt_rows), -1

@@ -16,7 +16,8 @@ when it is False the engine may skip refreshing them before each call.
 ``nearest_when_free`` promises that the answer is the nearest available pool (the first of
 :func:`by_distance`) whenever that pool has a free active slot (``queue_len + busy_slots <
 active_slots``): the engine then takes that pool without calling ``choose`` or refreshing
-the load figures (it reads its own live counts).
+the load figures (it reads its own live counts). It is not inherited: a subclass that
+keeps the promise says it again.
 
 ``reads_tokens`` and ``reads_cache`` ask the engine to set the request's token counts and
 shared prompt, and which pools hold that prompt in a prefix cache, on the view;

@@ -15,6 +15,7 @@ import pytest
 
 from sim.engine.inference import InferenceEngine
 from sim.policies import LatencyAware
+from sim.policies.routing import by_distance
 from tests.traced import traced_text
 
 WORLD = """\
@@ -74,6 +75,23 @@ def test_latency_aware_skips_the_call_only_where_the_answer_is_the_nearest_free_
     assert calls[0] >= len(log.t_s)
     assert (log.wait_s > 0).sum() > 100 and slow.retries > 0
     assert len(set(log.pool[log.origin == 0].tolist())) == 3  # origin a's requests went everywhere
+
+
+class Farthest(LatencyAware):
+    """latency_aware's class with another answer: the farthest available pool."""
+
+    def choose(self, view):
+        pools = by_distance(view, view.origin)
+        return int(pools[-1]) if len(pools) else None
+
+
+def test_a_subclass_that_changes_the_answer_is_asked_for_every_request():
+    # nearest_when_free is read on the policy's own class: a subclass that does not say it
+    # again is asked, so no request goes to its nearest pool while a farther one is up.
+    run = traced_text(WORLD.format(gpu_b="H100"), [f"scheduler.routing={__name__}:Farthest"])
+    log = run.log
+    from_a = log.pool[(log.origin == 0) & (log.pool >= 0)]
+    assert len(from_a) > 1000 and not (from_a == 0).any()
 
 
 def test_token_times_computed_up_front_match_those_computed_per_request(monkeypatch):

@@ -231,7 +231,7 @@ def test_nearest_available_is_the_first_pool_by_distance():
 
 
 @pytest.mark.parametrize("vector_from", [1, 10_000])
-@pytest.mark.parametrize("name", [n for n, cls in available("routing").items() if cls.nearest_when_free])
+@pytest.mark.parametrize("name", [n for n, cls in available("routing").items() if vars(cls).get("nearest_when_free")])
 def test_nearest_when_free_holds_on_random_views(name, vector_from, monkeypatch):
     # The engine skips choose when the nearest available pool has a free slot: the policy
     # must answer that pool then. Views where it does are made often (queue 0, busy < active).
