@@ -53,6 +53,7 @@ import numpy as np
 
 from sim.engine.batching import BatchingServers, Sessions, batch1_service_s, serving_spec
 from sim.engine.bus import Bus
+from sim.engine.kv_handoff import KvHandoff
 from sim.errors import PolicyError
 from sim.policies import RoutingView
 from sim.records import (
@@ -62,14 +63,12 @@ from sim.records import (
     RequestLog,
     RequestsDisplaced,
     RequestStatus,
-    ResidencyViolation,
     RoutesChanged,
 )
 from sim.scenario.model import Scenario
 from sim.workload import RequestBatch
 from sim.workload.service import expected_service_s, service_times
 from sim.world import PoolInfo
-from sim.world.llm_catalogue import llm_spec
 
 __all__ = ["InferenceEngine", "PoolSignals"]
 _INF = math.inf
@@ -235,9 +234,13 @@ class InferenceEngine:
         # Prefix ids from here on are conversations' contexts (below: shared prompts).
         self._context_ids = sum(wl.shared_prefix.prompts for wl in workloads if wl.shared_prefix)
         self._allocate_outcomes(len(requests))
-        self.decode_pool: array | None = None  # set by connect (disaggregation)
-        self.kv_transfer: array | None = None
+        self.kv = (KvHandoff(self.pools, workloads, self._pool_region, self.rtt_ms, region_names, bus,
+                             origin=self._origins, workload=self._workloads, in_tokens=self._in_tokens,
+                             pool_of=self.pool_of, rtt_of=self.rtt_of, status=self.status)
+                   if KvHandoff.needed(self.pools) else None)
         self.batching = self._batching_servers()
+        if self.kv is not None:
+            self.kv.servers = self.batching
         live_cached: dict[int, dict[int, int]] = self.batching.pool_cached if self.batching else {}
         # The prefill backlogs are worked out only for a policy that reads them (batching pools).
         self._reads_backlog = getattr(policy, "reads_backlog", False) and self.batching is not None
@@ -329,7 +332,7 @@ class InferenceEngine:
         timeouts, workloads = self.timeout_s, self._workloads
         r = self.requests
         sessions = Sessions(self._next_turn, self._follow, self._context_ids) if r.has_sessions else None
-        handoff = self._handoff if any(s.hands_off for s in specs.values()) else None
+        handoff = self.kv.handoff if self.kv is not None and any(s.hands_off for s in specs.values()) else None
         return BatchingServers(specs, {p: self.pools[p].replicas for p in specs}, outcomes, r.input_tokens.tolist(),
                                r.output_tokens.tolist(), lambda j: timeouts[workloads[j]], r.prefix.tolist(),
                                r.prefix_tokens.tolist(), sessions, handoff)
@@ -337,91 +340,12 @@ class InferenceEngine:
     # -- prefill/decode disaggregation ---------------------------------------------------------
     @property
     def disaggregated(self) -> bool:
-        return any(p.serving is not None and p.serving.role == "prefill" and p.serves != "training"
-                   for p in self.pools)
+        return self.kv is not None
 
     def connect(self, env, transfers, book, jurisdictions: Sequence[str]) -> None:
-        """The network for KV caches leaving prefill pools: SimPy's clock, the transfer
-        manager (links shared with every other flow) and the book that records what landed."""
-        self._env, self._transfers, self._book = env, transfers, book
-        self._jurisdiction = list(jurisdictions)
-        n = len(self.requests)
-        self.decode_pool = self._decode_pool = array("h", [-1]) * n
-        self.kv_transfer = self._kv_transfer = array("d", [math.nan]) * n
-        self._decode_rtt = array("d", [math.nan]) * n
-        self._kv_bytes = [llm_spec(p.serving.model).kv_bytes_per_token if p.serving is not None else 0
-                          for p in self.pools]
-        self._decoders = [p for p, info in enumerate(self.pools)
-                          if info.serving is not None and info.serving.role == "decode" and info.serves != "training"]
-        workloads = self._scenario.inference
-        self._kv_rule = [wl.kv_residency for wl in workloads]  # per workload
-        self._kv_label = [f"kv:{wl.name}" for wl in workloads]  # transfers.csv's dataset column
-
-    def _decoder(self, j: int, p: int) -> int | None:
-        """The decode pool for request ``j`` prefilled at pool ``p``: of those loading the same
-        model with an active replica, reachable from ``p``'s region (and, under a hard KV
-        residency rule, in the origin's jurisdiction), the nearest; ties: the least busy."""
-        region = int(self._pool_region[p])
-        model = self.pools[p].serving.model  # type: ignore[union-attr]
-        rule = self._kv_rule[self._workloads[j]]
-        home = self._jurisdiction[self._origins[j]]
-        servers = self.batching
-        assert servers is not None
-        best, best_key = None, None
-        for d in self._decoders:
-            rtt = self.rtt_ms[region, d]
-            if (self.pools[d].serving.model != model or not servers.active[d]  # type: ignore[union-attr]
-                    or rtt == _INF):
-                continue
-            if rule == "hard" and self._jurisdiction[int(self._pool_region[d])] != home:
-                continue
-            key = (rtt, servers.waiting[d] + servers.running[d], d)
-            if best_key is None or key < best_key:
-                best, best_key = d, key
-        return best
-
-    def _handoff(self, j: int, t: float) -> None:
-        """Request ``j``'s prompt and first token are done at its prefill pool at ``t``: its
-        KV cache (prompt + 1 tokens) leaves for a decode pool, over the network."""
-        p = self.pool_of[j]
-        d = self._decoder(j, p)
-        if d is None:  # nowhere to decode: the request fails
-            self.status[j] = _FAILED
-            return
-        self._decode_pool[j] = d
-        src, dst = int(self._pool_region[p]), int(self._pool_region[d])
-        # The answer's later tokens reach the user from the decode pool's region.
-        self._decode_rtt[j] = back = self.rtt_ms[self._origins[j], d]
-        shift = (back - self.rtt_of[j]) / 2000.0
-        if shift:
-            self.batching.shift[j] = shift  # type: ignore[union-attr]
-        if src == dst:  # inside a region: no WAN transfer
-            self._kv_transfer[j] = 0.0
-            self.batching.arrive(j, d, t, landed=True)  # type: ignore[union-attr]
-            return
-        size = float(self._kv_bytes[p] * (self._in_tokens[j] + 1))
-        env = self._env
-        # The fast loop runs ahead of SimPy's clock: the transfer starts at a SimPy event at t.
-        env.timeout(max(t - env.now, 0.0)).callbacks.append(lambda _: self._send_kv(j, d, src, dst, size))
-
-    def _send_kv(self, j: int, d: int, src: int, dst: int, size: float) -> None:
-        env, names = self._env, self._names
-        started = env.now
-        if self._transfers.topology.path(names[src], names[dst]) is None:
-            self.status[j] = _FAILED  # a cut since the choice: no path now
-            return
-        workload = self._workloads[j]
-        if self._kv_rule[workload] == "soft" and self._jurisdiction[dst] != self._jurisdiction[self._origins[j]]:
-            self.bus.emit(ResidencyViolation(started, self._kv_label[workload], names[dst]))
-        flow_id, done, _ = self._transfers.start(names[src], names[dst], size)
-        cost = size / 1e9 * self._book.egress(names[src], names[dst])
-
-        def landed(event) -> None:
-            now = env.now
-            self._book.landed(flow_id, self._kv_label[workload], -1, size, started, cost, event.value, now)
-            self._kv_transfer[j] = now - started
-            self.batching.arrive(j, d, now, landed=True)  # type: ignore[union-attr]
-        done.callbacks.append(landed)
+        """The network for KV caches leaving prefill pools (:class:`KvHandoff`)."""
+        assert self.kv is not None
+        self.kv.connect(env, transfers, book, jurisdictions)
 
     def _serves(self) -> list[list[bool]]:
         """Workload x pool: a workload that names a model goes only where it is loaded; a
@@ -1137,8 +1061,9 @@ class InferenceEngine:
             first_token_s=as_np(self.first_token, np.float64), tpot_s=as_np(self.tpot, np.float64),
             prefix=r.prefix, cached_tokens=(as_np(self.cached, np.int32) if self.cached is not None
                                             else np.broadcast_to(np.int32(0), (len(r),))),
-            **({"decode_pool": as_np(self.decode_pool, np.int16), "kv_transfer_s": as_np(self.kv_transfer, np.float64),
-                "decode_rtt_ms": as_np(self._decode_rtt, np.float64)} if self.decode_pool is not None else {}))
+            **({"decode_pool": as_np(self.kv.decode_pool, np.int16),
+                "kv_transfer_s": as_np(self.kv.kv_transfer, np.float64),
+                "decode_rtt_ms": as_np(self.kv.decode_rtt, np.float64)} if self.kv is not None else {}))
         if not r.has_sessions:
             return log
         # Later turns never sent (their session ended, or they were due after the run) were
@@ -1176,6 +1101,8 @@ class InferenceEngine:
         self.requests = RequestBatch.empty()  # the log keeps the columns it needs
         self._times = self._origins = self._workloads = self._services = memoryview(b"")
         self._in_tokens = self._out_tokens = memoryview(b"")
+        if self.kv is not None:
+            self.kv.release()
 
     def _retry_array(self) -> np.ndarray:
         out = np.zeros(len(self.requests))  # untouched pages cost no memory when nothing was retried
