@@ -54,6 +54,7 @@ import numpy as np
 from sim.engine.batching import BatchingServers, Sessions, batch1_service_s, serving_spec
 from sim.engine.bus import Bus
 from sim.engine.kv_handoff import KvHandoff
+from sim.engine.waiting_room import WaitingRooms
 from sim.errors import PolicyError
 from sim.policies import RoutingView
 from sim.records import (
@@ -265,9 +266,7 @@ class InferenceEngine:
         self._seated = [[0] * p.replicas for p in self.pools]
         self._serving = [p.replicas for p in self.pools]
         # Scale from zero: autoscaled pools held at zero warm replicas in a region that is up.
-        self._ready = {i: -1 for i, p in enumerate(self.pools) if p.autoscale is not None and self._slots[i]}
-        self._up = [True] * n_pools
-        self._cold: list[int] = []
+        self.rooms = WaitingRooms(self.pools, [k > 0 for k in self._slots])
         bus.subscribe(self.capacity_changed, (CapacityChanged,))
         bus.subscribe(self.provision_changed, (ProvisionChanged,))
         bus.subscribe(self.replicas_failed, (ReplicaFailed,))
@@ -420,9 +419,7 @@ class InferenceEngine:
         self._replicas_np[index] = replicas
         self._serving[index] = replicas
         self.shares[index] = record.share
-        if index in self._ready:
-            self._up[index] = record.up_gpus is None or record.up_gpus > 0
-            self._cold_changed()
+        self.rooms.up_changed(index, record.up_gpus is None or record.up_gpus > 0)
         self._refresh_view_static()
         if self.batching is not None and index in self.batching.specs:
             self.batching.set_active(index, replicas, record.t_s)
@@ -431,22 +428,8 @@ class InferenceEngine:
 
     def provision_changed(self, record: ProvisionChanged) -> None:
         """The autoscaler's warm replicas of a pool changed (at zero, the pool holds requests)."""
-        if record.pool_index in self._ready:
-            self._ready[record.pool_index] = record.ready
-            if self._cold_changed():
-                self.view.version += 1  # answers cached per origin may have been rejections
-
-    def _cold_changed(self) -> bool:
-        """Recompute the pools that hold requests for a cold start; whether they changed."""
-        cold = [p for p, ready in self._ready.items() if ready == 0 and self._up[p]]
-        changed, self._cold = cold != self._cold, cold
-        return changed
-
-    def _waiting_room(self, origin: int, workload: int) -> int | None:
-        """The nearest reachable pool of the workload's model held at zero warm replicas, if any."""
-        rtt, serves = self._rtt_rows[origin], self.view.serves if self.view.key_stride else None
-        rooms = [(rtt[p], p) for p in self._cold if rtt[p] != _INF and (serves is None or serves[workload][p])]
-        return min(rooms)[1] if rooms else None
+        if self.rooms.ready_changed(record.pool_index, record.ready):
+            self.view.version += 1  # answers cached per origin may have been rejections
 
     def _refresh_view_static(self) -> None:
         view = self.view
@@ -758,7 +741,8 @@ class InferenceEngine:
                 self._cached_view(prefixes[j])
             p = choose(view)
             if p is None:
-                p = self._waiting_room(origin, workloads[j]) if self._cold else None
+                p = (self.rooms.choose(rtt_rows[origin], serves[workloads[j]] if serves is not None else None)
+                     if self.rooms.cold else None)
                 return rejected if p is None else (p, rtt_rows[origin][p])
             try:
                 rtt = rtt_rows[origin][p]
