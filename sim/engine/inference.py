@@ -54,6 +54,7 @@ import numpy as np
 from sim.engine.batching import BatchingServers, Sessions, batch1_service_s, serving_spec
 from sim.engine.bus import Bus
 from sim.engine.kv_handoff import KvHandoff
+from sim.engine.turns import Turns
 from sim.engine.waiting_room import WaitingRooms
 from sim.errors import PolicyError
 from sim.policies import RoutingView
@@ -310,12 +311,9 @@ class InferenceEngine:
         self._next = 0
         self._travel: list[tuple[float, int, int]] = []   # (time at pool, request, pool)
         # Sessions: the later turns, sent when the previous answer reaches the user plus a
-        # think time; due before the run ends, they wait here by time.
+        # think time; due before the run ends, they wait in ``turns.heap`` by time.
+        self.turns = Turns(r, self.rtt_of, self.duration_s)
         self._first_turns = r.first_turns
-        self._turns: list[tuple[float, int]] = []  # (arrival at the origin, request)
-        self._turns_sent = 0  # later turns pushed on ``_turns``
-        self._next_turn = r.next_turn.tolist() if r.has_sessions else []
-        self._think = r.think_s.tolist() if r.has_sessions else []
         self._done: list[tuple[float, int, int]] = []     # (finish time, request, pool)
 
     def _batching_servers(self) -> BatchingServers | None:
@@ -330,7 +328,7 @@ class InferenceEngine:
                              cached)
         timeouts, workloads = self.timeout_s, self._workloads
         r = self.requests
-        sessions = Sessions(self._next_turn, self._follow, self._context_ids) if r.has_sessions else None
+        sessions = Sessions(self.turns.next_turn, self.turns.follow, self._context_ids) if r.has_sessions else None
         handoff = self.kv.handoff if self.kv is not None and any(s.hands_off for s in specs.values()) else None
         return BatchingServers(specs, {p: self.pools[p].replicas for p in specs}, outcomes, r.input_tokens.tolist(),
                                r.output_tokens.tolist(), lambda j: timeouts[workloads[j]], r.prefix.tolist(),
@@ -779,7 +777,7 @@ class InferenceEngine:
         locals, which roughly doubles throughput over calling methods per event."""
         times, origins, workloads = self._times, self._origins, self._workloads
         n = self._first_turns  # later turns of sessions arrive through ``turns``
-        turns, sessions = self._turns, self._first_turns < len(times)
+        turns, sessions, follow = self.turns.heap, self._first_turns < len(times), self.turns.follow
         peek, step_sim = env.peek, env.step
         done, travel, queues, busy, active = self._done, self._travel, self.queues, self.busy, self.active
         status, wait, service, at_pool = self.status, self.wait, self.service, self.arrival_at_pool
@@ -883,7 +881,7 @@ class InferenceEngine:
                 status[j] = _COMPLETED
                 completed += 1
                 if sessions:
-                    self._follow(j, t)
+                    follow(j, t)
                 busy[p] -= 1
                 if track:
                     dirty.add(p)
@@ -940,24 +938,6 @@ class InferenceEngine:
         log = self.log()
         self._release()
         self.bus.emit(log)
-
-    def _follow(self, j: int, t: float) -> None:
-        """Turn ``j`` of a session was answered at its pool at ``t``: its next turn is sent
-        when the answer has reached the user (half the round trip) and a think time has
-        passed, unless that is after the run's end (it is then never sent)."""
-        k = self._next_turn[j]
-        if k < 0:
-            return
-        t_k = t + self.rtt_of[j] / 2000.0 + self._think[k]
-        if t_k < self.duration_s:
-            self.requests.t_s[k] = t_k
-            heappush(self._turns, (t_k, k))
-            self._turns_sent += 1
-
-    def later_turns_arrived(self) -> int:
-        """Later turns of conversations that have reached their origin so far (the loop takes
-        each off its heap when it arrives; between two fast-path events, as SimPy sees it)."""
-        return self._turns_sent - len(self._turns)
 
     def _route_ahead(self, route, decided: _Decisions, start: int, stop: float, drawn: bool) -> int:
         """Route the requests from ``start`` that arrive before ``stop`` all at once, for a
@@ -1052,31 +1032,12 @@ class InferenceEngine:
             return log
         # Later turns never sent (their session ended, or they were due after the run) were
         # never requests; the others take their place in order of arrival.
-        session, turn = self._sessions()
+        session, turn = self.turns.numbering(r, [k for k, wl in enumerate(self._scenario.inference) if wl.sessions])
         sent = np.flatnonzero(np.isfinite(r.t_s))
         order = sent[np.argsort(r.t_s[sent], kind="stable")]
         columns = {f: getattr(log, f)[order] for f in log.__dataclass_fields__
                    if f not in ("session", "turn") and len(getattr(log, f))}
         return RequestLog(**columns, session=session[order], turn=turn[order])
-
-    def _sessions(self) -> tuple[np.ndarray, np.ndarray]:
-        """Each request's session (numbered by first turns in arrival order; -1: none, a
-        workload without sessions) and turn (1, 2, ...; 0: none)."""
-        r = self.requests
-        n = len(r)
-        session, turn = np.full(n, -1, np.int32), np.zeros(n, np.int16)
-        first = np.arange(self._first_turns)
-        chained = first[r.next_turn[first] >= 0]
-        sessions_of = np.isin(r.workload[first], [k for k, wl in enumerate(self._scenario.inference) if wl.sessions])
-        session[first[sessions_of]] = first[sessions_of]
-        turn[first[sessions_of]] = 1
-        level, rows = 2, chained
-        while len(rows):
-            nxt = r.next_turn[rows]
-            session[nxt], turn[nxt] = session[rows], level
-            rows = nxt[r.next_turn[nxt] >= 0]
-            level += 1
-        return session, turn
 
     def _release(self) -> None:
         """Drop what only the loop needed (the engine lives on in the bus's reference
