@@ -54,6 +54,9 @@ import numpy as np
 
 from sim.engine.batching import BatchingServers, Sessions, batch1_service_s, serving_spec
 from sim.engine.bus import Bus
+from sim.engine.kv_handoff import KvHandoff
+from sim.engine.turns import Turns
+from sim.engine.waiting_room import WaitingRooms
 from sim.errors import PolicyError
 from sim.policies import RoutingView
 from sim.policies.routing import nearest_available
@@ -64,14 +67,12 @@ from sim.records import (
     RequestLog,
     RequestsDisplaced,
     RequestStatus,
-    ResidencyViolation,
     RoutesChanged,
 )
 from sim.scenario.model import Scenario
 from sim.workload import RequestBatch
 from sim.workload.service import expected_service_s, service_times
 from sim.world import PoolInfo
-from sim.world.llm_catalogue import llm_spec
 
 __all__ = ["InferenceEngine", "PoolSignals"]
 _INF = math.inf
@@ -237,9 +238,13 @@ class InferenceEngine:
         # Prefix ids from here on are conversations' contexts (below: shared prompts).
         self._context_ids = sum(wl.shared_prefix.prompts for wl in workloads if wl.shared_prefix)
         self._allocate_outcomes(len(requests))
-        self.decode_pool: array | None = None  # set by connect (disaggregation)
-        self.kv_transfer: array | None = None
+        self.kv = (KvHandoff(self.pools, workloads, self._pool_region, self.rtt_ms, region_names, bus,
+                             origin=self._origins, workload=self._workloads, in_tokens=self._in_tokens,
+                             pool_of=self.pool_of, rtt_of=self.rtt_of, status=self.status)
+                   if KvHandoff.needed(self.pools) else None)
         self.batching = self._batching_servers()
+        if self.kv is not None:
+            self.kv.servers = self.batching
         live_cached: dict[int, dict[int, int]] = self.batching.pool_cached if self.batching else {}
         # The prefill backlogs are worked out only for a policy that reads them (batching pools).
         self._reads_backlog = getattr(policy, "reads_backlog", False) and self.batching is not None
@@ -269,9 +274,7 @@ class InferenceEngine:
         self._seat_low = [-1] * len(self.pools)
         self._seat_lows = [0] * len(self.pools)
         # Scale from zero: autoscaled pools held at zero warm replicas in a region that is up.
-        self._ready = {i: -1 for i, p in enumerate(self.pools) if p.autoscale is not None and self._slots[i]}
-        self._up = [True] * n_pools
-        self._cold: list[int] = []
+        self.rooms = WaitingRooms(self.pools, [k > 0 for k in self._slots])
         bus.subscribe(self.capacity_changed, (CapacityChanged,))
         bus.subscribe(self.provision_changed, (ProvisionChanged,))
         bus.subscribe(self.replicas_failed, (ReplicaFailed,))
@@ -315,12 +318,9 @@ class InferenceEngine:
         self._next = 0
         self._travel: list[tuple[float, int, int]] = []   # (time at pool, request, pool)
         # Sessions: the later turns, sent when the previous answer reaches the user plus a
-        # think time; due before the run ends, they wait here by time.
+        # think time; due before the run ends, they wait in ``turns.heap`` by time.
+        self.turns = Turns(r, self.rtt_of, self.duration_s)
         self._first_turns = r.first_turns
-        self._turns: list[tuple[float, int]] = []  # (arrival at the origin, request)
-        self._turns_sent = 0  # later turns pushed on ``_turns``
-        self._next_turn = r.next_turn.tolist() if r.has_sessions else []
-        self._think = r.think_s.tolist() if r.has_sessions else []
         self._done: list[tuple[float, int, int]] = []     # (finish time, request, pool)
 
     def _batching_servers(self) -> BatchingServers | None:
@@ -335,8 +335,8 @@ class InferenceEngine:
                              cached)
         timeouts, workloads = self.timeout_s, self._workloads
         r = self.requests
-        sessions = Sessions(self._next_turn, self._follow, self._context_ids) if r.has_sessions else None
-        handoff = self._handoff if any(s.hands_off for s in specs.values()) else None
+        sessions = Sessions(self.turns.next_turn, self.turns.follow, self._context_ids) if r.has_sessions else None
+        handoff = self.kv.handoff if self.kv is not None and any(s.hands_off for s in specs.values()) else None
         return BatchingServers(specs, {p: self.pools[p].replicas for p in specs}, outcomes, r.input_tokens.tolist(),
                                r.output_tokens.tolist(), lambda j: timeouts[workloads[j]], r.prefix.tolist(),
                                r.prefix_tokens.tolist(), sessions, handoff)
@@ -344,91 +344,12 @@ class InferenceEngine:
     # -- prefill/decode disaggregation ---------------------------------------------------------
     @property
     def disaggregated(self) -> bool:
-        return any(p.serving is not None and p.serving.role == "prefill" and p.serves != "training"
-                   for p in self.pools)
+        return self.kv is not None
 
     def connect(self, env, transfers, book, jurisdictions: Sequence[str]) -> None:
-        """The network for KV caches leaving prefill pools: SimPy's clock, the transfer
-        manager (links shared with every other flow) and the book that records what landed."""
-        self._env, self._transfers, self._book = env, transfers, book
-        self._jurisdiction = list(jurisdictions)
-        n = len(self.requests)
-        self.decode_pool = self._decode_pool = array("h", [-1]) * n
-        self.kv_transfer = self._kv_transfer = array("d", [math.nan]) * n
-        self._decode_rtt = array("d", [math.nan]) * n
-        self._kv_bytes = [llm_spec(p.serving.model).kv_bytes_per_token if p.serving is not None else 0
-                          for p in self.pools]
-        self._decoders = [p for p, info in enumerate(self.pools)
-                          if info.serving is not None and info.serving.role == "decode" and info.serves != "training"]
-        workloads = self._scenario.inference
-        self._kv_rule = [wl.kv_residency for wl in workloads]  # per workload
-        self._kv_label = [f"kv:{wl.name}" for wl in workloads]  # transfers.csv's dataset column
-
-    def _decoder(self, j: int, p: int) -> int | None:
-        """The decode pool for request ``j`` prefilled at pool ``p``: of those loading the same
-        model with an active replica, reachable from ``p``'s region (and, under a hard KV
-        residency rule, in the origin's jurisdiction), the nearest; ties: the least busy."""
-        region = int(self._pool_region[p])
-        model = self.pools[p].serving.model  # type: ignore[union-attr]
-        rule = self._kv_rule[self._workloads[j]]
-        home = self._jurisdiction[self._origins[j]]
-        servers = self.batching
-        assert servers is not None
-        best, best_key = None, None
-        for d in self._decoders:
-            rtt = self.rtt_ms[region, d]
-            if (self.pools[d].serving.model != model or not servers.active[d]  # type: ignore[union-attr]
-                    or rtt == _INF):
-                continue
-            if rule == "hard" and self._jurisdiction[int(self._pool_region[d])] != home:
-                continue
-            key = (rtt, servers.waiting[d] + servers.running[d], d)
-            if best_key is None or key < best_key:
-                best, best_key = d, key
-        return best
-
-    def _handoff(self, j: int, t: float) -> None:
-        """Request ``j``'s prompt and first token are done at its prefill pool at ``t``: its
-        KV cache (prompt + 1 tokens) leaves for a decode pool, over the network."""
-        p = self.pool_of[j]
-        d = self._decoder(j, p)
-        if d is None:  # nowhere to decode: the request fails
-            self.status[j] = _FAILED
-            return
-        self._decode_pool[j] = d
-        src, dst = int(self._pool_region[p]), int(self._pool_region[d])
-        # The answer's later tokens reach the user from the decode pool's region.
-        self._decode_rtt[j] = back = self.rtt_ms[self._origins[j], d]
-        shift = (back - self.rtt_of[j]) / 2000.0
-        if shift:
-            self.batching.shift[j] = shift  # type: ignore[union-attr]
-        if src == dst:  # inside a region: no WAN transfer
-            self._kv_transfer[j] = 0.0
-            self.batching.arrive(j, d, t, landed=True)  # type: ignore[union-attr]
-            return
-        size = float(self._kv_bytes[p] * (self._in_tokens[j] + 1))
-        env = self._env
-        # The fast loop runs ahead of SimPy's clock: the transfer starts at a SimPy event at t.
-        env.timeout(max(t - env.now, 0.0)).callbacks.append(lambda _: self._send_kv(j, d, src, dst, size))
-
-    def _send_kv(self, j: int, d: int, src: int, dst: int, size: float) -> None:
-        env, names = self._env, self._names
-        started = env.now
-        if self._transfers.topology.path(names[src], names[dst]) is None:
-            self.status[j] = _FAILED  # a cut since the choice: no path now
-            return
-        workload = self._workloads[j]
-        if self._kv_rule[workload] == "soft" and self._jurisdiction[dst] != self._jurisdiction[self._origins[j]]:
-            self.bus.emit(ResidencyViolation(started, self._kv_label[workload], names[dst]))
-        flow_id, done, _ = self._transfers.start(names[src], names[dst], size)
-        cost = size / 1e9 * self._book.egress(names[src], names[dst])
-
-        def landed(event) -> None:
-            now = env.now
-            self._book.landed(flow_id, self._kv_label[workload], -1, size, started, cost, event.value, now)
-            self._kv_transfer[j] = now - started
-            self.batching.arrive(j, d, now, landed=True)  # type: ignore[union-attr]
-        done.callbacks.append(landed)
+        """The network for KV caches leaving prefill pools (:class:`KvHandoff`)."""
+        assert self.kv is not None
+        self.kv.connect(env, transfers, book, jurisdictions)
 
     def _serves(self) -> list[list[bool]]:
         """Workload x pool: a workload that names a model goes only where it is loaded; a
@@ -504,9 +425,7 @@ class InferenceEngine:
         self._serving[index] = replicas
         self._seat_low[index] = -1
         self.shares[index] = record.share
-        if index in self._ready:
-            self._up[index] = record.up_gpus is None or record.up_gpus > 0
-            self._cold_changed()
+        self.rooms.up_changed(index, record.up_gpus is None or record.up_gpus > 0)
         self._refresh_view_static()
         if self.batching is not None and index in self.batching.specs:
             self.batching.set_active(index, replicas, record.t_s)
@@ -515,22 +434,8 @@ class InferenceEngine:
 
     def provision_changed(self, record: ProvisionChanged) -> None:
         """The autoscaler's warm replicas of a pool changed (at zero, the pool holds requests)."""
-        if record.pool_index in self._ready:
-            self._ready[record.pool_index] = record.ready
-            if self._cold_changed():
-                self.view.version += 1  # answers cached per origin may have been rejections
-
-    def _cold_changed(self) -> bool:
-        """Recompute the pools that hold requests for a cold start; whether they changed."""
-        cold = [p for p, ready in self._ready.items() if ready == 0 and self._up[p]]
-        changed, self._cold = cold != self._cold, cold
-        return changed
-
-    def _waiting_room(self, origin: int, workload: int) -> int | None:
-        """The nearest reachable pool of the workload's model held at zero warm replicas, if any."""
-        rtt, serves = self._rtt_rows[origin], self.view.serves if self.view.key_stride else None
-        rooms = [(rtt[p], p) for p in self._cold if rtt[p] != _INF and (serves is None or serves[workload][p])]
-        return min(rooms)[1] if rooms else None
+        if self.rooms.ready_changed(record.pool_index, record.ready):
+            self.view.version += 1  # answers cached per origin may have been rejections
 
     def _refresh_view_static(self) -> None:
         view = self.view
@@ -846,7 +751,8 @@ class InferenceEngine:
                 self._cached_view(prefixes[j])
             p = choose(view)
             if p is None:
-                p = self._waiting_room(origin, workloads[j]) if self._cold else None
+                p = (self.rooms.choose(rtt_rows[origin], serves[workloads[j]] if serves is not None else None)
+                     if self.rooms.cold else None)
                 return rejected if p is None else (p, rtt_rows[origin][p])
             try:
                 rtt = rtt_rows[origin][p]
@@ -883,7 +789,7 @@ class InferenceEngine:
         locals, which roughly doubles throughput over calling methods per event."""
         times, origins, workloads = self._times, self._origins, self._workloads
         n = self._first_turns  # later turns of sessions arrive through ``turns``
-        turns, sessions = self._turns, self._first_turns < len(times)
+        turns, sessions, follow = self.turns.heap, self._first_turns < len(times), self.turns.follow
         peek, step_sim = env.peek, env.step
         done, travel, queues, busy, active = self._done, self._travel, self.queues, self.busy, self.active
         status, wait, service, at_pool = self.status, self.wait, self.service, self.arrival_at_pool
@@ -1009,7 +915,7 @@ class InferenceEngine:
                 status[j] = _COMPLETED
                 completed += 1
                 if sessions:
-                    self._follow(j, t)
+                    follow(j, t)
                 busy[p] -= 1
                 if track:
                     dirty.add(p)
@@ -1101,24 +1007,6 @@ class InferenceEngine:
         log = self.log()
         self._release()
         self.bus.emit(log)
-
-    def _follow(self, j: int, t: float) -> None:
-        """Turn ``j`` of a session was answered at its pool at ``t``: its next turn is sent
-        when the answer has reached the user (half the round trip) and a think time has
-        passed, unless that is after the run's end (it is then never sent)."""
-        k = self._next_turn[j]
-        if k < 0:
-            return
-        t_k = t + self.rtt_of[j] / 2000.0 + self._think[k]
-        if t_k < self.duration_s:
-            self.requests.t_s[k] = t_k
-            heappush(self._turns, (t_k, k))
-            self._turns_sent += 1
-
-    def later_turns_arrived(self) -> int:
-        """Later turns of conversations that have reached their origin so far (the loop takes
-        each off its heap when it arrives; between two fast-path events, as SimPy sees it)."""
-        return self._turns_sent - len(self._turns)
 
     def _route_ahead(self, route, decided: _Decisions, start: int, stop: float, drawn: bool) -> int:
         """Route the requests from ``start`` that arrive before ``stop`` all at once, for a
@@ -1231,37 +1119,19 @@ class InferenceEngine:
             first_token_s=as_np(self.first_token, np.float64), tpot_s=as_np(self.tpot, np.float64),
             prefix=r.prefix, cached_tokens=(as_np(self.cached, np.int32) if self.cached is not None
                                             else np.broadcast_to(np.int32(0), (len(r),))),
-            **({"decode_pool": as_np(self.decode_pool, np.int16), "kv_transfer_s": as_np(self.kv_transfer, np.float64),
-                "decode_rtt_ms": as_np(self._decode_rtt, np.float64)} if self.decode_pool is not None else {}))
+            **({"decode_pool": as_np(self.kv.decode_pool, np.int16),
+                "kv_transfer_s": as_np(self.kv.kv_transfer, np.float64),
+                "decode_rtt_ms": as_np(self.kv.decode_rtt, np.float64)} if self.kv is not None else {}))
         if not r.has_sessions:
             return log
         # Later turns never sent (their session ended, or they were due after the run) were
         # never requests; the others take their place in order of arrival.
-        session, turn = self._sessions()
+        session, turn = self.turns.numbering(r, [k for k, wl in enumerate(self._scenario.inference) if wl.sessions])
         sent = np.flatnonzero(np.isfinite(r.t_s))
         order = sent[np.argsort(r.t_s[sent], kind="stable")]
         columns = {f: getattr(log, f)[order] for f in log.__dataclass_fields__
                    if f not in ("session", "turn") and len(getattr(log, f))}
         return RequestLog(**columns, session=session[order], turn=turn[order])
-
-    def _sessions(self) -> tuple[np.ndarray, np.ndarray]:
-        """Each request's session (numbered by first turns in arrival order; -1: none, a
-        workload without sessions) and turn (1, 2, ...; 0: none)."""
-        r = self.requests
-        n = len(r)
-        session, turn = np.full(n, -1, np.int32), np.zeros(n, np.int16)
-        first = np.arange(self._first_turns)
-        chained = first[r.next_turn[first] >= 0]
-        sessions_of = np.isin(r.workload[first], [k for k, wl in enumerate(self._scenario.inference) if wl.sessions])
-        session[first[sessions_of]] = first[sessions_of]
-        turn[first[sessions_of]] = 1
-        level, rows = 2, chained
-        while len(rows):
-            nxt = r.next_turn[rows]
-            session[nxt], turn[nxt] = session[rows], level
-            rows = nxt[r.next_turn[nxt] >= 0]
-            level += 1
-        return session, turn
 
     def _release(self) -> None:
         """Drop what only the loop needed (the engine lives on in the bus's reference
@@ -1270,6 +1140,8 @@ class InferenceEngine:
         self.requests = RequestBatch.empty()  # the log keeps the columns it needs
         self._times = self._origins = self._workloads = self._services = memoryview(b"")
         self._in_tokens = self._out_tokens = memoryview(b"")
+        if self.kv is not None:
+            self.kv.release()
 
     def _retry_array(self) -> np.ndarray:
         out = np.zeros(len(self.requests))  # untouched pages cost no memory when nothing was retried

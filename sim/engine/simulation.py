@@ -61,7 +61,7 @@ def _arrival_counter(batch: RequestBatch, engine: InferenceEngine) -> Callable[[
         n = int(np.searchsorted(times, b, side="left") - np.searchsorted(times, a, side="left"))
         nonlocal last_b, last_arrived
         if sessions:
-            arrived = engine.later_turns_arrived()
+            arrived = engine.turns.arrived()
             n += arrived - (last_arrived if a == last_b else 0)
             last_b, last_arrived = b, arrived
         return n

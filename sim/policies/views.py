@@ -151,25 +151,10 @@ class RoutingView:
         view.rtt_ms = _frozen("rtt_ms", rtt, np.float64, (rtt.shape[0], n_pools))
         view.n_pools, view.t_s, view.origin = n_pools, float(t_s), int(origin)
         view.workload, view.version = int(workload), int(version)
-        view.active_replicas = _frozen("active_replicas", _or(active_replicas, [1] * n_pools), np.int64, (n_pools,))
-        view.prefill_ms_per_token = _frozen("prefill_ms_per_token", _or(prefill_ms_per_token, [0.0] * n_pools),
-                                            np.float64, (n_pools,))
-        view.prefix_cached = _frozen("prefix_cached", _or(prefix_cached, [False] * n_pools), np.bool_, (n_pools,))
+        _set_serving(view, n_pools, active_replicas, prefill_ms_per_token, prefix_cached, prefill_backlog)
         view.input_tokens, view.output_tokens = int(input_tokens), int(output_tokens)
         view.prefix, view.prefix_tokens = int(prefix), int(prefix_tokens)
-        mask = np.ones((1, n_pools), dtype=np.bool_) if serves is None else np.array(serves, dtype=np.bool_, ndmin=2)
-        view.serves = _frozen("serves", mask, np.bool_, (mask.shape[0], n_pools))
-        # Availability depends on the workload only when some pool does not serve them all.
-        view.key_stride = 0 if mask.all() else view.rtt_ms.shape[0]
-        view.prefill_backlog = _frozen("prefill_backlog", _or(prefill_backlog, [math.nan] * n_pools), np.float64,
-                                       (n_pools,))
-        view.pool_gpu = tuple(str(g) for g in _or(pool_gpu, [""] * n_pools))
-        if len(view.pool_gpu) != n_pools:
-            raise ValueError(f"pool_gpu: must have {n_pools} entries, got {len(view.pool_gpu)}")
-        given = [len(np.atleast_1d(v)) for v in (slo_ttft_ms, slo_tpot_ms, slo_e2e_ms) if v is not None]
-        n_workloads = mask.shape[0] if serves is not None or not given else given[0]
-        for name, value in (("slo_ttft_ms", slo_ttft_ms), ("slo_tpot_ms", slo_tpot_ms), ("slo_e2e_ms", slo_e2e_ms)):
-            setattr(view, name, _frozen(name, _or(value, [math.inf] * n_workloads), np.float64, (n_workloads,)))
+        _set_models(view, n_pools, serves, pool_gpu, (slo_ttft_ms, slo_tpot_ms, slo_e2e_ms))
         return view
 
     @property
@@ -189,6 +174,34 @@ class RoutingView:
         origin = getattr(self, "origin", None)
         return (f"RoutingView(n_pools={getattr(self, 'n_pools', None)}, origin={origin}, "
                 f"version={getattr(self, 'version', None)})")
+
+
+def _set_serving(view: RoutingView, n_pools: int, active_replicas, prefill_ms_per_token, prefix_cached,
+                 prefill_backlog) -> None:
+    """The per-pool serving figures of :meth:`RoutingView.build` (defaults: one active
+    replica, no prefill cost, nothing cached, no known backlog)."""
+    view.active_replicas = _frozen("active_replicas", _or(active_replicas, [1] * n_pools), np.int64, (n_pools,))
+    view.prefill_ms_per_token = _frozen("prefill_ms_per_token", _or(prefill_ms_per_token, [0.0] * n_pools),
+                                        np.float64, (n_pools,))
+    view.prefix_cached = _frozen("prefix_cached", _or(prefix_cached, [False] * n_pools), np.bool_, (n_pools,))
+    view.prefill_backlog = _frozen("prefill_backlog", _or(prefill_backlog, [math.nan] * n_pools), np.float64,
+                                   (n_pools,))
+
+
+def _set_models(view: RoutingView, n_pools: int, serves, pool_gpu, slos: tuple) -> None:
+    """Which pools serve each workload's model, each pool's GPU type and each workload's
+    objectives, for :meth:`RoutingView.build` (defaults: every pool, ``""``, no SLO)."""
+    mask = np.ones((1, n_pools), dtype=np.bool_) if serves is None else np.array(serves, dtype=np.bool_, ndmin=2)
+    view.serves = _frozen("serves", mask, np.bool_, (mask.shape[0], n_pools))
+    # Availability depends on the workload only when some pool does not serve them all.
+    view.key_stride = 0 if mask.all() else view.rtt_ms.shape[0]
+    view.pool_gpu = tuple(str(g) for g in _or(pool_gpu, [""] * n_pools))
+    if len(view.pool_gpu) != n_pools:
+        raise ValueError(f"pool_gpu: must have {n_pools} entries, got {len(view.pool_gpu)}")
+    given = [len(np.atleast_1d(v)) for v in slos if v is not None]
+    n_workloads = mask.shape[0] if serves is not None or not given else given[0]
+    for name, value in zip(("slo_ttft_ms", "slo_tpot_ms", "slo_e2e_ms"), slos, strict=True):
+        setattr(view, name, _frozen(name, _or(value, [math.inf] * n_workloads), np.float64, (n_workloads,)))
 
 
 _AUTOSCALE_INT = ("pool_index", "ready", "starting", "active", "min_replicas", "max_replicas", "slots_per_replica",
