@@ -415,8 +415,10 @@ def _cmd_plan_calendar(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     from sim.experiment.calendar import check_plan, format_calendar, plan_calendar, read_calendar
     from sim.experiment.executors import check_executor
+    from sim.experiment.tasks import check_run_count
 
     check_executor(args.backend, args.workers, args.scheduler)
+    check_run_count(args.check, "--check")  # before the plan, not after it
     text = Path(args.scenario).read_bytes() + "\n".join(args.sets).encode()
     plan = read_calendar(args.scenario, args.out, args.sets)
     if plan.out is None:
