@@ -9,14 +9,16 @@ finishers add (charts), and ``_SUCCESS``, written last. An existing folder is ne
 ``-3``... suffix. Every file is written atomically.
 
 A folder that cannot be created or written (read-only, a full disk, a path under a file) is
-an :class:`~sim.errors.OutputError` (exit 2): the manifest is marked ``failed`` (in place if
-the disk is full) and no temporary file is left behind.
+an :class:`~sim.errors.OutputError` (exit 2): the manifest, written first, is marked ``failed``
+(in place if the disk is full), or the folder removed if not even the manifest could be
+written; no temporary file is left behind.
 
 Public: ``RunOutcome``, ``RunObservers``, ``run_scenario``, ``execute``, ``preflight``,
 ``default_run_dir``, ``why_not_a_folder``.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import platform
 import subprocess
@@ -313,9 +315,9 @@ def run_scenario(loaded: LoadedScenario, out: Path | None = None, root: Path = P
         manifest.update(fidelity="fluid", approximate=approximate_note())
     clock = time.perf_counter()
     try:
+        write_json_atomic(run_dir / "manifest.json", manifest)  # first: its blocks let a failure be marked
         write_text_atomic(run_dir / "scenario.yaml", loaded.text)
         write_text_atomic(run_dir / "resolved.yaml", dump_yaml(loaded.resolved))
-        write_json_atomic(run_dir / "manifest.json", manifest)
         outcome = execute(loaded, progress)
         write_json_atomic(run_dir / "summary.json", outcome.summary)
         write_csv_atomic(run_dir / "timeseries.csv", outcome.columns, outcome.timeseries)
@@ -335,7 +337,11 @@ def run_scenario(loaded: LoadedScenario, out: Path | None = None, root: Path = P
         manifest.pop("events_processed", None)
         manifest.update(status="failed", error=f"{type(exc).__name__}: {exc}",
                         wall_seconds=time.perf_counter() - clock)
-        rewrite_json(run_dir / "manifest.json", manifest)  # even on a full disk
+        if (run_dir / "manifest.json").exists():
+            rewrite_json(run_dir / "manifest.json", manifest)  # even on a full disk
+        else:  # not even the manifest could be written: leave no empty folder behind
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()
         if isinstance(exc, OSError):  # a full disk, a folder made read-only: the user's to fix
             raise OutputError(f"cannot write the run folder {run_dir}: {exc.strerror or exc}"
                               + (f" ({exc.filename})" if exc.filename else "")) from None
