@@ -261,6 +261,8 @@ def _reserve(path: Path) -> Path:
                 candidate.mkdir()
                 return candidate
             except FileExistsError:
+                if candidate == path and not path.is_dir():  # --out naming a file: not "file-2"
+                    raise OutputError(f"cannot create the run folder {path}: {path} is a file, not a folder") from None
                 n += 1
                 candidate = path.with_name(f"{path.name}-{n}")
     except OSError as exc:

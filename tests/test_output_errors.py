@@ -14,6 +14,7 @@ from sim import fileio
 from tests.conftest import SCENARIOS, run_cli
 
 TWO = str(SCENARIOS / "two_regions.yaml")
+MMC_SHORT = (str(SCENARIOS / "validation" / "mmc.yaml"), "--set", "duration=2h", "--set", "warmup=0", "--quiet")
 
 
 @pytest.fixture
@@ -48,6 +49,16 @@ def test_root_naming_a_file_and_out_under_a_file(tmp_path):
         assert result.code == 2
         assert result.err.startswith("cannot create the run folder ")
         assert result.err.endswith(f": {blocker} is a file, not a folder\n")
+    assert blocker.read_text() == "mine"
+
+
+def test_out_naming_a_file_is_refused_not_suffixed(tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("mine")
+    result = run_cli("run", *MMC_SHORT, "--out", str(blocker))
+    assert (result.code, result.err) == (2, f"cannot create the run folder {blocker}: {blocker} is a file, "
+                                            "not a folder\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # it wrote afile-2 before
     assert blocker.read_text() == "mine"
 
 
@@ -103,9 +114,6 @@ def test_report_in_a_read_only_folder(tmp_path, mount):
     assert result.code == 2
     assert result.err.startswith(f"cannot write the report in {run}: Read-only file system (")
     assert leftovers(run) == []
-
-
-MMC_SHORT = (str(SCENARIOS / "validation" / "mmc.yaml"), "--set", "duration=2h", "--set", "warmup=0", "--quiet")
 
 
 @pytest.mark.parametrize("free", [60_000, 20_000, 8_000, 2_000, 0])
