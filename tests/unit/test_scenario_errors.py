@@ -161,7 +161,8 @@ TWO_TEXT = (SCENARIOS / "two_regions.yaml").read_text()
     ("scheduler.load_model.T0=-1.0e+300", "scheduler.load_model.T0: the load reaches 2e+299 over the run; "
                                           "it must stay within 1e+12 (got -1e+300)"),
     ("scheduler.load_model={kind: piecewise, points: [{at: 0, L: 1}, {at: 1h, L: 1.0e+13}]}",
-     "scheduler.load_model.points[1].L: the load reaches 1e+13 over the run; it must stay within 1e+12 (got 10000000000000.0)"),
+     "scheduler.load_model.points[1].L: the load reaches 1e+13 over the run; it must stay within 1e+12 "
+     "(got 10000000000000.0)"),
 ])
 def test_a_load_formula_too_large_over_the_run_is_refused_naming_the_override(override, message):
     (found,) = problems(TWO_TEXT, [override])
@@ -173,3 +174,12 @@ def test_a_load_formula_at_the_bound_is_accepted():
     # L(t) = 1e12 - 1e10 (t - 0) reaches 1e12 at the start and falls: within the bound.
     load_scenario(SCENARIOS / "two_regions.yaml", ["scheduler.load_model.L0=1.0e+12",
                                                    "scheduler.load_model.alpha=-1.0e+10"])
+
+
+def test_a_coefficient_of_variation_is_bounded():
+    # cv 1e300 squared overflows: the lognormal drew NaN token counts and the run crashed.
+    default = (SCENARIOS / "default.yaml").read_text()
+    (found,) = problems(default, ["inference[0].service.input_tokens.cv=1.0e+300"])
+    assert found == ("--set inference[0].service.input_tokens.cv=1.0e+300: inference[0].service.input_tokens.cv: "
+                     "must be <= 100 (got 1e+300)")
+    load_scenario(SCENARIOS / "default.yaml", ["inference[0].service.input_tokens.cv=100"])
