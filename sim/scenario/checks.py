@@ -46,7 +46,9 @@ def _check_times(s: Scenario) -> Iterator[Finding]:
     if s.warmup >= s.duration:
         yield ("warmup",), f"must be shorter than duration ({s.duration:g} s)", s.warmup
     yield from _check_points(s.scheduler.load_model, ("scheduler", "load_model"))
-    yield from _check_peak(s.scheduler.load_model, s.duration, ("scheduler", "load_model"))
+    allocation = s.scheduler.allocation
+    yield from _check_peak(s.scheduler.load_model, s.duration, ("scheduler", "load_model"),
+                           allocation.L_max if allocation is not None else None)
     for i, wl in enumerate(s.inference):
         if wl.arrival.process == "poisson":
             yield from _check_points(wl.arrival.profile, ("inference", i, "arrival", "profile"))
@@ -56,13 +58,14 @@ def _check_times(s: Scenario) -> Iterator[Finding]:
 MAX_LOAD = 1e12  # load units: far beyond any fleet, far below where sums over a run overflow
 
 
-def _check_peak(model: Any, duration_s: float, path: tuple) -> Iterator[Finding]:
+def _check_peak(model: Any, duration_s: float, path: tuple, l_max: float | None = None) -> Iterator[Finding]:
     """A load formula's largest value over the run must stay within ``MAX_LOAD``: finite but
     huge values (L0: 1e308) overflowed the run's means into null and the run "succeeded".
-    The field blamed is the one that makes the peak (so a ``--set`` of it is named)."""
+    The field blamed is the one that makes the peak (so a ``--set`` of it is named). So must
+    the allocation's ``L / L_max`` (``l_max``, when the formula drives an allocation)."""
     if isinstance(model, ObservedLoad):
         if model.forecast is not None:
-            yield from _check_peak(model.forecast, duration_s, path + ("forecast",))
+            yield from _check_peak(model.forecast, duration_s, path + ("forecast",), l_max)
         return
     field: tuple[str | int, ...]
     if isinstance(model, LinearLoad):  # straight: its extremes are at the ends of the run
@@ -85,6 +88,9 @@ def _check_peak(model: Any, duration_s: float, path: tuple) -> Iterator[Finding]
         return
     if not peak <= MAX_LOAD:  # also inf and nan
         yield path + field, f"the load reaches {peak:.3g} over the run; it must stay within {MAX_LOAD:g}", value
+    elif l_max is not None and not peak / l_max <= MAX_LOAD:
+        yield (("scheduler", "allocation", "L_max"), f"the load reaches {peak:.3g} over the run, {peak / l_max:.3g} "
+               f"times L_max; L / L_max must stay within {MAX_LOAD:g}", l_max)
 
 
 def _check_points(model, path: tuple) -> Iterator[Finding]:

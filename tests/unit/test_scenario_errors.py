@@ -170,6 +170,13 @@ def test_a_load_formula_too_large_over_the_run_is_refused_naming_the_override(ov
     assert found.endswith(f": {message}")
 
 
+def test_a_tiny_l_max_is_refused():
+    # L / L_max = 1e302: the resources overflowed to null with a RuntimeWarning.
+    (found,) = problems(TWO_TEXT, ["scheduler.allocation.L_max=1.0e-300"])
+    assert found == ("--set scheduler.allocation.L_max=1.0e-300: scheduler.allocation.L_max: the load reaches 105 "
+                     "over the run, 1.05e+302 times L_max; L / L_max must stay within 1e+12 (got 1e-300)")
+
+
 def test_a_load_formula_at_the_bound_is_accepted():
     # L(t) = 1e12 - 1e10 (t - 0) reaches 1e12 at the start and falls: within the bound.
     load_scenario(SCENARIOS / "two_regions.yaml", ["scheduler.load_model.L0=1.0e+12",
