@@ -264,7 +264,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     for name in args.files:
         try:
             loaded = load_scenario(name, args.sets)
-            preflight(loaded)
+            preflight(loaded, import_modules=False)  # a module policy's code runs only in a run
             estimate = estimate_cost(loaded)
             print(f"{name}: ok ({estimate.describe()})")
             for problem in budget_problems(loaded, estimate, Budget()):

@@ -51,7 +51,7 @@ from sim.metrics import (
     with_request_busy,
 )
 from sim.metrics.autoscaling import AutoscalingObserver
-from sim.policies import create
+from sim.policies import create, locate
 from sim.scenario import LoadedScenario
 from sim.scenario.kinds import policy_specs
 from sim.scenario.model import Scenario
@@ -206,22 +206,28 @@ def _bucket_start(scenario) -> float:
     return float(np.ceil(scenario.warmup / bucket - 1e-9) * bucket)
 
 
-def preflight(loaded: LoadedScenario) -> None:
+def preflight(loaded: LoadedScenario, import_modules: bool = True) -> None:
     """Checks that need more than the schema: policies resolve, trace files read cleanly.
 
     Raises :class:`ScenarioError` located in the scenario file (or a trace file's line), so
-    that ``validate`` finds these problems too, and ``run`` before it creates a run folder."""
-    problems = _policy_problems(loaded) + check_inputs(loaded) + _fluid_problems(loaded)
+    that ``validate`` finds these problems too, and ``run`` before it creates a run folder.
+    ``import_modules=False`` (``validate``): a ``module:Class`` policy's module is only
+    looked up, not imported, so none of its code runs."""
+    problems = _policy_problems(loaded, import_modules) + check_inputs(loaded) + _fluid_problems(loaded)
     if problems:
         raise ScenarioError(problems)
 
 
-def _policy_problems(loaded: LoadedScenario) -> list[Problem]:
-    """Every policy the scenario uses must resolve (a module policy is imported here)."""
+def _policy_problems(loaded: LoadedScenario, import_modules: bool = True) -> list[Problem]:
+    """Every policy the scenario uses must resolve (a module policy is imported here, or with
+    ``import_modules=False`` only found)."""
     problems = []
     for kind, path, spec in policy_specs(loaded.scenario):
         try:
-            create(kind, spec, np.random.default_rng(0))
+            if import_modules:
+                create(kind, spec, np.random.default_rng(0))
+            else:
+                locate(kind, spec)
         except PolicyError as exc:
             written = _raw(loaded.data, path)
             where = path + (("name",) if isinstance(written, dict) else ())
