@@ -431,8 +431,8 @@ def _cmd_plan_calendar(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     check_executor(args.backend, args.workers, args.scheduler)
     check_run_count(args.check, "--check")  # before the plan, not after it
+    plan = read_calendar(args.scenario, args.out, args.sets)  # a bounded read: /dev/zero is refused here
     text = Path(args.scenario).read_bytes() + "\n".join(args.sets).encode()
-    plan = read_calendar(args.scenario, args.out, args.sets)
     if plan.out is None:
         plan.out = args.root / plan.name / f"calendar-{hashlib.sha256(text).hexdigest()[:8]}"
     executor = {"backend": args.backend, "workers": args.workers, "scheduler": args.scheduler, "quiet": args.quiet}

@@ -49,13 +49,19 @@ class Done:
 def command_key(kind: str, options: Mapping[str, Any], files: Iterable[str | Path]) -> str | None:
     """The key of a command: ``kind``, its result-deciding ``options`` (JSON-able after
     ``str`` of paths) and the files it reads; None when a file cannot be read."""
+    from sim.scenario.yaml_io import MAX_BYTES
+
     contents = {}
     for name in files:
         path = Path(name).resolve()
         try:
-            contents[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+            with open(path, "rb") as handle:  # /dev/zero or a pipe: read up to the limit only
+                data = handle.read(MAX_BYTES + 1)
         except OSError:
             return None
+        if len(data) > MAX_BYTES:  # no scenario: the usual path says so
+            return None
+        contents[str(path)] = hashlib.sha256(data).hexdigest()
     text = json.dumps({"kind": kind, "options": options, "files": contents}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -63,13 +69,15 @@ def command_key(kind: str, options: Mapping[str, Any], files: Iterable[str | Pat
 def experiment_files(path: str | Path) -> tuple[list[Path], Path | None]:
     """The files a sweep or plan command on ``path`` reads (a scenario; or a sweep file and
     the scenario it names) and the sweep file's own ``out``, read as plain YAML without
-    validation (a file that is not what it claims is the usual path's to report)."""
-    import yaml
+    validation (a file that is not what it claims is the usual path's to report), by the
+    scenario loader's bounded reader (a deep, huge or endless file is not read here)."""
+    from sim.errors import MeridianError
+    from sim.scenario.yaml_io import load_yaml_file
 
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = load_yaml_file(path)[0]
+    except MeridianError:
         return [path], None
     if not (isinstance(data, dict) and "grid" in data and isinstance(data.get("scenario"), str)):
         return [path], None
