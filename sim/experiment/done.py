@@ -117,7 +117,7 @@ def record_done(folder: Path, key: str | None, runs: Sequence[str], lines: Seque
 def _read(path: Path) -> dict[str, Any]:
     try:
         found = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     return found if isinstance(found, dict) else {}
 

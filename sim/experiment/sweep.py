@@ -161,7 +161,7 @@ def claim_folder(out: Path, marker_name: str, identity: dict[str, Any], what: st
     if marker.is_file():
         try:
             found = json.loads(marker.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise UsageError(f"{marker}: cannot be read ({exc}); choose another --out or remove the folder") from None
         if found != identity:
             raise UsageError(f"{out}: holds a different {what} (see its {marker_name}); "

@@ -90,7 +90,7 @@ def made_by_a_run(folder: Path) -> bool:
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
         return isinstance(manifest, dict) and manifest.get("run_id") == folder.name
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: nested too deep
         pass
     return all(p.name in _BEFORE_MANIFEST or (p.name.startswith(".") and ".tmp" in p.name) for p in folder.iterdir())
 
@@ -101,7 +101,7 @@ def finished_result(task: RunTask, status: str) -> dict[str, Any]:
     try:
         summary = json.loads(path.read_text(encoding="utf-8"))
         metrics = select(summary, task.metrics)
-    except (OSError, ValueError, TypeError, AttributeError) as exc:
+    except (OSError, ValueError, TypeError, AttributeError, RecursionError) as exc:
         return _failed(task, f"{path}: cannot be read ({type(exc).__name__}: {exc}); remove the run folder "
                              "to run it again")
     return {"status": status, "error": "", "metrics": metrics, "path": task.out}
