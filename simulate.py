@@ -475,7 +475,12 @@ def _sweep_inputs(args: argparse.Namespace) -> tuple:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    import warnings
+
     from sim.errors import MeridianError
+
+    # A deprecated scenario key warns as ``warning: FILE:LINE: path: ...``, not with our source line.
+    warnings.formatwarning = lambda message, *_args, **_kw: f"warning: {message}\n"
 
     args = _parser(light=bool(argv) and argv[0] in ("sweep", "plan")).parse_args(argv or ["run"])
     try:

@@ -6,7 +6,8 @@ removed and the error raised. :func:`rewrite_json` is for a file that must chang
 full disk (a manifest marked failed): it falls back to rewriting the file in place, which
 reuses the blocks the file already holds (a file that does not exist is not created). JSON
 is written with a fixed key order and floats rounded to 12 significant digits (so results
-do not carry last-bit noise into diffs); CSV floats likewise.
+do not carry last-bit noise into diffs); CSV floats to 10 by default, or to as many as the
+caller asks (a run's event tables, 15: times to the nanosecond over days).
 
 Public: ``write_text_atomic``, ``write_json_atomic``, ``write_csv_atomic``, ``rewrite_json``,
 ``write_requests``, ``discard``, ``clean_numbers``, ``format_number``.
@@ -87,19 +88,21 @@ def write_json_atomic(path: str | Path, data: Any) -> None:
     write_text_atomic(path, json.dumps(clean_numbers(data), indent=2, allow_nan=False) + "\n")
 
 
-def format_number(value: Any) -> str:
+def format_number(value: Any, digits: int = 10) -> str:
     if isinstance(value, float) or hasattr(value, "dtype"):
         value = float(value)
-        return "" if not math.isfinite(value) else f"{value:.10g}"
+        return "" if not math.isfinite(value) else f"{value:.{digits}g}"
     return str(value)
 
 
-def write_csv_atomic(path: str | Path, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> None:
+def write_csv_atomic(path: str | Path, columns: Sequence[str], rows: Iterable[Mapping[str, Any]],
+                     digits: int = 10) -> None:
+    """A CSV of ``rows`` (mappings by column name), floats to ``digits`` significant digits."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
-        writer.writerow([format_number(row[c]) for c in columns])
+        writer.writerow([format_number(row[c], digits) for c in columns])
     write_text_atomic(path, buffer.getvalue())
 
 

@@ -196,9 +196,11 @@ class RequestLog:
     session: np.ndarray = field(default_factory=lambda: np.empty(0, np.int32))
     turn: np.ndarray = field(default_factory=lambda: np.empty(0, np.int16))
     # Prefill/decode disaggregation (empty arrays without it): the decode pool a request's
-    # KV cache went to (-1: none) and how long its transfer took, s (NaN: none).
+    # KV cache went to (-1: none), how long its transfer took, s (NaN: none), and the path
+    # RTT between the origin and that decode pool when it left, ms (NaN: none).
     decode_pool: np.ndarray = field(default_factory=lambda: np.empty(0, np.int16))
     kv_transfer_s: np.ndarray = field(default_factory=lambda: np.empty(0))
+    decode_rtt_ms: np.ndarray = field(default_factory=lambda: np.empty(0))
 
     @property
     def pool_arrival_s(self) -> np.ndarray:

@@ -68,6 +68,9 @@ __all__ = ["RunOutcome", "RunObservers", "run_scenario", "execute", "preflight",
            "why_not_a_folder"]
 
 PACKAGES = ("simpy", "numpy", "networkx", "matplotlib", "pydantic", "PyYAML")
+# Significant digits of the event tables (transfers.csv, jobs.csv, failures.csv, ...): a
+# copy's end to 1e-13 s at 100 s, so a table compares with a reference to the nanosecond.
+EVENT_DIGITS = 15
 Finisher = Callable[[Path], None]
 
 
@@ -123,8 +126,6 @@ class RunObservers:
 
     def all(self) -> list[Any]:
         return [o for o in vars(self).values() if o is not None]
-
-
 
 
 def _disaggregated(scenario: Scenario) -> bool:
@@ -303,14 +304,9 @@ def _git_commit() -> str | None:
     return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
 
 
-def run_scenario(loaded: LoadedScenario, out: Path | None = None, root: Path = Path("results"),
-                 command: Sequence[str] = (), finishers: Sequence[Finisher] = (),
-                 progress: ProgressHook | None = None) -> Path:
-    """Simulate ``loaded`` and write its run folder; return the folder's path.
-    ``progress`` is passed to :func:`execute`."""
-    preflight(loaded)
-    started = dt.datetime.now(dt.UTC)
-    run_dir = _reserve(out if out is not None else default_run_dir(loaded, root, started))
+def _manifest(loaded: LoadedScenario, run_dir: Path, command: Sequence[str], started: dt.datetime) -> dict[str, Any]:
+    """The run's ``manifest.json`` while it runs: what ran, from which inputs and code, and
+    (in fluid mode) the note that its figures are approximate."""
     manifest = {
         "run_id": run_dir.name, "scenario": loaded.scenario.name, "source": loaded.source,
         "config_sha256": loaded.config_hash, "seed": loaded.scenario.seed,
@@ -321,20 +317,38 @@ def run_scenario(loaded: LoadedScenario, out: Path | None = None, root: Path = P
     if loaded.scenario.fidelity == "fluid" and loaded.scenario.inference:
         from sim.fluid import approximate_note
         manifest.update(fidelity="fluid", approximate=approximate_note())
+    return manifest
+
+
+def _write_results(run_dir: Path, loaded: LoadedScenario, outcome: RunOutcome) -> None:
+    """The result files of a finished simulation: summary, time series, and the latency
+    CDF, tables and per-request arrays when the run has them."""
+    write_json_atomic(run_dir / "summary.json", outcome.summary)
+    write_csv_atomic(run_dir / "timeseries.csv", outcome.columns, outcome.timeseries)
+    if "latency_cdf" in outcome.extra:
+        write_csv_atomic(run_dir / "latency_cdf.csv", LATENCY_CDF_COLUMNS, outcome.extra["latency_cdf"])
+    for name, (columns, records) in outcome.extra.get("tables", {}).items():  # event logs: exact times
+        write_csv_atomic(run_dir / name, columns, (vars(r) for r in records), digits=EVENT_DIGITS)
+    if loaded.scenario.metrics.requests and "requests" in outcome.extra:
+        write_requests(run_dir / "requests.npz", outcome.extra["requests"])
+
+
+def run_scenario(loaded: LoadedScenario, out: Path | None = None, root: Path = Path("results"),
+                 command: Sequence[str] = (), finishers: Sequence[Finisher] = (),
+                 progress: ProgressHook | None = None) -> Path:
+    """Simulate ``loaded`` and write its run folder; return the folder's path.
+    ``progress`` is passed to :func:`execute`."""
+    preflight(loaded)
+    started = dt.datetime.now(dt.UTC)
+    run_dir = _reserve(out if out is not None else default_run_dir(loaded, root, started))
+    manifest = _manifest(loaded, run_dir, command, started)
     clock = time.perf_counter()
     try:
         write_json_atomic(run_dir / "manifest.json", manifest)  # first: its blocks let a failure be marked
         write_text_atomic(run_dir / "scenario.yaml", loaded.text)
         write_text_atomic(run_dir / "resolved.yaml", dump_yaml(loaded.resolved))
         outcome = execute(loaded, progress)
-        write_json_atomic(run_dir / "summary.json", outcome.summary)
-        write_csv_atomic(run_dir / "timeseries.csv", outcome.columns, outcome.timeseries)
-        if "latency_cdf" in outcome.extra:
-            write_csv_atomic(run_dir / "latency_cdf.csv", LATENCY_CDF_COLUMNS, outcome.extra["latency_cdf"])
-        for name, (columns, records) in outcome.extra.get("tables", {}).items():
-            write_csv_atomic(run_dir / name, columns, (vars(r) for r in records))
-        if loaded.scenario.metrics.requests and "requests" in outcome.extra:
-            write_requests(run_dir / "requests.npz", outcome.extra["requests"])
+        _write_results(run_dir, loaded, outcome)
         for finish in finishers:
             finish(run_dir)
         manifest.update(status="ok", wall_seconds=time.perf_counter() - clock,

@@ -771,6 +771,26 @@ class BatchingServers:
             return math.nan
         return sum(_used(r) for r in self.replicas[p][:n]) / (n * self.specs[p].kv_capacity)
 
+    def backlog(self, p: int) -> int:
+        """Prompt tokens pool ``p``'s replicas have still to prefill: the requests waiting at
+        them (less the shared prompt or conversation their replica's prefix cache holds now)
+        and what the admitted prompts have left. A landed KV cache needs no prefill."""
+        in_tokens, prefix = self.in_tokens, self.prefix
+        total = 0
+        for replica in self.replicas[p]:
+            cache = replica.cache if replica.caching else None
+            for j, generated in replica.waiting:
+                if generated < 0:
+                    continue
+                total += in_tokens[j] + generated
+                if cache and prefix[j] >= 0:
+                    entry = cache.get(prefix[j])
+                    if entry is not None:
+                        total -= entry[0]
+            for seq in replica.prefilling:
+                total += seq.prefill_left
+        return total
+
     def queued(self) -> list[int]:
         """Requests still waiting at any replica (never admitted)."""
         return [j for replicas in self.replicas.values() for r in replicas for j, g in r.waiting if g == 0]

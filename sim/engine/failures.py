@@ -34,6 +34,7 @@ Public: ``FailureEngine``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import simpy
 
@@ -41,7 +42,7 @@ from sim.engine.bus import Bus
 from sim.engine.core import UrgentTimeout
 from sim.engine.datacenter import PoolRuntime
 from sim.engine.network import Routes
-from sim.models.reliability import default_mtbf_s, draw_repair, random_outages, replica_failures
+from sim.models.reliability import default_mtbf_s, draw_repair, random_outages, replica_failure_ids, replica_failures
 from sim.records import CapacityCause, FailureDetected, FailureRecord, RegionDown, ReplicaFailed
 from sim.scenario.model import FailureDomain, Scenario, replica_range
 from sim.streams import Streams
@@ -66,16 +67,43 @@ class FailureEngine:
         self.serving, self.training_gpus = serving, training_gpus
         self._hits = streams.get("failures/hits")
         horizon = float(scenario.duration)
+        by_key = {p.info.key: p for p in self.pools}
+        # Per pool with failure domains, per replica: domain events covering it now, whether
+        # its own (independent) failure holds it down, and whether it holds one of the
+        # pool's down replicas (the pool may have had none up to take).
+        self._covered: dict[int, list[int]] = {}
+        self._failed: dict[int, list[bool]] = {}
+        self._taken: dict[int, list[bool]] = {}
+        domains = [(domain, self._members(domain, by_key)) for domain in self.config.domains]
+        self._start_node_failures(streams, horizon)
+        self._start_outages(streams, horizon)
+        for domain, covering in domains:
+            env.process(self._domain(domain, covering, self._domain_events(domain, streams, horizon)))
+        for cut in self.config.links:
+            env.process(self._links(cut))
+        for key in sorted({row[1] for row in trace}):
+            env.process(self._replay(by_key[key], [(t, d, n) for t, k, n, d in trace if k == key]))
+
+    def _start_node_failures(self, streams: Streams, horizon: float) -> None:
+        """One process per pool a ``nodes`` entry covers, replaying its drawn failures (by
+        replica index in a pool that failure domains name)."""
         for k, spec in enumerate(self.config.nodes):
             chosen = [p for p in self.pools if not spec.pools or p.info.key in spec.pools
                       or p.info.region in spec.pools]
             for pool in chosen:
                 rng = streams.get(f"failures/nodes/{k}/{pool.info.key}")
                 mtbf = spec.mttf if spec.mttf is not None else default_mtbf_s(pool.info.gpus_per_replica)
-                fail, back = replica_failures(rng, pool.info.replicas, horizon, mtbf, spec.shape,
-                                              spec.repair.kind, spec.repair.mean, spec.repair.cv)
+                fail, back, ids = replica_failure_ids(rng, pool.info.replicas, horizon, mtbf, spec.shape,
+                                                      spec.repair.kind, spec.repair.mean, spec.repair.cv)
+                if pool.index in self._covered:  # replicas known by index: a domain names them
+                    named = [(float(a), float(b) - float(a), int(j)) for a, b, j in zip(fail, back, ids, strict=True)]
+                    self.env.process(self._replay_named(pool, named))
+                    continue
                 events = [(float(a), float(b) - float(a), 1) for a, b in zip(fail, back, strict=True)]
-                env.process(self._replay(pool, events))
+                self.env.process(self._replay(pool, events))
+
+    def _start_outages(self, streams: Streams, horizon: float) -> None:
+        """One process per region outage, scheduled or drawn."""
         for i, outage in enumerate(self.config.outages):
             if outage.at is not None:
                 spans = [(float(outage.at), float(outage.at) + float(outage.duration))]
@@ -87,19 +115,7 @@ class FailureEngine:
             # Operators know when a scheduled outage ends; a random one is expected to last
             # its mean length.
             expected = [end if outage.at is not None else start + float(outage.duration) for start, end in spans]
-            env.process(self._outages(outage.region, members, spans, expected))
-        by_key = {p.info.key: p for p in self.pools}
-        # Per pool and replica: failure-domain events covering it now, and whether the
-        # first of them took a replica down (the pool may have had none up to take).
-        self._covered: dict[int, list[int]] = {}
-        self._taken: dict[int, list[bool]] = {}
-        for domain in self.config.domains:
-            env.process(self._domain(domain, self._members(domain, by_key),
-                                     self._domain_events(domain, streams, horizon)))
-        for cut in self.config.links:
-            env.process(self._links(cut))
-        for key in sorted({row[1] for row in trace}):
-            env.process(self._replay(by_key[key], [(t, d, n) for t, k, n, d in trace if k == key]))
+            self.env.process(self._outages(outage.region, members, spans, expected))
 
     # -- announcing ------------------------------------------------------------------------
     def _changed(self, pool: PoolRuntime, cause: CapacityCause) -> None:
@@ -142,6 +158,35 @@ class FailureEngine:
                 yield env.timeout(t - env.now)
             for _ in range(replicas):
                 self._fail_one(pool, duration)
+
+    def _replay_named(self, pool: PoolRuntime, events: list[tuple[float, float, int]]):
+        """Apply (time, duration, replica index) failures to a pool whose replicas failure
+        domains name: a replica already down (a domain event covers it) fails without
+        taking another one down, and comes back when both its repair and the events end."""
+        env = self.env
+        failed, taken, info = self._failed[pool.index], self._taken[pool.index], pool.info
+        for t, duration, i in sorted(events):
+            if t >= self.scenario.duration:
+                return
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            failed[i] = True
+            hit = "down"
+            if not taken[i]:
+                hit = self._take_one(pool, None)
+                taken[i] = hit != "down"
+            UrgentTimeout(env, duration, partial(self._named_repaired, pool, i))
+            self.bus.emit(FailureRecord("node", info.region, info.name, 1, env.now, env.now + duration, hit))
+
+    def _named_repaired(self, pool: PoolRuntime, i: int, _event: object = None) -> None:
+        self._failed[pool.index][i] = False
+        self._release(pool, i)
+
+    def _release(self, pool: PoolRuntime, i: int) -> None:
+        """Replica ``i`` is back unless a domain event or its own failure still holds it."""
+        if self._covered[pool.index][i] == 0 and not self._failed[pool.index][i] and self._taken[pool.index][i]:
+            self._taken[pool.index][i] = False
+            self._repaired(pool)
 
     def _fail_one(self, pool: PoolRuntime, duration: float) -> None:
         now = self.env.now
@@ -207,6 +252,7 @@ class FailureEngine:
             pool = by_key[key]
             indices = replica_range(text) or range(pool.info.replicas)
             self._covered.setdefault(pool.index, [0] * pool.info.replicas)
+            self._failed.setdefault(pool.index, [False] * pool.info.replicas)
             self._taken.setdefault(pool.index, [False] * pool.info.replicas)
             members.append((pool, indices))
         return members
@@ -240,8 +286,8 @@ class FailureEngine:
                 info = pool.info
                 for i in indices:
                     covered[i] += 1
-                    hit = "down"  # already down by another event covering it
-                    if covered[i] == 1:
+                    hit = "down"  # already down: another event covering it, or its own failure
+                    if covered[i] == 1 and not taken[i]:
                         hit = self._take_one(pool, None)
                         taken[i] = hit != "down"
                     self.bus.emit(FailureRecord(domain.kind, info.region, info.name, 1, start, start + duration,
@@ -254,12 +300,10 @@ class FailureEngine:
     def _domain_repaired(self, members: list[tuple[PoolRuntime, range]]) -> None:
         """An event of the domain ended: replicas no other event covers come back."""
         for pool, indices in members:
-            covered, taken = self._covered[pool.index], self._taken[pool.index]
+            covered = self._covered[pool.index]
             for i in indices:
                 covered[i] -= 1
-                if covered[i] == 0 and taken[i]:
-                    taken[i] = False
-                    self._repaired(pool)
+                self._release(pool, i)
 
     # -- region outages ------------------------------------------------------------------
     def _outages(self, region: str, members: list[PoolRuntime], spans: list[tuple[float, float]],

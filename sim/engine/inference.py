@@ -25,11 +25,17 @@ when a slot would next take it (or at the end of the run).
 Latency = RTT(origin, pool) + wait + service, where the one-way delay RTT/2 is paid before
 joining the queue and again on the way back.
 
+Scale from zero: a request that no available pool can take (the policy rejects it) waits
+at the nearest reachable autoscaled pool of its model that the autoscaler holds at zero
+warm replicas in a region that is up, as a serverless activator holds requests for a
+service scaled to zero; its queue is then the autoscaler's signal to start a replica.
+
 The engine reacts to records: :class:`~sim.records.CapacityChanged` (a pool's active
-replicas or share), :class:`~sim.records.ReplicaFailed` (the requests on failed serving
-replicas are retried or lost, published as :class:`~sim.records.RequestsDisplaced`) and
-:class:`~sim.records.RoutesChanged` (new path RTTs). When the run ends it publishes the
-whole :class:`~sim.records.RequestLog` once.
+replicas or share), :class:`~sim.records.ProvisionChanged` (an autoscaled pool's warm
+replicas: at zero it holds requests for a cold start), :class:`~sim.records.ReplicaFailed`
+(the requests on failed serving replicas are retried or lost, published as
+:class:`~sim.records.RequestsDisplaced`) and :class:`~sim.records.RoutesChanged` (new path
+RTTs). When the run ends it publishes the whole :class:`~sim.records.RequestLog` once.
 
 Public: ``InferenceEngine``.
 """
@@ -47,22 +53,24 @@ import numpy as np
 
 from sim.engine.batching import BatchingServers, Sessions, batch1_service_s, serving_spec
 from sim.engine.bus import Bus
+from sim.engine.kv_handoff import KvHandoff
+from sim.engine.turns import Turns
+from sim.engine.waiting_room import WaitingRooms
 from sim.errors import PolicyError
 from sim.policies import RoutingView
 from sim.records import (
     CapacityChanged,
+    ProvisionChanged,
     ReplicaFailed,
     RequestLog,
     RequestsDisplaced,
     RequestStatus,
-    ResidencyViolation,
     RoutesChanged,
 )
 from sim.scenario.model import Scenario
 from sim.workload import RequestBatch
 from sim.workload.service import expected_service_s, service_times
 from sim.world import PoolInfo
-from sim.world.llm_catalogue import llm_spec
 
 __all__ = ["InferenceEngine", "PoolSignals"]
 _INF = math.inf
@@ -141,9 +149,13 @@ class _StaleLoad:
     keeps ``known``, the prefixes each batching pool is known to hold, on the same clock."""
 
     def __init__(self, pool_region: list[int], delays: list[float], queue: np.ndarray, busy: np.ndarray,
-                 live, cached: dict[int, dict[int, int]]) -> None:
+                 live, cached: dict[int, dict[int, int]], backlog: np.ndarray | None = None,
+                 live_backlog: Callable[[int], float] | None = None) -> None:
         self.queue, self.busy, self.live, self.delays = queue, busy, live, delays
         self.snap_queue, self.snap_busy = queue.copy(), busy.copy()
+        # The batching pools' prefill backlogs, kept only for a policy that reads them.
+        self.backlog, self.live_backlog = backlog, live_backlog
+        self.snap_backlog = backlog.copy() if backlog is not None else None
         self.cached = cached  # live: pool -> {prefix: replicas holding it}
         self.snap_cached = {p: dict(c) for p, c in cached.items()}
         self.known: dict[int, dict[int, int]] = dict(self.snap_cached)
@@ -156,22 +168,29 @@ class _StaleLoad:
     def show(self, t: float, origin: int) -> None:
         queue, busy, snap_queue, snap_busy = self.queue, self.busy, self.snap_queue, self.snap_busy
         cached, snap_cached, known = self.cached, self.snap_cached, self.known
+        backlog, snap_backlog, live_backlog = self.backlog, self.snap_backlog, self.live_backlog
         for p in self.shown:
             queue[p], busy[p] = snap_queue[p], snap_busy[p]
             if p in cached:
                 known[p] = snap_cached[p]
+                if backlog is not None:
+                    backlog[p] = snap_backlog[p]  # type: ignore[index]
         for region, pools in self.pools.items():
             if t >= self.next[region]:
                 for p in pools:
                     queue[p], busy[p] = snap_queue[p], snap_busy[p] = self.live(p)
                     if p in cached:
                         known[p] = snap_cached[p] = dict(cached[p])
+                        if backlog is not None:
+                            backlog[p] = snap_backlog[p] = live_backlog(p)  # type: ignore[index, misc]
                 self.next[region] = t + self.delays[region]
         self.shown = self.pools.get(origin, [])
         for p in self.shown:
             queue[p], busy[p] = self.live(p)
             if p in cached:
                 known[p] = cached[p]
+                if backlog is not None:
+                    backlog[p] = live_backlog(p)  # type: ignore[misc]
 
 
 def _no_progress(t: float, events: int) -> None:
@@ -217,13 +236,22 @@ class InferenceEngine:
         # Prefix ids from here on are conversations' contexts (below: shared prompts).
         self._context_ids = sum(wl.shared_prefix.prompts for wl in workloads if wl.shared_prefix)
         self._allocate_outcomes(len(requests))
-        self.decode_pool: array | None = None  # set by connect (disaggregation)
-        self.kv_transfer: array | None = None
+        self.kv = (KvHandoff(self.pools, workloads, self._pool_region, self.rtt_ms, region_names, bus,
+                             origin=self._origins, workload=self._workloads, in_tokens=self._in_tokens,
+                             pool_of=self.pool_of, rtt_of=self.rtt_of, status=self.status)
+                   if KvHandoff.needed(self.pools) else None)
         self.batching = self._batching_servers()
+        if self.kv is not None:
+            self.kv.servers = self.batching
         live_cached: dict[int, dict[int, int]] = self.batching.pool_cached if self.batching else {}
+        # The prefill backlogs are worked out only for a policy that reads them (batching pools).
+        self._reads_backlog = getattr(policy, "reads_backlog", False) and self.batching is not None
+        backlog = self._backlog_np if self._reads_backlog else None
+        live_backlog = self.batching.backlog if self.batching is not None else None
         self.stale = (_StaleLoad(self._pool_region.tolist(), self._sync_delays, self._queue_np, self._busy_np,
-                                 self._live_load, live_cached)
-                      if self.reads_load and any(d > 0 for d in self._sync_delays) else None)
+                                 self._live_load, live_cached, backlog, live_backlog)
+                      if (self.reads_load or getattr(policy, "reads_cache", False))
+                      and any(d > 0 for d in self._sync_delays) else None)
         # What the router knows of the prefix caches: live, or as of each region's refresh.
         self._cache_known = live_cached if self.stale is None else self.stale.known
         self.events_processed = 0
@@ -238,7 +266,10 @@ class InferenceEngine:
         self._seat = array("i", [-1]) * (len(requests) if self.seats else 0)
         self._seated = [[0] * p.replicas for p in self.pools]
         self._serving = [p.replicas for p in self.pools]
+        # Scale from zero: autoscaled pools held at zero warm replicas in a region that is up.
+        self.rooms = WaitingRooms(self.pools, [k > 0 for k in self._slots])
         bus.subscribe(self.capacity_changed, (CapacityChanged,))
+        bus.subscribe(self.provision_changed, (ProvisionChanged,))
         bus.subscribe(self.replicas_failed, (ReplicaFailed,))
         bus.subscribe(self.routes_changed, (RoutesChanged,))
 
@@ -280,11 +311,9 @@ class InferenceEngine:
         self._next = 0
         self._travel: list[tuple[float, int, int]] = []   # (time at pool, request, pool)
         # Sessions: the later turns, sent when the previous answer reaches the user plus a
-        # think time; due before the run ends, they wait here by time.
+        # think time; due before the run ends, they wait in ``turns.heap`` by time.
+        self.turns = Turns(r, self.rtt_of, self.duration_s)
         self._first_turns = r.first_turns
-        self._turns: list[tuple[float, int]] = []  # (arrival at the origin, request)
-        self._next_turn = r.next_turn.tolist() if r.has_sessions else []
-        self._think = r.think_s.tolist() if r.has_sessions else []
         self._done: list[tuple[float, int, int]] = []     # (finish time, request, pool)
 
     def _batching_servers(self) -> BatchingServers | None:
@@ -299,8 +328,8 @@ class InferenceEngine:
                              cached)
         timeouts, workloads = self.timeout_s, self._workloads
         r = self.requests
-        sessions = Sessions(self._next_turn, self._follow, self._context_ids) if r.has_sessions else None
-        handoff = self._handoff if any(s.hands_off for s in specs.values()) else None
+        sessions = Sessions(self.turns.next_turn, self.turns.follow, self._context_ids) if r.has_sessions else None
+        handoff = self.kv.handoff if self.kv is not None and any(s.hands_off for s in specs.values()) else None
         return BatchingServers(specs, {p: self.pools[p].replicas for p in specs}, outcomes, r.input_tokens.tolist(),
                                r.output_tokens.tolist(), lambda j: timeouts[workloads[j]], r.prefix.tolist(),
                                r.prefix_tokens.tolist(), sessions, handoff)
@@ -308,89 +337,12 @@ class InferenceEngine:
     # -- prefill/decode disaggregation ---------------------------------------------------------
     @property
     def disaggregated(self) -> bool:
-        return any(p.serving is not None and p.serving.role == "prefill" and p.serves != "training"
-                   for p in self.pools)
+        return self.kv is not None
 
     def connect(self, env, transfers, book, jurisdictions: Sequence[str]) -> None:
-        """The network for KV caches leaving prefill pools: SimPy's clock, the transfer
-        manager (links shared with every other flow) and the book that records what landed."""
-        self._env, self._transfers, self._book = env, transfers, book
-        self._jurisdiction = list(jurisdictions)
-        n = len(self.requests)
-        self.decode_pool = self._decode_pool = array("h", [-1]) * n
-        self.kv_transfer = self._kv_transfer = array("d", [math.nan]) * n
-        self._kv_bytes = [llm_spec(p.serving.model).kv_bytes_per_token if p.serving is not None else 0
-                          for p in self.pools]
-        self._decoders = [p for p, info in enumerate(self.pools)
-                          if info.serving is not None and info.serving.role == "decode" and info.serves != "training"]
-        workloads = self._scenario.inference
-        self._kv_rule = [wl.kv_residency for wl in workloads]  # per workload
-        self._kv_label = [f"kv:{wl.name}" for wl in workloads]  # transfers.csv's dataset column
-
-    def _decoder(self, j: int, p: int) -> int | None:
-        """The decode pool for request ``j`` prefilled at pool ``p``: of those loading the same
-        model with an active replica, reachable from ``p``'s region (and, under a hard KV
-        residency rule, in the origin's jurisdiction), the nearest; ties: the least busy."""
-        region = int(self._pool_region[p])
-        model = self.pools[p].serving.model  # type: ignore[union-attr]
-        rule = self._kv_rule[self._workloads[j]]
-        home = self._jurisdiction[self._origins[j]]
-        servers = self.batching
-        assert servers is not None
-        best, best_key = None, None
-        for d in self._decoders:
-            rtt = self.rtt_ms[region, d]
-            if (self.pools[d].serving.model != model or not servers.active[d]  # type: ignore[union-attr]
-                    or rtt == _INF):
-                continue
-            if rule == "hard" and self._jurisdiction[int(self._pool_region[d])] != home:
-                continue
-            key = (rtt, servers.waiting[d] + servers.running[d], d)
-            if best_key is None or key < best_key:
-                best, best_key = d, key
-        return best
-
-    def _handoff(self, j: int, t: float) -> None:
-        """Request ``j``'s prompt and first token are done at its prefill pool at ``t``: its
-        KV cache (prompt + 1 tokens) leaves for a decode pool, over the network."""
-        p = self.pool_of[j]
-        d = self._decoder(j, p)
-        if d is None:  # nowhere to decode: the request fails
-            self.status[j] = _FAILED
-            return
-        self._decode_pool[j] = d
-        src, dst = int(self._pool_region[p]), int(self._pool_region[d])
-        # The answer's later tokens reach the user from the decode pool's region.
-        shift = (self.rtt_ms[self._origins[j], d] - self.rtt_of[j]) / 2000.0
-        if shift:
-            self.batching.shift[j] = shift  # type: ignore[union-attr]
-        if src == dst:  # inside a region: no WAN transfer
-            self._kv_transfer[j] = 0.0
-            self.batching.arrive(j, d, t, landed=True)  # type: ignore[union-attr]
-            return
-        size = float(self._kv_bytes[p] * (self._in_tokens[j] + 1))
-        env = self._env
-        # The fast loop runs ahead of SimPy's clock: the transfer starts at a SimPy event at t.
-        env.timeout(max(t - env.now, 0.0)).callbacks.append(lambda _: self._send_kv(j, d, src, dst, size))
-
-    def _send_kv(self, j: int, d: int, src: int, dst: int, size: float) -> None:
-        env, names = self._env, self._names
-        started = env.now
-        if self._transfers.topology.path(names[src], names[dst]) is None:
-            self.status[j] = _FAILED  # a cut since the choice: no path now
-            return
-        workload = self._workloads[j]
-        if self._kv_rule[workload] == "soft" and self._jurisdiction[dst] != self._jurisdiction[self._origins[j]]:
-            self.bus.emit(ResidencyViolation(started, self._kv_label[workload], names[dst]))
-        flow_id, done, _ = self._transfers.start(names[src], names[dst], size)
-        cost = size / 1e9 * self._book.egress(names[src], names[dst])
-
-        def landed(event) -> None:
-            now = env.now
-            self._book.landed(flow_id, self._kv_label[workload], -1, size, started, cost, event.value, now)
-            self._kv_transfer[j] = now - started
-            self.batching.arrive(j, d, now, landed=True)  # type: ignore[union-attr]
-        done.callbacks.append(landed)
+        """The network for KV caches leaving prefill pools (:class:`KvHandoff`)."""
+        assert self.kv is not None
+        self.kv.connect(env, transfers, book, jurisdictions)
 
     def _serves(self) -> list[list[bool]]:
         """Workload x pool: a workload that names a model goes only where it is loaded; a
@@ -403,7 +355,10 @@ class InferenceEngine:
         view = RoutingView.build(
             pool_region=self._pool_region, rtt_ms=self.rtt_ms, queue_len=[0] * len(self.pools),
             busy_slots=self.busy, active_slots=self.active, total_slots=self.total_slots,
-            share=self._view_shares(), mean_service_s=self.mean_service, serves=self._serves())
+            share=self._view_shares(), mean_service_s=self.mean_service, serves=self._serves(),
+            pool_gpu=[p.gpu.name for p in self.pools])
+        if self._scenario.inference:  # the objectives per workload (inf: none set)
+            view.slo_ttft_ms, view.slo_tpot_ms, view.slo_e2e_ms = self._slos()
         # The engine writes load figures into arrays it owns; the policy sees read-only
         # views of them, so no writeable flag is flipped per request.
         self._queue_np = np.zeros(len(self.pools), dtype=np.int64)
@@ -416,13 +371,27 @@ class InferenceEngine:
         self._stale_all = True  # every pool's figures may have changed since the last refresh
         self._replicas_np = np.array([p.replicas for p in self.pools], dtype=np.int64)
         self._cached_np = np.zeros(len(self.pools), dtype=np.bool_)
+        self._backlog_np = np.full(len(self.pools), math.nan)
         view.queue_len, view.busy_slots = self._queue_np.view(), self._busy_np.view()
         view.active_replicas, view.prefix_cached = self._replicas_np.view(), self._cached_np.view()
-        for array_ in (view.queue_len, view.busy_slots, view.active_replicas, view.prefix_cached):
+        view.prefill_backlog = self._backlog_np.view()
+        for array_ in (view.queue_len, view.busy_slots, view.active_replicas, view.prefix_cached,
+                       view.prefill_backlog):
             array_.flags.writeable = False
         view.prefill_ms_per_token = np.array([self._prefill_ms_per_token(p) for p in range(len(self.pools))])
         view.prefill_ms_per_token.flags.writeable = False
         return view
+
+    def _slos(self) -> tuple[np.ndarray, ...]:
+        """Read-only arrays of the workloads' TTFT, TPOT and end-to-end objectives, ms (``inf``: none)."""
+        workloads = self._scenario.inference
+        arrays = []
+        for values in ([wl.slo.ttft_ms for wl in workloads], [wl.slo.tpot_ms for wl in workloads],
+                       [wl.e2e_slo_ms for wl in workloads]):
+            array_ = np.array([_INF if v is None else float(v) for v in values])
+            array_.flags.writeable = False
+            arrays.append(array_)
+        return tuple(arrays)
 
     def _prefill_ms_per_token(self, p: int) -> float:
         """What a policy may plan a prompt token's prefill with at pool ``p``, ms."""
@@ -448,11 +417,17 @@ class InferenceEngine:
         self._replicas_np[index] = replicas
         self._serving[index] = replicas
         self.shares[index] = record.share
+        self.rooms.up_changed(index, record.up_gpus is None or record.up_gpus > 0)
         self._refresh_view_static()
         if self.batching is not None and index in self.batching.specs:
             self.batching.set_active(index, replicas, record.t_s)
         else:
             self._drain(index, record.t_s)
+
+    def provision_changed(self, record: ProvisionChanged) -> None:
+        """The autoscaler's warm replicas of a pool changed (at zero, the pool holds requests)."""
+        if self.rooms.ready_changed(record.pool_index, record.ready):
+            self.view.version += 1  # answers cached per origin may have been rejections
 
     def _refresh_view_static(self) -> None:
         view = self.view
@@ -600,9 +575,15 @@ class InferenceEngine:
             elif self.reads_load:
                 self._stale_all = True  # a failure or capacity change is under way
                 self._sync_load()
+            if getattr(self.policy, "reads_tokens", False):
+                r = self.requests
+                view.input_tokens, view.output_tokens = self._in_tokens[j], self._out_tokens[j]
+                view.prefix, view.prefix_tokens = int(r.prefix[j]), int(r.prefix_tokens[j])
+            if getattr(self.policy, "reads_cache", False) and self.batching is not None:
+                self._cached_view(int(self.requests.prefix[j]))
             p = self.policy.choose(view)
             if p is not None and (self._rtt_rows[self._origins[j]][p] == _INF
-                                  or not self.view.serves[view.workload if view.key_stride else 0][p]):
+                                  or not self.view.serves[self._workloads[j] if view.key_stride else 0][p]):
                 p = None
         if p is None:
             self.status[j] = _FAILED
@@ -683,6 +664,9 @@ class InferenceEngine:
             for p in servers.specs:
                 self._queue_np[p] = servers.waiting[p]
                 self._busy_np[p] = servers.running[p]
+            if self._reads_backlog:
+                for p in servers.specs:
+                    self._backlog_np[p] = servers.backlog(p)
 
     def _cached_view(self, prefix: int) -> None:
         """``view.prefix_cached`` for ``prefix``: pools some of whose replicas hold it."""
@@ -755,15 +739,17 @@ class InferenceEngine:
                 self._cached_view(prefixes[j])
             p = choose(view)
             if p is None:
-                return rejected
+                p = (self.rooms.choose(rtt_rows[origin], serves[workloads[j]] if serves is not None else None)
+                     if self.rooms.cold else None)
+                return rejected if p is None else (p, rtt_rows[origin][p])
             try:
                 rtt = rtt_rows[origin][p]
             except (IndexError, TypeError):
                 raise self._bad_choice(p, origin) from None
             if rtt == _INF or p < 0:
                 raise self._bad_choice(p, origin)
-            if serves is not None and not serves[view.workload][p]:
-                raise PolicyError(self.policy_name, f"sent a request of workload {view.workload} to pool {p}, "
+            if serves is not None and not serves[workloads[j]][p]:  # the request's own, whatever the view says now
+                raise PolicyError(self.policy_name, f"sent a request of workload {workloads[j]} to pool {p}, "
                                   "which does not serve its model")
             return p, rtt
         return route
@@ -791,7 +777,7 @@ class InferenceEngine:
         locals, which roughly doubles throughput over calling methods per event."""
         times, origins, workloads = self._times, self._origins, self._workloads
         n = self._first_turns  # later turns of sessions arrive through ``turns``
-        turns, sessions = self._turns, self._first_turns < len(times)
+        turns, sessions, follow = self.turns.heap, self._first_turns < len(times), self.turns.follow
         peek, step_sim = env.peek, env.step
         done, travel, queues, busy, active = self._done, self._travel, self.queues, self.busy, self.active
         status, wait, service, at_pool = self.status, self.wait, self.service, self.arrival_at_pool
@@ -895,7 +881,7 @@ class InferenceEngine:
                 status[j] = _COMPLETED
                 completed += 1
                 if sessions:
-                    self._follow(j, t)
+                    follow(j, t)
                 busy[p] -= 1
                 if track:
                     dirty.add(p)
@@ -952,18 +938,6 @@ class InferenceEngine:
         log = self.log()
         self._release()
         self.bus.emit(log)
-
-    def _follow(self, j: int, t: float) -> None:
-        """Turn ``j`` of a session was answered at its pool at ``t``: its next turn is sent
-        when the answer has reached the user (half the round trip) and a think time has
-        passed, unless that is after the run's end (it is then never sent)."""
-        k = self._next_turn[j]
-        if k < 0:
-            return
-        t_k = t + self.rtt_of[j] / 2000.0 + self._think[k]
-        if t_k < self.duration_s:
-            self.requests.t_s[k] = t_k
-            heappush(self._turns, (t_k, k))
 
     def _route_ahead(self, route, decided: _Decisions, start: int, stop: float, drawn: bool) -> int:
         """Route the requests from ``start`` that arrive before ``stop`` all at once, for a
@@ -1051,37 +1025,19 @@ class InferenceEngine:
             first_token_s=as_np(self.first_token, np.float64), tpot_s=as_np(self.tpot, np.float64),
             prefix=r.prefix, cached_tokens=(as_np(self.cached, np.int32) if self.cached is not None
                                             else np.broadcast_to(np.int32(0), (len(r),))),
-            **({"decode_pool": as_np(self.decode_pool, np.int16), "kv_transfer_s": as_np(self.kv_transfer, np.float64)}
-               if self.decode_pool is not None else {}))
+            **({"decode_pool": as_np(self.kv.decode_pool, np.int16),
+                "kv_transfer_s": as_np(self.kv.kv_transfer, np.float64),
+                "decode_rtt_ms": as_np(self.kv.decode_rtt, np.float64)} if self.kv is not None else {}))
         if not r.has_sessions:
             return log
         # Later turns never sent (their session ended, or they were due after the run) were
         # never requests; the others take their place in order of arrival.
-        session, turn = self._sessions()
+        session, turn = self.turns.numbering(r, [k for k, wl in enumerate(self._scenario.inference) if wl.sessions])
         sent = np.flatnonzero(np.isfinite(r.t_s))
         order = sent[np.argsort(r.t_s[sent], kind="stable")]
         columns = {f: getattr(log, f)[order] for f in log.__dataclass_fields__
                    if f not in ("session", "turn") and len(getattr(log, f))}
         return RequestLog(**columns, session=session[order], turn=turn[order])
-
-    def _sessions(self) -> tuple[np.ndarray, np.ndarray]:
-        """Each request's session (numbered by first turns in arrival order; -1: none, a
-        workload without sessions) and turn (1, 2, ...; 0: none)."""
-        r = self.requests
-        n = len(r)
-        session, turn = np.full(n, -1, np.int32), np.zeros(n, np.int16)
-        first = np.arange(self._first_turns)
-        chained = first[r.next_turn[first] >= 0]
-        sessions_of = np.isin(r.workload[first], [k for k, wl in enumerate(self._scenario.inference) if wl.sessions])
-        session[first[sessions_of]] = first[sessions_of]
-        turn[first[sessions_of]] = 1
-        level, rows = 2, chained
-        while len(rows):
-            nxt = r.next_turn[rows]
-            session[nxt], turn[nxt] = session[rows], level
-            rows = nxt[r.next_turn[nxt] >= 0]
-            level += 1
-        return session, turn
 
     def _release(self) -> None:
         """Drop what only the loop needed (the engine lives on in the bus's reference
@@ -1090,6 +1046,8 @@ class InferenceEngine:
         self.requests = RequestBatch.empty()  # the log keeps the columns it needs
         self._times = self._origins = self._workloads = self._services = memoryview(b"")
         self._in_tokens = self._out_tokens = memoryview(b"")
+        if self.kv is not None:
+            self.kv.release()
 
     def _retry_array(self) -> np.ndarray:
         out = np.zeros(len(self.requests))  # untouched pages cost no memory when nothing was retried

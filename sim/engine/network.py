@@ -148,7 +148,8 @@ class TransferManager:
         done = self.env.event()
         self._done[flow_id] = done
         self._transfers[flow_id] = transfer
-        self.network.advance(self.env.now)
+        for landed in self.network.advance(self.env.now):  # what lands now, lands
+            self._landed(cast(int, landed))
         self._send(flow_id, route, size_bytes)
         self._poke()
         return flow_id, done, route

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,6 +31,9 @@ from sim.scenario.model import Scenario
 from sim.streams import Streams
 from sim.workload import RequestBatch, generate_requests
 from sim.world import World
+
+if TYPE_CHECKING:
+    from sim.engine.inference import InferenceEngine
 
 __all__ = ["SimulationResult", "simulate"]
 
@@ -45,13 +49,22 @@ class SimulationResult:
     events_processed: int
 
 
-def _arrival_counter(batch: RequestBatch) -> Callable[[float, float], int]:
-    # Arrivals known in advance, in time order (later turns of sessions are not: their
-    # times are written as the run goes).
+def _arrival_counter(batch: RequestBatch, engine: InferenceEngine) -> Callable[[float, float], int]:
+    """``count(a, b)``: requests that reached their origin in [a, b), called by the scheduler
+    with b = now and a = its previous call's b. The first turns are known in advance, in
+    time order; later turns of conversations are counted as the engine sends them."""
     times = batch.t_s[:batch.first_turns]
+    sessions = batch.first_turns < len(batch.t_s)
+    last_b, last_arrived = -np.inf, 0  # the previous call's b, and the later turns arrived before it
 
     def count(a: float, b: float) -> int:
-        return int(np.searchsorted(times, b, side="left") - np.searchsorted(times, a, side="left"))
+        n = int(np.searchsorted(times, b, side="left") - np.searchsorted(times, a, side="left"))
+        nonlocal last_b, last_arrived
+        if sessions:
+            arrived = engine.turns.arrived()
+            n += arrived - (last_arrived if a == last_b else 0)
+            last_b, last_arrived = b, arrived
+        return n
     return count
 
 
@@ -87,14 +100,53 @@ def simulate(scenario: Scenario, world: World, observers: Sequence[Subscriber],
     if scenario.scheduler.autoscaling is not None and serving is not None:
         _autoscaler(env, scenario, world, pools, streams, bus, serving)
     if scenario.failures is not None:
-        from sim.engine.failures import FailureEngine
-        from sim.workload.failure_trace import read_failure_trace
-
-        trace = scenario.failures.trace
-        rows = read_failure_trace(base_dir / trace, trace, source, {p.key for p in world.pools}) if trace else []
         requests = serving is not None or fluid_arrivals is not None
-        FailureEngine(env, scenario, pools, streams, bus, routes, rows, requests,
-                      training.training_gpus if training is not None else None)
+        _failure_engine(env, scenario, world, pools, streams, bus, routes, base_dir, source, requests, training)
+    consistency = _data_movers(env, scenario, world, routes, transfers, bus, streams, base_dir, source, serving)
+    del scheduler  # it runs as a SimPy process
+    handled = _run(env, serving, scenario.duration, progress)
+    end = float(scenario.duration)
+    if training is not None:
+        training.close(end)
+    if consistency is not None:
+        consistency.close()
+    return SimulationResult(end, handled)
+
+
+def _run(env: Environment, serving, until, progress: ProgressHook | None) -> int:
+    """Run to ``until`` (SimPy alone, or SimPy and the request fast path together); the
+    number of events processed. Progress is heard about every 1/500 of ``until``, and at
+    the end."""
+    every_s = until / _PROGRESS_TICKS
+    if serving is None:
+        if progress is not None:
+            env.watch(progress, every_s)
+        env.run(until=until)
+        handled = env.events_processed
+    else:
+        serving.run(env, until, progress, every_s)
+        handled = env.events_processed + serving.events_processed
+    if progress is not None:
+        progress(float(until), handled)
+    return handled
+
+
+def _failure_engine(env, scenario, world, pools, streams, bus, routes, base_dir, source, requests, training):
+    """The failure engine, with its trace's rows read (``requests``: request-level or fluid
+    inference is present)."""
+    from sim.engine.failures import FailureEngine
+    from sim.workload.failure_trace import read_failure_trace
+
+    trace = scenario.failures.trace
+    rows = read_failure_trace(base_dir / trace, trace, source, {p.key for p in world.pools}) if trace else []
+    return FailureEngine(env, scenario, pools, streams, bus, routes, rows, requests,
+                         training.training_gpus if training is not None else None)
+
+
+def _data_movers(env, scenario, world, routes, transfers, bus, streams, base_dir, source, serving):
+    """What moves data besides training, in this order on one transfer manager (made here
+    if training made none): model rollouts, plain copies, KV caches leaving prefill pools.
+    Returns the consistency engine (closed when the run ends), or None."""
     consistency = None
     if scenario.consistency is not None:
         from sim.engine.consistency import ConsistencyEngine
@@ -107,24 +159,7 @@ def simulate(scenario: Scenario, world: World, observers: Sequence[Subscriber],
         transfers = transfers or _transfers(env, scenario, routes)
         jurisdictions = [r.jurisdiction or r.name for r in world.regions]
         serving.connect(env, transfers, TransferBook(scenario, world, bus), jurisdictions)
-    del scheduler  # it runs as a SimPy process
-    every_s = scenario.duration / _PROGRESS_TICKS
-    if serving is None:
-        if progress is not None:
-            env.watch(progress, every_s)
-        env.run(until=scenario.duration)
-        handled = env.events_processed
-    else:
-        serving.run(env, scenario.duration, progress, every_s)
-        handled = env.events_processed + serving.events_processed
-    end = float(scenario.duration)
-    if progress is not None:
-        progress(end, handled)
-    if training is not None:
-        training.close(end)
-    if consistency is not None:
-        consistency.close()
-    return SimulationResult(end, handled)
+    return consistency
 
 
 def _inference_engine(scenario: Scenario, world: World, streams: Streams, base_dir: Path, source: str,
@@ -138,7 +173,7 @@ def _inference_engine(scenario: Scenario, world: World, streams: Streams, base_d
     spec = scenario.scheduler.routing
     engine = InferenceEngine(scenario, world.pools, world.topology.names, world.topology.rtt_ms, batch,
                              _policy("routing", spec, streams), spec.name, bus)
-    return engine, _arrival_counter(batch)
+    return engine, _arrival_counter(batch, engine)
 
 
 def _transfers(env: Environment, scenario: Scenario, routes: Routes) -> TransferManager:

@@ -95,11 +95,11 @@ from sim.experiment.uncertainty import Input, draw_samples, find_inputs, overrid
 from sim.fileio import write_csv_atomic, write_json_atomic
 from sim.progress import Progress
 from sim.runner import execute, preflight
-from sim.scenario import load_scenario
+from sim.scenario import LoadedScenario, Scenario, load_scenario
 from sim.scenario.model import HOURS_PER_QUARTER, Plan, PlanGrowth, PlanOption
 from sim.scenario.yaml_io import load_yaml_file
 from sim.streams import Streams
-from sim.world import build_world
+from sim.world import World, build_world
 
 __all__ = ["CalendarPlan", "read_calendar", "plan_calendar", "check_plan",
            "format_calendar", "evaluate", "Evaluation", "PLAN_COLUMNS", "EXACT_MODES"]
@@ -184,25 +184,63 @@ class CalendarPlan:
 def read_calendar(path: str | Path, out: Path | None = None, sets: Sequence[str] = ()) -> CalendarPlan:
     """Read a scenario with a ``plan`` section, check it and draw the samples (nothing runs)."""
     path = Path(path).resolve()
+    sets = tuple(sets)
+    loaded, scenario_inputs = _load_fluid(path, sets)
+    calendar = loaded.scenario.plan
+    if calendar is None:
+        raise UsageError(f"{path}: has no plan section (quarters, target, growth, options; see docs/planning.md)")
+    target = _plan_target(loaded, calendar)
+    world = build_world(loaded.scenario)
+    problems = [*_fleet_problems(loaded, calendar, world), *_growth_name_problems(loaded, calendar),
+                *_growth_problems(loaded, calendar.growth)]
+    if problems:
+        raise ScenarioError(problems)
+    growing = _growing(loaded.scenario)
+    inputs, growth_of, fixed = _growth_inputs(calendar, scenario_inputs, loaded.scenario, growing)
+    samples = draw_samples(inputs, calendar.samples, loaded.scenario.seed)
+    pools = {p.key: p for p in world.pools}
+    keys = list(dict.fromkeys([*(o.pool for o in calendar.options), *(g.pool for g in calendar.retire)]))
+    base_rates = [(k, float(loaded.scenario.inference[k].arrival.rate_per_s)) for k in growing]  # type: ignore[union-attr]
+    plan = CalendarPlan(
+        loaded.scenario.name, calendar, path, sets, target, tuple(dict.fromkeys([target.path, *calendar.kpis])),
+        inputs, samples, len(scenario_inputs), growth_of, fixed, base_rates, out, keys,
+        {key: pools[key].replicas for key in keys}, {key: p.gpus_per_replica for key, p in pools.items()},
+        _replica_mw(calendar, world), {key: p.region for key, p in pools.items()},
+        {r.name: [(p.key, p.replicas) for p in r.pools] for r in world.regions},
+        _critical_sample(calendar, samples, len(inputs), len(scenario_inputs)), _fluid_bias(loaded, world, calendar),
+        hashlib.sha256(path.read_bytes()).hexdigest(), loaded.scenario.seed)
+    written = calendar.kpis if "kpis" in calendar.model_fields_set else []  # the defaults may be null
+    for k, kpi in reversed(list(enumerate(written))):
+        plan.written_at[kpi] = loaded.problem(("plan", "kpis", k), "")
+    plan.written_at[target.path] = loaded.problem(("plan", "target"), "")
+    return plan
+
+
+def _load_fluid(path: Path, sets: tuple[str, ...]) -> tuple[LoadedScenario, list[Input]]:
+    """The scenario in fluid mode with its uncertain values (outside the plan section) at
+    their medians, checked for what the fluid mode cannot model; and those uncertain inputs."""
     data, lines, _ = load_yaml_file(path)
     own = {k: v for k, v in data.items() if k != "plan"} if isinstance(data, Mapping) else data
     scenario_inputs = find_inputs(own, str(path), lines)
     medians = [override(i.path, i.median()) for i in scenario_inputs]
-    sets = tuple(sets)
     loaded = load_scenario(path, [*sets, *medians, "fidelity=fluid"])
     preflight(loaded)  # what the fluid mode cannot model is refused here, with its location
-    calendar = loaded.scenario.plan
-    if calendar is None:
-        raise UsageError(f"{path}: has no plan section (quarters, target, growth, options; see docs/planning.md)")
+    return loaded, scenario_inputs
+
+
+def _plan_target(loaded: LoadedScenario, calendar: Plan) -> Target:
+    """``plan.target`` read, or a located error."""
     try:
-        target = parse_target(calendar.target)
+        return parse_target(calendar.target)
     except UsageError as exc:
         raise ScenarioError([loaded.problem(("plan", "target"), str(exc).removeprefix("--target: ")
                                             .rsplit(" (got ", 1)[0], calendar.target)]) from None
-    kpis = tuple(dict.fromkeys([target.path, *calendar.kpis]))
-    world = build_world(loaded.scenario)
+
+
+def _fleet_problems(loaded: LoadedScenario, calendar: Plan, world: World) -> list[Problem]:
+    """Options and retirements of pools the scenario lacks, caps of regions it lacks, and
+    retirements of more replicas than a pool has."""
     pools = {p.key: p for p in world.pools}
-    pue = {r.name: r.pue for r in world.regions}
     problems: list[Problem] = []
     for k, option in enumerate(calendar.options):
         if option.pool not in pools:
@@ -222,19 +260,36 @@ def read_calendar(path: str | Path, out: Path | None = None, sets: Sequence[str]
         if retired[gone.pool] > pools[gone.pool].replicas:
             problems.append(loaded.problem(("plan", "retire", k, "replicas"), f"retires more replicas than the "
                                            f"pool has ({pools[gone.pool].replicas})", gone.replicas))
+    return problems
+
+
+def _growing(scenario: Scenario) -> list[int]:
+    """Indices of the workloads whose rate can grow (those with a ``rate_per_s``)."""
+    return [k for k, wl in enumerate(scenario.inference) if hasattr(wl.arrival, "rate_per_s")]
+
+
+def _growth_name_problems(loaded: LoadedScenario, calendar: Plan) -> list[Problem]:
+    """A growth per workload that names no workload, or one without a rate to grow."""
+    if not isinstance(calendar.growth, dict):
+        return []
     workloads = [wl.name for wl in loaded.scenario.inference]
-    growing = [k for k, wl in enumerate(loaded.scenario.inference) if hasattr(wl.arrival, "rate_per_s")]
-    if isinstance(calendar.growth, dict):
-        for name in calendar.growth:
-            if name not in workloads:
-                problems.append(loaded.problem(("plan", "growth", name), f"no such workload (known: "
-                                               f"{', '.join(workloads)})", name))
-            elif workloads.index(name) not in growing:
-                problems.append(loaded.problem(("plan", "growth", name), "grows a rate_per_s: this workload's "
-                                               "arrivals have none (a trace or sessions)", name))
-    problems += _growth_problems(loaded, calendar.growth)
-    if problems:
-        raise ScenarioError(problems)
+    growing = _growing(loaded.scenario)
+    problems = []
+    for name in calendar.growth:
+        if name not in workloads:
+            problems.append(loaded.problem(("plan", "growth", name), f"no such workload (known: "
+                                           f"{', '.join(workloads)})", name))
+        elif workloads.index(name) not in growing:
+            problems.append(loaded.problem(("plan", "growth", name), "grows a rate_per_s: this workload's "
+                                           "arrivals have none (a trace or sessions)", name))
+    return problems
+
+
+def _growth_inputs(calendar: Plan, scenario_inputs: list[Input], scenario: Scenario,
+                   growing: list[int]) -> tuple[list[Input], list[int | None], list[float]]:
+    """The uncertain inputs (the scenario's, then one per growth law), and per workload the
+    input that draws its growth (None: fixed) and its fixed growth."""
+    workloads = [wl.name for wl in scenario.inference]
     inputs = list(scenario_inputs)
     growth_of: list[int | None] = [None] * len(workloads)
     fixed = [0.0] * len(workloads)
@@ -254,38 +309,40 @@ def read_calendar(path: str | Path, out: Path | None = None, sets: Sequence[str]
             law(value, f"plan.growth.{name}", [workloads.index(name)])
     else:
         law(calendar.growth, "plan.growth", growing)
-    samples = draw_samples(inputs, calendar.samples, loaded.scenario.seed)
-    keys = list(dict.fromkeys([*(o.pool for o in calendar.options), *(g.pool for g in calendar.retire)]))
+    return inputs, growth_of, fixed
+
+
+def _replica_mw(calendar: Plan, world: World) -> dict[str, float]:
+    """Per pool: the MW one replica draws (GPUs x TDP, or the option's kW per GPU, x PUE)."""
+    pue = {r.name: r.pue for r in world.regions}
     kw = {o.pool: o.kw_per_gpu for o in calendar.options if o.kw_per_gpu is not None}
-    replica_mw = {key: p.gpus_per_replica * (kw[key] * 1e3 if key in kw else p.gpu.tdp_w) * pue[p.region] / 1e6
-                  for key, p in pools.items()}
-    base_rates = [(k, float(loaded.scenario.inference[k].arrival.rate_per_s)) for k in growing]  # type: ignore[union-attr]
-    critical = None
-    if len(inputs) == len(scenario_inputs) + 1 and not scenario_inputs:  # the growth alone is uncertain
+    return {p.key: p.gpus_per_replica * (kw[p.key] * 1e3 if p.key in kw else p.gpu.tdp_w) * pue[p.region] / 1e6
+            for p in world.pools}
+
+
+def _critical_sample(calendar: Plan, samples: list[list[Any]], n_inputs: int, n_scenario_inputs: int) -> int | None:
+    """The sample that decides a quarter when the outcome is monotone in it: the one at
+    rank ``ceil(probability x samples)`` in growth when the growth alone is uncertain, the
+    first when nothing is; else None."""
+    if n_inputs == n_scenario_inputs + 1 and not n_scenario_inputs:  # the growth alone is uncertain
         rank = math.ceil(calendar.probability * calendar.samples - 1e-9)
-        critical = sorted(range(len(samples)), key=lambda s: (samples[s][0], s))[max(rank, 1) - 1]
-    elif len(inputs) == 0:  # nothing uncertain: every sample is the same
-        critical = 0
+        return sorted(range(len(samples)), key=lambda s: (samples[s][0], s))[max(rank, 1) - 1]
+    if n_inputs == 0:  # nothing uncertain: every sample is the same
+        return 0
+    return None
+
+
+def _fluid_bias(loaded: LoadedScenario, world: World, calendar: Plan) -> str | None:
+    """Why the fluid mode's answer is known to be biased for this plan (None: it is not)."""
     serving = [p for p in world.pools if p.key in {o.pool for o in calendar.options} or p.replicas > 0]
-    bias = None
     if any(p.serving is not None for p in serving):
-        bias = "batching replicas (KV admission and preemption are not in the fluid model)"
-    elif any(wl.shared_prefix is not None for wl in loaded.scenario.inference):
-        bias = "prefix caches (not in the fluid model)"
-    elif loaded.scenario.scheduler.routing.name in _LOAD_AWARE and len(serving) > 1:
-        bias = (f"{loaded.scenario.scheduler.routing.name} routing pools the capacity of {len(serving)} pools, "
+        return "batching replicas (KV admission and preemption are not in the fluid model)"
+    if any(wl.shared_prefix is not None for wl in loaded.scenario.inference):
+        return "prefix caches (not in the fluid model)"
+    if loaded.scenario.scheduler.routing.name in _LOAD_AWARE and len(serving) > 1:
+        return (f"{loaded.scenario.scheduler.routing.name} routing pools the capacity of {len(serving)} pools, "
                 "which the fluid model queues one by one")
-    plan = CalendarPlan(
-        loaded.scenario.name, calendar, path, sets, target, kpis, inputs, samples, len(scenario_inputs), growth_of,
-        fixed, base_rates, out, keys, {key: pools[key].replicas for key in keys},
-        {key: p.gpus_per_replica for key, p in pools.items()}, replica_mw, {key: p.region for key, p in pools.items()},
-        {r.name: [(p.key, p.replicas) for p in r.pools] for r in world.regions}, critical, bias,
-        hashlib.sha256(path.read_bytes()).hexdigest(), loaded.scenario.seed)
-    written = calendar.kpis if "kpis" in calendar.model_fields_set else []  # the defaults may be null
-    for k, kpi in reversed(list(enumerate(written))):
-        plan.written_at[kpi] = loaded.problem(("plan", "kpis", k), "")
-    plan.written_at[target.path] = loaded.problem(("plan", "target"), "")
-    return plan
+    return None
 
 
 _FALLS = "a growth must be > -1 (a rate cannot fall to 0 or below)"
@@ -681,14 +738,8 @@ def plan_calendar(plan: CalendarPlan, exact: str = "none", backend: str = "proce
     every = list(range(len(plan.samples)))
     with Executor(backend, workers, scheduler) as executor:
         evaluate_ = _Evaluator(plan, executor, quiet)
-        arrivals: list[tuple[int, int]] = []
-        fluid_binding: dict[int, str | None] = {}
-        with Progress("plan-calendar: fluid search", cal.quarters, "quarters", quiet=quiet) as progress:
-            for q in range(1, cal.quarters + 1):
-                fluid_binding[q] = _grow(plan, evaluate_, q, arrivals, every, False, cal.probability)
-                progress.advance()
+        arrivals, bindings = _fluid_search(plan, evaluate_, quiet)
         fluid_orders = _orders(plan, arrivals)
-        bindings = dict(fluid_binding)
         if exact == "refine":
             arrivals, bindings = _refine(plan, evaluate_, arrivals, quiet)
         rows = _summarise(plan, evaluate_, arrivals, bindings, exact != "none", exact == "refine")
@@ -711,6 +762,21 @@ def plan_calendar(plan: CalendarPlan, exact: str = "none", backend: str = "proce
     plan.orders, plan.quarters = orders, rows
     _write(plan, report)
     return report
+
+
+def _fluid_search(plan: CalendarPlan, evaluate_: _Evaluator,
+                  quiet: bool) -> tuple[list[tuple[int, int]], dict[int, str | None]]:
+    """The fluid pass, quarter by quarter over every sample: the arrivals it orders
+    (option index, arrival quarter) and per quarter what binds where the target is missed."""
+    cal = plan.calendar
+    every = list(range(len(plan.samples)))
+    arrivals: list[tuple[int, int]] = []
+    bindings: dict[int, str | None] = {}
+    with Progress("plan-calendar: fluid search", cal.quarters, "quarters", quiet=quiet) as progress:
+        for q in range(1, cal.quarters + 1):
+            bindings[q] = _grow(plan, evaluate_, q, arrivals, every, False, cal.probability)
+            progress.advance()
+    return arrivals, bindings
 
 
 _ATTEMPT = ("command", "fluid_runs", "exact_runs", "reused_runs")  # how this attempt went, not the plan
@@ -823,10 +889,23 @@ def _share_text(share: Mapping[str, Any]) -> str:
 
 
 def format_calendar(report: Mapping[str, Any]) -> str:
+    """The plan as text: how it was decided, a row per quarter, the orders and their total."""
+    lines = [*_calendar_header(report), "", *_quarter_lines(report), ""]
+    lines.append(f"{'order in':>8}  {'arrives':>7}  {'pool':24} {'replicas':>8}  {'USD to horizon':>14}")
+    for o in report["orders"]:
+        lines.append(f"{o['order_quarter']:>8}  {o['arrival_quarter']:>7}  {o['pool']:24} {o['replicas']:>8}  "
+                     f"{o['usd_to_horizon']:>14,.0f}")
+    lines.append(f"total {report['total_usd']:,.0f} USD" + ("" if report["met"] else "  (the target is not met in "
+                                                                                       "every quarter)"))
+    return "\n".join(lines)
+
+
+def _calendar_header(report: Mapping[str, Any]) -> list[str]:
+    """The target and the runs it took; who decided and, when exact runs did, how they
+    moved the cost."""
     cal = report["calendar"]
     exact = report.get("exact", "none") != "none"
     by_exact = report.get("decided_by") == "exact"
-    check = "check_samples" in report
     lines = [f"target {cal['target']} with probability {cal['probability']:g} in each of {cal['quarters']} quarters "
              f"({len(report['samples'])} samples; {report['fluid_runs']} fluid runs"
              + (f", {report['exact_runs']} exact runs ({report['exact']})" if exact else "")
@@ -841,13 +920,21 @@ def format_calendar(report: Mapping[str, Any]) -> str:
         lines.append(f"the fluid search alone would order {report['fluid_total_usd']:,.0f} USD; exact runs "
                      f"{'cut' if report['total_usd'] < report['fluid_total_usd'] else 'raise'} it to "
                      f"{report['total_usd']:,.0f} USD")
+    return lines
+
+
+def _quarter_lines(report: Mapping[str, Any]) -> list[str]:
+    """The quarter table: shares meeting the target (fluid, exact, brute force), the
+    target's median and 90 % band from the deciding runs, the fleet, and what binds."""
+    exact = report.get("exact", "none") != "none"
+    by_exact = report.get("decided_by") == "exact"
+    check = "check_samples" in report
     head = f"{'quarter':>7}  {'P fluid':>7}  "
     if exact:
         head += f"{'P exact [95 % CI]':>20}  "
     if check:
         head += f"{'P brute force':>20}  "
-    head += f"{'median':>9}  {'90 % band':>20}  fleet"
-    lines += ["", head]
+    lines = [head + f"{'median':>9}  {'90 % band':>20}  fleet"]
     for row in report["quarters"]:
         shown = row["exact"]["kpis"][report["target"]["path"]] if by_exact else row
         band = shown["band_90"]
@@ -861,10 +948,4 @@ def format_calendar(report: Mapping[str, Any]) -> str:
         if not row["met"]:
             text += f"  NOT MET: {row['binding']}"
         lines.append(text)
-    lines += ["", f"{'order in':>8}  {'arrives':>7}  {'pool':24} {'replicas':>8}  {'USD to horizon':>14}"]
-    for o in report["orders"]:
-        lines.append(f"{o['order_quarter']:>8}  {o['arrival_quarter']:>7}  {o['pool']:24} {o['replicas']:>8}  "
-                     f"{o['usd_to_horizon']:>14,.0f}")
-    lines.append(f"total {report['total_usd']:,.0f} USD" + ("" if report["met"] else "  (the target is not met in "
-                                                                                       "every quarter)"))
-    return "\n".join(lines)
+    return lines

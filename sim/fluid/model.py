@@ -24,7 +24,7 @@ import numpy as np
 from sim.errors import UsageError
 from sim.fluid.batching import BatchingPool, Tokens, step_figures
 from sim.fluid.demand import Demand
-from sim.fluid.queues import pool_flows
+from sim.fluid.queues import PoolFlow, pool_flows
 from sim.fluid.report import busy_gpu_means, inference_section, latency_cdf_rows, region_columns
 from sim.fluid.routing import route_split
 from sim.fluid.service import ServiceLaw, slot_laws
@@ -131,6 +131,16 @@ class FluidInference:
         lam = lam_w.sum(axis=2)
         flow = pool_flows(lam, mean, scv, servers, widths, timeout)
         rejected = d.counts().sum(axis=2) * (1.0 - x.sum(axis=2))  # (K, O)
+        busy_slots, busy_gpus, figures = self._busy(flow, lam, replicas)
+        self._solved = {"n": n, "rtt": rtt, "flow": flow, "mean": mean, "servers": servers,
+                        "rejected": rejected, "replicas": replicas, "busy_slots": busy_slots,
+                        "busy_gpus": busy_gpus, "batching": figures}
+        return self._solved
+
+    def _busy(self, flow: PoolFlow, lam: np.ndarray,
+              replicas: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[int, dict[str, np.ndarray]]]:
+        """``(K, P)`` busy slots and busy GPUs, and per batching pool its step figures (from
+        its throughput curve; while a queue waits every replica iterates)."""
         busy_slots, busy_gpus = flow.busy.copy(), flow.busy * np.asarray(self.layout.pool_gpus_per_slot)[None, :]
         figures = {}
         for p, bp in self.batching.items():
@@ -140,10 +150,7 @@ class FluidInference:
             busy = np.maximum(figures[p]["busy"], full)
             busy_slots[:, p] = replicas[:, p] * figures[p]["in_replica"]
             busy_gpus[:, p] = replicas[:, p] * busy * self.pools[p].gpus_per_replica
-        self._solved = {"n": n, "rtt": rtt, "flow": flow, "mean": mean, "servers": servers,
-                        "rejected": rejected, "replicas": replicas, "busy_slots": busy_slots,
-                        "busy_gpus": busy_gpus, "batching": figures}
-        return self._solved
+        return busy_slots, busy_gpus, figures
 
     def _moments(self) -> np.ndarray:
         return np.array([[(law.mean_s, law.scv) for law, _, _ in row] for row in self._laws])

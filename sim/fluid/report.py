@@ -35,6 +35,7 @@ from sim.fluid.distributions import (
 
 if TYPE_CHECKING:
     from sim.fluid.model import FluidInference
+    from sim.fluid.queues import PoolFlow
 
 __all__ = ["inference_section", "region_columns", "busy_gpu_means", "latency_cdf_rows", "pool_section",
            "NOT_COMPUTED"]
@@ -150,13 +151,8 @@ def _mix_laws(model: FluidInference, cells: _Cells, s: dict[str, Any]) -> _Laws:
             ttft_mean = model.ttft_mean_s(p, w)
             tpot[p, w] = model.tpot_ms(p, w)
             has_ttft[p, w] = ttft_mean is not None
-            out["served"][p, w] = ww.sum(axis=0)
-            wait_ms = (ww * mean_wait_ms[:, p, None]).sum(axis=0)
-            rtt_ms = (ww * rtt_p).sum(axis=0)
-            out["wait_sum"][p, w] = wait_ms
-            out["latency_sum"][p, w] = rtt_ms + wait_ms + (ww * model.service_mean_s(p, w)[:, None]).sum(axis=0) * 1e3
-            if ttft_mean is not None:
-                out["ttft_sum"][p, w] = rtt_ms + wait_ms + (ww * ttft_mean[:, None]).sum(axis=0) * 1e3
+            for name, value in _latency_sums(model, p, w, ww, mean_wait_ms[:, p], rtt_p, ttft_mean).items():
+                out[name][p, w] = value
             waits, trips = _mixed_waits(ww, w_pmf, rtt_p, grid)
             pmfs["wait"][p, w] = waits
             pmfs["latency"][p, w] = convolve(trips, law.pmf(grid.x_ms / 1000.0)[None, :])
@@ -167,6 +163,19 @@ def _mix_laws(model: FluidInference, cells: _Cells, s: dict[str, Any]) -> _Laws:
                          for p in range(n_pools) for w in range(n_work) if served[:, :, p, w].any()
                          for per in (served[:, :, p, w].sum(axis=1),)}
     return _Laws(grid, **out, **pmfs, has_ttft=has_ttft, tpot_ms=tpot, served_k=served_k)
+
+
+def _latency_sums(model: FluidInference, p: int, w: int, ww: np.ndarray, wait_ms: np.ndarray, rtt_p: np.ndarray,
+                  ttft_mean: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Per origin, over the steps weighted by ``ww`` (requests served, ``(K, O)``): the served
+    count and the sums of wait, latency and (when the pool has one) TTFT, in ms."""
+    wait_sum = (ww * wait_ms[:, None]).sum(axis=0)
+    rtt_ms = (ww * rtt_p).sum(axis=0)
+    sums = {"served": ww.sum(axis=0), "wait_sum": wait_sum,
+            "latency_sum": rtt_ms + wait_sum + (ww * model.service_mean_s(p, w)[:, None]).sum(axis=0) * 1e3}
+    if ttft_mean is not None:
+        sums["ttft_sum"] = rtt_ms + wait_sum + (ww * ttft_mean[:, None]).sum(axis=0) * 1e3
+    return sums
 
 
 def _mixed_waits(ww: np.ndarray, w_pmf: np.ndarray, rtt_p: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
@@ -393,29 +402,14 @@ def _bucket_percentiles(model: FluidInference, cells: _Cells, bucket: np.ndarray
     n_regions = len(model.layout.regions)
     latency = np.zeros((n_regions, n_b, grid.n // _COARSE))
     ttft = np.zeros((n_regions, n_b, grid.n // _COARSE))
-    served, flow = cells.served, s["flow"]
+    served = cells.served
     for p, w_pmf in s.get("wait_pmfs", {}).items():
         r = int(model.layout.pool_region[p])
-        tails = np.flatnonzero(flow.p_wait[:, p] > TAIL_MIN)
-        tail_pmf = w_pmf[tails].copy()  # the tails alone: the atoms are added cell by cell
-        atoms = atom_cells(grid, flow.shift_s[:, p])
-        tail_pmf[np.arange(len(tails)), atoms[tails]] -= 1.0 - flow.p_wait[tails, p]
-        atom_mass = 1.0 - np.where(flow.p_wait[:, p] > TAIL_MIN, flow.p_wait[:, p], 0.0)
+        wait = _split_wait(grid, s["flow"], p, w_pmf)
         for w in range(served.shape[3]):
             if not served[:, :, p, w].any():
                 continue
-            trips = np.zeros((n_b, grid.n))
-            for o in np.flatnonzero(served[:, :, p, w].any(axis=0)):
-                weights = served[:, o, p, w]
-                rtt_o = np.where(np.isfinite(rtt[:, o, p]), rtt[:, o, p], 0.0)
-                cells_o = np.minimum(atoms + np.floor(rtt_o / grid.h_ms + 0.5).astype(np.int64), grid.n - 1)
-                np.add.at(trips, (bucket, cells_o), weights * atom_mass)
-                for value in np.unique(rtt_o[tails]) if len(tails) else ():
-                    pick = rtt_o[tails] == value
-                    rows = shifted(tail_pmf[pick] * weights[tails][pick, None], float(value), grid)
-                    which = bucket[tails][pick]  # steps in time order: each bucket's rows are contiguous
-                    starts = np.flatnonzero(np.diff(which, prepend=-1))
-                    trips[which[starts]] += np.add.reduceat(rows, starts, axis=0)
+            trips = _bucket_trips(grid, wait, served[:, :, p, w], rtt[:, :, p], bucket, n_b)
             law, ttft_law = s["service_laws"].get((p, w), (None, None))
             if law is None:
                 law, ttft_law = model.law(p, w, served[:, :, p, w].sum(axis=1)), None
@@ -423,6 +417,55 @@ def _bucket_percentiles(model: FluidInference, cells: _Cells, bucket: np.ndarray
             latency[r] += convolve(trips, _coarse(law.pmf(grid.x_ms / 1000.0))[None, :])
             if ttft_law is not None:
                 ttft[r] += convolve(trips, _coarse(ttft_law.pmf(grid.x_ms / 1000.0))[None, :])
+    return _percentile_columns(latency, ttft, grid)
+
+
+@dataclass(frozen=True)
+class _Wait:
+    """A pool's wait per step, split into its atom (the shift, no queue) and its tail:
+    ``tails`` the steps with a tail, ``tail_pmf`` their tails alone, ``atoms`` each step's
+    atom cell and ``atom_mass`` its mass."""
+
+    tails: np.ndarray
+    tail_pmf: np.ndarray
+    atoms: np.ndarray
+    atom_mass: np.ndarray
+
+
+def _split_wait(grid: Grid, flow: PoolFlow, p: int, w_pmf: np.ndarray) -> _Wait:
+    """Pool ``p``'s wait laws ``w_pmf`` (per step) split into atoms and tails."""
+    tails = np.flatnonzero(flow.p_wait[:, p] > TAIL_MIN)
+    tail_pmf = w_pmf[tails].copy()  # the tails alone: the atoms are added cell by cell
+    atoms = atom_cells(grid, flow.shift_s[:, p])
+    tail_pmf[np.arange(len(tails)), atoms[tails]] -= 1.0 - flow.p_wait[tails, p]
+    atom_mass = 1.0 - np.where(flow.p_wait[:, p] > TAIL_MIN, flow.p_wait[:, p], 0.0)
+    return _Wait(tails, tail_pmf, atoms, atom_mass)
+
+
+def _bucket_trips(grid: Grid, wait: _Wait, served: np.ndarray, rtt: np.ndarray, bucket: np.ndarray,
+                  n_b: int) -> np.ndarray:
+    """Per bucket: the mass of RTT + wait of the requests that arrived in it, over the
+    origins (``served`` and ``rtt`` are ``(K, O)`` for one pool and workload)."""
+    tails = wait.tails
+    trips = np.zeros((n_b, grid.n))
+    for o in np.flatnonzero(served.any(axis=0)):
+        weights = served[:, o]
+        rtt_o = np.where(np.isfinite(rtt[:, o]), rtt[:, o], 0.0)
+        cells_o = np.minimum(wait.atoms + np.floor(rtt_o / grid.h_ms + 0.5).astype(np.int64), grid.n - 1)
+        np.add.at(trips, (bucket, cells_o), weights * wait.atom_mass)
+        for value in np.unique(rtt_o[tails]) if len(tails) else ():
+            pick = rtt_o[tails] == value
+            rows = shifted(wait.tail_pmf[pick] * weights[tails][pick, None], float(value), grid)
+            which = bucket[tails][pick]  # steps in time order: each bucket's rows are contiguous
+            starts = np.flatnonzero(np.diff(which, prepend=-1))
+            trips[which[starts]] += np.add.reduceat(rows, starts, axis=0)
+    return trips
+
+
+def _percentile_columns(latency: np.ndarray, ttft: np.ndarray, grid: Grid) -> list[dict[str, np.ndarray]]:
+    """Per region, the p50 and p99 columns of the ``(regions, buckets, cells)`` laws, read
+    on the coarse cells."""
+    n_regions, n_b = latency.shape[:2]
     offset = (_COARSE - 1) / 2.0 * grid.h_ms  # a wide cell's centre, past its first fine cell's
     grid = Grid(grid.h_ms * _COARSE, grid.n // _COARSE)
     fractions = np.array([0.5, 0.99])

@@ -30,7 +30,7 @@ def energy_summary(rows: Sequence[dict[str, Any]], regions: Sequence, start_s: f
     info = {r.name: r for r in regions if r.total_gpus}
     by_region: dict[str, dict[str, float]] = {}
     for name, region in info.items():
-        tdp = sum(p.gpu.tdp_w * p.total_gpus for p in region.pools) / region.total_gpus
+        tdp = region.tdp_w / region.total_gpus
         idle = IDLE_FRACTION * tdp
         joules = 0.0
         for row in rows:

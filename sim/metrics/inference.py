@@ -345,9 +345,14 @@ def prefix_cache_summary(log: RequestLog, r: _Requests) -> dict[str, Any]:
 
 def disaggregation_summary(log: RequestLog, r: _Requests, layout: InferenceLayout) -> dict[str, Any]:
     """Requests (after the warm-up) whose KV cache went from a prefill to a decode pool:
-    how many, how long the copies took, and where they decoded."""
+    how many, how long the copies took, where they decoded, and their TTFT had the decode
+    pool streamed the first token (once the cache landed, on its own way back)."""
     moved = r.measured & (log.decode_pool >= 0)
     landed = moved & ~np.isnan(log.kv_transfer_s)
+    via_decode = landed & r.done & ~np.isnan(log.first_token_s)
+    ttft_via_decode = (log.rtt_ms[via_decode] / 2 + log.decode_rtt_ms[via_decode] / 2
+                       + (log.retry_s[via_decode] + log.first_token_s[via_decode]
+                          + log.kv_transfer_s[via_decode]) * 1000.0)
     across = landed & (layout.pool_region[np.maximum(log.decode_pool, 0)]
                        != layout.pool_region[np.maximum(log.pool, 0)])
     return {
@@ -355,6 +360,7 @@ def disaggregation_summary(log: RequestLog, r: _Requests, layout: InferenceLayou
         "kv_transferred": int(landed.sum()),
         "across_regions": int(across.sum()),
         "kv_transfer_ms": latency_stats(log.kv_transfer_s[landed] * 1000.0),
+        "ttft_ms_via_decode": latency_stats(ttft_via_decode),
         "by_decode_pool": {layout.pool_keys[p]: int((landed & (log.decode_pool == p)).sum())
                            for p in np.unique(log.decode_pool[landed]).tolist()},
     }

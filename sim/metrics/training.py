@@ -122,11 +122,16 @@ def _bytes_by_link(transfers: Sequence[TransferRecord]) -> dict[str, float]:
     return dict(sorted(by_link.items()))
 
 
+def _region(node: str) -> str:
+    """The region of a copy's end: ``region`` or ``region/host``."""
+    return node.partition("/")[0]
+
+
 def network_summary(transfers: Sequence[TransferRecord], crossings: Sequence[BorderCrossing],
                     residency_violations: int) -> dict[str, Any]:
     return {
         "transfers": len(transfers),
-        "bytes_cross_region": float(sum(t.bytes for t in transfers)),
+        "bytes_cross_region": float(sum(t.bytes for t in transfers if _region(t.src) != _region(t.dst))),
         "transfer_cost_usd": float(sum(t.cost_usd for t in transfers)),
         "border_crossings_bytes": float(sum(c.bytes for c in crossings)),
         "bytes_by_link": _bytes_by_link(transfers),

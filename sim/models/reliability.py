@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 __all__ = ["LLAMA3_FAILURES_PER_GPU_DAY", "default_mtbf_s", "weibull_scale", "draw_time_to_failure",
-           "draw_repair", "replica_failures", "random_outages", "availability", "young_interval"]
+           "draw_repair", "replica_failures", "replica_failure_ids", "random_outages", "availability", "young_interval"]
 
 # reliability_parameters.csv: 419 unexpected interruptions, 16,384 GPUs, 54 days.
 LLAMA3_FAILURES_PER_GPU_DAY = 419 / (16384 * 54)
@@ -60,7 +60,16 @@ def replica_failures(rng: np.random.Generator, replicas: int, horizon_s: float, 
 
     All replicas are new and up at time 0. Returns ``(fail_s, repair_s)`` sorted by failure
     time; a repair may fall after the horizon."""
-    fails, repairs = [], []
+    fail_s, repair_s, _ = replica_failure_ids(rng, replicas, horizon_s, mtbf, shape, repair_kind, repair_mean,
+                                              repair_cv)
+    return fail_s, repair_s
+
+
+def replica_failure_ids(rng: np.random.Generator, replicas: int, horizon_s: float, mtbf: float, shape: float,
+                        repair_kind: str, repair_mean: float,
+                        repair_cv: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`replica_failures` (the same draws) with the index of the replica that fails."""
+    fails, repairs, ids = [], [], []
     t = np.zeros(replicas)
     alive = np.arange(replicas)
     while alive.size:
@@ -70,12 +79,14 @@ def replica_failures(rng: np.random.Generator, replicas: int, horizon_s: float, 
         back = fail + draw_repair(rng, alive.size, repair_kind, repair_mean, repair_cv)
         fails.append(fail)
         repairs.append(back)
+        ids.append(alive)
         t[alive] = back
         alive = alive[back < horizon_s]
     fail_s = np.concatenate(fails) if fails else np.empty(0)
     repair_s = np.concatenate(repairs) if repairs else np.empty(0)
+    id_s = np.concatenate(ids) if ids else np.empty(0, dtype=int)
     order = np.argsort(fail_s, kind="stable")
-    return fail_s[order], repair_s[order]
+    return fail_s[order], repair_s[order], id_s[order]
 
 
 def random_outages(rng: np.random.Generator, rate_per_year: float, mean_duration_s: float,

@@ -14,7 +14,8 @@ availability is computed once per ``(origin, view.version)`` and reused.
 when it is False the engine may skip refreshing them before each call.
 
 ``reads_tokens`` and ``reads_cache`` ask the engine to set the request's token counts and
-shared prompt, and which pools hold that prompt in a prefix cache, on the view.
+shared prompt, and which pools hold that prompt in a prefix cache, on the view;
+``reads_backlog`` asks for the batching pools' prefill backlogs.
 
 Built-ins: ``nearest``, ``round_robin``, ``weighted``, ``least_loaded``, ``latency_aware``,
 ``power_of_two``, ``ttft_aware`` (RTT plus the prefill work ahead, cache-blind) and
@@ -261,6 +262,7 @@ class TtftAware(RoutingPolicy):
 
     params: Params  # the registry validates them with the class above
     reads_tokens: ClassVar[bool] = True
+    reads_backlog: ClassVar[bool] = True
     uses_cache: ClassVar[bool] = False
 
     def prepare(self, view: RoutingView, origin: int) -> list[tuple[int, float]]:
@@ -272,14 +274,18 @@ class TtftAware(RoutingPolicy):
         pools = self.cached(view)
         if not pools:
             return None
-        queue, replicas = view.queue_len, view.active_replicas
+        queue, replicas, backlog = view.queue_len, view.active_replicas, view.prefill_backlog
         per_token, cached = view.prefill_ms_per_token, view.prefix_cached
         tokens, saved = view.input_tokens, view.prefix_tokens if self.uses_cache else 0
         best, best_cost = pools[0][0], np.inf
         for pool, rtt_term in pools:  # nearest first, so strict < breaks ties by RTT
             own = tokens - saved if saved and cached[pool] else tokens
-            # The prompts waiting per replica (taken as long as this one), then this one.
-            cost = rtt_term + per_token[pool] * (queue[pool] * tokens / max(int(replicas[pool]), 1) + own)
+            # The prompt tokens still to prefill per replica (where not known, the prompts
+            # waiting taken as long as this one), then this one's.
+            ahead = backlog[pool]
+            if ahead != ahead:  # NaN: not a batching pool
+                ahead = queue[pool] * tokens
+            cost = rtt_term + per_token[pool] * (ahead / max(int(replicas[pool]), 1) + own)
             if cost < best_cost:
                 best, best_cost = pool, cost
         return best

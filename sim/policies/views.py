@@ -63,21 +63,30 @@ class RoutingView:
       workload that names a ``model`` is served only where that model is loaded (static).
     - ``cache_key``: what availability depends on besides the version: ``origin``, or
       ``origin + n_regions x workload`` when workloads are served by different pools.
+    - ``prefill_backlog``: float per pool, prompt tokens its replicas have still to prefill
+      (waiting requests, less what their replica's prefix cache holds, and the rest of
+      admitted prompts), as stale as ``queue_len``; NaN on pools that are not batching, or
+      when the policy does not ask (class attribute ``reads_backlog``).
+    - ``pool_gpu``: tuple of str, the GPU type of each pool (static).
+    - ``slo_ttft_ms``, ``slo_tpot_ms``, ``slo_e2e_ms``: float per workload, its objectives
+      (``inf``: none set); the request's own are ``slo_ttft_ms[view.workload]`` (static).
 
     Set for each request only for a policy that asks (class attributes ``reads_tokens`` and
     ``reads_cache``; otherwise left at their defaults):
 
     - ``input_tokens``, ``output_tokens``: the request's prompt (shared prompt included)
       and answer lengths, tokens;
-    - ``prefix``, ``prefix_tokens``: the shared prompt it opens with (-1 and 0: none);
-    - ``prefix_cached``: bool per pool, some active replica of the pool holds that shared
-      prompt in its prefix cache, as of the last refresh (``scheduler.sync_delay``).
+    - ``prefix``, ``prefix_tokens``: the shared prompt it opens with, or for a later turn of a
+      conversation the conversation so far (-1 and 0: none);
+    - ``prefix_cached``: bool per pool, some active replica of the pool holds that prefix
+      in its prefix cache, as of the last refresh (``scheduler.sync_delay``).
     """
 
     __slots__ = ("t_s", "origin", "workload", "n_pools", "pool_region", "rtt_ms", "queue_len",
                  "busy_slots", "active_slots", "total_slots", "share", "mean_service_s", "version",
                  "active_replicas", "prefill_ms_per_token", "input_tokens", "output_tokens", "prefix",
-                 "prefix_tokens", "prefix_cached", "serves", "key_stride")
+                 "prefix_tokens", "prefix_cached", "serves", "key_stride", "prefill_backlog", "pool_gpu",
+                 "slo_ttft_ms", "slo_tpot_ms", "slo_e2e_ms")
 
     t_s: float
     origin: int
@@ -101,6 +110,11 @@ class RoutingView:
     prefix_cached: np.ndarray
     serves: np.ndarray
     key_stride: int
+    prefill_backlog: np.ndarray
+    pool_gpu: tuple[str, ...]
+    slo_ttft_ms: np.ndarray
+    slo_tpot_ms: np.ndarray
+    slo_e2e_ms: np.ndarray
 
     @classmethod
     def build(cls, *, pool_region: npt.ArrayLike, rtt_ms: npt.ArrayLike,
@@ -110,11 +124,16 @@ class RoutingView:
               t_s: float = 0.0, origin: int = 0, workload: int = 0, version: int = 0,
               active_replicas: Sequence[int] | None = None, prefill_ms_per_token: npt.ArrayLike | None = None,
               prefix_cached: Sequence[bool] | None = None, input_tokens: int = 0, output_tokens: int = 0,
-              prefix: int = -1, prefix_tokens: int = 0, serves: npt.ArrayLike | None = None) -> RoutingView:
+              prefix: int = -1, prefix_tokens: int = 0, serves: npt.ArrayLike | None = None,
+              prefill_backlog: npt.ArrayLike | None = None, pool_gpu: Sequence[str] | None = None,
+              slo_ttft_ms: npt.ArrayLike | None = None,
+              slo_tpot_ms: npt.ArrayLike | None = None, slo_e2e_ms: npt.ArrayLike | None = None) -> RoutingView:
         """A view over fresh read-only copies of plain lists or arrays (for tests and for the engine).
 
         Defaults: every slot active, empty queues, no busy slots, shares proportional to
-        ``total_slots``, a mean service time of 1 s. Each array owns its data, so its owner
+        ``total_slots``, a mean service time of 1 s, no known prefill backlog (NaN), GPU type
+        ``""`` and no SLO (``inf``) for
+        each of the workloads ``serves`` has rows for. Each array owns its data, so its owner
         may flip ``flags.writeable`` to update it in place.
         """
         n_pools = len(total_slots)
@@ -132,16 +151,10 @@ class RoutingView:
         view.rtt_ms = _frozen("rtt_ms", rtt, np.float64, (rtt.shape[0], n_pools))
         view.n_pools, view.t_s, view.origin = n_pools, float(t_s), int(origin)
         view.workload, view.version = int(workload), int(version)
-        view.active_replicas = _frozen("active_replicas", _or(active_replicas, [1] * n_pools), np.int64, (n_pools,))
-        view.prefill_ms_per_token = _frozen("prefill_ms_per_token", _or(prefill_ms_per_token, [0.0] * n_pools),
-                                            np.float64, (n_pools,))
-        view.prefix_cached = _frozen("prefix_cached", _or(prefix_cached, [False] * n_pools), np.bool_, (n_pools,))
+        _set_serving(view, n_pools, active_replicas, prefill_ms_per_token, prefix_cached, prefill_backlog)
         view.input_tokens, view.output_tokens = int(input_tokens), int(output_tokens)
         view.prefix, view.prefix_tokens = int(prefix), int(prefix_tokens)
-        mask = np.ones((1, n_pools), dtype=np.bool_) if serves is None else np.array(serves, dtype=np.bool_, ndmin=2)
-        view.serves = _frozen("serves", mask, np.bool_, (mask.shape[0], n_pools))
-        # Availability depends on the workload only when some pool does not serve them all.
-        view.key_stride = 0 if mask.all() else view.rtt_ms.shape[0]
+        _set_models(view, n_pools, serves, pool_gpu, (slo_ttft_ms, slo_tpot_ms, slo_e2e_ms))
         return view
 
     @property
@@ -161,6 +174,34 @@ class RoutingView:
         origin = getattr(self, "origin", None)
         return (f"RoutingView(n_pools={getattr(self, 'n_pools', None)}, origin={origin}, "
                 f"version={getattr(self, 'version', None)})")
+
+
+def _set_serving(view: RoutingView, n_pools: int, active_replicas, prefill_ms_per_token, prefix_cached,
+                 prefill_backlog) -> None:
+    """The per-pool serving figures of :meth:`RoutingView.build` (defaults: one active
+    replica, no prefill cost, nothing cached, no known backlog)."""
+    view.active_replicas = _frozen("active_replicas", _or(active_replicas, [1] * n_pools), np.int64, (n_pools,))
+    view.prefill_ms_per_token = _frozen("prefill_ms_per_token", _or(prefill_ms_per_token, [0.0] * n_pools),
+                                        np.float64, (n_pools,))
+    view.prefix_cached = _frozen("prefix_cached", _or(prefix_cached, [False] * n_pools), np.bool_, (n_pools,))
+    view.prefill_backlog = _frozen("prefill_backlog", _or(prefill_backlog, [math.nan] * n_pools), np.float64,
+                                   (n_pools,))
+
+
+def _set_models(view: RoutingView, n_pools: int, serves, pool_gpu, slos: tuple) -> None:
+    """Which pools serve each workload's model, each pool's GPU type and each workload's
+    objectives, for :meth:`RoutingView.build` (defaults: every pool, ``""``, no SLO)."""
+    mask = np.ones((1, n_pools), dtype=np.bool_) if serves is None else np.array(serves, dtype=np.bool_, ndmin=2)
+    view.serves = _frozen("serves", mask, np.bool_, (mask.shape[0], n_pools))
+    # Availability depends on the workload only when some pool does not serve them all.
+    view.key_stride = 0 if mask.all() else view.rtt_ms.shape[0]
+    view.pool_gpu = tuple(str(g) for g in _or(pool_gpu, [""] * n_pools))
+    if len(view.pool_gpu) != n_pools:
+        raise ValueError(f"pool_gpu: must have {n_pools} entries, got {len(view.pool_gpu)}")
+    given = [len(np.atleast_1d(v)) for v in slos if v is not None]
+    n_workloads = mask.shape[0] if serves is not None or not given else given[0]
+    for name, value in zip(("slo_ttft_ms", "slo_tpot_ms", "slo_e2e_ms"), slos, strict=True):
+        setattr(view, name, _frozen(name, _or(value, [math.inf] * n_workloads), np.float64, (n_workloads,)))
 
 
 _AUTOSCALE_INT = ("pool_index", "ready", "starting", "active", "min_replicas", "max_replicas", "slots_per_replica",

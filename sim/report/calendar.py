@@ -67,11 +67,10 @@ def draw_calendar_chart(folder: Path, fmt: str = "png") -> list[Path]:
 def calendar_figure(report: dict[str, Any]) -> Any:
     """The plan's figure (see the module's docstring)."""
     rows = report["quarters"]
-    cal = report["calendar"]
     exact = bool(report.get("exact", "none") != "none" and rows and "exact" in rows[0])
     by_exact = exact and report.get("decided_by", "exact") == "exact"
-    target = report["target"]
     decided = [(r["exact"] if by_exact else r) for r in rows]
+    target = report["target"]
     # The target always; another KPI when it moves across quarters and samples (a flat panel
     # says nothing a caption could not).
     kpis = [k for k in report.get("kpis", [target["path"]]) if k == target["path"] or _moves(decided, k)]
@@ -81,93 +80,14 @@ def calendar_figure(report: dict[str, Any]) -> Any:
     grid = fig.add_gridspec(max(n_left, 3), 2)
     q = np.array([r["quarter"] for r in rows], dtype=float)
     left = [fig.add_subplot(grid[i, 0]) for i in range(n_left)]
-    label, other = ("exact runs", "fluid search") if by_exact else ("fluid", "exact runs")
     for ax, path in zip(left, kpis, strict=False):
-        shown = [d["kpis"][path] for d in decided]
-        factor, axis_label = metric_axis(path, max((v for b in shown for v in b["band_90"] if v is not None),
-                                                   default=None))
-
-        def scaled(items: list[dict[str, Any]], key: str, index: int | None = None,
-                   factor: float = factor) -> np.ndarray:
-            return _series(items, key, index) * factor
-
-        ax.fill_between(q, scaled(shown, "band_90", 0), scaled(shown, "band_90", 1), color=PALETTE[0],
-                        alpha=0.15, linewidth=0, label=f"90 % of samples ({label})")
-        ax.fill_between(q, scaled(shown, "band_50", 0), scaled(shown, "band_50", 1), color=PALETTE[0],
-                        alpha=0.3, linewidth=0, label="50 %")
-        ax.plot(q, scaled(shown, "median"), color=PALETTE[0], marker="o", label=f"median ({label})")
-        if exact:
-            beside = [(r if by_exact else r["exact"])["kpis"][path] for r in rows]
-            ax.plot(q, scaled(beside, "median"), color=PALETTE[1], linestyle="--", marker=".",
-                    label=f"median ({other})")
-        ax.set_ylabel(axis_label, fontsize=8)
-        ax.set_ylim(bottom=0)
-        if path == target["path"]:
-            threshold = target["threshold"] * factor
-            ax.axhline(threshold, label=f"target {op_symbol(target['op'])} {threshold:,g}", **OBJECTIVE)
-            for row, d in zip(rows, decided, strict=True):
-                top = d["kpis"][path]["band_90"][1]
-                ax.annotate(f"P {d['share_meeting']:.2f}", (row["quarter"], threshold if top is None else top * factor),
-                            textcoords="offset points", xytext=(0, 5), ha="center", fontsize=7,
-                            color="#000000" if row["met"] else PALETTE[3])
-            ax.set_ylim(0, max(ax.get_ylim()[1], threshold) * 1.15)
-            ax.set_title(f"{axis_label}: P = share of samples meeting the target (needed "
-                         f"{cal['probability']:g})", fontsize=9, pad=12)
-        else:
-            ax.set_title(axis_label, fontsize=9)
-        ax.legend(loc="best", fontsize=7)
+        _plot_kpi(ax, report, path, q, exact, by_exact)
     left[-1].set_xlabel("quarter")
     right = [fig.add_subplot(grid[i, 1]) for i in range(3)]
     fleet_ax, power_ax, cost_ax = right
-    pools = list(rows[0]["fleet"]) if rows else []
-    base = np.zeros(len(rows))
-    for k, pool in enumerate(pools):
-        values = np.array([r["fleet"][pool] for r in rows], dtype=float)
-        fleet_ax.bar(q, values, bottom=base, color=PALETTE[k % len(PALETTE)], label=pool, width=0.7)
-        base += values
-    arriving: dict[int, int] = {}
-    for order in report["orders"]:
-        arriving[order["arrival_quarter"]] = arriving.get(order["arrival_quarter"], 0) + order["replicas"]
-    retiring: dict[int, int] = {}
-    for gone in cal.get("retire", []):
-        retiring[gone["quarter"]] = retiring.get(gone["quarter"], 0) + gone["replicas"]
-    for quarter in sorted(set(arriving) | set(retiring)):
-        if quarter > len(rows):
-            continue
-        text = "\n".join(([f"+{arriving[quarter]}"] if quarter in arriving else [])
-                         + ([f"-{retiring[quarter]} retired"] if quarter in retiring else []))
-        fleet_ax.annotate(text, (quarter, base[quarter - 1]), textcoords="offset points", xytext=(0, 3),
-                          ha="center", va="bottom", fontsize=8)
-    fleet_ax.set_ylabel("replicas")
-    fleet_ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    fleet_ax.set_ylim(0, max(base.max() if len(base) else 1, 1) * 1.3)
-    fleet_ax.set_title("Fleet of the planned pools (+n: replicas arriving, -n: retired)", fontsize=9)
-    fleet_ax.legend(loc="upper left", fontsize=7, ncol=2)
-    capped = sorted({region for r in rows for region, use in r.get("regions", {}).items()
-                     if use.get("mw_cap") is not None})
-    uses = {region: [r["regions"].get(region, {}) for r in rows] for region in capped}
-    top = max((v for use in uses.values() for key in ("mw", "mw_cap") for v in _series(use, key)
-               if np.isfinite(v)), default=0.0)
-    scale, unit = (1.0, "MW") if top >= 1.0 else (1e3, "kW")  # a site under a megawatt reads in kW
-    for k, (region, use) in enumerate(uses.items()):
-        color = PALETTE[k % len(PALETTE)]
-        power_ax.plot(q, _series(use, "mw") * scale, color=color, marker="o", label=f"{region}: drawn")
-        power_ax.step(q, _series(use, "mw_cap") * scale, where="mid", color=color, linestyle="--",
-                      label=f"{region}: cap")
-    if capped:
-        power_ax.set_ylabel(f"{unit} (GPUs x TDP x PUE)")
-        power_ax.set_ylim(bottom=0)
-        power_ax.legend(loc="upper left", fontsize=7)
-        power_ax.set_title("Power of the capped regions against their caps", fontsize=9)
-    else:
-        power_ax.set_axis_off()
-    spend = np.array([r.get("usd", 0.0) for r in rows], dtype=float) / 1e3
-    cost_ax.bar(q, spend, color=PALETTE[2], width=0.7, label="spend in the quarter")
-    cost_ax.plot(q, np.cumsum(spend), color="#000000", marker=".", label="cumulative")
-    cost_ax.set_ylabel("thousand USD")
-    cost_ax.set_ylim(bottom=0)
-    cost_ax.legend(loc="upper left", fontsize=7)
-    cost_ax.set_title(f"Cost of the orders: {report['total_usd']:,.0f} USD to the horizon", fontsize=9)
+    _plot_fleet(fleet_ax, report, q)
+    _plot_power(power_ax, rows, q)
+    _plot_cost(cost_ax, report, q)
     for ax in [*left, *right]:
         ax.set_xticks(q)
     cost_ax.set_xlabel("quarter")
@@ -177,6 +97,121 @@ def calendar_figure(report: dict[str, Any]) -> Any:
                     else "fluid search only"), fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def _plot_kpi(ax: Any, report: dict[str, Any], path: str, q: np.ndarray, exact: bool, by_exact: bool) -> None:
+    """KPI ``path`` per quarter: median and bands of the deciding runs, the other mode's
+    median dashed beside them (when both ran), and the target on the target's panel."""
+    rows = report["quarters"]
+    decided = [(r["exact"] if by_exact else r) for r in rows]
+    label, other = ("exact runs", "fluid search") if by_exact else ("fluid", "exact runs")
+    shown = [d["kpis"][path] for d in decided]
+    factor, axis_label = metric_axis(path, max((v for b in shown for v in b["band_90"] if v is not None),
+                                               default=None))
+
+    def scaled(items: list[dict[str, Any]], key: str, index: int | None = None) -> np.ndarray:
+        return _series(items, key, index) * factor
+
+    ax.fill_between(q, scaled(shown, "band_90", 0), scaled(shown, "band_90", 1), color=PALETTE[0],
+                    alpha=0.15, linewidth=0, label=f"90 % of samples ({label})")
+    ax.fill_between(q, scaled(shown, "band_50", 0), scaled(shown, "band_50", 1), color=PALETTE[0],
+                    alpha=0.3, linewidth=0, label="50 %")
+    ax.plot(q, scaled(shown, "median"), color=PALETTE[0], marker="o", label=f"median ({label})")
+    if exact:
+        beside = [(r if by_exact else r["exact"])["kpis"][path] for r in rows]
+        ax.plot(q, scaled(beside, "median"), color=PALETTE[1], linestyle="--", marker=".",
+                label=f"median ({other})")
+    ax.set_ylabel(axis_label, fontsize=8)
+    ax.set_ylim(bottom=0)
+    if path == report["target"]["path"]:
+        _mark_target(ax, report, decided, factor, axis_label)
+    else:
+        ax.set_title(axis_label, fontsize=9)
+    ax.legend(loc="best", fontsize=7)
+
+
+def _mark_target(ax: Any, report: dict[str, Any], decided: list[dict[str, Any]], factor: float,
+                 axis_label: str) -> None:
+    """The target as a line, and above each quarter the share of samples meeting it (in
+    colour where the quarter misses the probability)."""
+    target, path = report["target"], report["target"]["path"]
+    threshold = target["threshold"] * factor
+    ax.axhline(threshold, label=f"target {op_symbol(target['op'])} {threshold:,g}", **OBJECTIVE)
+    for row, d in zip(report["quarters"], decided, strict=True):
+        top = d["kpis"][path]["band_90"][1]
+        ax.annotate(f"P {d['share_meeting']:.2f}", (row["quarter"], threshold if top is None else top * factor),
+                    textcoords="offset points", xytext=(0, 5), ha="center", fontsize=7,
+                    color="#000000" if row["met"] else PALETTE[3])
+    ax.set_ylim(0, max(ax.get_ylim()[1], threshold) * 1.15)
+    ax.set_title(f"{axis_label}: P = share of samples meeting the target (needed "
+                 f"{report['calendar']['probability']:g})", fontsize=9, pad=12)
+
+
+def _plot_fleet(ax: Any, report: dict[str, Any], q: np.ndarray) -> None:
+    """The fleet per quarter stacked by pool, each change annotated (+n arriving, -n retired)."""
+    rows = report["quarters"]
+    pools = list(rows[0]["fleet"]) if rows else []
+    base = np.zeros(len(rows))
+    for k, pool in enumerate(pools):
+        values = np.array([r["fleet"][pool] for r in rows], dtype=float)
+        ax.bar(q, values, bottom=base, color=PALETTE[k % len(PALETTE)], label=pool, width=0.7)
+        base += values
+    for quarter, text in _fleet_changes(report).items():
+        if quarter > len(rows):
+            continue
+        ax.annotate(text, (quarter, base[quarter - 1]), textcoords="offset points", xytext=(0, 3),
+                    ha="center", va="bottom", fontsize=8)
+    ax.set_ylabel("replicas")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(0, max(base.max() if len(base) else 1, 1) * 1.3)
+    ax.set_title("Fleet of the planned pools (+n: replicas arriving, -n: retired)", fontsize=9)
+    ax.legend(loc="upper left", fontsize=7, ncol=2)
+
+
+def _fleet_changes(report: dict[str, Any]) -> dict[int, str]:
+    """Per quarter with a change, in quarter order: ``+n`` replicas arriving over ``-n retired``."""
+    arriving: dict[int, int] = {}
+    for order in report["orders"]:
+        arriving[order["arrival_quarter"]] = arriving.get(order["arrival_quarter"], 0) + order["replicas"]
+    retiring: dict[int, int] = {}
+    for gone in report["calendar"].get("retire", []):
+        retiring[gone["quarter"]] = retiring.get(gone["quarter"], 0) + gone["replicas"]
+    return {quarter: "\n".join(([f"+{arriving[quarter]}"] if quarter in arriving else [])
+                               + ([f"-{retiring[quarter]} retired"] if quarter in retiring else []))
+            for quarter in sorted(set(arriving) | set(retiring))}
+
+
+def _plot_power(ax: Any, rows: list[dict[str, Any]], q: np.ndarray) -> None:
+    """The power each capped region draws against its cap (no panel when nothing is capped)."""
+    capped = sorted({region for r in rows for region, use in r.get("regions", {}).items()
+                     if use.get("mw_cap") is not None})
+    uses = {region: [r["regions"].get(region, {}) for r in rows] for region in capped}
+    top = max((v for use in uses.values() for key in ("mw", "mw_cap") for v in _series(use, key)
+               if np.isfinite(v)), default=0.0)
+    scale, unit = (1.0, "MW") if top >= 1.0 else (1e3, "kW")  # a site under a megawatt reads in kW
+    for k, (region, use) in enumerate(uses.items()):
+        color = PALETTE[k % len(PALETTE)]
+        ax.plot(q, _series(use, "mw") * scale, color=color, marker="o", label=f"{region}: drawn")
+        ax.step(q, _series(use, "mw_cap") * scale, where="mid", color=color, linestyle="--",
+                label=f"{region}: cap")
+    if capped:
+        ax.set_ylabel(f"{unit} (GPUs x TDP x PUE)")
+        ax.set_ylim(bottom=0)
+        ax.legend(loc="upper left", fontsize=7)
+        ax.set_title("Power of the capped regions against their caps", fontsize=9)
+    else:
+        ax.set_axis_off()
+
+
+def _plot_cost(ax: Any, report: dict[str, Any], q: np.ndarray) -> None:
+    """The spend per quarter and its running total, in thousand USD."""
+    spend = np.array([r.get("usd", 0.0) for r in report["quarters"]], dtype=float) / 1e3
+    ax.bar(q, spend, color=PALETTE[2], width=0.7, label="spend in the quarter")
+    ax.plot(q, np.cumsum(spend), color="#000000", marker=".", label="cumulative")
+    ax.set_ylabel("thousand USD")
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="upper left", fontsize=7)
+    ax.set_title(f"Cost of the orders: {report['total_usd']:,.0f} USD to the horizon", fontsize=9)
 
 
 def calendar_charts(folder: Path, report: dict[str, Any]) -> list[Any]:

@@ -91,36 +91,46 @@ def plot_load(ax: Axes, table: RunTable) -> None:
             values = cols.get(column)
             if values is not None and not np.all(np.isnan(values)):
                 _step(ax, table, first, values, color=color, linestyle=":", linewidth=2, label=label)
-        ratio = proportional(load, cols["resources"])
-        lines = []
-        right: Any
-        if ratio is not None:  # R = ratio * L: a second line would lie on the first
-            per = ratio * 100.0
-
-            def to_r(v: Any) -> Any:
-                return np.asarray(v) * per
-
-            def to_load(v: Any) -> Any:
-                return np.asarray(v) / per
-            right = ax.secondary_yaxis("right", functions=(to_r, to_load))
-            top = float(np.nanmax(load))
-            if 1.0 / ratio <= 1.5 * top:
-                ax.axhline(1.0 / ratio, color="#777777", linestyle=(0, (1, 2)), linewidth=1.2,
-                           label="whole weighted fleet active (R = 100 %)")
-        else:
-            right = ax.twinx()
-            _step(right, table, first, cols["resources"] * 100.0, color="#D55E00", linestyle="--",
-                  label="allocation R(t)")
-            lines = right.get_lines()
-            right.set_ylim(bottom=0)
-            right.grid(False)
-        right.set_ylabel("R(t) (% of weighted fleet)")
-        handles = ax.get_lines() + lines
+        twin = _plot_allocation(ax, table, first)  # before reading ax's lines: it may mark one there
+        handles = ax.get_lines() + twin
         ax.legend(handles, [str(line.get_label()) for line in handles], loc="upper left",
                   bbox_to_anchor=(1.14, 1.0))
         ax.set_ylim(bottom=0)
     ax.set_ylabel("load L(t) (load units)")
     ax.set_title("Load model L(t) and the allocation R(t) it drives")
+
+
+def _plot_allocation(ax: Axes, table: RunTable, region: str) -> list[Any]:
+    """R(t) on a right-hand axis: a second scale of the load line when R is proportional
+    to L (with the load that activates the whole fleet), else its own dashed line on a
+    twin axis. Returns the lines drawn on the twin axis, for the legend."""
+    cols = table.columns[region]
+    load = cols["load"]
+    ratio = proportional(load, cols["resources"])
+    lines = []
+    right: Any
+    if ratio is not None:  # R = ratio * L: a second line would lie on the first
+        per = ratio * 100.0
+
+        def to_r(v: Any) -> Any:
+            return np.asarray(v) * per
+
+        def to_load(v: Any) -> Any:
+            return np.asarray(v) / per
+        right = ax.secondary_yaxis("right", functions=(to_r, to_load))
+        top = float(np.nanmax(load))
+        if 1.0 / ratio <= 1.5 * top:
+            ax.axhline(1.0 / ratio, color="#777777", linestyle=(0, (1, 2)), linewidth=1.2,
+                       label="whole weighted fleet active (R = 100 %)")
+    else:
+        right = ax.twinx()
+        _step(right, table, region, cols["resources"] * 100.0, color="#D55E00", linestyle="--",
+              label="allocation R(t)")
+        lines = right.get_lines()
+        right.set_ylim(bottom=0)
+        right.grid(False)
+    right.set_ylabel("R(t) (% of weighted fleet)")
+    return lines
 
 
 def _step(ax: Axes, table: RunTable, region: str, values: np.ndarray, **style: Any) -> None:

@@ -331,20 +331,9 @@ def plot_sweep_metric(ax: Axes, rows: list[dict[str, str]], param: str, metric: 
         mine = np.array([c == g for c in combo], dtype=bool) if keys else np.ones(len(done), dtype=bool)
         xs = xs_all[mine]
         ys = np.array([float(r[metric]) for r, m in zip(done, mine, strict=True) if m]) * factor
-        color = PALETTE[k % len(PALETTE)]
-        ax.scatter(xs, ys, color=color, s=10, alpha=0.5)
-        levels = np.unique(xs)
-        ci = [t_interval(list(ys[xs == v])) for v in levels]
         label = (", ".join(f"{param_label(name)} = {value}" for name, value in zip(keys, g, strict=True)) if keys
                  else "mean over seeds")
-        # A level whose values are all non-finite has no mean: a gap in the line.
-        means = [np.nan if c.mean is None else c.mean for c in ci]
-        ax.plot(levels, means, color=color, marker="o", label=label)
-        low = [mean if c.low is None else c.low for c, mean in zip(ci, means, strict=True)]
-        high = [mean if c.high is None else c.high for c, mean in zip(ci, means, strict=True)]
-        if len(ys) and ys.min() >= 0:  # a metric that is never negative: so is its band
-            low = [max(v, 0.0) for v in low]
-        ax.fill_between(levels, low, high, color=color, alpha=0.2, linewidth=0)
+        _plot_seeds(ax, xs, ys, PALETTE[k % len(PALETTE)], label)
     if labels is not None:
         ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right")
     elif len(done) and np.allclose(xs_all, np.round(xs_all)):
@@ -358,6 +347,22 @@ def plot_sweep_metric(ax: Axes, rows: list[dict[str, str]], param: str, metric: 
     ax.set_ylabel(ylabel)
     if keys and done and legend:  # one line needs no legend: the title says what it is
         ax.legend(fontsize=8)
+
+
+def _plot_seeds(ax: Axes, xs: np.ndarray, ys: np.ndarray, color: str, label: str) -> None:
+    """One line: each seed's value as a dot, the mean over seeds at each x with its 95 % t
+    interval shaded."""
+    ax.scatter(xs, ys, color=color, s=10, alpha=0.5)
+    levels = np.unique(xs)
+    ci = [t_interval(list(ys[xs == v])) for v in levels]
+    # A level whose values are all non-finite has no mean: a gap in the line.
+    means = [np.nan if c.mean is None else c.mean for c in ci]
+    ax.plot(levels, means, color=color, marker="o", label=label)
+    low = [mean if c.low is None else c.low for c, mean in zip(ci, means, strict=True)]
+    high = [mean if c.high is None else c.high for c, mean in zip(ci, means, strict=True)]
+    if len(ys) and ys.min() >= 0:  # a metric that is never negative: so is its band
+        low = [max(v, 0.0) for v in low]
+    ax.fill_between(levels, low, high, color=color, alpha=0.2, linewidth=0)
 
 
 def sweep_charts(folder: Path, metrics: Sequence[str] | None = None) -> list[Entry]:

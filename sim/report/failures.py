@@ -16,6 +16,7 @@ from sim.report.style import PALETTE
 # isort: split
 # pyplot after sim.report.style, which chose the Agg backend.
 import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
 __all__ = ["down_series", "failures_figure"]
@@ -52,34 +53,42 @@ def failures_figure(rows: Rows, end_s: float) -> plt.Figure:
     fig, axes = plt.subplots(len(heights), 1, figsize=(10, sum(heights) + 0.6), sharex=True,
                              gridspec_kw={"height_ratios": heights}, squeeze=False)
     ax = axes[0][0]
-    if not nodes_panel:
-        ax.set_title("Outages, link failures and partitions over time")
-    for k, (key, (times, counts)) in enumerate(series.items() if nodes_panel else ()):
-        ax.step(times, counts, where="post", color=PALETTE[k % len(PALETTE)], label=key)
-    if series:
-        ax.legend(loc="upper right", fontsize="small")
-    elif nodes_panel:
-        ax.text(0.5, 0.5, "no node failures", transform=ax.transAxes, ha="center", va="center")
     if nodes_panel:
-        ax.set_ylabel("replicas down")
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title("Failures over time")
+        _plot_down(ax, series)
+    else:
+        ax.set_title("Outages, link failures and partitions over time")
     ax.set_xlim(0, end_s / 3600.0)
     if lanes:
-        bottom = axes[-1][0]
-        colours = {"region": PALETTE[3], "link": PALETTE[1], "partition": PALETTE[4]}
-        for i, lane in enumerate(lanes):
-            for r in spans:
-                if event_label(r["kind"], r["region"], ": ") == lane:
-                    start = float(r["start_s"]) / 3600.0
-                    stop = min(float(r["end_s"]), end_s) / 3600.0
-                    bottom.broken_barh([(start, stop - start)], (i - 0.35, 0.7),
-                                       color=colours.get(r["kind"], PALETTE[0]))
-        bottom.set_yticks(range(len(lanes)), lanes)
-        bottom.set_ylim(-0.6, len(lanes) - 0.4)
-        bottom.invert_yaxis()
-        clock_axis(bottom, span_h=end_s / 3600.0)
+        _plot_lanes(axes[-1][0], lanes, spans, end_s)
     else:
         clock_axis(ax, span_h=end_s / 3600.0)
     fig.tight_layout()
     return fig
+
+
+def _plot_down(ax: Axes, series: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    """Replicas down per pool over time, as steps."""
+    for k, (key, (times, counts)) in enumerate(series.items()):
+        ax.step(times, counts, where="post", color=PALETTE[k % len(PALETTE)], label=key)
+    if series:
+        ax.legend(loc="upper right", fontsize="small")
+    else:
+        ax.text(0.5, 0.5, "no node failures", transform=ax.transAxes, ha="center", va="center")
+    ax.set_ylabel("replicas down")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title("Failures over time")
+
+
+def _plot_lanes(ax: Axes, lanes: list[str], spans: Rows, end_s: float) -> None:
+    """A lane per outage, link failure or partition, with a bar for each time it was down."""
+    colours = {"region": PALETTE[3], "link": PALETTE[1], "partition": PALETTE[4]}
+    for i, lane in enumerate(lanes):
+        for r in spans:
+            if event_label(r["kind"], r["region"], ": ") == lane:
+                start = float(r["start_s"]) / 3600.0
+                stop = min(float(r["end_s"]), end_s) / 3600.0
+                ax.broken_barh([(start, stop - start)], (i - 0.35, 0.7), color=colours.get(r["kind"], PALETTE[0]))
+    ax.set_yticks(range(len(lanes)), lanes)
+    ax.set_ylim(-0.6, len(lanes) - 0.4)
+    ax.invert_yaxis()
+    clock_axis(ax, span_h=end_s / 3600.0)

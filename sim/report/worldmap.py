@@ -192,14 +192,9 @@ def _place_labels(ax: Axes, data: MapData, fontsize: float = 8.0, counts: bool =
 
 def plot_world_map(ax: Axes, data: MapData) -> None:
     """Land, regions (marker area ~ GPUs) and links (great-circle arcs coloured by traffic or RTT)."""
-    cmap = plt.get_cmap("viridis")
     where = {name: (lat, lon) for name, lat, lon, _ in data.regions}
     arcs = [great_circle(*where[a], *where[b]) for a, b, _, _ in data.links]
-    lons = [r[2] for r in data.regions] + [float(v) for _, arc_lon in arcs for v in arc_lon if v == v]
-    lats = [r[1] for r in data.regions] + [float(v) for arc_lat, _ in arcs for v in arc_lat if v == v]
-    lon0, lon1, lat0, lat1 = map_extent(lons, lats)
-    if any(np.isnan(arc_lon).any() for _, arc_lon in arcs):  # an arc wraps around: show every longitude
-        lon0, lon1 = -180.0, 180.0
+    lon0, lon1, lat0, lat1 = _extent(data, arcs)
     ax.set_xlim(lon0, lon1)
     ax.set_ylim(lat0, lat1)
     ax.set_aspect("equal")
@@ -209,30 +204,12 @@ def plot_world_map(ax: Axes, data: MapData) -> None:
     title = "Regions (marker area ~ installed GPUs) and links (great-circle arcs)"
     if same:
         title = f"Regions ({sizes.pop():,} GPUs each) and links (great-circle arcs)"
-    width = 2.5 if len(data.links) <= 20 else 1.2  # a full mesh of many regions: thinner arcs
     if data.links:
-        values, norm, label = _link_colours(data)
-        single = float(values.max() - values.min()) < 0.5 and not data.has_traffic
-        for (arc_lat, arc_lon), value in zip(arcs, values, strict=True):
-            quiet = data.has_traffic and value <= 0
-            colour = "#BBBBBB" if quiet else PALETTE[0] if single else cmap(norm(value))
-            ax.plot(arc_lon, arc_lat, color=colour, linewidth=1.0 if quiet else width, zorder=2,
-                    solid_capstyle="round")
-        if single:  # one RTT for every link: a colour scale would span a meaningless millisecond
-            title = f"{title[:-1]}, RTT {values[0]:,.0f} ms)"
-        else:
-            mappable = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
-            # Beside the map as drawn (its height follows the equal-aspect axes, not the figure).
-            ax.figure.colorbar(mappable, cax=ax.inset_axes((1.015, 0.1, 0.018, 0.8)), label=label)
-    most = max((g for *_, g in data.regions), default=0) or 1
+        rtt = _draw_links(ax, data, arcs)
+        if rtt is not None:
+            title = f"{title[:-1]}, RTT {rtt:,.0f} ms)"
     span = max(lon1 - lon0, 1.0)
-    scale = min(1.0, max(span / 360.0, 0.35))  # smaller markers on a zoomed map, where regions sit closer
-    if len(data.regions) > 12:  # and on a crowded one
-        scale *= 0.35
-    for _name, lat, lon, gpus in data.regions:
-        size = (40 + 560 * gpus / most) * scale
-        face = PALETTE[1] if gpus else "white"
-        ax.scatter([lon], [lat], s=size, facecolor=face, edgecolor="#000000", linewidth=1.0, zorder=3, alpha=0.9)
+    _draw_regions(ax, data, span)
     _place_labels(ax, data, counts=not same)
     step = 60 if span > 180 else 30 if span > 90 else 10
     ax.set_xticks(np.arange(np.ceil(lon0 / step) * step, lon1 + 1e-9, step))
@@ -241,3 +218,45 @@ def plot_world_map(ax: Axes, data: MapData) -> None:
     ax.set_xlabel("longitude (°)")
     ax.set_ylabel("latitude (°)")
     ax.set_title(title)
+
+
+def _extent(data: MapData, arcs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float, float, float]:
+    """(lon0, lon1, lat0, lat1) around the regions and arcs; every longitude when an arc wraps around."""
+    lons = [r[2] for r in data.regions] + [float(v) for _, arc_lon in arcs for v in arc_lon if v == v]
+    lats = [r[1] for r in data.regions] + [float(v) for arc_lat, _ in arcs for v in arc_lat if v == v]
+    lon0, lon1, lat0, lat1 = map_extent(lons, lats)
+    if any(np.isnan(arc_lon).any() for _, arc_lon in arcs):  # an arc wraps around: show every longitude
+        lon0, lon1 = -180.0, 180.0
+    return lon0, lon1, lat0, lat1
+
+
+def _draw_links(ax: Axes, data: MapData, arcs: list[tuple[np.ndarray, np.ndarray]]) -> float | None:
+    """The arcs coloured by traffic or RTT with a colour bar beside the map; the one RTT of
+    every link instead of the bar when they all share it (then the title names it)."""
+    cmap = plt.get_cmap("viridis")
+    width = 2.5 if len(data.links) <= 20 else 1.2  # a full mesh of many regions: thinner arcs
+    values, norm, label = _link_colours(data)
+    single = float(values.max() - values.min()) < 0.5 and not data.has_traffic
+    for (arc_lat, arc_lon), value in zip(arcs, values, strict=True):
+        quiet = data.has_traffic and value <= 0
+        colour = "#BBBBBB" if quiet else PALETTE[0] if single else cmap(norm(value))
+        ax.plot(arc_lon, arc_lat, color=colour, linewidth=1.0 if quiet else width, zorder=2,
+                solid_capstyle="round")
+    if single:  # one RTT for every link: a colour scale would span a meaningless millisecond
+        return float(values[0])
+    mappable = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
+    # Beside the map as drawn (its height follows the equal-aspect axes, not the figure).
+    ax.figure.colorbar(mappable, cax=ax.inset_axes((1.015, 0.1, 0.018, 0.8)), label=label)
+    return None
+
+
+def _draw_regions(ax: Axes, data: MapData, span: float) -> None:
+    """A marker per region, its area in proportion to its GPUs (hollow: users only)."""
+    most = max((g for *_, g in data.regions), default=0) or 1
+    scale = min(1.0, max(span / 360.0, 0.35))  # smaller markers on a zoomed map, where regions sit closer
+    if len(data.regions) > 12:  # and on a crowded one
+        scale *= 0.35
+    for _name, lat, lon, gpus in data.regions:
+        size = (40 + 560 * gpus / most) * scale
+        face = PALETTE[1] if gpus else "white"
+        ax.scatter([lon], [lat], s=size, facecolor=face, edgecolor="#000000", linewidth=1.0, zorder=3, alpha=0.9)

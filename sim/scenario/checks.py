@@ -17,6 +17,7 @@ from sim.scenario.model import (
     ConstantLoad,
     Dataset,
     DiurnalLoad,
+    InferenceWorkload,
     LinearLoad,
     ObservedLoad,
     PiecewiseLoad,
@@ -277,32 +278,50 @@ def _check_inference(s: Scenario) -> Iterator[Finding]:
                 yield (("inference", i, "model"), "no pool serves this model (pools with serving.model: "
                        f"{', '.join(loaded) or 'none'})", wl.model)
                 where = serving
-        for origin in wl.origin:
-            if origin not in names:
-                yield ("inference", i, "origin", origin), f"unknown region (known: {', '.join(names)})", origin
-            elif graph is not None and not where & nx.node_connected_component(graph, origin):
-                yield (("inference", i, "origin", origin),
-                       "no region with GPU pools is reachable from this origin: the workload can never be served",
-                       origin)
-        if sum(wl.origin.values()) <= 0:
-            yield ("inference", i, "origin"), "origin weights must not sum to zero", dict(wl.origin)
-        if wl.service.dist == "tokens":
-            gpus = gpu_catalogue()
-            for key in wl.service.coefficients:
-                if key not in gpus:
-                    yield (("inference", i, "service", "coefficients", key),
-                           f"unknown GPU type (valid: {', '.join(sorted(gpus))})", key)
-        if wl.sessions is not None and wl.service.dist != "tokens":
-            yield (("inference", i, "sessions"), "needs a token workload (service.dist: tokens): a turn's prompt "
-                   "is the conversation so far, in tokens", wl.service.dist)
-        if wl.shared_prefix is not None and wl.service.dist != "tokens":
-            yield (("inference", i, "shared_prefix"), "needs a token workload (service.dist: tokens): a shared "
-                   "prompt is counted in tokens", wl.service.dist)
-        if wl.slo_ms is not None and wl.slo.e2e_ms is not None:
-            yield ("inference", i, "slo_ms"), "is an alias of slo.e2e_ms: give one of them", wl.slo_ms
-        e2e = wl.e2e_slo_ms
-        if wl.timeout_ms is not None and e2e is not None and wl.timeout_ms < e2e:
-            yield ("inference", i, "timeout_ms"), f"is shorter than the end-to-end SLO ({e2e:g} ms)", wl.timeout_ms
+        yield from _origin_findings(i, wl, names, graph, where)
+        yield from _token_findings(i, wl)
+        yield from _limit_findings(i, wl)
+
+
+def _origin_findings(i: int, wl: InferenceWorkload, names: list[str], graph: nx.Graph | None,
+                     where: set[str]) -> Iterator[Finding]:
+    """Origins that are no region or reach no region in ``where`` (those that can serve
+    the workload), and weights that sum to zero."""
+    for origin in wl.origin:
+        if origin not in names:
+            yield ("inference", i, "origin", origin), f"unknown region (known: {', '.join(names)})", origin
+        elif graph is not None and not where & nx.node_connected_component(graph, origin):
+            yield (("inference", i, "origin", origin),
+                   "no region with GPU pools is reachable from this origin: the workload can never be served",
+                   origin)
+    if sum(wl.origin.values()) <= 0:
+        yield ("inference", i, "origin"), "origin weights must not sum to zero", dict(wl.origin)
+
+
+def _token_findings(i: int, wl: InferenceWorkload) -> Iterator[Finding]:
+    """Coefficients for GPUs the catalogue lacks; sessions and shared prefixes outside a
+    token workload (both are counted in tokens)."""
+    if wl.service.dist == "tokens":
+        gpus = gpu_catalogue()
+        for key in wl.service.coefficients:
+            if key not in gpus:
+                yield (("inference", i, "service", "coefficients", key),
+                       f"unknown GPU type (valid: {', '.join(sorted(gpus))})", key)
+    if wl.sessions is not None and wl.service.dist != "tokens":
+        yield (("inference", i, "sessions"), "needs a token workload (service.dist: tokens): a turn's prompt "
+               "is the conversation so far, in tokens", wl.service.dist)
+    if wl.shared_prefix is not None and wl.service.dist != "tokens":
+        yield (("inference", i, "shared_prefix"), "needs a token workload (service.dist: tokens): a shared "
+               "prompt is counted in tokens", wl.service.dist)
+
+
+def _limit_findings(i: int, wl: InferenceWorkload) -> Iterator[Finding]:
+    """An end-to-end SLO given twice, and a timeout shorter than it."""
+    if wl.slo_ms is not None and wl.slo.e2e_ms is not None:
+        yield ("inference", i, "slo_ms"), "is an alias of slo.e2e_ms: give one of them", wl.slo_ms
+    e2e = wl.e2e_slo_ms
+    if wl.timeout_ms is not None and e2e is not None and wl.timeout_ms < e2e:
+        yield ("inference", i, "timeout_ms"), f"is shorter than the end-to-end SLO ({e2e:g} ms)", wl.timeout_ms
 
 
 def _graph(s: Scenario) -> nx.Graph | None:
@@ -554,12 +573,13 @@ def _check_autoscaling(s: Scenario) -> Iterator[Finding]:
 
 def _gpu_group_findings(s: Scenario) -> Iterator[Finding]:
     """A pool's group exists in its region; the group's members fit it at their minimum
-    and at the start."""
+    and at the start, and share one GPU type (the group is one cluster)."""
     for i, region in enumerate(s.regions):
         groups = {g.name: g.gpus for g in region.gpu_groups}
         if len(groups) != len(region.gpu_groups):
             yield ("regions", i, "gpu_groups"), "duplicate group name", [g.name for g in region.gpu_groups]
         start: dict[str, int] = {}
+        kind: dict[str, str] = {}
         for j, pool in enumerate(region.pools):
             config = pool.autoscale
             if config is None or config.group is None:
@@ -568,6 +588,9 @@ def _gpu_group_findings(s: Scenario) -> Iterator[Finding]:
                 yield (("regions", i, "pools", j, "autoscale", "group"),
                        f"no such gpu group in {region.name} (known: {', '.join(groups) or 'none'})", config.group)
                 continue
+            if kind.setdefault(config.group, pool.gpu) != pool.gpu:
+                yield (("regions", i, "pools", j, "gpu"), f"pools of gpu group {config.group} share one GPU "
+                       f"type ({kind[config.group]})", pool.gpu)
             first = config.min if config.initial is None else config.initial
             start[config.group] = start.get(config.group, 0) + first * pool.gpus_per_replica
         for k, group in enumerate(region.gpu_groups):

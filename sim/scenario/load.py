@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 from sim.errors import Problem, ScenarioError
 from sim.scenario.checks import check_scenario
 from sim.scenario.fields import closest_key, unknown_key_rule, walk
-from sim.scenario.model import Scenario
+from sim.scenario.model import MTBF_DEPRECATED, Scenario
 from sim.scenario.overrides import apply_overrides_traced
 from sim.scenario.yaml_io import LineMap, format_path, load_yaml_file, load_yaml_text
 
@@ -81,7 +82,20 @@ def _validate(data: Any, lines: LineMap, text: str, source: str,
     findings = check_scenario(scenario)
     if findings:
         raise ScenarioError([_finding_problem(source, lines, data, f) for f in findings])
+    _warn_deprecated(source, lines, data)
     return LoadedScenario(scenario, source, text, tuple(overrides), data, lines)
+
+
+def _warn_deprecated(source: str, lines: LineMap, data: Any) -> None:
+    """A ``FutureWarning`` located like an error (``FILE:LINE: path: ...``) for each
+    deprecated key the document uses: ``failures.nodes[].mtbf``."""
+    failures = data.get("failures")
+    nodes = failures.get("nodes") if isinstance(failures, dict) else None
+    for i, node in enumerate(nodes if isinstance(nodes, list) else []):
+        if isinstance(node, dict) and "mtbf" in node:
+            problem = _finding_problem(source, lines, data, (("failures", "nodes", i, "mtbf"), MTBF_DEPRECATED,
+                                                             node["mtbf"]))
+            warnings.warn(problem.format(), FutureWarning, stacklevel=4)
 
 
 def _data_path(data: Any, loc: Iterable[Any]) -> tuple[Any, ...]:

@@ -13,7 +13,6 @@ Public: ``Scenario`` and its parts ``Region``, ``Pool``, ``Link``, ``Network``,
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Union
 
@@ -94,7 +93,8 @@ class PoolAutoscale(_Model):
     WAN from the nearest other region serving the same model at min(``load_gbps``, the
     path's bottleneck link)."""
 
-    min: int = Field(0, ge=0, le=1_000_000, description="Replicas always provisioned (never scaled below).")
+    min: int = Field(0, ge=0, le=1_000_000, description="Replicas always provisioned (never scaled below; 0: "
+                     "the pool scales to zero and holds requests nothing else can take for a cold start).")
     max: int | None = Field(None, ge=1, le=1_000_000, description="Replicas provisioned at most (default: "
                             "the pool's replicas; at most that).")
     initial: int | None = Field(None, ge=0, le=1_000_000, description="Replicas provisioned and warm at the "
@@ -143,7 +143,8 @@ class GpuGroup(_Model):
     another one released, paying its own cold start (weights loaded)."""
 
     name: Name = Field(description="Group name, unique within its region; pools join it with autoscale.group.")
-    gpus: int = Field(ge=1, le=100_000_000, description="GPUs the group's pools share.")
+    gpus: int = Field(ge=1, le=100_000_000, description="GPUs the group's pools share (installed once: "
+                      "utilisation, energy).")
 
 
 class Region(_Model):
@@ -630,13 +631,16 @@ class RepairTime(_Model):
     cv: float = Field(1.0, gt=0, le=MAX_CV, description="Coefficient of variation (lognormal only).")
 
 
+MTBF_DEPRECATED = ("mtbf is deprecated: it is the mean time to failure (up time), not failure-to-failure "
+                   "(that is mttf + repair.mean); write mttf")
+
+
 def _mtbf_is_mttf(data: Any) -> Any:
-    """``mtbf`` was the key's old name although it meant the mean up time: accept it, warn."""
+    """``mtbf`` was the key's old name although it meant the mean up time: accept it (the
+    loader warns, naming the file and line: :data:`MTBF_DEPRECATED`)."""
     if isinstance(data, dict) and "mtbf" in data:
         if "mttf" in data:
             raise ValueError("give mttf (mtbf is its deprecated name), not both")
-        warnings.warn("failures.nodes[].mtbf is deprecated: it is the mean time to failure (up time), not "
-                      "failure-to-failure (that is mttf + repair.mean); write mttf", FutureWarning, stacklevel=2)
         data = {("mttf" if k == "mtbf" else k): v for k, v in data.items()}
     return data
 
@@ -779,7 +783,8 @@ class Transfers(_Model):
 
     copies: list[Copy] = Field(default_factory=list, description="Copies described in the scenario.")
     trace: str | None = Field(None, description="Copy trace CSV `time_s,src,dst,size_gb,priority,dataset` "
-                              "(dataset may be empty), relative to the scenario file.")
+                              "(columns in any order; priority (default 0) and dataset may be left out or "
+                              "empty), relative to the scenario file.")
 
 
 class PlanGrowth(_Model):

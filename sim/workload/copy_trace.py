@@ -1,10 +1,10 @@
 """Copy traces: bulk copies between regions read from a CSV, checked against the scenario.
 
-A copy trace (``transfers.trace``) has the header ``time_s,src,dst,size_gb,priority,dataset``;
-each row starts a copy of ``size_gb`` GB (10^9 bytes) from ``src`` to ``dst`` (a region or
-a ``region/host``)
-at ``time_s``, in priority class ``priority`` (an integer), of the dataset ``dataset`` (may
-be empty: plain bytes). A copy of a dataset obeys its residency rule: a row sending it where
+A copy trace (``transfers.trace``) has the header ``time_s,src,dst,size_gb,priority,dataset``
+(columns in any order; ``priority`` and ``dataset`` may be left out); each row starts a copy
+of ``size_gb`` GB (10^9 bytes) from ``src`` to ``dst`` (a region or a ``region/host``) at
+``time_s``, in priority class ``priority`` (an integer, default 0), of the dataset
+``dataset`` (may be empty: plain bytes). A copy of a dataset obeys its residency rule: a row sending it where
 a hard rule forbids is an error. The engine (:mod:`sim.engine.copies`) starts the copies;
 this module only reads them.
 
@@ -27,6 +27,8 @@ from sim.workload.trace import MAX_TRACE_S, csv_rows
 __all__ = ["COPY_COLUMNS", "CopyRow", "read_copy_trace"]
 
 COPY_COLUMNS = ("time_s", "src", "dst", "size_gb", "priority", "dataset")
+_REQUIRED = COPY_COLUMNS[:4]
+_DEFAULTS = {"priority": "0", "dataset": ""}
 _MAX_PROBLEMS = 20
 
 
@@ -44,15 +46,17 @@ def read_copy_trace(path: Path, name: str, scenario: Scenario) -> list[CopyRow]:
     """The rows of a copy trace CSV, in file order (``name``: how errors refer to the file)."""
     problems: list[Problem] = []
     lines = csv_rows(path, name, problems)
-    header = next(lines, (1, []))[1]
+    header = [h.strip() for h in next(lines, (1, []))[1]]
     if problems:
         raise ScenarioError(problems)
-    if tuple(h.strip() for h in header) != COPY_COLUMNS:
-        raise ScenarioError([Problem(name, 1, "", f"header must be {','.join(COPY_COLUMNS)}", ",".join(header))])
+    if (len(set(header)) != len(header) or not set(_REQUIRED) <= set(header)
+            or not set(header) <= set(COPY_COLUMNS)):
+        raise ScenarioError([Problem(name, 1, "", f"header must be {','.join(COPY_COLUMNS)} (in any order; "
+                                     "priority and dataset may be left out)", ",".join(header))])
     rows = []
     for line, row in lines:
         if row and len(problems) < _MAX_PROBLEMS:
-            parsed = _parse_row(row, name, line, scenario, problems)
+            parsed = _parse_row(header, row, name, line, scenario, problems)
             if parsed is not None:
                 rows.append(parsed)
     if problems:
@@ -60,11 +64,13 @@ def read_copy_trace(path: Path, name: str, scenario: Scenario) -> list[CopyRow]:
     return rows
 
 
-def _parse_row(row: list[str], name: str, line: int, scenario: Scenario, problems: list[Problem]) -> CopyRow | None:
-    if len(row) != len(COPY_COLUMNS):
-        problems.append(Problem(name, line, "", f"has {len(row)} fields, expected {len(COPY_COLUMNS)}"))
+def _parse_row(header: list[str], row: list[str], name: str, line: int, scenario: Scenario,
+               problems: list[Problem]) -> CopyRow | None:
+    if len(row) != len(header):
+        problems.append(Problem(name, line, "", f"has {len(row)} fields, expected {len(header)}"))
         return None
-    t, src, dst, size, priority, dataset = (x.strip() for x in row)
+    fields = {**_DEFAULTS, **{column: x.strip() for column, x in zip(header, row, strict=True)}}
+    t, src, dst, size, priority, dataset = (fields[c] for c in COPY_COLUMNS)
     try:
         values = (float(t), float(size), int(priority))
     except ValueError:

@@ -146,7 +146,6 @@ def _with_sessions(first: RequestBatch, wl: InferenceWorkload, streams: Streams,
     latest = np.arange(n)  # each session's latest turn (row)
     prompt, answer = first.input_tokens.astype(np.int64), first.output_tokens.astype(np.int64)
     live, rows, level = np.arange(n), n, 2
-    cap = np.iinfo(np.int32).max
     while True:
         live = live[turns[live] >= level]
         m = len(live)
@@ -158,20 +157,27 @@ def _with_sessions(first: RequestBatch, wl: InferenceWorkload, streams: Streams,
         out = draw_token_counts(wl.service.output_tokens, m, rng)
         think_s[new] = rng.exponential(spec.think, m) if spec.think > 0 else 0.0
         next_turn[latest[live]] = new
-        cols["t_s"].append(np.full(m, np.inf))
-        cols["origin"].append(first.origin[live])
-        cols["workload"].append(first.workload[live])
-        cols["input_tokens"].append(np.minimum(context + message, cap).astype(np.int32))
-        cols["output_tokens"].append(out)
-        cols["service_s"].append(np.full(m, np.nan))
-        cols["prefix"].append((context_ids + new - n).astype(np.int32))
-        cols["prefix_tokens"].append(np.minimum(context, cap).astype(np.int32))
+        for f, column in _turn_columns(first, live, context, message, out, context_ids + new - n).items():
+            cols[f].append(column)
         prompt[live], answer[live] = context + message, out
         latest[live] = new
         rows += m
         level += 1
     columns = [np.concatenate(cols[f]) for f in _COLUMNS]
     return RequestBatch(**_named(columns), next_turn=next_turn, think_s=think_s)
+
+
+def _turn_columns(first: RequestBatch, live: np.ndarray, context: np.ndarray, message: np.ndarray,
+                  out: np.ndarray, prefix: np.ndarray) -> dict[str, np.ndarray]:
+    """The columns of the next turns of sessions ``live``: unknown arrival (+inf) and
+    service (NaN), the first turn's origin and workload, the conversation so far plus the
+    new message as prompt (capped to int32), and that conversation as its prefix."""
+    cap = np.iinfo(np.int32).max
+    m = len(live)
+    return {"t_s": np.full(m, np.inf), "origin": first.origin[live], "workload": first.workload[live],
+            "input_tokens": np.minimum(context + message, cap).astype(np.int32), "output_tokens": out,
+            "service_s": np.full(m, np.nan), "prefix": prefix.astype(np.int32),
+            "prefix_tokens": np.minimum(context, cap).astype(np.int32)}
 
 
 def _workload_requests(k: int, wl: InferenceWorkload, duration_s: float, world: World,

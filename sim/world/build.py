@@ -64,10 +64,24 @@ class RegionInfo:
     carbon_g_per_kwh: float
     pue: float
     pools: tuple[PoolInfo, ...]
+    gpu_groups: tuple[tuple[str, int], ...] = ()  # (name, GPUs) shared by autoscaled pools
+
+    def _grouped(self, pool: PoolInfo) -> bool:
+        return pool.autoscale is not None and pool.autoscale.group is not None
 
     @property
     def total_gpus(self) -> int:
-        return sum(p.total_gpus for p in self.pools)
+        """GPUs installed: each pool's own, and a shared group's GPUs once (not once per
+        pool that may use them)."""
+        return (sum(p.total_gpus for p in self.pools if not self._grouped(p))
+                + sum(gpus for _, gpus in self.gpu_groups))
+
+    @property
+    def tdp_w(self) -> float:
+        """Summed TDP of the installed GPUs, W (a group's GPUs are of its pools' type)."""
+        kind = {p.autoscale.group: p.gpu for p in self.pools if self._grouped(p)}  # type: ignore[union-attr]
+        return (sum(p.gpu.tdp_w * p.total_gpus for p in self.pools if not self._grouped(p))
+                + sum(kind[name].tdp_w * gpus for name, gpus in self.gpu_groups if name in kind))
 
 
 @dataclass(frozen=True)
@@ -106,7 +120,7 @@ def _resolve_region(r: Region) -> RegionInfo:
         intra_rtt_ms=float(pick(r.intra_rtt_ms, "intra_rtt_ms", DEFAULT_INTRA_RTT_MS)),
         price_usd_per_kwh=r.price_usd_per_kwh,
         carbon_g_per_kwh=float(pick(r.carbon_g_per_kwh, "carbon_g_per_kwh", DEFAULT_CARBON_G_PER_KWH)),
-        pue=r.pue, pools=pools)
+        pue=r.pue, pools=pools, gpu_groups=tuple((g.name, g.gpus) for g in r.gpu_groups))
 
 
 def default_rtt_ms(a: RegionInfo, b: RegionInfo) -> tuple[float, str]:

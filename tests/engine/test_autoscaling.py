@@ -240,3 +240,62 @@ def test_ttft_slo_scales_up_when_the_surge_misses_the_objective():
     text = BATCHING.replace('"tests.engine.test_autoscaling:Recorder"', "{name: ttft_slo, params: {ttft_ms: 2000}}")
     ups = _run(text).of(ColdStart)
     assert ups and ups[0].t_s > 600.0  # only after the step
+
+
+ZERO = """\
+name: from-zero
+seed: 2
+duration: 20m
+regions:
+  - name: near
+    lat: 0
+    lon: 0
+    pools:
+      - {name: p, gpu: H100, replicas: 4, slots_per_replica: 2,
+         autoscale: {min: 0, initial: 0, provisioning_s: 30, load_gbps: 10, weights_gb: 100}}
+inference:
+  - name: api
+    origin: {near: 1}
+    arrival: {process: poisson, rate_per_s: 1}
+    service: {dist: exponential, mean_s: 1.0}
+scheduler:
+  routing: nearest
+  autoscaling:
+    policy: {name: target_utilization, params: {target: 0.5}}
+    interval: 30s
+"""
+WARM_FAR = """\
+  - name: far
+    lat: 0
+    lon: 60
+    pools: [{name: w, gpu: H100, replicas: 2, slots_per_replica: 2}]
+inference:"""
+
+
+def zero_run(warm_far: bool = False):
+    text = ZERO.replace("inference:", WARM_FAR, 1) if warm_far else ZERO
+    return _run(text)
+
+
+def test_a_pool_scaled_to_zero_holds_requests_and_starts_a_replica_for_them():
+    """Nothing warm anywhere: requests wait at the pool held at zero, the next tick sees the
+    queue and starts a replica, and the first request is served once its cold start ends
+    (30 s + 100 GB / 10 Gbit/s = 110 s after the tick), not rejected."""
+    run = zero_run()
+    log = run.log
+    assert run.count(RequestStatus.REJECTED) == 0
+    (first_start, *_) = run.of(ColdStart)
+    first = int(np.argmin(log.t_s))
+    assert first_start.t_s == 30.0 * math.ceil(log.t_s[first] / 30.0)  # the first tick that sees it
+    ready = first_start.t_s + 30 + 100e9 * 8 / 10e9
+    assert log.t_s[first] + log.rtt_ms[first] / 2000 + log.wait_s[first] == pytest.approx(ready, abs=1e-9)
+    assert not (log.t_s + log.rtt_ms / 2000 + log.wait_s < ready - 1e-9).any()  # nobody served before
+
+
+def test_a_warm_pool_elsewhere_is_preferred_to_a_cold_start():
+    """A warm pool in a far region takes the requests the policy can place; the pool held at
+    zero near them is never asked to start."""
+    run = zero_run(warm_far=True)
+    assert run.count(RequestStatus.REJECTED) == 0
+    assert not run.of(ColdStart)
+    assert set(run.log.pool.tolist()) == {1}

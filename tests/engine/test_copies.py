@@ -162,6 +162,18 @@ def test_copy_input_errors(tmp_path, write_yaml):
     assert "bad.csv:2: dst: unknown region or region/host (known: a, b) (got 'zz')" in result.err
     assert "bad.csv:3: size_gb: must be a number > 0 (got '-1')" in result.err
     assert "bad.csv:4: <top>: has 1 fields, expected 6" in result.err
+    (tmp_path / "bad.csv").write_text("time_s,src,dst,bytes\n1,a,b,1\n")
+    result = run_cli("validate", str(write_yaml(trace, "t.yaml")))
+    assert result.code == 2
+    assert ("bad.csv:1: <top>: header must be time_s,src,dst,size_gb,priority,dataset (in any order; priority "
+            "and dataset may be left out) (got 'time_s,src,dst,bytes')") in result.err
+
+
+def test_a_copy_trace_may_order_its_columns_and_leave_out_priority_and_dataset(tmp_path, write_yaml):
+    (tmp_path / "copies.csv").write_text("src,dst,size_gb,time_s\na,b,8,10\nb,a,1,20\n")
+    out, _ = run(tmp_path, write_yaml, TWO.split("transfers:")[0] + "transfers: {trace: copies.csv}\n")
+    assert [(r["dataset"], r["priority"], float(r["start_s"]), float(r["end_s"])) for r in rows(out)] == \
+        pytest.approx([("copy:trace", "0", 10.0, 10.0 + 0.05 + 8), ("copy:trace", "0", 20.0, 20.0 + 0.05 + 1)])
 
 
 HOSTS = """\
@@ -197,6 +209,30 @@ def test_a_copy_between_hosts_of_a_region_takes_time(tmp_path, write_yaml):
     assert (local["src"], local["dst"], local["route"]) == ("a/h1", "a/h2", "a")
     assert float(local["end_s"]) == pytest.approx(0.001 + 8.0, abs=1e-9)
     assert float(table["copy:free"]["end_s"]) == 0.0 and float(local["cost_usd"]) == 0.0
+
+
+def test_a_copy_landing_as_another_starts_is_recorded(tmp_path, write_yaml):
+    # first: 1 GB at 8 Gbit/s after 10 ms, lands at 1.01 s, the instant second starts (the
+    # start used to move the flows' clock past the landing and drop it: no row, and a job
+    # waiting for such a copy would wait for ever).
+    text = TWO.replace("size_gb: 100, at: [1h]}\n    - {name: back, src: b, dst: a, size_gb: 100, at: [1h]}",
+                       "size_gb: 1, at: [0s]}\n    - {name: back, src: b, dst: a, size_gb: 1, at: [1.1s]}")
+    out, summary = run(tmp_path, write_yaml, text.replace("rtt_ms: 100", "rtt_ms: 200"))
+    assert [(r["dataset"], float(r["end_s"])) for r in rows(out)] == [("copy:out", pytest.approx(1.1)),
+                                                                      ("copy:back", pytest.approx(2.2))]
+    assert summary["network"]["transfers"] == 2
+
+
+def test_copies_inside_a_region_are_not_bytes_across_regions(tmp_path, write_yaml):
+    # Three copies land (transfers.csv rows): 10 GB between hosts of a, 10 GB from a to a
+    # (free), 2 GB from a's host h1 to b. Only the last leaves its region.
+    out, summary = run(tmp_path, write_yaml, HOSTS.replace(
+        "COPIES", "    - {name: local, src: a/h1, dst: a/h2, size_gb: 10, at: [0s]}\n"
+                  "    - {name: free, src: a, dst: a, size_gb: 10, at: [0s]}\n"
+                  "    - {name: away, src: a/h1, dst: b, size_gb: 2, at: [0s]}\n"))
+    assert len(rows(out)) == summary["network"]["transfers"] == 3
+    assert summary["network"]["bytes_cross_region"] == 2e9
+    assert summary["network"]["bytes_by_link"] == {"a-b": 2e9}
 
 
 def test_a_hosts_nic_is_shared_by_its_copies_and_bounds_a_wan_copy(tmp_path, write_yaml):

@@ -75,6 +75,14 @@ def test_one_kv_cache_crosses_an_idle_link_as_the_network_model_says(tmp_path):
     # The copy is on the books: one transfer over a-b, its bytes on that link.
     summary = run.observers.network.summary()
     assert summary["transfers"] == 1 and summary["bytes_by_link"] == {"a-b": pytest.approx(size)}
+    # TTFT as streamed by the prefill pool (a: 0.5 ms out and back), and as it would be if
+    # the decode pool streamed it once the cache landed (back from b: 20 ms).
+    ttft = rtt_a + log.first_token_s[0] * 1000.0
+    assert log.ttft_ms[0] == pytest.approx(ttft, rel=1e-12)
+    via_decode = run.observers.inference.summary(run.end_s)["disaggregation"]["ttft_ms_via_decode"]
+    assert log.decode_rtt_ms.tolist() == [rtt_b]
+    assert via_decode["p50"] == pytest.approx(ttft - rtt_a / 2 + log.kv_transfer_s[0] * 1000.0 + rtt_b / 2,
+                                              rel=1e-12)
 
 
 def test_decode_pools_take_no_routed_requests_and_all_are_served():

@@ -82,3 +82,25 @@ def test_a_group_must_exist_and_hold_the_pools_at_the_start():
                                            "group: nope, provisioning_s: 30, load_gbps: 10}}\n      - {name: big")
     with pytest.raises(ScenarioError, match="no such gpu group in eastus"):
         parse_scenario(bad, "groups.yaml")
+
+
+def test_a_group_s_gpus_are_installed_once_whatever_its_pools_may_use():
+    """Two pools of 4 x 8 GPUs share a 32-GPU cluster: the region has 32 GPUs installed (not
+    64), so utilisation divides by 32 and an idle hour draws the idle power of 32 GPUs."""
+    from sim.metrics.energy import IDLE_FRACTION, energy_summary
+    from sim.world import build_world
+    from sim.world.catalogue import gpu_spec
+
+    region = build_world(scenario()).regions[0]
+    assert region.total_gpus == 32
+    assert region.tdp_w == 32 * gpu_spec("H100").tdp_w
+    idle_hour = [{"region": "eastus", "t_start_s": 0.0, "t_end_s": 3600.0, "busy_gpus": 0.0, "training_gpus": 0.0}]
+    kwh = energy_summary(idle_hour, [region], 0.0)["kwh"]
+    assert kwh == pytest.approx(region.pue * IDLE_FRACTION * gpu_spec("H100").tdp_w * 32 / 1000)
+
+
+def test_the_pools_of_a_group_share_one_gpu_type():
+    bad = SCENARIO.format(gpus=32).replace("{name: big, gpu: H100", "{name: big, gpu: A100")
+    with pytest.raises(ScenarioError, match=r"regions\[0\]\.pools\[1\]\.gpu: pools of gpu group cluster share one "
+                                            r"GPU type \(H100\) \(got 'A100'\)"):
+        parse_scenario(bad, "groups.yaml")

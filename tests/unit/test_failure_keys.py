@@ -1,9 +1,13 @@
 """Scenario keys of failures and staleness: mttf and its deprecated name mtbf, failure domains'
 checks, per-region sync delays."""
+import subprocess
+import sys
+
 import pytest
 
 from sim.errors import ScenarioError
 from sim.scenario import parse_scenario
+from tests.conftest import ROOT
 
 BASE = """\
 name: keys
@@ -15,7 +19,8 @@ failures:
 
 
 def test_mtbf_is_a_deprecated_name_of_mttf():
-    with pytest.warns(FutureWarning, match=r"mtbf is deprecated: it is the mean time to failure \(up time\)"):
+    with pytest.warns(FutureWarning, match=r"^<string>:6: failures.nodes\[0\].mtbf: mtbf is deprecated: it is the "
+                      r"mean time to failure \(up time\).*write mttf \(got '5d'\)$"):
         old = parse_scenario(BASE + "  nodes: [{mtbf: 5d}]\n").scenario
     new = parse_scenario(BASE + "  nodes: [{mttf: 5d}]\n").scenario
     assert old == new and new.failures.nodes[0].mttf == 5 * 86400
@@ -51,3 +56,14 @@ def test_sync_delay_by_region_names_known_regions():
         parse_scenario(text)
     ok = parse_scenario(BASE.replace("failures:\n", "scheduler: {sync_delay_by_region: {a: 5s}}\n")).scenario
     assert ok.scheduler.sync_delay_by_region == {"a": 5.0}
+
+
+def test_the_command_line_warns_once_with_the_file_and_line(tmp_path):
+    path = tmp_path / "old.yaml"
+    path.write_text(BASE + "  nodes: [{mttf: 2d}, {mtbf: 5d}]\n")
+    result = subprocess.run([sys.executable, str(ROOT / "simulate.py"), "validate", str(path)], capture_output=True,
+                            text=True)
+    assert result.returncode == 0
+    assert result.stderr == (f"warning: {path}:6: failures.nodes[1].mtbf: mtbf is deprecated: it is the mean time to "
+                          "failure (up time), not failure-to-failure (that is mttf + repair.mean); write mttf "
+                          "(got '5d')\n")

@@ -299,3 +299,35 @@ def test_answers_are_kept_per_workload_when_pools_serve_different_ones(name):
         assert p.choose(v) == 0
         v.workload = 1
         assert p.choose(v) == 1
+
+
+# -- ttft_aware and cache_aware ------------------------------------------------------------------
+def ttft_view(**arrays) -> RoutingView:
+    """Two pools, 10 and 60 ms away, each one replica prefilling a token in 0.1 ms; a 1,000-token
+    prompt whose first 900 tokens are shared prompt 7."""
+    base = {"active_replicas": [1, 1], "prefill_ms_per_token": [0.1, 0.1], "input_tokens": 1000,
+            "prefix": 7, "prefix_tokens": 900}
+    return RoutingView.build(pool_region=[0, 1], rtt_ms=[[10.0, 60.0]], total_slots=[256, 256],
+                             **{**base, **arrays})
+
+
+@pytest.mark.parametrize("arrays, ttft, cache", [
+    # Nothing ahead: 10 + 100 against 60 + 100 ms; the cached prompt at pool 1 makes it 60 + 10.
+    ({"prefix_cached": [False, True]}, 0, 1),
+    ({"prefix_cached": [True, False]}, 0, 0),
+    # Slot pools (backlog unknown): 3 prompts waiting at pool 0, taken as long as this one:
+    # 10 + 0.1 x (3,000 + 1,000) = 410 against 160 ms.
+    ({"queue_len": [3, 0]}, 1, 1),
+    # Batching pools: the backlog in tokens replaces the queue: 10 + 0.1 x (200 + 1,000) = 130
+    # against 60 + 0.1 x (5,000 + 1,000) = 660 ms, whatever the queue says.
+    ({"queue_len": [9, 0], "prefill_backlog": [200.0, 5000.0]}, 0, 0),
+    # Per replica: 8,000 tokens over 4 replicas at pool 0: 10 + 0.1 x 3,000 = 310 against
+    # 60 + 0.1 x 1,000 = 160 ms (pool 1 with the cache: 70 ms).
+    ({"prefill_backlog": [8000.0, 0.0], "active_replicas": [4, 1], "prefix_cached": [False, True]}, 1, 1),
+    # The cache saves 90 ms of prefill, not enough against 1,000 tokens more ahead.
+    ({"prefill_backlog": [0.0, 1000.0], "prefix_cached": [False, True]}, 0, 0),
+])
+def test_ttft_and_cache_aware_by_hand(arrays, ttft, cache):
+    v = ttft_view(**arrays)
+    assert policy("ttft_aware").choose(v) == ttft
+    assert policy("cache_aware").choose(v) == cache

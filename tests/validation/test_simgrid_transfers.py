@@ -20,7 +20,7 @@ from sim.records import TransferRecord
 from sim.scenario import load_scenario
 from sim.streams import Streams
 from sim.world import build_world
-from tests.conftest import SCENARIOS
+from tests.conftest import SCENARIOS, run_cli
 
 GOLDEN = Path(__file__).parent / "golden"
 CASE = SCENARIOS / "validation" / "transfers_1000.yaml"
@@ -49,6 +49,18 @@ def test_every_copy_ends_when_simgrid_says(model, duplex):
     np.testing.assert_allclose(start, sg_start, rtol=0, atol=1e-9)
     worst = np.abs(end - sg_end).max()
     assert worst < 1e-9, (model, duplex, worst)
+
+
+def test_transfers_csv_carries_the_times_to_the_nanosecond(tmp_path):
+    # What a user compares is the run folder's transfers.csv, not the engine's records: its
+    # times must not be rounded away from SimGrid's (10 significant digits lost 5e-8 s).
+    out = tmp_path / "run"
+    assert run_cli("run", str(CASE), "--out", str(out), "--no-charts").code == 0
+    rows = sorted(csv.DictReader(open(out / "transfers.csv")), key=lambda r: int(r["transfer"]))
+    _, sg_end = golden("raw", "full")
+    end = np.array([float(r["end_s"]) for r in rows])
+    assert len(end) == 1000 and np.abs(end - sg_end).max() < 1e-9
+    assert all(r["bytes"].isdigit() for r in rows)  # whole bytes, not 2.568496e+09
 
 
 def test_the_models_differ_where_they_should():
