@@ -26,7 +26,7 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -264,7 +264,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     for name in args.files:
         try:
             loaded = load_scenario(name, args.sets)
-            preflight(loaded)
+            preflight(loaded, import_modules=False)  # a module policy's code runs only in a run
             estimate = estimate_cost(loaded)
             print(f"{name}: ok ({estimate.describe()})")
             for problem in budget_problems(loaded, estimate, Budget()):
@@ -327,13 +327,25 @@ def _cmd_compare(args: argparse.Namespace, argv: Sequence[str]) -> int:
     plan = plan_comparison(args.scenario, choices, args.seeds, args.sets, args.metrics, args.out, args.root,
                            ["simulate.py", *argv])
     report = run_comparison(plan, args.backend, args.workers, args.scheduler, progress=not args.quiet)
-    draw_comparison_charts(plan.out)
+    _draw_charts(draw_comparison_charts, plan.out)
     print(format_table(report))
     failed = [f"{r['run']}: {r['error']}" for r in report["runs"] if r["status"] == "failed"]
     for line in failed:
         print(f"failed: {line}", file=sys.stderr)
     print(plan.out)
     return 1 if failed else 0
+
+
+def _draw_charts(draw: Callable[[Path], object], folder: Path) -> None:
+    """Draw an experiment's charts after its runs: a disk that fills or a folder made read-only
+    meanwhile is an OutputError (exit 2; the runs are kept), not a traceback."""
+    from sim.errors import OutputError
+
+    try:
+        draw(folder)
+    except OSError as exc:
+        raise OutputError(f"cannot write the charts in {folder}: {exc.strerror or exc}"
+                          + (f" ({exc.filename})" if exc.filename else "")) from None
 
 
 def _cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -359,7 +371,7 @@ def _cmd_sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if outcome.interrupted:
         print("interrupted: finished runs are kept; run the same command again to finish the rest", file=sys.stderr)
     else:
-        draw_sweep_charts(plan.out)
+        _draw_charts(draw_sweep_charts, plan.out)
         if not counts["failed"]:
             record_done(plan.out, key, [Path(t.out).name for t in plan.tasks], [])
     print(plan.out)
@@ -383,7 +395,7 @@ def _cmd_plan(args: argparse.Namespace, argv: Sequence[str]) -> int:
     plan = plan_capacity(args.scenario, args.target, args.vary, args.seeds, args.value_range, args.rule,
                          args.sets, args.out, args.root, ["simulate.py", *argv])
     report = run_capacity_plan(plan, args.backend, args.workers, args.scheduler, progress=not args.quiet)
-    draw_plan_chart(plan.out)
+    _draw_charts(draw_plan_chart, plan.out)
     lines = [format_plan(report), str(plan.out)]
     for run in report["runs"]:
         if run["status"] == "failed":
@@ -415,10 +427,12 @@ def _cmd_plan_calendar(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     from sim.experiment.calendar import check_plan, format_calendar, plan_calendar, read_calendar
     from sim.experiment.executors import check_executor
+    from sim.experiment.tasks import check_run_count
 
     check_executor(args.backend, args.workers, args.scheduler)
+    check_run_count(args.check, "--check")  # before the plan, not after it
+    plan = read_calendar(args.scenario, args.out, args.sets)  # a bounded read: /dev/zero is refused here
     text = Path(args.scenario).read_bytes() + "\n".join(args.sets).encode()
-    plan = read_calendar(args.scenario, args.out, args.sets)
     if plan.out is None:
         plan.out = args.root / plan.name / f"calendar-{hashlib.sha256(text).hexdigest()[:8]}"
     executor = {"backend": args.backend, "workers": args.workers, "scheduler": args.scheduler, "quiet": args.quiet}
@@ -441,7 +455,7 @@ def _cmd_uncertainty(args: argparse.Namespace, argv: Sequence[str]) -> int:
     report = run_uncertainty(plan, args.backend, args.workers, args.scheduler)
     from sim.report.uncertainty import draw_uncertainty_charts
 
-    draw_uncertainty_charts(plan.out)
+    _draw_charts(draw_uncertainty_charts, plan.out)
     print(format_uncertainty(report))
     print(plan.out)
     return 1 if report["failed_runs"] else 0

@@ -4,9 +4,10 @@ A file appears whole or not at all: it is written to a temporary name in the sam
 and renamed; if writing fails (a full disk, a read-only folder) the temporary file is
 removed and the error raised. :func:`rewrite_json` is for a file that must change even on a
 full disk (a manifest marked failed): it falls back to rewriting the file in place, which
-reuses the blocks the file already holds. JSON is written with a fixed key order and floats rounded to 12 significant
-digits (so results do not carry last-bit noise into diffs); CSV floats to 10 by default, or
-to as many as the caller asks (a run's event tables, 15: times to the nanosecond over days).
+reuses the blocks the file already holds (a file that does not exist is not created). JSON
+is written with a fixed key order and floats rounded to 12 significant digits (so results
+do not carry last-bit noise into diffs); CSV floats to 10 by default, or to as many as the
+caller asks (a run's event tables, 15: times to the nanosecond over days).
 
 Public: ``write_text_atomic``, ``write_json_atomic``, ``write_csv_atomic``, ``rewrite_json``,
 ``write_requests``, ``discard``, ``clean_numbers``, ``format_number``.
@@ -56,9 +57,15 @@ def rewrite_json(path: str | Path, data: Any) -> bool:
         return True
     except OSError:
         pass
+    text = json.dumps(clean_numbers(data), indent=2, allow_nan=False) + "\n"
     try:
-        with open(path, "w", encoding="utf-8") as handle:  # truncating frees the blocks the text needs
-            handle.write(json.dumps(clean_numbers(data), indent=2, allow_nan=False) + "\n")
+        # Over the old bytes, then cut: no new blocks if it fits in the file's own (the compact
+        # form is tried when the indented one is longer). A missing file is not created.
+        with open(path, "r+", encoding="utf-8") as handle:
+            if len(text.encode()) > os.fstat(handle.fileno()).st_size:
+                text = json.dumps(clean_numbers(data), separators=(",", ":"), allow_nan=False) + "\n"
+            handle.write(text)
+            handle.truncate()
         return True
     except OSError:
         return False

@@ -9,14 +9,16 @@ finishers add (charts), and ``_SUCCESS``, written last. An existing folder is ne
 ``-3``... suffix. Every file is written atomically.
 
 A folder that cannot be created or written (read-only, a full disk, a path under a file) is
-an :class:`~sim.errors.OutputError` (exit 2): the manifest is marked ``failed`` (in place if
-the disk is full) and no temporary file is left behind.
+an :class:`~sim.errors.OutputError` (exit 2): the manifest, written first, is marked ``failed``
+(in place if the disk is full), or the folder removed if not even the manifest could be
+written; no temporary file is left behind.
 
 Public: ``RunOutcome``, ``RunObservers``, ``run_scenario``, ``execute``, ``preflight``,
 ``default_run_dir``, ``why_not_a_folder``.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import platform
 import subprocess
@@ -49,7 +51,7 @@ from sim.metrics import (
     with_request_busy,
 )
 from sim.metrics.autoscaling import AutoscalingObserver
-from sim.policies import create
+from sim.policies import create, locate
 from sim.scenario import LoadedScenario
 from sim.scenario.kinds import policy_specs
 from sim.scenario.model import Scenario
@@ -205,22 +207,28 @@ def _bucket_start(scenario) -> float:
     return float(np.ceil(scenario.warmup / bucket - 1e-9) * bucket)
 
 
-def preflight(loaded: LoadedScenario) -> None:
+def preflight(loaded: LoadedScenario, import_modules: bool = True) -> None:
     """Checks that need more than the schema: policies resolve, trace files read cleanly.
 
     Raises :class:`ScenarioError` located in the scenario file (or a trace file's line), so
-    that ``validate`` finds these problems too, and ``run`` before it creates a run folder."""
-    problems = _policy_problems(loaded) + check_inputs(loaded) + _fluid_problems(loaded)
+    that ``validate`` finds these problems too, and ``run`` before it creates a run folder.
+    ``import_modules=False`` (``validate``): a ``module:Class`` policy's module is only
+    looked up, not imported, so none of its code runs."""
+    problems = _policy_problems(loaded, import_modules) + check_inputs(loaded) + _fluid_problems(loaded)
     if problems:
         raise ScenarioError(problems)
 
 
-def _policy_problems(loaded: LoadedScenario) -> list[Problem]:
-    """Every policy the scenario uses must resolve (a module policy is imported here)."""
+def _policy_problems(loaded: LoadedScenario, import_modules: bool = True) -> list[Problem]:
+    """Every policy the scenario uses must resolve (a module policy is imported here, or with
+    ``import_modules=False`` only found)."""
     problems = []
     for kind, path, spec in policy_specs(loaded.scenario):
         try:
-            create(kind, spec, np.random.default_rng(0))
+            if import_modules:
+                create(kind, spec, np.random.default_rng(0))
+            else:
+                locate(kind, spec)
         except PolicyError as exc:
             written = _raw(loaded.data, path)
             where = path + (("name",) if isinstance(written, dict) else ())
@@ -260,6 +268,8 @@ def _reserve(path: Path) -> Path:
                 candidate.mkdir()
                 return candidate
             except FileExistsError:
+                if candidate == path and not path.is_dir():  # --out naming a file: not "file-2"
+                    raise OutputError(f"cannot create the run folder {path}: {path} is a file, not a folder") from None
                 n += 1
                 candidate = path.with_name(f"{path.name}-{n}")
     except OSError as exc:
@@ -334,9 +344,9 @@ def run_scenario(loaded: LoadedScenario, out: Path | None = None, root: Path = P
     manifest = _manifest(loaded, run_dir, command, started)
     clock = time.perf_counter()
     try:
+        write_json_atomic(run_dir / "manifest.json", manifest)  # first: its blocks let a failure be marked
         write_text_atomic(run_dir / "scenario.yaml", loaded.text)
         write_text_atomic(run_dir / "resolved.yaml", dump_yaml(loaded.resolved))
-        write_json_atomic(run_dir / "manifest.json", manifest)
         outcome = execute(loaded, progress)
         _write_results(run_dir, loaded, outcome)
         for finish in finishers:
@@ -349,7 +359,11 @@ def run_scenario(loaded: LoadedScenario, out: Path | None = None, root: Path = P
         manifest.pop("events_processed", None)
         manifest.update(status="failed", error=f"{type(exc).__name__}: {exc}",
                         wall_seconds=time.perf_counter() - clock)
-        rewrite_json(run_dir / "manifest.json", manifest)  # even on a full disk
+        if (run_dir / "manifest.json").exists():
+            rewrite_json(run_dir / "manifest.json", manifest)  # even on a full disk
+        else:  # not even the manifest could be written: leave no empty folder behind
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()
         if isinstance(exc, OSError):  # a full disk, a folder made read-only: the user's to fix
             raise OutputError(f"cannot write the run folder {run_dir}: {exc.strerror or exc}"
                               + (f" ({exc.filename})" if exc.filename else "")) from None

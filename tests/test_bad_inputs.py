@@ -99,3 +99,29 @@ def test_1e9_is_a_number_and_a_rate_of_1e9_is_refused_by_the_estimate(tmp_path, 
 def test_files_that_are_not_scenarios(cli, target, rule):
     result = cli("validate", target)
     assert (result.code, result.err) == (2, f"{target}: <top>: {rule}\n")
+
+
+ZERO = "/dev/zero: <top>: file is larger than 1,000,000 bytes (the limit for a scenario)\n"
+
+
+@pytest.mark.parametrize("command", [
+    ["sweep", "/dev/zero", "--grid", "a=1"], ["plan-calendar", "/dev/zero"],
+    ["plan", "/dev/zero", "--target", "x<=1", "--vary", "a"], ["uncertainty", "/dev/zero"],
+    ["compare", "/dev/zero", "--policy", "nearest"], ["run", "/dev/zero"],
+])
+def test_experiment_commands_read_an_endless_file_only_up_to_the_limit(tmp_path, cli, command):
+    # sweep (its sweep-file sniffing and no-op key) and plan-calendar read the whole file first.
+    start = time.monotonic()
+    result = cli(*command, "--root", str(tmp_path / "r"))
+    assert (result.code, result.err) == (2, ZERO)
+    assert time.monotonic() - start < 20
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_sweep_file_nested_5000_deep_is_a_located_error(tmp_path, cli):
+    # Its no-op key read it with yaml.safe_load first: a RecursionError traceback.
+    path = tmp_path / "sweep.yaml"
+    path.write_text(f"scenario: {SCENARIOS / 'validation' / 'mmc.yaml'}\ngrid: {{a: [1]}}\n"
+                    "x: " + "[" * 5000 + "]" * 5000 + "\n")
+    result = cli("sweep", str(path), "--root", str(tmp_path / "r"))
+    assert (result.code, result.err) == (2, f"{path}:3: x: nested more than 32 levels deep\n")

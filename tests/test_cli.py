@@ -202,3 +202,12 @@ def test_numbers_on_the_command_line_must_be_finite(cli, args, message):
     result = cli(*args)
     assert result.code == 2
     assert result.err.strip().splitlines()[-1].endswith(message)
+
+
+def test_predict_overflow_is_one_line_without_a_numpy_warning():
+    # In a process of its own: pytest records warnings, a user's terminal printed numpy's
+    # "RuntimeWarning: overflow encountered" before the message.
+    done = subprocess.run([sys.executable, str(ROOT / "simulate.py"), "predict", "--t", "1e300", "--scenario",
+                           str(SCENARIOS / "two_regions.yaml"), "--set", "scheduler.load_model.alpha=1.0e+10"],
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr) == (2, "t: the load is not a finite number at t = 1e+300 h (got inf)\n")

@@ -14,6 +14,7 @@ from sim import fileio
 from tests.conftest import SCENARIOS, run_cli
 
 TWO = str(SCENARIOS / "two_regions.yaml")
+MMC_SHORT = (str(SCENARIOS / "validation" / "mmc.yaml"), "--set", "duration=2h", "--set", "warmup=0", "--quiet")
 
 
 @pytest.fixture
@@ -48,6 +49,16 @@ def test_root_naming_a_file_and_out_under_a_file(tmp_path):
         assert result.code == 2
         assert result.err.startswith("cannot create the run folder ")
         assert result.err.endswith(f": {blocker} is a file, not a folder\n")
+    assert blocker.read_text() == "mine"
+
+
+def test_out_naming_a_file_is_refused_not_suffixed(tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("mine")
+    result = run_cli("run", *MMC_SHORT, "--out", str(blocker))
+    assert (result.code, result.err) == (2, f"cannot create the run folder {blocker}: {blocker} is a file, "
+                                            "not a folder\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # it wrote afile-2 before
     assert blocker.read_text() == "mine"
 
 
@@ -103,3 +114,48 @@ def test_report_in_a_read_only_folder(tmp_path, mount):
     assert result.code == 2
     assert result.err.startswith(f"cannot write the report in {run}: Read-only file system (")
     assert leftovers(run) == []
+
+
+@pytest.mark.parametrize("free", [60_000, 20_000, 8_000, 2_000, 0])
+def test_a_disk_full_at_any_point_leaves_a_failed_manifest_or_no_folder(mount, free):
+    """Whatever write the disk fills on (a chart, the summary, the manifest itself), the run
+    exits 2 and its folder either holds a readable manifest marked failed or is gone; an empty
+    manifest.json (the in-place rewrite creating the file it could not fill) made a sweep
+    refuse the folder as not its own for ever."""
+    folder = mount("size=200k")
+    filler = folder / "filler"
+    filler.write_bytes(b"x" * (200 * 1024 - free))
+    result = run_cli("run", *MMC_SHORT, "--root", str(folder / "results"))
+    assert result.code == 2 and "Traceback" not in result.err, result.err
+    assert "No space left on device" in result.err
+    for run_dir in (folder / "results").glob("*/*"):
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+        assert manifest["status"] == "failed"
+        assert not (run_dir / "_SUCCESS").exists()
+    assert leftovers(folder) == []
+
+
+def test_a_sweep_whose_charts_fill_the_disk_exits_2(mount):
+    folder = mount("size=200k")
+    result = run_cli("sweep", *MMC_SHORT, "--grid", "inference[0].arrival.rate_per_s=1,2", "--root", str(folder))
+    assert result.code == 2, result.err
+    assert result.err.startswith(f"cannot write the charts in {folder}/mmc/sweep-")
+    assert result.err.endswith(": No space left on device\n")
+    assert leftovers(folder) == []
+
+
+def test_rewrite_json_in_place_creates_no_file_and_fits_the_old_bytes(tmp_path, monkeypatch):
+    def full(path, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(fileio, "write_json_atomic", full)
+    assert not fileio.rewrite_json(tmp_path / "absent.json", {"status": "failed"})
+    assert not (tmp_path / "absent.json").exists()
+    path = tmp_path / "manifest.json"
+    old = json.dumps({"status": "running", "versions": {"a": "1", "b": "2"}}, indent=2) + "\n"
+    path.write_text(old)
+    new = {"status": "failed", "versions": {"a": "1", "b": "2"}, "error": "OSError"}
+    assert len(json.dumps(new, indent=2)) > len(old)  # indented, it would not fit
+    assert fileio.rewrite_json(path, new)
+    assert json.loads(path.read_text()) == new
+    assert len(path.read_text()) <= len(old)

@@ -393,7 +393,7 @@ class _Evaluator:
                 try:
                     row = json.loads(line)
                     self.cache[row["key"]] = row["result"]
-                except (ValueError, KeyError, TypeError):  # a line cut short by an interruption
+                except (ValueError, KeyError, TypeError, RecursionError):  # a line cut short by an interruption
                     continue
         self.loaded = frozenset(self.cache)
 

@@ -44,7 +44,7 @@ from typing import Any
 from sim.errors import ScenarioError, UsageError
 from sim.experiment.plan import Axis
 from sim.experiment.sweep import SweepOutcome, SweepPlan, run_sweep, write_index
-from sim.experiment.tasks import RunTask
+from sim.experiment.tasks import RunTask, check_run_count
 from sim.fileio import write_csv_atomic, write_json_atomic
 from sim.metrics.stats import t_interval
 from sim.scenario import LoadedScenario, load_scenario
@@ -152,6 +152,7 @@ def plan_capacity(scenario: str | Path, target: str, vary: str, seeds: int = 3, 
         raise UsageError(f"--rule: must be one of {', '.join(RULES)} (got {rule!r})")
     if seeds < 1:
         raise UsageError(f"--seeds: must be >= 1 (got {seeds})")
+    check_run_count(seeds, "--seeds (per value tried)")
     base = load_scenario(scenario, list(sets))
     current = _current_value(base, vary)
     low, high = parse_range(value_range) if value_range else (1, max(2, 2 * current))

@@ -31,7 +31,7 @@ from sim.errors import PolicyError, ScenarioError, UsageError
 from sim.experiment.executors import check_executor, execute_tasks
 from sim.experiment.stats import DEFAULT_METRICS
 from sim.experiment.sweep import claim_folder
-from sim.experiment.tasks import RunTask
+from sim.experiment.tasks import RunTask, check_run_count
 from sim.fileio import write_csv_atomic, write_json_atomic
 from sim.metrics.stats import paired_interval, t_interval
 from sim.policies import create
@@ -131,6 +131,7 @@ def _check_policies(policies: Sequence[PolicyChoice], seeds: int) -> None:
         raise UsageError("compare: needs at least one --policy")
     if seeds < 1:
         raise UsageError(f"--seeds: must be >= 1 (got {seeds})")
+    check_run_count(len(policies) * seeds, "--policy x --seeds")
     labels = [p.label for p in policies]
     for label in labels:
         if labels.count(label) > 1:

@@ -46,16 +46,29 @@ class Done:
     code: int
 
 
+_MAX_BYTES = 1_000_000  # a scenario's size limit (sim.scenario.yaml_io.MAX_BYTES, not imported: too heavy)
+
+
+def _read_bounded(path: Path) -> bytes | None:
+    """The bytes of ``path`` if it can be read and holds at most ``_MAX_BYTES``, else None."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(_MAX_BYTES + 1)
+    except OSError:
+        return None
+    return data if len(data) <= _MAX_BYTES else None
+
+
 def command_key(kind: str, options: Mapping[str, Any], files: Iterable[str | Path]) -> str | None:
     """The key of a command: ``kind``, its result-deciding ``options`` (JSON-able after
     ``str`` of paths) and the files it reads; None when a file cannot be read."""
     contents = {}
     for name in files:
         path = Path(name).resolve()
-        try:
-            contents[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
-        except OSError:
+        data = _read_bounded(path)
+        if data is None:  # unreadable or too long for a scenario: the usual path says so
             return None
+        contents[str(path)] = hashlib.sha256(data).hexdigest()
     text = json.dumps({"kind": kind, "options": options, "files": contents}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -63,13 +76,16 @@ def command_key(kind: str, options: Mapping[str, Any], files: Iterable[str | Pat
 def experiment_files(path: str | Path) -> tuple[list[Path], Path | None]:
     """The files a sweep or plan command on ``path`` reads (a scenario; or a sweep file and
     the scenario it names) and the sweep file's own ``out``, read as plain YAML without
-    validation (a file that is not what it claims is the usual path's to report)."""
+    validation (a file that is not what it claims is the usual path's to report), by the
+    at most a scenario's size limit of it (an endless file, /dev/zero, is not read to its end;
+    the scenario loader is not imported: the no-op stays light)."""
     import yaml
 
     path = Path(path)
+    raw = _read_bounded(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = yaml.safe_load(raw.decode("utf-8")) if raw is not None else None
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError, RecursionError):  # nested 5,000 deep, 2020-02-30
         return [path], None
     if not (isinstance(data, dict) and "grid" in data and isinstance(data.get("scenario"), str)):
         return [path], None
@@ -109,7 +125,7 @@ def record_done(folder: Path, key: str | None, runs: Sequence[str], lines: Seque
 def _read(path: Path) -> dict[str, Any]:
     try:
         found = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     return found if isinstance(found, dict) else {}
 

@@ -36,7 +36,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from sim.errors import ScenarioError, UsageError
 from sim.scenario.load import validation_problem  # the scenario's own error wording, reused
 from sim.scenario.overrides import split_path
-from sim.scenario.yaml_io import load_yaml_file, load_yaml_text
+from sim.scenario.yaml_io import load_yaml_file, load_yaml_text, read_text_file
 
 __all__ = ["Axis", "SweepFile", "parse_grid", "read_sweep_file", "is_sweep_file", "render_value"]
 
@@ -86,9 +86,10 @@ def is_sweep_file(path: str | Path) -> bool:
         data, _, _ = load_yaml_file(path)
     except ScenarioError:  # broken YAML: still a sweep file if it says so, to report its errors
         try:
-            return bool(re.search(r"^grid\s*:", Path(path).read_text(encoding="utf-8"), re.M))
-        except (OSError, UnicodeDecodeError):
+            text = read_text_file(path)  # bounded: /dev/zero is not read to the end here
+        except ScenarioError:
             return False
+        return bool(re.search(r"^grid\s*:", text, re.M))
     return isinstance(data, dict) and "grid" in data
 
 

@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import itertools
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from sim.errors import OutputError, UsageError
 from sim.experiment.executors import check_executor, execute_tasks
 from sim.experiment.plan import Axis, render_value
 from sim.experiment.stats import DEFAULT_METRICS
-from sim.experiment.tasks import RunTask, finished_result, is_complete
+from sim.experiment.tasks import RunTask, check_run_count, finished_result, is_complete
 from sim.fileio import write_csv_atomic, write_json_atomic
 from sim.progress import Progress
 from sim.runner import why_not_a_folder
@@ -107,6 +108,7 @@ def _check_axes(axes: Sequence[Axis], seeds: int) -> None:
             raise UsageError(f"--grid: {path} is given twice")
         if path == "seed":
             raise UsageError("--grid: seed is set by --seeds (seeds s, s+1, ... from the scenario's seed)")
+    check_run_count(math.prod(len(a.values) for a in axes) * seeds, "--grid x --seeds")
 
 
 def run_sweep(plan: SweepPlan, backend: str = "process", workers: int = 1, scheduler: str | None = None,
@@ -159,7 +161,7 @@ def claim_folder(out: Path, marker_name: str, identity: dict[str, Any], what: st
     if marker.is_file():
         try:
             found = json.loads(marker.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise UsageError(f"{marker}: cannot be read ({exc}); choose another --out or remove the folder") from None
         if found != identity:
             raise UsageError(f"{out}: holds a different {what} (see its {marker_name}); "

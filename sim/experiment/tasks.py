@@ -16,7 +16,11 @@ complete or reports why it could not:
 - any exception becomes ``failed`` with a one-line error, so one bad run never stops the
   others. Ctrl-C (``KeyboardInterrupt``) is not caught.
 
-Public: ``RunTask``, ``run_task``, ``finished_result``, ``is_complete``, ``made_by_a_run``.
+An experiment lays out at most ``MAX_RUNS`` runs (:func:`check_run_count`): ``--seeds
+1000000000`` is refused at once rather than laid out for ever.
+
+Public: ``RunTask``, ``run_task``, ``finished_result``, ``is_complete``, ``made_by_a_run``,
+``MAX_RUNS``, ``check_run_count``.
 """
 from __future__ import annotations
 
@@ -26,13 +30,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sim.errors import MeridianError, ScenarioError
+from sim.errors import MeridianError, ScenarioError, UsageError
 from sim.experiment.stats import select
 from sim.runner import preflight, run_scenario
 from sim.scenario import load_scenario
 from sim.workload.cost import Budget, budget_problems, estimate_cost
 
-__all__ = ["RunTask", "run_task", "finished_result", "is_complete", "made_by_a_run"]
+__all__ = ["RunTask", "run_task", "finished_result", "is_complete", "made_by_a_run", "MAX_RUNS",
+           "check_run_count"]
+
+MAX_RUNS = 100_000  # runs one experiment may lay out (each is a folder of files)
 
 _BEFORE_MANIFEST = frozenset({"scenario.yaml", "resolved.yaml"})  # what run_scenario writes first
 _HINTS = ("the budget of each run of an experiment",) * 3
@@ -83,7 +90,7 @@ def made_by_a_run(folder: Path) -> bool:
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
         return isinstance(manifest, dict) and manifest.get("run_id") == folder.name
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: nested too deep
         pass
     return all(p.name in _BEFORE_MANIFEST or (p.name.startswith(".") and ".tmp" in p.name) for p in folder.iterdir())
 
@@ -94,7 +101,7 @@ def finished_result(task: RunTask, status: str) -> dict[str, Any]:
     try:
         summary = json.loads(path.read_text(encoding="utf-8"))
         metrics = select(summary, task.metrics)
-    except (OSError, ValueError, TypeError, AttributeError) as exc:
+    except (OSError, ValueError, TypeError, AttributeError, RecursionError) as exc:
         return _failed(task, f"{path}: cannot be read ({type(exc).__name__}: {exc}); remove the run folder "
                              "to run it again")
     return {"status": status, "error": "", "metrics": metrics, "path": task.out}
@@ -108,3 +115,11 @@ def describe_error(exc: BaseException) -> str:
     """One line: a Meridian error's own message, otherwise ``Type: message``."""
     text = str(exc) if isinstance(exc, MeridianError) else f"{type(exc).__name__}: {exc}"
     return "; ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def check_run_count(runs: int, options: str) -> None:
+    """Refuse an experiment of more than ``MAX_RUNS`` runs (``options``: what asked for them),
+    before any list of that length is made."""
+    if runs > MAX_RUNS:
+        raise UsageError(f"{options}: {runs:,} runs, over the limit of {MAX_RUNS:,} for one experiment "
+                         "(split it, or use fewer values or seeds)")

@@ -46,7 +46,7 @@ from sim.experiment.capacity import Target, parse_target
 from sim.experiment.executors import check_executor, execute_tasks
 from sim.experiment.stats import DEFAULT_METRICS, wilson_interval
 from sim.experiment.sweep import claim_folder
-from sim.experiment.tasks import RunTask
+from sim.experiment.tasks import RunTask, check_run_count
 from sim.fileio import write_csv_atomic, write_json_atomic
 from sim.scenario import load_scenario
 from sim.scenario.yaml_io import LineMap, format_path, load_yaml_file
@@ -198,6 +198,7 @@ def plan_uncertainty(scenario: str | Path, samples: int, seeds: int = 1, metrics
         raise UsageError(f"--samples: must be >= 2 (got {samples})")
     if seeds < 1:
         raise UsageError(f"--seeds: must be >= 1 (got {seeds})")
+    check_run_count(samples * seeds, "--samples x --seeds")
     parsed_targets = tuple(parse_target(t) for t in targets)
     data, lines, _ = load_yaml_file(scenario)
     inputs = tuple(find_inputs(data, str(scenario), lines))

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
+
 from sim.errors import UsageError
 from sim.fileio import clean_numbers
 from sim.models.allocation import resources
@@ -29,6 +31,11 @@ def predict(t_h: float, scheduler: Scheduler | None = None, source: str = "",
             seed_params: Mapping[str, Any] = SEED_PARAMS) -> dict[str, Any]:
     """``{"load", "resources"}`` at ``t_h`` hours: the seed's formulas, or ``scheduler``'s
     (from the scenario file ``source``, named in errors)."""
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is the error below, not a warning
+        return _predict(t_h, scheduler, source, seed_params)
+
+
+def _predict(t_h: float, scheduler: Scheduler | None, source: str, seed_params: Mapping[str, Any]) -> dict[str, Any]:
     if scheduler is None:
         p = seed_params
         load = float(linear_load(t_h, p["L0"], p["alpha"], p["T0"]))

@@ -35,12 +35,12 @@ from sim.policies.placement import (
     gang_fit,
 )
 from sim.policies.placement_view import Assignment, PlacementView, PoolSlot, QueuedJob, RunningJob, validate_assignments
-from sim.policies.registry import PolicyParams, available, create, declare_kind, describe, kinds, register
+from sim.policies.registry import PolicyParams, available, create, declare_kind, describe, kinds, locate, register
 from sim.policies.routing import LatencyAware, LeastLoaded, Nearest, PowerOfTwo, RoundRobin, RoutingPolicy, Weighted
 from sim.policies.views import AutoscaleView, RoutingView
 
 __all__ = [
-    "register", "create", "available", "describe", "declare_kind", "kinds", "PolicyParams",
+    "register", "create", "locate", "available", "describe", "declare_kind", "kinds", "PolicyParams",
     "RoutingView", "RoutingPolicy", "Nearest", "RoundRobin", "Weighted", "LeastLoaded",
     "LatencyAware", "PowerOfTwo", "TtftAware", "CacheAware",
     "PlacementView", "PoolSlot", "QueuedJob", "RunningJob", "Assignment", "validate_assignments",

@@ -20,6 +20,8 @@ Public: ``register``, ``create``, ``available``, ``describe``, ``declare_kind``,
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
+import importlib.util
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -30,7 +32,7 @@ from sim.errors import PolicyError
 from sim.scenario.kinds import POLICY_KINDS, PolicyKind
 from sim.scenario.model import PolicySpec
 
-__all__ = ["register", "create", "available", "describe", "declare_kind", "kinds", "PolicyParams"]
+__all__ = ["register", "create", "locate", "available", "describe", "declare_kind", "kinds", "PolicyParams"]
 
 T = TypeVar("T", bound=type)
 
@@ -111,6 +113,42 @@ def _lookup(kind: str, name: str) -> type:
         valid = ", ".join(sorted(policies))
         raise PolicyError(name, f"unknown {kind} policy {name!r} (valid: {valid})")
     return policies[name]
+
+
+def locate(kind: str, spec: PolicySpec) -> None:
+    """Check ``spec`` without running any user code: a registered name is created as by
+    :func:`create`; for ``module:Class`` only that the module exists is checked (found on
+    the import path, neither it nor its packages executed; ``validate`` uses this, so a
+    scenario's module is imported only by the run that uses it)."""
+    if ":" not in spec.name:
+        create(kind, spec, np.random.default_rng(0))
+        return
+    _policies(kind)
+    module_name, _, attr_path = spec.name.partition(":")
+    if not module_name or not attr_path:
+        raise PolicyError(spec.name, "an external policy is written 'package.module:ClassName'")
+    missing = _unfound(module_name)
+    if missing:
+        raise PolicyError(spec.name, f"cannot import module {module_name!r} (ModuleNotFoundError: No module named "
+                                     f"{missing!r})")
+
+
+def _unfound(module_name: str) -> str | None:
+    """The first package or module of ``module_name`` not on the import path (None: all found),
+    looked up by the import system's finders only: no module is executed."""
+    parts = module_name.split(".")
+    try:
+        found = importlib.util.find_spec(parts[0])  # a top-level name: nothing is imported
+    except (ImportError, ValueError):
+        found = None
+    for i in range(1, len(parts)):
+        if found is None:
+            return ".".join(parts[:i])
+        places = found.submodule_search_locations
+        if places is None:  # a module, not a package: it has no submodules
+            return ".".join(parts[:i + 1])
+        found = importlib.machinery.PathFinder.find_spec(".".join(parts[:i + 1]), list(places))
+    return None if found is not None else module_name
 
 
 def _import(kind: str, name: str) -> type:

@@ -24,6 +24,7 @@ import numpy as np
 
 from sim.metrics.inference import meets_objectives, objective_limits
 from sim.records import RequestStatus
+from sim.report.files import reading
 from sim.report.palette import OBJECTIVE, PALETTE, series_style
 
 if TYPE_CHECKING:  # matplotlib itself loads when a figure is made (_subplots)
@@ -52,7 +53,7 @@ class RunTable:
 def read_timeseries(path: Path) -> RunTable:
     regions: list[str] = []
     raw: dict[str, dict[str, list[float]]] = {}
-    with open(path, newline="", encoding="utf-8") as handle:
+    with reading(path), open(path, newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
             region = row.pop("region")
             if region not in raw:
@@ -186,7 +187,7 @@ def plot_utilization(ax: Axes, table: RunTable, capacity: bool = False) -> None:
 def read_latency_cdf(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``origin -> (quantiles, latency_ms)`` from ``latency_cdf.csv``."""
     data: dict[str, tuple[list[float], list[float]]] = {}
-    with open(path, newline="", encoding="utf-8") as handle:
+    with reading(path), open(path, newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
             q, v = data.setdefault(row["origin"], ([], []))
             q.append(float(row["quantile"]))

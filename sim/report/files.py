@@ -7,18 +7,24 @@ study ``uncertainty_report.json``. Anything else is a
 files (``jobs.csv``, ``transfers.csv``, ...) read as empty when absent, so a chart that needs
 them is skipped rather than failing.
 
-Public: ``RUN_FILES``, ``folder_kind``, ``read_json``, ``read_rows``, ``has_columns``.
+A result file that cannot be parsed (not UTF-8, a field too long for CSV, a missing column,
+JSON nested too deep or holding a 5,000-digit number) is a UsageError naming it
+(:func:`reading`), never a traceback.
+
+Public: ``RUN_FILES``, ``folder_kind``, ``read_json``, ``read_rows``, ``has_columns``, ``reading``.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from sim.errors import UsageError
 
-__all__ = ["RUN_FILES", "folder_kind", "read_json", "read_rows", "has_columns"]
+__all__ = ["RUN_FILES", "folder_kind", "read_json", "read_rows", "has_columns", "reading"]
 
 RUN_FILES = ("summary.json", "manifest.json", "timeseries.csv")
 
@@ -48,13 +54,24 @@ def folder_kind(folder: Path) -> str:
                      "uncertainty_report.json (an uncertainty study) or plan_calendar.json (a build plan)")
 
 
-def read_json(path: Path) -> dict[str, Any]:
+@contextlib.contextmanager
+def reading(path: Path) -> Iterator[None]:
+    """Turn what a damaged result file raises while it is parsed into a UsageError naming it."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+        yield
     except UnicodeDecodeError:
         raise UsageError(f"{path}: not a UTF-8 text file") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    except KeyError as exc:
+        raise UsageError(f"{path}: missing column {exc}") from None
+    except (csv.Error, ValueError, RecursionError, IndexError) as exc:
+        raise UsageError(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from None
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    with reading(path):
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
     if not isinstance(data, dict):
         raise UsageError(f"{path}: expected a JSON object (got {type(data).__name__})")
     return data
@@ -64,11 +81,8 @@ def read_rows(path: Path) -> list[dict[str, str]]:
     """Rows of a CSV file as dicts of strings; ``[]`` when the file is absent."""
     if not Path(path).is_file():
         return []
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            return list(csv.DictReader(handle))
-    except UnicodeDecodeError:
-        raise UsageError(f"{path}: not a UTF-8 text file") from None
+    with reading(path), open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
 
 
 def has_columns(rows: list[dict[str, str]], *columns: str) -> bool:

@@ -13,7 +13,19 @@ from typing import Any
 
 import networkx as nx
 
-from sim.scenario.model import Dataset, InferenceWorkload, ObservedLoad, Scenario, TrainingWorkload, replica_range
+from sim.scenario.model import (
+    ConstantLoad,
+    Dataset,
+    DiurnalLoad,
+    InferenceWorkload,
+    LinearLoad,
+    ObservedLoad,
+    PiecewiseLoad,
+    Scenario,
+    StepLoad,
+    TrainingWorkload,
+    replica_range,
+)
 from sim.world.catalogue import catalogue_region, gpu_catalogue
 from sim.world.llm_catalogue import LLM_CATALOGUE, kv_capacity_tokens, llm_spec
 
@@ -35,9 +47,51 @@ def _check_times(s: Scenario) -> Iterator[Finding]:
     if s.warmup >= s.duration:
         yield ("warmup",), f"must be shorter than duration ({s.duration:g} s)", s.warmup
     yield from _check_points(s.scheduler.load_model, ("scheduler", "load_model"))
+    allocation = s.scheduler.allocation
+    yield from _check_peak(s.scheduler.load_model, s.duration, ("scheduler", "load_model"),
+                           allocation.L_max if allocation is not None else None)
     for i, wl in enumerate(s.inference):
         if wl.arrival.process == "poisson":
             yield from _check_points(wl.arrival.profile, ("inference", i, "arrival", "profile"))
+            yield from _check_peak(wl.arrival.profile, s.duration, ("inference", i, "arrival", "profile"))
+
+
+MAX_LOAD = 1e12  # load units: far beyond any fleet, far below where sums over a run overflow
+
+
+def _check_peak(model: Any, duration_s: float, path: tuple, l_max: float | None = None) -> Iterator[Finding]:
+    """A load formula's largest value over the run must stay within ``MAX_LOAD``: finite but
+    huge values (L0: 1e308) overflowed the run's means into null and the run "succeeded".
+    The field blamed is the one that makes the peak (so a ``--set`` of it is named). So must
+    the allocation's ``L / L_max`` (``l_max``, when the formula drives an allocation)."""
+    if isinstance(model, ObservedLoad):
+        if model.forecast is not None:
+            yield from _check_peak(model.forecast, duration_s, path + ("forecast",), l_max)
+        return
+    field: tuple[str | int, ...]
+    if isinstance(model, LinearLoad):  # straight: its extremes are at the ends of the run
+        hours = duration_s / 3600.0
+        peak = max(abs(model.L0 + model.alpha * (t - model.T0)) for t in (0.0, hours))
+        terms = {"L0": abs(model.L0), "alpha": abs(model.alpha) * max(hours, 1.0), "T0": abs(model.alpha * model.T0)}
+        name = max(terms, key=lambda k: terms[k])
+        field, value = (name,), getattr(model, name)
+    elif isinstance(model, ConstantLoad):
+        peak, field, value = model.L, ("L",), model.L
+    elif isinstance(model, DiurnalLoad):
+        peak, field, value = model.mean * (1.0 + model.amplitude), ("mean",), model.mean
+    elif isinstance(model, StepLoad):
+        peak = max(model.before, model.after)
+        field, value = (("before",), model.before) if model.before >= model.after else (("after",), model.after)
+    elif isinstance(model, PiecewiseLoad):
+        i = max(range(len(model.points)), key=lambda k: model.points[k].L)
+        peak, field, value = model.points[i].L, ("points", i, "L"), model.points[i].L
+    else:
+        return
+    if not peak <= MAX_LOAD:  # also inf and nan
+        yield path + field, f"the load reaches {peak:.3g} over the run; it must stay within {MAX_LOAD:g}", value
+    elif l_max is not None and not peak / l_max <= MAX_LOAD:
+        yield (("scheduler", "allocation", "L_max"), f"the load reaches {peak:.3g} over the run, {peak / l_max:.3g} "
+               f"times L_max; L / L_max must stay within {MAX_LOAD:g}", l_max)
 
 
 def _check_points(model, path: tuple) -> Iterator[Finding]:

@@ -44,6 +44,9 @@ Duration = Annotated[
         "type": "string", "pattern": r"^[0-9.]+\s*(ms|s|m|h|d)$"}]}),
 ]
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
+# A coefficient of variation beyond this is no distribution anyone measured; near 1e154 its
+# square overflows and the lognormal draws NaN (a negative token count, a traceback).
+MAX_CV = 100.0
 
 
 class _Model(BaseModel):
@@ -325,7 +328,7 @@ class ExponentialService(_Model):
 class LognormalService(_Model):
     dist: Literal["lognormal"]
     mean_s: float = Field(gt=0, description="Mean service time, s.")
-    cv: float = Field(gt=0, description="Coefficient of variation (std / mean).")
+    cv: float = Field(gt=0, le=MAX_CV, description="Coefficient of variation (std / mean).")
 
 
 class EmpiricalService(_Model):
@@ -338,7 +341,7 @@ class TokenCount(_Model):
     """Token count drawn from a lognormal with this mean and cv (cv 0 = constant), rounded, >= 1."""
 
     mean: float = Field(gt=0, description="Mean tokens per request.")
-    cv: float = Field(0.0, ge=0, description="Coefficient of variation.")
+    cv: float = Field(0.0, ge=0, le=MAX_CV, description="Coefficient of variation.")
 
 
 class TokenCoefficients(_Model):
@@ -474,8 +477,8 @@ class GpuHoursWork(_Model):
 
     kind: Literal["gpu_hours"]
     mean: float = Field(gt=0, description="Mean GPU-hours per job on the reference GPU.")
-    cv: float = Field(
-        0.0, ge=0, description="Coefficient of variation (lognormal; 0 = constant; 1 with dist exponential).")
+    cv: float = Field(0.0, ge=0, le=MAX_CV,
+                      description="Coefficient of variation (lognormal; 0 = constant; 1 with dist exponential).")
     dist: Literal["lognormal", "exponential"] = Field("lognormal", description="Distribution of the work.")
     reference_gpu: str = Field("H100", description="GPU type the GPU-hours are measured on.")
 
@@ -485,7 +488,7 @@ class StepsWork(_Model):
 
     kind: Literal["steps"]
     mean: float = Field(gt=0, description="Mean steps per job.")
-    cv: float = Field(0.0, ge=0, description="Coefficient of variation (lognormal; 0 = constant).")
+    cv: float = Field(0.0, ge=0, le=MAX_CV, description="Coefficient of variation (lognormal; 0 = constant).")
     throughput_steps_per_s: dict[str, Annotated[float, Field(gt=0)]] = Field(
         min_length=1, description="Steps per second per GPU, by GPU type (types not listed cannot run the job).")
 
@@ -625,7 +628,7 @@ class RepairTime(_Model):
         "exponential", description="Distribution of repair times.")
     mean: Duration = Field(10800.0, gt=0, description="Mean time to repair (MTTR); default 3 h, the middle of "
                            "the 2-4 h swap-and-diagnose figure in reliability_parameters.csv.")
-    cv: float = Field(1.0, gt=0, description="Coefficient of variation (lognormal only).")
+    cv: float = Field(1.0, gt=0, le=MAX_CV, description="Coefficient of variation (lognormal only).")
 
 
 MTBF_DEPRECATED = ("mtbf is deprecated: it is the mean time to failure (up time), not failure-to-failure "

@@ -4,7 +4,7 @@ A failure trace (``failures.trace``) has the header ``time_s,region,pool,replica
 each row takes ``replicas`` replicas of the pool ``region/pool`` down at ``time_s`` for
 ``duration_s`` seconds. The engine (:mod:`sim.engine.failures`) applies the rows; this
 module only reads them. Times and durations are finite and at most ``MAX_TRACE_S``
-(:mod:`sim.workload.trace`).
+(:mod:`sim.workload.trace`); a row's replicas at most ``MAX_REPLICAS`` (a pool's most).
 
 Every bad row is reported with its file and line (``fail.csv:2: region,pool: no such pool in
 the scenario (got 'a/zz')``), up to 20 at once, through :class:`sim.errors.ScenarioError`;
@@ -25,6 +25,7 @@ __all__ = ["TRACE_COLUMNS", "read_failure_trace"]
 
 TRACE_COLUMNS = ("time_s", "region", "pool", "replicas", "duration_s")
 _MAX_PROBLEMS = 20
+MAX_REPLICAS = 1_000_000  # the most replicas a pool can have (the scenario schema's bound)
 
 Row = tuple[float, str, int, float]
 
@@ -71,6 +72,8 @@ def _parse_row(row: list[str], name: str, line: int, pools: Container[str],
         problems.append(Problem(name, line, "region,pool", "no such pool in the scenario", key))
     elif not (math.isfinite(values[0]) and values[0] >= 0 and values[1] >= 1 and values[2] > 0):
         problems.append(Problem(name, line, "", "needs time_s >= 0, replicas >= 1, duration_s > 0", ",".join(row)))
+    elif values[1] > MAX_REPLICAS:  # each is failed one by one: a 400-digit count never ends
+        problems.append(Problem(name, line, "replicas", f"must be at most {MAX_REPLICAS:,}", replicas))
     else:
         for column, value, text in (("time_s", values[0], t), ("duration_s", values[2], duration)):
             if not value <= MAX_TRACE_S:  # also inf

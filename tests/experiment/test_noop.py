@@ -68,3 +68,9 @@ def test_a_finished_plan_prints_its_answer_again_without_running(tmp_path, cli):
     other = cli(*args[:-1], "--rule", "mean", "--quiet")  # another question: the usual path, reusing runs
     assert other.code == 0 and "already done" not in other.out
     assert json.loads((out / "plan.json").read_text())["rule"] == "mean"
+
+
+def test_the_no_op_reads_files_up_to_the_scenario_limit():
+    from sim.experiment import done
+    from sim.scenario.yaml_io import MAX_BYTES
+    assert done._MAX_BYTES == MAX_BYTES  # a copy (the loader is too heavy to import here): kept equal

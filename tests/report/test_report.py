@@ -6,6 +6,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from sim.report import build_report
 from tests.conftest import MINIMAL, ROOT
 from tests.report.conftest import digests
@@ -164,3 +166,23 @@ def test_a_summary_that_is_not_utf8(tmp_path, cli):
     assert cli("run", str(tmp_path / "mini.yaml"), "--out", str(run)).code == 0
     (run / "summary.json").write_bytes(b"\xff\xfe{}")
     assert cli("report", str(run)).err == f"{run / 'summary.json'}: not a UTF-8 text file\n"
+
+
+@pytest.mark.parametrize(("name", "damage", "message"), [
+    ("summary.json", b"[" * 100_000 + b"]" * 100_000,
+     "cannot be read (RecursionError: maximum recursion depth exceeded while decoding a JSON array from a unicode "
+     "string)"),
+    ("summary.json", b'{"seed": 1' + b"0" * 5000 + b"}", "cannot be read (ValueError: Exceeds the limit (4300 digits)"),
+    ("timeseries.csv", b"\xff\xfe\x00garbage\n", "not a UTF-8 text file"),
+    ("timeseries.csv", b"region,t_start_s\n" + b"1" * 200_000 + b"\n",
+     "cannot be read (Error: field larger than field limit (131072))"),
+    ("latency_cdf.csv", b"a,b\n1,x\n", "missing column 'origin'"),
+])
+def test_a_damaged_result_file_is_named_not_a_traceback(tmp_path, cli, name, damage, message):
+    run = tmp_path / "run"
+    assert cli("run", str(ROOT / "scenarios" / "validation" / "mmc.yaml"), "--set", "duration=10m", "--set",
+               "warmup=0", "--out", str(run), "--no-charts", "--quiet").code == 0
+    (run / name).write_bytes(damage)
+    result = cli("report", str(run), "--quiet")
+    assert result.code == 2
+    assert result.err.startswith(f"{run / name}: {message}")

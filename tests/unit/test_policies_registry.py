@@ -218,3 +218,26 @@ def test_external_class_without_choose_is_rejected(my_pkg):
 def test_external_policy_is_not_registered(my_pkg):
     make("my_pkg.my_mod:LocalFirst")
     assert list(available("routing")) == BUILT_IN
+
+
+def test_validate_finds_a_module_policy_without_running_its_code(my_pkg, tmp_path):
+    """``validate`` checks only that the module exists: a scenario from elsewhere naming
+    ``pkg.mod:X`` must not execute ``pkg`` or ``mod`` (their import side effects) until a run."""
+    from tests.conftest import SCENARIOS, run_cli
+    marker = tmp_path / "imported"
+    (my_pkg / "__init__.py").write_text(f"open({str(marker)!r}, 'a').write('pkg ')\n")
+    (my_pkg / "loud.py").write_text(f"open({str(marker)!r}, 'a').write('mod ')\nclass X:\n    pass\n")
+    mmc = str(SCENARIOS / "validation" / "mmc.yaml")
+    result = run_cli("validate", mmc, "--set", "scheduler.routing=my_pkg.loud:X")
+    assert (result.code, result.err) == (0, "")
+    assert not marker.exists()
+    missing = run_cli("validate", mmc, "--set", "scheduler.routing=my_pkg.absent:X")
+    assert missing.code == 2 and not marker.exists()
+    assert missing.err == ("--set scheduler.routing=my_pkg.absent:X: scheduler.routing: cannot import module "
+                           "'my_pkg.absent' (ModuleNotFoundError: No module named 'my_pkg.absent') "
+                           "(got 'my_pkg.absent:X')\n")
+    nowhere = run_cli("validate", mmc, "--set", "scheduler.routing=no_such_pkg.mod:X")
+    assert "(ModuleNotFoundError: No module named 'no_such_pkg')" in nowhere.err
+    ran = run_cli("run", mmc, "--set", "scheduler.routing=my_pkg.loud:X", "--root", str(tmp_path / "r"))
+    assert ran.code == 2 and "X is not a routing policy: missing method choose" in ran.err
+    assert marker.read_text() == "pkg mod "  # the run imports it, and reports the class

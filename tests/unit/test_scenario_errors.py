@@ -147,3 +147,46 @@ def test_counts_that_would_overflow_the_engine_are_bounded():
         "s.yaml:7: regions[0].pools[0].replicas: must be <= 1000000 (got 2000000)",
         "s.yaml:7: regions[0].pools[0].slots_per_replica: must be <= 1000000 (got 4611686018427387904)",
     ]
+
+
+TWO_TEXT = (SCENARIOS / "two_regions.yaml").read_text()
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    # Finite but huge: the run's mean load overflowed to null and the run "succeeded".
+    ("scheduler.load_model.L0=1.0e+308", "scheduler.load_model.L0: the load reaches 1e+308 over the run; "
+                                         "it must stay within 1e+12 (got 1e+308)"),
+    ("scheduler.load_model.alpha=1.0e+300", "scheduler.load_model.alpha: the load reaches 2.4e+301 over the run; "
+                                            "it must stay within 1e+12 (got 1e+300)"),
+    ("scheduler.load_model.T0=-1.0e+300", "scheduler.load_model.T0: the load reaches 2e+299 over the run; "
+                                          "it must stay within 1e+12 (got -1e+300)"),
+    ("scheduler.load_model={kind: piecewise, points: [{at: 0, L: 1}, {at: 1h, L: 1.0e+13}]}",
+     "scheduler.load_model.points[1].L: the load reaches 1e+13 over the run; it must stay within 1e+12 "
+     "(got 10000000000000.0)"),
+])
+def test_a_load_formula_too_large_over_the_run_is_refused_naming_the_override(override, message):
+    (found,) = problems(TWO_TEXT, [override])
+    assert found.startswith(f"--set {override[:40]}")
+    assert found.endswith(f": {message}")
+
+
+def test_a_tiny_l_max_is_refused():
+    # L / L_max = 1e302: the resources overflowed to null with a RuntimeWarning.
+    (found,) = problems(TWO_TEXT, ["scheduler.allocation.L_max=1.0e-300"])
+    assert found == ("--set scheduler.allocation.L_max=1.0e-300: scheduler.allocation.L_max: the load reaches 105 "
+                     "over the run, 1.05e+302 times L_max; L / L_max must stay within 1e+12 (got 1e-300)")
+
+
+def test_a_load_formula_at_the_bound_is_accepted():
+    # L(t) = 1e12 - 1e10 (t - 0) reaches 1e12 at the start and falls: within the bound.
+    load_scenario(SCENARIOS / "two_regions.yaml", ["scheduler.load_model.L0=1.0e+12",
+                                                   "scheduler.load_model.alpha=-1.0e+10"])
+
+
+def test_a_coefficient_of_variation_is_bounded():
+    # cv 1e300 squared overflows: the lognormal drew NaN token counts and the run crashed.
+    default = (SCENARIOS / "default.yaml").read_text()
+    (found,) = problems(default, ["inference[0].service.input_tokens.cv=1.0e+300"])
+    assert found == ("--set inference[0].service.input_tokens.cv=1.0e+300: inference[0].service.input_tokens.cv: "
+                     "must be <= 100 (got 1e+300)")
+    load_scenario(SCENARIOS / "default.yaml", ["inference[0].service.input_tokens.cv=100"])

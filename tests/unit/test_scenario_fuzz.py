@@ -7,7 +7,9 @@ cuts junk into its text; ``hostile`` puts at one value, in the file or through `
 inputs a careless or malicious user writes: alias bombs, recursive aliases, deep nesting,
 tags, control characters, non-finite and huge numbers."""
 import copy
+import json
 import time
+from pathlib import Path
 
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -96,7 +98,8 @@ TAGS = ["!!python/object/apply:os.system ['true']", "!!python/name:os.system", "
         "!!set {a}", "!!omap [a: 1]", "!!timestamp 2020-02-30", "!!int x", "!!float nope", "!!str 5", "!!int '7'",
         "!!bool yes", "!!null ''", "! 12"]
 NUMBERS = [".inf", "-.inf", ".nan", ".NaN", "1e400", "-1e999", "1e9", "1.0e+9", "0x7fffffffffffffff", "0o777",
-           "9223372036854775808", "-9223372036854775809", "1e-320", "2020-02-30", "1_000", "0777"]
+           "9223372036854775808", "-9223372036854775809", "1e-320", "2020-02-30", "1_000", "0777",
+           "1.0e+308", "-1.0e+300", "1e300", "1.0e-300"]  # finite but huge or tiny: nothing may overflow
 CONTROL = [chr(c) for c in (*range(9), 11, 12, *range(14, 32), 127, 0x85, 0xFEFF, 0xFFFE, 0xD800, 0xDFFF)]
 
 
@@ -150,7 +153,13 @@ def check(tmp_path, text, sets=()):
         for line in result.err.strip().split("\n"):
             assert line.startswith((str(path), "--set")), line
     else:
-        assert result.out.splitlines()[-1].startswith(str(tmp_path / "results"))
+        folder = result.out.splitlines()[-1]
+        assert folder.startswith(str(tmp_path / "results"))
+        summary = json.loads((Path(folder) / "summary.json").read_text())
+        resolved = yaml.safe_load((Path(folder) / "resolved.yaml").read_text())
+        if (resolved.get("scheduler") or {}).get("load_model"):
+            # An accepted run computes its numbers: L0: 1.0e+308 overflowed the mean load to null.
+            assert None not in (summary["load"]["mean"], summary["resources"]["mean"]), summary
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -116,6 +116,9 @@ def test_a_looped_request_trace_with_one_time_is_refused(tmp_path):
     ("failure", "60,a,p,1,inf", "fail.csv:2: duration_s: must be at most 1e+12 s (got 'inf')"),
     ("failure", "nan,a,p,1,60", "fail.csv:2: <top>: needs time_s >= 0, replicas >= 1, duration_s > 0 "
                                 "(got 'nan,a,p,1,60')"),
+    ("failure", "60,a,p,1000001,60", "fail.csv:2: replicas: must be at most 1,000,000 (got '1000001')"),
+    ("failure", "60,a,p," + "9" * 400 + ",60",  # failed one by one, it ran for ever
+     "fail.csv:2: replicas: must be at most 1,000,000 (got '" + "9" * 76 + "...)"),
     ("request", "1e20,20,3", "req.csv:2: TIMESTAMP: must be within 1e+12 s of zero (got '1e20')"),
     ("request", "-inf,20,3", "req.csv:2: TIMESTAMP: must be a date-time or a number of seconds (got '-inf')"),
     ("gavel", "LM,500,1e20,1", "trace.csv:2: arrival_time_s: must be at most 1e+12 s (got '1e20')"),
