@@ -55,6 +55,7 @@ import numpy as np
 from sim.engine.batching import BatchingServers, Sessions, batch1_service_s, serving_spec
 from sim.engine.bus import Bus
 from sim.engine.kv_handoff import KvHandoff
+from sim.engine.seats import Seats
 from sim.engine.turns import Turns
 from sim.engine.waiting_room import WaitingRooms
 from sim.errors import PolicyError
@@ -216,20 +217,7 @@ class InferenceEngine:
         self._scenario = scenario
         by_region = scenario.scheduler.sync_delay_by_region
         self._sync_delays = [by_region.get(name, self.sync_delay) for name in region_names]
-        n_pools = len(self.pools)
-        region_index = {name: i for i, name in enumerate(region_names)}
-        self._pool_region = np.array([region_index[p.region] for p in self.pools], dtype=np.int64)
-        self.rtt_ms = np.ascontiguousarray(rtt_ms[:, self._pool_region])  # origin x pool
-        self._rtt_rows = self.rtt_ms.tolist()
-        # A training-only pool never serves requests: its slots count as 0. A batching
-        # replica counts as max_batch slots (its running sequences are its busy slots).
-        self._slots = [0 if p.serves == "training" else p.serving.max_batch if p.serving else p.slots_per_replica
-                       for p in self.pools]
-        self.total_slots = [p.replicas * k for p, k in zip(self.pools, self._slots, strict=True)]
-        self.active = [p.replicas * k for p, k in zip(self.pools, self._slots, strict=True)]
-        self.busy = [0] * n_pools
-        self.queues: list[deque[int]] = [deque() for _ in range(n_pools)]
-        self.shares = np.zeros(n_pools)
+        self._pool_state(region_names, rtt_ms)
         workloads = scenario.inference
         self._times_by_pool = [[service_times(wl.service, p.gpu) for p in self.pools] for wl in workloads]
         self.mean_service = self._mean_service(workloads)
@@ -245,6 +233,39 @@ class InferenceEngine:
         self.batching = self._batching_servers()
         if self.kv is not None:
             self.kv.servers = self.batching
+        self._control_plane()
+        self.events_processed = 0
+        self._failure_books(scenario)
+        # Scale from zero: autoscaled pools held at zero warm replicas in a region that is up.
+        self.rooms = WaitingRooms(self.pools, [k > 0 for k in self._slots])
+        bus.subscribe(self.capacity_changed, (CapacityChanged,))
+        bus.subscribe(self.provision_changed, (ProvisionChanged,))
+        bus.subscribe(self.replicas_failed, (ReplicaFailed,))
+        bus.subscribe(self.routes_changed, (RoutesChanged,))
+
+    # -- set-up ------------------------------------------------------------------------
+    def _pool_state(self, region_names: Sequence[str], rtt_ms: np.ndarray) -> None:
+        """Per pool: its region, the RTT to it from every origin, its slots (active, busy)
+        and its FCFS queue."""
+        n_pools = len(self.pools)
+        region_index = {name: i for i, name in enumerate(region_names)}
+        self._pool_region = np.array([region_index[p.region] for p in self.pools], dtype=np.int64)
+        self.rtt_ms = np.ascontiguousarray(rtt_ms[:, self._pool_region])  # origin x pool
+        self._rtt_rows = self.rtt_ms.tolist()
+        # A training-only pool never serves requests: its slots count as 0. A batching
+        # replica counts as max_batch slots (its running sequences are its busy slots).
+        self._slots = [0 if p.serves == "training" else p.serving.max_batch if p.serving else p.slots_per_replica
+                       for p in self.pools]
+        self.total_slots = [p.replicas * k for p, k in zip(self.pools, self._slots, strict=True)]
+        self.active = [p.replicas * k for p, k in zip(self.pools, self._slots, strict=True)]
+        self.busy = [0] * n_pools
+        self.queues: list[deque[int]] = [deque() for _ in range(n_pools)]
+        self.shares = np.zeros(n_pools)
+
+    def _control_plane(self) -> None:
+        """What routing sees of the pools: live, or each remote region as of its last refresh
+        (``scheduler.sync_delay``), and of the prefix caches likewise."""
+        policy = self.policy
         live_cached: dict[int, dict[int, int]] = self.batching.pool_cached if self.batching else {}
         # The prefill backlogs are worked out only for a policy that reads them (batching pools).
         self._reads_backlog = getattr(policy, "reads_backlog", False) and self.batching is not None
@@ -256,31 +277,18 @@ class InferenceEngine:
                       and any(d > 0 for d in self._sync_delays) else None)
         # What the router knows of the prefix caches: live, or as of each region's refresh.
         self._cache_known = live_cached if self.stale is None else self.stale.known
-        self.events_processed = 0
+
+    def _failure_books(self, scenario: Scenario) -> None:
+        """What a failure needs: the retry rules, and (when replicas can fail) which replica
+        each request in service sits on, so that a failure loses exactly its own."""
         failures = scenario.failures
         self.on_failure = failures.inference if failures else "drop"
         self.max_retries = failures.max_retries if failures else 0
         self._tries: dict[int, int] = {}
         self._retry_s: dict[int, float] = {}
-        # Which replica each request in service sits on, and how many sit on each replica
-        # of each pool: kept only when replicas can fail, so that a failure loses its own.
-        self.seats = failures is not None
-        self._seat = array("i", [-1]) * (len(requests) if self.seats else 0)
-        self._seated = [[0] * p.replicas for p in self.pools]
-        self._serving = [p.replicas for p in self.pools]
-        # The request loop keeps, per pool, the fewest requests on an active replica and
-        # how many active replicas hold that few (-1: not known, found at the next seat),
-        # so that a seat is the first replica holding that many, without a min() over all.
-        self._seat_low = [-1] * len(self.pools)
-        self._seat_lows = [0] * len(self.pools)
-        # Scale from zero: autoscaled pools held at zero warm replicas in a region that is up.
-        self.rooms = WaitingRooms(self.pools, [k > 0 for k in self._slots])
-        bus.subscribe(self.capacity_changed, (CapacityChanged,))
-        bus.subscribe(self.provision_changed, (ProvisionChanged,))
-        bus.subscribe(self.replicas_failed, (ReplicaFailed,))
-        bus.subscribe(self.routes_changed, (RoutesChanged,))
+        # Which replica each request in service sits on: kept only when replicas can fail.
+        self.seats = Seats(self.pools, len(self.requests)) if failures is not None else None
 
-    # -- set-up ------------------------------------------------------------------------
     def _mean_service(self, workloads) -> np.ndarray:
         """Per pool, the mean service time over the workloads' request mix."""
         counts = np.bincount(self.requests.workload, minlength=len(workloads)).astype(float)
@@ -422,8 +430,8 @@ class InferenceEngine:
         replicas = record.active_gpus // self.pools[index].gpus_per_replica
         self.active[index] = replicas * self._slots[index]
         self._replicas_np[index] = replicas
-        self._serving[index] = replicas
-        self._seat_low[index] = -1
+        if self.seats is not None:
+            self.seats.resize(index, replicas)
         self.shares[index] = record.share
         self.rooms.up_changed(index, record.up_gpus is None or record.up_gpus > 0)
         self._refresh_view_static()
@@ -471,13 +479,13 @@ class InferenceEngine:
         everything = record.replicas >= record.serving_before
         if self.batching is not None and p in self.batching.specs:
             victims = self._batching_victims(p, record, everything)
-        elif self.seats:
+        elif self.seats is not None:
             victims = self._seated_victims(p, record, everything)
         else:
             victims = self._in_service_victims(p, record.replicas, record.serving_before, record.u, everything)
         if everything:
             victims += self._queued_victims(p, t_s)
-        elif self.seats and victims:
+        elif self.seats is not None and victims:
             self._drain(p, t_s)  # the pool may have room again for its queue
         retried = lost = 0
         for j in victims:
@@ -500,14 +508,12 @@ class InferenceEngine:
 
     def _seated_victims(self, p: int, record: ReplicaFailed, everything: bool) -> list[int]:
         """The requests in service on the failed replica (the one drawn by ``u`` among the
-        ``serving_before`` that served), or on every replica. The pool has already shrunk:
-        the healthy replica that the shrink made inactive takes the failed one's place and
-        keeps its requests, and an empty replica stands where it was."""
-        done, seat, counts = self._done, self._seat, self._seated[p]
-        self._seat_low[p] = -1
+        ``serving_before`` that served), or on every replica."""
+        done, seats = self._done, self.seats
+        assert seats is not None
         before = record.serving_before
         k = min(int(record.u * before), before - 1)
-        mine = [e for e in done if e[2] == p and (everything or seat[e[1]] == k)]
+        mine = [e for e in done if e[2] == p and (everything or seats.seat[e[1]] == k)]
         mine.sort(key=lambda e: (e[0] - self.service[e[1]], e[1]))
         victims = [e[1] for e in mine]
         if victims:
@@ -515,31 +521,8 @@ class InferenceEngine:
             done[:] = [e for e in done if not (e[2] == p and e[1] in gone)]
             heapify(done)
             self.busy[p] -= len(victims)
-        if everything:
-            counts[:] = [0] * len(counts)
-            return victims
-        counts[k] = 0
-        last = before - 1  # the replica the shrink made inactive
-        if k < last:
-            for _, j, q in done:
-                if q == p and seat[j] == last:
-                    seat[j] = k
-            counts[k], counts[last] = counts[last], 0
+        seats.lost(p, k, before, everything, (j for _, j, q in done if q == p))
         return victims
-
-    def _sit(self, j: int, p: int) -> None:
-        """Request ``j`` starts on the active replica of pool ``p`` with fewest requests (the
-        lowest index on a tie; inlined in the request loop)."""
-        counts = self._seated[p]
-        k = counts.index(min(counts[:self._serving[p]]))
-        self._seat_low[p] = -1
-        counts[k] += 1
-        self._seat[j] = k
-
-    def _stand(self, j: int, p: int) -> None:
-        """Request ``j`` leaves its replica of pool ``p``."""
-        self._seated[p][self._seat[j]] -= 1
-        self._seat_low[p] = -1
 
     def _in_service_victims(self, p: int, replicas: int, serving_before: int, u: float,
                             everything: bool) -> list[int]:
@@ -719,8 +702,8 @@ class InferenceEngine:
                 continue
             self.wait[j] = now - self.arrival_at_pool[j]
             self.busy[pool] += 1
-            if self.seats:
-                self._sit(j, pool)
+            if self.seats is not None:
+                self.seats.sit(j, pool)
             heappush(self._done, (now + self.service[j], j, pool))
 
     def _router(self):
@@ -795,10 +778,9 @@ class InferenceEngine:
         status, wait, service, at_pool = self.status, self.wait, self.service, self.arrival_at_pool
         pool_of, rtt_of, rtt_rows = self.pool_of, self.rtt_of, self._rtt_rows
         timeout, service_time, drain, route = self.timeout_s, self._service_time, self._drain, self._router()
-        # Seats (inlined below; _sit and _stand say what they do): the first active replica
-        # with the fewest requests, ``low`` of them, held by ``lows`` active replicas.
-        seats, seat, seated, serving = self.seats, self._seat, self._seated, self._serving
-        seat_low, seat_lows = self._seat_low, self._seat_lows
+        seats = self.seats is not None
+        seating = self.seats if self.seats is not None else Seats((), 0)  # called only with seats
+        sit, stand = seating.sit, seating.stand
         no_timeouts = all(limit == _INF for limit in timeout)
         drawn = self._pool_free_services()
         services = self._services
@@ -813,13 +795,7 @@ class InferenceEngine:
         view = self.view
         per_origin = getattr(self.policy, "decision_per_origin", False) and not view.key_stride
         decided = _Decisions()
-        # A policy whose answer is the nearest available pool while that pool has a free
-        # slot is not asked then: the loop reads its own live counts (exact, unlike a
-        # stale control plane's). It is asked seldom, so the loop notes no changed pools:
-        # the view is refreshed whole before the policy is asked.
-        free_first = (live and not per_origin and not any_batching and not view.key_stride
-                      and vars(type(self.policy)).get("nearest_when_free", False)  # not inherited
-                      and bool(np.isfinite(self.mean_service).all()))
+        free_first = live and not per_origin and not any_batching and self._nearest_when_free()
         track, dirty = live and not free_first, self._dirty
         nearest, near_version = [-1] * len(self._rtt_rows), -1
         p: int | None  # the request's pool (None: rejected)
@@ -919,15 +895,8 @@ class InferenceEngine:
                 busy[p] -= 1
                 if track:
                     dirty.add(p)
-                if seats:  # leave the replica; it may now hold the fewest
-                    r = seat[j]
-                    counts = seated[p]
-                    c = counts[r] = counts[r] - 1
-                    if c <= seat_low[p] and r < serving[p]:
-                        if c < seat_low[p]:
-                            seat_low[p], seat_lows[p] = c, 1
-                        else:
-                            seat_lows[p] += 1
+                if seats:
+                    stand(j, p)
                 queue = queues[p]
                 if queue and busy[p] < active[p]:
                     k = queue[0]
@@ -936,21 +905,7 @@ class InferenceEngine:
                         wait[k] = t - at_pool[k]
                         busy[p] += 1
                         if seats:
-                            counts = seated[p]
-                            low = seat_low[p]
-                            if low < 0:  # not known: look
-                                m = serving[p]
-                                low = min(counts) if m == len(counts) else min(counts[:m])
-                                seat_lows[p] = (counts if m == len(counts) else counts[:m]).count(low)
-                            seat[k] = r = counts.index(low)
-                            counts[r] = low + 1
-                            if seat_lows[p] == 1:  # it was the last with that few: one more is the fewest
-                                m = serving[p]
-                                seat_low[p] = low + 1
-                                seat_lows[p] = (counts if m == len(counts) else counts[:m]).count(low + 1)
-                            else:
-                                seat_low[p] = low
-                                seat_lows[p] -= 1
+                            sit(k, p)
                         heappush(done, (t + service[k], k, p))
                     else:
                         drain(p, t)
@@ -980,27 +935,26 @@ class InferenceEngine:
                 wait[j] = 0.0
                 busy[p] += 1
                 if seats:
-                    counts = seated[p]
-                    low = seat_low[p]
-                    if low < 0:  # not known: look
-                        m = serving[p]
-                        low = min(counts) if m == len(counts) else min(counts[:m])
-                        seat_lows[p] = (counts if m == len(counts) else counts[:m]).count(low)
-                    seat[j] = r = counts.index(low)
-                    counts[r] = low + 1
-                    if seat_lows[p] == 1:  # it was the last with that few: one more is the fewest
-                        m = serving[p]
-                        seat_low[p] = low + 1
-                        seat_lows[p] = (counts if m == len(counts) else counts[:m]).count(low + 1)
-                    else:
-                        seat_low[p] = low
-                        seat_lows[p] -= 1
+                    sit(j, p)
                 heappush(done, (t + s, j, p))
             else:
                 at_pool[j] = t
                 queue.append(j)
         self._next = i
-        self.events_processed = i + travelled + completed + boundaries
+        self._close(until, i + travelled + completed + boundaries)
+
+    def _nearest_when_free(self) -> bool:
+        """Whether the policy's answer is the nearest available pool while that pool has a
+        free slot, so the loop need not ask it then: it reads its own live counts (exact,
+        unlike a stale control plane's). It is asked seldom, so the loop notes no changed
+        pools: the view is refreshed whole before the policy is asked. The flag is read on
+        the policy's own class (a subclass may answer otherwise)."""
+        return (not self.view.key_stride and vars(type(self.policy)).get("nearest_when_free", False)
+                and bool(np.isfinite(self.mean_service).all()))
+
+    def _close(self, until: float, events: int) -> None:
+        """The loop reached ``until``: close the books and publish the batching and request logs."""
+        self.events_processed = events
         self._finish(until)
         if self.batching is not None:
             self.bus.emit(self.batching.log())
