@@ -19,7 +19,7 @@ took off a pool).
 
 Training and data: ``JobChanged`` (a job's lifecycle), ``JobRecord`` (a job's totals, when
 it completes or when the run ends), ``TransferRecord``, ``BorderCrossing``,
-``ResidencyViolation``.
+``ResidencyViolation``, ``TransfersUnfinished`` (copies still on their way when the run ends).
 
 Failures and routes: ``FailureRecord`` (a failure begins; a failure domain's event, one per
 member replica), ``ReplicaFailed`` (what one struck), ``RegionDown``, ``FailureDetected``
@@ -43,7 +43,8 @@ import numpy as np
 __all__ = ["LoadSample", "CapacityChanged", "TrainingUsage", "ColdStart", "ReplicasReady", "ProvisionChanged",
            "ProvisionCause", "RequestStatus", "RequestLog", "BatchLog",
            "RequestsDisplaced",
-           "JobChanged", "JobRecord", "TransferRecord", "BorderCrossing", "ResidencyViolation", "FailureRecord",
+           "JobChanged", "JobRecord", "TransferRecord", "BorderCrossing", "ResidencyViolation", "TransfersUnfinished",
+           "FailureRecord",
            "ReplicaFailed", "RegionDown", "FailureDetected", "RoutesChanged", "VersionReleased", "RolloutRecord",
            "Record", "CapacityCause", "FAILURE_CAUSES", "JOB_COLUMNS", "TRANSFER_COLUMNS", "CROSSING_COLUMNS",
            "FAILURE_COLUMNS", "ROLLOUT_COLUMNS", "COLD_START_COLUMNS", "PROVISION_COLUMNS"]
@@ -327,6 +328,16 @@ class BorderCrossing:
 
 
 @dataclass(frozen=True)
+class TransfersUnfinished:
+    """When the run ends at ``t_s``: the copies started and not landed (sending, in their
+    latency phase, or stopped by a cut link and waiting for a path), and their bytes."""
+
+    t_s: float
+    transfers: int
+    bytes: float
+
+
+@dataclass(frozen=True)
 class ResidencyViolation:
     """A copy of ``dataset`` to ``region`` began although a soft residency rule forbids it."""
 
@@ -427,7 +438,8 @@ class RolloutRecord:
 
 Record = (LoadSample | CapacityChanged | TrainingUsage | ColdStart | ReplicasReady | ProvisionChanged
           | RequestLog | BatchLog | RequestsDisplaced | JobChanged
-          | JobRecord | TransferRecord | BorderCrossing | ResidencyViolation | FailureRecord | ReplicaFailed
+          | JobRecord | TransferRecord | BorderCrossing | ResidencyViolation | TransfersUnfinished | FailureRecord
+          | ReplicaFailed
           | RegionDown | FailureDetected | RoutesChanged | VersionReleased | RolloutRecord)
 
 

@@ -33,7 +33,7 @@ import simpy
 
 from sim.engine.bus import Bus
 from sim.models.flows import RAW, FlowModel, FlowNetwork, reverse_links, route_links
-from sim.records import BorderCrossing, RoutesChanged, TransferRecord
+from sim.records import BorderCrossing, RoutesChanged, TransferRecord, TransfersUnfinished
 from sim.scenario.model import Scenario
 from sim.world import World
 from sim.world.egress import egress_usd_per_gb
@@ -211,6 +211,11 @@ class TransferManager:
 
     def busy(self) -> bool:
         return bool(self._done)
+
+    def close(self, end_s: float) -> None:
+        """The run ends: publish the copies still on their way (none lands after this)."""
+        unfinished = self._transfers.values()
+        self.routes.bus.emit(TransfersUnfinished(end_s, len(unfinished), float(sum(t.size_bytes for t in unfinished))))
 
 
 class TransferBook:

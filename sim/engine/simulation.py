@@ -102,7 +102,8 @@ def simulate(scenario: Scenario, world: World, observers: Sequence[Subscriber],
     if scenario.failures is not None:
         requests = serving is not None or fluid_arrivals is not None
         _failure_engine(env, scenario, world, pools, streams, bus, routes, base_dir, source, requests, training)
-    consistency = _data_movers(env, scenario, world, routes, transfers, bus, streams, base_dir, source, serving)
+    consistency, transfers = _data_movers(env, scenario, world, routes, transfers, bus, streams, base_dir, source,
+                                          serving)
     del scheduler  # it runs as a SimPy process
     handled = _run(env, serving, scenario.duration, progress)
     end = float(scenario.duration)
@@ -110,6 +111,8 @@ def simulate(scenario: Scenario, world: World, observers: Sequence[Subscriber],
         training.close(end)
     if consistency is not None:
         consistency.close()
+    if transfers is not None:
+        transfers.close(end)
     return SimulationResult(end, handled)
 
 
@@ -146,7 +149,8 @@ def _failure_engine(env, scenario, world, pools, streams, bus, routes, base_dir,
 def _data_movers(env, scenario, world, routes, transfers, bus, streams, base_dir, source, serving):
     """What moves data besides training, in this order on one transfer manager (made here
     if training made none): model rollouts, plain copies, KV caches leaving prefill pools.
-    Returns the consistency engine (closed when the run ends), or None."""
+    Returns the consistency engine (closed when the run ends), or None, and the transfer
+    manager, or None."""
     consistency = None
     if scenario.consistency is not None:
         from sim.engine.consistency import ConsistencyEngine
@@ -159,7 +163,7 @@ def _data_movers(env, scenario, world, routes, transfers, bus, streams, base_dir
         transfers = transfers or _transfers(env, scenario, routes)
         jurisdictions = [r.jurisdiction or r.name for r in world.regions]
         serving.connect(env, transfers, TransferBook(scenario, world, bus), jurisdictions)
-    return consistency
+    return consistency, transfers
 
 
 def _inference_engine(scenario: Scenario, world: World, streams: Streams, base_dir: Path, source: str,

@@ -27,6 +27,7 @@ from sim.records import (
     JobRecord,
     ResidencyViolation,
     TransferRecord,
+    TransfersUnfinished,
 )
 
 __all__ = ["TrainingObserver", "NetworkObserver", "training_summary", "network_summary"]
@@ -60,23 +61,27 @@ class TrainingObserver:
 class NetworkObserver:
     """Copies that landed, the borders they crossed and the residency rules they broke."""
 
-    subscribes = (TransferRecord, BorderCrossing, ResidencyViolation)
+    subscribes = (TransferRecord, BorderCrossing, ResidencyViolation, TransfersUnfinished)
 
     def __init__(self) -> None:
         self.transfers: list[TransferRecord] = []
         self.crossings: list[BorderCrossing] = []
         self.violations = 0
+        self.unfinished = TransfersUnfinished(0.0, 0, 0.0)  # none, unless the run ends with copies under way
 
-    def __call__(self, record: TransferRecord | BorderCrossing | ResidencyViolation) -> None:
+    def __call__(self, record: TransferRecord | BorderCrossing | ResidencyViolation | TransfersUnfinished) -> None:
         if isinstance(record, TransferRecord):
             self.transfers.append(record)
         elif isinstance(record, BorderCrossing):
             self.crossings.append(record)
+        elif isinstance(record, TransfersUnfinished):
+            self.unfinished = record
         else:
             self.violations += 1
 
     def summary(self) -> dict[str, Any]:
-        return network_summary(self.transfers, self.crossings, self.violations)
+        return {**network_summary(self.transfers, self.crossings, self.violations),
+                "unfinished_transfers": self.unfinished.transfers, "unfinished_bytes": self.unfinished.bytes}
 
     def tables(self) -> dict[str, Table]:
         return {"transfers.csv": (TRANSFER_COLUMNS, self.transfers),

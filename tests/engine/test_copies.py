@@ -51,6 +51,18 @@ def test_opposite_copies_share_a_link_only_when_it_is_half_duplex(tmp_path, writ
         ("a", "b", "US"), ("b", "a", "EU")]
 
 
+def test_copies_still_on_their_way_when_the_run_ends_are_counted(tmp_path, write_yaml):
+    # 100 GB at 8 Gbit/s takes 100.05 s: started 60 s before the end, neither lands; no
+    # transfers.csv row, but the summary counts both and their bytes.
+    _, summary = run(tmp_path, write_yaml, TWO, "duration=61m")
+    network = summary["network"]
+    assert network["transfers"] == 0
+    assert (network["unfinished_transfers"], network["unfinished_bytes"]) == (2, 200e9)
+    (tmp_path / "whole").mkdir()
+    _, summary = run(tmp_path / "whole", write_yaml, TWO)
+    assert (summary["network"]["unfinished_transfers"], summary["network"]["unfinished_bytes"]) == (0, 0.0)
+
+
 def test_a_link_may_be_half_duplex_by_itself(tmp_path, write_yaml):
     text = TWO.replace("bandwidth_gbps: 8}", "bandwidth_gbps: 8, duplex: half}")
     out, _ = run(tmp_path, write_yaml, text)
