@@ -367,13 +367,12 @@ class InferenceEngine:
                 for wl in self._scenario.inference] or [[True] * len(self.pools)]
 
     def _make_view(self) -> RoutingView:
+        ttft, tpot, e2e = self._slos()
         view = RoutingView.build(
             pool_region=self._pool_region, rtt_ms=self.rtt_ms, queue_len=[0] * len(self.pools),
             busy_slots=self.busy, active_slots=self.active, total_slots=self.total_slots,
             share=self._view_shares(), mean_service_s=self.mean_service, serves=self._serves(),
-            pool_gpu=[p.gpu.name for p in self.pools])
-        if self._scenario.inference:  # the objectives per workload (inf: none set)
-            view.slo_ttft_ms, view.slo_tpot_ms, view.slo_e2e_ms = self._slos()
+            pool_gpu=[p.gpu.name for p in self.pools], slo_ttft_ms=ttft, slo_tpot_ms=tpot, slo_e2e_ms=e2e)
         # The engine writes load figures into arrays it owns; the policy sees read-only
         # views of them, so no writeable flag is flipped per request.
         self._queue_np = np.zeros(len(self.pools), dtype=np.int64)
@@ -397,16 +396,14 @@ class InferenceEngine:
         view.prefill_ms_per_token.flags.writeable = False
         return view
 
-    def _slos(self) -> tuple[np.ndarray, ...]:
-        """Read-only arrays of the workloads' TTFT, TPOT and end-to-end objectives, ms (``inf``: none)."""
+    def _slos(self) -> tuple[list[float], list[float], list[float]]:
+        """The workloads' TTFT, TPOT and end-to-end objectives, ms (``inf``: none set)."""
         workloads = self._scenario.inference
-        arrays = []
-        for values in ([wl.slo.ttft_ms for wl in workloads], [wl.slo.tpot_ms for wl in workloads],
-                       [wl.e2e_slo_ms for wl in workloads]):
-            array_ = np.array([_INF if v is None else float(v) for v in values])
-            array_.flags.writeable = False
-            arrays.append(array_)
-        return tuple(arrays)
+
+        def ms(values: list[float | None]) -> list[float]:
+            return [_INF if v is None else float(v) for v in values]
+        return (ms([wl.slo.ttft_ms for wl in workloads]), ms([wl.slo.tpot_ms for wl in workloads]),
+                ms([wl.e2e_slo_ms for wl in workloads]))
 
     def _prefill_ms_per_token(self, p: int) -> float:
         """What a policy may plan a prompt token's prefill with at pool ``p``, ms."""
