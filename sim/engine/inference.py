@@ -557,30 +557,15 @@ class InferenceEngine:
     def _retry(self, j: int, t_s: float) -> bool:
         """Route request ``j`` again at ``t_s`` (True), or count it lost (False)."""
         tries = self._tries.get(j, 0) + 1
-        p = None
+        p = rtt = None
         if self.on_failure == "retry" and tries <= self.max_retries:
             self._tries[j] = tries
-            view = self.view
-            view.t_s, view.origin, view.workload = t_s, self._origins[j], self._workloads[j]
-            if self.stale is not None:  # a stale view stays stale (but the origin's region is seen as it is)
-                self.stale.show(t_s, self._origins[j])
-            elif self.reads_load:
+            if self.stale is None and self.reads_load:
                 self._stale_all = True  # a failure or capacity change is under way
-                self._sync_load()
-            if getattr(self.policy, "reads_tokens", False):
-                r = self.requests
-                view.input_tokens, view.output_tokens = self._in_tokens[j], self._out_tokens[j]
-                view.prefix, view.prefix_tokens = int(r.prefix[j]), int(r.prefix_tokens[j])
-            if getattr(self.policy, "reads_cache", False) and self.batching is not None:
-                self._cached_view(int(self.requests.prefix[j]))
-            p = self.policy.choose(view)
-            if p is not None and (self._rtt_rows[self._origins[j]][p] == _INF
-                                  or not self.view.serves[self._workloads[j] if view.key_stride else 0][p]):
-                p = None
-        if p is None:
+            p, rtt = self._route(t_s, self._origins[j], j)  # as any request is routed
+        if p is None or rtt is None:
             self.status[j] = _FAILED
             return False
-        rtt = self._rtt_rows[self._origins[j]][p]
         self.pool_of[j] = p
         self.rtt_of[j] = rtt
         self._retry_s[j] = t_s - self._times[j]
@@ -774,7 +759,8 @@ class InferenceEngine:
         done, travel, queues, busy, active = self._done, self._travel, self.queues, self.busy, self.active
         status, wait, service, at_pool = self.status, self.wait, self.service, self.arrival_at_pool
         pool_of, rtt_of, rtt_rows = self.pool_of, self.rtt_of, self._rtt_rows
-        timeout, service_time, drain, route = self.timeout_s, self._service_time, self._drain, self._router()
+        route = self._route = self._router()  # also for retries after a failure
+        timeout, service_time, drain = self.timeout_s, self._service_time, self._drain
         seats = self.seats is not None
         seating = self.seats if self.seats is not None else Seats((), 0)  # called only with seats
         sit, stand = seating.sit, seating.stand
