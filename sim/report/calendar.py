@@ -4,7 +4,8 @@ Left, one panel per KPI (the target's first): its median per quarter with the 50
 90 % bands over the samples (from the exact runs when the plan was confirmed, the fluid
 search's median dashed beside them), the target as a line and each quarter's probability
 of meeting it. Right: the fleet per quarter stacked by pool (+n: replicas arriving), the
-power each capped region draws against its cap, and the spend per quarter.
+power each capped region draws against its cap (when a region is capped), and the spend
+per quarter; the last panel of the shorter column spans the rows left over.
 
 ``simulate.py plan-calendar`` draws it into ``charts/``; ``simulate.py report`` on a plan
 folder redraws it with the tables (:func:`calendar_charts`, :func:`calendar_tables`).
@@ -75,24 +76,28 @@ def calendar_figure(report: dict[str, Any]) -> Any:
     # says nothing a caption could not).
     kpis = [k for k in report.get("kpis", [target["path"]]) if k == target["path"] or _moves(decided, k)]
     apply_style()
-    n_left = max(len(kpis), 1)
-    fig = plt.figure(figsize=(13, 2.6 * max(n_left, 3) + 0.6))
-    grid = fig.add_gridspec(max(n_left, 3), 2)
     q = np.array([r["quarter"] for r in rows], dtype=float)
-    left = [fig.add_subplot(grid[i, 0]) for i in range(n_left)]
+    # Right: the fleet, the power of capped regions (only if a region is capped), the cost.
+    capped = _capped(rows)
+    right_panels = [lambda ax: _plot_fleet(ax, report, q), *([lambda ax: _plot_power(ax, rows, capped, q)]
+                                                              if capped else []),
+                    lambda ax: _plot_cost(ax, report, q)]
+    n_left = max(len(kpis), 1)
+    n_rows = max(n_left, len(right_panels))
+    fig = plt.figure(figsize=(13, 2.6 * max(n_rows, 2) + 0.6))
+    grid = fig.add_gridspec(n_rows, 2)
+    left, right = _column(fig, grid, 0, n_left, n_rows), _column(fig, grid, 1, len(right_panels), n_rows)
     for ax, path in zip(left, kpis, strict=False):
         _plot_kpi(ax, report, path, q, exact, by_exact)
-    left[-1].set_xlabel("quarter")
-    right = [fig.add_subplot(grid[i, 1]) for i in range(3)]
-    fleet_ax, power_ax, cost_ax = right
-    _plot_fleet(fleet_ax, report, q)
-    _plot_power(power_ax, rows, q)
-    _plot_cost(cost_ax, report, q)
+    for ax, draw in zip(right, right_panels, strict=True):
+        draw(ax)
     for ax in [*left, *right]:
         ax.set_xticks(q)
-    cost_ax.set_xlabel("quarter")
+    left[-1].set_xlabel("quarter")
+    right[-1].set_xlabel("quarter")
     seed = f", seed {report['seed']}" if "seed" in report else ""
-    fig.suptitle(f"Build plan for {Path(report['scenario']).name}{seed}: {len(report['samples'])} samples, "
+    n = len(report["samples"])
+    fig.suptitle(f"Build plan for {Path(report['scenario']).name}{seed}: {n} sample{'s' if n != 1 else ''}, "
                  + ("decided by exact runs" if by_exact else "fluid search, checked by exact runs" if exact
                     else "fluid search only"), fontsize=11)
     fig.tight_layout()
@@ -181,10 +186,20 @@ def _fleet_changes(report: dict[str, Any]) -> dict[int, str]:
             for quarter in sorted(set(arriving) | set(retiring))}
 
 
-def _plot_power(ax: Any, rows: list[dict[str, Any]], q: np.ndarray) -> None:
-    """The power each capped region draws against its cap (no panel when nothing is capped)."""
-    capped = sorted({region for r in rows for region, use in r.get("regions", {}).items()
-                     if use.get("mw_cap") is not None})
+def _column(fig: Any, grid: Any, col: int, n: int, n_rows: int) -> list[Any]:
+    """``n`` axes down column ``col`` of ``grid``, the last one spanning the rows left over
+    (no empty cells when one column has fewer panels than the other)."""
+    return [fig.add_subplot(grid[i, col] if i < n - 1 else grid[i:n_rows, col]) for i in range(n)]
+
+
+def _capped(rows: list[dict[str, Any]]) -> list[str]:
+    """The regions with a power cap in some quarter."""
+    return sorted({region for r in rows for region, use in r.get("regions", {}).items()
+                   if use.get("mw_cap") is not None})
+
+
+def _plot_power(ax: Any, rows: list[dict[str, Any]], capped: list[str], q: np.ndarray) -> None:
+    """The power each capped region draws against its cap."""
     uses = {region: [r["regions"].get(region, {}) for r in rows] for region in capped}
     top = max((v for use in uses.values() for key in ("mw", "mw_cap") for v in _series(use, key)
                if np.isfinite(v)), default=0.0)
@@ -194,13 +209,10 @@ def _plot_power(ax: Any, rows: list[dict[str, Any]], q: np.ndarray) -> None:
         ax.plot(q, _series(use, "mw") * scale, color=color, marker="o", label=f"{region}: drawn")
         ax.step(q, _series(use, "mw_cap") * scale, where="mid", color=color, linestyle="--",
                 label=f"{region}: cap")
-    if capped:
-        ax.set_ylabel(f"{unit} (GPUs x TDP x PUE)")
-        ax.set_ylim(bottom=0)
-        ax.legend(loc="upper left", fontsize=7)
-        ax.set_title("Power of the capped regions against their caps", fontsize=9)
-    else:
-        ax.set_axis_off()
+    ax.set_ylabel(f"{unit} (GPUs x TDP x PUE)")
+    ax.set_ylim(0, top * scale * 1.15 or None)  # room above the cap, which would sit on the frame
+    ax.legend(loc="lower left", fontsize=7)  # the lines run near the cap, at the top
+    ax.set_title("Power of the capped regions against their caps", fontsize=9)
 
 
 def _plot_cost(ax: Any, report: dict[str, Any], q: np.ndarray) -> None:
