@@ -53,6 +53,7 @@ from heapq import heapify, heappop, heappush
 import numpy as np
 
 from sim.engine.batching import BatchingServers, Sessions, batch1_service_s, serving_spec
+from sim.engine.batching_compiled import CompiledServers, choose as choose_core
 from sim.engine.bus import Bus
 from sim.engine.kv_handoff import KvHandoff
 from sim.engine.seats import Seats
@@ -232,6 +233,7 @@ class InferenceEngine:
                    if KvHandoff.needed(self.pools) else None)
         self.batching = self._batching_servers()
         if self.kv is not None:
+            assert not isinstance(self.batching, CompiledServers)  # disaggregation runs on the Python replicas
             self.kv.servers = self.batching
         self._control_plane()
         self.events_processed = 0
@@ -331,7 +333,7 @@ class InferenceEngine:
         self._first_turns = r.first_turns
         self._done: list[tuple[float, int, int]] = []     # (finish time, request, pool)
 
-    def _batching_servers(self) -> BatchingServers | None:
+    def _batching_servers(self) -> BatchingServers | CompiledServers | None:
         """The batching replicas of the pools that have a ``serving`` section, if any."""
         specs = {p: serving_spec(info) for p, info in enumerate(self.pools)
                  if info.serving is not None and info.serves != "training"}
@@ -345,9 +347,20 @@ class InferenceEngine:
         r = self.requests
         sessions = Sessions(self.turns.next_turn, self.turns.follow, self._context_ids) if r.has_sessions else None
         handoff = self.kv.handoff if self.kv is not None and any(s.hands_off for s in specs.values()) else None
+        if choose_core(specs, int(np.isin(r.workload, self._batching_workloads(specs)).sum()),
+                       bool((r.prefix >= 0).any()), sessions is not None,
+                       handoff is not None, self._scenario.failures is not None):
+            return CompiledServers(specs, {p: self.pools[p].replicas for p in specs}, len(self.pools), outcomes,
+                                   r.input_tokens, r.output_tokens, r.workload, self.timeout_s, self.pool_of)
         return BatchingServers(specs, {p: self.pools[p].replicas for p in specs}, outcomes, r.input_tokens.tolist(),
                                r.output_tokens.tolist(), lambda j: timeouts[workloads[j]], r.prefix.tolist(),
                                r.prefix_tokens.tolist(), sessions, handoff)
+
+    def _batching_workloads(self, specs) -> list[int]:
+        """The workloads some batching pool may serve."""
+        serves = self.view.serves if self.view.key_stride else None
+        return [w for w in range(len(self._scenario.inference))
+                if serves is None or any(serves[w][p] for p in specs)]
 
     # -- prefill/decode disaggregation ---------------------------------------------------------
     @property
@@ -498,7 +511,7 @@ class InferenceEngine:
         """The requests held by the failed replicas: all of them, or the one drawn by ``u``
         among those that served (exactly its own requests)."""
         servers = self.batching
-        assert servers is not None
+        assert servers is not None and not isinstance(servers, CompiledServers)  # failures: the Python replicas
         if everything:
             return [j for k in range(len(servers.replicas[p])) for j in servers.fail(p, k)]
         return servers.fail(p, min(int(record.u * record.serving_before), record.serving_before - 1))
@@ -588,6 +601,8 @@ class InferenceEngine:
         shows at once. TTFT = RTT + time to the first token (slot pools know it only at the
         end of the run: NaN for them)."""
         n = len(self.pools)
+        if isinstance(self.batching, CompiledServers):
+            self.batching.advance(t_s)
         queue = np.array([self._live_load(p)[0] for p in range(n)], dtype=np.int64)
         running = np.array([self._live_load(p)[1] for p in range(n)], dtype=np.int64)
         servers = self.batching
@@ -702,9 +717,13 @@ class InferenceEngine:
         prefixes, prefix_tokens = self.requests.prefix.tolist(), self.requests.prefix_tokens.tolist()
         rejected = (None, None)
         serves = self.view.serves.tolist() if self.view.key_stride else None
+        advance = (self.batching.advance if isinstance(self.batching, CompiledServers)
+                   and (reads_load or stale is not None or self._reads_backlog) else None)
 
         def route(t: float, origin: int, j: int) -> tuple[int, float] | tuple[None, None]:
             view.t_s, view.origin, view.workload = t, origin, workloads[j]
+            if advance is not None:  # the compiled replicas catch up before their load is read
+                advance(t)
             if stale is not None:
                 stale.show(t, origin)
             elif reads_load:
@@ -771,6 +790,8 @@ class InferenceEngine:
         batch_events, batch_fire, batch_arrive = servers.events, servers.fire, servers.arrive
         batching = [p in servers.specs for p in range(len(self.pools))]
         any_batching = any(batching)
+        buffered = isinstance(servers, CompiledServers)  # arrivals wait in its buffer (their pool and time are known)
+        buffer_arrival = servers.arrive_index if isinstance(servers, CompiledServers) else array("q").append
         handing_off = servers.handoff is not None
         # Load-reading policies see the pools the loop changed (refreshed lazily, see _sync_load).
         live = self.reads_load and self.stale is None
@@ -789,6 +810,12 @@ class InferenceEngine:
         tick = every_s if progress is not None else _INF
         pause = min(stop, tick)  # stop, or a progress tick before it
         ahead = self._route_ahead(route, decided, i, stop, drawn) if per_origin else i  # routed in bulk below
+        # Every serving pool on the compiled replicas: requests routed in bulk reach them in bulk too.
+        bulk_arrivals = (per_origin and drawn and buffered and not sessions
+                         and all(batching[p] for p in self._serving_pools()))
+        if bulk_arrivals and ahead > i:
+            travelled += self._arrive_ahead(i, ahead, stop)
+            i = ahead
         t_next = times[i] if i < n else _INF  # the next request's arrival
         while True:
             # Ties: completions first (they free slots), then pool arrivals, then new
@@ -823,6 +850,10 @@ class InferenceEngine:
                     pause = min(stop, tick)
                     if per_origin:
                         ahead = self._route_ahead(route, decided, i, stop, drawn)
+                        if bulk_arrivals and ahead > i:
+                            travelled += self._arrive_ahead(i, ahead, stop)
+                            i = ahead
+                            t_next = times[i] if i < n else _INF
                     continue
                 break
             if kind == 2:  # a request arrives at its origin and is routed
@@ -909,7 +940,10 @@ class InferenceEngine:
             # while it waits).
             if any_batching and batching[p]:
                 at_pool[j] = t
-                batch_arrive(j, p, t)
+                if buffered:
+                    buffer_arrival(j)
+                else:
+                    batch_arrive(j, p, t)
                 continue
             queue = queues[p]
             if track:
@@ -937,6 +971,9 @@ class InferenceEngine:
 
     def _close(self, until: float, events: int) -> None:
         """The loop reached ``until``: close the books and publish the batching and request logs."""
+        if isinstance(self.batching, CompiledServers):
+            self.batching.advance(until)
+            events += self.batching.boundaries(until)
         self.events_processed = events
         self._finish(until)
         if self.batching is not None:
@@ -982,15 +1019,47 @@ class InferenceEngine:
             status[a:b][~routed] = _REJECTED
         return end
 
+    def _serving_pools(self) -> list[int]:
+        return [p for p, info in enumerate(self.pools) if info.serves != "training"]
+
+    def _arrive_ahead(self, start: int, end: int, stop: float) -> int:
+        """Requests ``start .. end - 1``, routed in bulk, reach their (compiled batching) pools:
+        those arriving before ``stop`` (SimPy's next event) go into the replicas' buffer with
+        the requests already travelling that arrive before then, in the order the loop would
+        hand them over (by time; at equal times those that travelled first, each kind by
+        index); later ones travel on the loop's heap. Returns the travel events that ended."""
+        servers = self.batching
+        assert isinstance(servers, CompiledServers)
+        t = self.requests.t_s[start:end]
+        rtt = np.frombuffer(self.rtt_of, dtype=np.float64)[start:end]
+        pool = np.frombuffer(self.pool_of, dtype=np.int16)[start:end]
+        at = np.where(rtt != 0.0, t + rtt / 2000.0, t)  # the loop's own arithmetic
+        index = np.arange(start, end, dtype=np.int64)
+        routed = pool >= 0
+        now = routed & (at < stop)
+        travel = self._travel
+        for j in index[routed & ~now].tolist():  # arriving after SimPy's next event: as the loop does
+            heappush(travel, (float(at[j - start]), j, int(pool[j - start])))
+        early = []
+        while travel and travel[0][0] < stop:
+            early.append(heappop(travel))
+        j_all = np.concatenate((np.array([e[1] for e in early], dtype=np.int64), index[now]))
+        at_all = np.concatenate((np.array([e[0] for e in early]), at[now]))
+        kind = np.concatenate((np.zeros(len(early), dtype=np.int8), (rtt[now] == 0.0).astype(np.int8)))
+        order = np.lexsort((j_all, kind, at_all))
+        np.frombuffer(self.arrival_at_pool, dtype=np.float64)[j_all] = at_all
+        servers.arrive_many(j_all[order])
+        return len(early) + int((rtt[now] != 0.0).sum())
+
     def _pool_free_services(self) -> bool:
         """Whether every request's service time is known before it is routed: drawn, or by
         the token model with the same coefficients on every pool that may serve it (one
         GPU type). Those token times are then computed all at once, in the batch's service
         column (NaN there until now; the same formula, so the same floats), and the loop
         reads them as it reads drawn times."""
-        if self.batching is not None:
+        if self.batching is not None and not isinstance(self.batching, CompiledServers):
             return all(times is None for row in self._times_by_pool for times in row)
-        serving = [p for p, info in enumerate(self.pools) if info.serves != "training"]
+        serving = self._serving_pools()
         uniform = []
         for row in self._times_by_pool:
             kinds = {row[p] for p in serving}

@@ -166,7 +166,7 @@ class InferenceObserver:
         if self.batches is None:
             return busy
         edges = np.array([self.warmup_s, end_s])
-        extra = batch_columns(self.batches, self.layout, edges)
+        extra = batch_columns(self.batches, self.layout, edges, busy_only=True)
         return {r: busy[r] + float(extra[r]["busy_gpus"][0]) for r in busy}
 
     def latency_cdf(self) -> list[dict[str, Any]]:

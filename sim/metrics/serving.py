@@ -15,7 +15,7 @@ power and count as used) while it iterates. Definitions (docs/metrics.md):
 
 Statistics cover ``[warm-up, end)`` (segments are clipped to it), except ``preemptions``.
 
-Public: ``pool_summary``, ``batch_columns``, ``weighted_time``.
+Public: ``pool_summary``, ``batch_columns``, ``weighted_time``, ``BucketIntervals``.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ import numpy as np
 
 from sim.records import BatchLog
 
-__all__ = ["pool_summary", "batch_columns", "weighted_time"]
+__all__ = ["pool_summary", "batch_columns", "weighted_time", "BucketIntervals"]
 
 
 def weighted_time(starts: np.ndarray, ends: np.ndarray, weights: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -41,6 +41,55 @@ def weighted_time(starts: np.ndarray, ends: np.ndarray, weights: np.ndarray, poi
         k = np.searchsorted(t, points, side="left")
         result += sign * (cw[k] * points - cwt[k])
     return result
+
+
+def _bucket(edges: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """For each ``x`` in ``[edges[0], edges[-1]]``: the ``k`` with ``edges[k] <= x < edges[k+1]``
+    (the last bucket for ``edges[-1]``), as ``searchsorted`` finds it. Buckets of one width
+    (the last may be shorter) are found by division, then put right where rounding erred."""
+    n = len(edges) - 1
+    width = edges[1] - edges[0]
+    if n < 2 or not np.allclose(np.diff(edges[:-1]), width, rtol=1e-12, atol=0.0):
+        return np.minimum(np.searchsorted(edges, x, side="right") - 1, n - 1)
+    k = ((x - edges[0]) / width).astype(np.int64)
+    np.clip(k, 0, n - 1, out=k)
+    k -= edges[k] > x
+    k += (k < n - 1) & (edges[np.minimum(k + 1, n)] <= x)
+    return k
+
+
+class BucketIntervals:
+    """Intervals ``[s, e)`` placed in the buckets ``[edges[k], edges[k+1])`` once, for
+    :meth:`integrals` over several weights: per bucket, the sum of ``w_i`` x the interval's
+    overlap with it. Each interval adds its pieces to the buckets it touches (no running
+    sums over the whole log, whose differences would lose digits late in a long run)."""
+
+    def __init__(self, starts: np.ndarray, ends: np.ndarray, edges: np.ndarray):
+        edges = np.asarray(edges, dtype=float)
+        n = len(edges) - 1
+        self.n, self.edges = n, edges
+        s = np.clip(starts, edges[0], edges[-1])
+        e = np.clip(ends, edges[0], edges[-1])
+        a, b = _bucket(edges, s), _bucket(edges, e)
+        one = a == b
+        self._one, self._a1, self._len1 = one, a[one], (e - s)[one]
+        many = ~one  # intervals over several buckets: a head, whole buckets, a tail
+        self._many, self._a, self._b = many, a[many], b[many]
+        self._head = edges[self._a + 1] - s[many]
+        self._tail = e[many] - edges[self._b]
+
+    def integrals(self, weights: np.ndarray) -> np.ndarray:
+        n = self.n
+        w1 = weights[self._one]
+        out = np.bincount(self._a1, weights=w1 * self._len1, minlength=n).astype(float)
+        if self._a.size:
+            w = weights[self._many]
+            out += np.bincount(self._a, weights=w * self._head, minlength=n)
+            out += np.bincount(self._b, weights=w * self._tail, minlength=n)
+            inner = np.bincount(self._a + 1, weights=w, minlength=n + 1)[:n]  # whole buckets a+1 .. b-1
+            inner -= np.bincount(self._b, weights=w, minlength=n + 1)[:n]
+            out += np.cumsum(inner) * np.diff(self.edges)
+        return out
 
 
 def _overlap(batches: BatchLog, start_s: float, end_s: float) -> np.ndarray:
@@ -72,10 +121,12 @@ def pool_summary(batches: BatchLog, layout, warmup_s: float, end_s: float) -> di
     return result
 
 
-def batch_columns(batches: BatchLog | None, layout, edges: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+def batch_columns(batches: BatchLog | None, layout, edges: np.ndarray,
+                  busy_only: bool = False) -> dict[str, dict[str, np.ndarray]]:
     """Per region and bucket: ``busy_gpus`` of batching replicas (time average),
     ``batch_size`` (sequences per iteration while busy) and ``kv_fraction`` (KV tokens in
-    use over the KV capacity of the region's batching replicas); NaN without batching."""
+    use over the KV capacity of the region's batching replicas); NaN without batching.
+    ``busy_only``: the first alone."""
     n = len(edges) - 1
     width = np.diff(edges)
     result = {}
@@ -85,16 +136,19 @@ def batch_columns(batches: BatchLog | None, layout, edges: np.ndarray) -> dict[s
         pools = [int(p) for p in np.flatnonzero((layout.pool_region == r) & layout.batching)]
         if batches is None or not pools:
             continue
-        mine = np.isin(batches.pool, pools)
+        mine = np.isin(batches.pool, pools) if len(pools) < len(batches.pools) else slice(None)
         s, e = batches.start_s[mine], batches.end_s[mine]
+        integrals = BucketIntervals(s, e, edges).integrals
         gpus = layout.pool_gpus_per_replica[batches.pool[mine]]
-        busy = np.diff(weighted_time(s, e, np.ones(s.size), edges))
-        cols["busy_gpus"] = np.diff(weighted_time(s, e, gpus, edges)) / width
-        seqs = np.diff(weighted_time(s, e, batches.seqs[mine].astype(float), edges))
+        cols["busy_gpus"] = integrals(gpus) / width
+        if busy_only:
+            continue
+        busy = integrals(np.ones(s.size))
+        seqs = integrals(batches.seqs[mine].astype(float))
         cols["batch_size"] = np.divide(seqs, busy, out=np.full(n, np.nan), where=busy > 0)
         # KV grows through a segment to its end value: count its midpoint level.
         level = batches.kv_tokens[mine] - (batches.prefill_tokens[mine] + batches.output_tokens[mine]) / 2.0
         capacity = sum(int(batches.kv_capacity[list(batches.pools).index(p)]) * int(layout.pool_replicas[p])
                        for p in pools)
-        cols["kv_fraction"] = np.diff(weighted_time(s, e, np.maximum(level, 0.0), edges)) / width / capacity
+        cols["kv_fraction"] = integrals(np.maximum(level, 0.0)) / width / capacity
     return result

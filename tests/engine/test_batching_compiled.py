@@ -1,0 +1,161 @@
+"""The compiled batching replicas give the Python replicas' outputs bit for bit.
+
+Each case runs the same scenario twice, with ``MERIDIAN_SERVING_CORE=python`` and
+``compiled``, and compares every per-request figure (status, wait, service, first token,
+time per output token, pool, time at the pool), every segment of the batch log and the
+event count. The cases cover what the compiled core models: dispatch, chunked and whole
+prompts, the token budget, ``max_batch: 1``, preemption on memory-bound replicas,
+timeouts, overload, capacity changes by the allocation model, requests travelling between
+regions, requests routed in bulk (``nearest``) and one by one by policies that read the
+replicas' load and prefill backlog, live and through a stale control plane.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+import sim.engine.inference as inference  # noqa: E402
+from sim.engine.batching_compiled import CompiledServers  # noqa: E402
+from sim.records import BatchLog, CapacityChanged, RequestStatus  # noqa: E402
+from tests.traced import traced_text  # noqa: E402
+
+TWO_REGIONS = """\
+name: compiled-twin
+seed: {seed}
+duration: 2h
+warmup: 10m
+regions:
+  - name: a
+    lat: 0
+    lon: 0
+    pools: [{{name: p, gpu: H100, replicas: 3, gpus_per_replica: 8, serving: {{model: Llama-2-70B}}}}]
+  - name: b
+    lat: 0
+    lon: 20
+    pools: [{{name: q, gpu: H100, replicas: 2, gpus_per_replica: 2,
+             serving: {{model: Llama-2-70B, gpu_memory_utilization: 0.86, chunked_prefill: false}}}},
+            {{name: r, gpu: A100, replicas: 2, gpus_per_replica: 4,
+             serving: {{model: Llama-3.1-8B, tensor_parallel: 4, max_batch: {max_batch}, max_batched_tokens: 512}}}}]
+links:
+  - {{a: a, b: b, rtt_ms: 60, bandwidth_gbps: 100}}
+inference:
+  - name: chat
+    origin: {{a: 0.6, b: 0.4}}
+    arrival: {{process: poisson, rate_per_s: {rate}, profile: {{kind: diurnal, mean: 1.0, amplitude: 0.6, peak_hour: 1}}}}
+    service: {{dist: tokens, input_tokens: {{mean: 800, cv: 1.0}}, output_tokens: {{mean: 200, cv: 1.0}}}}
+    timeout_ms: 20000
+scheduler:
+  interval: 10m
+  routing: {routing}
+  sync_delay: {sync}
+  load_model: {{kind: linear, L0: 10, alpha: -4}}  # capacity shrinks: queues move off replicas made idle
+  allocation: {{weights: {{a: 0.5, b: 0.5}}, L_max: 10}}
+"""
+
+ONE_POOL = """\
+name: compiled-one-pool
+seed: {seed}
+duration: 40m
+regions:
+  - name: a
+    lat: 0
+    lon: 0
+    pools: [{{name: p, gpu: H100, replicas: 4, gpus_per_replica: 8, serving: {{model: Llama-2-70B}}}}]
+inference:
+  - name: chat
+    origin: {{a: 1}}
+    arrival: {{process: poisson, rate_per_s: {rate}}}
+    service: {{dist: tokens, input_tokens: {{mean: 1000, cv: 1}}, output_tokens: {{mean: 250, cv: 1}}}}
+    timeout_ms: 30000
+"""
+
+CASES = {
+    "latency-aware, capacity changes": TWO_REGIONS.format(seed=3, rate=3, routing="latency_aware", sync="0s",
+                                                          max_batch=256),
+    "ttft-aware reads the backlog, max_batch 1": TWO_REGIONS.format(seed=5, rate=4, routing="ttft_aware",
+                                                                    sync="0s", max_batch=1),
+    "stale control plane": TWO_REGIONS.format(seed=7, rate=3, routing="least_loaded", sync="5s", max_batch=64),
+    "nearest, routed in bulk": TWO_REGIONS.format(seed=9, rate=6, routing="nearest", sync="0s", max_batch=256),
+    "one pool at 70 %": ONE_POOL.format(seed=1, rate=15),
+    "one pool overloaded, timeouts": ONE_POOL.format(seed=2, rate=40),
+}
+
+COLUMNS = ("status", "wait_s", "service_s", "first_token_s", "tpot_s", "pool", "rtt_ms")
+
+
+def _run(text: str, core: str, monkeypatch) -> tuple:
+    monkeypatch.setenv("MERIDIAN_SERVING_CORE", core)
+    built: list[object] = []
+    original = inference.InferenceEngine._batching_servers
+
+    def spy(engine):
+        servers = original(engine)
+        built.append(servers)
+        return servers
+
+    monkeypatch.setattr(inference.InferenceEngine, "_batching_servers", spy)
+    run = traced_text(text)
+    monkeypatch.undo()
+    (servers,) = built
+    return run, servers
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_compiled_replicas_give_the_python_replicas_outputs_bit_for_bit(case, monkeypatch):
+    python, py_servers = _run(CASES[case], "python", monkeypatch)
+    compiled, c_servers = _run(CASES[case], "compiled", monkeypatch)
+    assert not isinstance(py_servers, CompiledServers) and isinstance(c_servers, CompiledServers)
+    a, b = python.log, compiled.log
+    assert len(a.status) == len(b.status) > 1000
+    for column in COLUMNS:
+        np.testing.assert_array_equal(getattr(a, column), getattr(b, column), err_msg=column)
+    (batch_a,), (batch_b,) = python.of(BatchLog), compiled.of(BatchLog)
+    for column in batch_a.__dataclass_fields__:
+        np.testing.assert_array_equal(getattr(batch_a, column), getattr(batch_b, column), err_msg=column)
+    assert python.result.events_processed == compiled.result.events_processed
+    statuses = set(np.unique(a.status).tolist())
+    assert RequestStatus.COMPLETED in statuses
+    if "overloaded" in case:
+        assert RequestStatus.TIMED_OUT in statuses
+
+
+def test_the_cases_reach_what_they_are_meant_to(monkeypatch):
+    """The comparisons above are not vacuous: preemptions, whole-prompt prefills, timeouts
+    and capacity changes all happen in them."""
+    run, _ = _run(CASES["nearest, routed in bulk"], "compiled", monkeypatch)
+    (batch,) = run.of(BatchLog)
+    assert int(batch.preemptions[1]) > 1000  # the memory-bound TP2 pool, which prefills whole prompts
+    assert (run.log.status == RequestStatus.TIMED_OUT).any()
+    run, _ = _run(CASES["latency-aware, capacity changes"], "compiled", monkeypatch)
+    changes = [r for r in run.of(CapacityChanged) if r.t_s > 0]
+    assert len({(r.region, r.pool, r.active_gpus) for r in changes}) > 3
+
+
+def test_plain_pools_only(monkeypatch):
+    """Shared prompts with a prefix cache, conversations, disaggregation and failures keep
+    the Python replicas, whatever the environment asks."""
+    from sim.engine.batching_compiled import choose, eligible
+    from sim.engine.batching import serving_spec
+    from sim.scenario import parse_scenario
+    from sim.world import build_world
+
+    scenario = parse_scenario(ONE_POOL.format(seed=1, rate=1)).scenario
+    world = build_world(scenario)
+    spec = {0: serving_spec(world.pools[0])}
+    assert eligible(spec, False, False, False, False)
+    assert not eligible(spec, True, False, False, False)  # the default prefix cache then matters
+    assert not eligible(spec, False, True, False, False)
+    assert not eligible(spec, False, False, True, False)
+    assert not eligible(spec, False, False, False, True)
+    monkeypatch.setenv("MERIDIAN_SERVING_CORE", "compiled")
+    assert choose(spec, 10, False, False, False, False)
+    assert not choose(spec, 10, False, False, False, True)
+    monkeypatch.setenv("MERIDIAN_SERVING_CORE", "python")
+    assert not choose(spec, 10**9, False, False, False, False)
+    monkeypatch.setenv("MERIDIAN_SERVING_CORE", "auto")
+    assert not choose(spec, 10, False, False, False, False)  # too small to repay loading the compiled code
+    monkeypatch.setenv("MERIDIAN_SERVING_CORE", "fast")
+    with pytest.raises(ValueError, match="auto, python or compiled"):
+        choose(spec, 10, False, False, False, False)
