@@ -15,9 +15,9 @@ scenario field that sets it:
 The coefficients were measured on the project's 2-core machine with ``bench/cost.py``
 (peak RSS and wall time of in-memory runs; see BENCHMARKS.md): a request served by slot
 pools keeps about 350 bytes and takes about 3 us, one on batching replicas about 800
-bytes and 40 us; a time-series row about 1.7 kB and 50 us. An estimate is meant to be
-right within a factor of two, enough to tell a run of minutes from one the machine
-cannot hold.
+bytes and 40 us (650 bytes and 4 us on their compiled core); a time-series row about
+1.7 kB and 50 us. An estimate is meant to be right within a factor of two, enough to tell
+a run of minutes from one the machine cannot hold.
 
 :class:`Budget` holds the limits; :func:`budget_problems` turns an estimate above them
 into problems located at the field that contributes most (``inference[0].arrival.rate_per_s:
@@ -43,6 +43,7 @@ from sim.scenario.model import PoissonArrival, PoissonJobs, Scenario, TraceArriv
 from sim.workload.arrivals import multiplier, origin_profile
 from sim.workload.trace import read_trace
 from sim.world import build_world
+from sim.world.llm_catalogue import llm_spec
 
 __all__ = ["Term", "Estimate", "Budget", "estimate_cost", "budget_problems", "machine_memory_bytes",
            "DEFAULT_MAX_REQUESTS", "format_bytes"]
@@ -53,6 +54,7 @@ BASE_SECONDS = 1.0
 # (bytes, events, seconds) per unit of each term, measured by bench/cost.py.
 SLOT_REQUEST = (350.0, 2.0, 3e-6)
 BATCHING_REQUEST = (800.0, 6.0, 40e-6)
+COMPILED_BATCHING_REQUEST = (650.0, 6.0, 4e-6)  # the batching replicas' compiled core (plain pools)
 ROW = (1_700.0, 0.0, 50e-6)
 TICK = (600.0, 1.0, 60e-6)
 AUTOSCALER_TICK = (600.0, 1.0, 600e-6)  # signals from the request arrays and a fresh view, 2 pools
@@ -155,12 +157,24 @@ def estimate_cost(loaded: LoadedScenario) -> Estimate:
     return Estimate(tuple(t for t in terms if t.count > 0))
 
 
+def _compiled(scenario: Scenario) -> bool:
+    """Whether a large run's batching replicas would run compiled (``sim.engine.batching_compiled``:
+    numba installed, no shared prompts, conversations, disaggregation, failures or mixture of
+    experts)."""
+    import importlib.util
+
+    servings = [p.serving for r in scenario.regions for p in r.pools if p.serving is not None]
+    return (importlib.util.find_spec("numba") is not None and scenario.failures is None
+            and not any(wl.sessions or wl.shared_prefix for wl in scenario.inference)
+            and all(s.role == "both" and not llm_spec(s.model).is_moe for s in servings))
+
+
 def _request_terms(scenario: Scenario, base: Path) -> Iterator[Term]:
     if scenario.fidelity == "fluid" and scenario.inference:
         yield _fluid_term(scenario)
         return
     batching = any(p.serving is not None for r in scenario.regions for p in r.pools)
-    unit = BATCHING_REQUEST if batching else SLOT_REQUEST
+    unit = (COMPILED_BATCHING_REQUEST if _compiled(scenario) else BATCHING_REQUEST) if batching else SLOT_REQUEST
     offsets = {r.name: r.utc_offset_h for r in build_world(scenario).regions}
     for i, wl in enumerate(scenario.inference):
         where: tuple[Any, ...] = ("inference", i, "arrival")

@@ -1,6 +1,8 @@
 """The cost estimate: each term by hand, its wording, and the budget refusals it drives."""
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 
 from sim.scenario import parse_scenario
@@ -8,6 +10,7 @@ from sim.workload.cost import (
     AUTOSCALER_TICK,
     BASE_BYTES,
     BATCHING_REQUEST,
+    COMPILED_BATCHING_REQUEST,
     ROW,
     SLOT_REQUEST,
     TICK,
@@ -65,8 +68,14 @@ def test_batching_replicas_cost_more_per_request():
     text = ONE_WORKLOAD.replace("gpus_per_replica: 8}]", "gpus_per_replica: 8, serving: {model: Llama-2-70B}}]", 1)
     text = text.replace("{dist: exponential, mean_s: 1}", "{dist: tokens}")
     _, est = estimate(text)
-    assert term(est, "requests").bytes == pytest.approx(36_000 * BATCHING_REQUEST[0])
+    # Plain pools run on the compiled core where numba is installed (sim/engine/batching_compiled.py).
+    unit = COMPILED_BATCHING_REQUEST if importlib.util.find_spec("numba") else BATCHING_REQUEST
+    assert term(est, "requests").bytes == pytest.approx(36_000 * unit[0])
     assert term(est, "batching replicas").count == 4
+    # Shared prompts behind the prefix cache keep the Python replicas: 10x the time a request.
+    shared = text + "    shared_prefix: {prompts: 4, tokens: {mean: 500}}\n"
+    _, est = estimate(shared)
+    assert term(est, "requests").seconds == pytest.approx(36_000 * BATCHING_REQUEST[2], rel=0.01)
 
 
 def test_scheduler_ticks_failures_and_jobs():

@@ -238,7 +238,11 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-tp{c[1]}-x{c[2]}-b{c[3]}-{c[5]}")
 @pytest.mark.parametrize("seed", [1, 2])
-def test_fast_model_equals_the_iteration_by_iteration_reference(case, seed):
+@pytest.mark.parametrize("core", ["python", "compiled"])  # both implementations of the replicas
+def test_fast_model_equals_the_iteration_by_iteration_reference(case, seed, core, monkeypatch):
+    if core == "compiled":
+        pytest.importorskip("numba")
+    monkeypatch.setenv("MERIDIAN_SERVING_CORE", core)
     model, tp, replicas, max_batch, budget, chunked, util, rate, prompt, out, duration = case
     scenario = parse_scenario(SCENARIO.format(seed=seed, duration=duration, replicas=replicas, tp=tp, model=model,
                                               max_batch=max_batch, budget=budget, chunked=chunked, util=util,
