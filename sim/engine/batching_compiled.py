@@ -94,6 +94,7 @@ class CompiledServers:
         self.specs = dict(specs)
         pools = sorted(specs)
         self._pools = pools
+        self.pool_index = np.array(pools, dtype=np.int64)  # the compiled pools, as an index array
         self.active = {p: replicas[p] for p in pools}
         self.events: list = []  # the loop never fires a boundary: the core does
         self.handoff = None
@@ -152,6 +153,7 @@ class CompiledServers:
         self._first = np.frombuffer(o.first_token, dtype=np.float64)
         self._tpot = np.frombuffer(o.tpot, dtype=np.float64)
         self._status = np.frombuffer(o.status, dtype=np.int8)
+        self._arguments()
         self._buf = array("q")
         self.arrive_index = self._buf.append  # what the loop calls per arrival (its pool and time are in the columns)
         self._next_t = math.inf  # the earliest pending boundary
@@ -173,20 +175,24 @@ class CompiledServers:
         buf = self._buf
         if not buf and self._next_t >= until:
             return
-        core = self.core
+        advance, args = self.core.advance, self._args
         while True:
-            result = core.advance(buf, len(buf), until, self._loc, self._g, self._pi, self._pm, self._costs, self._qi,
-                                  self._ri, self._rf, self._pre, self._dec, self._ch, self._wq, self._seg,
-                                  self._stale, self._in, self._out, self._wl, self._tmo, self._pool_of, self._atp,
-                                  self._wait, self._service, self._first, self._tpot, self._status, self._counts)
-            if result == core.DONE:
+            result = advance(buf, len(buf), until, *args)
+            if result >= 0.0:
                 break
             self._grow(result)
+            args = self._args
         del buf[:]
-        self._g[core.BUFPOS] = 0
-        self._next_t = float(self._rf[:, core.EVT].min())
+        self._next_t = result
 
-    def _grow(self, what: int) -> None:
+    def _arguments(self) -> None:
+        """The state the core's ``advance`` takes after the buffer (rebuilt when an array grows)."""
+        self._args = (self._loc, self._g, self._pi, self._pm, self._costs, self._qi, self._ri, self._rf, self._pre,
+                      self._dec, self._ch, self._wq, self._seg, self._stale, self._in, self._out, self._wl, self._tmo,
+                      self._pool_of, self._atp, self._wait, self._service, self._first, self._tpot, self._status,
+                      self._counts)
+
+    def _grow(self, what: float) -> None:
         core = self.core
         if what == core.GROW_SEG:
             used = int(self._g[core.NSEG])
@@ -197,6 +203,7 @@ class CompiledServers:
             self._stale = _doubled(self._stale, int(self._g[core.NSTALE]))
         else:
             self._wq = self._unrolled_queues(2 * self._wq.shape[1])
+        self._arguments()
 
     def _unrolled_queues(self, size: int) -> np.ndarray:
         """The waiting queues copied into rings of ``size`` entries, each from its head."""
@@ -220,10 +227,12 @@ class CompiledServers:
         need = int(self.waiting[p]) + int(self._pi[lp, core.MAXB]) + 3
         if need >= self._wq.shape[1]:
             self._wq = self._unrolled_queues(2 * need)
+            self._arguments()
         core.set_active(lp, n, t, self._g, self._pi, self._costs, self._ri, self._rf, self._wq, self._stale,
                         self._atp)
         if self._g[core.NSTALE] >= len(self._stale) - 1:
             self._stale = _doubled(self._stale, int(self._g[core.NSTALE]))
+            self._arguments()
         self._next_t = float(self._rf[:, core.EVT].min())
 
     def fail(self, p: int, k: int) -> list[int]:

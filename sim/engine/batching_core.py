@@ -48,8 +48,8 @@ NQ = 7
 # model constants (PM[pool, field]), as IterationModel holds them
 FIXED, FLOOR, WEIGHT, TOKC, PAIR, CTXT, COMM, ABOVE, KNEE, PERSEQ = range(10)
 NPM = 10
-# what advance returns: done, or the array that needs more room first
-DONE, GROW_SEG, GROW_QUEUE, GROW_STALE = range(4)
+# what advance returns when an array needs more room first (otherwise the next boundary's time, >= 0)
+GROW_SEG, GROW_QUEUE, GROW_STALE = -1.0, -2.0, -3.0
 
 COMPLETED, REJECTED, TIMED_OUT = 1, 2, 3  # RequestStatus values (checked by the adapter)
 
@@ -429,9 +429,9 @@ def advance(buf, nbuf, until, LOC, G, PI, PM, COSTS, QI, RI, RF, PRE, DEC, CH, W
             POOL_OF, ATP, WAIT, SERV, FIRST, TPOT, STATUS, counts):
     """Run the buffered arrivals ``buf[G[BUFPOS]:nbuf]`` (request indices, in order of their
     arrival at the pool, ``ATP``) and every boundary before ``until``, arrivals first at
-    equal times. Returns DONE, or what needs more room (the caller grows it and calls
-    again). Arrays are never rebound inside the loop (rebinding makes numba count
-    references on every pass)."""
+    equal times. Returns the time of the next boundary (inf: none), or a negative code for
+    what needs more room (the caller grows it and calls again). Arrays are never rebound
+    inside the loop (rebinding makes numba count references on every pass)."""
     ai = G[BUFPOS]
     seg_room = SEG.shape[1] - 1
     stale_room = STALE.shape[0] - 1
@@ -470,7 +470,8 @@ def advance(buf, nbuf, until, LOC, G, PI, PM, COSTS, QI, RI, RF, PRE, DEC, CH, W
             G[BUFPOS] = ai
         else:
             if te >= until:
-                return DONE
+                G[BUFPOS] = 0  # the caller empties the buffer
+                return te
             if G[NSEG] >= seg_room:
                 return GROW_SEG
             if RI[r, WCOUNT] + PI[RI[r, POOL], MAXB] + 2 >= cap:

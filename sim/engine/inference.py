@@ -652,13 +652,17 @@ class InferenceEngine:
                 bn[p] = busy[p]
         dirty.clear()
         servers = self.batching
-        if servers is not None:
+        if isinstance(servers, CompiledServers):  # its counts are arrays by pool index
+            pools = servers.pool_index
+            qn[pools] = servers.waiting[pools]
+            bn[pools] = servers.running[pools]
+        elif servers is not None:
             for p in servers.specs:
-                self._queue_np[p] = servers.waiting[p]
-                self._busy_np[p] = servers.running[p]
-            if self._reads_backlog:
-                for p in servers.specs:
-                    self._backlog_np[p] = servers.backlog(p)
+                qn[p] = servers.waiting[p]
+                bn[p] = servers.running[p]
+        if servers is not None and self._reads_backlog:
+            for p in servers.specs:
+                self._backlog_np[p] = servers.backlog(p)
 
     def _cached_view(self, prefix: int) -> None:
         """``view.prefix_cached`` for ``prefix``: pools some of whose replicas hold it."""

@@ -70,8 +70,16 @@ class BucketIntervals:
         self.n, self.edges = n, edges
         s = np.clip(starts, edges[0], edges[-1])
         e = np.clip(ends, edges[0], edges[-1])
-        a, b = _bucket(edges, s), _bucket(edges, e)
-        one = a == b
+        if n == 1:  # one bucket (a summary over the window): every interval lies in it
+            a = b = np.zeros(len(s), dtype=np.int64)
+            one = np.ones(len(s), dtype=bool)
+        else:
+            a = _bucket(edges, s)
+            # Most intervals end in the bucket they start in: look up only the others' ends.
+            one = (e < edges[a + 1]) | (a == n - 1)
+            b = a.copy()
+            b[~one] = _bucket(edges, e[~one])
+            one |= a == b
         self._one, self._a1, self._len1 = one, a[one], (e - s)[one]
         many = ~one  # intervals over several buckets: a head, whole buckets, a tail
         self._many, self._a, self._b = many, a[many], b[many]

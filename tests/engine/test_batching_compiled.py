@@ -16,10 +16,10 @@ import pytest
 
 pytest.importorskip("numba")
 
-import sim.engine.inference as inference  # noqa: E402
-from sim.engine.batching_compiled import CompiledServers  # noqa: E402
-from sim.records import BatchLog, CapacityChanged, RequestStatus  # noqa: E402
-from tests.traced import traced_text  # noqa: E402
+import sim.engine.inference as inference
+from sim.engine.batching_compiled import CompiledServers
+from sim.records import BatchLog, CapacityChanged, RequestStatus
+from tests.traced import traced_text
 
 TWO_REGIONS = """\
 name: compiled-twin
@@ -43,7 +43,8 @@ links:
 inference:
   - name: chat
     origin: {{a: 0.6, b: 0.4}}
-    arrival: {{process: poisson, rate_per_s: {rate}, profile: {{kind: diurnal, mean: 1.0, amplitude: 0.6, peak_hour: 1}}}}
+    arrival: {{process: poisson, rate_per_s: {rate},
+               profile: {{kind: diurnal, mean: 1.0, amplitude: 0.6, peak_hour: 1}}}}
     service: {{dist: tokens, input_tokens: {{mean: 800, cv: 1.0}}, output_tokens: {{mean: 200, cv: 1.0}}}}
     timeout_ms: 20000
 scheduler:
@@ -136,8 +137,8 @@ def test_the_cases_reach_what_they_are_meant_to(monkeypatch):
 def test_plain_pools_only(monkeypatch):
     """Shared prompts with a prefix cache, conversations, disaggregation and failures keep
     the Python replicas, whatever the environment asks."""
-    from sim.engine.batching_compiled import choose, eligible
     from sim.engine.batching import serving_spec
+    from sim.engine.batching_compiled import choose, eligible
     from sim.scenario import parse_scenario
     from sim.world import build_world
 

@@ -8,7 +8,7 @@ import pytest
 
 from sim.errors import ScenarioError
 from sim.metrics import InferenceLayout, InferenceObserver
-from sim.metrics.serving import batch_columns, weighted_time
+from sim.metrics.serving import BucketIntervals, batch_columns, weighted_time
 from sim.records import BatchLog, RequestLog
 from sim.scenario import parse_scenario
 
@@ -130,3 +130,18 @@ def test_slo_ms_is_an_alias_of_slo_e2e_ms():
     with pytest.raises(ScenarioError) as caught:
         parse_scenario(both, "x.yaml")
     assert "inference[0].slo_ms: is an alias of slo.e2e_ms: give one of them" in str(caught.value)
+
+
+@pytest.mark.parametrize("edges", [[0.0, 100.0], [5.0, 60.0], [*range(0, 100, 10), 97.0], list(range(101))],
+                         ids=["one bucket", "a window inside", "uneven last bucket", "unit buckets"])
+def test_bucket_integrals_equal_differences_of_the_weighted_integral(edges):
+    """The per-bucket integrals the time series use (each interval adds its own pieces)
+    against differences of ``weighted_time`` (running sums over sorted ends), on intervals
+    that start before, end after and span several buckets."""
+    rng = np.random.default_rng(3)
+    edges = np.sort(np.asarray(edges, dtype=float))
+    starts = rng.uniform(-5.0, 105.0, 20_000)
+    ends = starts + rng.exponential(3.0, starts.size)
+    weights = rng.uniform(0.0, 3.0, starts.size)
+    got = BucketIntervals(starts, ends, edges).integrals(weights)
+    np.testing.assert_allclose(got, np.diff(weighted_time(starts, ends, weights, edges)), rtol=1e-9, atol=1e-7)
