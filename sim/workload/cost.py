@@ -15,9 +15,10 @@ scenario field that sets it:
 The coefficients were measured on the project's 2-core machine with ``bench/cost.py``
 (peak RSS and wall time of in-memory runs; see BENCHMARKS.md): a request served by slot
 pools keeps about 350 bytes and takes about 3 us, one on batching replicas about 800
-bytes and 40 us (650 bytes and 4 us on their compiled core); a time-series row about
-1.7 kB and 50 us. An estimate is meant to be right within a factor of two, enough to tell
-a run of minutes from one the machine cannot hold.
+bytes and 40 us (650 bytes and 4 us on their compiled core, 14 us when routing reads their
+load before each request); a time-series row about 1.7 kB and 50 us. An estimate is meant
+to be right within a factor of two, enough to tell a run of minutes from one the machine
+cannot hold.
 
 :class:`Budget` holds the limits; :func:`budget_problems` turns an estimate above them
 into problems located at the field that contributes most (``inference[0].arrival.rate_per_s:
@@ -54,7 +55,11 @@ BASE_SECONDS = 1.0
 # (bytes, events, seconds) per unit of each term, measured by bench/cost.py.
 SLOT_REQUEST = (350.0, 2.0, 3e-6)
 BATCHING_REQUEST = (800.0, 6.0, 40e-6)
-COMPILED_BATCHING_REQUEST = (650.0, 6.0, 4e-6)  # the batching replicas' compiled core (plain pools)
+# The batching replicas' compiled core (plain pools): routed in bulk (nearest, bench/serving.py),
+# or one by one by a policy that reads the replicas' load (the default scenario: the core runs
+# before every request).
+COMPILED_BATCHING_REQUEST = (650.0, 6.0, 4e-6)
+COMPILED_BATCHING_ROUTED_REQUEST = (650.0, 6.0, 14e-6)
 ROW = (1_700.0, 0.0, 50e-6)
 TICK = (600.0, 1.0, 60e-6)
 AUTOSCALER_TICK = (600.0, 1.0, 600e-6)  # signals from the request arrays and a fresh view, 2 pools
@@ -174,7 +179,12 @@ def _request_terms(scenario: Scenario, base: Path) -> Iterator[Term]:
         yield _fluid_term(scenario)
         return
     batching = any(p.serving is not None for r in scenario.regions for p in r.pools)
-    unit = (COMPILED_BATCHING_REQUEST if _compiled(scenario) else BATCHING_REQUEST) if batching else SLOT_REQUEST
+    unit = SLOT_REQUEST
+    if batching:
+        unit = BATCHING_REQUEST
+        if _compiled(scenario):
+            per_origin = scenario.scheduler is None or scenario.scheduler.routing.name == "nearest"
+            unit = COMPILED_BATCHING_REQUEST if per_origin else COMPILED_BATCHING_ROUTED_REQUEST
     offsets = {r.name: r.utc_offset_h for r in build_world(scenario).regions}
     for i, wl in enumerate(scenario.inference):
         where: tuple[Any, ...] = ("inference", i, "arrival")

@@ -19,6 +19,7 @@ pytest.importorskip("numba")
 import sim.engine.inference as inference
 from sim.engine.batching_compiled import CompiledServers
 from sim.records import BatchLog, CapacityChanged, RequestStatus
+from tests.conftest import SCENARIOS
 from tests.traced import traced_text
 
 TWO_REGIONS = """\
@@ -86,7 +87,7 @@ CASES = {
 COLUMNS = ("status", "wait_s", "service_s", "first_token_s", "tpot_s", "pool", "rtt_ms")
 
 
-def _run(text: str, core: str, monkeypatch) -> tuple:
+def _run(text: str, core: str, monkeypatch, overrides: tuple[str, ...] = ()) -> tuple:
     monkeypatch.setenv("MERIDIAN_SERVING_CORE", core)
     built: list[object] = []
     original = inference.InferenceEngine._batching_servers
@@ -97,7 +98,7 @@ def _run(text: str, core: str, monkeypatch) -> tuple:
         return servers
 
     monkeypatch.setattr(inference.InferenceEngine, "_batching_servers", spy)
-    run = traced_text(text)
+    run = traced_text(text, overrides)
     monkeypatch.undo()
     (servers,) = built
     return run, servers
@@ -120,6 +121,25 @@ def test_compiled_replicas_give_the_python_replicas_outputs_bit_for_bit(case, mo
     assert RequestStatus.COMPLETED in statuses
     if "overloaded" in case:
         assert RequestStatus.TIMED_OUT in statuses
+
+
+SHIPPED = {"autoscale.yaml": ["duration=80m"], "serving.yaml": ["duration=20m"], "planning.yaml": [],
+           "default.yaml": ["duration=90m", "warmup=10m"]}
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_serving_scenarios_are_the_same_on_both_cores(name, monkeypatch):
+    """The shipped scenarios with batching pools that the compiled core serves (autoscaling
+    with cold starts reads the replicas' signals; the default routes by their load)."""
+    text = (SCENARIOS / name).read_text()
+    runs = {}
+    for core in ("python", "compiled"):
+        runs[core], servers = _run(text, core, monkeypatch, tuple(SHIPPED[name]))
+        assert isinstance(servers, CompiledServers) == (core == "compiled")
+    a, b = runs["python"].log, runs["compiled"].log
+    for column in COLUMNS:
+        np.testing.assert_array_equal(getattr(a, column), getattr(b, column), err_msg=column)
+    assert runs["python"].result.events_processed == runs["compiled"].result.events_processed
 
 
 def test_the_cases_reach_what_they_are_meant_to(monkeypatch):
