@@ -60,6 +60,7 @@ BATCHING_REQUEST = (800.0, 6.0, 40e-6)
 # before every request).
 COMPILED_BATCHING_REQUEST = (650.0, 6.0, 4e-6)
 COMPILED_BATCHING_ROUTED_REQUEST = (650.0, 6.0, 14e-6)
+COMPILED_MIN_REQUESTS = 50_000  # smaller runs keep the Python replicas (batching_compiled.WARM_MIN_REQUESTS)
 ROW = (1_700.0, 0.0, 50e-6)
 TICK = (600.0, 1.0, 60e-6)
 AUTOSCALER_TICK = (600.0, 1.0, 600e-6)  # signals from the request arrays and a fresh view, 2 pools
@@ -178,25 +179,31 @@ def _request_terms(scenario: Scenario, base: Path) -> Iterator[Term]:
     if scenario.fidelity == "fluid" and scenario.inference:
         yield _fluid_term(scenario)
         return
-    batching = any(p.serving is not None for r in scenario.regions for p in r.pools)
-    unit = SLOT_REQUEST
-    if batching:
-        unit = BATCHING_REQUEST
-        if _compiled(scenario):
-            per_origin = scenario.scheduler is None or scenario.scheduler.routing.name == "nearest"
-            unit = COMPILED_BATCHING_REQUEST if per_origin else COMPILED_BATCHING_ROUTED_REQUEST
     offsets = {r.name: r.utc_offset_h for r in build_world(scenario).regions}
+    counts: list[tuple[tuple[Any, ...], float]] = []
     for i, wl in enumerate(scenario.inference):
         where: tuple[Any, ...] = ("inference", i, "arrival")
         # Sessions: each arrival starts a conversation of this many turns on average (at
         # most; later turns due after the end are not sent).
         turns = _mean_turns(wl.sessions.turns, wl.sessions.max_turns) if wl.sessions else 1.0
         if isinstance(wl.arrival, PoissonArrival):
-            count = _poisson_requests(wl.arrival, wl.origin, offsets, scenario.duration)
-            yield Term.of(where + ("rate_per_s",), "requests", count * turns, unit)
+            counts.append((where + ("rate_per_s",), _poisson_requests(wl.arrival, wl.origin, offsets,
+                                                                       scenario.duration) * turns))
         elif isinstance(wl.arrival, TraceArrival):
-            count = _trace_requests(wl.arrival, base, scenario.duration)
-            yield Term.of(where + ("path",), "requests", count * turns, unit)
+            counts.append((where + ("path",), _trace_requests(wl.arrival, base, scenario.duration) * turns))
+    unit = _request_unit(scenario, sum(count for _, count in counts))
+    for path, count in counts:
+        yield Term.of(path, "requests", count, unit)
+
+
+def _request_unit(scenario: Scenario, requests: float) -> tuple[float, float, float]:
+    """What one request costs: on slot pools, or on batching replicas (compiled or not)."""
+    if not any(p.serving is not None for r in scenario.regions for p in r.pools):
+        return SLOT_REQUEST
+    if requests < COMPILED_MIN_REQUESTS or not _compiled(scenario):
+        return BATCHING_REQUEST
+    bulk = scenario.scheduler.routing.name == "nearest"
+    return COMPILED_BATCHING_REQUEST if bulk else COMPILED_BATCHING_ROUTED_REQUEST
 
 
 def _mean_turns(mean: float, cap: int) -> float:
