@@ -233,7 +233,7 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from sim.report.closing import closing_summary
     from sim.runner import preflight, run_scenario
     from sim.scenario import load_scenario
-    from sim.workload.cost import Budget, budget_problems, estimate_cost
+    from sim.workload.cost import Budget, budget_problems, compiled_batching, estimate_cost
 
     sets = list(args.sets) + ([f"seed={args.seed}"] if args.seed is not None else [])
     sets += [f"fidelity={args.fidelity}"] if args.fidelity else []
@@ -244,6 +244,13 @@ def _cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     over = budget_problems(loaded, estimate, Budget(args.max_requests, args.max_memory))
     if over and not args.force:
         raise ScenarioError(over)
+    if compiled_batching(loaded.scenario):
+        from sim.engine.batching_compiled import compiles_first, warm_up
+
+        if compiles_first(estimate.requests):
+            print("compiling the batching replicas' code first (numba; once on this machine, 10 to 20 s)",
+                  flush=True)
+            warm_up()
     finishers = [] if args.no_charts else [draw_run_charts]
     with Progress(f"run {loaded.scenario.name}", loaded.scenario.duration, "h simulated", scale=3600.0,
                   quiet=args.quiet) as progress:

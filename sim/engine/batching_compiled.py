@@ -15,7 +15,7 @@ enough to repay loading the compiled code (about 1 s from numba's on-disk cache;
 the first time on a machine, when it is compiled). ``MERIDIAN_SERVING_CORE=python`` or
 ``compiled`` overrides the size rule (for tests and benchmarks).
 
-Public: ``CompiledServers``, ``choose``, ``eligible``.
+Public: ``CompiledServers``, ``choose``, ``eligible``, ``compiles_first``, ``warm_up``.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ import numpy as np
 from sim.engine.batching import ServingSpec
 from sim.records import BatchLog, RequestStatus
 
-__all__ = ["CompiledServers", "choose", "eligible"]
+__all__ = ["CompiledServers", "choose", "eligible", "compiles_first", "warm_up"]
 
 # Requests a run must send to batching pools before the compiled core pays: loading it from
 # numba's cache costs about 1 s (about 40,000 requests of the Python replicas), compiling it
@@ -67,15 +67,47 @@ def choose(specs: Mapping[int, ServingSpec], requests: int, shared_prompts: bool
     return requests >= (WARM_MIN_REQUESTS if _cache_warm() else COLD_MIN_REQUESTS)
 
 
+def compiles_first(requests: float) -> bool:
+    """Whether a run sending ``requests`` to plain batching pools will compile the core
+    before it starts (numba installed, its cache cold, the run large enough to use it)."""
+    forced = os.environ.get(_ENV, "auto").strip().lower()
+    if forced == "python" or (forced != "compiled" and requests < COLD_MIN_REQUESTS):
+        return False
+    import importlib.util
+
+    return importlib.util.find_spec("numba") is not None and not _cache_warm()
+
+
+def warm_up() -> None:
+    """Compile (or load) the core now, for the argument types a run passes it, so that a run
+    that needs it does not stop to compile in its first step."""
+    from sim.engine import batching_core as core
+
+    i64, f64 = np.int64, np.float64
+    args = (np.zeros(1, i64), np.zeros(core.NG, i64), np.zeros((1, core.NPI), i64), np.zeros((1, core.NPM)),
+            np.zeros((1, 2, 5)), np.zeros((1, core.NQ), i64), np.zeros((1, core.NRI), i64),
+            np.full((1, core.NRF), np.inf), np.zeros((1, 1), i64), np.zeros((1, 1, 2), i64),
+            np.zeros((1, 1, 2), i64), np.zeros((1, 4, 2), i64), np.empty((8, 4)), np.empty(4),
+            np.zeros(1, np.int32), np.zeros(1, np.int32), np.zeros(1, np.int16), np.zeros(1, f64),
+            np.frombuffer(array("h", [0]), dtype=np.int16), *(np.frombuffer(array("d", [0.0]), dtype=f64)
+                                                               for _ in range(5)),
+            np.frombuffer(array("b", [0]), dtype=np.int8), np.zeros((2, 1), i64))
+    core.advance(array("q"), 0, -math.inf, *args)
+    (_, g, pi, _, costs, qi, ri, rf, pre, _, _, wq, _, stale, in_tokens, _, _, _, _, atp) = args[:20]
+    pi[0, core.COUNT] = 1  # one idle replica: capacity changes and backlogs too
+    core.set_active(0, 1, 0.0, g, pi, costs, ri, rf, wq, stale, atp)
+    core.backlog(0, pi, ri, pre, wq, qi, in_tokens)
+
+
 def _cache_warm() -> bool:
     """Whether numba's on-disk cache holds the core (so loading it takes about a second)."""
     from sim.engine import batching_core
 
     try:  # numba's internals: at worst a wrong guess (then the size rule for a cold cache applies)
-        index = batching_core.advance._cache._cache_file._index_path  # type: ignore[attr-defined]
-    except AttributeError:
+        # The index lists the cached overloads of this very source (stamp checked), or nothing.
+        return bool(batching_core.advance._cache._cache_file._load_index())  # type: ignore[attr-defined]
+    except Exception:  # any failure to read it means: not known to be warm
         return False
-    return os.path.exists(index)
 
 
 class CompiledServers:
@@ -157,6 +189,8 @@ class CompiledServers:
         self._buf = array("q")
         self.arrive_index = self._buf.append  # what the loop calls per arrival (its pool and time are in the columns)
         self._next_t = math.inf  # the earliest pending boundary
+        # Load (or compile) the core for these argument types now, not in the middle of the run.
+        core.advance(self._buf, 0, -math.inf, *self._args)
 
     # -- the request loop's side ----------------------------------------------------------
     def arrive(self, j: int, p: int, t: float, landed: bool = False) -> None:

@@ -25,7 +25,7 @@ into problems located at the field that contributes most (``inference[0].arrival
 the run would simulate about 6.0e+08 requests ...``).
 
 Public: ``Term``, ``Estimate``, ``Budget``, ``estimate_cost``, ``budget_problems``,
-``machine_memory_bytes``, ``DEFAULT_MAX_REQUESTS``, ``format_bytes``.
+``machine_memory_bytes``, ``DEFAULT_MAX_REQUESTS``, ``format_bytes``, ``compiled_batching``.
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ from sim.world import build_world
 from sim.world.llm_catalogue import llm_spec
 
 __all__ = ["Term", "Estimate", "Budget", "estimate_cost", "budget_problems", "machine_memory_bytes",
-           "DEFAULT_MAX_REQUESTS", "format_bytes"]
+           "DEFAULT_MAX_REQUESTS", "format_bytes", "compiled_batching"]
 
 DEFAULT_MAX_REQUESTS = 20_000_000
 BASE_BYTES = 120e6          # interpreter, libraries, world, charts: a two-region run peaks at 112 MB
@@ -163,7 +163,7 @@ def estimate_cost(loaded: LoadedScenario) -> Estimate:
     return Estimate(tuple(t for t in terms if t.count > 0))
 
 
-def _compiled(scenario: Scenario) -> bool:
+def compiled_batching(scenario: Scenario) -> bool:
     """Whether a large run's batching replicas would run compiled (``sim.engine.batching_compiled``:
     numba installed, no shared prompts, conversations, disaggregation, failures or mixture of
     experts)."""
@@ -200,7 +200,7 @@ def _request_unit(scenario: Scenario, requests: float) -> tuple[float, float, fl
     """What one request costs: on slot pools, or on batching replicas (compiled or not)."""
     if not any(p.serving is not None for r in scenario.regions for p in r.pools):
         return SLOT_REQUEST
-    if requests < COMPILED_MIN_REQUESTS or not _compiled(scenario):
+    if requests < COMPILED_MIN_REQUESTS or not compiled_batching(scenario):
         return BATCHING_REQUEST
     bulk = scenario.scheduler.routing.name == "nearest"
     return COMPILED_BATCHING_REQUEST if bulk else COMPILED_BATCHING_ROUTED_REQUEST

@@ -180,3 +180,14 @@ def test_plain_pools_only(monkeypatch):
     monkeypatch.setenv("MERIDIAN_SERVING_CORE", "fast")
     with pytest.raises(ValueError, match="auto, python or compiled"):
         choose(spec, 10, False, False, False, False)
+
+
+def test_warm_up_compiles_what_a_run_calls(monkeypatch):
+    """``simulate.py run`` compiles the core before its progress starts (``warm_up``): for
+    the very argument types a run passes, so the run loads no second version."""
+    from sim.engine import batching_core as core
+    from sim.engine.batching_compiled import warm_up
+
+    warm_up()
+    _run(CASES["ttft-aware reads the backlog, max_batch 1"], "compiled", monkeypatch)
+    assert [len(f.signatures) for f in (core.advance, core.set_active, core.backlog)] == [1, 1, 1]
