@@ -134,6 +134,10 @@ class CompiledServers:
         self.pool_cached: dict[int, dict[int, int]] = {p: {} for p in pools}
         counts = np.zeros((2, n_pools), dtype=np.int64)
         self.waiting, self.running = counts[0], counts[1]  # by pool index (rows of ``counts``)
+        # Per pool index: at least its requests waiting and running now (exact after each
+        # ``advance``; the loop adds each arrival it buffers). Requests only leave between
+        # two calls, so a pool below its slots by this bound has a free slot for sure.
+        self.upper = [0] * n_pools
         self._counts = counts
         n_rep = sum(replicas[p] for p in pools)
         max_batch = max(specs[p].max_batch for p in pools)
@@ -196,10 +200,13 @@ class CompiledServers:
     def arrive(self, j: int, p: int, t: float, landed: bool = False) -> None:
         """Request ``j`` reached pool ``p`` at ``t`` (already in the engine's columns)."""
         self._buf.append(j)
+        self.upper[p] += 1
 
     def arrive_many(self, js: np.ndarray) -> None:
         """Requests ``js`` reached their pools, in this order (their times are in the columns)."""
         self._buf.frombytes(np.ascontiguousarray(js, dtype=np.int64).tobytes())
+        for p, n in enumerate(np.bincount(self._pool_of[js], minlength=len(self.upper)).tolist()):
+            self.upper[p] += n
 
     def fire(self) -> None:
         raise AssertionError("the compiled core fires its own boundaries")
@@ -218,6 +225,9 @@ class CompiledServers:
             args = self._args
         del buf[:]
         self._next_t = result
+        upper, waiting, running = self.upper, self.waiting, self.running
+        for p in self._pools:
+            upper[p] = int(waiting[p] + running[p])
 
     def _arguments(self) -> None:
         """The state the core's ``advance`` takes after the buffer (rebuilt when an array grows)."""

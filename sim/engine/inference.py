@@ -803,7 +803,9 @@ class InferenceEngine:
         view = self.view
         per_origin = getattr(self.policy, "decision_per_origin", False) and not view.key_stride
         decided = _Decisions()
-        free_first = live and not per_origin and not any_batching and self._nearest_when_free()
+        # (Compiled batching pools qualify: a bound on their requests stands in for the live count.)
+        free_first = live and not per_origin and (buffered or not any_batching) and self._nearest_when_free()
+        upper = servers.upper if isinstance(servers, CompiledServers) else [0] * len(self.pools)
         track, dirty = live and not free_first, self._dirty
         nearest, near_version = [-1] * len(self._rtt_rows), -1
         p: int | None  # the request's pool (None: rejected)
@@ -882,7 +884,7 @@ class InferenceEngine:
                         if near_version != view.version:
                             nearest, near_version = nearest_available(view), view.version
                         p = nearest[origin]
-                        if p >= 0 and busy[p] + len(queues[p]) < active[p]:
+                        if p >= 0 and busy[p] + len(queues[p]) + upper[p] < active[p]:
                             rtt = rtt_rows[origin][p]
                         else:
                             self._stale_all = True
@@ -946,6 +948,7 @@ class InferenceEngine:
                 at_pool[j] = t
                 if buffered:
                     buffer_arrival(j)
+                    upper[p] += 1
                 else:
                     batch_arrive(j, p, t)
                 continue

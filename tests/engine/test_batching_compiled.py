@@ -80,6 +80,9 @@ CASES = {
                                                                     sync="0s", max_batch=1),
     "stale control plane": TWO_REGIONS.format(seed=7, rate=3, routing="least_loaded", sync="5s", max_batch=64),
     "nearest, routed in bulk": TWO_REGIONS.format(seed=9, rate=6, routing="nearest", sync="0s", max_batch=256),
+    "latency-aware, nearest pools fill": TWO_REGIONS.format(
+        seed=4, rate=5, routing="latency_aware", sync="0s", max_batch=8).replace(
+        "serving: {model: Llama-2-70B}}", "serving: {model: Llama-2-70B, max_batch: 6}}"),
     "one pool at 70 %": ONE_POOL.format(seed=1, rate=15),
     "one pool overloaded, timeouts": ONE_POOL.format(seed=2, rate=40),
 }
@@ -180,6 +183,25 @@ def test_plain_pools_only(monkeypatch):
     monkeypatch.setenv("MERIDIAN_SERVING_CORE", "fast")
     with pytest.raises(ValueError, match="auto, python or compiled"):
         choose(spec, 10, False, False, False, False)
+
+
+def test_latency_aware_asks_the_policy_only_when_the_nearest_pool_may_be_full(monkeypatch):
+    """On compiled pools the loop answers ``latency_aware`` itself while the nearest pool
+    has a free slot for sure (a bound on its requests: those at the last catch-up plus the
+    arrivals since), and asks the policy otherwise; the comparison above with the Python
+    replicas, which ask the policy for every request, holds the answers equal."""
+    from sim.policies.routing import LatencyAware
+
+    asked = []
+    original = LatencyAware.choose
+
+    def counting(self, view):
+        asked.append(view.t_s)
+        return original(self, view)
+
+    monkeypatch.setattr(LatencyAware, "choose", counting)
+    run, _ = _run(CASES["latency-aware, nearest pools fill"], "compiled", monkeypatch)
+    assert 1000 < len(asked) < len(run.log.status) - 1000  # both ways, many times
 
 
 def test_warm_up_compiles_what_a_run_calls(monkeypatch):
