@@ -15,8 +15,8 @@ scenario field that sets it:
 The coefficients were measured on the project's 2-core machine with ``bench/cost.py``
 (peak RSS and wall time of in-memory runs; see BENCHMARKS.md): a request served by slot
 pools keeps about 350 bytes and takes about 3 us, one on batching replicas about 800
-bytes and 40 us (650 bytes and 4 us on their compiled core, 14 us when routing reads their
-load before each request); a time-series row about 1.7 kB and 50 us. An estimate is meant
+bytes and 40 us (650 bytes and 6 us on their compiled core, 14 us when a routing policy
+reads their load before each request); a time-series row about 1.7 kB and 50 us. An estimate is meant
 to be right within a factor of two, enough to tell a run of minutes from one the machine
 cannot hold.
 
@@ -55,10 +55,10 @@ BASE_SECONDS = 1.0
 # (bytes, events, seconds) per unit of each term, measured by bench/cost.py.
 SLOT_REQUEST = (350.0, 2.0, 3e-6)
 BATCHING_REQUEST = (800.0, 6.0, 40e-6)
-# The batching replicas' compiled core (plain pools): routed in bulk (nearest, bench/serving.py),
-# or one by one by a policy that reads the replicas' load (the default scenario: the core runs
-# before every request).
-COMPILED_BATCHING_REQUEST = (650.0, 6.0, 4e-6)
+# The batching replicas' compiled core (plain pools): routed by nearest (in bulk: bench/serving.py
+# 3.6 us) or latency_aware (while the nearest pool has room: the default scenario 6.9 us), or one
+# by one by another policy that reads the replicas' load (the core runs before every request).
+COMPILED_BATCHING_REQUEST = (650.0, 6.0, 6e-6)
 COMPILED_BATCHING_ROUTED_REQUEST = (650.0, 6.0, 14e-6)
 COMPILED_MIN_REQUESTS = 50_000  # smaller runs keep the Python replicas (batching_compiled.WARM_MIN_REQUESTS)
 ROW = (1_700.0, 0.0, 50e-6)
@@ -170,6 +170,8 @@ def compiled_batching(scenario: Scenario) -> bool:
     import importlib.util
 
     servings = [p.serving for r in scenario.regions for p in r.pools if p.serving is not None]
+    if os.environ.get("MERIDIAN_SERVING_CORE", "auto").strip().lower() == "python":
+        return False
     return (importlib.util.find_spec("numba") is not None and scenario.failures is None
             and not any(wl.sessions or wl.shared_prefix for wl in scenario.inference)
             and all(s.role == "both" and not llm_spec(s.model).is_moe for s in servings))
@@ -202,8 +204,8 @@ def _request_unit(scenario: Scenario, requests: float) -> tuple[float, float, fl
         return SLOT_REQUEST
     if requests < COMPILED_MIN_REQUESTS or not compiled_batching(scenario):
         return BATCHING_REQUEST
-    bulk = scenario.scheduler.routing.name == "nearest"
-    return COMPILED_BATCHING_REQUEST if bulk else COMPILED_BATCHING_ROUTED_REQUEST
+    shortcut = scenario.scheduler.routing.name in ("nearest", "latency_aware")
+    return COMPILED_BATCHING_REQUEST if shortcut else COMPILED_BATCHING_ROUTED_REQUEST
 
 
 def _mean_turns(mean: float, cap: int) -> float:
