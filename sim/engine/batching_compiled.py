@@ -10,7 +10,7 @@ autoscaler reads its signals, at a capacity change, and when the run ends.
 
 Which core serves a run is a question of speed only (:func:`choose`): numba must be
 installed, every batching pool plain (no prefix cache or cache-affinity dispatch, no
-conversations, no disaggregation, no replica failures, a dense model), and the run large
+conversations, no disaggregation, a dense model), and the run large
 enough to repay loading the compiled code (about 1 s from numba's on-disk cache; 10 to 20 s
 the first time on a machine, when it is compiled). ``MERIDIAN_SERVING_CORE=python`` or
 ``compiled`` overrides the size rule (for tests and benchmarks).
@@ -40,23 +40,22 @@ COLD_MIN_REQUESTS = 600_000
 _ENV = "MERIDIAN_SERVING_CORE"
 
 
-def eligible(specs: Mapping[int, ServingSpec], shared_prompts: bool, sessions: bool, handoff: bool,
-             failures: bool) -> bool:
+def eligible(specs: Mapping[int, ServingSpec], shared_prompts: bool, sessions: bool, handoff: bool) -> bool:
     """Whether the compiled core models every one of these pools exactly as the Python one.
     (A prefix cache, and dispatch by it, do nothing in a run without shared prompts.)"""
-    if sessions or handoff or failures:
+    if sessions or handoff:
         return False
     return all(not (s.hands_off or s.iteration.spec.is_moe or (shared_prompts and (s.prefix_caching or s.affinity)))
                for s in specs.values())
 
 
-def choose(specs: Mapping[int, ServingSpec], requests: int, shared_prompts: bool, sessions: bool, handoff: bool,
-           failures: bool) -> bool:
+def choose(specs: Mapping[int, ServingSpec], requests: int, shared_prompts: bool, sessions: bool,
+           handoff: bool) -> bool:
     """Whether the run's batching pools go on the compiled core (see the module's docs)."""
     forced = os.environ.get(_ENV, "auto").strip().lower()
     if forced not in ("auto", "python", "compiled"):
         raise ValueError(f"{_ENV} must be auto, python or compiled, not {forced!r}")
-    if forced == "python" or not eligible(specs, shared_prompts, sessions, handoff, failures):
+    if forced == "python" or not eligible(specs, shared_prompts, sessions, handoff):
         return False
     try:
         import numba  # noqa: F401
@@ -128,6 +127,7 @@ class CompiledServers:
         self._pools = pools
         self.pool_index = np.array(pools, dtype=np.int64)  # the compiled pools, as an index array
         self.active = {p: replicas[p] for p in pools}
+        self.replicas = {p: range(replicas[p]) for p in pools}  # (what the engine counts of them)
         self.events: list = []  # the loop never fires a boundary: the core does
         self.handoff = None
         self.shift: dict[int, float] = {}
@@ -280,7 +280,17 @@ class CompiledServers:
         self._next_t = float(self._rf[:, core.EVT].min())
 
     def fail(self, p: int, k: int) -> list[int]:
-        raise AssertionError("replica failures run on the Python replicas")
+        """Replica ``k`` of pool ``p`` failed (as :meth:`BatchingServers.fail`; the engine has
+        caught the replicas up to the failure's time): the requests it held, oldest first."""
+        core = self.core
+        if self._g[core.NSTALE] + 1 >= len(self._stale):
+            self._stale = _doubled(self._stale, int(self._g[core.NSTALE]))
+            self._arguments()
+        victims = core.fail(int(self._loc[p]), k, self._g, self._pi, self._qi, self._ri, self._rf, self._pre,
+                            self._dec, self._ch, self._wq, self._stale, self._counts)
+        self.upper[p] = int(self.waiting[p] + self.running[p])
+        self._next_t = float(self._rf[:, core.EVT].min())
+        return victims.tolist()
 
     def kv_fraction(self, p: int) -> float:
         """KV cache in use over the KV capacity of pool ``p``'s active replicas (NaN: none)."""

@@ -4,10 +4,10 @@ The same model as :class:`~sim.engine.batching.BatchingServers`, written over ar
 the plain case: chunked or whole-prompt prefill, FCFS admission by KV capacity,
 ``max_batch`` and ``max_batched_tokens``, queue timeouts at admission, preemption of the
 newest sequence by recompute, decode runs summed in closed form and cut by arrivals,
-least-outstanding dispatch over a pool's active replicas and capacity changes. Not here
-(those pools keep the Python replicas): prefix caches and cache-affinity dispatch,
-conversations, prefill/decode disaggregation, replica failures and mixture-of-experts
-weight reads. Every float operation is the Python model's, in the same order, so the
+least-outstanding dispatch over a pool's active replicas, capacity changes and replica
+failures. Not here (those runs keep the Python replicas): prefix caches and
+cache-affinity dispatch, conversations, prefill/decode disaggregation and
+mixture-of-experts weight reads. Every float operation is the Python model's, in the same order, so the
 outputs are equal bit for bit (``tests/engine/test_batching_compiled.py`` checks it on
 random workloads).
 
@@ -541,3 +541,64 @@ def backlog(lp, PI, RI, PRE, WQ, QI, IN):
         for i in range(RI[r, NPRE]):
             total += QI[PRE[r, i], PLEFT]
     return total
+
+
+@njit(cache=True, error_model="numpy")
+def fail(lp, k, G, PI, QI, RI, RF, PRE, DEC, CH, WQ, STALE, counts):
+    """Replica ``k`` of pool ``lp`` failed: returns the requests it held, running ones by
+    admission order then waiting ones in queue order. An empty replica takes its place;
+    the pool having already shrunk to ``ACTIVE`` replicas, the healthy replica made
+    inactive at index ``ACTIVE`` moves into the failed one's slot and keeps serving its
+    batch (the caller has made room for one superseded boundary)."""
+    first, count = PI[lp, FIRST], PI[lp, COUNT]
+    r = first + k
+    nb, npre = RI[r, B], RI[r, NPRE]
+    held = np.empty(nb + npre, dtype=np.int64)
+    orders = np.empty(nb + npre, dtype=np.int64)
+    for i in range(nb):
+        held[i] = DEC[r, i, 0]
+        orders[i] = QI[held[i], ORDER]
+    for i in range(npre):
+        held[nb + i] = PRE[r, i]
+        orders[nb + i] = QI[held[nb + i], ORDER]
+    held = held[np.argsort(orders)]
+    cap = WQ.shape[1]
+    nw = RI[r, WCOUNT]
+    victims = np.empty(nb + npre + nw, dtype=np.int64)
+    victims[:nb + npre] = held
+    for i in range(nw):
+        victims[nb + npre + i] = WQ[r, (RI[r, WHEAD] + i) % cap, 0]
+    gp = PI[lp, GPOOL]
+    counts[0, gp] -= nw
+    counts[1, gp] -= nb + npre
+    if RI[r, BUSY]:  # its pending boundary is void (the Python heap pops it later)
+        STALE[G[NSTALE]] = RF[r, EVT]
+        G[NSTALE] += 1
+    for f in range(NRI):
+        RI[r, f] = 0
+    RI[r, POOL] = lp
+    RI[r, INDEX] = k
+    RI[r, MINFIN] = NEVER
+    RF[r, T0] = 0.0
+    RF[r, RUNMS] = 0.0
+    RF[r, EVT] = np.inf
+    last = PI[lp, ACTIVE]
+    if k < last < count:  # swap the rows of replicas k and last
+        q = first + last
+        for f in range(NRI):
+            RI[r, f], RI[q, f] = RI[q, f], RI[r, f]
+        for f in range(NRF):
+            RF[r, f], RF[q, f] = RF[q, f], RF[r, f]
+        for i in range(PRE.shape[1]):
+            PRE[r, i], PRE[q, i] = PRE[q, i], PRE[r, i]
+            for c in range(2):
+                DEC[r, i, c], DEC[q, i, c] = DEC[q, i, c], DEC[r, i, c]
+                CH[r, i, c], CH[q, i, c] = CH[q, i, c], CH[r, i, c]
+        for i in range(cap):
+            for c in range(2):
+                WQ[r, i, c], WQ[q, i, c] = WQ[q, i, c], WQ[r, i, c]
+        RI[r, INDEX] = k
+        RI[q, INDEX] = last
+    for q in range(first, first + count):
+        RI[q, ADMITS] = 1 if RI[q, INDEX] < last else 0
+    return victims

@@ -348,8 +348,7 @@ class InferenceEngine:
         sessions = Sessions(self.turns.next_turn, self.turns.follow, self._context_ids) if r.has_sessions else None
         handoff = self.kv.handoff if self.kv is not None and any(s.hands_off for s in specs.values()) else None
         if choose_core(specs, int(np.isin(r.workload, self._batching_workloads(specs)).sum()),
-                       bool((r.prefix >= 0).any()), sessions is not None,
-                       handoff is not None, self._scenario.failures is not None):
+                       bool((r.prefix >= 0).any()), sessions is not None, handoff is not None):
             return CompiledServers(specs, {p: self.pools[p].replicas for p in specs}, len(self.pools), outcomes,
                                    r.input_tokens, r.output_tokens, r.workload, self.timeout_s, self.pool_of)
         return BatchingServers(specs, {p: self.pools[p].replicas for p in specs}, outcomes, r.input_tokens.tolist(),
@@ -511,7 +510,9 @@ class InferenceEngine:
         """The requests held by the failed replicas: all of them, or the one drawn by ``u``
         among those that served (exactly its own requests)."""
         servers = self.batching
-        assert servers is not None and not isinstance(servers, CompiledServers)  # failures: the Python replicas
+        assert servers is not None
+        if isinstance(servers, CompiledServers):
+            servers.advance(record.t_s)  # the replicas as they are at the failure
         if everything:
             return [j for k in range(len(servers.replicas[p])) for j in servers.fail(p, k)]
         return servers.fail(p, min(int(record.u * record.serving_before), record.serving_before - 1))

@@ -165,14 +165,13 @@ def estimate_cost(loaded: LoadedScenario) -> Estimate:
 
 def compiled_batching(scenario: Scenario) -> bool:
     """Whether a large run's batching replicas would run compiled (``sim.engine.batching_compiled``:
-    numba installed, no shared prompts, conversations, disaggregation, failures or mixture of
-    experts)."""
+    numba installed, no shared prompts, conversations, disaggregation or mixture of experts)."""
     import importlib.util
 
     servings = [p.serving for r in scenario.regions for p in r.pools if p.serving is not None]
     if os.environ.get("MERIDIAN_SERVING_CORE", "auto").strip().lower() == "python":
         return False
-    return (importlib.util.find_spec("numba") is not None and scenario.failures is None
+    return (importlib.util.find_spec("numba") is not None
             and not any(wl.sessions or wl.shared_prefix for wl in scenario.inference)
             and all(s.role == "both" and not llm_spec(s.model).is_moe for s in servings))
 

@@ -5,9 +5,10 @@ Each case runs the same scenario twice, with ``MERIDIAN_SERVING_CORE=python`` an
 time per output token, pool, time at the pool), every segment of the batch log and the
 event count. The cases cover what the compiled core models: dispatch, chunked and whole
 prompts, the token budget, ``max_batch: 1``, preemption on memory-bound replicas,
-timeouts, overload, capacity changes by the allocation model, requests travelling between
-regions, requests routed in bulk (``nearest``) and one by one by policies that read the
-replicas' load and prefill backlog, live and through a stale control plane.
+timeouts, overload, capacity changes by the allocation model, replica failures and a
+region outage (requests retried or dropped), requests travelling between regions, requests
+routed in bulk (``nearest``) and one by one by policies that read the replicas' load and
+prefill backlog, live and through a stale control plane.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ pytest.importorskip("numba")
 
 import sim.engine.inference as inference
 from sim.engine.batching_compiled import CompiledServers
-from sim.records import BatchLog, CapacityChanged, RequestStatus
+from sim.records import BatchLog, CapacityChanged, ReplicaFailed, RequestsDisplaced, RequestStatus
 from tests.conftest import SCENARIOS
 from tests.traced import traced_text
 
@@ -87,7 +88,21 @@ CASES = {
     "one pool overloaded, timeouts": ONE_POOL.format(seed=2, rate=40),
 }
 
-COLUMNS = ("status", "wait_s", "service_s", "first_token_s", "tpot_s", "pool", "rtt_ms")
+FAILURES = """\
+failures:
+  nodes: [{{mttf: 2h, repair: {{mean: 20m}}}}]
+  outages: [{{region: b, at: 90m, duration: 20m}}]
+  inference: {mode}
+  max_retries: 2
+  detection: 30s
+  warmup: 2m
+"""
+CASES.update({
+    f"failures and an outage, {mode}, {routing}": TWO_REGIONS.format(
+        seed=8, rate=3, routing=routing, sync="0s", max_batch=64) + FAILURES.format(mode=mode)
+    for mode, routing in (("retry", "latency_aware"), ("drop", "ttft_aware"), ("retry", "nearest"))})
+
+COLUMNS = ("status", "wait_s", "service_s", "first_token_s", "tpot_s", "pool", "rtt_ms", "retry_s")
 
 
 def _run(text: str, core: str, monkeypatch, overrides: tuple[str, ...] = ()) -> tuple:
@@ -155,11 +170,15 @@ def test_the_cases_reach_what_they_are_meant_to(monkeypatch):
     run, _ = _run(CASES["latency-aware, capacity changes"], "compiled", monkeypatch)
     changes = [r for r in run.of(CapacityChanged) if r.t_s > 0]
     assert len({(r.region, r.pool, r.active_gpus) for r in changes}) > 3
+    run, _ = _run(CASES["failures and an outage, retry, latency_aware"], "compiled", monkeypatch)
+    assert sum(r.hit == "inference" for r in run.of(ReplicaFailed)) >= 3
+    assert sum(r.retried for r in run.of(RequestsDisplaced)) > 20
+    assert (run.log.status == RequestStatus.FAILED).any() or (run.log.retry_s > 0).sum() > 20
 
 
 def test_plain_pools_only(monkeypatch):
-    """Shared prompts with a prefix cache, conversations, disaggregation and failures keep
-    the Python replicas, whatever the environment asks."""
+    """Shared prompts with a prefix cache, conversations and disaggregation keep the Python
+    replicas, whatever the environment asks."""
     from sim.engine.batching import serving_spec
     from sim.engine.batching_compiled import choose, eligible
     from sim.scenario import parse_scenario
@@ -168,21 +187,20 @@ def test_plain_pools_only(monkeypatch):
     scenario = parse_scenario(ONE_POOL.format(seed=1, rate=1)).scenario
     world = build_world(scenario)
     spec = {0: serving_spec(world.pools[0])}
-    assert eligible(spec, False, False, False, False)
-    assert not eligible(spec, True, False, False, False)  # the default prefix cache then matters
-    assert not eligible(spec, False, True, False, False)
-    assert not eligible(spec, False, False, True, False)
-    assert not eligible(spec, False, False, False, True)
+    assert eligible(spec, False, False, False)
+    assert not eligible(spec, True, False, False)  # the default prefix cache then matters
+    assert not eligible(spec, False, True, False)
+    assert not eligible(spec, False, False, True)
     monkeypatch.setenv("MERIDIAN_SERVING_CORE", "compiled")
-    assert choose(spec, 10, False, False, False, False)
-    assert not choose(spec, 10, False, False, False, True)
+    assert choose(spec, 10, False, False, False)
+    assert not choose(spec, 10, False, True, False)
     monkeypatch.setenv("MERIDIAN_SERVING_CORE", "python")
-    assert not choose(spec, 10**9, False, False, False, False)
+    assert not choose(spec, 10**9, False, False, False)
     monkeypatch.setenv("MERIDIAN_SERVING_CORE", "auto")
-    assert not choose(spec, 10, False, False, False, False)  # too small to repay loading the compiled code
+    assert not choose(spec, 10, False, False, False)  # too small to repay loading the compiled code
     monkeypatch.setenv("MERIDIAN_SERVING_CORE", "fast")
     with pytest.raises(ValueError, match="auto, python or compiled"):
-        choose(spec, 10, False, False, False, False)
+        choose(spec, 10, False, False, False)
 
 
 def test_latency_aware_asks_the_policy_only_when_the_nearest_pool_may_be_full(monkeypatch):
