@@ -12,8 +12,9 @@ Which core serves a run is a question of speed only (:func:`choose`): numba must
 installed, every batching pool plain (no prefix cache or cache-affinity dispatch, no
 conversations, no disaggregation, a dense model), and the run large
 enough to repay loading the compiled code (about 1 s from numba's on-disk cache; 10 to 20 s
-the first time on a machine, when it is compiled). ``MERIDIAN_SERVING_CORE=python`` or
-``compiled`` overrides the size rule (for tests and benchmarks).
+the first time on a machine, when it is compiled), unless the process has loaded it
+already (a sweep's or a plan's worker). ``MERIDIAN_SERVING_CORE=python`` or ``compiled``
+overrides the size rule (for tests and benchmarks).
 
 Public: ``CompiledServers``, ``choose``, ``eligible``, ``compiles_first``, ``warm_up``.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from array import array
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -33,9 +35,10 @@ from sim.records import BatchLog, RequestStatus
 __all__ = ["CompiledServers", "choose", "eligible", "compiles_first", "warm_up"]
 
 # Requests a run must send to batching pools before the compiled core pays: loading it from
-# numba's cache costs about 1 s (about 40,000 requests of the Python replicas), compiling it
-# the first time 10 to 20 s.
-WARM_MIN_REQUESTS = 50_000
+# numba's cache costs 0.6 to 1 s (planning.yaml, 36,000 requests: 0.76 s compiled with the
+# load, 0.91 s on the Python replicas), compiling it the first time 10 to 20 s. A process
+# that has loaded it already (a sweep's or a plan's worker) uses it for any run.
+WARM_MIN_REQUESTS = 30_000
 COLD_MIN_REQUESTS = 600_000
 _ENV = "MERIDIAN_SERVING_CORE"
 
@@ -61,9 +64,15 @@ def choose(specs: Mapping[int, ServingSpec], requests: int, shared_prompts: bool
         import numba  # noqa: F401
     except ImportError:
         return False
-    if forced == "compiled":
+    if forced == "compiled" or _loaded():
         return True
     return requests >= (WARM_MIN_REQUESTS if _cache_warm() else COLD_MIN_REQUESTS)
+
+
+def _loaded() -> bool:
+    """Whether this process has the core loaded already (then it costs nothing more)."""
+    core = sys.modules.get("sim.engine.batching_core")
+    return core is not None and bool(core.advance.signatures)
 
 
 def compiles_first(requests: float) -> bool:

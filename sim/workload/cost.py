@@ -60,7 +60,7 @@ BATCHING_REQUEST = (800.0, 6.0, 40e-6)
 # by one by another policy that reads the replicas' load (the core runs before every request).
 COMPILED_BATCHING_REQUEST = (650.0, 6.0, 6e-6)
 COMPILED_BATCHING_ROUTED_REQUEST = (650.0, 6.0, 14e-6)
-COMPILED_MIN_REQUESTS = 50_000  # smaller runs keep the Python replicas (batching_compiled.WARM_MIN_REQUESTS)
+COMPILED_MIN_REQUESTS = 30_000  # smaller runs keep the Python replicas (batching_compiled.WARM_MIN_REQUESTS)
 ROW = (1_700.0, 0.0, 50e-6)
 TICK = (600.0, 1.0, 60e-6)
 AUTOSCALER_TICK = (600.0, 1.0, 600e-6)  # signals from the request arrays and a fresh view, 2 pools

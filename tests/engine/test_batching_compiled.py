@@ -179,6 +179,7 @@ def test_the_cases_reach_what_they_are_meant_to(monkeypatch):
 def test_plain_pools_only(monkeypatch):
     """Shared prompts with a prefix cache, conversations and disaggregation keep the Python
     replicas, whatever the environment asks."""
+    from sim.engine import batching_compiled
     from sim.engine.batching import serving_spec
     from sim.engine.batching_compiled import choose, eligible
     from sim.scenario import parse_scenario
@@ -197,7 +198,11 @@ def test_plain_pools_only(monkeypatch):
     monkeypatch.setenv("MERIDIAN_SERVING_CORE", "python")
     assert not choose(spec, 10**9, False, False, False)
     monkeypatch.setenv("MERIDIAN_SERVING_CORE", "auto")
+    monkeypatch.setattr(batching_compiled, "_loaded", lambda: False)
     assert not choose(spec, 10, False, False, False)  # too small to repay loading the compiled code
+    assert choose(spec, 10**6, False, False, False)
+    monkeypatch.setattr(batching_compiled, "_loaded", lambda: True)
+    assert choose(spec, 10, False, False, False)  # this process has it loaded: it costs nothing more
     monkeypatch.setenv("MERIDIAN_SERVING_CORE", "fast")
     with pytest.raises(ValueError, match="auto, python or compiled"):
         choose(spec, 10, False, False, False)
