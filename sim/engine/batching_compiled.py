@@ -41,6 +41,9 @@ __all__ = ["CompiledServers", "choose", "eligible", "compiles_first", "warm_up"]
 WARM_MIN_REQUESTS = 30_000
 COLD_MIN_REQUESTS = 600_000
 _ENV = "MERIDIAN_SERVING_CORE"
+# Room made at the start (more is made when needed): queue entries per replica beyond twice
+# max_batch, segments per request, superseded boundaries per request, and a minimum.
+ROOM = [64, 3, 1, 1024]
 
 
 def eligible(specs: Mapping[int, ServingSpec], shared_prompts: bool, sessions: bool, handoff: bool) -> bool:
@@ -181,11 +184,11 @@ class CompiledServers:
         self._pre = np.zeros((n_rep, max_batch), dtype=np.int64)
         self._dec = np.zeros((n_rep, max_batch, 2), dtype=np.int64)
         self._ch = np.zeros((n_rep, max_batch, 2), dtype=np.int64)
-        self._wq = np.zeros((n_rep, 2 * max_batch + 64, 2), dtype=np.int64)
+        self._wq = np.zeros((n_rep, 2 * max_batch + ROOM[0], 2), dtype=np.int64)
         # Room for about 2.6 segments and 0.5 superseded boundaries a request (what a busy
         # pool logs): pages never written cost no memory; more room is made if needed.
-        self._seg = np.empty((8, 3 * n + 4096))  # a row per column: the log's columns are views
-        self._stale = np.empty(n + 1024)
+        self._seg = np.empty((8, ROOM[1] * n + 4 * ROOM[3]))  # a row per column: the log's columns are views
+        self._stale = np.empty(ROOM[2] * n + ROOM[3])
         self._in = np.ascontiguousarray(in_tokens)
         self._out = np.ascontiguousarray(out_tokens)
         self._wl = np.ascontiguousarray(workload)

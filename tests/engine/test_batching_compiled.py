@@ -160,6 +160,35 @@ def test_shipped_serving_scenarios_are_the_same_on_both_cores(name, monkeypatch)
     assert runs["python"].result.events_processed == runs["compiled"].result.events_processed
 
 
+@pytest.mark.parametrize("case", ["latency-aware, nearest pools fill", "one pool overloaded, timeouts"])
+def test_arrays_grow_as_the_run_needs(case, monkeypatch):
+    """Started with almost no room for queues, segments and superseded boundaries, the
+    compiled replicas grow each array as they go and still give the Python outputs (the
+    first case grows the segment log and the superseded boundaries, the second the queues
+    and the segment log)."""
+    from sim.engine import batching_compiled, batching_core as core
+
+    python, _ = _run(CASES[case], "python", monkeypatch)
+    monkeypatch.setattr(batching_compiled, "ROOM", [0, 0, 0, 4])
+    grown: list[float] = []
+    original = batching_compiled.CompiledServers._grow
+
+    def counting(self, what):
+        grown.append(what)
+        return original(self, what)
+
+    monkeypatch.setattr(batching_compiled.CompiledServers, "_grow", counting)
+    compiled, _ = _run(CASES[case], "compiled", monkeypatch)
+    expected = {core.GROW_SEG, core.GROW_STALE} if "fill" in case else {core.GROW_SEG, core.GROW_QUEUE}
+    assert expected <= set(grown)
+    for column in COLUMNS:
+        np.testing.assert_array_equal(getattr(python.log, column), getattr(compiled.log, column), err_msg=column)
+    (batch_a,), (batch_b,) = python.of(BatchLog), compiled.of(BatchLog)
+    for column in batch_a.__dataclass_fields__:
+        np.testing.assert_array_equal(getattr(batch_a, column), getattr(batch_b, column), err_msg=column)
+    assert python.result.events_processed == compiled.result.events_processed
+
+
 def test_the_cases_reach_what_they_are_meant_to(monkeypatch):
     """The comparisons above are not vacuous: preemptions, whole-prompt prefills, timeouts
     and capacity changes all happen in them."""
