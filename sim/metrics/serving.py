@@ -62,7 +62,8 @@ class BucketIntervals:
     """Intervals ``[s, e)`` placed in the buckets ``[edges[k], edges[k+1])`` once, for
     :meth:`integrals` over several weights: per bucket, the sum of ``w_i`` x the interval's
     overlap with it. Each interval adds its pieces to the buckets it touches (no running
-    sums over the whole log, whose differences would lose digits late in a long run)."""
+    sums over the whole log, whose differences would lose digits late in a long run): its
+    head in the bucket it starts in, and, for the few that go on, whole buckets and a tail."""
 
     def __init__(self, starts: np.ndarray, ends: np.ndarray, edges: np.ndarray):
         edges = np.asarray(edges, dtype=float)
@@ -70,32 +71,21 @@ class BucketIntervals:
         self.n, self.edges = n, edges
         s = np.clip(starts, edges[0], edges[-1])
         e = np.clip(ends, edges[0], edges[-1])
-        if n == 1:  # one bucket (a summary over the window): every interval lies in it
-            a = b = np.zeros(len(s), dtype=np.int64)
-            one = np.ones(len(s), dtype=bool)
-        else:
-            a = _bucket(edges, s)
-            # Most intervals end in the bucket they start in: look up only the others' ends.
-            one = (e < edges[a + 1]) | (a == n - 1)
-            b = a.copy()
-            b[~one] = _bucket(edges, e[~one])
-            one |= a == b
-        self._one, self._a1, self._len1 = one, a[one], (e - s)[one]
-        many = ~one  # intervals over several buckets: a head, whole buckets, a tail
-        self._many, self._a, self._b = many, a[many], b[many]
-        self._head = edges[self._a + 1] - s[many]
-        self._tail = e[many] - edges[self._b]
+        self._a = a = np.zeros(len(s), dtype=np.int64) if n == 1 else _bucket(edges, s)
+        upper = edges[a + 1]  # the end of the bucket each interval starts in
+        self._head = np.minimum(e, upper) - s
+        self._many = many = np.flatnonzero(e > upper)
+        self._ma, self._mb = a[many], _bucket(edges, e[many])
+        self._tail = e[many] - edges[self._mb]
 
     def integrals(self, weights: np.ndarray) -> np.ndarray:
         n = self.n
-        w1 = weights[self._one]
-        out = np.bincount(self._a1, weights=w1 * self._len1, minlength=n).astype(float)
-        if self._a.size:
+        out = np.bincount(self._a, weights=weights * self._head, minlength=n).astype(float)
+        if self._many.size:
             w = weights[self._many]
-            out += np.bincount(self._a, weights=w * self._head, minlength=n)
-            out += np.bincount(self._b, weights=w * self._tail, minlength=n)
-            inner = np.bincount(self._a + 1, weights=w, minlength=n + 1)[:n]  # whole buckets a+1 .. b-1
-            inner -= np.bincount(self._b, weights=w, minlength=n + 1)[:n]
+            out += np.bincount(self._mb, weights=w * self._tail, minlength=n)
+            inner = np.bincount(self._ma + 1, weights=w, minlength=n + 1)[:n]  # whole buckets a+1 .. b-1
+            inner -= np.bincount(self._mb, weights=w, minlength=n + 1)[:n]
             out += np.cumsum(inner) * np.diff(self.edges)
         return out
 
