@@ -63,13 +63,15 @@ def choose(specs: Mapping[int, ServingSpec], requests: int, shared_prompts: bool
         raise ValueError(f"{_ENV} must be auto, python or compiled, not {forced!r}")
     if forced == "python" or not eligible(specs, shared_prompts, sessions, handoff):
         return False
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        return False
-    if forced == "compiled" or _loaded():
+    if _loaded():
         return True
-    return requests >= (WARM_MIN_REQUESTS if _cache_warm() else COLD_MIN_REQUESTS)
+    if forced == "auto" and requests < WARM_MIN_REQUESTS:
+        return False  # decided without importing numba (a small run would pay for that too)
+    import importlib.util
+
+    if importlib.util.find_spec("numba") is None:
+        return False
+    return forced == "compiled" or requests >= (WARM_MIN_REQUESTS if _cache_warm() else COLD_MIN_REQUESTS)
 
 
 def _loaded() -> bool:
