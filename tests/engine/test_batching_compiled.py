@@ -265,3 +265,64 @@ def test_warm_up_compiles_what_a_run_calls(monkeypatch):
     warm_up()
     _run(CASES["ttft-aware reads the backlog, max_batch 1"], "compiled", monkeypatch)
     assert [len(f.signatures) for f in (core.advance, core.set_active, core.backlog)] == [1, 1, 1]
+
+
+def _random_case(seed: int) -> str:
+    """A random world within what the compiled core serves: one to three regions, pools of
+    two models with random limits and memory, random load, timeouts, routing, capacity
+    model and (sometimes) failures."""
+    rng = np.random.default_rng(seed)
+    models = [("Llama-2-70B", "H100", 8), ("Llama-2-70B", "H100", 2), ("Llama-3.1-8B", "A100", 1),
+              ("Llama-3.1-70B", "H200", 4)]
+    regions = []
+    for r in range(int(rng.integers(1, 4))):
+        pools = []
+        for k in range(int(rng.integers(1, 3))):
+            model, gpu, tp = models[int(rng.integers(len(models)))]
+            serving = (f"{{model: {model}, tensor_parallel: {tp}, max_batch: {int(rng.choice([1, 4, 32, 256]))}, "
+                       f"max_batched_tokens: {int(rng.choice([256, 2048, 8192]))}, "
+                       f"chunked_prefill: {'true' if rng.random() < 0.7 else 'false'}, "
+                       f"gpu_memory_utilization: {rng.uniform(0.82, 0.95):.2f}}}")
+            pools.append(f"{{name: p{k}, gpu: {gpu}, replicas: {int(rng.integers(1, 4))}, gpus_per_replica: {tp}, "
+                         f"serving: {serving}}}")
+        regions.append(f"  - name: r{r}\n    lat: 0\n    lon: {20 * r}\n    pools: [{', '.join(pools)}]")
+    names = [f"r{r}" for r in range(len(regions))]
+    links = "".join(f"  - {{a: {a}, b: {b}, rtt_ms: {int(rng.integers(5, 150))}, bandwidth_gbps: 100}}\n"
+                    for i, a in enumerate(names) for b in names[i + 1:])
+    origin = ", ".join(f"{n}: {rng.uniform(0.2, 1):.2f}" for n in names)
+    routing = rng.choice(["nearest", "latency_aware", "least_loaded", "ttft_aware", "power_of_two"])
+    text = (f"name: random-{seed}\nseed: {seed}\nduration: 1h\nregions:\n" + "\n".join(regions) + "\n"
+            + (f"links:\n{links}" if links else "")
+            + f"inference:\n  - name: chat\n    origin: {{{origin}}}\n"
+            f"    arrival: {{process: poisson, rate_per_s: {rng.uniform(1, 12):.2f}}}\n"
+            f"    service: {{dist: tokens, input_tokens: {{mean: {int(rng.integers(100, 3000))}, cv: 1.0}}, "
+            f"output_tokens: {{mean: {int(rng.integers(20, 600))}, cv: 1.0}}}}\n"
+            f"    timeout_ms: {int(rng.choice([5000, 30000, 600000]))}\n"
+            f"scheduler:\n  interval: 5m\n  routing: {routing}\n  sync_delay: {rng.choice(['0s', '2s'])}\n"
+            f"  load_model: {{kind: linear, L0: {rng.uniform(2, 10):.1f}, alpha: {rng.uniform(-6, 6):.1f}}}\n"
+            f"  allocation: {{weights: {{{', '.join(f'{n}: 1' for n in names)}}}, L_max: 10}}\n")
+    if rng.random() < 0.5:
+        text += ("failures:\n  nodes: [{mttf: 40m, repair: {mean: 10m}}]\n"
+                 f"  inference: {rng.choice(['retry', 'drop'])}\n  max_retries: 1\n  detection: 20s\n")
+    return text
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13, 14])
+def test_random_worlds_are_the_same_on_both_cores(seed, monkeypatch):
+    """Random worlds (see ``_random_case``), per-request figures, batch log and event count."""
+    text = _random_case(seed)
+    python, _ = _run(text, "python", monkeypatch)
+    compiled, servers = _run(text, "compiled", monkeypatch)
+    assert isinstance(servers, CompiledServers)
+    for column in COLUMNS:
+        np.testing.assert_array_equal(getattr(python.log, column), getattr(compiled.log, column), err_msg=column)
+    (batch_a,), (batch_b,) = python.of(BatchLog), compiled.of(BatchLog)
+    for column in batch_a.__dataclass_fields__:
+        np.testing.assert_array_equal(getattr(batch_a, column), getattr(batch_b, column), err_msg=column)
+    assert python.result.events_processed == compiled.result.events_processed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(20, 44))
+def test_more_random_worlds_are_the_same_on_both_cores(seed, monkeypatch):
+    test_random_worlds_are_the_same_on_both_cores(seed, monkeypatch)
