@@ -109,7 +109,7 @@ def warm_up() -> None:
     (_, g, pi, _, costs, qi, ri, rf, pre, _, _, wq, _, stale, in_tokens, _, _, _, _, atp) = args[:20]
     pi[0, core.COUNT] = 1  # one idle replica: capacity changes and backlogs too
     core.set_active(0, 1, 0.0, g, pi, costs, ri, rf, wq, stale, atp)
-    core.backlog(0, pi, ri, pre, wq, qi, in_tokens)
+    core.backlogs(pi, ri, pre, wq, qi, in_tokens, np.zeros(1, i64))
 
 
 def _cache_warm() -> bool:
@@ -152,6 +152,7 @@ class CompiledServers:
         # ``advance``; the loop adds each arrival it buffers). Requests only leave between
         # two calls, so a pool below its slots by this bound has a free slot for sure.
         self.upper = [0] * n_pools
+        self._backlogs = np.zeros(n_pools, dtype=np.int64)
         self._counts = counts
         n_rep = sum(replicas[p] for p in pools)
         max_batch = max(specs[p].max_batch for p in pools)
@@ -320,7 +321,13 @@ class CompiledServers:
 
     def backlog(self, p: int) -> int:
         """Prompt tokens pool ``p``'s replicas have still to prefill."""
-        return int(self.core.backlog(int(self._loc[p]), self._pi, self._ri, self._pre, self._wq, self._qi, self._in))
+        return int(self.backlogs()[p])
+
+    def backlogs(self) -> np.ndarray:
+        """Prompt tokens still to prefill, by pool index (compiled pools; 0 elsewhere): one
+        pass over every replica, for a policy that reads them all before each request."""
+        self.core.backlogs(self._pi, self._ri, self._pre, self._wq, self._qi, self._in, self._backlogs)
+        return self._backlogs
 
     def queued(self) -> list[int]:
         """Requests still waiting at any replica (never admitted)."""

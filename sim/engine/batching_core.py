@@ -529,18 +529,20 @@ def set_active(lp, n, t, G, PI, COSTS, RI, RF, WQ, STALE, ATP):
 
 
 @njit(cache=True, error_model="numpy")
-def backlog(lp, PI, RI, PRE, WQ, QI, IN):
-    """Prompt tokens pool ``lp`` has still to prefill: the queues' and the prefills' left."""
-    first, count = PI[lp, FIRST], PI[lp, COUNT]
+def backlogs(PI, RI, PRE, WQ, QI, IN, out):
+    """Per pool, prompt tokens still to prefill: the queues' and the prefills' left
+    (``out[pool index]``, for every compiled pool)."""
     cap = WQ.shape[1]
-    total = 0
-    for r in range(first, first + count):
+    for r in range(RI.shape[0]):
+        total = 0
         h = RI[r, WHEAD]
         for i in range(RI[r, WCOUNT]):
             total += IN[WQ[r, (h + i) % cap, 0]] + WQ[r, (h + i) % cap, 1]
         for i in range(RI[r, NPRE]):
             total += QI[PRE[r, i], PLEFT]
-    return total
+        if r == PI[RI[r, POOL], FIRST]:
+            out[PI[RI[r, POOL], GPOOL]] = 0
+        out[PI[RI[r, POOL], GPOOL]] += total
 
 
 @njit(cache=True, error_model="numpy")

@@ -657,13 +657,15 @@ class InferenceEngine:
             pools = servers.pool_index
             qn[pools] = servers.waiting[pools]
             bn[pools] = servers.running[pools]
-        elif servers is not None:
+            if self._reads_backlog:
+                self._backlog_np[pools] = servers.backlogs()[pools]
+            return
+        if servers is not None:
             for p in servers.specs:
                 qn[p] = servers.waiting[p]
                 bn[p] = servers.running[p]
-        if servers is not None and self._reads_backlog:
-            for p in servers.specs:
-                self._backlog_np[p] = servers.backlog(p)
+                if self._reads_backlog:
+                    self._backlog_np[p] = servers.backlog(p)
 
     def _cached_view(self, prefix: int) -> None:
         """``view.prefix_cached`` for ``prefix``: pools some of whose replicas hold it."""

@@ -264,7 +264,7 @@ def test_warm_up_compiles_what_a_run_calls(monkeypatch):
 
     warm_up()
     _run(CASES["ttft-aware reads the backlog, max_batch 1"], "compiled", monkeypatch)
-    assert [len(f.signatures) for f in (core.advance, core.set_active, core.backlog)] == [1, 1, 1]
+    assert [len(f.signatures) for f in (core.advance, core.set_active, core.backlogs)] == [1, 1, 1]
 
 
 def _random_case(seed: int) -> str:
