@@ -154,6 +154,34 @@ class CompiledServers:
         self.upper = [0] * n_pools
         self._backlogs = np.zeros(n_pools, dtype=np.int64)
         self._counts = counts
+        self._pool_tables(replicas, n_pools)
+        self._request_tables(len(in_tokens), max(specs[p].max_batch for p in pools))
+        self._in = np.ascontiguousarray(in_tokens)
+        self._out = np.ascontiguousarray(out_tokens)
+        self._wl = np.ascontiguousarray(workload)
+        self._tmo = np.asarray(timeout_s, dtype=np.float64)
+        self._columns(outcomes, pool_of)
+        self._arguments()
+        self._buf = array("q")
+        self.arrive_index = self._buf.append  # what the loop calls per arrival (its pool and time are in the columns)
+        self._next_t = math.inf  # the earliest pending boundary
+        # Load (or compile) the core for these argument types now, not in the middle of the run.
+        core.advance(self._buf, 0, -math.inf, *self._args)
+
+    def _columns(self, o: Any, pool_of: array) -> None:
+        """The engine's own per-request columns, read and written in place."""
+        self._pool_of = np.frombuffer(pool_of, dtype=np.int16)
+        self._atp = np.frombuffer(o.at_pool, dtype=np.float64)
+        self._wait = np.frombuffer(o.wait, dtype=np.float64)
+        self._service = np.frombuffer(o.service, dtype=np.float64)
+        self._first = np.frombuffer(o.first_token, dtype=np.float64)
+        self._tpot = np.frombuffer(o.tpot, dtype=np.float64)
+        self._status = np.frombuffer(o.status, dtype=np.int8)
+
+    def _pool_tables(self, replicas: Mapping[int, int], n_pools: int) -> None:
+        """Per pool its limits (``PI``), iteration model (``PM``) and decode terms by batch
+        size (``COSTS``); per replica its pool, index and state (``RI``, ``RF``)."""
+        core, specs, pools = self.core, self.specs, self._pools
         n_rep = sum(replicas[p] for p in pools)
         max_batch = max(specs[p].max_batch for p in pools)
         self._loc = np.full(n_pools, -1, dtype=np.int64)
@@ -180,8 +208,12 @@ class CompiledServers:
         ri[:, core.MINFIN] = core.NEVER
         rf = np.zeros((n_rep, core.NRF))
         rf[:, core.EVT] = np.inf
-        n = len(in_tokens)
         self._pi, self._pm, self._costs, self._ri, self._rf = pi, pm, costs, ri, rf
+
+    def _request_tables(self, n: int, max_batch: int) -> None:
+        """Per request its sequence state (``QI``); per replica its prefills, decodes, chunks
+        and waiting queue; the segment log and the superseded boundaries."""
+        core, n_rep = self.core, len(self._ri)
         self._g = np.zeros(core.NG, dtype=np.int64)
         self._qi = np.zeros((n, core.NQ), dtype=np.int64)
         self._pre = np.zeros((n_rep, max_batch), dtype=np.int64)
@@ -192,24 +224,6 @@ class CompiledServers:
         # pool logs): pages never written cost no memory; more room is made if needed.
         self._seg = np.empty((8, ROOM[1] * n + 4 * ROOM[3]))  # a row per column: the log's columns are views
         self._stale = np.empty(ROOM[2] * n + ROOM[3])
-        self._in = np.ascontiguousarray(in_tokens)
-        self._out = np.ascontiguousarray(out_tokens)
-        self._wl = np.ascontiguousarray(workload)
-        self._tmo = np.asarray(timeout_s, dtype=np.float64)
-        o = outcomes
-        self._pool_of = np.frombuffer(pool_of, dtype=np.int16)
-        self._atp = np.frombuffer(o.at_pool, dtype=np.float64)
-        self._wait = np.frombuffer(o.wait, dtype=np.float64)
-        self._service = np.frombuffer(o.service, dtype=np.float64)
-        self._first = np.frombuffer(o.first_token, dtype=np.float64)
-        self._tpot = np.frombuffer(o.tpot, dtype=np.float64)
-        self._status = np.frombuffer(o.status, dtype=np.int8)
-        self._arguments()
-        self._buf = array("q")
-        self.arrive_index = self._buf.append  # what the loop calls per arrival (its pool and time are in the columns)
-        self._next_t = math.inf  # the earliest pending boundary
-        # Load (or compile) the core for these argument types now, not in the middle of the run.
-        core.advance(self._buf, 0, -math.inf, *self._args)
 
     # -- the request loop's side ----------------------------------------------------------
     def arrive(self, j: int, p: int, t: float, landed: bool = False) -> None:

@@ -177,7 +177,11 @@ def _kick(G, RI, RF, r, t):
 @njit(cache=True, inline="always", error_model="numpy")
 def _fire(G, PI, PM, COSTS, QI, RI, RF, PRE, DEC, CH, WQ, SEG, STALE, IN, OUT, WL, TMO, ATP, WAIT, SERV, FIRST,
           TPOT, STATUS, counts, r, t):
-    """The boundary of replica ``r`` at ``t``: finish what ended, then plan what comes next."""
+    """The boundary of replica ``r`` at ``t``: finish what ended, then plan what comes next.
+
+    Written out in one piece on purpose, like the request loop: split into inlined helpers
+    (one per step, tried) the core ran 1.44 s instead of 0.82 to 0.92 s on the serving
+    bench, each helper's array arguments counted in and out at every boundary."""
     G[FIRES] += 1
     lp = RI[r, POOL]
     gp = PI[lp, GPOOL]
@@ -492,20 +496,8 @@ def set_active(lp, n, t, G, PI, COSTS, RI, RF, WQ, STALE, ATP):
     if n == 0:
         return
     cap = WQ.shape[1]
-    moved = 0
-    for r in range(first + n, first + count):
-        moved += RI[r, WCOUNT]
-    js = np.empty(moved, dtype=np.int64)
-    gs = np.empty(moved, dtype=np.int64)
-    m = 0
-    for r in range(first + n, first + count):
-        h = RI[r, WHEAD]
-        for i in range(RI[r, WCOUNT]):
-            js[m] = WQ[r, (h + i) % cap, 0]
-            gs[m] = WQ[r, (h + i) % cap, 1]
-            m += 1
-        RI[r, OUTST] -= RI[r, WCOUNT]
-        RI[r, WCOUNT] = 0
+    js, gs = _take_queues(RI, WQ, first + n, first + count)
+    moved = len(js)
     by_index = np.argsort(js, kind="mergesort")  # oldest first: by arrival, then index
     at = np.empty(moved)
     for i in range(moved):
@@ -554,22 +546,8 @@ def fail(lp, k, G, PI, QI, RI, RF, PRE, DEC, CH, WQ, STALE, counts):
     batch (the caller has made room for one superseded boundary)."""
     first, count = PI[lp, FIRST], PI[lp, COUNT]
     r = first + k
-    nb, npre = RI[r, B], RI[r, NPRE]
-    held = np.empty(nb + npre, dtype=np.int64)
-    orders = np.empty(nb + npre, dtype=np.int64)
-    for i in range(nb):
-        held[i] = DEC[r, i, 0]
-        orders[i] = QI[held[i], ORDER]
-    for i in range(npre):
-        held[nb + i] = PRE[r, i]
-        orders[nb + i] = QI[held[nb + i], ORDER]
-    held = held[np.argsort(orders)]
-    cap = WQ.shape[1]
-    nw = RI[r, WCOUNT]
-    victims = np.empty(nb + npre + nw, dtype=np.int64)
-    victims[:nb + npre] = held
-    for i in range(nw):
-        victims[nb + npre + i] = WQ[r, (RI[r, WHEAD] + i) % cap, 0]
+    nb, npre, nw = RI[r, B], RI[r, NPRE], RI[r, WCOUNT]
+    victims = _held(QI, RI, PRE, DEC, WQ, r)
     gp = PI[lp, GPOOL]
     counts[0, gp] -= nw
     counts[1, gp] -= nb + npre
@@ -585,22 +563,70 @@ def fail(lp, k, G, PI, QI, RI, RF, PRE, DEC, CH, WQ, STALE, counts):
     RF[r, RUNMS] = 0.0
     RF[r, EVT] = np.inf
     last = PI[lp, ACTIVE]
-    if k < last < count:  # swap the rows of replicas k and last
-        q = first + last
-        for f in range(NRI):
-            RI[r, f], RI[q, f] = RI[q, f], RI[r, f]
-        for f in range(NRF):
-            RF[r, f], RF[q, f] = RF[q, f], RF[r, f]
-        for i in range(PRE.shape[1]):
-            PRE[r, i], PRE[q, i] = PRE[q, i], PRE[r, i]
-            for c in range(2):
-                DEC[r, i, c], DEC[q, i, c] = DEC[q, i, c], DEC[r, i, c]
-                CH[r, i, c], CH[q, i, c] = CH[q, i, c], CH[r, i, c]
-        for i in range(cap):
-            for c in range(2):
-                WQ[r, i, c], WQ[q, i, c] = WQ[q, i, c], WQ[r, i, c]
+    if k < last < count:  # the healthy inactive replica takes the failed one's active slot
+        _swap_rows(RI, RF, PRE, DEC, CH, WQ, r, first + last)
         RI[r, INDEX] = k
-        RI[q, INDEX] = last
+        RI[first + last, INDEX] = last
     for q in range(first, first + count):
         RI[q, ADMITS] = 1 if RI[q, INDEX] < last else 0
+    return victims
+
+
+@njit(cache=True, error_model="numpy")
+def _swap_rows(RI, RF, PRE, DEC, CH, WQ, r, q):
+    """Replicas in rows ``r`` and ``q`` trade places (all their state)."""
+    for f in range(RI.shape[1]):
+        RI[r, f], RI[q, f] = RI[q, f], RI[r, f]
+    for f in range(RF.shape[1]):
+        RF[r, f], RF[q, f] = RF[q, f], RF[r, f]
+    for i in range(PRE.shape[1]):
+        PRE[r, i], PRE[q, i] = PRE[q, i], PRE[r, i]
+        for c in range(2):
+            DEC[r, i, c], DEC[q, i, c] = DEC[q, i, c], DEC[r, i, c]
+            CH[r, i, c], CH[q, i, c] = CH[q, i, c], CH[r, i, c]
+    for i in range(WQ.shape[1]):
+        for c in range(2):
+            WQ[r, i, c], WQ[q, i, c] = WQ[q, i, c], WQ[r, i, c]
+
+
+@njit(cache=True, error_model="numpy")
+def _take_queues(RI, WQ, start, stop):
+    """Empty the queues of replicas ``start .. stop - 1``: their requests and the tokens
+    each had generated before (recompute), replica by replica, in queue order."""
+    cap = WQ.shape[1]
+    moved = 0
+    for r in range(start, stop):
+        moved += RI[r, WCOUNT]
+    js = np.empty(moved, dtype=np.int64)
+    gs = np.empty(moved, dtype=np.int64)
+    m = 0
+    for r in range(start, stop):
+        h = RI[r, WHEAD]
+        for i in range(RI[r, WCOUNT]):
+            js[m] = WQ[r, (h + i) % cap, 0]
+            gs[m] = WQ[r, (h + i) % cap, 1]
+            m += 1
+        RI[r, OUTST] -= RI[r, WCOUNT]
+        RI[r, WCOUNT] = 0
+    return js, gs
+
+
+@njit(cache=True, error_model="numpy")
+def _held(QI, RI, PRE, DEC, WQ, r):
+    """The requests replica ``r`` holds: running ones by admission order, then waiting ones
+    in queue order."""
+    nb, npre, nw = RI[r, B], RI[r, NPRE], RI[r, WCOUNT]
+    held = np.empty(nb + npre, dtype=np.int64)
+    orders = np.empty(nb + npre, dtype=np.int64)
+    for i in range(nb):
+        held[i] = DEC[r, i, 0]
+        orders[i] = QI[held[i], ORDER]
+    for i in range(npre):
+        held[nb + i] = PRE[r, i]
+        orders[nb + i] = QI[held[nb + i], ORDER]
+    cap = WQ.shape[1]
+    victims = np.empty(nb + npre + nw, dtype=np.int64)
+    victims[:nb + npre] = held[np.argsort(orders)]
+    for i in range(nw):
+        victims[nb + npre + i] = WQ[r, (RI[r, WHEAD] + i) % cap, 0]
     return victims
