@@ -16,9 +16,9 @@ The coefficients were measured on the project's 2-core machine with ``bench/cost
 (peak RSS and wall time of in-memory runs; see BENCHMARKS.md): a request served by slot
 pools keeps about 350 bytes and takes about 3 us, one on batching replicas about 800
 bytes and 40 us (650 bytes and 6 us on their compiled core, 14 us when a routing policy
-reads their load before each request); a time-series row about 1.7 kB and 50 us. An estimate is meant
-to be right within a factor of two, enough to tell a run of minutes from one the machine
-cannot hold.
+reads their load before each request, and 80 MB and 0.4 s once to load it); a time-series
+row about 1.7 kB and 50 us. An estimate is meant to be right within a factor of two,
+enough to tell a run of minutes from one the machine cannot hold.
 
 :class:`Budget` holds the limits; :func:`budget_problems` turns an estimate above them
 into problems located at the field that contributes most (``inference[0].arrival.rate_per_s:
@@ -60,6 +60,7 @@ BATCHING_REQUEST = (800.0, 6.0, 40e-6)
 # by one by another policy that reads the replicas' load (the core runs before every request).
 COMPILED_BATCHING_REQUEST = (650.0, 6.0, 6e-6)
 COMPILED_BATCHING_ROUTED_REQUEST = (650.0, 6.0, 14e-6)
+COMPILED_CODE = (80e6, 0.0, 0.4)  # numba, its typing registries and SciPy's linalg, loaded once a run
 COMPILED_MIN_REQUESTS = 30_000  # smaller runs keep the Python replicas (batching_compiled.WARM_MIN_REQUESTS)
 ROW = (1_700.0, 0.0, 50e-6)
 TICK = (600.0, 1.0, 60e-6)
@@ -195,6 +196,10 @@ def _request_terms(scenario: Scenario, base: Path) -> Iterator[Term]:
     unit = _request_unit(scenario, sum(count for _, count in counts))
     for path, count in counts:
         yield Term.of(path, "requests", count, unit)
+    if unit in (COMPILED_BATCHING_REQUEST, COMPILED_BATCHING_ROUTED_REQUEST):
+        serving = next((i, k) for i, r in enumerate(scenario.regions) for k, p in enumerate(r.pools) if p.serving)
+        yield Term.of(("regions", serving[0], "pools", serving[1], "serving"), "compiled replicas' code", 1,
+                      COMPILED_CODE)
 
 
 def _request_unit(scenario: Scenario, requests: float) -> tuple[float, float, float]:
