@@ -58,9 +58,7 @@ def eligible(specs: Mapping[int, ServingSpec], shared_prompts: bool, sessions: b
 def choose(specs: Mapping[int, ServingSpec], requests: int, shared_prompts: bool, sessions: bool,
            handoff: bool) -> bool:
     """Whether the run's batching pools go on the compiled core (see the module's docs)."""
-    forced = os.environ.get(_ENV, "auto").strip().lower()
-    if forced not in ("auto", "python", "compiled"):
-        raise ValueError(f"{_ENV} must be auto, python or compiled, not {forced!r}")
+    forced = _forced()
     if forced == "python" or not eligible(specs, shared_prompts, sessions, handoff):
         return False
     if _loaded():
@@ -74,6 +72,14 @@ def choose(specs: Mapping[int, ServingSpec], requests: int, shared_prompts: bool
     return forced == "compiled" or requests >= (WARM_MIN_REQUESTS if _cache_warm() else COLD_MIN_REQUESTS)
 
 
+def _forced() -> str:
+    """``MERIDIAN_SERVING_CORE``: auto (the default), python or compiled."""
+    forced = os.environ.get(_ENV, "auto").strip().lower()
+    if forced not in ("auto", "python", "compiled"):
+        raise ValueError(f"{_ENV} must be auto, python or compiled, not {forced!r}")
+    return forced
+
+
 def _loaded() -> bool:
     """Whether this process has the core loaded already (then it costs nothing more)."""
     core = sys.modules.get("sim.engine.batching_core")
@@ -83,7 +89,7 @@ def _loaded() -> bool:
 def compiles_first(requests: float) -> bool:
     """Whether a run sending ``requests`` to plain batching pools will compile the core
     before it starts (numba installed, its cache cold, the run large enough to use it)."""
-    forced = os.environ.get(_ENV, "auto").strip().lower()
+    forced = _forced()
     if forced == "python" or (forced != "compiled" and requests < COLD_MIN_REQUESTS):
         return False
     import importlib.util

@@ -15,7 +15,7 @@ power and count as used) while it iterates. Definitions (docs/metrics.md):
 
 Statistics cover ``[warm-up, end)`` (segments are clipped to it), except ``preemptions``.
 
-Public: ``pool_summary``, ``batch_columns``, ``weighted_time``, ``BucketIntervals``.
+Public: ``pool_summary``, ``batch_columns``, ``BucketIntervals``.
 """
 from __future__ import annotations
 
@@ -25,22 +25,7 @@ import numpy as np
 
 from sim.records import BatchLog
 
-__all__ = ["pool_summary", "batch_columns", "weighted_time", "BucketIntervals"]
-
-
-def weighted_time(starts: np.ndarray, ends: np.ndarray, weights: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """For each point x: the integral up to x of the sum of weights of intervals open at
-    that time (each interval [s, e) contributing w_i x its overlap with (-inf, x))."""
-    points = np.asarray(points, dtype=float)
-    result = np.zeros(len(points))
-    for edge, sign in ((starts, 1.0), (ends, -1.0)):
-        order = np.argsort(edge, kind="stable")
-        t, w = edge[order], weights[order]
-        cw = np.concatenate(([0.0], np.cumsum(w)))
-        cwt = np.concatenate(([0.0], np.cumsum(w * t)))
-        k = np.searchsorted(t, points, side="left")
-        result += sign * (cw[k] * points - cwt[k])
-    return result
+__all__ = ["pool_summary", "batch_columns", "BucketIntervals"]
 
 
 def _bucket(edges: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -122,6 +122,16 @@ def _run(text: str, core: str, monkeypatch, overrides: tuple[str, ...] = ()) -> 
     return run, servers
 
 
+def _assert_same(python, compiled) -> None:
+    """Every per-request figure, every segment of the batch log and the event count equal."""
+    for column in COLUMNS:
+        np.testing.assert_array_equal(getattr(python.log, column), getattr(compiled.log, column), err_msg=column)
+    (batch_a,), (batch_b,) = python.of(BatchLog), compiled.of(BatchLog)
+    for column in batch_a.__dataclass_fields__:
+        np.testing.assert_array_equal(getattr(batch_a, column), getattr(batch_b, column), err_msg=column)
+    assert python.result.events_processed == compiled.result.events_processed
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_compiled_replicas_give_the_python_replicas_outputs_bit_for_bit(case, monkeypatch):
     python, py_servers = _run(CASES[case], "python", monkeypatch)
@@ -129,12 +139,7 @@ def test_compiled_replicas_give_the_python_replicas_outputs_bit_for_bit(case, mo
     assert not isinstance(py_servers, CompiledServers) and isinstance(c_servers, CompiledServers)
     a, b = python.log, compiled.log
     assert len(a.status) == len(b.status) > 1000
-    for column in COLUMNS:
-        np.testing.assert_array_equal(getattr(a, column), getattr(b, column), err_msg=column)
-    (batch_a,), (batch_b,) = python.of(BatchLog), compiled.of(BatchLog)
-    for column in batch_a.__dataclass_fields__:
-        np.testing.assert_array_equal(getattr(batch_a, column), getattr(batch_b, column), err_msg=column)
-    assert python.result.events_processed == compiled.result.events_processed
+    _assert_same(python, compiled)
     statuses = set(np.unique(a.status).tolist())
     assert RequestStatus.COMPLETED in statuses
     if "overloaded" in case:
@@ -154,10 +159,7 @@ def test_shipped_serving_scenarios_are_the_same_on_both_cores(name, monkeypatch)
     for core in ("python", "compiled"):
         runs[core], servers = _run(text, core, monkeypatch, tuple(SHIPPED[name]))
         assert isinstance(servers, CompiledServers) == (core == "compiled")
-    a, b = runs["python"].log, runs["compiled"].log
-    for column in COLUMNS:
-        np.testing.assert_array_equal(getattr(a, column), getattr(b, column), err_msg=column)
-    assert runs["python"].result.events_processed == runs["compiled"].result.events_processed
+    _assert_same(runs["python"], runs["compiled"])
 
 
 @pytest.mark.parametrize("case", ["latency-aware, nearest pools fill", "one pool overloaded, timeouts"])
@@ -181,12 +183,7 @@ def test_arrays_grow_as_the_run_needs(case, monkeypatch):
     compiled, _ = _run(CASES[case], "compiled", monkeypatch)
     expected = {core.GROW_SEG, core.GROW_STALE} if "fill" in case else {core.GROW_SEG, core.GROW_QUEUE}
     assert expected <= set(grown)
-    for column in COLUMNS:
-        np.testing.assert_array_equal(getattr(python.log, column), getattr(compiled.log, column), err_msg=column)
-    (batch_a,), (batch_b,) = python.of(BatchLog), compiled.of(BatchLog)
-    for column in batch_a.__dataclass_fields__:
-        np.testing.assert_array_equal(getattr(batch_a, column), getattr(batch_b, column), err_msg=column)
-    assert python.result.events_processed == compiled.result.events_processed
+    _assert_same(python, compiled)
 
 
 def test_the_cases_reach_what_they_are_meant_to(monkeypatch):
@@ -314,12 +311,7 @@ def test_random_worlds_are_the_same_on_both_cores(seed, monkeypatch):
     python, _ = _run(text, "python", monkeypatch)
     compiled, servers = _run(text, "compiled", monkeypatch)
     assert isinstance(servers, CompiledServers)
-    for column in COLUMNS:
-        np.testing.assert_array_equal(getattr(python.log, column), getattr(compiled.log, column), err_msg=column)
-    (batch_a,), (batch_b,) = python.of(BatchLog), compiled.of(BatchLog)
-    for column in batch_a.__dataclass_fields__:
-        np.testing.assert_array_equal(getattr(batch_a, column), getattr(batch_b, column), err_msg=column)
-    assert python.result.events_processed == compiled.result.events_processed
+    _assert_same(python, compiled)
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ import pytest
 
 from sim.errors import ScenarioError
 from sim.metrics import InferenceLayout, InferenceObserver
-from sim.metrics.serving import BucketIntervals, batch_columns, weighted_time
+from sim.metrics.serving import BucketIntervals, batch_columns
 from sim.records import BatchLog, RequestLog
 from sim.scenario import parse_scenario
 
@@ -83,6 +83,22 @@ def test_batch_columns_by_hand():
     assert cols["kv_fraction"] == pytest.approx([(300 * 4 + 800 * 6) / 10 / 2000 - 0.5 * (
         (400 * 4 + 600 * 6) / 10) / 2000, (500 - 500) / 2000])
     assert np.isnan(batch_columns(None, LAYOUT, np.array([0.0, 10.0]))["a"]["batch_size"]).all()
+
+
+def weighted_time(starts: np.ndarray, ends: np.ndarray, weights: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """The reference the bucket integrals are checked against, written independently of them:
+    for each point x: the integral up to x of the sum of weights of intervals open at
+    that time (each interval [s, e) contributing w_i x its overlap with (-inf, x))."""
+    points = np.asarray(points, dtype=float)
+    result = np.zeros(len(points))
+    for edge, sign in ((starts, 1.0), (ends, -1.0)):
+        order = np.argsort(edge, kind="stable")
+        t, w = edge[order], weights[order]
+        cw = np.concatenate(([0.0], np.cumsum(w)))
+        cwt = np.concatenate(([0.0], np.cumsum(w * t)))
+        k = np.searchsorted(t, points, side="left")
+        result += sign * (cw[k] * points - cwt[k])
+    return result
 
 
 def test_weighted_time_is_the_integral_of_the_weighted_count():
